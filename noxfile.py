@@ -1,0 +1,128 @@
+"""Checks of the orcapod workspace. ``uv run nox`` runs them all; ``nox -l`` lists them.
+
+Each ``tests-<package>`` session installs that one distribution, built as a
+wheel (not editable), with only its declared dependencies and test tools,
+into a fresh environment: so orcapod-core's tests prove it works without
+ray, deltalake or sqlalchemy, and a plugin's tests prove it works without
+orcapod-core.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import nox
+
+nox.options.default_venv_backend = "uv"
+nox.options.error_on_missing_interpreters = True
+
+ROOT = Path(__file__).parent
+PACKAGES = {path.name: path for path in sorted((ROOT / "packages").iterdir()) if path.is_dir()}
+TEST_TOOLS = ["pytest>=8.3", "hypothesis>=6.100"]
+
+
+def _requirement_name(requirement: str) -> str:
+    for stop in "[<>=!~; ":
+        requirement = requirement.split(stop, 1)[0]
+    return requirement.strip().lower()
+
+
+def _workspace_closure(names: list[str]) -> list[str]:
+    """The named workspace packages and every workspace package they depend on."""
+    seen: list[str] = []
+    pending = list(names)
+    while pending:
+        name = pending.pop()
+        if name in seen:
+            continue
+        seen.append(name)
+        project = tomllib.loads((PACKAGES[name] / "pyproject.toml").read_text())
+        declared = project["project"].get("dependencies", [])
+        declared += project.get("dependency-groups", {}).get("test", [])
+        pending += [d for d in map(_requirement_name, declared) if d in PACKAGES]
+    return seen
+
+
+def _test_requirements(name: str) -> list[str]:
+    """Third-party test requirements of a package (its ``test`` group, minus siblings)."""
+    project = tomllib.loads((PACKAGES[name] / "pyproject.toml").read_text())
+    group = project.get("dependency-groups", {}).get("test", [])
+    return [r for r in group if _requirement_name(r) not in PACKAGES]
+
+
+def _sync_workspace(session: nox.Session) -> None:
+    """Install the whole locked workspace (every package, the dev group) into the session."""
+    session.run_install(
+        "uv",
+        "sync",
+        "--frozen",
+        "--no-editable",
+        # the session's interpreter, not .python-version's, so --force-python works
+        "--python",
+        session.virtualenv.location,
+        env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location},
+        external=True,
+    )
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff: lint rules and formatting."""
+    session.install("ruff>=0.8")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy (strict, namespace packages) over every package's source."""
+    _sync_workspace(session)
+    session.run("mypy", *(str(path / "src") for path in PACKAGES.values()))
+
+
+def _package_session(name: str) -> None:
+    @nox.session(name=f"tests-{name}")
+    def tests(session: nox.Session) -> None:
+        paths = [str(PACKAGES[dep]) for dep in _workspace_closure([name])]
+        session.install("--no-sources", *paths, *TEST_TOOLS, *_test_requirements(name))
+        session.run(
+            "python",
+            "-m",
+            "pytest",
+            str(PACKAGES[name] / "tests"),
+            "-m",
+            "not postgres",
+            *session.posargs,
+        )
+
+    tests.__doc__ = f"{name} alone: its tests against only its declared dependencies."
+
+
+for _name in PACKAGES:
+    _package_session(_name)
+
+
+@nox.session
+def integration(session: nox.Session) -> None:
+    """Every package installed together: tests-integration/."""
+    _sync_workspace(session)
+    session.run(
+        "python", "-m", "pytest", "tests-integration", "-m", "not postgres", *session.posargs
+    )
+
+
+@nox.session
+def postgres(session: nox.Session) -> None:
+    """Tests marked ``postgres``, against the server the PG* variables name."""
+    _sync_workspace(session)
+    session.run(
+        "python",
+        "-m",
+        "pytest",
+        "packages",
+        "tests-integration",
+        "-m",
+        "postgres",
+        *session.posargs,
+    )

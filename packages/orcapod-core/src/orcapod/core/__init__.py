@@ -1,0 +1,30 @@
+"""orcapod.core: reproducible scientific data pipelines.
+
+Public names are imported on first use, so ``import orcapod.core`` stays fast
+and never imports a plugin or an optional library.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from orcapod.protocols.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from orcapod.core._noop import NoOpObserver
+    from orcapod.core.databases import InMemoryArrowDatabase
+    from orcapod.core.errors import OrcapodError
+    from orcapod.core.plugins import PluginRegistry, get_executor, get_observer, open_database
+
+__all__, __getattr__, __dir__ = lazy_exports(
+    globals(),
+    {
+        "InMemoryArrowDatabase": "orcapod.core.databases",
+        "NoOpObserver": "orcapod.core._noop",
+        "OrcapodError": "orcapod.core.errors",
+        "PluginRegistry": "orcapod.core.plugins",
+        "get_executor": "orcapod.core.plugins",
+        "get_observer": "orcapod.core.plugins",
+        "open_database": "orcapod.core.plugins",
+    },
+)

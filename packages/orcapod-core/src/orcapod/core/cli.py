@@ -1,0 +1,174 @@
+"""The ``orcapod`` command line; plugins add sub-commands through a hook."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from typing import TYPE_CHECKING, Any
+
+from orcapod.core.errors import OrcapodError, PluginLoadWarning
+from orcapod.core.plugins import AUTOLOAD_ENV_VAR, PluginRegistry, default_registry
+from orcapod.protocols.values import PluginKind
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from orcapod.protocols.database import ArrowDatabase
+    from orcapod.protocols.executors import PacketFunctionExecutor
+    from orcapod.protocols.hooks import CliCommand
+    from orcapod.protocols.observability import ExecutionObserver
+
+__all__ = ["PluginsCommand", "RegistryHost", "main"]
+
+
+class RegistryHost:
+    """The services sub-commands receive (``orcapod.protocols.hooks.CliHost``)."""
+
+    def __init__(self, registry: PluginRegistry) -> None:
+        self.registry = registry
+
+    def open_database(self, uri: str) -> ArrowDatabase:
+        """Open a database by URI through the installed plugins."""
+        return self.registry.open_database(uri)
+
+    def get_executor(self, name: str, **options: Any) -> PacketFunctionExecutor:
+        """A new executor of an installed kind."""
+        return self.registry.get_executor(name, **options)
+
+    def get_observer(self, name: str, **options: Any) -> ExecutionObserver:
+        """A new observer of an installed kind."""
+        return self.registry.get_observer(name, **options)
+
+
+class PluginsCommand:
+    """``orcapod plugins``: what is installed, from which distribution, and what failed."""
+
+    help = "list installed plugins: what they provide, their distributions and versions"
+
+    def __init__(self, registry: PluginRegistry) -> None:
+        self.registry = registry
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        """``--json`` for machine-readable output."""
+        parser.add_argument(
+            "--json", action="store_true", help="print one JSON object instead of a table"
+        )
+
+    def run(self, args: argparse.Namespace) -> int:
+        """Print the table (or JSON); skipped plugins are listed as well."""
+        if args.json:
+            print(json.dumps(self.report(), indent=2))
+        else:
+            self.print_table()
+        return 0
+
+    def report(self) -> dict[str, Any]:
+        """What is installed and what was skipped, as plain data."""
+        return {
+            "autoload": self.registry.autoload,
+            "plugins": [
+                {
+                    "kind": str(p.kind),
+                    "name": p.name,
+                    "plugin": p.plugin,
+                    "distribution": p.distribution,
+                    "version": p.version,
+                }
+                for p in self.registry.provisions()
+            ],
+            "failed": [
+                {
+                    "plugin": f.plugin,
+                    "distribution": f.distribution,
+                    "version": f.version,
+                    "error": f.error,
+                }
+                for f in self.registry.failures
+            ],
+        }
+
+    def print_table(self) -> None:
+        """One aligned row per provided name, then notes on autoload and skipped plugins."""
+        rows = [("KIND", "NAME", "DISTRIBUTION", "VERSION")]
+        rows += [
+            (str(p.kind), p.name, p.distribution, p.version) for p in self.registry.provisions()
+        ]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        for row in rows:
+            print(
+                "  ".join(
+                    cell.ljust(width) for cell, width in zip(row, widths, strict=True)
+                ).rstrip()
+            )
+        if not self.registry.autoload:
+            print(
+                f"\nPlugin autoloading is disabled ({AUTOLOAD_ENV_VAR}); only built-ins are listed."
+            )
+        failures = self.registry.failures
+        if failures:
+            print(f"\nSkipped {len(failures)} plugin(s) that failed to load:")
+            for f in failures:
+                print(f"  {f.plugin} ({f.distribution} {f.version}): {f.error}")
+
+
+def build_parser(registry: PluginRegistry) -> argparse.ArgumentParser:
+    """The argument parser with every installed sub-command."""
+    parser = argparse.ArgumentParser(
+        prog="orcapod",
+        description="orcapod: reproducible scientific data pipelines.",
+    )
+    parser.add_argument("--version", action="version", version=_version())
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    host = RegistryHost(registry)
+    for provision in registry.provisions(PluginKind.CLI_COMMAND):
+        try:
+            command: CliCommand = provision.factory(host)
+            sub = subparsers.add_parser(provision.name, help=command.help, description=command.help)
+            command.add_arguments(sub)
+        except Exception as error:
+            _warn(
+                f"sub-command {provision.name!r} of plugin {provision.plugin!r} "
+                f"({provision.distribution}) failed to set up and was skipped: "
+                f"{type(error).__name__}: {error}"
+            )
+            continue
+        sub.set_defaults(_command=command)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``orcapod`` command line; returns the exit status."""
+    registry = default_registry()
+    with warnings.catch_warnings():
+        # Reported once below, in the command line's own words.
+        warnings.simplefilter("ignore", PluginLoadWarning)
+        parser = build_parser(registry)
+        failures = registry.failures
+    args = parser.parse_args(argv)
+    command = getattr(args, "_command", None)
+    if command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    if args.command != "plugins":
+        for failure in failures:
+            _warn(failure.describe())
+    try:
+        return int(command.run(args))
+    except OrcapodError as error:
+        print(f"orcapod {args.command}: error: {error}", file=sys.stderr)
+        return 1
+
+
+def _warn(message: str) -> None:
+    print(f"orcapod: warning: {message}", file=sys.stderr)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"orcapod-core {version('orcapod-core')}"
+    except PackageNotFoundError:
+        return "orcapod-core (not installed)"

@@ -1,0 +1,75 @@
+"""The plugin registry: what installed plugins provide, found through entry points.
+
+Entry points of the ``orcapod`` group are loaded on first use, once per
+process; ``import orcapod.core`` does not touch them. Set
+``ORCAPOD_DISABLE_PLUGIN_AUTOLOAD=1`` to load only the built-ins.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+from orcapod.core.plugins._registry import (
+    AUTOLOAD_ENV_VAR,
+    ENTRY_POINT_GROUP,
+    PluginFailure,
+    PluginProvision,
+    PluginRegistry,
+)
+
+if TYPE_CHECKING:
+    from orcapod.protocols.database import ArrowDatabase
+    from orcapod.protocols.executors import PacketFunctionExecutor
+    from orcapod.protocols.observability import ExecutionObserver
+
+__all__ = [
+    "AUTOLOAD_ENV_VAR",
+    "ENTRY_POINT_GROUP",
+    "PluginFailure",
+    "PluginProvision",
+    "PluginRegistry",
+    "default_registry",
+    "get_executor",
+    "get_observer",
+    "open_database",
+]
+
+_default: PluginRegistry | None = None
+_default_lock = threading.Lock()
+
+
+def default_registry() -> PluginRegistry:
+    """The registry of this process, created on first use."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = PluginRegistry()
+        return _default
+
+
+def open_database(uri: str) -> ArrowDatabase:
+    """Open a database by URI: ``memory://``, ``delta://PATH``, ``sqlite:///PATH``, ...
+
+    Raises:
+        PluginNotFoundError: no installed plugin handles the scheme; says what to install.
+    """
+    return default_registry().open_database(uri)
+
+
+def get_executor(name: str, **options: Any) -> PacketFunctionExecutor:
+    """A new executor by name (``"local"``, ``"ray"``), made with ``options``.
+
+    Raises:
+        PluginNotFoundError: no installed plugin provides it; says what to install.
+    """
+    return default_registry().get_executor(name, **options)
+
+
+def get_observer(name: str, **options: Any) -> ExecutionObserver:
+    """A new observer by name (``"noop"``, ``"logging"``), made with ``options``.
+
+    Raises:
+        PluginNotFoundError: no installed plugin provides it; says what to install.
+    """
+    return default_registry().get_observer(name, **options)

@@ -1,0 +1,90 @@
+"""What orcapod-core itself provides, registered through the same hooks as any plugin.
+
+``trylast=True`` lets an installed plugin deliberately take over a name.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from orcapod.protocols.hooks import hookimpl
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from orcapod.protocols.database import ArrowDatabase
+    from orcapod.protocols.executors import PacketFunctionExecutor
+    from orcapod.protocols.hooks import (
+        CliCommand,
+        CliCommandFactory,
+        CliHost,
+        DatabaseFactory,
+        ExecutorFactory,
+        ObserverFactory,
+    )
+    from orcapod.protocols.observability import ExecutionObserver
+
+
+def open_memory_database(uri: str) -> ArrowDatabase:
+    """A new, empty in-process database for ``memory://``."""
+    from orcapod.core.databases import InMemoryArrowDatabase
+
+    if uri.lower() != "memory://":
+        raise ValueError(
+            f"database URI {uri!r}: memory:// takes no location, since an in-memory "
+            "database lives only as long as this process; for a store on disk use "
+            "'delta://PATH' or 'sqlite:///PATH'"
+        )
+    return InMemoryArrowDatabase()
+
+
+def make_local_executor(**options: Any) -> PacketFunctionExecutor:
+    """The in-process executor, with capture."""
+    from orcapod.core.errors import NotAvailableError
+
+    raise NotAvailableError(
+        "the 'local' executor (LocalExecutor) is not implemented in this release of "
+        "orcapod-core; function pods run in-process without an executor until it is"
+    )
+
+
+def make_noop_observer(**options: Any) -> ExecutionObserver:
+    """The observer that observes nothing."""
+    from orcapod.core._noop import NoOpObserver
+
+    if options:
+        raise TypeError(f"the 'noop' observer takes no options, got {sorted(options)}")
+    return NoOpObserver()
+
+
+@hookimpl(trylast=True)
+def orcapod_database_schemes() -> Mapping[str, DatabaseFactory]:
+    """``memory://``."""
+    return {"memory": open_memory_database}
+
+
+@hookimpl(trylast=True)
+def orcapod_executors() -> Mapping[str, ExecutorFactory]:
+    """``local``."""
+    return {"local": make_local_executor}
+
+
+@hookimpl(trylast=True)
+def orcapod_observers() -> Mapping[str, ObserverFactory]:
+    """``noop``."""
+    return {"noop": make_noop_observer}
+
+
+def make_plugins_command(host: CliHost) -> CliCommand:
+    """``orcapod plugins``, which reads the host's own registry."""
+    from orcapod.core.cli import PluginsCommand, RegistryHost
+
+    if not isinstance(host, RegistryHost):
+        raise TypeError(f"'orcapod plugins' needs orcapod's own command-line host, got {host!r}")
+    return PluginsCommand(host.registry)
+
+
+@hookimpl(trylast=True)
+def orcapod_cli_commands() -> Mapping[str, CliCommandFactory]:
+    """``orcapod plugins``."""
+    return {"plugins": make_plugins_command}

@@ -1,0 +1,74 @@
+"""The public face of orcapod.core: what it exports, and that importing it stays light."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import orcapod.core
+from orcapod.core import NoOpObserver
+from orcapod.protocols import ExecutionObserver, PacketExecutionLogger
+
+HEAVY = ("ray", "deltalake", "sqlalchemy", "pandas", "polars")
+
+
+def test_exported_names_are_what_we_mean_to_publish() -> None:
+    assert set(orcapod.core.__all__) == {
+        "InMemoryArrowDatabase",
+        "NoOpObserver",
+        "OrcapodError",
+        "PluginRegistry",
+        "get_executor",
+        "get_observer",
+        "open_database",
+    }
+    for name in orcapod.core.__all__:
+        assert getattr(orcapod.core, name) is not None
+
+
+def test_unknown_attribute_is_an_attribute_error_naming_it() -> None:
+    with pytest.raises(AttributeError, match="'Pipelin'"):
+        orcapod.core.Pipelin  # type: ignore[attr-defined]  # noqa: B018
+
+
+def _modules_after(code: str) -> set[str]:
+    script = f"{code}\nimport sys\nprint('\\n'.join(sys.modules))"
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    return set(result.stdout.splitlines())
+
+
+def _top_level(modules: set[str]) -> set[str]:
+    return {name.split(".")[0] for name in modules}
+
+
+def test_import_orcapod_core_imports_no_heavy_or_optional_library() -> None:
+    loaded = _top_level(_modules_after("import orcapod.core"))
+    assert not loaded & set(HEAVY)
+
+
+def test_import_orcapod_core_does_not_load_plugins() -> None:
+    loaded = _modules_after("import orcapod.core")
+    assert "pluggy" not in loaded
+    assert "importlib.metadata" not in loaded
+    assert not {
+        m for m in loaded if m.startswith(("orcapod.db", "orcapod.executors", "orcapod.observers"))
+    }
+
+
+def test_opening_a_memory_database_still_imports_no_heavy_library() -> None:
+    loaded = _modules_after("from orcapod.core import open_database\nopen_database('memory://')")
+    assert not _top_level(loaded) & set(HEAVY)
+
+
+def test_noop_observer_accepts_every_hook_and_hands_out_a_logger() -> None:
+    observer = NoOpObserver()
+    assert isinstance(observer, ExecutionObserver)
+    node = observer.contextualize("demo", "double")
+    assert node is observer
+    logger = node.create_packet_logger(tag=None, packet=None)  # type: ignore[arg-type]
+    assert isinstance(logger, PacketExecutionLogger)
+    logger.record(stdout="ignored", success=True)

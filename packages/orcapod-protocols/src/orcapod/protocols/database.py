@@ -1,0 +1,159 @@
+"""The storage contract every orcapod database backend fulfils."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from orcapod.protocols.errors import InvalidRecordPathError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from orcapod.protocols.values import RecordPath
+
+__all__ = ["MAX_PATH_COMPONENT_LENGTH", "ArrowDatabase", "validate_record_path"]
+
+MAX_PATH_COMPONENT_LENGTH = 128
+_COMPONENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.=\-]*")
+
+
+def validate_record_path(path: Sequence[str]) -> RecordPath:
+    """Check that ``path`` is safe to use as table and file names anywhere.
+
+    Each component must be 1-128 characters of letters, digits, ``_``, ``-``,
+    ``.`` and ``=``, not starting with ``.`` or ``-`` (so never ``..``). That
+    rules out separators, quotes, NUL, whitespace and shell or SQL
+    metacharacters, so backends may build file paths and quoted SQL names
+    from the components directly.
+
+    Returns:
+        The path as a tuple.
+
+    Raises:
+        InvalidRecordPathError: naming the offending component and the rule.
+    """
+    if isinstance(path, str | bytes) or not isinstance(path, Sequence):
+        raise InvalidRecordPathError(
+            f"record path {path!r} must be a tuple of names, e.g. ('pipeline', 'node')"
+        )
+    if not path:
+        raise InvalidRecordPathError("record path is empty; give at least one name")
+    for component in path:
+        if not isinstance(component, str):
+            raise InvalidRecordPathError(
+                f"record path {tuple(path)!r}: component {component!r} is a "
+                f"{type(component).__name__}, not a str"
+            )
+        if len(component) > MAX_PATH_COMPONENT_LENGTH:
+            raise InvalidRecordPathError(
+                f"record path {tuple(path)!r}: component {component[:20]!r}... is "
+                f"{len(component)} characters long; the limit is {MAX_PATH_COMPONENT_LENGTH}"
+            )
+        if not _COMPONENT.fullmatch(component):
+            raise InvalidRecordPathError(
+                f"record path {tuple(path)!r}: component {component!r} is not allowed; "
+                "use letters, digits, '_', '-', '.' and '=', not starting with '.' or '-'"
+            )
+    return tuple(path)
+
+
+@runtime_checkable
+class ArrowDatabase(Protocol):
+    """A store of Arrow records, grouped in tables addressed by a record path.
+
+    Every record has a string id, unique within its path. Rows added and not
+    yet flushed are *pending*: backends may buffer them, but reads in the
+    same process always see them. Backends validate every path with
+    :func:`validate_record_path` before using it.
+
+    Reads return ``None`` when nothing matches (an unknown path, no such id).
+    When ``record_id_column`` is given, the returned table carries the record
+    ids in a column of that name (first); otherwise ids are not returned.
+    """
+
+    def add_record(
+        self,
+        path: RecordPath,
+        record_id: str,
+        record: pa.Table,
+        *,
+        skip_duplicates: bool = False,
+        flush: bool = False,
+    ) -> None:
+        """Add one record (a one-row table) under ``record_id``.
+
+        Raises:
+            DuplicateRecordError: the id is stored or pending and
+                ``skip_duplicates`` is false.
+            RecordSchemaError: the record does not fit the path's schema.
+        """
+        ...
+
+    def add_records(
+        self,
+        path: RecordPath,
+        records: pa.Table,
+        record_id_column: str,
+        *,
+        skip_duplicates: bool = False,
+        flush: bool = False,
+    ) -> None:
+        """Add many records at once; their ids are taken from ``record_id_column``.
+
+        The id column is not stored as a data column. With ``skip_duplicates``,
+        rows whose id is already stored, pending, or earlier in ``records`` are
+        dropped; without it, any such row rejects the whole batch.
+        """
+        ...
+
+    def get_record_by_id(
+        self, path: RecordPath, record_id: str, *, record_id_column: str | None = None
+    ) -> pa.Table | None:
+        """The record stored under ``record_id``, as a one-row table."""
+        ...
+
+    def get_records_by_ids(
+        self,
+        path: RecordPath,
+        record_ids: Collection[str],
+        *,
+        record_id_column: str | None = None,
+    ) -> pa.Table | None:
+        """The records stored under any of ``record_ids``, in one vectorised lookup.
+
+        Unknown ids are left out; the order of the rows is unspecified.
+        """
+        ...
+
+    def get_all_records(
+        self, path: RecordPath, *, record_id_column: str | None = None
+    ) -> pa.Table | None:
+        """Every record at ``path``, stored and pending."""
+        ...
+
+    def get_records_with_column_value(
+        self,
+        path: RecordPath,
+        column_values: Mapping[str, Any],
+        *,
+        record_id_column: str | None = None,
+    ) -> pa.Table | None:
+        """The records whose columns equal every value in ``column_values``."""
+        ...
+
+    def list_paths(self, prefix: RecordPath = ()) -> list[RecordPath]:
+        """Every path holding records (stored or pending) that starts with ``prefix``."""
+        ...
+
+    def flush(self) -> None:
+        """Make every pending record durable, as one transaction per path where possible.
+
+        A failure is raised here, never swallowed; nothing pending is lost.
+        """
+        ...
+
+    def close(self) -> None:
+        """Flush and release resources. Closing twice is harmless."""
+        ...

@@ -1,0 +1,40 @@
+"""The root of every error orcapod raises, shared by core and plugins.
+
+Plugins raise these without importing ``orcapod.core``; core's own exception
+module (``orcapod.core.errors``) subclasses them.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DatabaseError",
+    "DuplicateRecordError",
+    "InvalidRecordPathError",
+    "NotAvailableError",
+    "OrcapodError",
+    "RecordSchemaError",
+]
+
+
+class OrcapodError(Exception):
+    """Base class of every error raised by orcapod and its plugins."""
+
+
+class NotAvailableError(OrcapodError, NotImplementedError):
+    """A registered capability exists by name but cannot be used in this release."""
+
+
+class DatabaseError(OrcapodError):
+    """A storage backend refused or failed an operation."""
+
+
+class InvalidRecordPathError(DatabaseError, ValueError):
+    """A record path is empty or has a component that is unsafe as a table or file name."""
+
+
+class DuplicateRecordError(DatabaseError):
+    """A record id is already stored at a path and duplicates were not to be skipped."""
+
+
+class RecordSchemaError(DatabaseError, TypeError):
+    """Records added to a path do not fit the schema already stored there."""

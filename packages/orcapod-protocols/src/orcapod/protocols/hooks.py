@@ -1,0 +1,140 @@
+"""The plugin hooks of orcapod, and the markers plugins implement them with.
+
+A plugin is a module (or object) with functions decorated ``@hookimpl`` and
+named after the specs below, declared as an entry point in the ``orcapod``
+group::
+
+    [project.entry-points.orcapod]
+    my-plugin = "my_package._plugin"
+
+Every hook takes no arguments and returns a mapping of *name* to *factory*.
+All implementations are called and their mappings merged; a name claimed by
+two plugins is reported and the first claim wins, where plugins come before
+orcapod's built-ins (which register with ``trylast=True``). Factories are
+called only when the user asks for that name, so a plugin module imports its
+heavy dependencies inside its factories, never at module level.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, runtime_checkable
+
+import pluggy
+
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable, Mapping
+
+    from orcapod.protocols.database import ArrowDatabase
+    from orcapod.protocols.executors import PacketFunctionExecutor
+    from orcapod.protocols.observability import ExecutionObserver
+
+__all__ = [
+    "PROJECT_NAME",
+    "CliCommand",
+    "CliCommandFactory",
+    "CliHost",
+    "DatabaseFactory",
+    "ExecutorFactory",
+    "ObserverFactory",
+    "hookimpl",
+    "hookspec",
+    "orcapod_cli_commands",
+    "orcapod_database_schemes",
+    "orcapod_executors",
+    "orcapod_observers",
+]
+
+PROJECT_NAME = "orcapod"
+"""The pluggy project name, which is also the entry-point group."""
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+DatabaseFactory: TypeAlias = "Callable[[str], ArrowDatabase]"
+"""Called with the whole URI (``"delta:///data/store"``); returns an open database."""
+
+ExecutorFactory: TypeAlias = "Callable[..., PacketFunctionExecutor]"
+"""Called with the user's keyword options; returns a new executor."""
+
+ObserverFactory: TypeAlias = "Callable[..., ExecutionObserver]"
+"""Called with the user's keyword options (``database=...``); returns a new observer."""
+
+
+@runtime_checkable
+class CliHost(Protocol):
+    """Services the ``orcapod`` command offers to plugin sub-commands.
+
+    Sub-commands receive it instead of importing ``orcapod.core``.
+    """
+
+    def open_database(self, uri: str) -> ArrowDatabase:
+        """Open a database by URI through every installed database plugin."""
+        ...
+
+    def get_executor(self, name: str, **options: Any) -> PacketFunctionExecutor:
+        """A new executor of an installed kind."""
+        ...
+
+    def get_observer(self, name: str, **options: Any) -> ExecutionObserver:
+        """A new observer of an installed kind."""
+        ...
+
+
+@runtime_checkable
+class CliCommand(Protocol):
+    """One sub-command of the ``orcapod`` command line."""
+
+    @property
+    def help(self) -> str:
+        """One line shown in ``orcapod --help``."""
+        ...
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        """Declare the sub-command's arguments on its own parser."""
+        ...
+
+    def run(self, args: argparse.Namespace) -> int:
+        """Carry out the command; the return value is the process exit status."""
+        ...
+
+
+CliCommandFactory: TypeAlias = "Callable[[CliHost], CliCommand]"
+"""Called with the host's services when the sub-command is about to run or be listed."""
+
+
+@hookspec
+def orcapod_database_schemes() -> Mapping[str, DatabaseFactory]:  # type: ignore[empty-body]
+    """URI schemes this plugin opens databases for.
+
+    Returns:
+        Scheme (``"delta"``, ``"sqlite"``, without ``://``) to a factory called
+        with the whole URI.
+    """
+
+
+@hookspec
+def orcapod_executors() -> Mapping[str, ExecutorFactory]:  # type: ignore[empty-body]
+    """Executors this plugin provides.
+
+    Returns:
+        Name (``"ray"``) to a factory called with ``**options``.
+    """
+
+
+@hookspec
+def orcapod_observers() -> Mapping[str, ObserverFactory]:  # type: ignore[empty-body]
+    """Execution observers this plugin provides.
+
+    Returns:
+        Name (``"logging"``) to a factory called with ``**options``.
+    """
+
+
+@hookspec
+def orcapod_cli_commands() -> Mapping[str, CliCommandFactory]:  # type: ignore[empty-body]
+    """Sub-commands this plugin adds to the ``orcapod`` command line.
+
+    Returns:
+        Sub-command name (``"logs"``) to a factory called with a :class:`CliHost`.
+    """

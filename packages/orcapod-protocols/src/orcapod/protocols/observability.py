@@ -1,0 +1,102 @@
+"""Contracts of observers: what a run tells the outside world as it goes."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from orcapod.protocols.data import Packet, Schema, Tag
+    from orcapod.protocols.values import RunInfo, RunOutcome
+
+__all__ = ["ExecutionObserver", "PacketExecutionLogger"]
+
+
+@runtime_checkable
+class PacketExecutionLogger(Protocol):
+    """Receives what one execution attempt of one packet printed, logged and raised.
+
+    Created per packet by :meth:`ExecutionObserver.create_packet_logger` and
+    handed down to the executor, which calls :meth:`record` once per attempt.
+    """
+
+    def record(self, **fields: Any) -> None:
+        """Record one attempt. Known fields are listed by ``ExecutionRecordFields``;
+        unknown ones are kept or ignored at the observer's discretion."""
+        ...
+
+
+@runtime_checkable
+class ExecutionObserver(Protocol):
+    """Hooks called by orchestrators and nodes as a pipeline runs.
+
+    Hooks receive only plain values and protocol types, never concrete node
+    classes. Call order, per run::
+
+        on_run_start
+          ctx = contextualize(*pipeline_path)           # per node
+          ctx.on_node_start
+            ctx.on_packet_end(cached=True)              # cache hit, or:
+            ctx.on_packet_start; ctx.create_packet_logger
+            ctx.on_packet_end(cached=False) | ctx.on_packet_crash
+          ctx.on_node_end
+        on_run_end                                      # always, in finally
+
+    An observer must not raise into the run for its own failures; a
+    composite observer isolates children that do.
+    """
+
+    def on_run_start(self, run: RunInfo) -> None:
+        """A run begins; called before any node runs."""
+        ...
+
+    def on_run_end(self, run: RunInfo, outcome: RunOutcome) -> None:
+        """A run ended, however it ended; always called."""
+        ...
+
+    def contextualize(self, *pipeline_path: str) -> ExecutionObserver:
+        """An observer for one node, bound to the node's pipeline path.
+
+        The path says where the node's records live; observers mirror it
+        under their own branches (``_logs``, ``_status``).
+        """
+        ...
+
+    def on_node_start(self, node_label: str, node_hash: str, tag_schema: Schema) -> None:
+        """A node begins; ``tag_schema`` is the schema of every tag it will report."""
+        ...
+
+    def on_node_end(self, node_label: str, node_hash: str) -> None:
+        """A node finished all its packets (or the run stopped inside it)."""
+        ...
+
+    def on_packet_start(self, node_label: str, tag: Tag, packet: Packet) -> None:
+        """A packet is about to be computed (not called for cache hits)."""
+        ...
+
+    def on_packet_end(
+        self,
+        node_label: str,
+        tag: Tag,
+        input_packet: Packet,
+        output_packet: Packet | None,
+        *,
+        cached: bool,
+        source_run_id: str | None = None,
+    ) -> None:
+        """A packet has its result.
+
+        Args:
+            cached: the result came from the store, not from running the function.
+            source_run_id: for a cached result, the run that computed it, if known.
+        """
+        ...
+
+    def on_packet_crash(
+        self, node_label: str, tag: Tag, packet: Packet, error: BaseException
+    ) -> None:
+        """Computing a packet failed with ``error`` (after its attempts were recorded)."""
+        ...
+
+    def create_packet_logger(self, tag: Tag, packet: Packet) -> PacketExecutionLogger:
+        """A logger for the execution attempts of one packet of this node."""
+        ...

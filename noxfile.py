@@ -68,8 +68,8 @@ def _sync_workspace(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff: lint rules and formatting."""
-    session.install("ruff>=0.8")
+    """ruff: lint rules and formatting (the locked ruff version)."""
+    _sync_workspace(session)
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
 

@@ -70,7 +70,13 @@ class ArrowDatabase(Protocol):
 
     Reads return ``None`` when nothing matches (an unknown path, no such id).
     When ``record_id_column`` is given, the returned table carries the record
-    ids in a column of that name (first); otherwise ids are not returned.
+    ids in a column of that name (first, ``string`` or ``large_string``);
+    otherwise ids are not returned. Each record comes back at most once per
+    read; the order of rows is unspecified. A path exists once it holds a
+    record: an empty batch, or one whose rows were all skipped as duplicates,
+    creates none. The first records at a path fix its schema (names, order,
+    types and nullability; metadata is not compared). After :meth:`close`,
+    every method but ``close`` raises :class:`DatabaseError`.
     """
 
     def add_record(
@@ -87,7 +93,8 @@ class ArrowDatabase(Protocol):
         Raises:
             DuplicateRecordError: the id is stored or pending and
                 ``skip_duplicates`` is false.
-            RecordSchemaError: the record does not fit the path's schema.
+            RecordSchemaError: the table is not exactly one row, or does not
+                fit the path's schema (naming the path and the column).
         """
         ...
 
@@ -104,7 +111,13 @@ class ArrowDatabase(Protocol):
 
         The id column is not stored as a data column. With ``skip_duplicates``,
         rows whose id is already stored, pending, or earlier in ``records`` are
-        dropped; without it, any such row rejects the whole batch.
+        dropped; without it, any such row rejects the whole batch and nothing
+        of it is stored.
+
+        Raises:
+            DuplicateRecordError: a duplicate id without ``skip_duplicates``.
+            RecordSchemaError: the id column is missing, not strings, or has
+                nulls, or the data columns do not fit the path's schema.
         """
         ...
 
@@ -123,7 +136,9 @@ class ArrowDatabase(Protocol):
     ) -> pa.Table | None:
         """The records stored under any of ``record_ids``, in one vectorised lookup.
 
-        Unknown ids are left out; the order of the rows is unspecified.
+        Unknown ids are left out. ``record_ids`` is a collection of strings; a
+        single ``str`` is refused with ``TypeError`` rather than read as its
+        characters.
         """
         ...
 
@@ -140,7 +155,14 @@ class ArrowDatabase(Protocol):
         *,
         record_id_column: str | None = None,
     ) -> pa.Table | None:
-        """The records whose columns equal every value in ``column_values``."""
+        """The records whose columns equal every value in ``column_values``.
+
+        ``None`` matches nulls; an empty mapping matches every record.
+
+        Raises:
+            DatabaseError: a column that is not stored at the path, or whose
+                type cannot be compared for equality (maps, lists, structs).
+        """
         ...
 
     def list_paths(self, prefix: RecordPath = ()) -> list[RecordPath]:

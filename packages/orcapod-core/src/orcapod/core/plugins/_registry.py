@@ -193,6 +193,8 @@ class PluginRegistry:
 
     def _fail(self, origin: _Origin, error: str) -> None:
         failure = PluginFailure(origin.plugin, origin.distribution, origin.version, error)
+        if failure in self._failures:  # hooks are asked again after register(); report once
+            return
         self._failures.append(failure)
         warnings.warn(failure.describe(), PluginLoadWarning, stacklevel=4)
 
@@ -251,6 +253,8 @@ class PluginRegistry:
                 self._fail(origin, f"hook {_HOOKS[kind]} raised {_describe(error)}")
                 continue
             for name, factory in items:
+                if name in provided and origin.plugin == BUILTIN_PLUGIN:
+                    continue  # a plugin replacing a built-in on purpose
                 if name in provided:
                     first = provided[name]
                     self._fail(

@@ -116,6 +116,8 @@ class ExecutionRecordFields(TypedDict, total=False):
     stdout_truncated: bool
     stderr_truncated: bool
     python_logs: list[PythonLogRecord]
+    python_logs_dropped: int
+    """Log records not kept because ``max_records`` was reached."""
     traceback: str | None
     success: bool
     duration_s: float

@@ -1,0 +1,101 @@
+"""The two ways to capture a call: a context manager and a run-and-record helper."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from orcapod.capture._capture import Capture, SysCapture
+from orcapod.capture._fd import FdCapture
+from orcapod.capture._result import CapturedCall
+from orcapod.capture.errors import CaptureOptionError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from orcapod.protocols.values import CaptureLevel
+
+__all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_MAX_RECORDS", "capture", "run_captured"]
+
+T = TypeVar("T")
+
+_new_call = tuple.__new__  # CapturedCall(...) through its generated __new__ is 3x slower
+
+DEFAULT_MAX_BYTES = 1 << 20
+"""Bytes kept per stream (stdout, stderr): 1 MiB, half head and half tail."""
+
+DEFAULT_MAX_RECORDS = 1000
+"""Log records kept per call, half the first and half the last."""
+
+
+def capture(
+    level: CaptureLevel = "sys",
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_records: int = DEFAULT_MAX_RECORDS,
+    passthrough: bool = True,
+) -> Capture:
+    """A context manager that captures what its body prints, logs and raises.
+
+    ``with capture() as cap: ...`` then ``cap.result``. The body's exception,
+    if any, propagates unchanged after the result is recorded; a failure of
+    capture itself never does (see ``CaptureResult.capture_error``).
+
+    Args:
+        level: ``"sys"`` captures Python-level output of this thread or task;
+            ``"fd"`` captures file descriptors 1 and 2 of the whole process (C
+            extensions and child processes too), one capture at a time.
+        max_bytes: bytes kept per stream; beyond it the head and tail are kept
+            around a ``[... N bytes truncated ...]`` line.
+        max_records: log records kept; beyond it the first and last half are kept.
+        passthrough: also show the output live where it would have gone.
+
+    Raises:
+        CaptureOptionError: an option is out of range.
+    """
+    if type(max_bytes) is not int or max_bytes < 0:
+        raise CaptureOptionError(
+            f"capture got max_bytes={max_bytes!r}; pass a whole number of bytes >= 0"
+        )
+    if type(max_records) is not int or max_records < 0:
+        raise CaptureOptionError(
+            f"capture got max_records={max_records!r}; pass a whole number of records >= 0"
+        )
+    if level == "sys":
+        return SysCapture(max_bytes, max_records, passthrough)
+    if level == "fd":
+        return FdCapture(max_bytes, max_records, passthrough)
+    raise CaptureOptionError(f"capture got level={level!r}; use level='sys' or level='fd'")
+
+
+def run_captured(
+    fn: Callable[..., T],
+    /,
+    args: tuple[Any, ...] = (),
+    kwargs: Mapping[str, Any] | None = None,
+    *,
+    level: CaptureLevel = "sys",
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_records: int = DEFAULT_MAX_RECORDS,
+    passthrough: bool = True,
+) -> CapturedCall[T]:
+    """Call ``fn(*args, **kwargs)`` under :func:`capture` and return what happened.
+
+    Nothing is raised: the returned :class:`CapturedCall` holds the result and
+    either the value or the exception, whatever it was (``KeyboardInterrupt``
+    and ``SystemExit`` included, so that an interrupted call is recorded too).
+    Record ``.result``, then call ``.unwrap()`` to return the value or re-raise
+    the exception unchanged.
+
+    Raises:
+        CaptureOptionError: an option is out of range (before ``fn`` is called).
+    """
+    cap = capture(level, max_bytes=max_bytes, max_records=max_records, passthrough=passthrough)
+    cap._skip_frames = 1
+    try:
+        with cap:
+            value = fn(*args, **kwargs) if kwargs else fn(*args)
+    except BaseException as error:
+        if cap._result is None:  # interrupted while setting up: fn never ran
+            raise
+        return CapturedCall(cap.result, None, error)
+    return _new_call(CapturedCall, (cap.result, value, None))

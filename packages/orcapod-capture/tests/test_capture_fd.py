@@ -377,6 +377,7 @@ def test_a_child_that_outlives_the_call_leaks_no_descriptors(
     assert open_descriptors() == fds_before
 
 
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_fd_capture_works_in_a_forked_child() -> None:
     run_captured(print, ("start the pump in the parent",), level="fd")
     read_end, write_end = os.pipe()

@@ -1,0 +1,37 @@
+"""Stable identities: canonical content hashes of Arrow data, schemas and functions.
+
+Every hash is rendered ``"orcapod-v1-sha256:<hex>"``; docs/identity.md
+specifies the bytes behind it precisely enough to reimplement elsewhere.
+"""
+
+from __future__ import annotations
+
+from orcapod.core.hashing._combine import combine_hashes
+from orcapod.core.hashing._encoding import HASH_METHOD, HashingError
+from orcapod.core.hashing._functions import (
+    function_identity_hash,
+    function_source_hash,
+    source_code_hash,
+)
+from orcapod.core.hashing._tables import (
+    hash_row,
+    hash_table,
+    hash_table_rows,
+    hash_table_unordered,
+)
+from orcapod.core.hashing._types import LOGICAL_TYPE_KEY, hash_schema
+
+__all__ = [
+    "HASH_METHOD",
+    "LOGICAL_TYPE_KEY",
+    "HashingError",
+    "combine_hashes",
+    "function_identity_hash",
+    "function_source_hash",
+    "hash_row",
+    "hash_schema",
+    "hash_table",
+    "hash_table_rows",
+    "hash_table_unordered",
+    "source_code_hash",
+]

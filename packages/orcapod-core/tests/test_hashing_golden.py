@@ -1,0 +1,266 @@
+"""Golden vectors: fixed inputs and the hashes they must keep forever.
+
+If one of these fails, the encoding changed. Never update a digest here to
+make a test pass: a changed encoding is a new method (``orcapod-v2-...``),
+and every stored result keyed by the old hashes would silently be orphaned.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pytest
+
+from orcapod.core.hashing import (
+    combine_hashes,
+    function_identity_hash,
+    function_source_hash,
+    hash_schema,
+    hash_table,
+    hash_table_rows,
+    hash_table_unordered,
+    source_code_hash,
+)
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+PATH = {b"orcapod.logical_type": b"path"}
+MAP = pa.map_(pa.large_string(), pa.int64())
+
+# name -> (value, Arrow field of the single column "x", expected hex digest of the row)
+ROWS: dict[str, tuple[Any, pa.Field, str]] = {
+    "int": (
+        42,
+        pa.field("x", pa.int64()),
+        "6f97c835addc3849d700a130e81003478de69fb07ebd9576505e4229ddc5867d",
+    ),
+    "int_minimum": (
+        -(2**63),
+        pa.field("x", pa.int64()),
+        "a9b5fad89b2713162d888b2d4455931ff1bc8e234d9a9b8d62862cd4d7cc36e5",
+    ),
+    "float": (
+        1.5,
+        pa.field("x", pa.float64()),
+        "376db2ce5c354304bc725d486b30292a7274289b50543225e5147bd4c7440489",
+    ),
+    "float_nan": (
+        float("nan"),
+        pa.field("x", pa.float64()),
+        "9ed938118647f9b4b6272544c9b7efcd2d76f96867438a0bba5d61d200e1db49",
+    ),
+    "bool": (
+        True,
+        pa.field("x", pa.bool_()),
+        "16714d62eadb0d17faaf6b8a22ae4074eb3f7152cfc06ad4b2d26db1156fca39",
+    ),
+    "str": (
+        "héllo",
+        pa.field("x", pa.large_string()),
+        "0aad5dda0170a32a7b11d7d13bb6adc07995a7a8ad979568b4f63bf3ef9898d4",
+    ),
+    "str_as_small_string": (
+        "héllo",
+        pa.field("x", pa.string()),
+        "0aad5dda0170a32a7b11d7d13bb6adc07995a7a8ad979568b4f63bf3ef9898d4",
+    ),
+    "str_empty": (
+        "",
+        pa.field("x", pa.large_string()),
+        "ee833d40750ea67e9224aced97ee971d0f22b031fff5038f3ecefb3d4abf477d",
+    ),
+    "str_null": (
+        None,
+        pa.field("x", pa.large_string()),
+        "0d9ada39662698d15ff9eaddaac6a180a320137b63d9480f278a1483dc3d9590",
+    ),
+    "path": (
+        "data/a.csv",
+        pa.field("x", pa.large_string(), metadata=PATH),
+        "6b6ae7bcda5101d256e7c6c97d16c184c676cbada917acdeeaac0fb2b05327b6",
+    ),
+    "bytes": (
+        b"\x00\xff",
+        pa.field("x", pa.large_binary()),
+        "50de7cd13ffb82fc553f866822bc677905719609c340925ee45a60a5864b1c6c",
+    ),
+    "date": (
+        dt.date(2024, 2, 29),
+        pa.field("x", pa.date32()),
+        "8132f700674a113f634371e6e9233ceff7068e2d268c4def73d32c44ca58f67c",
+    ),
+    "date_as_date64": (
+        dt.date(2024, 2, 29),
+        pa.field("x", pa.date64()),
+        "8132f700674a113f634371e6e9233ceff7068e2d268c4def73d32c44ca58f67c",
+    ),
+    "datetime_naive": (
+        dt.datetime(2024, 2, 29, 13, 14, 15, 161718),
+        pa.field("x", pa.timestamp("us")),
+        "564d6c93aa16350465ab59296b7fd796f2401aa82e4304508cbaeb789a400af2",
+    ),
+    "datetime_utc": (
+        dt.datetime(2024, 2, 29, 13, 14, 15, tzinfo=dt.UTC),
+        pa.field("x", pa.timestamp("us", tz="UTC")),
+        "575114e465fd54889b69c1517d4c1ad5bf024a7b4f95844b311e1d42864a356a",
+    ),
+    "datetime_utc_in_seconds": (
+        dt.datetime(2024, 2, 29, 13, 14, 15, tzinfo=dt.UTC),
+        pa.field("x", pa.timestamp("s", tz="UTC")),
+        "575114e465fd54889b69c1517d4c1ad5bf024a7b4f95844b311e1d42864a356a",
+    ),
+    "list": (
+        [1, None, 3],
+        pa.field("x", pa.large_list(pa.int64())),
+        "db9ac7b84d294015be13afff7497dcdbd0336bc3228f982043f82ea267a0e1c6",
+    ),
+    "list_empty": (
+        [],
+        pa.field("x", pa.large_list(pa.int64())),
+        "c63d889f0e3a653ba55bb0ae25594c2a8d751b4d0897ef3214e7e2c944856e80",
+    ),
+    "map": (
+        [("b", 2), ("a", 1)],
+        pa.field("x", MAP),
+        "e89ca5ce68f840a6deec49ba91837d6628ce0ff43a8eac6c4da3ca4e2966f6b0",
+    ),
+    "map_other_entry_order": (
+        [("a", 1), ("b", 2)],
+        pa.field("x", MAP),
+        "e89ca5ce68f840a6deec49ba91837d6628ce0ff43a8eac6c4da3ca4e2966f6b0",
+    ),
+    "struct": (
+        {"n": 1, "s": "a"},
+        pa.field("x", pa.struct([("n", pa.int64()), ("s", pa.large_string())])),
+        "91d003b0fdd9a1b1ef6261a943f9f9d16bbd8e16e05ea396b01c57d0c0e613b1",
+    ),
+    "nested": (
+        [[("k", [1.0, None])]],
+        pa.field("x", pa.large_list(pa.map_(pa.large_string(), pa.large_list(pa.float64())))),
+        "e9be67469053dc2f3d6b47854f8aabb937c49089865f2696102129d47380561c",
+    ),
+}
+
+SCHEMA = pa.schema(
+    [
+        pa.field("subject", pa.large_string(), nullable=False),
+        pa.field("score", pa.float64()),
+        pa.field("file", pa.large_string(), metadata=PATH),
+        pa.field("labels", pa.map_(pa.large_string(), pa.large_string())),
+        pa.field("when", pa.timestamp("us", tz="Europe/Paris")),
+    ]
+)
+TABLE = pa.table({"i": [1, 2, 3], "s": ["a", None, "c"]})
+SOURCE = '''
+def add_one(x: int, *, step: int = 1) -> int:
+    """Add ``step`` to ``x``."""
+    total = x + step
+    return total
+'''
+
+GOLDEN = {
+    "schema": "orcapod-v1-sha256:d998a3e4e1a0f6232c14bff1d427334837f895ee73236063505ed56c61d08dcd",
+    "empty_schema": (
+        "orcapod-v1-sha256:7b6c62254c7bdce5023d2d350e267f9b88748567063f19c847f354cf5c1d6d65"
+    ),
+    "table": "orcapod-v1-sha256:ba164ff668d22ff4dc789861f8af6dd61ed0a8d758d0e67c81755fbd413ba8b0",
+    "table_unordered": (
+        "orcapod-v1-sha256:08122f989acdebc11de4e90354db45c4720c46dd2926f4f7019d703dec4475a4"
+    ),
+    "table_empty": (
+        "orcapod-v1-sha256:c6db9b9c264877379dd326e23d43759a01e5b028b3af61abb5a71a4b691d0e8b"
+    ),
+    "combine": "orcapod-v1-sha256:1f7d8c6128288f396bb067d8f9e38f810a85d711f737a746eae18c3ec6322e55",
+    "combine_nothing": (
+        "orcapod-v1-sha256:e3db86324632d7f0230b915773c90b81141306c180d411ebd9ece917e4965f23"
+    ),
+    "source": "orcapod-v1-sha256:2f1dadf97fb9e9dae45cbffe2723d1063e5f67ed0b849fbfbc557abb355adf55",
+    "function": (
+        "orcapod-v1-sha256:31080435b488431d6c86a541445a932c3c95986c22fd6320ce7329e61e88605c"
+    ),
+}
+
+
+def compute_golden() -> dict[str, str]:
+    """Every non-row golden hash, computed afresh (also run in subprocesses below)."""
+    x_schema = hash_schema(pa.schema([("x", pa.int64())]))
+    total_schema = hash_schema(pa.schema([("total", pa.int64())]))
+    return {
+        "schema": hash_schema(SCHEMA),
+        "empty_schema": hash_schema(pa.schema([])),
+        "table": hash_table(TABLE),
+        "table_unordered": hash_table_unordered(TABLE),
+        "table_empty": hash_table(TABLE.slice(0, 0)),
+        "combine": combine_hashes("pipeline-node", hash_schema(SCHEMA), hash_table(TABLE)),
+        "combine_nothing": combine_hashes("empty"),
+        "source": source_code_hash(SOURCE),
+        "function": function_identity_hash(
+            print,
+            name="add_one",
+            version="1.0",
+            input_schema_hash=x_schema,
+            output_schema_hash=total_schema,
+            code_identity="numpy.add",
+        ),
+    }
+
+
+def compute_rows() -> dict[str, str]:
+    return {
+        name: hash_table_rows(pa.table([pa.array([value], f.type)], schema=pa.schema([f])))[0]
+        for name, (value, f, _) in ROWS.items()
+    }
+
+
+@pytest.mark.parametrize("name", sorted(ROWS))
+def test_row_hash_matches_its_golden_vector(name: str) -> None:
+    value, field, expected = ROWS[name]
+    table = pa.table([pa.array([value], field.type)], schema=pa.schema([field]))
+    assert hash_table_rows(table) == [f"orcapod-v1-sha256:{expected}"]
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN))
+def test_hash_matches_its_golden_vector(name: str) -> None:
+    assert compute_golden()[name] == GOLDEN[name]
+
+
+def test_function_source_hash_of_a_function_in_a_file_matches_its_golden_vector(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "golden_add_one.py").write_text("import functools\n\n@functools.cache" + SOURCE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = __import__("golden_add_one")
+    assert function_source_hash(module.add_one) == GOLDEN["source"]
+
+
+SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    sys.path.insert(0, sys.argv[1])
+    import test_hashing_golden as golden
+    print(json.dumps({**golden.compute_golden(), **golden.compute_rows()}, sort_keys=True))
+    """
+)
+
+
+def test_hashes_are_identical_in_fresh_processes_with_different_hash_seeds() -> None:
+    here = os.path.dirname(__file__)
+    expected = {**compute_golden(), **compute_rows()}
+    for seed in ("0", "1", "4242", "random"):
+        result = subprocess.run(
+            [sys.executable, "-c", SCRIPT, here],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            timeout=120,
+            check=True,
+        )
+        assert json.loads(result.stdout) == expected, seed

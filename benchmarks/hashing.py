@@ -18,15 +18,11 @@ from __future__ import annotations
 
 import argparse
 import random
-import time
-from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
+from _timing import best_of
 from orcapod.core.hashing import combine_hashes, hash_schema, hash_table, hash_table_rows
-
-if TYPE_CHECKING:
-    from collections.abc import Callable
 
 LABELS = pa.map_(pa.large_string(), pa.large_string())
 
@@ -50,16 +46,6 @@ def with_labels(table: pa.Table) -> pa.Table:
     keys = pa.array(["species", "lab"] * count, pa.large_string())
     values = pa.array(["mouse", "north"] * count, pa.large_string())
     return table.append_column("labels", pa.MapArray.from_arrays(offsets, keys, values, LABELS))
-
-
-def best_of(rounds: int, action: Callable[[], object]) -> float:
-    """The shortest wall time of ``rounds`` runs of ``action``, in seconds."""
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def report(label: str, rows: int, seconds: float) -> None:

@@ -16,6 +16,14 @@ HEAVY = ("ray", "deltalake", "sqlalchemy", "pandas", "polars")
 
 def test_exported_names_are_what_we_mean_to_publish() -> None:
     assert set(orcapod.core.__all__) == {
+        "ArrowTableSource",
+        "CSVSource",
+        "DataFrameSource",
+        "DictSource",
+        "ListSource",
+        "Packet",
+        "Schema",
+        "Tag",
         "InMemoryArrowDatabase",
         "NoOpObserver",
         "OrcapodError",
@@ -57,6 +65,22 @@ def test_import_orcapod_core_does_not_load_plugins() -> None:
     assert not {
         m for m in loaded if m.startswith(("orcapod.db", "orcapod.executors", "orcapod.observers"))
     }
+
+
+def test_importing_every_public_name_imports_no_heavy_or_optional_library() -> None:
+    loaded = _modules_after("from orcapod.core import *")
+    assert not _top_level(loaded) & set(HEAVY)
+
+
+def test_building_and_reading_a_source_imports_no_plugin_library() -> None:
+    # pyarrow itself imports pandas, when installed, the first time it converts
+    # Python values; orcapod adds no import of its own.
+    code = (
+        "from orcapod.core import DictSource\n"
+        "s = DictSource([{'id': 'a', 'x': 1}], tag_columns=['id'])\n"
+        "list(s.iter_packets()); s.content_hash(); s.as_table()"
+    )
+    assert not _top_level(_modules_after(code)) & (set(HEAVY) - {"pandas"})
 
 
 def test_opening_a_memory_database_still_imports_no_heavy_library() -> None:

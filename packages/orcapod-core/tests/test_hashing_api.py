@@ -14,6 +14,7 @@ from orcapod.core.hashing import (
     LOGICAL_TYPE_KEY,
     HashingError,
     combine_hashes,
+    hash_label,
     hash_row,
     hash_schema,
     hash_table,
@@ -32,6 +33,7 @@ def test_the_exported_names_are_exactly_the_public_api() -> None:
         "combine_hashes",
         "function_identity_hash",
         "function_source_hash",
+        "hash_label",
         "hash_row",
         "hash_schema",
         "hash_table",
@@ -161,6 +163,14 @@ def test_combine_hashes_is_order_sensitive_and_separated_by_kind() -> None:
     assert combine_hashes("node", a, b) == combine_hashes("node", a, b)
     # Lengths are encoded: moving a boundary between kind and parts changes the hash.
     assert combine_hashes("node", a) != combine_hashes("nod", a)
+
+
+def test_hash_label_separates_kind_from_text_and_is_a_valid_part() -> None:
+    assert hash_label("source-id", "trials") != hash_label("source-idt", "rials")
+    assert hash_label("source-id", "a") != hash_label("node-label", "a")
+    assert combine_hashes("node", hash_label("source-id", "a")).startswith(HASH_METHOD + ":")
+    with pytest.raises(HashingError, match="non-empty kind"):
+        hash_label("", "a")
 
 
 def test_combine_hashes_refuses_an_empty_kind_and_parts_that_are_not_hashes() -> None:

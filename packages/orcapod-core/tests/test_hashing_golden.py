@@ -22,6 +22,7 @@ from orcapod.core.hashing import (
     combine_hashes,
     function_identity_hash,
     function_source_hash,
+    hash_label,
     hash_schema,
     hash_table,
     hash_table_rows,
@@ -182,6 +183,7 @@ GOLDEN = {
     "combine_nothing": (
         "orcapod-v1-sha256:e3db86324632d7f0230b915773c90b81141306c180d411ebd9ece917e4965f23"
     ),
+    "label": "orcapod-v1-sha256:9f93b282ccb8b5fd6911e897ed7a64c5c266865df1c3366beab6dc8d30d056ca",
     "source": "orcapod-v1-sha256:2f1dadf97fb9e9dae45cbffe2723d1063e5f67ed0b849fbfbc557abb355adf55",
     "function": (
         "orcapod-v1-sha256:31080435b488431d6c86a541445a932c3c95986c22fd6320ce7329e61e88605c"
@@ -201,6 +203,7 @@ def compute_golden() -> dict[str, str]:
         "table_empty": hash_table(TABLE.slice(0, 0)),
         "combine": combine_hashes("pipeline-node", hash_schema(SCHEMA), hash_table(TABLE)),
         "combine_nothing": combine_hashes("empty"),
+        "label": hash_label("source-id", "trials"),
         "source": source_code_hash(SOURCE),
         "function": function_identity_hash(
             print,

@@ -13,12 +13,29 @@ from orcapod.protocols.lazy import lazy_exports
 if TYPE_CHECKING:
     from orcapod.core._noop import NoOpObserver
     from orcapod.core.databases import InMemoryArrowDatabase
+    from orcapod.core.datagrams import Packet, Tag
     from orcapod.core.errors import OrcapodError
     from orcapod.core.plugins import PluginRegistry, get_executor, get_observer, open_database
+    from orcapod.core.sources import (
+        ArrowTableSource,
+        CSVSource,
+        DataFrameSource,
+        DictSource,
+        ListSource,
+    )
+    from orcapod.core.types import Schema
 
 __all__, __getattr__, __dir__ = lazy_exports(
     globals(),
     {
+        "ArrowTableSource": "orcapod.core.sources",
+        "CSVSource": "orcapod.core.sources",
+        "DataFrameSource": "orcapod.core.sources",
+        "DictSource": "orcapod.core.sources",
+        "ListSource": "orcapod.core.sources",
+        "Packet": "orcapod.core.datagrams",
+        "Schema": "orcapod.core.types",
+        "Tag": "orcapod.core.datagrams",
         "InMemoryArrowDatabase": "orcapod.core.databases",
         "NoOpObserver": "orcapod.core._noop",
         "OrcapodError": "orcapod.core.errors",

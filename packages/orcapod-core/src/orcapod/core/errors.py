@@ -26,6 +26,13 @@ __all__ = [
     "PluginLoadWarning",
     "PluginNotFoundError",
     "RecordSchemaError",
+    "HashingError",
+    "MissingDependencyError",
+    "SchemaError",
+    "SourceError",
+    "TypeInferenceError",
+    "TypeMismatchError",
+    "UnsupportedTypeError",
 ]
 
 
@@ -39,3 +46,31 @@ class PluginNotFoundError(PluginError, LookupError):
 
 class PluginLoadWarning(UserWarning):
     """An installed plugin failed to load or register and was skipped."""
+
+
+class UnsupportedTypeError(OrcapodError, TypeError):
+    """A type annotation (or Arrow type) has no orcapod equivalent."""
+
+
+class TypeInferenceError(OrcapodError, TypeError):
+    """The type of a column cannot be inferred from its values."""
+
+
+class TypeMismatchError(OrcapodError, TypeError):
+    """A value does not match the type declared for its column."""
+
+
+class SchemaError(OrcapodError, ValueError):
+    """Columns are malformed, missing, reserved or in conflict (names the column)."""
+
+
+class SourceError(OrcapodError, ValueError):
+    """A source cannot be built from what it was given (a file, a data frame, record ids)."""
+
+
+class HashingError(OrcapodError, ValueError):
+    """A value, type or function cannot be given a stable identity."""
+
+
+class MissingDependencyError(OrcapodError, ImportError):
+    """An optional library a feature needs (pandas, polars) is not installed."""

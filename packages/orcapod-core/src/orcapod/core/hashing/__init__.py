@@ -6,8 +6,9 @@ specifies the bytes behind it precisely enough to reimplement elsewhere.
 
 from __future__ import annotations
 
-from orcapod.core.hashing._combine import combine_hashes
-from orcapod.core.hashing._encoding import HASH_METHOD, HashingError
+from orcapod.core.errors import HashingError
+from orcapod.core.hashing._combine import combine_hashes, hash_label
+from orcapod.core.hashing._encoding import HASH_METHOD
 from orcapod.core.hashing._functions import (
     function_identity_hash,
     function_source_hash,
@@ -28,6 +29,7 @@ __all__ = [
     "combine_hashes",
     "function_identity_hash",
     "function_source_hash",
+    "hash_label",
     "hash_row",
     "hash_schema",
     "hash_table",

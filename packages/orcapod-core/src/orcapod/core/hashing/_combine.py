@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from orcapod.core.hashing._encoding import HashingError, check_hash, domain, encode_str, render, u64
+from orcapod.core.errors import HashingError
+from orcapod.core.hashing._encoding import check_hash, domain, encode_str, render, u64
 
-__all__ = ["combine_hashes"]
+__all__ = ["combine_hashes", "hash_label"]
 
 
 def combine_hashes(kind: str, *parts: str) -> str:
@@ -23,3 +24,16 @@ def combine_hashes(kind: str, *parts: str) -> str:
     for index, part in enumerate(parts):
         body.append(encode_str(check_hash(part, f"part {index} of combine_hashes({kind!r})")))
     return render(b"".join(body))
+
+
+def hash_label(kind: str, text: str) -> str:
+    """The hash of a piece of text that names something (a source id), tagged with ``kind``.
+
+    Lets a name take part in a :func:`combine_hashes` Merkle chain.
+
+    Raises:
+        HashingError: ``kind`` is empty, or ``text`` is not valid Unicode.
+    """
+    if not kind:
+        raise HashingError("hash_label needs a non-empty kind naming what the text is")
+    return render(domain("label") + encode_str(kind) + encode_str(text))

@@ -10,11 +10,10 @@ import hashlib
 import re
 import struct
 
-from orcapod.core.errors import OrcapodError
+from orcapod.core.errors import HashingError
 
 __all__ = [
     "HASH_METHOD",
-    "HashingError",
     "check_hash",
     "domain",
     "encode_str",
@@ -28,10 +27,6 @@ HASH_METHOD = "orcapod-v1-sha256"
 
 _DOMAIN_PREFIX = "orcapod-v1:"
 _HASH_PATTERN = re.compile(r"[a-z0-9][a-z0-9.-]*:[0-9a-f]+")
-
-
-class HashingError(OrcapodError, ValueError):
-    """A value, type or function cannot be given a stable identity."""
 
 
 def u8(value: int) -> bytes:

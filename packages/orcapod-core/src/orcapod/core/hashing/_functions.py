@@ -8,8 +8,8 @@ import struct
 import textwrap
 from typing import TYPE_CHECKING
 
+from orcapod.core.errors import HashingError
 from orcapod.core.hashing._encoding import (
-    HashingError,
     check_hash,
     domain,
     encode_str,

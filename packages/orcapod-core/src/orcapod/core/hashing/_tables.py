@@ -8,15 +8,15 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
+from orcapod.core.errors import HashingError
 from orcapod.core.hashing._encoding import (
     HASH_METHOD,
-    HashingError,
     domain,
     render,
     u64,
 )
 from orcapod.core.hashing._types import row_type_digest, sorted_fields
-from orcapod.core.hashing._values import BYTES, encode_column, join_rows
+from orcapod.core.hashing._values import binary_scalar, encode_column, join_rows
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
@@ -122,7 +122,7 @@ def _type_digest(table: pa.Table, columns: Sequence[str] | None) -> bytes:
 def _encoded_rows(table: pa.Table, columns: Sequence[str] | None) -> Iterator[pa.Array]:
     """Yield, batch by batch, one ``large_binary`` per row holding its whole hashed message."""
     fields = _selected_fields(table, columns)
-    prefix = pa.scalar(domain("row") + row_type_digest(fields), BYTES)
+    prefix = binary_scalar(domain("row") + row_type_digest(fields))
     if not fields:
         if table.num_rows > 0:
             yield pa.repeat(prefix, table.num_rows)

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from orcapod.core.hashing._encoding import HashingError, domain, encode_str, render, u8, u64
+from orcapod.core.errors import HashingError
+from orcapod.core.hashing._encoding import domain, encode_str, render, u8, u64
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -12,18 +12,35 @@ import sys
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from orcapod.core.hashing._encoding import HashingError
+from orcapod.core.errors import HashingError
 from orcapod.core.hashing._types import logical_type_name
 
-__all__ = ["EMPTY", "encode_column", "join_rows"]
+__all__ = ["BYTES", "EMPTY", "binary_scalar", "encode_column", "join_rows"]
 
 BYTES = pa.large_binary()
-EMPTY = pa.scalar(b"", BYTES)
-_PRESENT = pa.scalar(b"\x01", BYTES)
-_ABSENT = pa.scalar(b"\x00", BYTES)
+
+
+def binary_scalar(value: bytes) -> pa.Scalar:
+    """A ``large_binary`` scalar, built from buffers.
+
+    ``pa.scalar`` would make pyarrow import pandas (when installed) to check
+    the value's type: hundreds of milliseconds that importing orcapod must not cost.
+    """
+    offsets = pa.py_buffer(struct.pack("<2q", 0, len(value)))
+    return pa.Array.from_buffers(BYTES, 1, [None, offsets, pa.py_buffer(value)])[0]
+
+
+def _float_scalar(bits: int) -> pa.Scalar:
+    """A ``float64`` scalar of the given IEEE 754 bits (built from buffers, as above)."""
+    return pa.Array.from_buffers(pa.float64(), 1, [None, pa.py_buffer(struct.pack("<Q", bits))])[0]
+
+
+EMPTY = binary_scalar(b"")
+_PRESENT = binary_scalar(b"\x01")
+_ABSENT = binary_scalar(b"\x00")
 # The quiet NaN 0x7FF8000000000000, built from its bits rather than trusting float("nan").
-_CANONICAL_NAN = pa.scalar(struct.unpack("<d", (0x7FF8000000000000).to_bytes(8, "little"))[0])
-_ZERO = pa.scalar(0.0, pa.float64())
+_CANONICAL_NAN = _float_scalar(0x7FF8000000000000)
+_ZERO = _float_scalar(0)
 _UNITS_PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
 _MS_PER_DAY = 86_400_000
 

@@ -6,6 +6,12 @@ of every supported type.
 
 from __future__ import annotations
 
+from orcapod.core.errors import (
+    SchemaError,
+    TypeInferenceError,
+    TypeMismatchError,
+    UnsupportedTypeError,
+)
 from orcapod.core.types._annotations import (
     SUPPORTED_TYPES,
     NaiveDatetime,
@@ -18,12 +24,6 @@ from orcapod.core.types._converter import (
     arrow_field,
     arrow_type,
     python_type,
-)
-from orcapod.core.types._errors import (
-    SchemaError,
-    TypeInferenceError,
-    TypeMismatchError,
-    UnsupportedTypeError,
 )
 from orcapod.core.types._inference import infer_schema, infer_type
 from orcapod.core.types._schema import Schema

@@ -8,7 +8,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, NewType, Union
 
-from orcapod.core.types._errors import UnsupportedTypeError
+from orcapod.core.errors import UnsupportedTypeError
 
 __all__ = [
     "SUPPORTED_TYPES",

@@ -68,6 +68,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from orcapod.core.errors import UnsupportedTypeError
 from orcapod.core.types._annotations import (
     NaiveDatetime,
     is_optional,
@@ -75,7 +76,6 @@ from orcapod.core.types._annotations import (
     optional,
     strip_optional,
 )
-from orcapod.core.types._errors import UnsupportedTypeError
 
 __all__ = [
     "DEFAULT_ZONE",

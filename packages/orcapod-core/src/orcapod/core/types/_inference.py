@@ -17,8 +17,8 @@ from datetime import date, datetime
 from pathlib import Path, PurePath
 from typing import Any
 
+from orcapod.core.errors import TypeInferenceError
 from orcapod.core.types._annotations import NaiveDatetime, optional, type_name
-from orcapod.core.types._errors import TypeInferenceError
 from orcapod.core.types._schema import Schema
 
 __all__ = ["infer_schema", "infer_type"]

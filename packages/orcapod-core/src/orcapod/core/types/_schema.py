@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from orcapod.core.errors import SchemaError, UnsupportedTypeError
 from orcapod.core.types._annotations import normalize_type, type_name
 from orcapod.core.types._converter import arrow_field_of, python_type_of_field
-from orcapod.core.types._errors import SchemaError, UnsupportedTypeError
 
 if TYPE_CHECKING:
     from orcapod.protocols import data

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from orcapod.core.types._errors import SchemaError
+from orcapod.core.errors import SchemaError
 from orcapod.core.types._schema import Schema
 from orcapod.core.types._to_arrow import column_to_arrow
 from orcapod.core.types._to_python import to_pylist

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from orcapod.core.errors import TypeMismatchError
 from orcapod.core.types._annotations import (
     NaiveDatetime,
     is_optional,
@@ -29,7 +30,6 @@ from orcapod.core.types._converter import (
     arrow_field_of,
     arrow_type_of,
 )
-from orcapod.core.types._errors import TypeMismatchError
 
 __all__ = ["column_to_arrow", "to_arrow_array"]
 

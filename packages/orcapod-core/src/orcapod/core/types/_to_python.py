@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 
+from orcapod.core.errors import TypeMismatchError
 from orcapod.core.types._annotations import (
     NaiveDatetime,
     leaf_type,
@@ -19,7 +20,6 @@ from orcapod.core.types._annotations import (
     type_name,
 )
 from orcapod.core.types._converter import DEFAULT_ZONE, arrow_type_of, python_type
-from orcapod.core.types._errors import TypeMismatchError
 
 __all__ = ["to_pylist"]
 

@@ -1,0 +1,17 @@
+"""Sources: streams that originate data (rows, lists, Arrow tables, data frames, CSV files)."""
+
+from __future__ import annotations
+
+from orcapod.core.sources._csv import CSVSource
+from orcapod.core.sources._dataframe import DataFrameSource
+from orcapod.core.sources._python import DictSource, ListSource
+from orcapod.core.sources._table_source import ArrowTableSource, TableSource
+
+__all__ = [
+    "ArrowTableSource",
+    "CSVSource",
+    "DataFrameSource",
+    "DictSource",
+    "ListSource",
+    "TableSource",
+]

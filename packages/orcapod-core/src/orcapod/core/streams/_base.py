@@ -1,0 +1,125 @@
+"""What every stream shares: reading its rows as (Tag, Packet) pairs and as tables."""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from orcapod.core.datagrams import Packet, RowBlock, Tag
+from orcapod.core.errors import MissingDependencyError
+from orcapod.core.hashing import combine_hashes, hash_schema
+from orcapod.core.system_columns import is_system_column
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from orcapod.core.types import Schema
+
+__all__ = ["StreamBase", "schema_pipeline_hash"]
+
+_ITER_BATCH_ROWS = 65_536
+
+
+class StreamBase(ABC):
+    """An immutable, lazy sequence of (Tag, Packet) pairs backed by one Arrow table.
+
+    A subclass says what its schemas are (known without computing anything),
+    how to build its whole table (``_compute_table``, called at most once, on
+    first use) and what its identities are. Everything else (iteration,
+    tables, data frames) is shared here.
+    """
+
+    _table_cache: pa.Table | None = None
+
+    @abstractmethod
+    def output_schema(self) -> tuple[Schema, Schema]:
+        """(tag schema, packet schema), known without computing anything."""
+
+    @abstractmethod
+    def _compute_table(self) -> pa.Table:
+        """Every column of the stream: tag, packet and system columns, in any order."""
+
+    @abstractmethod
+    def content_hash(self) -> str:
+        """The identity of this stream and its data, recursive to its sources."""
+
+    @abstractmethod
+    def pipeline_hash(self) -> str:
+        """The identity of this stream's schema and topology only."""
+
+    def _full_table(self) -> pa.Table:
+        if self._table_cache is None:
+            self._table_cache = self._compute_table()
+        return self._table_cache
+
+    def keys(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(tag column names, packet column names)."""
+        tag_schema, packet_schema = self.output_schema()
+        return tag_schema.keys(), packet_schema.keys()
+
+    def system_columns(self) -> tuple[str, ...]:
+        """The names of the stream's ``__`` system columns (computes the stream)."""
+        return tuple(name for name in self._full_table().column_names if is_system_column(name))
+
+    def as_table(self, *, include_system_columns: bool = False) -> pa.Table:
+        """Every row as one Arrow table: tag columns, then packet columns, then system columns.
+
+        Selecting columns never copies data.
+        """
+        tag_names, packet_names = self.keys()
+        names = [*tag_names, *packet_names]
+        if include_system_columns:
+            names += self.system_columns()
+        return self._full_table().select(names)
+
+    def iter_packets(self) -> Iterator[tuple[Tag, Packet]]:
+        """Each row as a (Tag, Packet) pair, in order.
+
+        Rows are converted to Python values a batch at a time, and only the
+        columns that are read.
+        """
+        tag_schema, packet_schema = self.output_schema()
+        tag_names = [*tag_schema.keys(), *self.system_columns()]
+        packet_names = list(packet_schema.keys())
+        for batch in self._full_table().to_batches(max_chunksize=_ITER_BATCH_ROWS):
+            table = pa.Table.from_batches([batch])
+            tags = RowBlock(table.select(tag_names), tag_schema)
+            packets = RowBlock(table.select(packet_names), packet_schema)
+            for row in range(batch.num_rows):
+                yield Tag(tags, row), Packet(packets, row)
+
+    def __iter__(self) -> Iterator[tuple[Tag, Packet]]:
+        return self.iter_packets()
+
+    def to_polars(self, *, include_system_columns: bool = False) -> Any:
+        """The stream as a ``polars.DataFrame`` (polars is imported only now)."""
+        polars = _optional_import("polars", "to_polars()")
+        return polars.from_arrow(self.as_table(include_system_columns=include_system_columns))
+
+    def to_pandas(self, *, include_system_columns: bool = False) -> Any:
+        """The stream as a ``pandas.DataFrame`` (pandas is imported only now)."""
+        _optional_import("pandas", "to_pandas()")
+        return self.as_table(include_system_columns=include_system_columns).to_pandas()
+
+    def __repr__(self) -> str:
+        tag_schema, packet_schema = self.output_schema()
+        return f"{type(self).__name__}(tags={tag_schema!r}, packets={packet_schema!r})"
+
+
+def schema_pipeline_hash(kind: str, tag_schema: Schema, packet_schema: Schema) -> str:
+    """The pipeline hash of an element known by its kind and its two schemas alone."""
+    return combine_hashes(
+        kind, hash_schema(tag_schema.to_arrow()), hash_schema(packet_schema.to_arrow())
+    )
+
+
+def _optional_import(name: str, what: str) -> Any:
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        raise MissingDependencyError(
+            f"{what} needs {name}, which is not installed; pip install {name}"
+        ) from None

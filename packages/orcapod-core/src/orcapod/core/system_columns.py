@@ -1,0 +1,98 @@
+"""Reserved ``__`` columns, and the provenance system tag every row carries.
+
+Columns whose names start with ``__`` belong to orcapod. User columns may not
+use the prefix: sources reject such names when they are built.
+
+Provenance: every row of a stream has a ``__provenance`` system tag, a list of
+``"<source_id>:<record_id>"`` strings naming the source rows it derives from.
+A source row's list holds its own reference; operators that combine rows (a
+join) concatenate their inputs' lists in input order. Two rows with equal user
+tags but different origins therefore stay distinct.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from orcapod.core.errors import SchemaError, SourceError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+__all__ = [
+    "PROVENANCE",
+    "PROVENANCE_TYPE",
+    "SYSTEM_PREFIX",
+    "check_source_id",
+    "check_user_columns",
+    "is_system_column",
+    "provenance_array",
+    "row_numbers",
+]
+
+SYSTEM_PREFIX = "__"
+PROVENANCE = "__provenance"
+PROVENANCE_TYPE = pa.large_list(pa.field("item", pa.large_string(), nullable=False))
+
+_SOURCE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
+
+
+def is_system_column(name: str) -> bool:
+    """Whether ``name`` is a reserved system column name."""
+    return name.startswith(SYSTEM_PREFIX)
+
+
+def check_user_columns(names: Iterable[str], *, where: str) -> None:
+    """Refuse user column names that use the reserved ``__`` prefix.
+
+    Args:
+        names: the user's column names.
+        where: what the columns belong to, for the message (``"DictSource 'trials'"``).
+
+    Raises:
+        SchemaError: a name starts with ``__``; names it.
+    """
+    reserved = [name for name in names if is_system_column(name)]
+    if reserved:
+        raise SchemaError(
+            f"{where}: column {reserved[0]!r} starts with {SYSTEM_PREFIX!r}, which is reserved "
+            "for orcapod's system columns; rename the column."
+        )
+
+
+def check_source_id(source_id: object) -> str:
+    """Return ``source_id`` if it can name a source in provenance records.
+
+    Raises:
+        SourceError: it is not a str of letters, digits, ``_``, ``.`` and ``-``, starting
+            with a letter or digit.
+    """
+    if not isinstance(source_id, str) or _SOURCE_ID.fullmatch(source_id) is None:
+        raise SourceError(
+            f"source_id {source_id!r} is not valid: use letters, digits, '_', '.' and '-', "
+            "starting with a letter or digit (e.g. 'trials-2024')."
+        )
+    return source_id
+
+
+def provenance_array(source_id: str, record_ids: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """The ``__provenance`` column of a source: ``["<source_id>:<record_id>"]`` per row."""
+    ids = record_ids.cast(pa.large_string())
+    if isinstance(ids, pa.ChunkedArray):
+        ids = ids.combine_chunks()
+    prefix = pa.scalar(f"{source_id}:", pa.large_string())
+    references = pc.binary_join_element_wise(prefix, ids, pa.scalar("", pa.large_string()))
+    offsets = row_numbers(len(references) + 1)
+    return pa.LargeListArray.from_arrays(offsets, references, type=PROVENANCE_TYPE)
+
+
+def row_numbers(count: int) -> pa.Array:
+    """``0, 1, ..., count - 1`` as an int64 array, built without a Python loop."""
+    if count == 0:
+        return pa.array([], pa.int64())
+    ones = pa.repeat(pa.scalar(1, pa.int64()), count)
+    return pc.subtract(pc.cumulative_sum(ones), 1)

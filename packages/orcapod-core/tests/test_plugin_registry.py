@@ -12,11 +12,11 @@ import pytest
 
 from orcapod.core import InMemoryArrowDatabase, NoOpObserver
 from orcapod.core.errors import (
-    NotAvailableError,
     PluginError,
     PluginLoadWarning,
     PluginNotFoundError,
 )
+from orcapod.core.executors import LocalExecutor
 from orcapod.core.plugins import AUTOLOAD_ENV_VAR, PluginRegistry
 from orcapod.protocols import ArrowDatabase, ExecutionObserver, PluginKind
 from orcapod.protocols.hooks import hookimpl
@@ -84,9 +84,12 @@ def test_noop_observer_rejects_options_it_does_not_take() -> None:
         builtins_only().get_observer("noop", database=object())
 
 
-def test_local_executor_is_registered_but_reports_that_it_is_not_available_yet() -> None:
-    with pytest.raises(NotAvailableError, match="LocalExecutor"):
-        builtins_only().get_executor("local")
+def test_local_executor_is_built_with_the_options_given() -> None:
+    executor = builtins_only().get_executor("local", capture="fd", max_bytes=10)
+    assert isinstance(executor, LocalExecutor)
+    assert (executor.capture, executor.max_bytes) == ("fd", 10)
+    with pytest.raises(TypeError, match="max_byte"):
+        builtins_only().get_executor("local", max_byte=10)
 
 
 @pytest.mark.parametrize(

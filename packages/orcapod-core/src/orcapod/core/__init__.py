@@ -15,6 +15,13 @@ if TYPE_CHECKING:
     from orcapod.core.databases import InMemoryArrowDatabase
     from orcapod.core.datagrams import Packet, Tag
     from orcapod.core.errors import OrcapodError
+    from orcapod.core.executors import LocalExecutor
+    from orcapod.core.function_pods import (
+        FunctionPod,
+        PythonPacketFunction,
+        ResultCache,
+        function_pod,
+    )
     from orcapod.core.plugins import PluginRegistry, get_executor, get_observer, open_database
     from orcapod.core.sources import (
         ArrowTableSource,
@@ -36,6 +43,11 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "Packet": "orcapod.core.datagrams",
         "Schema": "orcapod.core.types",
         "Tag": "orcapod.core.datagrams",
+        "FunctionPod": "orcapod.core.function_pods",
+        "LocalExecutor": "orcapod.core.executors",
+        "PythonPacketFunction": "orcapod.core.function_pods",
+        "ResultCache": "orcapod.core.function_pods",
+        "function_pod": "orcapod.core.function_pods",
         "InMemoryArrowDatabase": "orcapod.core.databases",
         "NoOpObserver": "orcapod.core._noop",
         "OrcapodError": "orcapod.core.errors",

@@ -26,6 +26,8 @@ __all__ = [
     "PluginLoadWarning",
     "PluginNotFoundError",
     "RecordSchemaError",
+    "ReturnValueError",
+    "FunctionDeclarationError",
     "HashingError",
     "MissingDependencyError",
     "SchemaError",
@@ -74,3 +76,11 @@ class HashingError(OrcapodError, ValueError):
 
 class MissingDependencyError(OrcapodError, ImportError):
     """An optional library a feature needs (pandas, polars) is not installed."""
+
+
+class FunctionDeclarationError(OrcapodError, TypeError):
+    """A function cannot be a packet function as declared (annotations, output keys)."""
+
+
+class ReturnValueError(OrcapodError, TypeError):
+    """A packet function returned a value that does not fit its declared outputs."""

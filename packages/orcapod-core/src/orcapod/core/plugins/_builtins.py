@@ -39,13 +39,10 @@ def open_memory_database(uri: str) -> ArrowDatabase:
 
 
 def make_local_executor(**options: Any) -> PacketFunctionExecutor:
-    """The in-process executor, with capture."""
-    from orcapod.core.errors import NotAvailableError
+    """The in-process executor, with capture: ``LocalExecutor(**options)``."""
+    from orcapod.core.executors import LocalExecutor
 
-    raise NotAvailableError(
-        "the 'local' executor (LocalExecutor) is not implemented in this release of "
-        "orcapod-core; function pods run in-process without an executor until it is"
-    )
+    return LocalExecutor(**options)
 
 
 def make_noop_observer(**options: Any) -> ExecutionObserver:

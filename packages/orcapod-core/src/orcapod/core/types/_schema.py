@@ -55,6 +55,14 @@ class Schema:
         object.__setattr__(self, "_hash", hash(tuple(checked.items())))
 
     @classmethod
+    def of(cls, schema: Schema | data.Schema | Mapping[str, Any]) -> Schema:
+        """``schema`` as a Schema: itself if it is one, else built from its ``items()``.
+
+        Accepts any object of the ``orcapod.protocols`` Schema contract, or a mapping.
+        """
+        return schema if isinstance(schema, Schema) else cls(list(schema.items()))
+
+    @classmethod
     def from_arrow(cls, schema: pa.Schema) -> Schema:
         """The schema of an Arrow schema's columns (nullable fields become ``T | None``).
 

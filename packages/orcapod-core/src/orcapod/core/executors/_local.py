@@ -1,0 +1,166 @@
+"""LocalExecutor: runs packet functions in this process, capturing what they print and log."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import TYPE_CHECKING, Any, Self
+
+from orcapod.capture import DEFAULT_MAX_BYTES, DEFAULT_MAX_RECORDS, capture, run_captured
+from orcapod.core.types import Schema
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from orcapod.protocols.executors import PythonFunctionExecutor
+    from orcapod.protocols.observability import PacketExecutionLogger
+    from orcapod.protocols.pods import PacketFunction
+    from orcapod.protocols.values import CaptureLevel
+
+__all__ = ["LocalExecutor"]
+
+_EXECUTOR_DATA_SCHEMA = Schema(capture=str, max_bytes=str, max_records=str, pid=str)
+
+
+class LocalExecutor:
+    """Runs Python packet functions in this process under ``orcapod.capture``.
+
+    When a packet logger is given, the call runs under capture, ``logger.record``
+    receives what it printed, logged and raised (on success and on failure), and
+    then the user's exception, if any, is re-raised unchanged. Without a logger
+    nothing would keep the capture, so the function is called directly.
+
+    Args:
+        capture: ``"sys"`` (Python-level output of the calling thread or task; calls
+            may run concurrently) or ``"fd"`` (file descriptors 1 and 2, so C
+            extensions and child processes too; one call at a time per process).
+        max_bytes: bytes of stdout and of stderr kept per call (head and tail).
+        max_records: log records kept per call.
+        passthrough: also show the output live on the terminal.
+
+    Raises:
+        ValueError: ``capture`` is neither ``"sys"`` nor ``"fd"``.
+        orcapod.capture.CaptureOptionError: ``max_bytes`` or ``max_records`` is invalid.
+    """
+
+    executor_type = "local"
+
+    def __init__(
+        self,
+        capture: CaptureLevel = "sys",
+        *,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        max_records: int = DEFAULT_MAX_RECORDS,
+        passthrough: bool = True,
+    ) -> None:
+        if capture not in ("sys", "fd"):
+            raise ValueError(
+                f"LocalExecutor got capture={capture!r}; use capture='sys' (in-process, "
+                "concurrent) or capture='fd' (C extensions and child processes too)"
+            )
+        _check_capture_options(max_bytes, max_records)
+        self.capture: CaptureLevel = capture
+        self.max_bytes = max_bytes
+        self.max_records = max_records
+        self.passthrough = passthrough
+
+    def __repr__(self) -> str:
+        return (
+            f"LocalExecutor(capture={self.capture!r}, max_bytes={self.max_bytes}, "
+            f"max_records={self.max_records}, passthrough={self.passthrough})"
+        )
+
+    def supports(self, packet_function: PacketFunction) -> bool:
+        """Whether ``packet_function`` is a Python function (it has a callable to run)."""
+        return callable(getattr(packet_function, "function", None))
+
+    def with_options(self, **options: Any) -> Self:
+        """A new LocalExecutor with ``options`` (``capture``, ``max_bytes``, ...) changed.
+
+        Raises:
+            TypeError: an option LocalExecutor does not have, naming it.
+        """
+        current = {
+            "capture": self.capture,
+            "max_bytes": self.max_bytes,
+            "max_records": self.max_records,
+            "passthrough": self.passthrough,
+        }
+        unknown = sorted(set(options) - set(current))
+        if unknown:
+            raise TypeError(
+                f"LocalExecutor has no option {unknown[0]!r}; its options are {sorted(current)}"
+            )
+        return type(self)(**{**current, **options})
+
+    def get_executor_data(self) -> dict[str, str]:
+        """How calls ran: the capture level and bounds, and this process's id."""
+        return {
+            "capture": self.capture,
+            "max_bytes": str(self.max_bytes),
+            "max_records": str(self.max_records),
+            "pid": str(os.getpid()),
+        }
+
+    def get_executor_data_schema(self) -> Schema:
+        """Every key of :meth:`get_executor_data`, each a ``str``."""
+        return _EXECUTOR_DATA_SCHEMA
+
+    def setup(self) -> None:
+        """Nothing to acquire: capture hooks install themselves on first use."""
+
+    def teardown(self) -> None:
+        """Nothing to release."""
+
+    def execute_callable(
+        self,
+        fn: Callable[..., Any],
+        kwargs: Mapping[str, Any],
+        *,
+        logger: PacketExecutionLogger | None = None,
+    ) -> Any:
+        """Call ``fn(**kwargs)``; with a logger, under capture, recording the attempt.
+
+        Returns:
+            What ``fn`` returned.
+
+        Raises:
+            BaseException: whatever ``fn`` raised, unchanged, after it was recorded.
+        """
+        if logger is None:
+            return fn(**kwargs)
+        call = run_captured(
+            fn,
+            (),
+            kwargs,
+            level=self.capture,
+            max_bytes=self.max_bytes,
+            max_records=self.max_records,
+            passthrough=self.passthrough,
+        )
+        logger.record(**call.result.as_record_fields(), attempt=1, executor_type="local")
+        return call.unwrap()
+
+    async def async_execute_callable(
+        self,
+        fn: Callable[..., Any],
+        kwargs: Mapping[str, Any],
+        *,
+        logger: PacketExecutionLogger | None = None,
+    ) -> Any:
+        """As :meth:`execute_callable`, in a worker thread so the event loop keeps running.
+
+        In ``sys`` mode calls run concurrently, each capturing its own output; in
+        ``fd`` mode they take turns (orcapod.capture holds a process-wide lock),
+        since file descriptors are shared by the whole process.
+        """
+        return await asyncio.to_thread(self.execute_callable, fn, kwargs, logger=logger)
+
+
+def _check_capture_options(max_bytes: int, max_records: int) -> None:
+    """Raise now, not at the first call, if capture would refuse these options."""
+    capture("sys", max_bytes=max_bytes, max_records=max_records)
+
+
+if TYPE_CHECKING:
+    _satisfies_the_protocol: PythonFunctionExecutor = LocalExecutor()

@@ -1,0 +1,20 @@
+"""Function pods: type-annotated Python functions applied packet by packet, with a cache."""
+
+from __future__ import annotations
+
+from orcapod.core.function_pods._decorator import PodFunction, function_pod
+from orcapod.core.function_pods._execution_context import EXECUTION_DATA_SCHEMA
+from orcapod.core.function_pods._function_pod import FunctionPod, FunctionPodStream
+from orcapod.core.function_pods._packet_function import PythonPacketFunction
+from orcapod.core.function_pods._result_cache import CacheLookup, ResultCache
+
+__all__ = [
+    "EXECUTION_DATA_SCHEMA",
+    "CacheLookup",
+    "FunctionPod",
+    "FunctionPodStream",
+    "PodFunction",
+    "PythonPacketFunction",
+    "ResultCache",
+    "function_pod",
+]

@@ -1,0 +1,356 @@
+"""FunctionPod: a packet function applied to every packet of a stream, with its result cache."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from orcapod.core.datagrams import Packet, RowBlock, Tag
+from orcapod.core.errors import ReturnValueError, SchemaError, TypeMismatchError
+from orcapod.core.hashing import combine_hashes
+from orcapod.core.streams import StreamBase
+from orcapod.core.system_columns import is_system_column
+from orcapod.core.types import Schema, to_arrow_table
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from orcapod.core.function_pods._packet_function import PythonPacketFunction
+    from orcapod.core.function_pods._result_cache import ResultCache
+    from orcapod.protocols import data, pods
+    from orcapod.protocols.executors import PacketFunctionExecutor
+    from orcapod.protocols.observability import PacketExecutionLogger
+    from orcapod.protocols.streams import Stream
+
+__all__ = ["FunctionPod", "FunctionPodStream"]
+
+_BATCH_ROWS = 8192
+"""Rows hashed, looked up, computed and stored together."""
+
+
+class FunctionPod:
+    """Applies a packet function to each packet of one input stream; tags pass through.
+
+    ``pod(stream)`` checks the stream's packet columns against the function's
+    parameters at once and returns a lazy stream. With a :attr:`result_cache`,
+    each packet's result is looked up by the function's identity and the
+    packet's content hash first, and stored after it is computed, so nothing is
+    computed twice.
+
+    Args:
+        packet_function: what to compute per packet.
+        label: a human name for this pod (node labels in a pipeline).
+        result_cache: where results are remembered; ``None`` computes every time.
+    """
+
+    def __init__(
+        self,
+        packet_function: PythonPacketFunction,
+        *,
+        label: str | None = None,
+        result_cache: ResultCache | None = None,
+    ) -> None:
+        self._function = packet_function
+        self._label = label
+        self.result_cache = result_cache
+
+    def __repr__(self) -> str:
+        return f"FunctionPod({self._function!r}, label={self._label!r})"
+
+    @property
+    def packet_function(self) -> PythonPacketFunction:
+        return self._function
+
+    @property
+    def label(self) -> str | None:
+        return self._label
+
+    @property
+    def executor(self) -> PacketFunctionExecutor | None:
+        """The packet function's executor (``None``: called directly, uncaptured)."""
+        return self._function.executor
+
+    @executor.setter
+    def executor(self, executor: PacketFunctionExecutor | None) -> None:
+        self._function.executor = executor
+
+    def content_hash(self) -> str:
+        """The identity of the function this pod applies."""
+        return self._function.content_hash()
+
+    def pipeline_hash(self) -> str:
+        """The function's identity (it covers the schemas) as a pipeline element."""
+        return combine_hashes("function-pod", self._function.content_hash())
+
+    def output_schema(self, *streams: Stream) -> tuple[Schema, Schema]:
+        """(the input's tag schema, the function's output schema).
+
+        Raises:
+            SchemaError: not exactly one input; a parameter with no column, or a column
+                of another type (naming function, column and both types); an output
+                key that is also a tag column.
+        """
+        stream = self._single_input(streams)
+        tag_schema, packet_schema = map(Schema.of, stream.output_schema())
+        where = f"function pod {self._display_name()!r}"
+        self._function.check_inputs(packet_schema, where=where)
+        clashes = [key for key in self._function.output_keys if key in tag_schema]
+        if clashes:
+            raise SchemaError(
+                f"{where}: output key {clashes[0]!r} is also a tag column of the input; "
+                "rename the output key or the tag column."
+            )
+        return tag_schema, self._function.output_schema()
+
+    def __call__(self, *streams: Stream, label: str | None = None) -> FunctionPodStream:
+        """The lazy stream of this pod's outputs for ``streams`` (exactly one).
+
+        Raises:
+            SchemaError: as :meth:`output_schema`.
+        """
+        return FunctionPodStream(self, self._single_input(streams), label=label or self._label)
+
+    def process_packet(
+        self, tag: data.Tag, packet: data.Packet, *, logger: PacketExecutionLogger | None = None
+    ) -> tuple[data.Tag, Packet]:
+        """One row's output: the cached result, or the function's, which is then stored.
+
+        Raises:
+            ReturnValueError: the function's value does not fit its outputs; names the tag.
+            BaseException: whatever the function raised, unchanged.
+        """
+        cache = self.result_cache
+        if cache is not None:
+            cached = cache.lookup(self._function, packet)
+            if cached is not None:
+                return tag, cached
+        try:
+            output = self._function.call(packet, logger=logger)
+        except ReturnValueError as error:
+            raise ReturnValueError(f"{error} (tag {tag.as_dict()})") from None
+        if cache is not None:
+            outputs = output.as_table().cast(self._function.output_schema().to_arrow())
+            cache.store(self._function, [packet.content_hash()], outputs)
+        return tag, output
+
+    # -- whole tables ------------------------------------------------------------
+
+    def apply(self, table: pa.Table, tag_schema: Schema, packet_schema: Schema) -> pa.Table:
+        """The output table for an input table: its tag and system columns, then the outputs.
+
+        Processes the rows in batches: their packets are hashed, looked up in the
+        cache, computed where missing (each distinct packet once) and stored, a
+        batch at a time.
+
+        Raises:
+            ReturnValueError: a value does not fit the outputs; names the tag.
+            BaseException: whatever the function raised, unchanged (with a note naming
+                the tag); results computed before it are stored first.
+        """
+        tag_names = [*tag_schema, *(n for n in table.column_names if is_system_column(n))]
+        parts = []
+        for batch in table.to_batches(max_chunksize=_BATCH_ROWS):
+            rows = pa.Table.from_batches([batch])
+            tags = RowBlock(rows.select(tag_names), tag_schema)
+            outputs = self._outputs(tags, RowBlock(rows.select(list(packet_schema)), packet_schema))
+            parts.append(_side_by_side(tags.table, outputs))
+        if not parts:
+            canonical = self._function.output_schema().to_arrow()
+            return _side_by_side(table.select(tag_names).slice(0, 0), canonical.empty_table())
+        return pa.concat_tables(parts)
+
+    def _display_name(self) -> str:
+        return self._label or self._function.name
+
+    def _single_input(self, streams: Sequence[Stream]) -> Stream:
+        if len(streams) != 1:
+            raise SchemaError(
+                f"function pod {self._display_name()!r} takes exactly one input stream, got "
+                f"{len(streams)}; join streams first (Join) to feed several into one function."
+            )
+        return streams[0]
+
+    def _outputs(self, tags: RowBlock, packets: RowBlock) -> pa.Table:
+        """The canonical output columns of one batch of packets, in row order."""
+        function, cache = self._function, self.result_cache
+        canonical = function.output_schema().to_arrow()
+        hashes = packets.content_hashes()
+        lookup = None if cache is None else cache.lookup_hashes(function, hashes)
+        if lookup is not None and all(lookup.hits):
+            return lookup.outputs.cast(canonical)
+        hits = [False] * len(hashes) if lookup is None else lookup.hits
+        work = _Computed(function.output_keys)
+        try:
+            self._compute_missing(tags, packets, hits, hashes, work)
+        except BaseException:
+            self._store(work, tags, hashes)  # nothing computed is lost
+            raise
+        computed = self._store(work, tags, hashes, raise_wrong_values=True)
+        index = [row if hits[row] else work.position[hashes[row]] for row in range(len(hashes))]
+        if lookup is None or not any(hits):
+            return computed if index == list(range(len(index))) else computed.take(index)
+        found = lookup.outputs
+        combined = pa.concat_tables([found, computed.cast(found.schema)])
+        offset = len(hashes)
+        index = [row if hits[row] else offset + work.position[hashes[row]] for row in range(offset)]
+        return combined.take(index).cast(canonical)
+
+    def _compute_missing(
+        self,
+        tags: RowBlock,
+        packets: RowBlock,
+        hits: list[bool],
+        hashes: list[str],
+        work: _Computed,
+    ) -> None:
+        """Run the function once on each distinct packet not found in the cache."""
+        function = self._function
+        columns = {
+            name: packets.values(name) for name in function.input_schema() if name in packets.schema
+        }
+        defaults = {name: v for name, v in function.defaults.items() if name not in columns}
+        for row, input_hash in enumerate(hashes):
+            if hits[row] or input_hash in work.position:
+                continue
+            kwargs = {name: column[row] for name, column in columns.items()}
+            if defaults:
+                kwargs.update(defaults)
+            try:
+                outputs = function.split_outputs(function.invoke(kwargs))
+            except ReturnValueError as error:
+                raise ReturnValueError(f"{error} (tag {Tag(tags, row).as_dict()})") from None
+            except BaseException as error:
+                error.add_note(
+                    f"orcapod: raised by function {function.name!r} for tag "
+                    f"{Tag(tags, row).as_dict()}"
+                )
+                raise
+            work.add(row, input_hash, outputs)
+
+    def _store(
+        self,
+        work: _Computed,
+        tags: RowBlock,
+        hashes: list[str],
+        *,
+        raise_wrong_values: bool = False,
+    ) -> pa.Table:
+        """Convert the computed values to canonical columns and store those that fit.
+
+        Raises:
+            ReturnValueError: with ``raise_wrong_values``, for the first row whose values
+                do not fit the outputs (naming its tag), after the others are stored.
+        """
+        function, cache = self._function, self.result_cache
+        table, kept, wrong = _to_outputs(work, function)
+        if cache is not None and kept:
+            cache.store(function, [hashes[work.rows[i]] for i in kept], table)
+        if wrong is not None and raise_wrong_values:
+            index, values = wrong
+            error = function.value_error(dict(zip(function.output_keys, values, strict=True)))
+            raise ReturnValueError(f"{error} (tag {Tag(tags, work.rows[index]).as_dict()})")
+        return table
+
+
+class _Computed:
+    """The packets of one batch computed so far: their rows, input hashes and values."""
+
+    __slots__ = ("position", "rows", "values")
+
+    def __init__(self, keys: tuple[str, ...]) -> None:
+        self.rows: list[int] = []
+        self.position: dict[str, int] = {}  # input hash -> index among the computed
+        self.values: dict[str, list[Any]] = {key: [] for key in keys}
+
+    def add(self, row: int, input_hash: str, outputs: tuple[Any, ...]) -> None:
+        self.position[input_hash] = len(self.rows)
+        self.rows.append(row)
+        for column, value in zip(self.values.values(), outputs, strict=True):
+            column.append(value)
+
+
+def _to_outputs(
+    work: _Computed, function: PythonPacketFunction
+) -> tuple[pa.Table, list[int], tuple[int, list[Any]] | None]:
+    """The computed values as a canonical table, the indices it holds, and the first misfit.
+
+    Converts all values at once; only if some do not fit their types are they
+    converted one row at a time, to keep the rows that do.
+    """
+    schema = function.output_schema()
+    canonical = schema.to_arrow()
+    try:
+        table = to_arrow_table(work.values, schema)
+        return table.cast(canonical), list(range(len(work.rows))), None
+    except TypeMismatchError:
+        pass
+    tables, kept, wrong = [], [], None
+    keys = list(work.values)
+    for index in range(len(work.rows)):
+        values = [work.values[key][index] for key in keys]
+        try:
+            row = to_arrow_table({k: [v] for k, v in zip(keys, values, strict=True)}, schema)
+        except TypeMismatchError:
+            wrong = wrong or (index, values)
+            continue
+        tables.append(row.cast(canonical))
+        kept.append(index)
+    return (pa.concat_tables(tables) if tables else canonical.empty_table()), kept, wrong
+
+
+def _side_by_side(left: pa.Table, right: pa.Table) -> pa.Table:
+    return pa.Table.from_arrays(
+        [*left.columns, *right.columns],
+        schema=pa.schema([*left.schema, *right.schema]),
+    )
+
+
+class FunctionPodStream(StreamBase):
+    """The lazy output of a function pod on one input stream.
+
+    Nothing runs until the stream is read; then every packet is computed (or
+    found in the cache) once, and the result kept.
+    """
+
+    def __init__(self, pod: FunctionPod, input_stream: Stream, *, label: str | None = None) -> None:
+        self._pod = pod
+        self._input = input_stream
+        self._label = label
+        self._schemas = pod.output_schema(input_stream)
+
+    @property
+    def pod(self) -> FunctionPod:
+        return self._pod
+
+    @property
+    def input_stream(self) -> Stream:
+        return self._input
+
+    @property
+    def label(self) -> str | None:
+        return self._label
+
+    def output_schema(self) -> tuple[Schema, Schema]:
+        return self._schemas
+
+    def _compute_table(self) -> pa.Table:
+        tag_schema, packet_schema = map(Schema.of, self._input.output_schema())
+        table = self._input.as_table(include_system_columns=True)
+        return self._pod.apply(table, tag_schema, packet_schema)
+
+    def content_hash(self) -> str:
+        """The pod's identity chained to the input's content."""
+        return combine_hashes(
+            "function-pod-stream", self._pod.content_hash(), self._input.content_hash()
+        )
+
+    def pipeline_hash(self) -> str:
+        """The pod's identity chained to the input's pipeline hash."""
+        return combine_hashes(
+            "function-pod-stream", self._pod.pipeline_hash(), self._input.pipeline_hash()
+        )
+
+
+if TYPE_CHECKING:
+    _pod_protocol: pods.FunctionPod = FunctionPod(...)  # type: ignore[arg-type]  # shape only

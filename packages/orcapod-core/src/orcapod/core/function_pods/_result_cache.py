@@ -1,0 +1,203 @@
+"""ResultCache: results of packet functions, keyed by function identity and input content."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from orcapod.core.datagrams import Packet, RowBlock
+from orcapod.core.errors import SchemaError
+from orcapod.core.types import Schema, to_arrow_table
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from orcapod.protocols import data
+    from orcapod.protocols.database import ArrowDatabase
+    from orcapod.protocols.pods import PacketFunction
+    from orcapod.protocols.values import RecordPath
+
+__all__ = ["INPUT_HASH", "CacheLookup", "ResultCache"]
+
+INPUT_HASH = "__input_packet_hash"
+"""The record id of a stored result: the content hash of the input packet."""
+
+RUN_ID = "__run_id"
+COMPUTED_AT = "__computed_at"
+_CONTEXT_PREFIX = "__"
+_CONTEXT_SCHEMA = Schema({RUN_ID: str | None, COMPUTED_AT: datetime})
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.=-]")
+
+
+@dataclass(frozen=True)
+class CacheLookup:
+    """Stored results of a batch of input packets, aligned with the inputs.
+
+    Attributes:
+        outputs: one row per input: its stored output columns, or nulls where
+            nothing is stored.
+        hits: per input, whether a result is stored.
+        run_ids: per input, the run that computed the stored result (``None``
+            for a miss, or a result stored outside any run).
+    """
+
+    outputs: pa.Table
+    hits: list[bool]
+    run_ids: list[str | None]
+
+
+class ResultCache:
+    """Stores each result of a packet function once, and finds it again by its input.
+
+    A result is keyed by the function's identity (name, version, schemas, code)
+    and the content hash of its input packet, so the same input to the same code
+    is never computed twice, whatever stream or pipeline it comes from. Each
+    result is stored with its execution context: ``__executor_type``,
+    ``__executor_info``, ``__python_version``, ``__extra_info`` (maps read back
+    as dicts), ``__run_id`` and ``__computed_at``.
+
+    Storage: one table per function identity, at
+    ``(*prefix, <function name>, <identity>)`` of ``database``. Aware datetimes
+    among the outputs are stored in UTC (one table holds one zone per column).
+
+    Args:
+        database: where results live.
+        prefix: the path under which this cache keeps its tables.
+    """
+
+    def __init__(self, database: ArrowDatabase, *, prefix: RecordPath = ("_results",)) -> None:
+        self.database = database
+        self.prefix = tuple(prefix)
+
+    def __repr__(self) -> str:
+        return f"ResultCache({self.database!r}, prefix={self.prefix!r})"
+
+    def path_for(self, function: PacketFunction) -> RecordPath:
+        """Where the results of ``function`` are stored."""
+        name = _UNSAFE.sub("_", function.name)[:64].lstrip(".-") or "function"
+        return (*self.prefix, name, function.content_hash().replace(":", "-"))
+
+    # -- reading ---------------------------------------------------------------
+
+    def lookup(self, function: PacketFunction, packet: data.Packet) -> Packet | None:
+        """The stored output packet of ``function`` for ``packet``, or ``None``."""
+        found = self.lookup_hashes(function, [packet.content_hash()])
+        if not found.hits[0]:
+            return None
+        return Packet(RowBlock(found.outputs, Schema.of(function.output_schema())), 0)
+
+    def lookup_hashes(self, function: PacketFunction, input_hashes: Sequence[str]) -> CacheLookup:
+        """The stored outputs of ``function`` for inputs of these content hashes, in one read."""
+        schema = Schema.of(function.output_schema())
+        keys = list(schema)
+        found = self.database.get_records_by_ids(
+            self.path_for(function), input_hashes, record_id_column=INPUT_HASH
+        )
+        if found is None or found.num_rows == 0:
+            empty = _null_table(schema, len(input_hashes))
+            return CacheLookup(empty, [False] * len(input_hashes), [None] * len(input_hashes))
+        stored_ids = found.column(INPUT_HASH).cast(pa.large_string())
+        wanted = pa.array(input_hashes, pa.large_string())
+        positions = pc.index_in(wanted, value_set=stored_ids)
+        taken = found.select([*keys, RUN_ID]).take(positions)
+        return CacheLookup(
+            taken.select(keys),
+            positions.is_valid().to_pylist(),
+            taken.column(RUN_ID).to_pylist(),
+        )
+
+    # -- writing ---------------------------------------------------------------
+
+    def store(
+        self,
+        function: PacketFunction,
+        input_hashes: Sequence[str],
+        outputs: pa.Table,
+        *,
+        run_id: str | None = None,
+        execution_data: dict[str, Any] | None = None,
+    ) -> None:
+        """Store the outputs of ``function`` for inputs of these hashes, in one write.
+
+        Results already stored are kept as they are (the first computation wins).
+
+        Args:
+            outputs: one row per input hash: the output columns in canonical types.
+            run_id: the run that computed them, if any.
+            execution_data: the execution context; by default ``function``'s current one.
+        """
+        count = outputs.num_rows
+        if count == 0:
+            return
+        data = function.get_execution_data() if execution_data is None else execution_data
+        context = to_arrow_table(
+            {
+                **{name: [value] for name, value in _context_fields(function, data).items()},
+                RUN_ID: [run_id],
+                COMPUTED_AT: [datetime.now(UTC)],
+            },
+            _context_schema(function),
+        )
+        context = context.take(pa.array([0] * count, pa.int64()))
+        ids = pa.array(input_hashes, pa.large_string())
+        columns = [ids, *outputs.columns, *context.columns]
+        names = [INPUT_HASH, *outputs.column_names, *context.column_names]
+        self.database.add_records(
+            self.path_for(function),
+            pa.Table.from_arrays(columns, names=names),
+            INPUT_HASH,
+            skip_duplicates=True,
+        )
+
+    def record_packet(
+        self,
+        function: PacketFunction,
+        input_packet: data.Packet,
+        output_packet: data.Packet,
+        *,
+        run_id: str | None = None,
+        execution_data: dict[str, Any] | None = None,
+    ) -> None:
+        """Store a result computed elsewhere, as if ``function`` had computed it here.
+
+        Raises:
+            SchemaError: ``output_packet`` does not have the function's output schema.
+        """
+        expected = Schema.of(function.output_schema())
+        if Schema.of(output_packet.schema()) != expected:
+            raise SchemaError(
+                f"cannot record a result of {function.name!r}: the output packet has schema "
+                f"{output_packet.schema()!r}, the function's outputs are {expected!r}"
+            )
+        outputs = output_packet.as_table().cast(expected.to_arrow())
+        self.store(
+            function,
+            [input_packet.content_hash()],
+            outputs,
+            run_id=run_id,
+            execution_data=execution_data,
+        )
+
+
+def _context_fields(function: PacketFunction, data: dict[str, Any]) -> dict[str, Any]:
+    return {f"{_CONTEXT_PREFIX}{key}": data[key] for key in function.get_execution_data_schema()}
+
+
+def _context_schema(function: PacketFunction) -> Schema:
+    declared = Schema.of(function.get_execution_data_schema())
+    return Schema(
+        [*((f"{_CONTEXT_PREFIX}{k}", tp) for k, tp in declared.items()), *_CONTEXT_SCHEMA.items()]
+    )
+
+
+def _null_table(schema: Schema, count: int) -> pa.Table:
+    arrow = schema.to_arrow()
+    return pa.Table.from_arrays(
+        [pa.nulls(count, field.type) for field in arrow],
+        schema=pa.schema([field.with_nullable(True) for field in arrow]),
+    )

@@ -39,7 +39,7 @@ EXECUTION_DATA_SCHEMA = Schema(
 )
 """The declared types of a packet function's execution data."""
 
-MAX_UNTRACKED_LISTED = 50
+MAX_UNTRACKED_LISTED = 10
 """Untracked files listed by name in ``git_untracked_files``; the count is always given."""
 
 _GIT_TIMEOUT_S = 10
@@ -71,14 +71,18 @@ def _code_folder(fn: Callable[..., object]) -> Path:
     return Path(source).resolve().parent if source else Path.cwd()
 
 
-@functools.cache
 def git_info(folder: Path) -> dict[str, str]:
     """The git state of the repository holding ``folder`` (or the working directory's).
 
-    Read once per folder per process. Empty when neither is in a repository,
-    or git is not installed.
+    Read once per (folder, working directory) per process. Empty when neither is
+    in a repository, or git is not installed.
     """
-    for candidate in (folder, Path.cwd()):
+    return dict(_git_info(folder, Path.cwd()))
+
+
+@functools.cache
+def _git_info(folder: Path, cwd: Path) -> dict[str, str]:
+    for candidate in (folder, cwd):
         top = _git(candidate, "rev-parse", "--show-toplevel")
         if top is not None:
             return _repository_state(Path(top))

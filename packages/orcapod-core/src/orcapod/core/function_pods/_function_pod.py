@@ -14,7 +14,7 @@ from orcapod.core.system_columns import is_system_column
 from orcapod.core.types import Schema, to_arrow_table
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Hashable, Sequence
 
     from orcapod.core.function_pods._packet_function import PythonPacketFunction
     from orcapod.core.function_pods._result_cache import ResultCache
@@ -175,25 +175,32 @@ class FunctionPod:
         """The canonical output columns of one batch of packets, in row order."""
         function, cache = self._function, self.result_cache
         canonical = function.output_schema().to_arrow()
-        hashes = packets.content_hashes()
-        lookup = None if cache is None else cache.lookup_hashes(function, hashes)
-        if lookup is not None and all(lookup.hits):
-            return lookup.outputs.cast(canonical)
-        hits = [False] * len(hashes) if lookup is None else lookup.hits
+        count = packets.num_rows
+        if cache is None:  # nothing to look up: no need to hash
+            keys: Sequence[Hashable] = range(count)
+            lookup = None
+            hits = [False] * count
+        else:
+            keys = packets.content_hashes()
+            lookup = cache.lookup_hashes(function, keys)
+            if all(lookup.hits):
+                return lookup.outputs.cast(canonical)
+            hits = lookup.hits
         work = _Computed(function.output_keys)
         try:
-            self._compute_missing(tags, packets, hits, hashes, work)
+            self._compute_missing(tags, packets, hits, keys, work)
         except BaseException:
-            self._store(work, tags, hashes)  # nothing computed is lost
+            self._store(work, tags, keys)  # nothing computed is lost
             raise
-        computed = self._store(work, tags, hashes, raise_wrong_values=True)
-        index = [row if hits[row] else work.position[hashes[row]] for row in range(len(hashes))]
+        computed = self._store(work, tags, keys, raise_wrong_values=True)
+        position = work.position
         if lookup is None or not any(hits):
-            return computed if index == list(range(len(index))) else computed.take(index)
+            if len(position) == count:  # every row computed once, in order
+                return computed
+            return computed.take([position[key] for key in keys])
         found = lookup.outputs
         combined = pa.concat_tables([found, computed.cast(found.schema)])
-        offset = len(hashes)
-        index = [row if hits[row] else offset + work.position[hashes[row]] for row in range(offset)]
+        index = [row if hits[row] else count + position[key] for row, key in enumerate(keys)]
         return combined.take(index).cast(canonical)
 
     def _compute_missing(
@@ -201,23 +208,37 @@ class FunctionPod:
         tags: RowBlock,
         packets: RowBlock,
         hits: list[bool],
-        hashes: list[str],
+        keys: Sequence[Hashable],
         work: _Computed,
     ) -> None:
-        """Run the function once on each distinct packet not found in the cache."""
+        """Run the function once on each distinct packet not found in the cache.
+
+        The loop runs once per packet, so it is written for speed: locals, no
+        method calls but the function's own, one output key appended directly.
+        """
         function = self._function
-        columns = {
-            name: packets.values(name) for name in function.input_schema() if name in packets.schema
-        }
-        defaults = {name: v for name, v in function.defaults.items() if name not in columns}
-        for row, input_hash in enumerate(hashes):
-            if hits[row] or input_hash in work.position:
+        fn, executor = function.function, function.executor
+        columns = [
+            (name, packets.values(name))
+            for name in function.input_schema()
+            if name in packets.schema
+        ]
+        present = {name for name, _ in columns}
+        defaults = {name: v for name, v in function.defaults.items() if name not in present}
+        split = None if len(function.output_keys) == 1 else function.split_outputs
+        outputs = list(work.values.values())
+        position, rows = work.position, work.rows
+        for row, key in enumerate(keys):
+            if hits[row] or key in position:
                 continue
-            kwargs = {name: column[row] for name, column in columns.items()}
+            kwargs = {name: column[row] for name, column in columns}
             if defaults:
                 kwargs.update(defaults)
             try:
-                outputs = function.split_outputs(function.invoke(kwargs))
+                value = (
+                    fn(**kwargs) if executor is None else executor.execute_callable(fn, kwargs)  # type: ignore[attr-defined]
+                )
+                values = (value,) if split is None else split(value)
             except ReturnValueError as error:
                 raise ReturnValueError(f"{error} (tag {Tag(tags, row).as_dict()})") from None
             except BaseException as error:
@@ -226,13 +247,16 @@ class FunctionPod:
                     f"{Tag(tags, row).as_dict()}"
                 )
                 raise
-            work.add(row, input_hash, outputs)
+            position[key] = len(rows)
+            rows.append(row)
+            for column, item in zip(outputs, values, strict=True):
+                column.append(item)
 
     def _store(
         self,
         work: _Computed,
         tags: RowBlock,
-        hashes: list[str],
+        keys: Sequence[Hashable],
         *,
         raise_wrong_values: bool = False,
     ) -> pa.Table:
@@ -244,8 +268,8 @@ class FunctionPod:
         """
         function, cache = self._function, self.result_cache
         table, kept, wrong = _to_outputs(work, function)
-        if cache is not None and kept:
-            cache.store(function, [hashes[work.rows[i]] for i in kept], table)
+        if cache is not None and kept:  # then the keys are the input hashes
+            cache.store(function, [str(keys[work.rows[i]]) for i in kept], table)
         if wrong is not None and raise_wrong_values:
             index, values = wrong
             error = function.value_error(dict(zip(function.output_keys, values, strict=True)))
@@ -254,20 +278,17 @@ class FunctionPod:
 
 
 class _Computed:
-    """The packets of one batch computed so far: their rows, input hashes and values."""
+    """The packets of one batch computed so far: their rows, keys and output values.
+
+    A packet's key is its content hash when results are cached, else its row.
+    """
 
     __slots__ = ("position", "rows", "values")
 
     def __init__(self, keys: tuple[str, ...]) -> None:
         self.rows: list[int] = []
-        self.position: dict[str, int] = {}  # input hash -> index among the computed
+        self.position: dict[Hashable, int] = {}  # packet key -> index among the computed
         self.values: dict[str, list[Any]] = {key: [] for key in keys}
-
-    def add(self, row: int, input_hash: str, outputs: tuple[Any, ...]) -> None:
-        self.position[input_hash] = len(self.rows)
-        self.rows.append(row)
-        for column, value in zip(self.values.values(), outputs, strict=True):
-            column.append(value)
 
 
 def _to_outputs(

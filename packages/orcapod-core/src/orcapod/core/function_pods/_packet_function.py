@@ -271,7 +271,7 @@ class PythonPacketFunction:
                     "or the parameter, or give the parameter a default."
                 )
             given = packet_schema[name]
-            if not accepts(wanted, given):
+            if not _accepts(wanted, given):
                 raise SchemaError(
                     f"{where}: function {self._name!r} parameter {name!r} is "
                     f"{type_name(wanted)} but column {name!r} is {type_name(given)}; change "
@@ -284,11 +284,18 @@ def accepts(parameter: Any, column: Any) -> bool:
 
     Equal types fit; ``T | None`` takes ``T``; ``float`` takes ``int`` (Python's
     numeric tower); ``list`` and ``dict`` items follow the same rules.
+
+    Raises:
+        UnsupportedTypeError: either is not a supported type.
     """
+    return _accepts(normalize_type(parameter), normalize_type(column))
+
+
+def _accepts(parameter: Any, column: Any) -> bool:
     if parameter == column:
         return True
     if is_optional(parameter):
-        return accepts(strip_optional(parameter), strip_optional(column))
+        return _accepts(strip_optional(parameter), strip_optional(column))
     if is_optional(column):
         return False
     if parameter is float and column is int:
@@ -296,7 +303,7 @@ def accepts(parameter: Any, column: Any) -> bool:
     origin = typing.get_origin(parameter)
     if origin is not None and origin is typing.get_origin(column):
         return all(
-            accepts(p, c)
+            _accepts(p, c)
             for p, c in zip(typing.get_args(parameter), typing.get_args(column), strict=True)
         )
     return False

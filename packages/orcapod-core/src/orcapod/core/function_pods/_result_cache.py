@@ -143,7 +143,7 @@ class ResultCache:
             },
             _context_schema(function),
         )
-        context = context.take(pa.array([0] * count, pa.int64()))
+        context = context.take(pa.repeat(pa.scalar(0, pa.int64()), count))
         ids = pa.array(input_hashes, pa.large_string())
         columns = [ids, *outputs.columns, *context.columns]
         names = [INPUT_HASH, *outputs.column_names, *context.column_names]

@@ -25,6 +25,8 @@ def test_exported_names_are_what_we_mean_to_publish() -> None:
         "Schema",
         "Tag",
         "FunctionPod",
+        "Join",
+        "SemiJoin",
         "LocalExecutor",
         "PythonPacketFunction",
         "ResultCache",

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         ResultCache,
         function_pod,
     )
+    from orcapod.core.operators import Join, SemiJoin
     from orcapod.core.plugins import PluginRegistry, get_executor, get_observer, open_database
     from orcapod.core.sources import (
         ArrowTableSource,
@@ -44,6 +45,8 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "Schema": "orcapod.core.types",
         "Tag": "orcapod.core.datagrams",
         "FunctionPod": "orcapod.core.function_pods",
+        "Join": "orcapod.core.operators",
+        "SemiJoin": "orcapod.core.operators",
         "LocalExecutor": "orcapod.core.executors",
         "PythonPacketFunction": "orcapod.core.function_pods",
         "ResultCache": "orcapod.core.function_pods",

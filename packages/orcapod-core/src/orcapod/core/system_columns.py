@@ -91,47 +91,58 @@ def provenance_array(source_id: str, record_ids: pa.Array | pa.ChunkedArray) -> 
     return pa.LargeListArray.from_arrays(offsets, references, type=PROVENANCE_TYPE)
 
 
+# Built from a buffer: pa.array/pa.scalar would make pyarrow import pandas at import time.
+_numbers: pa.Array = pa.Array.from_buffers(pa.int64(), 0, [None, pa.py_buffer(b"")])
+
+
 def row_numbers(count: int) -> pa.Array:
-    """``0, 1, ..., count - 1`` as an int64 array, built without a Python loop."""
-    if count == 0:
-        return pa.array([], pa.int64())
-    ones = pa.repeat(pa.scalar(1, pa.int64()), count)
-    return pc.subtract(pc.cumulative_sum(ones), 1)
+    """``0, 1, ..., count - 1`` as an int64 array.
+
+    A slice of one shared array, grown (doubling) when a longer one is asked
+    for, so repeated calls cost nothing and none runs a Python loop.
+    """
+    global _numbers
+    numbers = _numbers
+    if len(numbers) < count:
+        size = max(count, 2 * len(numbers), 1024)
+        ones = pa.repeat(pa.scalar(1, pa.int64()), size)
+        numbers = _numbers = pc.subtract(pc.cumulative_sum(ones), 1)
+    return numbers.slice(0, count)
 
 
 def concat_lists(first: pa.Array, second: pa.Array) -> pa.Array:
     """Row by row, the items of ``first`` followed by those of ``second`` (two list arrays).
 
     Vectorised: the output's items are one ``take`` from both inputs' items,
-    with indices computed by Arrow kernels, never a Python loop over rows.
+    at indices computed by Arrow kernels; no Python loop runs over rows.
     """
     if len(first) != len(second):
         raise ValueError(f"cannot concatenate lists of {len(first)} and {len(second)} rows")
     first, second = _as_large_list(first), _as_large_list(second)
     first_lengths = pc.list_value_length(first).fill_null(0)
-    lengths = pc.add(first_lengths, pc.list_value_length(second).fill_null(0))
-    offsets = pa.concat_arrays(
-        [pa.array([0], pa.int64()), pc.cumulative_sum(lengths).cast(pa.int64())]
-    )
-    total = offsets[-1].as_py() if len(offsets) else 0
-    if total == 0:
-        return pa.LargeListArray.from_arrays(offsets, pa.array([], first.type.value_type))
-    first_items, second_items = pc.list_flatten(first), pc.list_flatten(second)
-    # For every output item: its row, its place within the row, and which input it is from.
-    shape = pa.LargeListArray.from_arrays(offsets, pa.nulls(total, pa.int8()))
-    row = pc.list_parent_indices(shape)
+    second_lengths = pc.list_value_length(second).fill_null(0)
+    lengths = pc.add(first_lengths, second_lengths)
+    offsets = pa.concat_arrays([row_numbers(1), pc.cumulative_sum(lengths)])
+    total = offsets[-1].as_py()
+    first_items = pc.list_flatten(first)
+    items = pa.concat_arrays([first_items, pc.list_flatten(second).cast(first_items.type)])
+    # Each output item's row, its place in the row, and where its row starts in each input.
+    row = pc.list_parent_indices(pa.LargeListArray.from_arrays(offsets, row_numbers(total)))
     place = pc.subtract(row_numbers(total), pc.take(offsets, row))
     first_count = pc.take(first_lengths, row)
-    from_first = pc.less(place, first_count)
     first_start = pc.take(_starts(first_lengths), row)
-    second_start = pc.take(_starts(pc.subtract(lengths, first_lengths)), row)
+    second_start = pc.take(_starts(second_lengths), row)
     index = pc.if_else(
-        from_first,
+        pc.less(place, first_count),
         pc.add(first_start, place),
         pc.add(pc.add(second_start, len(first_items)), pc.subtract(place, first_count)),
     )
-    items = pa.concat_arrays([first_items, second_items.cast(first_items.type)]).take(index)
-    return pa.LargeListArray.from_arrays(offsets, items, type=first.type)
+    return pa.LargeListArray.from_arrays(offsets, items.take(index), type=first.type)
+
+
+def _starts(lengths: pa.Array) -> pa.Array:
+    """Where each row's items start among all rows' items: an exclusive running sum."""
+    return pc.subtract(pc.cumulative_sum(lengths), lengths)
 
 
 def _as_large_list(array: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -140,8 +151,3 @@ def _as_large_list(array: pa.Array | pa.ChunkedArray) -> pa.Array:
     if pa.types.is_large_list(array.type):
         return array
     return array.cast(pa.large_list(array.type.value_field))
-
-
-def _starts(lengths: pa.Array) -> pa.Array:
-    """Where each row's items start in the flattened items: an exclusive running sum."""
-    return pc.subtract(pc.cumulative_sum(lengths).cast(pa.int64()), lengths.cast(pa.int64()))

@@ -15,9 +15,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from orcapod.core.errors import SchemaError
+from orcapod.core.hashing import hash_table_rows
 from orcapod.core.operators._base import Operator
 from orcapod.core.system_columns import PROVENANCE, concat_lists, is_system_column, row_numbers
 from orcapod.core.types import Schema, type_name
+from orcapod.core.types._annotations import is_optional, strip_optional
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -65,11 +67,14 @@ class Join(Operator):
     def compute(
         self, tables: Sequence[pa.Table], schemas: Sequence[tuple[Schema, Schema]]
     ) -> pa.Table:
+        tags, _ = self.check(schemas)
         rows = match_rows(tables, schemas)
         columns: dict[str, tuple[pa.Field, pa.ChunkedArray]] = {}
         for table, taken_rows in zip(tables, rows, strict=True):
             for field in table.schema:
                 if field.name not in columns and not is_system_column(field.name):
+                    if field.name in tags:
+                        field = field.with_nullable(is_optional(tags[field.name]))
                     columns[field.name] = (field, table.column(field.name).take(taken_rows))
         return _with_system_columns(columns, tables, rows)
 
@@ -109,12 +114,13 @@ class MergeJoin(Join):
     def compute(
         self, tables: Sequence[pa.Table], schemas: Sequence[tuple[Schema, Schema]]
     ) -> pa.Table:
+        tags, _ = self.check(schemas)
         rows = match_rows(tables, schemas)
         columns: dict[str, tuple[pa.Field, Any]] = {}
         for index, (tag_schema, _) in enumerate(schemas):
             for name in tag_schema:
                 if name not in columns:
-                    field = tables[index].schema.field(name)
+                    field = tables[index].schema.field(name).with_nullable(is_optional(tags[name]))
                     columns[name] = (field, tables[index].column(name).take(rows[index]))
         holders: dict[str, list[int]] = {}
         for index, (_, packet_schema) in enumerate(schemas):
@@ -209,39 +215,54 @@ def _cross(left: pa.Table, right: pa.Table) -> pa.Table:
 
 
 def _keys_with_rows(table: pa.Table, keys: list[str], tag_schema: Schema, index: int) -> pa.Table:
-    """The key columns in their canonical types, plus the row numbers of ``table``."""
-    canonical = tag_schema.select(keys).to_arrow()
-    columns = [
-        table.column(name).cast(field.type) for name, field in zip(keys, canonical, strict=True)
-    ]
+    """The key columns, comparable across inputs, plus the row numbers of ``table``.
+
+    Scalar keys are cast to their canonical Arrow types; list and map keys, which
+    Arrow's join cannot compare, are replaced by the content hash of each value.
+    """
+    columns = []
+    for field in tag_schema.select(keys).to_arrow():
+        if (
+            pa.types.is_list(field.type)
+            or pa.types.is_large_list(field.type)
+            or pa.types.is_map(field.type)
+        ):
+            hashes = hash_table_rows(table, [field.name])
+            columns.append(pa.array(hashes, pa.large_string()))
+        else:
+            columns.append(table.column(field.name).cast(field.type))
     return pa.Table.from_arrays(
         [*columns, row_numbers(table.num_rows)], names=[*keys, _ROW.format(index)]
     )
 
 
+def _key_type(name: str, first: Any, second: Any, kind: str, where: str) -> Any:
+    """The type of a join key of these two types (``T | None`` if either may be None).
+
+    Raises:
+        SchemaError: the types differ by more than optionality.
+    """
+    if strip_optional(first) != strip_optional(second):
+        raise SchemaError(
+            f"{kind}: tag column {name!r} is {type_name(first)} {where} but "
+            f"{type_name(second)}; a join key has one type. Convert one of them."
+        )
+    return first if is_optional(first) else second
+
+
 def _joined_tags(schemas: Sequence[tuple[Schema, Schema]], kind: str) -> Schema:
     tags: dict[str, Any] = {}
     for index, (tag_schema, _) in enumerate(schemas):
-        shared = [name for name in tag_schema if name in tags]
-        for name in shared:
-            if tags[name] != tag_schema[name]:
-                raise SchemaError(
-                    f"{kind}: tag column {name!r} is {type_name(tags[name])} in an earlier "
-                    f"input but {type_name(tag_schema[name])} in input {index}; a join key "
-                    "has one type. Convert one of them."
-                )
-        tags.update(tag_schema.items())
+        for name, tp in tag_schema.items():
+            where = f"in an earlier input, and in input {index} it is"
+            tags[name] = _key_type(name, tags[name], tp, kind, where) if name in tags else tp
     return Schema(tags)
 
 
 def _check_key_types(keys: list[str], schemas: Sequence[tuple[Schema, Schema]], kind: str) -> None:
     (left, _), (right, _) = schemas
     for name in keys:
-        if left[name] != right[name]:
-            raise SchemaError(
-                f"{kind}: tag column {name!r} is {type_name(left[name])} in the first stream "
-                f"but {type_name(right[name])} in the second; convert one of them."
-            )
+        _key_type(name, left[name], right[name], kind, "in the first stream, in the second")
 
 
 def _lists_of(parts: list[pa.ChunkedArray | pa.Array], field: pa.Field) -> pa.Array:

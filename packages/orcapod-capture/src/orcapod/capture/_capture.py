@@ -30,9 +30,16 @@ __all__ = ["Capture", "SysCapture"]
 # none; this lock only settles a race between threads sharing one capture.
 _lazy_lock = threading.Lock()
 
+_ENTERED_TWICE = "a Capture can be entered only once; call capture() again for each call"
+
+# ACTIVE's methods bound once: on CPython 3.11, `ACTIVE.set(...)` makes a new
+# bound-method object at every call (about 0.1 µs per capture for the three).
+_get_active = ACTIVE.get
+_set_active = ACTIVE.set
+_reset_active = ACTIVE.reset
+
 _Parts = tuple[bytes, bytes, int]
 _new = object.__new__
-_set = object.__setattr__
 
 # The fields of a call that printed, logged and raised nothing (all but two).
 _QUIET: dict[str, object] = {
@@ -50,6 +57,21 @@ _QUIET: dict[str, object] = {
     "capture_error": None,
     "duration_s": 0.0,
 }
+
+
+def _quiet_result(level: CaptureLevel, duration_s: float) -> CaptureResult:
+    """The result of a call that printed, logged and raised nothing.
+
+    Like ``CaptureResult._fast``, without the frozen ``__init__``. Filling the
+    new instance's own ``__dict__`` takes about a quarter less time than
+    copying ``_QUIET`` and setting ``__dict__`` to the copy (CPython 3.11).
+    """
+    result = _new(CaptureResult)
+    fields = result.__dict__
+    fields.update(_QUIET)
+    fields["capture_level"] = level
+    fields["duration_s"] = duration_s
+    return result
 
 
 class Capture(ABC):
@@ -125,21 +147,19 @@ class Capture(ABC):
     def _begin(self) -> None:
         """Become the current context's capture (hooks installed on first use)."""
         if self._token is not None or self._closed:
-            raise CaptureError(
-                "a Capture can be entered only once; call capture() again for each call"
-            )
+            raise CaptureError(_ENTERED_TWICE)
         try:
             ensure_installed()
         except Exception as error:
             self._fail("installing the stream and logging hooks", error)
-        self._parent = ACTIVE.get()
-        self._token = ACTIVE.set(self)
+        self._parent = _get_active()
+        self._token = _set_active(self)
 
     def _end(self) -> None:
         """Stop being the current capture; later output goes down the chain."""
         self._closed = True
         try:
-            ACTIVE.reset(self._token)  # type: ignore[arg-type]  # set by _begin
+            _reset_active(self._token)  # type: ignore[arg-type]  # set by _begin
         except ValueError as error:  # left in another context than it was entered in
             self._fail("leaving the capture context", error)
 
@@ -202,11 +222,7 @@ class Capture(ABC):
             err = self._err.parts()
         quiet = out is None and err is None and self._logs is None
         if quiet and exc is None and self._error is None:  # the common case, kept short
-            fields = _QUIET.copy()
-            fields["capture_level"] = level
-            fields["duration_s"] = duration_s
-            self._result = result = _new(CaptureResult)
-            _set(result, "__dict__", fields)  # see CaptureResult._fast
+            self._result = _quiet_result(level, duration_s)
             return
         logs, dropped = ((), 0) if self._logs is None else self._logs.records()
         self._result = CaptureResult._fast(
@@ -259,8 +275,19 @@ class SysCapture(Capture):
 
     __slots__ = ()
 
+    # __enter__ and __exit__ are _begin, _end and _finish's quiet branch written
+    # out (keep them in step): they run around every captured call, and on
+    # CPython 3.11 each Python-level call costs about 40 ns of the 3 µs budget.
+
     def __enter__(self) -> Self:
-        self._begin()
+        if self._token is not None or self._closed:
+            raise CaptureError(_ENTERED_TWICE)
+        try:
+            ensure_installed()
+        except Exception as error:
+            self._fail("installing the stream and logging hooks", error)
+        self._parent = _get_active()
+        self._token = _set_active(self)
         self._start = perf_counter()
         return self
 
@@ -271,5 +298,21 @@ class SysCapture(Capture):
         tb: TracebackType | None,
     ) -> None:
         duration_s = perf_counter() - self._start
-        self._end()
+        self._closed = True
+        try:
+            _reset_active(self._token)  # type: ignore[arg-type]  # set by __enter__
+        except ValueError as error:  # left in another context than it was entered in
+            self._fail("leaving the capture context", error)
+        if (
+            exc is None
+            and self._out is None
+            and self._err is None
+            and self._logs is None
+            and self._error is None
+        ):
+            self._result = result = _new(CaptureResult)  # _quiet_result("sys", ...)
+            fields = result.__dict__
+            fields.update(_QUIET)
+            fields["duration_s"] = duration_s
+            return
         self._finish("sys", duration_s, exc, tb)

@@ -175,7 +175,9 @@ def ensure_installed() -> None:
     if (
         sys.stdout is not _stdout
         or sys.stderr is not _stderr
-        or logging.getLogRecordFactory() is not _factory
+        # What logging.getLogRecordFactory() returns, read without the call:
+        # this check runs on every capture entry.
+        or logging._logRecordFactory is not _factory  # type: ignore[attr-defined]
     ):
         _install()
 

@@ -30,6 +30,7 @@ PUBLIC = {
     "to_arrow_table",
     "to_pylist",
     "type_name",
+    "value_checker",
 }
 
 

@@ -23,6 +23,12 @@ if TYPE_CHECKING:
         function_pod,
     )
     from orcapod.core.operators import Join, SemiJoin
+    from orcapod.core.pipeline import (
+        AsyncPipelineOrchestrator,
+        Pipeline,
+        RunResult,
+        SyncPipelineOrchestrator,
+    )
     from orcapod.core.plugins import PluginRegistry, get_executor, get_observer, open_database
     from orcapod.core.sources import (
         ArrowTableSource,
@@ -46,6 +52,10 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "Tag": "orcapod.core.datagrams",
         "FunctionPod": "orcapod.core.function_pods",
         "Join": "orcapod.core.operators",
+        "Pipeline": "orcapod.core.pipeline",
+        "RunResult": "orcapod.core.pipeline",
+        "SyncPipelineOrchestrator": "orcapod.core.pipeline",
+        "AsyncPipelineOrchestrator": "orcapod.core.pipeline",
         "SemiJoin": "orcapod.core.operators",
         "LocalExecutor": "orcapod.core.executors",
         "PythonPacketFunction": "orcapod.core.function_pods",

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from orcapod.core.datagrams._datagram import Datagram, Packet, RowBlock, Tag
+from orcapod.core.datagrams._datagram import Datagram, Packet, PythonRowBlock, RowBlock, Tag
 
-__all__ = ["Datagram", "Packet", "RowBlock", "Tag"]
+__all__ = ["Datagram", "Packet", "PythonRowBlock", "RowBlock", "Tag"]

@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING, Any, Self
 from orcapod.core.errors import SchemaError
 from orcapod.core.hashing import hash_table_rows
 from orcapod.core.system_columns import check_user_columns, is_system_column
-from orcapod.core.types import Schema, infer_schema, rows_to_table, to_pylist
+from orcapod.core.types import Schema, infer_schema, rows_to_table, to_arrow_table, to_pylist
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
     from orcapod.protocols import data
 
-__all__ = ["Datagram", "Packet", "RowBlock", "Tag"]
+__all__ = ["Datagram", "Packet", "PythonRowBlock", "RowBlock", "Tag"]
 
 
 class RowBlock:
@@ -74,6 +74,53 @@ class RowBlock:
 
     def system_names(self) -> tuple[str, ...]:
         return self._system_names
+
+
+class PythonRowBlock(RowBlock):
+    """Rows held as Python columns, which may still grow; converted to Arrow when asked.
+
+    For rows produced one at a time (a function's outputs during a run): a
+    datagram of row ``i`` reads its values at once, and the Arrow table (for
+    ``as_table``, ``content_hash``) is built on first use and rebuilt only if
+    rows were added since.
+
+    Args:
+        columns: column name → values, exactly the schema's columns, of equal length;
+            the lists are shared, not copied.
+        schema: their Python types.
+    """
+
+    __slots__ = ("_built",)
+
+    def __init__(self, columns: dict[str, list[Any]], schema: Schema) -> None:
+        if list(columns) != list(schema):
+            raise SchemaError(f"columns {list(columns)} are not the schema's {list(schema)}")
+        self.schema = schema
+        self._columns = columns
+        self._system_names = ()
+        self._hashes = None
+        self._built: pa.Table | None = None
+
+    @property
+    def num_rows(self) -> int:
+        return len(next(iter(self._columns.values()))) if self._columns else 0
+
+    @property
+    def table(self) -> pa.Table:
+        built = self._built
+        if built is None or built.num_rows != self.num_rows:
+            built = self._built = to_arrow_table(self._columns, self.schema)
+            self._hashes = None
+        return built
+
+    def values(self, name: str) -> list[Any]:
+        return self._columns[name]
+
+    def content_hashes(self) -> list[str]:
+        table = self.table  # first: a rebuild forgets hashes of fewer rows
+        if self._hashes is None:
+            self._hashes = hash_table_rows(table, self.schema.keys())
+        return self._hashes
 
 
 class Datagram(Mapping[str, Any]):

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from orcapod.core._recording import record
 from orcapod.core.datagrams import Packet, RowBlock, Tag
 from orcapod.core.errors import ReturnValueError, SchemaError, TypeMismatchError
 from orcapod.core.hashing import combine_hashes
@@ -106,10 +107,14 @@ class FunctionPod:
     def __call__(self, *streams: Stream, label: str | None = None) -> FunctionPodStream:
         """The lazy stream of this pod's outputs for ``streams`` (exactly one).
 
+        Inside a ``with Pipeline(...)`` block the call is also recorded as a node.
+
         Raises:
             SchemaError: as :meth:`output_schema`.
         """
-        return FunctionPodStream(self, self._single_input(streams), label=label or self._label)
+        stream = FunctionPodStream(self, self._single_input(streams), label=label or self._label)
+        record(stream)
+        return stream
 
     def process_packet(
         self, tag: data.Tag, packet: data.Packet, *, logger: PacketExecutionLogger | None = None
@@ -300,12 +305,11 @@ def _to_outputs(
     converted one row at a time, to keep the rows that do.
     """
     schema = function.output_schema()
-    canonical = schema.to_arrow()
     try:
-        table = to_arrow_table(work.values, schema)
-        return table.cast(canonical), list(range(len(work.rows))), None
+        return canonical_outputs(work.values, schema), list(range(len(work.rows))), None
     except TypeMismatchError:
         pass
+    canonical = schema.to_arrow()
     tables, kept, wrong = [], [], None
     keys = list(work.values)
     for index in range(len(work.rows)):
@@ -318,6 +322,26 @@ def _to_outputs(
         tables.append(row.cast(canonical))
         kept.append(index)
     return (pa.concat_tables(tables) if tables else canonical.empty_table()), kept, wrong
+
+
+def canonical_outputs(columns: dict[str, list[Any]], schema: Schema) -> pa.Table:
+    """Output values (column name → values) as a table of the schema's canonical types.
+
+    Aware datetimes are converted to UTC, so values in several zones fit one column.
+
+    Raises:
+        TypeMismatchError: a value does not fit its column's type.
+    """
+    canonical = schema.to_arrow()
+    try:
+        return to_arrow_table(columns, schema).cast(canonical)
+    except TypeMismatchError:
+        count = len(next(iter(columns.values()), []))
+        rows = [
+            to_arrow_table({name: [values[i]] for name, values in columns.items()}, schema)
+            for i in range(count)
+        ]  # one row at a time: each row's datetimes may be in a zone of their own
+        return pa.concat_tables([row.cast(canonical) for row in rows])
 
 
 def _side_by_side(left: pa.Table, right: pa.Table) -> pa.Table:

@@ -221,9 +221,12 @@ class PythonPacketFunction:
 
     def get_execution_data(self) -> dict[str, Any]:
         """What ran this function, where, and from which code (stored with each result)."""
+        return self.execution_data(self._executor)
+
+    def execution_data(self, executor: PacketFunctionExecutor | None) -> dict[str, Any]:
+        """The execution data of calls run by ``executor`` (``None``: called directly)."""
         if self._extra_info is None:
             self._extra_info = extra_info(self.function)
-        executor = self._executor
         return {
             "executor_type": "direct" if executor is None else executor.executor_type,
             "executor_info": {} if executor is None else executor.get_executor_data(),

@@ -6,6 +6,7 @@ import json
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any
 
+from orcapod.core._recording import record
 from orcapod.core.errors import SchemaError
 from orcapod.core.hashing import combine_hashes, hash_label
 from orcapod.core.streams import StreamBase
@@ -77,10 +78,14 @@ class Operator(ABC):
     def __call__(self, *streams: Stream, label: str | None = None) -> OperatorStream:
         """The lazy output stream of this operator on ``streams``.
 
+        Inside a ``with Pipeline(...)`` block the call is also recorded as a node.
+
         Raises:
             SchemaError: as :meth:`output_schema`.
         """
-        return OperatorStream(self, streams, label=label or self._label)
+        stream = OperatorStream(self, streams, label=label or self._label)
+        record(stream)
+        return stream
 
     def content_hash(self) -> str:
         """The operator's kind and parameters."""

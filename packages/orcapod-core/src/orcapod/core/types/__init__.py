@@ -33,7 +33,7 @@ from orcapod.core.types._tables import (
     table_to_rows,
     to_arrow_table,
 )
-from orcapod.core.types._to_arrow import to_arrow_array
+from orcapod.core.types._to_arrow import to_arrow_array, value_checker
 from orcapod.core.types._to_python import to_pylist
 
 __all__ = [
@@ -59,4 +59,5 @@ __all__ = [
     "to_arrow_table",
     "to_pylist",
     "type_name",
+    "value_checker",
 ]

@@ -31,7 +31,7 @@ from orcapod.core.types._converter import (
     arrow_type_of,
 )
 
-__all__ = ["column_to_arrow", "to_arrow_array"]
+__all__ = ["column_to_arrow", "to_arrow_array", "value_checker"]
 
 # The exact Python classes a simple column may hold without a per-value check.
 _EXACT_KINDS: dict[Any, set[type]] = {
@@ -57,6 +57,36 @@ def to_arrow_array(values: Sequence[Any], tp: Any, *, column: str = "values") ->
             column, the row and the value.
     """
     return column_to_arrow(values, tp, column=column)[0]
+
+
+def value_checker(tp: Any) -> typing.Callable[[Any], bool]:
+    """A test of one value against ``tp``: True if it converts exactly as a value of ``tp``.
+
+    For checking values one at a time as they are produced (a function's
+    outputs, say) before converting many at once. Values of the exact simple
+    classes pass without a call; anything else gets the full check.
+
+    Raises:
+        UnsupportedTypeError: ``tp`` is not supported.
+    """
+    tp = normalize_type(tp)
+    bare = strip_optional(tp)
+
+    def full(value: Any) -> bool:
+        try:
+            _check_value(value, tp, _ZoneOfColumn("value"), "value", 0, "")
+        except TypeMismatchError:
+            return False
+        return True
+
+    simple = next((kinds for kind, kinds in _EXACT_KINDS.items() if bare is kind), None)
+    if simple is None:
+        return full
+    exact = frozenset(simple if is_optional(tp) else simple - {type(None)})
+    if bare is int:  # an int must also fit in 64 bits
+        low, high = -(2**63), 2**63
+        return lambda value: (type(value) is int and low <= value < high) or full(value)
+    return lambda value: type(value) in exact or full(value)
 
 
 def column_to_arrow(

@@ -1,0 +1,26 @@
+"""Pipelines: recorded graphs of sources, pods and operators, run incrementally."""
+
+from __future__ import annotations
+
+from orcapod.core.pipeline._nodes import FunctionNode, Node, OperatorNode, SourceNode
+from orcapod.core.pipeline._orchestrators import (
+    AsyncPipelineOrchestrator,
+    Orchestrator,
+    SyncPipelineOrchestrator,
+)
+from orcapod.core.pipeline._pipeline import Pipeline
+from orcapod.core.pipeline._run import NodeCounts, PacketFailure, RunResult
+
+__all__ = [
+    "AsyncPipelineOrchestrator",
+    "FunctionNode",
+    "Node",
+    "NodeCounts",
+    "OperatorNode",
+    "Orchestrator",
+    "PacketFailure",
+    "Pipeline",
+    "RunResult",
+    "SourceNode",
+    "SyncPipelineOrchestrator",
+]

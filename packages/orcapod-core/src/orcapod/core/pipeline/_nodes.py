@@ -1,0 +1,502 @@
+"""Nodes: the pods, operators and sources of a compiled pipeline, and how each runs.
+
+A node wraps one stream recorded in the pipeline, fixes its inputs (its
+upstream nodes), and knows where its results live: ``pipeline_path`` =
+``(pipeline name, label, pipeline hash)``. Editing a function changes its
+pipeline hash, so its results go to a new table and the old one is kept.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from orcapod.core._noop import NoOpPacketLogger
+from orcapod.core.datagrams import Packet, PythonRowBlock, RowBlock, Tag
+from orcapod.core.errors import ReturnValueError
+from orcapod.core.function_pods import INPUT_HASH, canonical_outputs
+from orcapod.core.hashing import hash_table_rows
+from orcapod.core.pipeline._run import PacketFailure
+from orcapod.core.system_columns import PROVENANCE, PROVENANCE_TYPE, is_system_column
+from orcapod.core.types import Schema, value_checker
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from orcapod.core.function_pods import FunctionPodStream, ResultCache
+    from orcapod.core.operators import OperatorStream
+    from orcapod.core.pipeline._run import NodeCounts, RunContext
+    from orcapod.protocols.database import ArrowDatabase
+    from orcapod.protocols.executors import PacketFunctionExecutor, PythonFunctionExecutor
+    from orcapod.protocols.observability import ExecutionObserver, PacketExecutionLogger
+    from orcapod.protocols.streams import Stream
+
+__all__ = ["FunctionNode", "Node", "OperatorNode", "SourceNode"]
+
+RECORD_ID = "__record_id"
+OUTPUT_HASH = "__output_packet_hash"
+BATCH_ROWS = 8192
+
+
+class Node(ABC):
+    """One element of a compiled pipeline.
+
+    Attributes:
+        label: unique within the pipeline.
+        stream: the stream recorded for it (its pod or operator and inputs).
+        upstreams: the nodes whose outputs are its inputs, in input order.
+        node_hash: the stream's pipeline hash.
+        pipeline_path: where its records live in the pipeline's database.
+    """
+
+    kind = "node"
+
+    def __init__(
+        self,
+        label: str,
+        stream: Stream,
+        upstreams: Sequence[Node],
+        *,
+        pipeline_name: str,
+        database: ArrowDatabase,
+        result_cache: ResultCache,
+    ) -> None:
+        self.label = label
+        self.stream = stream
+        self.upstreams = tuple(upstreams)
+        self.node_hash = stream.pipeline_hash()
+        self.pipeline_path = (pipeline_name, label, self.node_hash.replace(":", "-"))
+        self.database = database
+        self.result_cache = result_cache
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.label!r})"
+
+    def output_schema(self) -> tuple[Schema, Schema]:
+        """(tag schema, packet schema) of this node's output."""
+        tags, packets = self.stream.output_schema()
+        return Schema.of(tags), Schema.of(packets)
+
+    def keys(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        tags, packets = self.output_schema()
+        return tags.keys(), packets.keys()
+
+    @abstractmethod
+    def execute(self, inputs: Sequence[pa.Table], ctx: RunContext) -> pa.Table:
+        """Run this node on its inputs' full tables; return its own (with system columns)."""
+
+    @abstractmethod
+    def as_table(self, *, include_system_columns: bool = False) -> pa.Table:
+        """This node's stored results: tag columns, packet columns (then system columns)."""
+
+    def _observer(self, ctx: RunContext) -> ExecutionObserver:
+        return ctx.observer.contextualize(*self.pipeline_path)
+
+    def _select(self, table: pa.Table, include_system_columns: bool) -> pa.Table:
+        tags, packets = self.keys()
+        names = [*tags, *packets]
+        if include_system_columns:
+            names += [name for name in table.column_names if name == PROVENANCE]
+        return table.select(names)
+
+    def _empty(self) -> pa.Table:
+        tags, packets = self.output_schema()
+        fields = [*tags.to_arrow(), *packets.to_arrow()]
+        return pa.schema([*fields, pa.field(PROVENANCE, PROVENANCE_TYPE, False)]).empty_table()
+
+
+class SourceNode(Node):
+    """A source (or any stream made outside the pipeline) feeding the pipeline."""
+
+    kind = "source"
+
+    def execute(self, inputs: Sequence[pa.Table], ctx: RunContext) -> pa.Table:
+        observer = self._observer(ctx)
+        observer.on_node_start(self.label, self.node_hash, self.output_schema()[0])
+        try:
+            table = self.stream.as_table(include_system_columns=True)
+            ctx.counts_of(self.label).rows += table.num_rows
+            return table
+        finally:
+            observer.on_node_end(self.label, self.node_hash)
+
+    def as_table(self, *, include_system_columns: bool = False) -> pa.Table:
+        return self.stream.as_table(include_system_columns=include_system_columns)
+
+
+class OperatorNode(Node):
+    """An operator of the pipeline; its output rows are stored at its pipeline path."""
+
+    kind = "operator"
+    stream: OperatorStream
+
+    def execute(self, inputs: Sequence[pa.Table], ctx: RunContext) -> pa.Table:
+        observer = self._observer(ctx)
+        observer.on_node_start(self.label, self.node_hash, self.output_schema()[0])
+        try:
+            schemas = [_schemas_of(stream) for stream in self.stream.inputs]
+            table = self.stream.operator.compute(inputs, schemas)
+            ctx.counts_of(self.label).rows += table.num_rows
+            _store_rows(self.database, self.pipeline_path, table)
+            return table
+        finally:
+            observer.on_node_end(self.label, self.node_hash)
+
+    def as_table(self, *, include_system_columns: bool = False) -> pa.Table:
+        stored = self.database.get_all_records(self.pipeline_path)
+        return self._select(self._empty() if stored is None else stored, include_system_columns)
+
+
+class FunctionNode(Node):
+    """A function pod of the pipeline.
+
+    Each packet's result is looked up in the pipeline's result cache first;
+    the function runs (through :attr:`executor`) only for packets not found,
+    and what it returns is stored there. Every row that got a result is also
+    recorded at the node's pipeline path: its tags, provenance, and the hashes
+    of its input and output packets.
+
+    Attributes:
+        executor: where this node's packets run (``None``: called directly,
+            uncaptured). Set at compile time to a ``LocalExecutor`` if the pod had none.
+        max_concurrency: packets in flight at once under the async orchestrator
+            (``None``: the orchestrator's default).
+    """
+
+    kind = "function"
+    stream: FunctionPodStream
+
+    def __init__(self, label: str, stream: Stream, upstreams: Sequence[Node], **where: Any) -> None:
+        super().__init__(label, stream, upstreams, **where)
+        self.function = self.stream.pod.packet_function
+        self._executor: PacketFunctionExecutor | None = self.stream.pod.executor
+        self.max_concurrency: int | None = None
+
+    @property
+    def executor(self) -> PacketFunctionExecutor | None:
+        return self._executor
+
+    @executor.setter
+    def executor(self, executor: PacketFunctionExecutor | None) -> None:
+        if executor is not None and not executor.supports(self.function):
+            raise TypeError(
+                f"node {self.label!r}: executor {executor!r} cannot run Python function "
+                f"{self.function.name!r}"
+            )
+        self._executor = executor
+
+    def execute(self, inputs: Sequence[pa.Table], ctx: RunContext) -> pa.Table:
+        run = FunctionNodeRun(self, ctx)
+        run.start()
+        try:
+            parts = []
+            for rows in batches(inputs[0]):
+                batch = run.begin(rows)
+                for row in batch.pending:
+                    run.compute(batch, row)
+                parts.append(run.finish(batch))
+            return pa.concat_tables(parts) if parts else run.empty_output(inputs[0])
+        finally:
+            run.end()
+
+    def as_table(self, *, include_system_columns: bool = False) -> pa.Table:
+        """The stored results: each recorded row's tags and provenance, with its outputs."""
+        records = self.database.get_all_records(self.pipeline_path)
+        if records is None or records.num_rows == 0:
+            return self._select(self._empty(), include_system_columns)
+        found = self.result_cache.lookup_hashes(
+            self.function, records.column(INPUT_HASH).to_pylist()
+        )
+        tags, _ = self.keys()
+        table = _side_by_side(records.select([*tags, PROVENANCE]), found.outputs)
+        return self._select(table, include_system_columns)
+
+
+def batches(table: pa.Table) -> list[pa.Table]:
+    """``table`` in tables of at most ``BATCH_ROWS`` rows (none if it is empty)."""
+    return [pa.Table.from_batches([b]) for b in table.to_batches(max_chunksize=BATCH_ROWS)]
+
+
+class _Batch:
+    """One batch of a function node's input rows, and what became of each."""
+
+    __slots__ = (
+        "found",
+        "hashes",
+        "outcome",
+        "outputs",
+        "packets",
+        "pending",
+        "rows",
+        "source_runs",
+        "tags",
+        "waiting",
+    )
+
+    def __init__(self, rows: pa.Table, tags: RowBlock, packets: RowBlock) -> None:
+        self.rows = rows
+        self.tags = tags
+        self.packets = packets
+        self.hashes: list[str] = packets.content_hashes()
+        self.found: pa.Table | None = None
+        self.source_runs: list[str | None] = []
+        self.outputs: PythonRowBlock | None = None
+        # row -> ("found", row) | ("new", index into outputs) | ("failed", error)
+        self.outcome: dict[int, tuple[str, Any]] = {}
+        self.pending: list[int] = []  # rows to compute: the first of each distinct packet
+        self.waiting: dict[int, int] = {}  # a duplicate row -> the row computing its packet
+
+
+class FunctionNodeRun:
+    """One run of a function node: the hooks, the executor, and the batches' bookkeeping.
+
+    Both orchestrators drive it the same way: ``start``; per batch ``begin``,
+    ``compute`` (or ``compute_async``) for each pending row, ``finish``; ``end``.
+    So both call the same hooks with the same values and get the same results.
+    """
+
+    def __init__(self, node: FunctionNode, ctx: RunContext) -> None:
+        self.node = node
+        self.ctx = ctx
+        self.label = node.label
+        self.function = node.function
+        self.observer = node._observer(ctx)
+        self.counts: NodeCounts = ctx.counts_of(node.label)
+        executor = ctx.executor if ctx.executor is not None else node.executor
+        self.executor: PythonFunctionExecutor | None = executor  # type: ignore[assignment]
+        self.tag_schema, self.packet_schema = _schemas_of(node.stream.input_stream)
+        self.output_schema = self.function.output_schema()
+        self.keys = self.function.output_keys
+        self.checks: list[Callable[[Any], bool]] = [
+            value_checker(tp) for tp in self.output_schema.types()
+        ]
+        self.parameters = [
+            name for name in self.function.input_schema() if name in self.packet_schema
+        ]
+        self.defaults = {
+            name: value
+            for name, value in self.function.defaults.items()
+            if name not in self.packet_schema
+        }
+
+    # -- the node --------------------------------------------------------------
+
+    def start(self) -> None:
+        self.observer.on_node_start(self.label, self.node.node_hash, self.tag_schema)
+
+    def end(self) -> None:
+        self.observer.on_node_end(self.label, self.node.node_hash)
+
+    def empty_output(self, table: pa.Table) -> pa.Table:
+        tag_names = [*self.tag_schema, *(n for n in table.column_names if is_system_column(n))]
+        return _side_by_side(table.select(tag_names), self.output_schema.to_arrow().empty_table())
+
+    # -- a batch ---------------------------------------------------------------
+
+    def begin(self, rows: pa.Table) -> _Batch:
+        """Hash and look up a batch; report its cached rows; say which rows to compute."""
+        system = [name for name in rows.column_names if is_system_column(name)]
+        tags = RowBlock(rows.select([*self.tag_schema, *system]), self.tag_schema)
+        packets = RowBlock(rows.select(list(self.packet_schema)), self.packet_schema)
+        batch = _Batch(rows, tags, packets)
+        batch.outputs = PythonRowBlock({key: [] for key in self.keys}, self.output_schema)
+        lookup = self.node.result_cache.lookup_hashes(self.function, batch.hashes)
+        found = RowBlock(lookup.outputs, self.output_schema) if any(lookup.hits) else None
+        batch.found = lookup.outputs
+        first: dict[str, int] = {}
+        for row, (hit, input_hash) in enumerate(zip(lookup.hits, batch.hashes, strict=True)):
+            if hit:
+                batch.outcome[row] = ("found", row)
+                self.counts.cached += 1
+                self.observer.on_packet_end(
+                    self.label,
+                    Tag(tags, row),
+                    Packet(packets, row),
+                    Packet(found, row),  # type: ignore[arg-type]  # found exists: a hit
+                    cached=True,
+                    source_run_id=lookup.run_ids[row],
+                )
+            elif input_hash in first:
+                batch.waiting[row] = first[input_hash]
+            else:
+                first[input_hash] = row
+                batch.pending.append(row)
+        return batch
+
+    def compute(self, batch: _Batch, row: int) -> None:
+        """Run the function on one row's packet, through the executor, and report it."""
+        tag, packet, kwargs, logger = self._prepare(batch, row)
+        fn = self.function.function
+        try:
+            if self.executor is None:
+                value = fn(**kwargs)
+            else:
+                value = self.executor.execute_callable(fn, kwargs, logger=logger)
+            values = self._checked(value, tag)
+        except BaseException as error:
+            self._failed(batch, row, tag, packet, error)
+            if self.ctx.fail_fast or not isinstance(error, Exception):
+                raise
+            return
+        self._succeeded(batch, row, tag, packet, values)
+
+    async def compute_async(self, batch: _Batch, row: int) -> None:
+        """As :meth:`compute`, through the executor's async path."""
+        tag, packet, kwargs, logger = self._prepare(batch, row)
+        fn = self.function.function
+        try:
+            if self.executor is None:
+                value = fn(**kwargs)
+            else:
+                value = await self.executor.async_execute_callable(fn, kwargs, logger=logger)
+            values = self._checked(value, tag)
+        except BaseException as error:
+            self._failed(batch, row, tag, packet, error)
+            if self.ctx.fail_fast or not isinstance(error, Exception):
+                raise
+            return
+        self._succeeded(batch, row, tag, packet, values)
+
+    def finish(self, batch: _Batch) -> pa.Table:
+        """Settle duplicates, store new results and records; the batch's output rows."""
+        self._settle_duplicates(batch)
+        outputs = batch.outputs
+        assert outputs is not None
+        new_rows = [row for row in batch.pending if batch.outcome[row][0] == "new"]
+        computed = (
+            canonical_outputs(outputs._columns, self.output_schema)
+            if new_rows
+            else self.output_schema.to_arrow().empty_table()
+        )
+        if new_rows:
+            self.node.result_cache.store(
+                self.function,
+                [batch.hashes[row] for row in new_rows],
+                computed,
+                run_id=self.ctx.run_id,
+                execution_data=self.function.execution_data(self.executor),
+            )
+        kept = [row for row in range(batch.rows.num_rows) if batch.outcome[row][0] != "failed"]
+        table = _side_by_side(batch.tags.table.take(kept), self._outputs(batch, kept, computed))
+        self._record(batch, kept, table)
+        self.counts.rows += len(kept)
+        return table
+
+    # -- helpers ---------------------------------------------------------------
+
+    def _prepare(
+        self, batch: _Batch, row: int
+    ) -> tuple[Tag, Packet, dict[str, Any], PacketExecutionLogger | None]:
+        tag, packet = Tag(batch.tags, row), Packet(batch.packets, row)
+        self.observer.on_packet_start(self.label, tag, packet)
+        logger: PacketExecutionLogger | None = self.observer.create_packet_logger(tag, packet)
+        if isinstance(logger, NoOpPacketLogger):
+            logger = None  # nobody keeps the capture: skip it
+        values = batch.packets
+        kwargs = {name: values.values(name)[row] for name in self.parameters}
+        if self.defaults:
+            kwargs.update(self.defaults)
+        return tag, packet, kwargs, logger
+
+    def _checked(self, value: Any, tag: Tag) -> tuple[Any, ...]:
+        """The values of each output key, or ReturnValueError naming the tag."""
+        try:
+            values = self.function.split_outputs(value)
+        except ReturnValueError as error:
+            raise ReturnValueError(f"{error} (tag {tag.as_dict()})") from None
+        for check, item in zip(self.checks, values, strict=True):
+            if not check(item):
+                wrong = self.function.value_error(dict(zip(self.keys, values, strict=True)))
+                raise ReturnValueError(f"{wrong} (tag {tag.as_dict()})")
+        return values
+
+    def _succeeded(
+        self, batch: _Batch, row: int, tag: Tag, packet: Packet, values: tuple[Any, ...]
+    ) -> None:
+        outputs = batch.outputs
+        assert outputs is not None
+        index = outputs.num_rows
+        for column, item in zip(outputs._columns.values(), values, strict=True):
+            column.append(item)
+        batch.outcome[row] = ("new", index)
+        self.counts.computed += 1
+        self.observer.on_packet_end(self.label, tag, packet, Packet(outputs, index), cached=False)
+
+    def _failed(
+        self, batch: _Batch, row: int, tag: Tag, packet: Packet, error: BaseException
+    ) -> None:
+        batch.outcome[row] = ("failed", error)
+        self.counts.failed += 1
+        self.ctx.failures.append(
+            PacketFailure(self.label, tag.as_dict(), type(error).__name__, str(error))
+        )
+        self.observer.on_packet_crash(self.label, tag, packet, error)
+
+    def _settle_duplicates(self, batch: _Batch) -> None:
+        """Rows repeating an earlier row's packet share its result (or its failure)."""
+        for row, first in batch.waiting.items():
+            outcome = batch.outcome.get(first, ("failed", None))
+            tag, packet = Tag(batch.tags, row), Packet(batch.packets, row)
+            if outcome[0] == "new":
+                batch.outcome[row] = outcome
+                self.counts.cached += 1
+                self.observer.on_packet_end(
+                    self.label,
+                    tag,
+                    packet,
+                    Packet(batch.outputs, outcome[1]),  # type: ignore[arg-type]
+                    cached=True,
+                    source_run_id=self.ctx.run_id,
+                )
+            else:
+                error = outcome[1] or RuntimeError("the identical packet before it failed")
+                self._failed(batch, row, tag, packet, error)
+
+    def _outputs(self, batch: _Batch, kept: list[int], computed: pa.Table) -> pa.Table:
+        """The output columns of the kept rows, from the cache or from this run."""
+        canonical = self.output_schema.to_arrow()
+        found = batch.found
+        assert found is not None
+        index = []
+        for row in kept:
+            where, position = batch.outcome[row]
+            index.append(position if where == "found" else found.num_rows + position)
+        combined = pa.concat_tables([found, computed.cast(found.schema)])
+        return combined.take(index).cast(canonical)
+
+    def _record(self, batch: _Batch, kept: list[int], table: pa.Table) -> None:
+        """Store a pipeline record per kept row: tags, provenance, input and output hashes."""
+        if not kept:
+            return
+        tag_names = [*self.tag_schema, PROVENANCE]
+        records = table.select([n for n in tag_names if n in table.column_names])
+        inputs = pa.array([batch.hashes[row] for row in kept], pa.large_string())
+        records = records.append_column(INPUT_HASH, inputs)
+        record_ids = hash_table_rows(records)
+        output_hashes = hash_table_rows(table, list(self.keys))
+        records = records.append_column(OUTPUT_HASH, pa.array(output_hashes, pa.large_string()))
+        records = records.append_column(RECORD_ID, pa.array(record_ids, pa.large_string()))
+        self.node.database.add_records(
+            self.node.pipeline_path, records, RECORD_ID, skip_duplicates=True
+        )
+
+
+def _store_rows(database: ArrowDatabase, path: tuple[str, ...], table: pa.Table) -> None:
+    """Store an operator's output rows, each once (its id: the hash of all its columns)."""
+    if table.num_rows == 0:
+        return
+    ids = pa.array(hash_table_rows(table), pa.large_string())
+    database.add_records(path, table.append_column(RECORD_ID, ids), RECORD_ID, skip_duplicates=True)
+
+
+def _schemas_of(stream: Stream) -> tuple[Schema, Schema]:
+    tags, packets = stream.output_schema()
+    return Schema.of(tags), Schema.of(packets)
+
+
+def _side_by_side(left: pa.Table, right: pa.Table) -> pa.Table:
+    return pa.Table.from_arrays(
+        [*left.columns, *right.columns], schema=pa.schema([*left.schema, *right.schema])
+    )

@@ -1,0 +1,274 @@
+"""Orchestrators: run a compiled pipeline's nodes, node by node or all at once."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from abc import ABC, abstractmethod
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from time import perf_counter
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+
+from orcapod.core.errors import OrcapodError
+from orcapod.core.pipeline._nodes import (
+    FunctionNode,
+    FunctionNodeRun,
+    Node,
+    OperatorNode,
+    SourceNode,
+    batches,
+)
+from orcapod.core.pipeline._run import RunContext, RunResult
+from orcapod.protocols.values import RunInfo, RunOutcome, RunState
+
+if TYPE_CHECKING:
+    from orcapod.core.pipeline._pipeline import Pipeline
+    from orcapod.protocols.executors import PacketFunctionExecutor
+    from orcapod.protocols.observability import ExecutionObserver
+    from orcapod.protocols.values import ErrorPolicy
+
+__all__ = ["AsyncPipelineOrchestrator", "Orchestrator", "SyncPipelineOrchestrator"]
+
+
+class Orchestrator(ABC):
+    """Runs a compiled pipeline: the run's bookkeeping here, the order of nodes in subclasses."""
+
+    def run(
+        self,
+        pipeline: Pipeline,
+        *,
+        observer: ExecutionObserver,
+        executor: PacketFunctionExecutor | None = None,
+        error_policy: ErrorPolicy = "continue",
+        run_id: str | None = None,
+    ) -> RunResult:
+        """Run every node of ``pipeline`` once and say what happened.
+
+        ``observer.on_run_start`` is called before any node runs and
+        ``on_run_end`` always, however the run ends; the database is flushed
+        before ``on_run_end``.
+
+        Raises:
+            BaseException: with ``error_policy="fail_fast"``, the first packet's error,
+                unchanged; any error outside a packet; ``KeyboardInterrupt``.
+        """
+        ctx = RunContext(
+            run_id=run_id or uuid.uuid4().hex,
+            database=pipeline.database,
+            result_cache=pipeline.result_cache,
+            observer=observer,
+            error_policy=error_policy,
+            executor=executor,
+        )
+        started = datetime.now(UTC)
+        clock = perf_counter()
+        info = RunInfo(ctx.run_id, pipeline.name, pipeline.uri, started)
+        observer.on_run_start(info)
+        state, error = RunState.FAILED, None
+        try:
+            self._execute(pipeline, ctx)
+            state = RunState.PARTIAL if ctx.failures else RunState.SUCCESS
+        except BaseException as caught:
+            error = f"{type(caught).__name__}: {caught}"
+            raise
+        finally:
+            try:
+                pipeline.database.flush()
+            finally:
+                totals = [ctx.counts_of(node.label) for node in pipeline.nodes.values()]
+                outcome = RunOutcome(
+                    state=state,
+                    ended_at=datetime.now(UTC),
+                    n_success=sum(c.computed for c in totals),
+                    n_failed=sum(c.failed for c in totals),
+                    n_cached=sum(c.cached for c in totals),
+                    error=error,
+                )
+                observer.on_run_end(info, outcome)
+        return RunResult(
+            run_id=ctx.run_id,
+            pipeline=pipeline.name,
+            state=state,
+            nodes={label: ctx.counts_of(label) for label in pipeline.nodes},
+            failures=list(ctx.failures),
+            started_at=started,
+            duration_s=perf_counter() - clock,
+        )
+
+    @abstractmethod
+    def _execute(self, pipeline: Pipeline, ctx: RunContext) -> None:
+        """Run every node, each once, inputs before the nodes that read them."""
+
+
+class SyncPipelineOrchestrator(Orchestrator):
+    """Runs the nodes one after another, in topological order, each over all its rows."""
+
+    def _execute(self, pipeline: Pipeline, ctx: RunContext) -> None:
+        outputs: dict[str, pa.Table] = {}
+        readers = _readers(pipeline)
+        for node in pipeline.nodes.values():
+            inputs = [outputs[upstream.label] for upstream in node.upstreams]
+            outputs[node.label] = node.execute(inputs, ctx)
+            for upstream in node.upstreams:  # let go of tables nobody will read again
+                readers[upstream.label] -= 1
+                if readers[upstream.label] == 0:
+                    del outputs[upstream.label]
+
+
+class AsyncPipelineOrchestrator(Orchestrator):
+    """Runs every node at once as an asyncio task, joined by bounded channels.
+
+    Rows flow between nodes in batches through channels of ``channel_size``
+    batches each; a full channel makes its producer wait (backpressure). A
+    function node computes up to ``max_concurrency`` packets at a time (a
+    node's own ``max_concurrency`` overrides it) through its executor's async
+    path; ``LocalExecutor`` runs each call in a worker thread. Operator nodes
+    read all their inputs before they compute.
+
+    Args:
+        max_concurrency: packets in flight per function node.
+        channel_size: batches a channel holds before its producer waits.
+
+    Raises:
+        ValueError: an argument is not a whole number of at least 1.
+    """
+
+    def __init__(self, *, max_concurrency: int = 16, channel_size: int = 4) -> None:
+        for name, value in (("max_concurrency", max_concurrency), ("channel_size", channel_size)):
+            if type(value) is not int or value < 1:
+                raise ValueError(f"AsyncPipelineOrchestrator got {name}={value!r}; use >= 1")
+        self.max_concurrency = max_concurrency
+        self.channel_size = channel_size
+
+    def _execute(self, pipeline: Pipeline, ctx: RunContext) -> None:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            raise OrcapodError(
+                "AsyncPipelineOrchestrator.run was called inside a running event loop; "
+                "from async code, await orchestrator.execute_async(pipeline, ctx) instead, or "
+                "run the pipeline from a thread"
+            )
+        workers = sum(
+            self._concurrency(node)
+            for node in pipeline.nodes.values()
+            if isinstance(node, FunctionNode)
+        )
+        with ThreadPoolExecutor(max_workers=max(4, min(workers, 1024))) as pool:
+            asyncio.run(self._main(pipeline, ctx, pool))
+
+    async def _main(self, pipeline: Pipeline, ctx: RunContext, pool: ThreadPoolExecutor) -> None:
+        asyncio.get_running_loop().set_default_executor(pool)
+        await self.execute_async(pipeline, ctx)
+
+    async def execute_async(self, pipeline: Pipeline, ctx: RunContext) -> None:
+        """Run every node of ``pipeline`` as a task of the running event loop."""
+        channels: dict[str, list[asyncio.Queue[pa.Table | None]]] = {
+            label: [] for label in pipeline.nodes
+        }
+        inputs: dict[str, list[asyncio.Queue[pa.Table | None]]] = {}
+        for node in pipeline.nodes.values():
+            inputs[node.label] = []
+            for upstream in node.upstreams:
+                channel: asyncio.Queue[pa.Table | None] = asyncio.Queue(self.channel_size)
+                channels[upstream.label].append(channel)
+                inputs[node.label].append(channel)
+        try:
+            async with asyncio.TaskGroup() as group:
+                for node in pipeline.nodes.values():
+                    group.create_task(
+                        self._run_node(node, inputs[node.label], channels[node.label], ctx)
+                    )
+        except BaseExceptionGroup as failed:
+            raise _first_error(failed) from None
+
+    async def _run_node(
+        self,
+        node: Node,
+        inputs: list[asyncio.Queue[pa.Table | None]],
+        outputs: list[asyncio.Queue[pa.Table | None]],
+        ctx: RunContext,
+    ) -> None:
+        if isinstance(node, FunctionNode):
+            await self._run_function(node, inputs[0], outputs, ctx)
+        elif isinstance(node, OperatorNode | SourceNode):
+            tables = await asyncio.gather(*(_drain(channel) for channel in inputs))
+            await _emit(node.execute(list(tables), ctx), outputs)
+        else:  # pragma: no cover - every node is one of the three
+            raise TypeError(f"cannot run node {node!r}")
+
+    async def _run_function(
+        self,
+        node: FunctionNode,
+        source: asyncio.Queue[pa.Table | None],
+        outputs: list[asyncio.Queue[pa.Table | None]],
+        ctx: RunContext,
+    ) -> None:
+        run = FunctionNodeRun(node, ctx)
+        limit = asyncio.Semaphore(self._concurrency(node))
+
+        async def compute(batch: object, row: int) -> None:
+            async with limit:
+                await run.compute_async(batch, row)  # type: ignore[arg-type]
+
+        run.start()
+        try:
+            while (rows := await source.get()) is not None:
+                batch = run.begin(rows)
+                try:
+                    async with asyncio.TaskGroup() as group:
+                        for row in batch.pending:
+                            group.create_task(compute(batch, row))
+                except BaseException:
+                    run.finish(batch)  # keep what was computed before the failure
+                    raise
+                table = run.finish(batch)
+                for queue in outputs:
+                    await queue.put(table)
+        finally:
+            run.end()
+        for queue in outputs:
+            await queue.put(None)
+
+    def _concurrency(self, node: Node) -> int:
+        own = getattr(node, "max_concurrency", None)
+        return own if own is not None else self.max_concurrency
+
+
+def _readers(pipeline: Pipeline) -> dict[str, int]:
+    readers = dict.fromkeys(pipeline.nodes, 0)
+    for node in pipeline.nodes.values():
+        for upstream in node.upstreams:
+            readers[upstream.label] += 1
+    return readers
+
+
+async def _drain(channel: asyncio.Queue[pa.Table | None]) -> pa.Table:
+    parts = []
+    while (table := await channel.get()) is not None:
+        parts.append(table)
+    return pa.concat_tables(parts)
+
+
+async def _emit(table: pa.Table, outputs: list[asyncio.Queue[pa.Table | None]]) -> None:
+    """Send ``table`` down every channel in batches (at least one, maybe empty), then the end."""
+    parts = batches(table) or [table]
+    for queue in outputs:
+        for part in parts:
+            await queue.put(part)
+        await queue.put(None)
+
+
+def _first_error(group: BaseExceptionGroup) -> BaseException:
+    """The first error of a task group that is not a cancellation caused by another."""
+    for error in group.exceptions:
+        if isinstance(error, BaseExceptionGroup):
+            return _first_error(error)
+        if not isinstance(error, asyncio.CancelledError):
+            return error
+    return group.exceptions[0]

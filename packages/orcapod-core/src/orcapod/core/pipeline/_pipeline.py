@@ -1,0 +1,257 @@
+"""Pipeline: records pod and operator calls, compiles them into nodes, and runs them."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from orcapod.core._noop import NoOpObserver
+from orcapod.core._recording import RECORDER
+from orcapod.core.errors import OrcapodError, SchemaError
+from orcapod.core.executors import LocalExecutor
+from orcapod.core.function_pods import FunctionPodStream, ResultCache
+from orcapod.core.operators import OperatorStream
+from orcapod.core.pipeline._nodes import FunctionNode, Node, OperatorNode, SourceNode
+from orcapod.core.pipeline._orchestrators import (
+    AsyncPipelineOrchestrator,
+    Orchestrator,
+    SyncPipelineOrchestrator,
+)
+from orcapod.protocols.database import validate_record_path
+
+if TYPE_CHECKING:
+    from contextvars import Token
+    from types import TracebackType
+
+    from orcapod.core._recording import Recorder
+    from orcapod.core.pipeline._run import RunResult
+    from orcapod.protocols.database import ArrowDatabase
+    from orcapod.protocols.executors import PacketFunctionExecutor
+    from orcapod.protocols.observability import ExecutionObserver
+    from orcapod.protocols.streams import Stream
+    from orcapod.protocols.values import ErrorPolicy
+
+__all__ = ["Pipeline"]
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.=-]")
+_ORCHESTRATORS: dict[str, type[Orchestrator]] = {
+    "sync": SyncPipelineOrchestrator,
+    "async": AsyncPipelineOrchestrator,
+}
+
+
+class Pipeline:
+    """A named, stored graph of sources, function pods and operators.
+
+    Use it as a context manager: every function pod and operator called inside
+    the ``with`` block is recorded, and on leaving the block the calls are
+    compiled into :attr:`nodes`. Then :meth:`run` computes what is not stored yet.
+
+    ::
+
+        pipeline = Pipeline("demo", database="memory://")
+        with pipeline:
+            doubled = double.pod(source, label="double")
+        result = pipeline.run()
+        pipeline.nodes["double"].as_table()
+
+    Everything of a pipeline lives in its database under its name: node
+    records at ``(name, label, hash)``; results of functions, shared by every
+    pipeline of the database, at ``("_results", ...)``.
+
+    Args:
+        name: the pipeline's name: letters, digits, ``_``, ``-``, ``.``, ``=``.
+        database: an ``ArrowDatabase``, or a URI for ``open_database``.
+
+    Raises:
+        InvalidRecordPathError: the name cannot be a storage path component.
+    """
+
+    def __init__(self, name: str, database: ArrowDatabase | str) -> None:
+        validate_record_path((name,))
+        self.name = name
+        if isinstance(database, str):
+            from orcapod.core.plugins import open_database
+
+            self.uri = database
+            database = open_database(database)
+        else:
+            self.uri = getattr(database, "uri", None) or repr(database)
+        self.database = database
+        self.result_cache = ResultCache(database)
+        self.nodes: dict[str, Node] = {}
+        self._recorded: list[Stream] = []
+        self._token: Token[Recorder | None] | None = None
+
+    def __repr__(self) -> str:
+        return f"Pipeline({self.name!r}, nodes={list(self.nodes)})"
+
+    @property
+    def pipeline_path(self) -> tuple[str, ...]:
+        """Where this pipeline's records live in its database."""
+        return (self.name,)
+
+    # -- recording -------------------------------------------------------------
+
+    def __enter__(self) -> Pipeline:
+        if self._token is not None:
+            raise OrcapodError(f"pipeline {self.name!r} is already recording")
+        self._token = RECORDER.set(self)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        token, self._token = self._token, None
+        if token is not None:
+            RECORDER.reset(token)
+        if exc_type is None:
+            self.compile()
+
+    def record(self, stream: Stream) -> None:
+        """Note a stream made by a pod or operator call inside the ``with`` block."""
+        self._recorded.append(stream)
+
+    def compile(self) -> None:
+        """Turn the recorded calls into nodes, labelled uniquely, in topological order.
+
+        Streams used as inputs but not made inside the block (sources, or
+        streams made elsewhere) become source nodes. Function nodes without an
+        executor get a ``LocalExecutor``. Compiling again keeps the nodes
+        already compiled and adds the newly recorded ones.
+
+        Raises:
+            SchemaError: two nodes are given the same label.
+        """
+        made: dict[int, Node] = {id(node.stream): node for node in self.nodes.values()}
+        recorded = {id(stream) for stream in self._recorded}
+        nodes = dict(self.nodes)
+
+        def node_for(stream: Stream) -> Node:
+            known = made.get(id(stream))
+            if known is not None:
+                return known
+            if id(stream) in recorded and isinstance(stream, FunctionPodStream | OperatorStream):
+                inputs = (
+                    [stream.input_stream]
+                    if isinstance(stream, FunctionPodStream)
+                    else list(stream.inputs)
+                )
+                upstreams = [node_for(upstream) for upstream in inputs]
+                kind: type[Node] = (
+                    FunctionNode if isinstance(stream, FunctionPodStream) else OperatorNode
+                )
+            else:
+                upstreams, kind = [], SourceNode
+            label = self._label(stream, nodes)
+            node = kind(
+                label,
+                stream,
+                upstreams,
+                pipeline_name=self.name,
+                database=self.database,
+                result_cache=self.result_cache,
+            )
+            if isinstance(node, FunctionNode) and node.executor is None:
+                node.executor = LocalExecutor()
+            made[id(stream)] = nodes[label] = node
+            return node
+
+        for stream in self._recorded:
+            node_for(stream)
+        self.nodes = nodes
+
+    def _label(self, stream: Stream, nodes: dict[str, Node]) -> str:
+        given = _given_label(stream)
+        if given is not None:
+            validate_record_path((given,))
+            if given in nodes:
+                raise SchemaError(
+                    f"pipeline {self.name!r}: two nodes are labelled {given!r}; give each "
+                    "node a label of its own (label=...)"
+                )
+            return given
+        base = _UNSAFE.sub("_", _derived_label(stream))[:100].lstrip(".-") or "node"
+        label, number = base, 1
+        while label in nodes:
+            number += 1
+            label = f"{base}_{number}"
+        return label
+
+    def __getattr__(self, name: str) -> Node:
+        nodes = self.__dict__.get("nodes", {})
+        if name in nodes:
+            return nodes[name]  # type: ignore[no-any-return]
+        raise AttributeError(f"pipeline has no attribute or node {name!r}; nodes: {list(nodes)}")
+
+    # -- running ---------------------------------------------------------------
+
+    def run(
+        self,
+        orchestrator: str | Orchestrator = "sync",
+        *,
+        executor: PacketFunctionExecutor | None = None,
+        observer: ExecutionObserver | None = None,
+        error_policy: ErrorPolicy = "continue",
+        run_id: str | None = None,
+    ) -> RunResult:
+        """Compute every node: what is stored is read, the rest is computed and stored.
+
+        Args:
+            orchestrator: ``"sync"`` (node by node), ``"async"`` (all nodes at once,
+                concurrently), or an orchestrator instance.
+            executor: runs every function node's packets in this run, instead of
+                each node's own executor.
+            observer: told of every run, node and packet event; default: none.
+            error_policy: ``"continue"`` records a failed packet and goes on;
+                ``"fail_fast"`` records it and stops the run, raising its error.
+            run_id: the run's id; a new one by default.
+
+        Raises:
+            OrcapodError: nothing was recorded, or an argument is invalid.
+            BaseException: with ``fail_fast``, the first failed packet's error, unchanged.
+        """
+        if not self.nodes:
+            raise OrcapodError(
+                f"pipeline {self.name!r} has no nodes: call pods and operators inside "
+                f"`with pipeline:` first"
+            )
+        if error_policy not in ("continue", "fail_fast"):
+            raise OrcapodError(f"error_policy={error_policy!r}; use 'continue' or 'fail_fast'")
+        return _orchestrator(orchestrator).run(
+            self,
+            observer=NoOpObserver() if observer is None else observer,
+            executor=executor,
+            error_policy=error_policy,
+            run_id=run_id,
+        )
+
+
+def _orchestrator(orchestrator: str | Orchestrator) -> Orchestrator:
+    if isinstance(orchestrator, Orchestrator):
+        return orchestrator
+    kind = _ORCHESTRATORS.get(orchestrator) if isinstance(orchestrator, str) else None
+    if kind is None:
+        raise OrcapodError(
+            f"orchestrator={orchestrator!r}; use 'sync', 'async', or an orchestrator instance "
+            "(SyncPipelineOrchestrator(), AsyncPipelineOrchestrator(max_concurrency=...))"
+        )
+    return kind()
+
+
+def _given_label(stream: Any) -> str | None:
+    if isinstance(stream, FunctionPodStream | OperatorStream):
+        return stream.label
+    return None
+
+
+def _derived_label(stream: Any) -> str:
+    if isinstance(stream, FunctionPodStream):
+        return str(stream.pod.packet_function.name)
+    if isinstance(stream, OperatorStream):
+        return stream.operator.kind.lower()
+    source_id = getattr(stream, "source_id", None)
+    return str(source_id) if source_id else "source"

@@ -1,0 +1,126 @@
+"""What a run is told (RunContext) and what it reports (RunResult)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from orcapod.protocols.values import RunState
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from orcapod.core.function_pods import ResultCache
+    from orcapod.protocols.database import ArrowDatabase
+    from orcapod.protocols.executors import PacketFunctionExecutor
+    from orcapod.protocols.observability import ExecutionObserver
+    from orcapod.protocols.values import ErrorPolicy
+
+__all__ = ["NodeCounts", "PacketFailure", "RunContext", "RunResult"]
+
+
+@dataclass
+class NodeCounts:
+    """What one node did in a run.
+
+    Attributes:
+        computed: packets whose function ran and succeeded.
+        cached: packets whose result was already stored (or computed earlier in
+            this run for an identical packet).
+        failed: packets whose function (or its executor) failed, or returned a
+            value that does not fit the outputs.
+        rows: rows the node passed on.
+    """
+
+    computed: int = 0
+    cached: int = 0
+    failed: int = 0
+    rows: int = 0
+
+
+@dataclass(frozen=True)
+class PacketFailure:
+    """One packet that failed: where, for which tag, and why."""
+
+    node: str
+    tag: dict[str, Any]
+    error_type: str
+    message: str
+
+
+@dataclass
+class RunResult:
+    """What a pipeline run did.
+
+    Attributes:
+        run_id: the run's id, stored with every result it computed.
+        pipeline: the pipeline's name.
+        state: ``SUCCESS``, ``PARTIAL`` (some packets failed, the rest went on) or
+            ``FAILED`` (the run stopped early).
+        nodes: per node label, its counts.
+        failures: every failed packet.
+        started_at: when the run began (UTC).
+        duration_s: how long it took.
+    """
+
+    run_id: str
+    pipeline: str
+    state: RunState
+    nodes: dict[str, NodeCounts]
+    failures: list[PacketFailure]
+    started_at: datetime
+    duration_s: float
+
+    @property
+    def ok(self) -> bool:
+        """Whether every packet of every node was computed or cached."""
+        return self.state is RunState.SUCCESS
+
+    @property
+    def n_computed(self) -> int:
+        return sum(counts.computed for counts in self.nodes.values())
+
+    @property
+    def n_cached(self) -> int:
+        return sum(counts.cached for counts in self.nodes.values())
+
+    @property
+    def n_failed(self) -> int:
+        return sum(counts.failed for counts in self.nodes.values())
+
+    def __str__(self) -> str:
+        lines = [
+            f"run {self.run_id} of pipeline {self.pipeline!r}: {self.state} in "
+            f"{self.duration_s:.3f} s"
+        ]
+        for label, counts in self.nodes.items():
+            lines.append(
+                f"  {label}: {counts.computed} computed, {counts.cached} cached, "
+                f"{counts.failed} failed, {counts.rows} rows"
+            )
+        lines.extend(
+            f"  failed: {f.node} {f.tag}: {f.error_type}: {f.message}" for f in self.failures
+        )
+        return "\n".join(lines)
+
+
+@dataclass
+class RunContext:
+    """Everything a node needs during one run, handed down by the orchestrator."""
+
+    run_id: str
+    database: ArrowDatabase
+    result_cache: ResultCache
+    observer: ExecutionObserver
+    error_policy: ErrorPolicy
+    executor: PacketFunctionExecutor | None = None
+    """Replaces every function node's executor for this run, when set."""
+    counts: dict[str, NodeCounts] = field(default_factory=dict)
+    failures: list[PacketFailure] = field(default_factory=list)
+
+    def counts_of(self, label: str) -> NodeCounts:
+        return self.counts.setdefault(label, NodeCounts())
+
+    @property
+    def fail_fast(self) -> bool:
+        return self.error_policy == "fail_fast"

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
+from functools import partial
 from typing import TYPE_CHECKING, Any, Self
 
 from orcapod.capture import DEFAULT_MAX_BYTES, DEFAULT_MAX_RECORDS, capture, run_captured
+from orcapod.core.executors._threads import WorkerThreads
 from orcapod.core.types import Schema
 
 if TYPE_CHECKING:
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
 __all__ = ["LocalExecutor"]
 
 _EXECUTOR_DATA_SCHEMA = Schema(capture=str, max_bytes=str, max_records=str, pid=str)
+_WORKERS = WorkerThreads()
+"""The threads every LocalExecutor's async path runs calls in."""
 
 
 class LocalExecutor:
@@ -154,7 +157,7 @@ class LocalExecutor:
         ``fd`` mode they take turns (orcapod.capture holds a process-wide lock),
         since file descriptors are shared by the whole process.
         """
-        return await asyncio.to_thread(self.execute_callable, fn, kwargs, logger=logger)
+        return await _WORKERS.run(partial(self.execute_callable, fn, kwargs, logger=logger))
 
 
 def _check_capture_options(max_bytes: int, max_records: int) -> None:

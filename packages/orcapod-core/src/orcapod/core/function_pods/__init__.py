@@ -10,11 +10,17 @@ from orcapod.core.function_pods._function_pod import (
     canonical_outputs,
 )
 from orcapod.core.function_pods._packet_function import PythonPacketFunction
-from orcapod.core.function_pods._result_cache import INPUT_HASH, CacheLookup, ResultCache
+from orcapod.core.function_pods._result_cache import (
+    INPUT_HASH,
+    OUTPUT_HASH,
+    CacheLookup,
+    ResultCache,
+)
 
 __all__ = [
     "EXECUTION_DATA_SCHEMA",
     "INPUT_HASH",
+    "OUTPUT_HASH",
     "CacheLookup",
     "FunctionPod",
     "FunctionPodStream",

@@ -12,6 +12,7 @@ import pyarrow.compute as pc
 
 from orcapod.core.datagrams import Packet, RowBlock
 from orcapod.core.errors import SchemaError
+from orcapod.core.hashing import hash_table_rows
 from orcapod.core.types import Schema, to_arrow_table
 
 if TYPE_CHECKING:
@@ -22,10 +23,13 @@ if TYPE_CHECKING:
     from orcapod.protocols.pods import PacketFunction
     from orcapod.protocols.values import RecordPath
 
-__all__ = ["INPUT_HASH", "CacheLookup", "ResultCache"]
+__all__ = ["INPUT_HASH", "OUTPUT_HASH", "CacheLookup", "ResultCache"]
 
 INPUT_HASH = "__input_packet_hash"
 """The record id of a stored result: the content hash of the input packet."""
+
+OUTPUT_HASH = "__output_packet_hash"
+"""The content hash of a stored output packet."""
 
 RUN_ID = "__run_id"
 COMPUTED_AT = "__computed_at"
@@ -44,11 +48,14 @@ class CacheLookup:
         hits: per input, whether a result is stored.
         run_ids: per input, the run that computed the stored result (``None``
             for a miss, or a result stored outside any run).
+        output_hashes: per input, the content hash of the stored output packet
+            (null for a miss).
     """
 
     outputs: pa.Table
     hits: list[bool]
     run_ids: list[str | None]
+    output_hashes: pa.Array
 
 
 class ResultCache:
@@ -57,7 +64,8 @@ class ResultCache:
     A result is keyed by the function's identity (name, version, schemas, code)
     and the content hash of its input packet, so the same input to the same code
     is never computed twice, whatever stream or pipeline it comes from. Each
-    result is stored with its execution context: ``__executor_type``,
+    result is stored with the content hash of its output packet
+    (``__output_packet_hash``) and its execution context: ``__executor_type``,
     ``__executor_info``, ``__python_version``, ``__extra_info`` (maps read back
     as dicts), ``__run_id`` and ``__computed_at``.
 
@@ -98,17 +106,23 @@ class ResultCache:
         found = self.database.get_records_by_ids(
             self.path_for(function), input_hashes, record_id_column=INPUT_HASH
         )
+        count = len(input_hashes)
         if found is None or found.num_rows == 0:
-            empty = _null_table(schema, len(input_hashes))
-            return CacheLookup(empty, [False] * len(input_hashes), [None] * len(input_hashes))
+            return CacheLookup(
+                _null_table(schema, count),
+                [False] * count,
+                [None] * count,
+                pa.nulls(count, pa.large_string()),
+            )
         stored_ids = found.column(INPUT_HASH).cast(pa.large_string())
         wanted = pa.array(input_hashes, pa.large_string())
         positions = pc.index_in(wanted, value_set=stored_ids)
-        taken = found.select([*keys, RUN_ID]).take(positions)
+        taken = found.select([*keys, RUN_ID, OUTPUT_HASH]).take(positions)
         return CacheLookup(
             taken.select(keys),
             positions.is_valid().to_pylist(),
             taken.column(RUN_ID).to_pylist(),
+            taken.column(OUTPUT_HASH).combine_chunks().cast(pa.large_string()),
         )
 
     # -- writing ---------------------------------------------------------------
@@ -121,6 +135,7 @@ class ResultCache:
         *,
         run_id: str | None = None,
         execution_data: dict[str, Any] | None = None,
+        output_hashes: pa.Array | None = None,
     ) -> None:
         """Store the outputs of ``function`` for inputs of these hashes, in one write.
 
@@ -130,6 +145,7 @@ class ResultCache:
             outputs: one row per input hash: the output columns in canonical types.
             run_id: the run that computed them, if any.
             execution_data: the execution context; by default ``function``'s current one.
+            output_hashes: the content hash of each output row, if already known.
         """
         count = outputs.num_rows
         if count == 0:
@@ -145,8 +161,10 @@ class ResultCache:
         )
         context = context.take(pa.repeat(pa.scalar(0, pa.int64()), count))
         ids = pa.array(input_hashes, pa.large_string())
-        columns = [ids, *outputs.columns, *context.columns]
-        names = [INPUT_HASH, *outputs.column_names, *context.column_names]
+        if output_hashes is None:
+            output_hashes = pa.array(hash_table_rows(outputs), pa.large_string())
+        columns = [ids, *outputs.columns, output_hashes, *context.columns]
+        names = [INPUT_HASH, *outputs.column_names, OUTPUT_HASH, *context.column_names]
         self.database.add_records(
             self.path_for(function),
             pa.Table.from_arrays(columns, names=names),

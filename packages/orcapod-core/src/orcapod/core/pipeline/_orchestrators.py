@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from abc import ABC, abstractmethod
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from time import perf_counter
 from typing import TYPE_CHECKING
@@ -125,7 +124,7 @@ class AsyncPipelineOrchestrator(Orchestrator):
     batches each; a full channel makes its producer wait (backpressure). A
     function node computes up to ``max_concurrency`` packets at a time (a
     node's own ``max_concurrency`` overrides it) through its executor's async
-    path; ``LocalExecutor`` runs each call in a worker thread. Operator nodes
+    path (``LocalExecutor`` runs each call in a worker thread). Operator nodes
     read all their inputs before they compute.
 
     Args:
@@ -154,17 +153,7 @@ class AsyncPipelineOrchestrator(Orchestrator):
                 "from async code, await orchestrator.execute_async(pipeline, ctx) instead, or "
                 "run the pipeline from a thread"
             )
-        workers = sum(
-            self._concurrency(node)
-            for node in pipeline.nodes.values()
-            if isinstance(node, FunctionNode)
-        )
-        with ThreadPoolExecutor(max_workers=max(4, min(workers, 1024))) as pool:
-            asyncio.run(self._main(pipeline, ctx, pool))
-
-    async def _main(self, pipeline: Pipeline, ctx: RunContext, pool: ThreadPoolExecutor) -> None:
-        asyncio.get_running_loop().set_default_executor(pool)
-        await self.execute_async(pipeline, ctx)
+        asyncio.run(self.execute_async(pipeline, ctx))
 
     async def execute_async(self, pipeline: Pipeline, ctx: RunContext) -> None:
         """Run every node of ``pipeline`` as a task of the running event loop."""
@@ -210,20 +199,23 @@ class AsyncPipelineOrchestrator(Orchestrator):
         ctx: RunContext,
     ) -> None:
         run = FunctionNodeRun(node, ctx)
-        limit = asyncio.Semaphore(self._concurrency(node))
-
-        async def compute(batch: object, row: int) -> None:
-            async with limit:
-                await run.compute_async(batch, row)  # type: ignore[arg-type]
-
+        workers = self._concurrency(node)
         run.start()
         try:
             while (rows := await source.get()) is not None:
                 batch = run.begin(rows)
+                pending = iter(batch.pending)
+
+                async def work() -> None:
+                    # Each worker takes the next row until none is left: at most
+                    # ``workers`` packets in flight, with no task per packet.
+                    for row in pending:  # noqa: B023 - the rows of this batch, on purpose
+                        await run.compute_async(batch, row)  # noqa: B023
+
                 try:
                     async with asyncio.TaskGroup() as group:
-                        for row in batch.pending:
-                            group.create_task(compute(batch, row))
+                        for _ in range(min(workers, len(batch.pending))):
+                            group.create_task(work())
                 except BaseException:
                     run.finish(batch)  # keep what was computed before the failure
                     raise

@@ -24,3 +24,13 @@ def test_plugin_in_a_script_shares_one_store_per_scratch_name() -> None:
         "paths: [('trial', 'scores')]",
         "s1: [{'subject': 's1', 'score': 0.91}]",
     ]
+
+
+def test_incremental_pipeline_computes_only_the_new_rows_on_the_second_run() -> None:
+    output = run_example("incremental_pipeline.py").splitlines()
+    assert output == [
+        "first run: computed 3",
+        "second run: computed 2, cached 3",
+        "function calls in all: 5",
+        "adults: ['s1', 's2', 's3', 's4']",
+    ]

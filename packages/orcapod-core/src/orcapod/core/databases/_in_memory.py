@@ -493,9 +493,13 @@ def _first_new_occurrences(
     ids: list[str], data: pa.Table, known: Mapping[str, int]
 ) -> tuple[list[str], pa.Table]:
     """``ids`` and ``data`` without rows whose id is ``known`` or seen earlier in ``ids``."""
-    # The common case, all new and distinct, is settled by set operations in C.
-    if len(set(ids)) == len(ids) and known.keys().isdisjoint(ids):
+    # The common cases, all new and distinct or all stored already, are settled by
+    # set operations in C.
+    distinct = set(ids)
+    if len(distinct) == len(ids) and known.keys().isdisjoint(distinct):
         return ids, data
+    if distinct <= known.keys():
+        return [], data.slice(0, 0)
     seen: set[str] = set()
     keep = []
     for record_id in ids:

@@ -233,7 +233,6 @@ class _Batch:
         "packets",
         "pending",
         "rows",
-        "source_runs",
         "tags",
         "waiting",
     )
@@ -247,7 +246,6 @@ class _Batch:
         self.found_hashes: pa.Array | None = None
         self.arguments: list[tuple[str, list[Any]]] = []
         self.columns: list[list[Any]] = []  # the output values computed, per output key
-        self.source_runs: list[str | None] = []
         self.outputs: PythonRowBlock | None = None
         # row -> ("found", row) | ("new", index into outputs) | ("failed", error)
         self.outcome: dict[int, tuple[str, Any]] = {}
@@ -316,7 +314,6 @@ class FunctionNodeRun:
         found = RowBlock(lookup.outputs, self.output_schema) if any(lookup.hits) else None
         batch.found = lookup.outputs
         batch.found_hashes = lookup.output_hashes
-        batch.arguments = [(name, packets.values(name)) for name in self.parameters]
         first: dict[str, int] = {}
         for row, (hit, input_hash) in enumerate(zip(lookup.hits, batch.hashes, strict=True)):
             if hit:
@@ -335,6 +332,8 @@ class FunctionNodeRun:
             else:
                 first[input_hash] = row
                 batch.pending.append(row)
+        if batch.pending:  # the arguments' values, read from Arrow only when needed
+            batch.arguments = [(name, packets.values(name)) for name in self.parameters]
         return batch
 
     def compute(self, batch: _Batch, row: int) -> None:

@@ -1,0 +1,123 @@
+"""CompositeObserver: several observers as one, each isolated from the others' failures."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from orcapod.protocols.data import Packet, Schema, Tag
+    from orcapod.protocols.observability import ExecutionObserver, PacketExecutionLogger
+    from orcapod.protocols.values import RunInfo, RunOutcome
+
+__all__ = ["CompositeObserver"]
+
+_log = logging.getLogger("orcapod.observers")
+
+
+class CompositeObserver:
+    """Hands every hook to every child observer, in order.
+
+    Its packet logger hands each ``record`` to every child's logger. An
+    exception raised by a child (in any hook, or its logger) is logged, naming
+    the child and the hook, and goes no further: the run and the other
+    children carry on as if that child were not there.
+
+    Args:
+        observers: the children.
+    """
+
+    def __init__(self, *observers: ExecutionObserver) -> None:
+        self.observers: tuple[ExecutionObserver, ...] = observers
+
+    def __repr__(self) -> str:
+        return f"CompositeObserver({', '.join(map(repr, self.observers))})"
+
+    def _each(self, hook: str, *args: Any, **kwargs: Any) -> None:
+        for observer in self.observers:
+            try:
+                getattr(observer, hook)(*args, **kwargs)
+            except Exception:
+                _log.exception(
+                    "observer %r failed in %s; the run goes on without it", observer, hook
+                )
+
+    def on_run_start(self, run: RunInfo) -> None:
+        self._each("on_run_start", run)
+
+    def on_run_end(self, run: RunInfo, outcome: RunOutcome) -> None:
+        self._each("on_run_end", run, outcome)
+
+    def contextualize(self, *pipeline_path: str) -> CompositeObserver:
+        children = []
+        for observer in self.observers:
+            try:
+                children.append(observer.contextualize(*pipeline_path))
+            except Exception:
+                _log.exception("observer %r failed in contextualize; it skips this node", observer)
+        return CompositeObserver(*children)
+
+    def on_node_start(self, node_label: str, node_hash: str, tag_schema: Schema) -> None:
+        self._each("on_node_start", node_label, node_hash, tag_schema)
+
+    def on_node_end(self, node_label: str, node_hash: str) -> None:
+        self._each("on_node_end", node_label, node_hash)
+
+    def on_packet_start(self, node_label: str, tag: Tag, packet: Packet) -> None:
+        self._each("on_packet_start", node_label, tag, packet)
+
+    def on_packet_end(
+        self,
+        node_label: str,
+        tag: Tag,
+        input_packet: Packet,
+        output_packet: Packet | None,
+        *,
+        cached: bool,
+        source_run_id: str | None = None,
+    ) -> None:
+        self._each(
+            "on_packet_end",
+            node_label,
+            tag,
+            input_packet,
+            output_packet,
+            cached=cached,
+            source_run_id=source_run_id,
+        )
+
+    def on_packet_crash(
+        self, node_label: str, tag: Tag, packet: Packet, error: BaseException
+    ) -> None:
+        self._each("on_packet_crash", node_label, tag, packet, error)
+
+    def create_packet_logger(self, tag: Tag, packet: Packet) -> PacketExecutionLogger:
+        loggers = []
+        for observer in self.observers:
+            try:
+                loggers.append((observer, observer.create_packet_logger(tag, packet)))
+            except Exception:
+                _log.exception("observer %r failed in create_packet_logger", observer)
+        return _FanOutLogger(loggers)
+
+
+class _FanOutLogger:
+    """Hands each record to every child observer's logger, isolating their failures."""
+
+    __slots__ = ("loggers",)
+
+    def __init__(self, loggers: Sequence[tuple[ExecutionObserver, PacketExecutionLogger]]) -> None:
+        self.loggers = loggers
+
+    def record(self, **fields: Any) -> None:
+        for observer, logger in self.loggers:
+            try:
+                logger.record(**fields)
+            except Exception:
+                _log.exception("the packet logger of observer %r failed in record", observer)
+
+
+if TYPE_CHECKING:
+    _satisfies_the_protocol: ExecutionObserver = CompositeObserver()

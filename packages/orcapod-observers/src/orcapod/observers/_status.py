@@ -1,0 +1,120 @@
+"""StatusObserver: an append-only log of every packet's states."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from orcapod.observers._tables import UTC_TIME, NodeContext, TableObserver, now, packet_key
+
+if TYPE_CHECKING:
+    from orcapod.protocols.data import Packet, Tag
+    from orcapod.protocols.observability import ExecutionObserver
+
+__all__ = ["STATUS_COLUMNS", "StatusObserver"]
+
+STATUS_COLUMNS = pa.schema(
+    [
+        ("__status_id", pa.large_string()),
+        ("__run_id", pa.large_string()),
+        ("__node_label", pa.large_string()),
+        ("__node_hash", pa.large_string()),
+        ("__state", pa.large_string()),
+        ("__timestamp", UTC_TIME),
+        ("__attempt", pa.int64()),
+        ("__error_summary", pa.large_string()),
+        ("__source_run_id", pa.large_string()),
+        ("__packet_key", pa.large_string()),
+    ]
+)
+"""The observer's own columns of a status event (docs/observability.md); tag columns follow."""
+
+_MAX_SUMMARY = 500
+
+
+class StatusObserver(TableObserver):
+    """Stores append-only status events per packet, under the pipeline's ``_status`` branch.
+
+    ``RUNNING`` when a packet starts computing; then ``SUCCESS`` or ``FAILED``
+    (with a one-line ``__error_summary``); or ``CACHED`` for a packet whose
+    result was stored already, with the id of the run that computed it. The
+    current state of a packet is its latest event; a ``RUNNING`` with no later
+    event in a run that ended means the process died. The run's start and end
+    are recorded too (``_runs``).
+
+    Args:
+        database: where events go (often the pipeline's own).
+        flush_every: events buffered before they are written.
+        flush_interval: seconds after which buffered events are written.
+    """
+
+    context_class: type[NodeContext]
+
+
+class _StatusContext(NodeContext):
+    branch = "_status"
+    fixed = STATUS_COLUMNS
+
+    def on_node_start(self, node_label: str, node_hash: str, tag_schema: Any) -> None:
+        super().on_node_start(node_label, node_hash, tag_schema)
+        self.node = (node_label, node_hash)
+
+    def _event(
+        self,
+        tag: Tag,
+        state: str,
+        error: str | None = None,
+        source_run_id: str | None = None,
+        attempt: int = 1,
+    ) -> None:
+        parent = self.parent
+        label, node_hash = self.node
+        parent.add(
+            self.sink,
+            (
+                uuid.uuid4().hex,
+                parent.run_id(),
+                label,
+                node_hash,
+                state,
+                now(),
+                attempt,
+                error,
+                source_run_id,
+                packet_key(tag),
+            ),
+            tag.as_dict(),
+        )
+
+    def on_packet_start(self, node_label: str, tag: Tag, packet: Packet) -> None:
+        self._event(tag, "RUNNING")
+
+    def on_packet_end(
+        self,
+        node_label: str,
+        tag: Tag,
+        input_packet: Packet,
+        output_packet: Packet | None,
+        *,
+        cached: bool,
+        source_run_id: str | None = None,
+    ) -> None:
+        if cached:
+            self._event(tag, "CACHED", source_run_id=source_run_id)
+        else:
+            self._event(tag, "SUCCESS")
+
+    def on_packet_crash(
+        self, node_label: str, tag: Tag, packet: Packet, error: BaseException
+    ) -> None:
+        summary = f"{type(error).__name__}: {error}".splitlines()[0][:_MAX_SUMMARY]
+        self._event(tag, "FAILED", error=summary)
+
+
+StatusObserver.context_class = _StatusContext
+
+
+if TYPE_CHECKING:
+    _satisfies_the_protocol: ExecutionObserver = StatusObserver(...)  # type: ignore[arg-type]

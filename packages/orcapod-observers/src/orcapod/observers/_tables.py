@@ -1,0 +1,389 @@
+"""What the logging and status observers share: buffered tables, run records, node contexts.
+
+The layout of every table is pinned in docs/observability.md.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import threading
+import time
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import PurePath
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from orcapod.protocols.data import Packet, Schema, Tag
+    from orcapod.protocols.database import ArrowDatabase
+    from orcapod.protocols.observability import PacketExecutionLogger
+    from orcapod.protocols.values import RecordPath, RunInfo, RunOutcome
+
+__all__ = ["NodeContext", "TableObserver", "packet_key", "write_run_end", "write_run_start"]
+
+PROVENANCE = "__provenance"
+UTC_TIME = pa.timestamp("us", "UTC")
+RUN_RECORD_ID = "__record_id"
+RUN_SCHEMA = pa.schema(
+    [
+        ("__run_id", pa.large_string()),
+        ("__pipeline", pa.large_string()),
+        ("__pipeline_uri", pa.large_string()),
+        ("__started_at", UTC_TIME),
+        ("__ended_at", UTC_TIME),
+        ("__state", pa.large_string()),
+        ("__n_success", pa.int64()),
+        ("__n_failed", pa.int64()),
+        ("__n_cached", pa.int64()),
+        ("__error", pa.large_string()),
+        ("__host", pa.large_string()),
+        ("__pid", pa.int64()),
+        ("__orcapod_version", pa.large_string()),
+        ("__python_version", pa.large_string()),
+    ]
+)
+
+
+def branch(pipeline_path: Sequence[str], name: str) -> RecordPath:
+    """``(P, label, hash)`` → ``(P, name, label, hash)``: a node's path under a branch."""
+    return (pipeline_path[0], name, *pipeline_path[1:])
+
+
+def packet_key(tag: Tag) -> str:
+    """What identifies a packet within a node: its provenance (else its tags' content hash)."""
+    provenance = tag.system_tags().get(PROVENANCE)
+    if provenance:
+        return ";".join(provenance)
+    return tag.content_hash()
+
+
+class Sink:
+    """Rows bound for one table: held as Python columns, written as one Arrow batch.
+
+    Args:
+        database: where the rows go.
+        path: the table's path.
+        fixed: the observer's own columns (the id column first).
+        tags: the tag columns, in their own Arrow types.
+    """
+
+    def __init__(
+        self, database: ArrowDatabase, path: RecordPath, fixed: pa.Schema, tags: pa.Schema
+    ) -> None:
+        self.database = database
+        self.path = path
+        self.schema = pa.schema(
+            [*fixed, *(field for field in tags if field.name not in fixed.names)]
+        )
+        self.tag_names = [field.name for field in tags if field.name not in fixed.names]
+        self.columns: list[list[Any]] = [[] for _ in self.schema]
+        self._paths = [_holds_paths(field.type, field) for field in self.schema]
+
+    def add(self, values: Sequence[Any], tags: dict[str, Any]) -> None:
+        """Append one row: the fixed columns' values in order, then the tags by name."""
+        for column, value in zip(self.columns, values, strict=False):
+            column.append(value)
+        offset = len(values)
+        for index, name in enumerate(self.tag_names, offset):
+            self.columns[index].append(tags.get(name))
+
+    def __len__(self) -> int:
+        return len(self.columns[0])
+
+    def flush(self) -> None:
+        """Write the buffered rows (if any) in one batch, then forget them.
+
+        Raises:
+            Exception: whatever the database raised; the rows stay buffered.
+        """
+        if not self.columns[0]:
+            return
+        arrays = [
+            pa.array(_without_paths(column) if paths else column, type=field.type)
+            for column, field, paths in zip(self.columns, self.schema, self._paths, strict=True)
+        ]
+        table = pa.Table.from_arrays(arrays, schema=self.schema)
+        self.database.add_records(self.path, table, self.schema.names[0])
+        self.columns = [[] for _ in self.schema]
+
+
+class TableObserver:
+    """An observer writing rows to a database, buffered, and the run records.
+
+    Args:
+        database: where rows go (often the pipeline's own).
+        flush_every: rows buffered (over all nodes) before they are written.
+        flush_interval: seconds after which buffered rows are written at the next row.
+
+    Raises:
+        ValueError: ``flush_every`` or ``flush_interval`` is not positive.
+    """
+
+    def __init__(
+        self, database: ArrowDatabase, *, flush_every: int = 10_000, flush_interval: float = 5.0
+    ) -> None:
+        if type(flush_every) is not int or flush_every < 1:
+            raise ValueError(f"flush_every={flush_every!r}: pass a whole number of rows >= 1")
+        if not flush_interval > 0:
+            raise ValueError(f"flush_interval={flush_interval!r}: pass a number of seconds > 0")
+        self.database = database
+        self.flush_every = flush_every
+        self.flush_interval = flush_interval
+        self.run: RunInfo | None = None
+        self._sinks: dict[RecordPath, Sink] = {}
+        self._buffered = 0
+        self._flushed_at = time.monotonic()
+        self._lock = threading.RLock()  # loggers record from executor threads
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.database!r})"
+
+    # -- the run ---------------------------------------------------------------
+
+    def on_run_start(self, run: RunInfo) -> None:
+        """Remember the run, forget any state of an earlier one, and record the start durably."""
+        with self._lock:
+            self._sinks.clear()
+            self._buffered = 0
+        self.run = run
+        write_run_start(self.database, run)
+
+    def on_run_end(self, run: RunInfo, outcome: RunOutcome) -> None:
+        """Write every buffered row and the run's end.
+
+        Raises:
+            Exception: a write failed; the error is the database's.
+        """
+        try:
+            self.flush()
+        finally:
+            write_run_end(self.database, run, outcome)
+            self.run = None
+
+    def flush(self) -> None:
+        """Write every buffered row now, table by table, and make it durable.
+
+        Raises:
+            Exception: a write failed; rows not written stay buffered.
+        """
+        with self._lock:
+            for sink in self._sinks.values():
+                sink.flush()
+            self._buffered = 0
+            self._flushed_at = time.monotonic()
+        self.database.flush()
+
+    def contextualize(self, *pipeline_path: str) -> NodeContext:
+        """An observer of the node at ``pipeline_path``."""
+        return self.context_class(self, pipeline_path)
+
+    context_class: type[NodeContext]
+
+    # Hooks called on the observer itself rather than a node context: nothing to do.
+    def on_node_start(self, node_label: str, node_hash: str, tag_schema: Schema) -> None:
+        pass
+
+    def on_node_end(self, node_label: str, node_hash: str) -> None:
+        pass
+
+    def on_packet_start(self, node_label: str, tag: Tag, packet: Packet) -> None:
+        pass
+
+    def on_packet_end(
+        self,
+        node_label: str,
+        tag: Tag,
+        input_packet: Packet,
+        output_packet: Packet | None,
+        *,
+        cached: bool,
+        source_run_id: str | None = None,
+    ) -> None:
+        pass
+
+    def on_packet_crash(
+        self, node_label: str, tag: Tag, packet: Packet, error: BaseException
+    ) -> None:
+        pass
+
+    def create_packet_logger(self, tag: Tag, packet: Packet) -> PacketExecutionLogger:
+        return _DISCARD
+
+    # -- rows ------------------------------------------------------------------
+
+    def sink(self, path: RecordPath, fixed: pa.Schema, tags: pa.Schema) -> Sink:
+        """The buffer of the table at ``path`` (made on first use)."""
+        with self._lock:
+            sink = self._sinks.get(path)
+            if sink is None:
+                sink = self._sinks[path] = Sink(self.database, path, fixed, tags)
+            return sink
+
+    def add(self, sink: Sink, values: Sequence[Any], tags: dict[str, Any]) -> None:
+        """Buffer one row, and write everything buffered when the buffer is full or old."""
+        with self._lock:
+            sink.add(values, tags)
+            self._buffered += 1
+            if (
+                self._buffered >= self.flush_every
+                or time.monotonic() - self._flushed_at >= self.flush_interval
+            ):
+                self.flush()
+
+    def run_id(self) -> str:
+        return "" if self.run is None else self.run.run_id
+
+
+class NodeContext:
+    """The observer of one node: what its hooks turn into rows.
+
+    Subclasses set :attr:`branch` (``_logs``, ``_status``) and :attr:`fixed`, the
+    observer's own columns of each row (the id column first), and override the
+    hooks that make rows.
+
+    Args:
+        parent: the observer this context belongs to.
+        pipeline_path: the node's ``(pipeline, label, hash)``.
+    """
+
+    def __init__(self, parent: TableObserver, pipeline_path: Sequence[str]) -> None:
+        self.parent = parent
+        self.pipeline_path = tuple(pipeline_path)
+        self.tags = pa.schema([])
+
+    branch: str
+    fixed: pa.Schema
+
+    def contextualize(self, *pipeline_path: str) -> NodeContext:
+        return self.parent.contextualize(*pipeline_path)
+
+    def on_run_start(self, run: RunInfo) -> None:
+        self.parent.on_run_start(run)
+
+    def on_run_end(self, run: RunInfo, outcome: RunOutcome) -> None:
+        self.parent.on_run_end(run, outcome)
+
+    def on_node_start(self, node_label: str, node_hash: str, tag_schema: Schema) -> None:
+        self.tags = tag_schema.to_arrow()
+        path = branch(self.pipeline_path, self.branch)
+        self.sink = self.parent.sink(path, self.fixed, self.tags)
+
+    def on_node_end(self, node_label: str, node_hash: str) -> None:
+        """Write the node's buffered rows (and every other buffered row)."""
+        self.parent.flush()
+
+    def on_packet_start(self, node_label: str, tag: Tag, packet: Packet) -> None:
+        pass
+
+    def on_packet_end(
+        self,
+        node_label: str,
+        tag: Tag,
+        input_packet: Packet,
+        output_packet: Packet | None,
+        *,
+        cached: bool,
+        source_run_id: str | None = None,
+    ) -> None:
+        pass
+
+    def on_packet_crash(
+        self, node_label: str, tag: Tag, packet: Packet, error: BaseException
+    ) -> None:
+        pass
+
+    def create_packet_logger(self, tag: Tag, packet: Packet) -> PacketExecutionLogger:
+        return _DISCARD
+
+
+class _Discard:
+    def record(self, **fields: Any) -> None:
+        """Discard ``fields``."""
+
+
+_DISCARD = _Discard()
+
+
+def write_run_start(database: ArrowDatabase, run: RunInfo) -> None:
+    """Record, durably, that ``run`` started (once per database: the id repeats)."""
+    row = _run_row(run, ended_at=None, state="RUNNING", counts=(None, None, None), error=None)
+    _write_run_record(database, run, f"{run.run_id}:start", row)
+
+
+def write_run_end(database: ArrowDatabase, run: RunInfo, outcome: RunOutcome) -> None:
+    """Record, durably, how ``run`` ended."""
+    counts = (outcome.n_success, outcome.n_failed, outcome.n_cached)
+    row = _run_row(run, outcome.ended_at, str(outcome.state), counts, outcome.error)
+    _write_run_record(database, run, f"{run.run_id}:end", row)
+
+
+def _write_run_record(
+    database: ArrowDatabase, run: RunInfo, record_id: str, row: list[Any]
+) -> None:
+    table = pa.Table.from_arrays(
+        [pa.array([value], type=field.type) for value, field in zip(row, RUN_SCHEMA, strict=True)],
+        schema=RUN_SCHEMA,
+    )
+    database.add_record((run.pipeline_name, "_runs"), record_id, table, skip_duplicates=True)
+    database.flush()
+
+
+def _run_row(
+    run: RunInfo,
+    ended_at: datetime | None,
+    state: str,
+    counts: tuple[int | None, int | None, int | None],
+    error: str | None,
+) -> list[Any]:
+    return [
+        run.run_id,
+        run.pipeline_name,
+        run.pipeline_uri,
+        run.started_at,
+        ended_at,
+        state,
+        *counts,
+        error,
+        socket.gethostname(),
+        os.getpid(),
+        _orcapod_version(),
+        platform.python_version(),
+    ]
+
+
+def _orcapod_version() -> str:
+    for distribution in ("orcapod-core", "orcapod-observers"):
+        try:
+            return metadata.version(distribution)
+        except metadata.PackageNotFoundError:
+            continue
+    return "unknown"
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _holds_paths(arrow: pa.DataType, field: pa.Field) -> bool:
+    """Whether a column's values may be ``Path`` objects (marked by orcapod's field metadata)."""
+    return bool(field.metadata) or pa.types.is_nested(arrow)
+
+
+def _without_paths(values: list[Any]) -> list[Any]:
+    return [_plain(value) for value in values]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, PurePath):
+        return str(value)
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    return value

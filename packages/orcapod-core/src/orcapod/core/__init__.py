@@ -11,33 +11,67 @@ from typing import TYPE_CHECKING
 from orcapod.protocols.lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from orcapod.core._noop import NoOpObserver
-    from orcapod.core.databases import InMemoryArrowDatabase
-    from orcapod.core.datagrams import Packet, Tag
-    from orcapod.core.errors import OrcapodError
-    from orcapod.core.executors import LocalExecutor
+    # `name as name`: marks each as re-exported for type checkers (mypy --strict).
+    from orcapod.core._noop import NoOpObserver as NoOpObserver
+    from orcapod.core.databases import InMemoryArrowDatabase as InMemoryArrowDatabase
+    from orcapod.core.datagrams import Packet as Packet
+    from orcapod.core.datagrams import Tag as Tag
+    from orcapod.core.errors import OrcapodError as OrcapodError
+    from orcapod.core.executors import LocalExecutor as LocalExecutor
     from orcapod.core.function_pods import (
-        FunctionPod,
-        PythonPacketFunction,
-        ResultCache,
-        function_pod,
+        FunctionPod as FunctionPod,
     )
-    from orcapod.core.operators import Join, SemiJoin
+    from orcapod.core.function_pods import (
+        PythonPacketFunction as PythonPacketFunction,
+    )
+    from orcapod.core.function_pods import (
+        ResultCache as ResultCache,
+    )
+    from orcapod.core.function_pods import (
+        function_pod as function_pod,
+    )
+    from orcapod.core.operators import Join as Join
+    from orcapod.core.operators import SemiJoin as SemiJoin
     from orcapod.core.pipeline import (
-        AsyncPipelineOrchestrator,
-        Pipeline,
-        RunResult,
-        SyncPipelineOrchestrator,
+        AsyncPipelineOrchestrator as AsyncPipelineOrchestrator,
     )
-    from orcapod.core.plugins import PluginRegistry, get_executor, get_observer, open_database
+    from orcapod.core.pipeline import (
+        Pipeline as Pipeline,
+    )
+    from orcapod.core.pipeline import (
+        RunResult as RunResult,
+    )
+    from orcapod.core.pipeline import (
+        SyncPipelineOrchestrator as SyncPipelineOrchestrator,
+    )
+    from orcapod.core.plugins import (
+        PluginRegistry as PluginRegistry,
+    )
+    from orcapod.core.plugins import (
+        get_executor as get_executor,
+    )
+    from orcapod.core.plugins import (
+        get_observer as get_observer,
+    )
+    from orcapod.core.plugins import (
+        open_database as open_database,
+    )
     from orcapod.core.sources import (
-        ArrowTableSource,
-        CSVSource,
-        DataFrameSource,
-        DictSource,
-        ListSource,
+        ArrowTableSource as ArrowTableSource,
     )
-    from orcapod.core.types import Schema
+    from orcapod.core.sources import (
+        CSVSource as CSVSource,
+    )
+    from orcapod.core.sources import (
+        DataFrameSource as DataFrameSource,
+    )
+    from orcapod.core.sources import (
+        DictSource as DictSource,
+    )
+    from orcapod.core.sources import (
+        ListSource as ListSource,
+    )
+    from orcapod.core.types import Schema as Schema
 
 __all__, __getattr__, __dir__ = lazy_exports(
     globals(),

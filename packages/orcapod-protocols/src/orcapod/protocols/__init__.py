@@ -13,48 +13,125 @@ from typing import TYPE_CHECKING
 from orcapod.protocols.lazy import lazy_exports
 
 if TYPE_CHECKING:
+    # `name as name`: marks each as re-exported for type checkers (mypy --strict).
     from orcapod.protocols.data import (
-        ContentIdentifiable,
-        Datagram,
-        Packet,
-        PipelineIdentifiable,
-        Schema,
-        Tag,
+        ContentIdentifiable as ContentIdentifiable,
     )
-    from orcapod.protocols.database import ArrowDatabase, validate_record_path
+    from orcapod.protocols.data import (
+        Datagram as Datagram,
+    )
+    from orcapod.protocols.data import (
+        Packet as Packet,
+    )
+    from orcapod.protocols.data import (
+        PipelineIdentifiable as PipelineIdentifiable,
+    )
+    from orcapod.protocols.data import (
+        Schema as Schema,
+    )
+    from orcapod.protocols.data import (
+        Tag as Tag,
+    )
+    from orcapod.protocols.database import (
+        ArrowDatabase as ArrowDatabase,
+    )
+    from orcapod.protocols.database import (
+        validate_record_path as validate_record_path,
+    )
     from orcapod.protocols.errors import (
-        DatabaseError,
-        DuplicateRecordError,
-        InvalidRecordPathError,
-        NotAvailableError,
-        OrcapodError,
-        RecordSchemaError,
+        DatabaseError as DatabaseError,
     )
-    from orcapod.protocols.executors import PacketFunctionExecutor, PythonFunctionExecutor
+    from orcapod.protocols.errors import (
+        DuplicateRecordError as DuplicateRecordError,
+    )
+    from orcapod.protocols.errors import (
+        InvalidRecordPathError as InvalidRecordPathError,
+    )
+    from orcapod.protocols.errors import (
+        NotAvailableError as NotAvailableError,
+    )
+    from orcapod.protocols.errors import (
+        OrcapodError as OrcapodError,
+    )
+    from orcapod.protocols.errors import (
+        RecordSchemaError as RecordSchemaError,
+    )
+    from orcapod.protocols.executors import (
+        PacketFunctionExecutor as PacketFunctionExecutor,
+    )
+    from orcapod.protocols.executors import (
+        PythonFunctionExecutor as PythonFunctionExecutor,
+    )
     from orcapod.protocols.hooks import (
-        CliCommand,
-        CliCommandFactory,
-        CliHost,
-        DatabaseFactory,
-        ExecutorFactory,
-        ObserverFactory,
-        hookimpl,
-        hookspec,
+        CliCommand as CliCommand,
     )
-    from orcapod.protocols.observability import ExecutionObserver, PacketExecutionLogger
-    from orcapod.protocols.pods import FunctionPod, PacketFunction, Pod
-    from orcapod.protocols.streams import Source, Stream
+    from orcapod.protocols.hooks import (
+        CliCommandFactory as CliCommandFactory,
+    )
+    from orcapod.protocols.hooks import (
+        CliHost as CliHost,
+    )
+    from orcapod.protocols.hooks import (
+        DatabaseFactory as DatabaseFactory,
+    )
+    from orcapod.protocols.hooks import (
+        ExecutorFactory as ExecutorFactory,
+    )
+    from orcapod.protocols.hooks import (
+        ObserverFactory as ObserverFactory,
+    )
+    from orcapod.protocols.hooks import (
+        hookimpl as hookimpl,
+    )
+    from orcapod.protocols.hooks import (
+        hookspec as hookspec,
+    )
+    from orcapod.protocols.observability import (
+        ExecutionObserver as ExecutionObserver,
+    )
+    from orcapod.protocols.observability import (
+        PacketExecutionLogger as PacketExecutionLogger,
+    )
+    from orcapod.protocols.pods import (
+        FunctionPod as FunctionPod,
+    )
+    from orcapod.protocols.pods import (
+        PacketFunction as PacketFunction,
+    )
+    from orcapod.protocols.pods import (
+        Pod as Pod,
+    )
+    from orcapod.protocols.streams import Source as Source
+    from orcapod.protocols.streams import Stream as Stream
     from orcapod.protocols.values import (
-        CaptureLevel,
-        ErrorPolicy,
-        ExecutionRecordFields,
-        PacketState,
-        PluginKind,
-        PythonLogRecord,
-        RecordPath,
-        RunInfo,
-        RunOutcome,
-        RunState,
+        CaptureLevel as CaptureLevel,
+    )
+    from orcapod.protocols.values import (
+        ErrorPolicy as ErrorPolicy,
+    )
+    from orcapod.protocols.values import (
+        ExecutionRecordFields as ExecutionRecordFields,
+    )
+    from orcapod.protocols.values import (
+        PacketState as PacketState,
+    )
+    from orcapod.protocols.values import (
+        PluginKind as PluginKind,
+    )
+    from orcapod.protocols.values import (
+        PythonLogRecord as PythonLogRecord,
+    )
+    from orcapod.protocols.values import (
+        RecordPath as RecordPath,
+    )
+    from orcapod.protocols.values import (
+        RunInfo as RunInfo,
+    )
+    from orcapod.protocols.values import (
+        RunOutcome as RunOutcome,
+    )
+    from orcapod.protocols.values import (
+        RunState as RunState,
     )
 
 _EXPORTS: dict[str, str] = {

@@ -8,6 +8,7 @@ pipeline hash, so its results go to a new table and the old one is kept.
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any
 
@@ -194,8 +195,12 @@ class FunctionNode(Node):
             parts = []
             for rows in batches(inputs[0]):
                 batch = run.begin(rows)
-                for row in batch.pending:
-                    run.compute(batch, row)
+                try:
+                    for row in batch.pending:
+                        run.compute(batch, row)
+                except BaseException:
+                    run.finish(batch)  # keep what was computed before the failure
+                    raise
                 parts.append(run.finish(batch))
             return pa.concat_tables(parts) if parts else run.empty_output(inputs[0])
         finally:
@@ -386,6 +391,8 @@ class FunctionNodeRun:
             else:
                 value = await self.executor.async_execute_callable(fn, kwargs, logger=logger)
             values = self._checked(value, tag)
+        except asyncio.CancelledError:
+            raise  # another packet failed the run: this one did not fail
         except BaseException as error:
             self._failed(batch, row, tag, packet, error)
             if self.ctx.fail_fast or not isinstance(error, Exception):
@@ -398,7 +405,11 @@ class FunctionNodeRun:
         self._settle_duplicates(batch)
         outputs = batch.outputs
         assert outputs is not None
-        new_rows = [row for row in batch.pending if batch.outcome.get(row, ("",))[0] == "new"]
+        # In the order they were computed (under async, not the rows' order).
+        new_rows = sorted(
+            (row for row in batch.pending if batch.outcome.get(row, ("",))[0] == "new"),
+            key=lambda row: batch.outcome[row][1],
+        )
         computed = (
             canonical_outputs(outputs._columns, self.output_schema)
             if new_rows
@@ -420,7 +431,7 @@ class FunctionNodeRun:
             if batch.outcome.get(row, ("failed",))[0] != "failed"
         ]
         output_columns, output_hashes = self._outputs(batch, kept, computed, computed_hashes)
-        table = _side_by_side(batch.tags.table.take(kept), output_columns)
+        table = _side_by_side(batch.tags.table.take(pa.array(kept, pa.int64())), output_columns)
         self._record(batch, kept, table, output_hashes)
         self.counts.rows += len(kept)
         return table
@@ -509,9 +520,10 @@ class FunctionNodeRun:
         for row in kept:
             where, position = batch.outcome[row]
             index.append(position if where == "found" else found.num_rows + position)
+        rows = pa.array(index, pa.int64())
         combined = pa.concat_tables([found, computed.cast(found.schema)])
-        hashes = pa.concat_arrays([found_hashes, computed_hashes]).take(index)
-        return combined.take(index).cast(self.output_schema.to_arrow()), hashes
+        hashes = pa.concat_arrays([found_hashes, computed_hashes]).take(rows)
+        return combined.take(rows).cast(self.output_schema.to_arrow()), hashes
 
     def _record(self, batch: _Batch, kept: list[int], table: pa.Table, outputs: pa.Array) -> None:
         """Store a pipeline record per kept row: tags, provenance, input and output hashes.

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import subprocess
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -29,32 +27,16 @@ from orcapod.protocols.data import Packet as PacketProtocol
 from orcapod.protocols.data import Schema as SchemaProtocol
 from orcapod.protocols.data import Tag as TagProtocol
 from orcapod.protocols.observability import ExecutionObserver, PacketExecutionLogger
+from orcapod.protocols.testing import RecordingObserver
 from orcapod.protocols.values import RunInfo, RunOutcome, RunState
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
-    from types import ModuleType
+    from pathlib import Path
 
     from orcapod.core.pipeline import Orchestrator
     from orcapod.protocols.pods import PacketFunction
 
-
-def _load_helper() -> ModuleType:
-    """The RecordingObserver module beside this file (the tests folder is no package)."""
-    name = "orcapod_core_tests_recording_observer"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, Path(__file__).with_name("_recording_observer.py")
-        )
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-RecordingObserver: Any = _load_helper().RecordingObserver
 
 ORCHESTRATORS = ["sync", "async"]
 PACKET_HOOKS = ("on_packet_start", "create_packet_logger", "on_packet_end", "on_packet_crash")
@@ -237,12 +219,9 @@ def test_a_keyboard_interrupt_propagates_and_run_end_reports_it() -> None:
 
 
 INTERRUPTED_ASYNC_RUN = """
-import importlib.util, json, sys
+import json
 
-spec = importlib.util.spec_from_file_location("recording_observer", sys.argv[1])
-helper = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(helper)
-
+from orcapod.protocols.testing import RecordingObserver
 from orcapod.core import DictSource, InMemoryArrowDatabase, Pipeline, function_pod
 
 
@@ -257,7 +236,7 @@ rows = [{"id": f"s{i}", "x": x} for i, x in enumerate([1, 2, 3])]
 pipeline = Pipeline("interrupted", InMemoryArrowDatabase())
 with pipeline:
     interrupting.pod(DictSource(rows, tag_columns=["id"]))
-observer = helper.RecordingObserver()
+observer = RecordingObserver()
 raised = None
 try:
     pipeline.run("async", observer=observer)
@@ -283,9 +262,8 @@ def test_a_keyboard_interrupt_under_async_propagates_and_run_end_reports_it(
     # constructor recursion depth mismatch), which would take the whole session down.
     script = tmp_path / "interrupted_async_run.py"
     script.write_text(INTERRUPTED_ASYNC_RUN)
-    helper = Path(__file__).with_name("_recording_observer.py")
     done = subprocess.run(
-        [sys.executable, str(script), str(helper)],
+        [sys.executable, str(script)],
         capture_output=True,
         text=True,
         timeout=120,

@@ -5,12 +5,10 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import re
-import sys
 import textwrap
 import threading
 import time
 from datetime import UTC
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -32,30 +30,14 @@ from orcapod.core.pipeline import (
     SyncPipelineOrchestrator,
 )
 from orcapod.core.sources import DictSource, ListSource
+from orcapod.protocols.testing import RecordingObserver
 from orcapod.protocols.values import RunState
 
 if TYPE_CHECKING:
+    from pathlib import Path
     from types import ModuleType
 
     from orcapod.core.pipeline import Orchestrator
-
-
-def _load_helper() -> ModuleType:
-    """The RecordingObserver module beside this file (the tests folder is no package)."""
-    name = "orcapod_core_tests_recording_observer"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, Path(__file__).with_name("_recording_observer.py")
-        )
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-RecordingObserver: Any = _load_helper().RecordingObserver
 
 
 class CalibrationError(Exception):

@@ -2,28 +2,75 @@
 
 from __future__ import annotations
 
-import pytest
+import subprocess
+import sys
 
-from orcapod.protocols.errors import NotAvailableError
+import pyarrow as pa
+
+import orcapod.observers
+from orcapod.protocols import ExecutionObserver
 from orcapod.protocols.testing import load_distribution_plugins
 
-OBSERVERS = {
-    "logging": "LoggingObserver",
-    "status": "StatusObserver",
-    "composite": "CompositeObserver",
-    "progress": "ProgressObserver",
-}
+OBSERVERS = {"logging", "status", "composite", "progress"}
+COMMANDS = {"runs", "status", "logs"}
 
 
-def test_entry_point_registers_the_four_observers() -> None:
+class _Database:
+    """Enough of an ArrowDatabase to build an observer (nothing is written here)."""
+
+    def add_records(self, *args: object, **kwargs: object) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+
+def test_entry_point_registers_the_four_observers_and_three_commands() -> None:
     provided = load_distribution_plugins("orcapod-observers")
-    assert {kind: set(names) for kind, names in provided.items()} == {"observer": set(OBSERVERS)}
+    assert {kind: set(names) for kind, names in provided.items()} == {
+        "observer": OBSERVERS,
+        "cli-command": COMMANDS,
+    }
 
 
-@pytest.mark.parametrize(("name", "class_name"), OBSERVERS.items())
-def test_asking_for_an_observer_says_clearly_that_it_is_not_available_yet(
-    name: str, class_name: str
-) -> None:
-    factory = load_distribution_plugins("orcapod-observers")["observer"][name]
-    with pytest.raises(NotAvailableError, match=class_name):
-        factory()
+def test_every_observer_factory_builds_an_execution_observer() -> None:
+    factories = load_distribution_plugins("orcapod-observers")["observer"]
+    database = _Database()
+    built = [
+        factories["logging"](database=database, flush_every=10),
+        factories["status"](database=database),
+        factories["progress"](),
+    ]
+    built.append(factories["composite"](observers=built))
+    for observer in built:
+        assert isinstance(observer, ExecutionObserver)
+
+
+def test_the_exported_names_are_what_we_mean_to_publish() -> None:
+    assert set(orcapod.observers.__all__) == {
+        "CompositeObserver",
+        "LoggingObserver",
+        "ObservabilityError",
+        "ObservabilityReader",
+        "ProgressObserver",
+        "StatusObserver",
+        "TagTypeConflictError",
+        "UnknownNodeError",
+        "UnknownPipelineError",
+        "UnknownRunError",
+        "list_pipelines",
+    }
+    for name in orcapod.observers.__all__:
+        assert getattr(orcapod.observers, name) is not None
+    assert pa.Table  # pyarrow is a declared dependency
+
+
+def test_importing_orcapod_observers_imports_neither_core_nor_tqdm() -> None:
+    code = "import orcapod.observers, sys; print('\\n'.join(sys.modules))"
+    loaded = set(
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        ).stdout.split()
+    )
+    assert not {name for name in loaded if name.startswith("orcapod.core")}
+    assert "tqdm" not in loaded

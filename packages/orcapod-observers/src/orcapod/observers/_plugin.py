@@ -1,5 +1,4 @@
-"""The entry point of orcapod-observers: the ``logging``, ``status``, ``composite``
-and ``progress`` observers."""
+"""The entry point of orcapod-observers: its observers and its command-line sub-commands."""
 
 from __future__ import annotations
 
@@ -8,30 +7,54 @@ from typing import TYPE_CHECKING, Any
 from orcapod.protocols.hooks import hookimpl
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Mapping
 
-    from orcapod.protocols.hooks import ObserverFactory
+    from orcapod.protocols.hooks import CliCommandFactory, ObserverFactory
     from orcapod.protocols.observability import ExecutionObserver
 
 
-def _not_implemented(class_name: str) -> Callable[..., ExecutionObserver]:
-    def factory(**options: Any) -> ExecutionObserver:
-        from orcapod.protocols.errors import NotAvailableError
+def make_logging_observer(**options: Any) -> ExecutionObserver:
+    """``LoggingObserver(database=..., flush_every=..., flush_interval=...)``."""
+    from orcapod.observers._logging import LoggingObserver
 
-        raise NotAvailableError(
-            f"{class_name} is not implemented in this release of orcapod-observers; "
-            "the 'noop' observer is the only one available until it is"
-        )
+    return LoggingObserver(**options)
 
-    return factory
+
+def make_status_observer(**options: Any) -> ExecutionObserver:
+    """``StatusObserver(database=..., flush_every=..., flush_interval=...)``."""
+    from orcapod.observers._status import StatusObserver
+
+    return StatusObserver(**options)
+
+
+def make_composite_observer(*, observers: Any = ()) -> ExecutionObserver:
+    """``CompositeObserver(*observers)``."""
+    from orcapod.observers._composite import CompositeObserver
+
+    return CompositeObserver(*observers)
+
+
+def make_progress_observer(**options: Any) -> ExecutionObserver:
+    """``ProgressObserver(file=..., leave=..., min_interval=..., force=...)``."""
+    from orcapod.observers._progress import ProgressObserver
+
+    return ProgressObserver(**options)
 
 
 @hookimpl
 def orcapod_observers() -> Mapping[str, ObserverFactory]:
     """``logging``, ``status``, ``composite`` and ``progress``."""
     return {
-        "logging": _not_implemented("LoggingObserver"),
-        "status": _not_implemented("StatusObserver"),
-        "composite": _not_implemented("CompositeObserver"),
-        "progress": _not_implemented("ProgressObserver"),
+        "logging": make_logging_observer,
+        "status": make_status_observer,
+        "composite": make_composite_observer,
+        "progress": make_progress_observer,
     }
+
+
+@hookimpl
+def orcapod_cli_commands() -> Mapping[str, CliCommandFactory]:
+    """``orcapod runs``, ``orcapod status`` and ``orcapod logs``."""
+    from orcapod.observers._cli import cli_commands
+
+    return cli_commands()

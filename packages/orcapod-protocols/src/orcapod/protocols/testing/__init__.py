@@ -20,10 +20,14 @@ from orcapod.protocols.testing.database import (
     ArrowDatabaseContract,
     PersistentArrowDatabaseContract,
 )
+from orcapod.protocols.testing.observers import Event, RecordingLogger, RecordingObserver
 from orcapod.protocols.testing.plugins import load_distribution_plugins
 
 __all__ = [
     "ArrowDatabaseContract",
+    "Event",
+    "RecordingLogger",
+    "RecordingObserver",
     "PersistentArrowDatabaseContract",
     "load_distribution_plugins",
 ]

@@ -1,7 +1,8 @@
 """RecordingObserver: an execution observer that writes down every hook call as plain values.
 
-Test files load this module by path (pytest runs with ``--import-mode=importlib``,
-so the tests folder is not importable); see ``load_recording_observer`` in them.
+For testing what drives observers (orchestrators, nodes, executors): every
+hook becomes an :data:`Event` of plain values, and every packet logger keeps
+the fields it was given, so a test compares lists instead of mocking calls.
 """
 
 from __future__ import annotations

@@ -1,0 +1,495 @@
+"""``orcapod runs``, ``orcapod status`` and ``orcapod logs``: observability records, readably.
+
+Each sub-command opens the database by URI through the host (so every
+installed database plugin works), reads it with an
+:class:`~orcapod.observers._reader.ObservabilityReader` and prints plain
+text. Errors a user can make (an unknown scheme, pipeline, node or run, a
+malformed ``--tag``) are one line on stderr and exit status 1.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from orcapod.observers._reader import STATES, ObservabilityReader, list_pipelines
+from orcapod.protocols.errors import OrcapodError
+
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Sequence
+
+    from orcapod.protocols.database import ArrowDatabase
+    from orcapod.protocols.hooks import CliCommand, CliCommandFactory, CliHost
+
+__all__ = [
+    "LogsCommand",
+    "RunsCommand",
+    "StatusCommand",
+    "cli_commands",
+    "make_logs_command",
+    "make_runs_command",
+    "make_status_command",
+]
+
+SECTION_LINES = 20
+"""Lines of each output section ``orcapod logs`` shows without ``--full``."""
+
+_NONE = "-"
+
+
+class _Failure(Exception):
+    """A mistake in the command line, reported as one line on stderr."""
+
+
+class _ObservabilityCommand:
+    """What the three sub-commands share: the URI, ``--pipeline``, and error reporting."""
+
+    name = ""
+    help = ""
+
+    def __init__(self, host: CliHost) -> None:
+        self.host = host
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        """``URI`` and ``--pipeline``, then the sub-command's own options."""
+        parser.add_argument(
+            "uri",
+            metavar="URI",
+            help="the database the observers wrote to, e.g. delta://./orcapod-data",
+        )
+        parser.add_argument(
+            "--pipeline",
+            metavar="P",
+            help="the pipeline's name; may be left out when the database holds one pipeline",
+        )
+        self.add_options(parser)
+
+    def add_options(self, parser: argparse.ArgumentParser) -> None:
+        """The sub-command's own options."""
+
+    def run(self, args: argparse.Namespace) -> int:
+        """Open the database, print what was asked; 0 on success, 1 (and a message) if not."""
+        try:
+            database = self.host.open_database(args.uri)
+        except (OrcapodError, ValueError, OSError, ImportError) as error:
+            return self._fail(f"cannot open database {args.uri!r}: {error}")
+        try:
+            status = self._show_from(database, args)
+        finally:
+            closed = self._close(database, args.uri)
+        return status or closed
+
+    def _show_from(self, database: ArrowDatabase, args: argparse.Namespace) -> int:
+        try:
+            reader = ObservabilityReader(database, _choose_pipeline(database, args.pipeline))
+            self.show(reader, args)
+        except (OrcapodError, _Failure) as error:
+            return self._fail(str(error))
+        return 0
+
+    def _close(self, database: ArrowDatabase, uri: str) -> int:
+        try:
+            database.close()
+        except OrcapodError as error:
+            return self._fail(f"closing database {uri!r} failed: {error}")
+        return 0
+
+    def show(self, reader: ObservabilityReader, args: argparse.Namespace) -> None:
+        """Print the sub-command's output."""
+        raise NotImplementedError
+
+    def _fail(self, message: str) -> int:
+        one_line = " ".join(line.strip() for line in message.splitlines() if line.strip())
+        print(f"orcapod {self.name}: error: {one_line}", file=sys.stderr)
+        return 1
+
+
+class RunsCommand(_ObservabilityCommand):
+    """``orcapod runs URI [--pipeline P]``: one line per run, newest first."""
+
+    name = "runs"
+    help = "list the runs of a pipeline, newest first: state, times, packet counts, host"
+
+    def show(self, reader: ObservabilityReader, args: argparse.Namespace) -> None:
+        """Print the runs table."""
+        runs = reader.runs()
+        if runs.num_rows == 0:
+            print(f"no runs recorded for pipeline {reader.pipeline!r}")
+            return
+        columns = runs.to_pydict()
+        rows = [
+            [
+                columns["__run_id"][i],
+                columns["__state"][i],
+                _format_time(columns["__started_at"][i]),
+                _format_time(columns["__ended_at"][i]),
+                _format_value(columns["__n_success"][i]),
+                _format_value(columns["__n_failed"][i]),
+                _format_value(columns["__n_cached"][i]),
+                _format_value(columns["__host"][i]),
+                _format_value(columns["__pid"][i]),
+                _first_line(columns["__error"][i]),
+            ]
+            for i in range(runs.num_rows)
+        ]
+        headers = [
+            "RUN",
+            "STATE",
+            "STARTED (UTC)",
+            "ENDED (UTC)",
+            "SUCCESS",
+            "FAILED",
+            "CACHED",
+            "HOST",
+            "PID",
+            "ERROR",
+        ]
+        _print_table(headers, rows)
+
+
+class StatusCommand(_ObservabilityCommand):
+    """``orcapod status URI [--pipeline P] [--node N] [--failed]``: each packet's current state."""
+
+    name = "status"
+    help = "show the current state of every packet of a pipeline (or of one node)"
+
+    def add_options(self, parser: argparse.ArgumentParser) -> None:
+        """``--node`` and ``--failed``."""
+        parser.add_argument("--node", metavar="N", help="only the node with this label")
+        parser.add_argument(
+            "--failed", action="store_true", help="only packets whose current state is FAILED"
+        )
+
+    def show(self, reader: ObservabilityReader, args: argparse.Namespace) -> None:
+        """Print one line per packet, node by node, and the count of each state."""
+        rows: list[list[str]] = []
+        counts: dict[str, int] = {}
+        for node in _nodes(reader, args.node):
+            events = reader.status(node=node)
+            if args.failed:
+                events = events.filter(pc.equal(events["__state"], "FAILED"))
+            for state, count in _state_counts(events).items():
+                counts[state] = counts.get(state, 0) + count
+            rows += _status_rows(events)
+        if not rows:
+            what = "failed packets" if args.failed else "status events"
+            print(f"no {what} recorded for {_scope(reader, args.node)}")
+            return
+        _print_table(["NODE", "STATE", "ATTEMPT", "UPDATED (UTC)", "RUN", "TAGS", "DETAIL"], rows)
+        order = [state for state in STATES if state in counts] + sorted(set(counts) - set(STATES))
+        breakdown = ", ".join(f"{counts[state]} {state}" for state in order)
+        print(f"\n{len(rows)} packet(s): {breakdown}")
+
+
+class LogsCommand(_ObservabilityCommand):
+    """``orcapod logs URI [--pipeline P] [--node N] [--run R] [--failed] [--tag k=v] [--full]``."""
+
+    name = "logs"
+    help = "show what packets printed, logged and raised, one block per executed attempt"
+
+    def add_options(self, parser: argparse.ArgumentParser) -> None:
+        """``--node``, ``--run``, ``--failed``, ``--tag`` and ``--full``."""
+        parser.add_argument("--node", metavar="N", help="only the node with this label")
+        parser.add_argument("--run", metavar="R", help="only attempts of the run with this id")
+        parser.add_argument("--failed", action="store_true", help="only attempts that failed")
+        parser.add_argument(
+            "--tag",
+            metavar="KEY=VALUE",
+            action="append",
+            default=[],
+            help=(
+                "only packets whose tag KEY equals VALUE (repeatable; all must match); "
+                "datetimes in ISO 8601, UTC when no offset is given"
+            ),
+        )
+        parser.add_argument(
+            "--full",
+            action="store_true",
+            help=f"show all of every output and traceback, not {SECTION_LINES} lines of each",
+        )
+
+    def show(self, reader: ObservabilityReader, args: argparse.Namespace) -> None:
+        """Print one block per log row, node by node, oldest first."""
+        wanted = [_parse_tag(text) for text in args.tag]
+        per_node = [
+            (node, reader.logs(node=node, run_id=args.run, failed_only=args.failed))
+            for node in _nodes(reader, args.node)
+        ]
+        _check_tags_exist(wanted, per_node, _scope(reader, args.node))
+        shown = 0
+        for node, logs in per_node:
+            for row in _filter_tags(logs, node, wanted).to_pylist():
+                print(("\n" if shown else "") + _log_block(row, full=args.full))
+                shown += 1
+        if not shown:
+            print(f"no log rows match in {_scope(reader, args.node)}")
+
+
+def make_runs_command(host: CliHost) -> CliCommand:
+    """``orcapod runs``."""
+    return RunsCommand(host)
+
+
+def make_status_command(host: CliHost) -> CliCommand:
+    """``orcapod status``."""
+    return StatusCommand(host)
+
+
+def make_logs_command(host: CliHost) -> CliCommand:
+    """``orcapod logs``."""
+    return LogsCommand(host)
+
+
+def cli_commands() -> dict[str, CliCommandFactory]:
+    """The sub-commands of orcapod-observers, for the ``orcapod_cli_commands`` hook."""
+    return {"runs": make_runs_command, "status": make_status_command, "logs": make_logs_command}
+
+
+# -- choosing what to read ---------------------------------------------------------------
+
+
+def _choose_pipeline(database: ArrowDatabase, pipeline: str | None) -> str:
+    """``pipeline`` if given, else the database's only pipeline with records."""
+    if pipeline is not None:
+        return pipeline
+    known = list_pipelines(database)
+    if len(known) == 1:
+        return known[0]
+    if not known:
+        raise _Failure(
+            "the database has no observability records; run a pipeline with a "
+            "LoggingObserver or StatusObserver first"
+        )
+    raise _Failure(
+        f"the database holds {len(known)} pipelines ({', '.join(known)}); "
+        "choose one with --pipeline"
+    )
+
+
+def _nodes(reader: ObservabilityReader, node: str | None) -> list[str]:
+    """The node asked for (checked by the reader when read), or every node with records."""
+    return [node] if node is not None else reader.nodes()
+
+
+def _scope(reader: ObservabilityReader, node: str | None) -> str:
+    scope = f"pipeline {reader.pipeline!r}"
+    return scope if node is None else f"node {node!r} of {scope}"
+
+
+# -- --tag key=value -------------------------------------------------------------------
+
+
+def _parse_tag(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise _Failure(f"--tag {text!r}: write it as KEY=VALUE, e.g. --tag subject=s1")
+    return key.strip(), value
+
+
+def _check_tags_exist(
+    wanted: Sequence[tuple[str, str]], per_node: Sequence[tuple[str, pa.Table]], scope: str
+) -> None:
+    """Refuse a tag no node has (when there are rows to filter at all)."""
+    known = {name for _, logs in per_node if logs.num_rows for name in _tag_names(logs)}
+    for key, _ in wanted:
+        if known and key not in known:
+            raise _Failure(
+                f"--tag {key}=...: no node of {scope} has a tag {key!r}; "
+                f"its tags: {', '.join(sorted(known))}"
+            )
+
+
+def _filter_tags(logs: pa.Table, node: str, wanted: Sequence[tuple[str, str]]) -> pa.Table:
+    """The rows whose tags equal every wanted value; none if the node lacks one of the tags."""
+    for key, text in wanted:
+        if logs.num_rows == 0:
+            break
+        if key not in logs.column_names:
+            return logs.slice(0, 0)
+        column = logs[key]
+        value = _tag_value(key, text, column.type, node)
+        logs = logs.filter(pc.fill_null(pc.equal(column, value), False))
+    return logs
+
+
+def _tag_value(key: str, text: str, arrow_type: pa.DataType, node: str) -> pa.Scalar:
+    """``text`` as a scalar of the tag column's type."""
+    try:
+        return pa.scalar(_python_value(text, arrow_type), type=arrow_type)
+    except (ValueError, TypeError, pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
+        raise _Failure(
+            f"--tag {key}={text}: tag {key!r} of node {node!r} holds {arrow_type} values, "
+            f"and {text!r} is not one ({error})"
+        ) from error
+
+
+def _python_value(text: str, arrow_type: pa.DataType) -> Any:
+    if pa.types.is_integer(arrow_type):
+        return int(text)
+    if pa.types.is_floating(arrow_type):
+        return float(text)
+    if pa.types.is_boolean(arrow_type):
+        lowered = text.lower()
+        if lowered not in {"true", "false", "1", "0"}:
+            raise ValueError("use true or false")
+        return lowered in {"true", "1"}
+    if pa.types.is_timestamp(arrow_type):
+        moment = datetime.fromisoformat(text)
+        if arrow_type.tz is None:
+            return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    if pa.types.is_date(arrow_type):
+        return date.fromisoformat(text)
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return text
+    return pa.scalar(text).cast(arrow_type).as_py()
+
+
+# -- printing ----------------------------------------------------------------------------
+
+
+def _print_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """Columns aligned with two spaces between them."""
+    table = [list(headers), *map(list, rows)]
+    widths = [max(len(row[i]) for row in table) for i in range(len(headers))]
+    for row in table:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+
+
+def _status_rows(events: pa.Table) -> list[list[str]]:
+    tags = _tag_names(events)
+    rows = []
+    for event in events.to_pylist():
+        state = event["__state"]
+        if state == "FAILED":
+            detail = _first_line(event.get("__error_summary"))
+        elif state == "CACHED" and event.get("__source_run_id"):
+            detail = f"computed in run {event['__source_run_id']}"
+        else:
+            detail = ""
+        rows.append(
+            [
+                event["__node_label"],
+                state,
+                _format_value(event.get("__attempt")),
+                _format_time(event["__timestamp"]),
+                event["__run_id"],
+                _format_tags(event, tags),
+                detail,
+            ]
+        )
+    return rows
+
+
+def _state_counts(events: pa.Table) -> dict[str, int]:
+    if events.num_rows == 0:
+        return {}
+    counts = pc.value_counts(events["__state"])
+    return {
+        item["values"]: item["counts"] for item in counts.to_pylist() if item["values"] is not None
+    }
+
+
+def _log_block(row: dict[str, Any], *, full: bool) -> str:
+    """One log row: a header line, its tags, then each non-empty output section."""
+    outcome = "SUCCESS" if row["__success"] else "FAILED"
+    duration = row.get("__duration_s")
+    where = row.get("__executor_type") or "?"
+    if row.get("__capture_level"):
+        where += f", capture {row['__capture_level']}"
+    parts = [
+        f"=== {row['__node_label']}",
+        f"run {row['__run_id']}",
+        f"attempt {_format_value(row['__attempt'])}",
+        outcome,
+        f"{_format_time(row['__timestamp'])} UTC",
+    ]
+    if duration is not None:
+        parts.append(f"{duration:.3f}s")
+    parts.append(f"({where})")
+    header = "  ".join(parts)
+    tags = _format_tags(row, [name for name in row if not name.startswith("__")])
+    lines = [header, f"tags: {tags or '(none)'}"]
+    sections = [
+        ("stdout", row.get("__stdout")),
+        ("stderr", row.get("__stderr")),
+        ("python logs", _format_python_logs(row.get("__python_logs"))),
+        ("traceback", row.get("__traceback")),
+    ]
+    shown = [(title, text) for title, text in sections if text]
+    for title, text in shown:
+        lines.append(f"--- {title} ---")
+        lines += _bounded(text.rstrip("\n").splitlines(), full=full)
+    if not shown:
+        lines.append("(no output)")
+    return "\n".join(lines)
+
+
+def _bounded(lines: list[str], *, full: bool) -> list[str]:
+    """The first and last lines of a long section, and how many were left out."""
+    if full or len(lines) <= SECTION_LINES:
+        return lines
+    head = SECTION_LINES // 2
+    tail = SECTION_LINES - head
+    omitted = len(lines) - SECTION_LINES
+    return [
+        *lines[:head],
+        f"... {omitted} line(s) left out; --full shows everything ...",
+        *lines[-tail:],
+    ]
+
+
+def _format_python_logs(records: list[dict[str, Any]] | None) -> str:
+    if not records:
+        return ""
+    return "\n".join(
+        f"{_format_clock(record.get('time'))} {record.get('level') or '?'} "
+        f"{record.get('logger') or 'root'}: {record.get('message') or ''}"
+        for record in records
+    )
+
+
+def _tag_names(table: pa.Table) -> list[str]:
+    return [name for name in table.column_names if not name.startswith("__")]
+
+
+def _format_tags(row: dict[str, Any], names: Sequence[str]) -> str:
+    return ", ".join(f"{name}={_format_value(row.get(name), none='null')}" for name in names)
+
+
+def _format_value(value: Any, none: str = _NONE) -> str:
+    if value is None:
+        return none
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)
+
+
+def _format_time(moment: datetime | None) -> str:
+    if moment is None:
+        return _NONE
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _format_clock(moment: datetime | None) -> str:
+    if moment is None:
+        return "--:--:--"
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%H:%M:%S")
+
+
+def _first_line(text: str | None, limit: int = 80) -> str:
+    if not text:
+        return ""
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= limit else line[: limit - 3] + "..."

@@ -1,0 +1,257 @@
+"""A live progress bar per node: packets done, how many came from the cache, how many failed."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
+
+if TYPE_CHECKING:
+    from orcapod.protocols.data import Packet, Schema, Tag
+    from orcapod.protocols.values import RunInfo, RunOutcome
+
+__all__ = ["ProgressObserver"]
+
+_log = logging.getLogger("orcapod.observers")
+
+
+class _Bar(Protocol):
+    """The part of a tqdm bar this module uses."""
+
+    leave: bool
+
+    def update(self, n: float = 1) -> bool | None: ...
+
+    def close(self) -> None: ...
+
+
+class _NodeProgress:
+    """The counts and the bar of one running node."""
+
+    __slots__ = ("bar", "cached", "done", "failed", "label")
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.done = 0
+        """Packets with a result or a failure: the bar's count."""
+        self.cached = 0
+        self.failed = 0
+        self.bar: _Bar | None = None
+
+    def postfix(self) -> str:
+        """What the bar shows after its rate: ``cached=3 failed=1``."""
+        return f"cached={self.cached} failed={self.failed}"
+
+
+@functools.cache
+def _bar_class() -> type[Any]:
+    # tqdm takes ~0.1 s to import: only a run that shows a bar pays for it.
+    from tqdm import tqdm  # type: ignore[import-untyped, unused-ignore]
+
+    class NodeBar(tqdm):  # type: ignore[misc, unused-ignore]
+        """A tqdm bar whose postfix is formatted from the node's counts when it is drawn.
+
+        Drawing is already rate-limited by tqdm (``mininterval``, ``miniters``), so
+        a packet costs an integer increment and ``update``, never a string.
+        """
+
+        def __init__(self, progress: _NodeProgress, **options: Any) -> None:
+            # Set before tqdm's __init__, which draws the bar once.
+            self._progress = progress
+            super().__init__(**options)
+
+        @property
+        def format_dict(self) -> dict[str, Any]:
+            values: dict[str, Any] = super().format_dict
+            values["postfix"] = self._progress.postfix()
+            return values
+
+    return NodeBar
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError, OSError):  # no isatty, or a closed stream
+        return False
+
+
+class _SharedBars:
+    """The settings and the open bars of an observer and of all its per-node children."""
+
+    __slots__ = ("file", "force", "leave", "min_interval", "nodes")
+
+    def __init__(self, file: TextIO | None, leave: bool, min_interval: float, force: bool) -> None:
+        self.file = file
+        self.leave = leave
+        self.min_interval = min_interval
+        self.force = force
+        self.nodes: dict[str, _NodeProgress] = {}
+
+    def open(self, node_label: str) -> None:
+        """Show a bar for ``node_label``, unless the stream is not a terminal (and not forced)."""
+        self.close(node_label)  # a node started twice: its earlier bar is over
+        # Resolved now, not at construction: the process may redirect stderr in between.
+        stream = self.file if self.file is not None else sys.stderr
+        if not (self.force or _is_terminal(stream)):
+            return
+        node = _NodeProgress(node_label)
+        try:
+            node.bar = _bar_class()(
+                node,
+                desc=node_label,
+                unit="pkt",
+                file=stream,
+                leave=self.leave,
+                mininterval=self.min_interval,
+                disable=False,
+            )
+        except Exception:
+            _log.warning("progress bar of node %r not shown", node_label, exc_info=True)
+            return
+        self.nodes[node_label] = node
+
+    def close(self, node_label: str) -> None:
+        """Close the bar of ``node_label``; one that counted no packet is erased, not kept."""
+        node = self.nodes.pop(node_label, None)
+        if node is None or node.bar is None:
+            return
+        try:
+            if node.done == 0:
+                # Sources and operators report no packets: a "0 pkt" line is noise.
+                node.bar.leave = False
+            node.bar.close()
+        except Exception:
+            _log.warning("progress bar of node %r not closed", node_label, exc_info=True)
+
+    def close_all(self) -> None:
+        """Close every open bar."""
+        for label in list(self.nodes):
+            self.close(label)
+
+    def advance(self, node: _NodeProgress) -> None:
+        """Count one more finished packet of ``node`` on its bar."""
+        node.done += 1
+        bar = node.bar
+        if bar is None:
+            return
+        try:
+            bar.update()
+        except Exception:
+            # Log once, then leave this bar alone: the run goes on without it.
+            _log.warning(
+                "progress bar of node %r failed; it is no longer updated",
+                node.label,
+                exc_info=True,
+            )
+            node.bar = None
+            self.nodes.pop(node.label, None)
+            try:
+                bar.close()  # so tqdm stops reserving a screen line for it
+            except Exception:
+                _log.debug("broken progress bar of node %r not closed", node.label, exc_info=True)
+
+
+class _DiscardingPacketLogger:
+    """A packet logger that keeps nothing: progress needs no records."""
+
+    def record(self, **fields: Any) -> None:
+        """Discard ``fields``."""
+
+
+_DISCARD = _DiscardingPacketLogger()
+
+
+class ProgressObserver:
+    """Shows a live progress bar per node on stderr: packets done, cached, failed, and the rate.
+
+    The bar counts every packet that got a result or failed; its postfix says how
+    many of those came from the cache and how many failed (``cached=3 failed=1``).
+    The hooks do not say how many packets a node will have, so the bar shows a
+    count and a rate, not a percentage or an ETA. A node that reports no packet
+    (a source, an operator) has its bar erased when it ends.
+
+    Nothing at all is written when the stream is not a terminal, unless ``force``.
+    A failing bar (a broken terminal) is logged to the ``orcapod.observers``
+    logger and dropped; it never fails the run.
+
+    Args:
+        file: where the bars are drawn; ``None`` for ``sys.stderr`` as it is when
+            each node starts.
+        leave: keep each node's final bar on screen after the node ends.
+        min_interval: the least time, in seconds, between two redraws of a bar.
+        force: draw the bars even when ``file`` is not a terminal.
+    """
+
+    def __init__(
+        self,
+        file: TextIO | None = None,
+        *,
+        leave: bool = True,
+        min_interval: float = 0.1,
+        force: bool = False,
+    ) -> None:
+        self._bars = _SharedBars(file, leave, min_interval, force)
+        self._pipeline_path: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        where = "/".join(self._pipeline_path)
+        return f"{type(self).__name__}({where!r})" if where else f"{type(self).__name__}()"
+
+    def on_run_start(self, run: RunInfo) -> None:
+        """Nothing to do: bars open as nodes start."""
+
+    def on_run_end(self, run: RunInfo, outcome: RunOutcome) -> None:
+        """Close the bars still open, such as that of a node the run stopped in."""
+        self._bars.close_all()
+
+    def contextualize(self, *pipeline_path: str) -> ProgressObserver:
+        """An observer for one node, drawing on the same bars as this one."""
+        child = object.__new__(type(self))
+        child._bars = self._bars
+        child._pipeline_path = pipeline_path
+        return child
+
+    def on_node_start(self, node_label: str, node_hash: str, tag_schema: Schema) -> None:
+        """Open the node's bar."""
+        self._bars.open(node_label)
+
+    def on_node_end(self, node_label: str, node_hash: str) -> None:
+        """Close the node's bar."""
+        self._bars.close(node_label)
+
+    def on_packet_start(self, node_label: str, tag: Tag, packet: Packet) -> None:
+        """Nothing to do: a packet is counted when it ends."""
+
+    def on_packet_end(
+        self,
+        node_label: str,
+        tag: Tag,
+        input_packet: Packet,
+        output_packet: Packet | None,
+        *,
+        cached: bool,
+        source_run_id: str | None = None,
+    ) -> None:
+        """Count a packet done, and cached if it came from the store."""
+        node = self._bars.nodes.get(node_label)
+        if node is None:
+            return
+        if cached:
+            node.cached += 1
+        self._bars.advance(node)
+
+    def on_packet_crash(
+        self, node_label: str, tag: Tag, packet: Packet, error: BaseException
+    ) -> None:
+        """Count a packet done and failed."""
+        node = self._bars.nodes.get(node_label)
+        if node is None:
+            return
+        node.failed += 1
+        self._bars.advance(node)
+
+    def create_packet_logger(self, tag: Tag, packet: Packet) -> _DiscardingPacketLogger:
+        """A logger that discards every record."""
+        return _DISCARD

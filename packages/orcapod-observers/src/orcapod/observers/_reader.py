@@ -1,0 +1,512 @@
+"""Reading back what observers recorded about a pipeline's runs, as Arrow tables.
+
+The layout is pinned in ``docs/observability.md``: for a pipeline ``P``, log
+rows live at ``(P, "_logs", label, hash)``, status events at
+``(P, "_status", label, hash)`` and run records at ``(P, "_runs")``. The
+reader finds everything from ``P`` alone, through ``list_paths``, so it works
+on any :class:`~orcapod.protocols.database.ArrowDatabase`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from orcapod.observers.errors import (
+    TagTypeConflictError,
+    UnknownNodeError,
+    UnknownPipelineError,
+    UnknownRunError,
+)
+from orcapod.protocols.database import validate_record_path
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
+
+    from orcapod.protocols.database import ArrowDatabase
+    from orcapod.protocols.values import RecordPath
+
+__all__ = [
+    "LOGS_BRANCH",
+    "LOG_SCHEMA",
+    "RUNS_BRANCH",
+    "RUN_SCHEMA",
+    "STATES",
+    "STATUS_BRANCH",
+    "STATUS_SCHEMA",
+    "SUMMARY_SCHEMA",
+    "ObservabilityReader",
+    "list_pipelines",
+]
+
+LOGS_BRANCH = "_logs"
+STATUS_BRANCH = "_status"
+RUNS_BRANCH = "_runs"
+_BRANCHES = (RUNS_BRANCH, LOGS_BRANCH, STATUS_BRANCH)
+
+LOG_ID = "__log_id"
+STATUS_ID = "__status_id"
+RECORD_ID = "__record_id"
+RUN_ID = "__run_id"
+NODE_LABEL = "__node_label"
+PACKET_KEY = "__packet_key"
+TIMESTAMP = "__timestamp"
+ATTEMPT = "__attempt"
+STATE = "__state"
+SUCCESS = "__success"
+STARTED_AT = "__started_at"
+
+STATES = ("RUNNING", "SUCCESS", "FAILED", "CACHED")
+"""Packet states of status events, in the order of a packet's life."""
+
+_UTC = pa.timestamp("us", tz="UTC")
+_STR = pa.large_string()  # what the observers write
+
+PYTHON_LOG_TYPE = pa.large_list(
+    pa.struct(
+        [
+            ("time", _UTC),
+            ("level", _STR),
+            ("logger", _STR),
+            ("message", _STR),
+            ("pathname", _STR),
+            ("lineno", pa.int64()),
+        ]
+    )
+)
+
+LOG_SCHEMA = pa.schema(
+    [
+        (LOG_ID, _STR),
+        (RUN_ID, _STR),
+        (NODE_LABEL, _STR),
+        ("__node_hash", _STR),
+        (TIMESTAMP, _UTC),
+        ("__duration_s", pa.float64()),
+        ("__stdout", _STR),
+        ("__stderr", _STR),
+        ("__python_logs", PYTHON_LOG_TYPE),
+        ("__traceback", _STR),
+        (SUCCESS, pa.bool_()),
+        (ATTEMPT, pa.int64()),
+        ("__executor_type", _STR),
+        ("__capture_level", _STR),
+        (PACKET_KEY, _STR),
+    ]
+)
+"""The documented columns of :meth:`ObservabilityReader.logs`; tag columns follow them."""
+
+STATUS_SCHEMA = pa.schema(
+    [
+        (STATUS_ID, _STR),
+        (RUN_ID, _STR),
+        (NODE_LABEL, _STR),
+        ("__node_hash", _STR),
+        (STATE, _STR),
+        (TIMESTAMP, _UTC),
+        (ATTEMPT, pa.int64()),
+        ("__error_summary", _STR),
+        ("__source_run_id", _STR),
+        (PACKET_KEY, _STR),
+    ]
+)
+"""The documented columns of :meth:`ObservabilityReader.status`; tag columns follow them."""
+
+RUN_SCHEMA = pa.schema(
+    [
+        (RUN_ID, _STR),
+        ("__pipeline", _STR),
+        ("__pipeline_uri", _STR),
+        (STARTED_AT, _UTC),
+        ("__ended_at", _UTC),
+        (STATE, _STR),
+        ("__n_success", pa.int64()),
+        ("__n_failed", pa.int64()),
+        ("__n_cached", pa.int64()),
+        ("__error", _STR),
+        ("__host", _STR),
+        ("__pid", pa.int64()),
+        ("__orcapod_version", _STR),
+        ("__python_version", _STR),
+    ]
+)
+"""The columns of :meth:`ObservabilityReader.runs`."""
+
+SUMMARY_SCHEMA = pa.schema(
+    [
+        (NODE_LABEL, _STR),
+        (RUN_ID, _STR),
+        ("__n_running", pa.int64()),
+        ("__n_success", pa.int64()),
+        ("__n_failed", pa.int64()),
+        ("__n_cached", pa.int64()),
+        ("__n_total", pa.int64()),
+    ]
+)
+"""The columns of :meth:`ObservabilityReader.summary`: packets per state, and all of them."""
+
+_RANK = "__reader_state_rank"
+_ROW = "__reader_row"
+_RECENT_RUNS_NAMED = 5
+
+
+def list_pipelines(database: ArrowDatabase) -> list[str]:
+    """The names of the pipelines with observability records in ``database``, sorted.
+
+    A pipeline counts when it has any of the ``_runs``, ``_logs`` or
+    ``_status`` branches.
+    """
+    return sorted({path[0] for path in database.list_paths() if _is_observer_branch(path)})
+
+
+class ObservabilityReader:
+    """Runs, packet states and logs of one pipeline, read from the database observers wrote to.
+
+    Every method returns a pyarrow table. Tag columns keep the Arrow types
+    they were stored with; when records of several nodes are read together,
+    their tag columns are merged (a node without a tag has nulls in it).
+    Reads happen at each call, so one reader sees runs made after it was built.
+
+    Args:
+        database: the database the observers wrote to (any ArrowDatabase).
+        pipeline: the pipeline's name, as given to ``Pipeline(name, ...)``.
+
+    Raises:
+        InvalidRecordPathError: ``pipeline`` cannot be a pipeline name.
+    """
+
+    def __init__(self, database: ArrowDatabase, pipeline: str) -> None:
+        validate_record_path((pipeline,))
+        self._database = database
+        self._pipeline = pipeline
+
+    def __repr__(self) -> str:
+        return f"ObservabilityReader({self._database!r}, pipeline={self._pipeline!r})"
+
+    @property
+    def pipeline(self) -> str:
+        """The name of the pipeline read."""
+        return self._pipeline
+
+    @property
+    def database(self) -> ArrowDatabase:
+        """The database read from."""
+        return self._database
+
+    def nodes(self) -> list[str]:
+        """Labels of the nodes with log rows or status events, sorted.
+
+        Raises:
+            UnknownPipelineError: the database has no records of the pipeline.
+        """
+        layout = self._layout()
+        return sorted({path[2] for path in layout.logs + layout.status})
+
+    def runs(self) -> pa.Table:
+        """One row per run, newest first (by ``__started_at``), with the columns of RUN_SCHEMA.
+
+        A run's row is its end record where there is one, else its start
+        record (``__ended_at`` null: still running, or the process died).
+
+        Raises:
+            UnknownPipelineError: the database has no records of the pipeline.
+        """
+        return self._runs(self._layout())
+
+    def status(
+        self, node: str | None = None, run_id: str | None = None, latest: bool = True
+    ) -> pa.Table:
+        """Status events: the columns of STATUS_SCHEMA, then the tag columns.
+
+        Args:
+            node: only this node (its label).
+            run_id: only events of this run.
+            latest: keep only the latest event of each packet (per node label
+                and ``__packet_key``): its current state, or its state at the
+                end of ``run_id``. Latest is by ``__timestamp``, then
+                ``__attempt``, then ``RUNNING`` before the terminal states.
+                With ``latest=False``, every event.
+
+        Returns:
+            Rows sorted by node label, then time.
+
+        Raises:
+            UnknownPipelineError: the database has no records of the pipeline.
+            UnknownNodeError: no node of the pipeline has that label.
+            UnknownRunError: the pipeline has no run of that id.
+            TagTypeConflictError: two nodes read together have a tag of one
+                name and two types; read one node at a time.
+        """
+        layout = self._layout()
+        filters = self._filters(layout, node, run_id)
+        parts = self._read(layout.status, STATUS_ID, node, filters)
+        events = _combine(parts, STATUS_SCHEMA)
+        if latest:
+            events = _latest_events(events)
+        return _sort_chronologically(events)
+
+    def logs(
+        self, node: str | None = None, run_id: str | None = None, failed_only: bool = False
+    ) -> pa.Table:
+        """Log rows, one per executed attempt: the columns of LOG_SCHEMA, then the tag columns.
+
+        Args:
+            node: only this node (its label).
+            run_id: only attempts of this run.
+            failed_only: only attempts that failed (``__success`` false).
+
+        Returns:
+            Rows sorted by node label, then time.
+
+        Raises:
+            UnknownPipelineError: the database has no records of the pipeline.
+            UnknownNodeError: no node of the pipeline has that label.
+            UnknownRunError: the pipeline has no run of that id.
+            TagTypeConflictError: two nodes read together have a tag of one
+                name and two types; read one node at a time.
+        """
+        layout = self._layout()
+        filters = self._filters(layout, node, run_id)
+        if failed_only:
+            filters[SUCCESS] = False
+        parts = self._read(layout.logs, LOG_ID, node, filters)
+        return _sort_chronologically(_combine(parts, LOG_SCHEMA))
+
+    def summary(self) -> pa.Table:
+        """Per node, how many packets ended in each state in the latest run (SUMMARY_SCHEMA).
+
+        One row per node with status events, sorted by label; a node the
+        latest run did not reach has zero counts. A packet counts in the
+        state of its latest event in that run, so ``__n_running`` counts
+        packets still computing, or lost when the process died. Empty when
+        the pipeline has no runs or no status events.
+
+        Raises:
+            UnknownPipelineError: the database has no records of the pipeline.
+        """
+        layout = self._layout()
+        runs = self._runs(layout)
+        if runs.num_rows == 0 or not layout.status:
+            return SUMMARY_SCHEMA.empty_table()
+        latest_run = runs[RUN_ID][0].as_py()
+        parts = self._read(layout.status, STATUS_ID, None, {RUN_ID: latest_run})
+        # Only the columns counted: tag columns of different nodes need not agree.
+        keys = [NODE_LABEL, PACKET_KEY, TIMESTAMP, ATTEMPT, STATE]
+        events = _latest_events(_combine([(p, t.select(keys)) for p, t in parts], STATUS_SCHEMA))
+        labels = sorted({path[2] for path in layout.status})
+        return _count_states(events, labels, latest_run)
+
+    def _layout(self) -> _Layout:
+        """Where the pipeline's records are, listed once for one query."""
+        database, pipeline = self._database, self._pipeline
+        layout = _Layout(
+            has_runs=bool(database.list_paths((pipeline, RUNS_BRANCH))),
+            logs=_node_paths(database.list_paths((pipeline, LOGS_BRANCH))),
+            status=_node_paths(database.list_paths((pipeline, STATUS_BRANCH))),
+        )
+        if not (layout.has_runs or layout.logs or layout.status):
+            raise UnknownPipelineError(_unknown_pipeline_message(database, pipeline))
+        return layout
+
+    def _runs(self, layout: _Layout) -> pa.Table:
+        if not layout.has_runs:
+            return RUN_SCHEMA.empty_table()
+        records = self._database.get_all_records(
+            (self._pipeline, RUNS_BRANCH), record_id_column=RECORD_ID
+        )
+        if records is None:
+            return RUN_SCHEMA.empty_table()
+        return _one_row_per_run(records)
+
+    def _filters(self, layout: _Layout, node: str | None, run_id: str | None) -> dict[str, Any]:
+        """Check ``node`` and ``run_id`` name something, and turn them into column filters."""
+        if node is not None:
+            labels = {path[2] for path in layout.logs + layout.status}
+            if node not in labels:
+                raise UnknownNodeError(
+                    f"pipeline {self._pipeline!r} has no records of a node {node!r}; "
+                    f"nodes with records: {_listing(sorted(labels))}"
+                )
+        filters: dict[str, Any] = {}
+        if run_id is not None:
+            runs = self._runs(layout)
+            if not pc.any(pc.equal(runs[RUN_ID], run_id)).as_py():
+                raise UnknownRunError(self._unknown_run_message(run_id, runs))
+            filters[RUN_ID] = run_id
+        return filters
+
+    def _unknown_run_message(self, run_id: str, runs: pa.Table) -> str:
+        recent = runs[RUN_ID].to_pylist()[:_RECENT_RUNS_NAMED]
+        if not recent:
+            return f"pipeline {self._pipeline!r} has no run {run_id!r}: it has no run records"
+        more = " (runs() lists them all)" if runs.num_rows > len(recent) else ""
+        return (
+            f"pipeline {self._pipeline!r} has no run {run_id!r}; "
+            f"its most recent runs: {_listing(recent)}{more}"
+        )
+
+    def _read(
+        self,
+        paths: Sequence[RecordPath],
+        id_column: str,
+        node: str | None,
+        filters: Mapping[str, Any],
+    ) -> list[tuple[RecordPath, pa.Table]]:
+        """The records at ``paths`` (of ``node`` only, if given) matching ``filters``."""
+        database = self._database
+        parts = []
+        for path in paths:
+            if node is not None and path[2] != node:
+                continue
+            if filters:
+                table = database.get_records_with_column_value(
+                    path, filters, record_id_column=id_column
+                )
+            else:
+                table = database.get_all_records(path, record_id_column=id_column)
+            if table is not None and table.num_rows:
+                parts.append((path, table))
+        return parts
+
+
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """The paths of one pipeline's observer branches."""
+
+    has_runs: bool
+    logs: list[RecordPath]
+    status: list[RecordPath]
+
+
+def _is_observer_branch(path: RecordPath) -> bool:
+    return len(path) >= 2 and path[1] in _BRANCHES
+
+
+def _node_paths(paths: Iterable[RecordPath]) -> list[RecordPath]:
+    """Paths ``(P, branch, label, ...)``; anything shorter is not a node's."""
+    return [path for path in paths if len(path) >= 3]
+
+
+def _listing(names: Sequence[str]) -> str:
+    return ", ".join(repr(name) for name in names) if names else "none"
+
+
+def _unknown_pipeline_message(database: ArrowDatabase, pipeline: str) -> str:
+    known = list_pipelines(database)
+    found = (
+        f"pipelines with records: {_listing(known)}"
+        if known
+        else "no pipeline has records there yet; run one with a LoggingObserver or StatusObserver"
+    )
+    return f"the database has no observability records of a pipeline {pipeline!r}; {found}"
+
+
+def _one_row_per_run(records: pa.Table) -> pa.Table:
+    """The end record of each run where there is one, else its start; newest run first."""
+    is_end = pc.fill_null(pc.ends_with(records[RECORD_ID], ":end"), False)
+    ends = records.filter(is_end)
+    ended = pc.is_in(records[RUN_ID], value_set=ends[RUN_ID].combine_chunks())
+    starts = records.filter(pc.invert(pc.or_(is_end, pc.fill_null(ended, False))))
+    runs = pa.concat_tables([ends, starts]).drop_columns([RECORD_ID])
+    runs = runs.sort_by([(STARTED_AT, "descending"), (RUN_ID, "descending")])
+    return _documented_first(runs, RUN_SCHEMA)
+
+
+def _combine(parts: Sequence[tuple[RecordPath, pa.Table]], schema: pa.Schema) -> pa.Table:
+    """One table of the records of several nodes: documented columns first, then tags."""
+    if not parts:
+        return schema.empty_table()
+    try:
+        combined = pa.concat_tables([table for _, table in parts], promote_options="permissive")
+    except (pa.ArrowTypeError, pa.ArrowInvalid) as error:
+        raise TagTypeConflictError(_conflict_message(parts, error)) from error
+    return _documented_first(combined, schema)
+
+
+def _conflict_message(parts: Sequence[tuple[RecordPath, pa.Table]], error: Exception) -> str:
+    """Name a column stored with two types, and a node of each type."""
+    seen: dict[str, tuple[pa.DataType, str]] = {}
+    for path, table in parts:
+        for field in table.schema:
+            first = seen.setdefault(field.name, (field.type, path[2]))
+            if first[0] != field.type:
+                return (
+                    f"column {field.name!r} is {first[0]} in node {first[1]!r} and "
+                    f"{field.type} in node {path[2]!r}, so their records cannot share one "
+                    "table; read one node at a time (node=...)"
+                )
+    return f"records of several nodes cannot share one table ({error}); read one node at a time"
+
+
+def _documented_first(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    documented = [name for name in schema.names if name in table.column_names]
+    others = [name for name in table.column_names if name not in schema.names]
+    return table.select(documented + others)
+
+
+def _state_rank(states: pa.ChunkedArray) -> pa.ChunkedArray:
+    """0 for RUNNING, 1 for the terminal states: at one instant, the terminal event is later."""
+    return pc.if_else(pc.fill_null(pc.equal(states, "RUNNING"), False), 0, 1)
+
+
+def _latest_events(events: pa.Table) -> pa.Table:
+    """The latest event of each (node label, packet key)."""
+    if events.num_rows == 0:
+        return events
+    ranked = events.append_column(_RANK, _state_rank(events[STATE]))
+    order = pc.sort_indices(
+        ranked,
+        sort_keys=[
+            (NODE_LABEL, "ascending"),
+            (PACKET_KEY, "ascending"),
+            (TIMESTAMP, "ascending"),
+            (ATTEMPT, "ascending"),
+            (_RANK, "ascending"),
+        ],
+    )
+    keyed = pa.table(
+        {
+            NODE_LABEL: ranked[NODE_LABEL].take(order),
+            PACKET_KEY: ranked[PACKET_KEY].take(order),
+            _ROW: order,
+        }
+    )
+    # Ordered aggregation ("last") needs a single thread; the table is small.
+    last = keyed.group_by([NODE_LABEL, PACKET_KEY], use_threads=False).aggregate([(_ROW, "last")])
+    return events.take(last[f"{_ROW}_last"])
+
+
+def _sort_chronologically(table: pa.Table) -> pa.Table:
+    if table.num_rows == 0:
+        return table
+    keys = [(NODE_LABEL, "ascending"), (TIMESTAMP, "ascending")]
+    if ATTEMPT in table.column_names:
+        keys.append((ATTEMPT, "ascending"))
+    if STATE in table.column_names:
+        ranked = table.append_column(_RANK, _state_rank(table[STATE]))
+        return ranked.sort_by([*keys, (_RANK, "ascending")]).drop_columns([_RANK])
+    return table.sort_by(keys)
+
+
+def _count_states(events: pa.Table, labels: list[str], run_id: str) -> pa.Table:
+    """Packets per state and node, with a row (of zeros, maybe) for every label."""
+    nodes = pa.table({NODE_LABEL: pa.array(labels, _STR)})
+    counts = (
+        events.select([NODE_LABEL, STATE])
+        .cast(pa.schema([(NODE_LABEL, _STR), (STATE, _STR)]))
+        .group_by([NODE_LABEL, STATE])
+        .aggregate([([], "count_all")])
+    )
+    columns: dict[str, Any] = {NODE_LABEL: nodes[NODE_LABEL]}
+    for state in STATES:
+        per_node = counts.filter(pc.equal(counts[STATE], state)).select([NODE_LABEL, "count_all"])
+        joined = nodes.join(per_node, NODE_LABEL, join_type="left outer").sort_by(NODE_LABEL)
+        columns[f"__n_{state.lower()}"] = pc.fill_null(joined["count_all"], 0)
+    totals = counts.group_by(NODE_LABEL).aggregate([("count_all", "sum")])
+    joined = nodes.join(totals, NODE_LABEL, join_type="left outer").sort_by(NODE_LABEL)
+    columns["__n_total"] = pc.fill_null(joined["count_all_sum"], 0)
+    columns[RUN_ID] = pa.array([run_id] * len(labels), _STR)
+    return pa.table(columns).select(SUMMARY_SCHEMA.names).cast(SUMMARY_SCHEMA)

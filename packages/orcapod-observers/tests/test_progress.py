@@ -1,0 +1,253 @@
+"""ProgressObserver: a bar per node, counts in its postfix, silent off a terminal, never raising."""
+
+from __future__ import annotations
+
+import errno
+import io
+import logging
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, cast
+
+from orcapod.observers._progress import ProgressObserver
+from orcapod.protocols.observability import ExecutionObserver, PacketExecutionLogger
+from orcapod.protocols.values import RunInfo, RunOutcome, RunState
+
+if TYPE_CHECKING:
+    import pytest
+
+    from orcapod.protocols.data import Packet, Schema, Tag
+
+# The observer only passes tags, packets and schemas along: any object will do.
+TAG = cast("Tag", object())
+PACKET = cast("Packet", object())
+SCHEMA = cast("Schema", object())
+RUN = RunInfo("run-1", "pipe", "mem://", datetime.now(UTC))
+OUTCOME = RunOutcome(RunState.PARTIAL, datetime.now(UTC), n_success=4, n_failed=1, n_cached=3)
+
+
+class FakeTerminal(io.StringIO):
+    """A text stream that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def run_node(
+    observer: ExecutionObserver,
+    label: str,
+    *,
+    computed: int = 0,
+    cached: int = 0,
+    failed: int = 0,
+    end: bool = True,
+) -> ExecutionObserver:
+    """Drive the hooks of one node as a pipeline would; return the node's observer."""
+    node = observer.contextualize("pipe", label)
+    node.on_node_start(label, "hash-" + label, SCHEMA)
+    for _ in range(cached):
+        node.on_packet_end(label, TAG, PACKET, PACKET, cached=True, source_run_id="run-0")
+    for _ in range(computed):
+        node.on_packet_start(label, TAG, PACKET)
+        node.create_packet_logger(TAG, PACKET).record(stdout="", success=True)
+        node.on_packet_end(label, TAG, PACKET, PACKET, cached=False)
+    for _ in range(failed):
+        node.on_packet_start(label, TAG, PACKET)
+        node.on_packet_crash(label, TAG, PACKET, ValueError("bad packet"))
+    if end:
+        node.on_node_end(label, "hash-" + label)
+    return node
+
+
+def last_line(text: str) -> str:
+    """The bar as last drawn: tqdm redraws a line after each carriage return."""
+    return [part for part in text.replace("\n", "\r").split("\r") if part.strip()][-1]
+
+
+def open_bars(observer: ProgressObserver) -> dict[str, Any]:
+    return {label: node.bar for label, node in observer._bars.nodes.items()}
+
+
+def test_progress_observer_satisfies_the_observer_protocol() -> None:
+    observer = ProgressObserver(io.StringIO(), force=True)
+    assert isinstance(observer, ExecutionObserver)
+    assert isinstance(observer.contextualize("pipe", "node"), ExecutionObserver)
+    assert isinstance(observer.create_packet_logger(TAG, PACKET), PacketExecutionLogger)
+
+
+class BrokenTerminal(FakeTerminal):
+    """A terminal whose writes fail once ``broken`` is set (a full disk, say)."""
+
+    broken = False
+
+    def write(self, text: str) -> int:
+        if self.broken:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return super().write(text)
+
+
+def test_bar_shows_the_node_label_as_soon_as_the_node_starts() -> None:
+    out = io.StringIO()
+    observer = ProgressObserver(out, force=True)
+    run_node(observer, "square", end=False)
+    assert "square" in out.getvalue()
+    observer.on_run_end(RUN, OUTCOME)
+
+
+def test_final_bar_shows_packets_done_cached_and_failed() -> None:
+    out = io.StringIO()
+    observer = ProgressObserver(out, force=True)
+    observer.on_run_start(RUN)
+    run_node(observer, "square", computed=4, cached=3, failed=1)
+    observer.on_run_end(RUN, OUTCOME)
+
+    line = last_line(out.getvalue())
+    assert line.startswith("square: 8pkt")
+    assert "cached=3 failed=1" in line
+    assert "pkt/s" in line  # the rate
+
+
+def test_each_node_has_its_own_bar_and_counts() -> None:
+    out = io.StringIO()
+    observer = ProgressObserver(out, force=True)
+    first = run_node(observer, "first", computed=2, end=False)
+    second = run_node(observer, "second", cached=5, end=False)
+    first.on_packet_crash("first", TAG, PACKET, RuntimeError("boom"))
+    nodes = observer._bars.nodes
+    assert (nodes["first"].done, nodes["first"].cached, nodes["first"].failed) == (3, 0, 1)
+    assert (nodes["second"].done, nodes["second"].cached, nodes["second"].failed) == (5, 5, 0)
+    first.on_node_end("first", "hash-first")
+    second.on_node_end("second", "hash-second")
+
+    text = out.getvalue()
+    assert "first: 3pkt" in text
+    assert "cached=0 failed=1" in text
+    assert "second: 5pkt" in text
+    assert "cached=5 failed=0" in text
+
+
+def test_nothing_is_written_when_the_stream_is_not_a_terminal() -> None:
+    out = io.StringIO()
+    observer = ProgressObserver(out)
+    observer.on_run_start(RUN)
+    run_node(observer, "square", computed=3, cached=2, failed=1)
+    observer.on_run_end(RUN, OUTCOME)
+    assert out.getvalue() == ""
+    assert open_bars(observer) == {}
+
+
+def test_bars_are_drawn_on_a_terminal_without_force() -> None:
+    out = FakeTerminal()
+    run_node(ProgressObserver(out), "square", computed=1)
+    assert "square: 1pkt" in out.getvalue()
+
+
+def test_stderr_is_used_by_default_and_is_silent_when_captured(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    run_node(ProgressObserver(), "square", computed=2)
+    assert capsys.readouterr().err == ""
+
+
+def test_run_end_closes_the_bar_of_a_node_the_run_stopped_in() -> None:
+    out = io.StringIO()
+    observer = ProgressObserver(out, force=True)
+    observer.on_run_start(RUN)
+    run_node(observer, "square", computed=2, failed=1, end=False)
+    bar = open_bars(observer)["square"]
+    assert not bar.disable
+
+    observer.on_run_end(RUN, OUTCOME)
+
+    assert open_bars(observer) == {}
+    assert bar.disable  # tqdm marks a closed bar disabled
+    assert "square: 3pkt" in last_line(out.getvalue())
+
+
+def test_node_end_erases_a_bar_that_counted_no_packet() -> None:
+    out = io.StringIO()
+    observer = ProgressObserver(out, force=True)
+    run_node(observer, "source")
+    assert open_bars(observer) == {}
+    assert last_line(out.getvalue() + "\r-").strip() == "-"  # the line was blanked
+
+
+def test_leave_false_erases_every_bar_when_its_node_ends() -> None:
+    out = io.StringIO()
+    run_node(ProgressObserver(out, force=True, leave=False), "square", computed=2)
+    assert out.getvalue().endswith("\r")
+    assert "square" not in last_line(out.getvalue() + "-")
+
+
+def test_a_failing_bar_is_logged_and_dropped_without_failing_the_run(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    observer = ProgressObserver(io.StringIO(), force=True)
+    node = run_node(observer, "square", computed=1, end=False)
+    bar = open_bars(observer)["square"]
+
+    def broken_update(n: float = 1) -> None:
+        raise OSError("terminal went away")
+
+    monkeypatch.setattr(bar, "update", broken_update)
+    with caplog.at_level(logging.WARNING, logger="orcapod.observers"):
+        node.on_packet_end("square", TAG, PACKET, PACKET, cached=False)
+        node.on_packet_crash("square", TAG, PACKET, ValueError("bad"))
+        node.on_node_end("square", "hash-square")
+        observer.on_run_end(RUN, OUTCOME)
+
+    assert [record.getMessage() for record in caplog.records] == [
+        "progress bar of node 'square' failed; it is no longer updated"
+    ]
+    assert open_bars(observer) == {}
+
+
+def test_a_failing_close_is_logged_and_does_not_raise(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    observer = ProgressObserver(io.StringIO(), force=True)
+    run_node(observer, "square", computed=1, end=False)
+    bar = open_bars(observer)["square"]
+    real_close = bar.close
+
+    def broken_close() -> None:
+        raise OSError("terminal went away")
+
+    monkeypatch.setattr(bar, "close", broken_close)
+    with caplog.at_level(logging.WARNING, logger="orcapod.observers"):
+        observer.on_run_end(RUN, OUTCOME)
+    assert "not closed" in caplog.text
+    real_close()
+
+
+def test_a_stream_that_cannot_be_written_shows_no_bar_and_does_not_raise(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    out = BrokenTerminal()
+    out.broken = True
+    observer = ProgressObserver(out)
+    with caplog.at_level(logging.WARNING, logger="orcapod.observers"):
+        run_node(observer, "square", computed=2, failed=1)
+    assert "progress bar of node 'square' not shown" in caplog.text
+    assert open_bars(observer) == {}
+
+
+def test_a_stream_that_breaks_during_a_node_drops_the_bar_and_does_not_raise(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    out = BrokenTerminal()
+    observer = ProgressObserver(out, min_interval=0)
+    node = run_node(observer, "square", computed=2, end=False)
+    out.broken = True
+    with caplog.at_level(logging.WARNING, logger="orcapod.observers"):
+        node.on_packet_end("square", TAG, PACKET, PACKET, cached=False)
+        node.on_packet_end("square", TAG, PACKET, PACKET, cached=False)
+        node.on_node_end("square", "hash-square")
+    assert "square" in caplog.text
+    assert "no longer updated" in caplog.text
+    assert open_bars(observer) == {}
+
+
+def test_packet_logger_keeps_nothing() -> None:
+    logger = ProgressObserver(io.StringIO(), force=True).create_packet_logger(TAG, PACKET)
+    logger.record(stdout="x", success=True)
+    assert vars(logger) == {}

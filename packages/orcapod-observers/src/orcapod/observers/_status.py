@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -74,7 +73,7 @@ class _StatusContext(NodeContext):
         parent.add(
             self.sink,
             (
-                uuid.uuid4().hex,
+                parent.new_id(),
                 parent.run_id(),
                 label,
                 node_hash,

@@ -5,6 +5,7 @@ The layout of every table is pinned in docs/observability.md.
 
 from __future__ import annotations
 
+import itertools
 import os
 import platform
 import socket
@@ -81,20 +82,21 @@ class Sink:
         self.schema = pa.schema(
             [*fixed, *(field for field in tags if field.name not in fixed.names)]
         )
+        self.fixed_count = len(fixed)
         self.tag_names = [field.name for field in tags if field.name not in fixed.names]
-        self.columns: list[list[Any]] = [[] for _ in self.schema]
+        # Rows as they came (a tuple and a dict each): appending is all a row costs;
+        # they are turned into columns once per flush.
+        self.rows: list[Sequence[Any]] = []
+        self.tags: list[dict[str, Any]] = []
         self._paths = [_holds_paths(field.type, field) for field in self.schema]
 
     def add(self, values: Sequence[Any], tags: dict[str, Any]) -> None:
-        """Append one row: the fixed columns' values in order, then the tags by name."""
-        for column, value in zip(self.columns, values, strict=False):
-            column.append(value)
-        offset = len(values)
-        for index, name in enumerate(self.tag_names, offset):
-            self.columns[index].append(tags.get(name))
+        """Append one row: the fixed columns' values in order, and the tags by name."""
+        self.rows.append(values)
+        self.tags.append(tags)
 
     def __len__(self) -> int:
-        return len(self.columns[0])
+        return len(self.rows)
 
     def flush(self) -> None:
         """Write the buffered rows (if any) in one batch, then forget them.
@@ -102,15 +104,17 @@ class Sink:
         Raises:
             Exception: whatever the database raised; the rows stay buffered.
         """
-        if not self.columns[0]:
+        if not self.rows:
             return
+        columns = [list(column) for column in zip(*self.rows, strict=True)]
+        columns += [[tags.get(name) for tags in self.tags] for name in self.tag_names]
         arrays = [
             pa.array(_without_paths(column) if paths else column, type=field.type)
-            for column, field, paths in zip(self.columns, self.schema, self._paths, strict=True)
+            for column, field, paths in zip(columns, self.schema, self._paths, strict=True)
         ]
         table = pa.Table.from_arrays(arrays, schema=self.schema)
         self.database.add_records(self.path, table, self.schema.names[0])
-        self.columns = [[] for _ in self.schema]
+        self.rows, self.tags = [], []
 
 
 class TableObserver:
@@ -140,6 +144,7 @@ class TableObserver:
         self._buffered = 0
         self._flushed_at = time.monotonic()
         self._lock = threading.RLock()  # loggers record from executor threads
+        self._ids = itertools.count()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.database!r})"
@@ -238,6 +243,13 @@ class TableObserver:
 
     def run_id(self) -> str:
         return "" if self.run is None else self.run.run_id
+
+    def new_id(self) -> str:
+        """A row id unique in the database: the run's id and a running number.
+
+        (``uuid4`` reads the OS's random source for each id: microseconds a row.)
+        """
+        return f"{self.run_id()}:{next(self._ids)}"
 
 
 class NodeContext:

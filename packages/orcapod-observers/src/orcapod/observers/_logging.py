@@ -113,7 +113,7 @@ class _PacketLogger:
                 packet_key(tag),
             ),
             tag.as_dict(),
-        )
+        )  # one row per attempt: the tag is read once here
 
 
 def _python_logs(records: Any) -> list[dict[str, Any]]:

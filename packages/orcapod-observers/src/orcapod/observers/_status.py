@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from orcapod.observers._tables import UTC_TIME, NodeContext, TableObserver, now, packet_key
+from orcapod.observers._tables import UTC_TIME, NodeContext, TableObserver, TagValues, now
 
 if TYPE_CHECKING:
     from orcapod.protocols.data import Packet, Tag
@@ -59,6 +59,7 @@ class _StatusContext(NodeContext):
     def on_node_start(self, node_label: str, node_hash: str, tag_schema: Any) -> None:
         super().on_node_start(node_label, node_hash, tag_schema)
         self.node = (node_label, node_hash)
+        self.values = TagValues()
 
     def _event(
         self,
@@ -70,6 +71,7 @@ class _StatusContext(NodeContext):
     ) -> None:
         parent = self.parent
         label, node_hash = self.node
+        key, tags = self.values.of(tag)
         parent.add(
             self.sink,
             (
@@ -82,9 +84,9 @@ class _StatusContext(NodeContext):
                 attempt,
                 error,
                 source_run_id,
-                packet_key(tag),
+                key,
             ),
-            tag.as_dict(),
+            tags,
         )
 
     def on_packet_start(self, node_label: str, tag: Tag, packet: Packet) -> None:

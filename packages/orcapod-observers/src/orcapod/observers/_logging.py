@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from orcapod.observers._tables import UTC_TIME, NodeContext, TableObserver, now, packet_key
+from orcapod.observers._tables import UTC_TIME, NodeContext, TableObserver, now
 
 if TYPE_CHECKING:
     from orcapod.protocols.data import Packet, Tag
@@ -68,10 +68,6 @@ class _LoggingContext(NodeContext):
     branch = "_logs"
     fixed = LOG_COLUMNS
 
-    def on_node_start(self, node_label: str, node_hash: str, tag_schema: Any) -> None:
-        super().on_node_start(node_label, node_hash, tag_schema)
-        self.node = (node_label, node_hash)
-
     def create_packet_logger(self, tag: Tag, packet: Packet) -> _PacketLogger:
         return _PacketLogger(self, tag)
 
@@ -90,16 +86,10 @@ class _PacketLogger:
 
     def record(self, **fields: Any) -> None:
         context = self.context
-        parent = context.parent
-        label, node_hash = context.node
-        tag = self.tag
-        parent.add(
+        key, tags = context.values.of(self.tag)
+        context.parent.add(
             context.sink,
             (
-                parent.new_id(),
-                parent.run_id(),
-                label,
-                node_hash,
                 now(),
                 fields.get("duration_s"),
                 fields.get("stdout", ""),
@@ -110,10 +100,10 @@ class _PacketLogger:
                 int(fields.get("attempt", 1)),
                 str(fields.get("executor_type", "unknown")),
                 fields.get("capture_level"),
-                packet_key(tag),
+                key,
             ),
-            tag.as_dict(),
-        )  # one row per attempt: the tag is read once here
+            tags,
+        )
 
 
 def _python_logs(records: Any) -> list[dict[str, Any]]:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from orcapod.observers._tables import UTC_TIME, NodeContext, TableObserver, TagValues, now
+from orcapod.observers._tables import UTC_TIME, NodeContext, TableObserver, now
 
 if TYPE_CHECKING:
     from orcapod.protocols.data import Packet, Tag
@@ -56,11 +56,6 @@ class _StatusContext(NodeContext):
     branch = "_status"
     fixed = STATUS_COLUMNS
 
-    def on_node_start(self, node_label: str, node_hash: str, tag_schema: Any) -> None:
-        super().on_node_start(node_label, node_hash, tag_schema)
-        self.node = (node_label, node_hash)
-        self.values = TagValues()
-
     def _event(
         self,
         tag: Tag,
@@ -69,25 +64,8 @@ class _StatusContext(NodeContext):
         source_run_id: str | None = None,
         attempt: int = 1,
     ) -> None:
-        parent = self.parent
-        label, node_hash = self.node
         key, tags = self.values.of(tag)
-        parent.add(
-            self.sink,
-            (
-                parent.new_id(),
-                parent.run_id(),
-                label,
-                node_hash,
-                state,
-                now(),
-                attempt,
-                error,
-                source_run_id,
-                key,
-            ),
-            tags,
-        )
+        self.parent.add(self.sink, (state, now(), attempt, error, source_run_id, key), tags)
 
     def on_packet_start(self, node_label: str, tag: Tag, packet: Packet) -> None:
         self._event(tag, "RUNNING")

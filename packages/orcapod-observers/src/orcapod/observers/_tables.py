@@ -5,7 +5,6 @@ The layout of every table is pinned in docs/observability.md.
 
 from __future__ import annotations
 
-import itertools
 import os
 import platform
 import socket
@@ -92,36 +91,45 @@ class TagValues:
         return key, values
 
 
+CONSTANT_COLUMNS = ("__run_id", "__node_label", "__node_hash")
+"""Columns of a node's rows that hold one value per run: written once per flush."""
+
+
 class Sink:
-    """Rows bound for one table: held as Python columns, written as one Arrow batch.
+    """Rows bound for one node's table in one run, written as one Arrow batch per flush.
+
+    A row costs one append: the varying columns as a tuple, and the tags as a
+    dict. The id column (the run id and a running number), the constant columns
+    (``CONSTANT_COLUMNS``) and the conversion to Arrow come at the flush.
 
     Args:
         database: where the rows go.
         path: the table's path.
-        fixed: the observer's own columns (the id column first).
+        fixed: the observer's own columns: the id column, ``CONSTANT_COLUMNS``,
+            then the varying columns in the order of each row's tuple.
         tags: the tag columns, in their own Arrow types.
+        constants: the value of each of ``CONSTANT_COLUMNS``.
     """
 
     def __init__(
-        self, database: ArrowDatabase, path: RecordPath, fixed: pa.Schema, tags: pa.Schema
+        self,
+        database: ArrowDatabase,
+        path: RecordPath,
+        fixed: pa.Schema,
+        tags: pa.Schema,
+        constants: Sequence[Any],
     ) -> None:
+        assert tuple(fixed.names[1:4]) == CONSTANT_COLUMNS
         self.database = database
         self.path = path
-        self.schema = pa.schema(
-            [*fixed, *(field for field in tags if field.name not in fixed.names)]
-        )
-        self.fixed_count = len(fixed)
-        self.tag_names = [field.name for field in tags if field.name not in fixed.names]
-        # Rows as they came (a tuple and a dict each): appending is all a row costs;
-        # they are turned into columns once per flush.
+        own_tags = [field for field in tags if field.name not in fixed.names]
+        self.schema = pa.schema([*fixed, *own_tags])
+        self.tag_names = [field.name for field in own_tags]
+        self.constants = list(constants)
         self.rows: list[Sequence[Any]] = []
         self.tags: list[dict[str, Any]] = []
+        self.written = 0  # rows written so far: the running number of the next id
         self._paths = [_holds_paths(field.type, field) for field in self.schema]
-
-    def add(self, values: Sequence[Any], tags: dict[str, Any]) -> None:
-        """Append one row: the fixed columns' values in order, and the tags by name."""
-        self.rows.append(values)
-        self.tags.append(tags)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -132,9 +140,13 @@ class Sink:
         Raises:
             Exception: whatever the database raised; the rows stay buffered.
         """
-        if not self.rows:
+        count = len(self.rows)
+        if not count:
             return
-        columns = [list(column) for column in zip(*self.rows, strict=True)]
+        prefix = f"{self.constants[0]}:"
+        ids = [f"{prefix}{number}" for number in range(self.written, self.written + count)]
+        columns: list[list[Any]] = [ids, *([value] * count for value in self.constants)]
+        columns += [list(column) for column in zip(*self.rows, strict=True)]
         columns += [[tags.get(name) for tags in self.tags] for name in self.tag_names]
         arrays = [
             _array(column, field, paths)
@@ -143,6 +155,7 @@ class Sink:
         table = pa.Table.from_arrays(arrays, schema=self.schema)
         self.database.add_records(self.path, table, self.schema.names[0])
         self.rows, self.tags = [], []
+        self.written += count
 
 
 class TableObserver:
@@ -172,7 +185,6 @@ class TableObserver:
         self._buffered = 0
         self._flushed_at = time.monotonic()
         self._lock = threading.RLock()  # loggers record from executor threads
-        self._ids = itertools.count()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.database!r})"
@@ -250,34 +262,31 @@ class TableObserver:
 
     # -- rows ------------------------------------------------------------------
 
-    def sink(self, path: RecordPath, fixed: pa.Schema, tags: pa.Schema) -> Sink:
-        """The buffer of the table at ``path`` (made on first use)."""
+    def sink(
+        self, path: RecordPath, fixed: pa.Schema, tags: pa.Schema, label: str, node_hash: str
+    ) -> Sink:
+        """The buffer of the table at ``path`` in this run (made on first use)."""
         with self._lock:
             sink = self._sinks.get(path)
             if sink is None:
-                sink = self._sinks[path] = Sink(self.database, path, fixed, tags)
+                constants = (self.run_id(), label, node_hash)
+                sink = self._sinks[path] = Sink(self.database, path, fixed, tags, constants)
             return sink
 
     def add(self, sink: Sink, values: Sequence[Any], tags: dict[str, Any]) -> None:
         """Buffer one row, and write everything buffered when the buffer is full or old."""
         with self._lock:
-            sink.add(values, tags)
-            self._buffered += 1
-            if (
-                self._buffered >= self.flush_every
-                or time.monotonic() - self._flushed_at >= self.flush_interval
-            ):
-                self.flush()
+            sink.rows.append(values)
+            sink.tags.append(tags)
+            self._buffered = buffered = self._buffered + 1
+        # The clock is read every 64 rows, not at each.
+        if buffered >= self.flush_every or (
+            not buffered & 63 and time.monotonic() - self._flushed_at >= self.flush_interval
+        ):
+            self.flush()
 
     def run_id(self) -> str:
         return "" if self.run is None else self.run.run_id
-
-    def new_id(self) -> str:
-        """A row id unique in the database: the run's id and a running number.
-
-        (``uuid4`` reads the OS's random source for each id: microseconds a row.)
-        """
-        return f"{self.run_id()}:{next(self._ids)}"
 
 
 class NodeContext:
@@ -312,7 +321,8 @@ class NodeContext:
     def on_node_start(self, node_label: str, node_hash: str, tag_schema: Schema) -> None:
         self.tags = tag_schema.to_arrow()
         path = branch(self.pipeline_path, self.branch)
-        self.sink = self.parent.sink(path, self.fixed, self.tags)
+        self.sink = self.parent.sink(path, self.fixed, self.tags, node_label, node_hash)
+        self.values = TagValues()
 
     def on_node_end(self, node_label: str, node_hash: str) -> None:
         """Write the node's buffered rows (and every other buffered row)."""

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from orcapod.observers._tables import UTC_TIME, NodeContext, TableObserver, now
+from orcapod.observers._tables import UTC_TIME, NodeContext, TableObserver, now, tag_values
 
 if TYPE_CHECKING:
     from orcapod.protocols.data import Packet, Tag
@@ -86,7 +86,7 @@ class _PacketLogger:
 
     def record(self, **fields: Any) -> None:
         context = self.context
-        key, tags = context.values.of(self.tag)
+        key, tags = tag_values(self.tag)
         context.parent.add(
             context.sink,
             (

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from orcapod.observers._tables import UTC_TIME, NodeContext, TableObserver, now
+from orcapod.observers._tables import UTC_TIME, NodeContext, TableObserver, now, tag_values
 
 if TYPE_CHECKING:
     from orcapod.protocols.data import Packet, Tag
@@ -64,7 +64,7 @@ class _StatusContext(NodeContext):
         source_run_id: str | None = None,
         attempt: int = 1,
     ) -> None:
-        key, tags = self.values.of(tag)
+        key, tags = tag_values(tag)
         self.parent.add(self.sink, (state, now(), attempt, error, source_run_id, key), tags)
 
     def on_packet_start(self, node_label: str, tag: Tag, packet: Packet) -> None:

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 __all__ = [
     "NodeContext",
     "TableObserver",
-    "TagValues",
+    "tag_values",
     "packet_key",
     "write_run_end",
     "write_run_start",
@@ -70,25 +70,24 @@ def packet_key(tag: Tag) -> str:
     return tag.content_hash()
 
 
-class TagValues:
+_last_tag: tuple[Any, str, dict[str, Any]] = (None, "", {})
+
+
+def tag_values(tag: Tag) -> tuple[str, dict[str, Any]]:
     """A packet's key and tag values, read once for the several rows made of one tag.
 
-    Hooks of one packet receive the same Tag object (start, end, its logger), so
-    the last one read is kept.
+    The hooks of one packet (its start, its logger, its end, in every observer of
+    a composite) receive the same Tag object one after another, so the last one
+    read is kept, process-wide. (Replacing the tuple is atomic; a thread that
+    finds another tag there simply reads its own.)
     """
-
-    __slots__ = ("_last",)
-
-    def __init__(self) -> None:
-        self._last: tuple[Tag, str, dict[str, Any]] | None = None
-
-    def of(self, tag: Tag) -> tuple[str, dict[str, Any]]:
-        last = self._last
-        if last is not None and last[0] is tag:
-            return last[1], last[2]
-        key, values = packet_key(tag), tag.as_dict()
-        self._last = (tag, key, values)
-        return key, values
+    global _last_tag
+    last = _last_tag
+    if last[0] is tag:
+        return last[1], last[2]
+    key, values = packet_key(tag), tag.as_dict()
+    _last_tag = (tag, key, values)
+    return key, values
 
 
 CONSTANT_COLUMNS = ("__run_id", "__node_label", "__node_hash")
@@ -322,7 +321,6 @@ class NodeContext:
         self.tags = tag_schema.to_arrow()
         path = branch(self.pipeline_path, self.branch)
         self.sink = self.parent.sink(path, self.fixed, self.tags, node_label, node_hash)
-        self.values = TagValues()
 
     def on_node_end(self, node_label: str, node_hash: str) -> None:
         """Write the node's buffered rows (and every other buffered row)."""

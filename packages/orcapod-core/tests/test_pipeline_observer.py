@@ -509,3 +509,23 @@ def test_packet_hooks_get_tags_and_packets_of_the_protocols() -> None:
         assert isinstance(tag, TagProtocol)
         assert isinstance(packet, PacketProtocol)
         assert set(tag.keys()) == {"id"}
+
+
+class _NotKeeping(RecordingObserver):
+    """A recording observer whose packet loggers say they keep nothing."""
+
+    def create_packet_logger(self, tag: Any, packet: Any) -> Any:
+        logger = super().create_packet_logger(tag, packet)
+        logger.keeps_records = False
+        return logger
+
+
+def test_a_logger_that_keeps_no_records_gets_none_and_the_call_is_not_captured() -> None:
+    keeping, not_keeping = RecordingObserver(), _NotKeeping()
+    for observer in (keeping, not_keeping):
+        pipeline = Pipeline("quiet", InMemoryArrowDatabase())
+        with pipeline:
+            chatty.pod(_source([1, 2]))
+        pipeline.run(observer=observer)
+    assert [len(logger.records) for logger in keeping.loggers] == [1, 1]
+    assert [len(logger.records) for logger in not_keeping.loggers] == [0, 0]

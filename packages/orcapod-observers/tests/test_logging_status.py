@@ -259,3 +259,13 @@ def test_the_run_start_is_flushed_before_any_node_runs_and_a_killed_run_has_no_e
     assert runs is not None
     mine = [r for r in runs.column("__record_id").to_pylist() if r.startswith("killed-run")]
     assert mine == ["killed-run:start"]
+
+
+def test_a_composite_keeps_records_only_if_a_child_logger_does() -> None:
+    database = InMemoryArrowDatabase()
+    tag = _source(1).iter_packets().__next__()[0]
+    only_status = CompositeObserver(StatusObserver(database)).contextualize("lab", "n", "h")
+    with_logging = CompositeObserver(StatusObserver(database), LoggingObserver(database))
+    logger = with_logging.contextualize("lab", "n", "h").create_packet_logger(tag, tag)
+    assert only_status.create_packet_logger(tag, tag).keeps_records is False  # type: ignore[attr-defined]
+    assert logger.keeps_records is True  # type: ignore[attr-defined]

@@ -14,6 +14,8 @@ __all__ = ["NoOpObserver", "NoOpPacketLogger"]
 class NoOpPacketLogger:
     """A packet logger that discards every record."""
 
+    keeps_records = False
+
     def record(self, **fields: Any) -> None:
         """Discard ``fields``."""
 

@@ -106,10 +106,16 @@ class CompositeObserver:
 class _FanOutLogger:
     """Hands each record to every child observer's logger, isolating their failures."""
 
-    __slots__ = ("loggers",)
+    __slots__ = ("keeps_records", "loggers")
 
     def __init__(self, loggers: Sequence[tuple[ExecutionObserver, PacketExecutionLogger]]) -> None:
-        self.loggers = loggers
+        # Only the loggers that keep records; when none does, capture is skipped.
+        self.loggers = [
+            (observer, logger)
+            for observer, logger in loggers
+            if getattr(logger, "keeps_records", True)
+        ]
+        self.keeps_records = bool(self.loggers)
 
     def record(self, **fields: Any) -> None:
         for observer, logger in self.loggers:

@@ -156,6 +156,8 @@ class _SharedBars:
 class _DiscardingPacketLogger:
     """A packet logger that keeps nothing: progress needs no records."""
 
+    keeps_records = False
+
     def record(self, **fields: Any) -> None:
         """Discard ``fields``."""
 

@@ -351,6 +351,8 @@ class NodeContext:
 
 
 class _Discard:
+    keeps_records = False
+
     def record(self, **fields: Any) -> None:
         """Discard ``fields``."""
 

@@ -17,6 +17,10 @@ class PacketExecutionLogger(Protocol):
 
     Created per packet by :meth:`ExecutionObserver.create_packet_logger` and
     handed down to the executor, which calls :meth:`record` once per attempt.
+
+    A logger that keeps nothing may say so with a class attribute
+    ``keeps_records = False``; callers then skip capturing for it (read it with
+    ``getattr(logger, "keeps_records", True)``: loggers without it keep records).
     """
 
     def record(self, **fields: Any) -> None:

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from orcapod.core._noop import NoOpPacketLogger
 from orcapod.core.datagrams import Packet, PythonRowBlock, RowBlock, Tag
 from orcapod.core.errors import ReturnValueError
 from orcapod.core.function_pods import INPUT_HASH, OUTPUT_HASH, canonical_outputs
@@ -352,7 +351,7 @@ class FunctionNodeRun:
         tag, packet = Tag(batch.tags, row), Packet(batch.packets, row)
         observer.on_packet_start(label, tag, packet)
         logger: PacketExecutionLogger | None = observer.create_packet_logger(tag, packet)
-        if logger.__class__ is NoOpPacketLogger:
+        if not getattr(logger, "keeps_records", True):
             logger = None  # nobody keeps the capture: skip it
         kwargs = {name: column[row] for name, column in batch.arguments}
         if self.defaults:
@@ -444,7 +443,7 @@ class FunctionNodeRun:
         tag, packet = Tag(batch.tags, row), Packet(batch.packets, row)
         self.observer.on_packet_start(self.label, tag, packet)
         logger: PacketExecutionLogger | None = self.observer.create_packet_logger(tag, packet)
-        if logger.__class__ is NoOpPacketLogger:
+        if not getattr(logger, "keeps_records", True):
             logger = None  # nobody keeps the capture: skip it
         kwargs = {name: column[row] for name, column in batch.arguments}
         if self.defaults:

@@ -157,7 +157,7 @@ class RecordingObserver:
         with self._log.lock:
             self._log.paths.append(tuple(pipeline_path))
             self._log.arguments.extend(pipeline_path)
-        return RecordingObserver((*self.path, *pipeline_path), self._log)
+        return type(self)((*self.path, *pipeline_path), self._log)
 
     def on_node_start(self, node_label: str, node_hash: str, tag_schema: Schema) -> None:
         self._log.node_starts.append((node_label, node_hash, dict(tag_schema.items())))

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from orcapod.observers._tables import UTC_TIME, NodeContext, TableObserver, now, tag_values
+from orcapod.observers._tables import UTC_TIME, NodeContext, TableObserver, now
 
 if TYPE_CHECKING:
     from orcapod.protocols.data import Packet, Tag
@@ -86,7 +86,6 @@ class _PacketLogger:
 
     def record(self, **fields: Any) -> None:
         context = self.context
-        key, tags = tag_values(self.tag)
         context.parent.add(
             context.sink,
             (
@@ -100,9 +99,8 @@ class _PacketLogger:
                 int(fields.get("attempt", 1)),
                 str(fields.get("executor_type", "unknown")),
                 fields.get("capture_level"),
-                key,
             ),
-            tags,
+            self.tag,
         )
 
 

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from orcapod.observers._tables import UTC_TIME, NodeContext, TableObserver, now, tag_values
+from orcapod.observers._tables import UTC_TIME, NodeContext, TableObserver, now
 
 if TYPE_CHECKING:
     from orcapod.protocols.data import Packet, Tag
@@ -64,8 +64,7 @@ class _StatusContext(NodeContext):
         source_run_id: str | None = None,
         attempt: int = 1,
     ) -> None:
-        key, tags = tag_values(tag)
-        self.parent.add(self.sink, (state, now(), attempt, error, source_run_id, key), tags)
+        self.parent.add(self.sink, (state, now(), attempt, error, source_run_id), tag)
 
     def on_packet_start(self, node_label: str, tag: Tag, packet: Packet) -> None:
         self._event(tag, "RUNNING")

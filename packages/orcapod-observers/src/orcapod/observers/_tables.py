@@ -105,7 +105,7 @@ class Sink:
         database: where the rows go.
         path: the table's path.
         fixed: the observer's own columns: the id column, ``CONSTANT_COLUMNS``,
-            then the varying columns in the order of each row's tuple.
+            the varying columns in the order of each row's tuple, ``__packet_key`` last.
         tags: the tag columns, in their own Arrow types.
         constants: the value of each of ``CONSTANT_COLUMNS``.
     """
@@ -126,7 +126,7 @@ class Sink:
         self.tag_names = [field.name for field in own_tags]
         self.constants = list(constants)
         self.rows: list[Sequence[Any]] = []
-        self.tags: list[dict[str, Any]] = []
+        self.tags: list[Tag] = []
         self.written = 0  # rows written so far: the running number of the next id
         self._paths = [_holds_paths(field.type, field) for field in self.schema]
 
@@ -146,7 +146,9 @@ class Sink:
         ids = [f"{prefix}{number}" for number in range(self.written, self.written + count)]
         columns: list[list[Any]] = [ids, *([value] * count for value in self.constants)]
         columns += [list(column) for column in zip(*self.rows, strict=True)]
-        columns += [[tags.get(name) for tags in self.tags] for name in self.tag_names]
+        read = [tag_values(tag) for tag in self.tags]
+        columns.append([key for key, _ in read])
+        columns += [[values.get(name) for _, values in read] for name in self.tag_names]
         arrays = [
             _array(column, field, paths)
             for column, field, paths in zip(columns, self.schema, self._paths, strict=True)
@@ -272,11 +274,16 @@ class TableObserver:
                 sink = self._sinks[path] = Sink(self.database, path, fixed, tags, constants)
             return sink
 
-    def add(self, sink: Sink, values: Sequence[Any], tags: dict[str, Any]) -> None:
-        """Buffer one row, and write everything buffered when the buffer is full or old."""
+    def add(self, sink: Sink, values: Sequence[Any], tag: Tag) -> None:
+        """Buffer one row, and write everything buffered when the buffer is full or old.
+
+        The tag is kept as it is and read at the flush: a row is then one tuple,
+        not a tuple and a dict, which matters once garbage collection has to scan
+        ten thousand buffered rows.
+        """
         with self._lock:
             sink.rows.append(values)
-            sink.tags.append(tags)
+            sink.tags.append(tag)
             self._buffered = buffered = self._buffered + 1
         # The clock is read every 64 rows, not at each.
         if buffered >= self.flush_every or (

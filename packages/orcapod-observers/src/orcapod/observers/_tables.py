@@ -164,7 +164,9 @@ class TableObserver:
 
     Args:
         database: where rows go (often the pipeline's own).
-        flush_every: rows buffered (over all nodes) before they are written.
+        flush_every: rows buffered (over all nodes) before they are written. Kept
+            modest: buffered rows are objects the garbage collector scans, and
+            past a few thousand that costs more than writing them.
         flush_interval: seconds after which buffered rows are written at the next row.
 
     Raises:
@@ -172,7 +174,7 @@ class TableObserver:
     """
 
     def __init__(
-        self, database: ArrowDatabase, *, flush_every: int = 10_000, flush_interval: float = 5.0
+        self, database: ArrowDatabase, *, flush_every: int = 2_000, flush_interval: float = 5.0
     ) -> None:
         if type(flush_every) is not int or flush_every < 1:
             raise ValueError(f"flush_every={flush_every!r}: pass a whole number of rows >= 1")

@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 __all__ = ["FunctionNode", "Node", "OperatorNode", "SourceNode"]
 
 RECORD_ID = "__record_id"
+_FOUND = ("found", None)
+"""The outcome of a row whose result was found in the cache (at its own row of the lookup)."""
 BATCH_ROWS = 8192
 
 
@@ -251,7 +253,7 @@ class _Batch:
         self.arguments: list[tuple[str, list[Any]]] = []
         self.columns: list[list[Any]] = []  # the output values computed, per output key
         self.outputs: PythonRowBlock | None = None
-        # row -> ("found", row) | ("new", index into outputs) | ("failed", error)
+        # row -> _FOUND (its own row of found) | ("new", index into outputs) | ("failed", error)
         self.outcome: dict[int, tuple[str, Any]] = {}
         self.pending: list[int] = []  # rows to compute: the first of each distinct packet
         self.waiting: dict[int, int] = {}  # a duplicate row -> the row computing its packet
@@ -319,23 +321,26 @@ class FunctionNodeRun:
         batch.found = lookup.outputs
         batch.found_hashes = lookup.output_hashes
         first: dict[str, int] = {}
+        # Once per row, so written with locals: a cached row is reported and marked.
+        outcome, pending, waiting = batch.outcome, batch.pending, batch.waiting
+        on_packet_end, label, run_ids = self.observer.on_packet_end, self.label, lookup.run_ids
         for row, (hit, input_hash) in enumerate(zip(lookup.hits, batch.hashes, strict=True)):
             if hit:
-                batch.outcome[row] = ("found", row)
-                self.counts.cached += 1
-                self.observer.on_packet_end(
-                    self.label,
+                outcome[row] = _FOUND
+                on_packet_end(
+                    label,
                     Tag(tags, row),
                     Packet(packets, row),
                     Packet(found, row),  # type: ignore[arg-type]  # found exists: a hit
                     cached=True,
-                    source_run_id=lookup.run_ids[row],
+                    source_run_id=run_ids[row],
                 )
             elif input_hash in first:
-                batch.waiting[row] = first[input_hash]
+                waiting[row] = first[input_hash]
             else:
                 first[input_hash] = row
-                batch.pending.append(row)
+                pending.append(row)
+        self.counts.cached += lookup.hits.count(True)
         if batch.pending:  # the arguments' values, read from Arrow only when needed
             batch.arguments = [(name, packets.values(name)) for name in self.parameters]
         return batch
@@ -518,7 +523,7 @@ class FunctionNodeRun:
         index = []
         for row in kept:
             where, position = batch.outcome[row]
-            index.append(position if where == "found" else found.num_rows + position)
+            index.append(row if where == "found" else found.num_rows + position)
         rows = pa.array(index, pa.int64())
         combined = pa.concat_tables([found, computed.cast(found.schema)])
         hashes = pa.concat_arrays([found_hashes, computed_hashes]).take(rows)

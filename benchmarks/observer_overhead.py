@@ -17,27 +17,23 @@ Prints numbers; asserts nothing.
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from _timing import best_of
-from orcapod.core import ArrowTableSource, InMemoryArrowDatabase, Pipeline
 from orcapod.observers import CompositeObserver, LoggingObserver, StatusObserver
-from pipeline_overhead import affine, source_of
+from pipeline_overhead import affine, first_run, source_of
+
+if TYPE_CHECKING:
+    from orcapod.core import ArrowTableSource, Pipeline
 
 
 def observed(source: ArrowTableSource, rounds: int) -> tuple[float, Pipeline]:
-    made: list[Pipeline] = []
-
-    def run() -> None:
-        database = InMemoryArrowDatabase()
-        pipeline = Pipeline("bench", database)
-        with pipeline:
-            affine.pod(source, label="node")
-        made.append(pipeline)
-        pipeline.run(
-            observer=CompositeObserver(LoggingObserver(database), StatusObserver(database))
-        )
-
-    return best_of(rounds, run), made[-1]
+    """A first run observed by a logging and a status observer on its database."""
+    return first_run(
+        source,
+        rounds,
+        lambda database: CompositeObserver(LoggingObserver(database), StatusObserver(database)),
+    )
 
 
 def main() -> None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -34,6 +34,9 @@ from orcapod.core import (
     Pipeline,
     function_pod,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 @function_pod(output_keys="y")
@@ -113,12 +116,20 @@ def pipeline_of(source: ArrowTableSource, pod: Any) -> Pipeline:
     return pipeline
 
 
-def first_run(source: ArrowTableSource, rounds: int) -> tuple[float, Pipeline]:
+def first_run(
+    source: ArrowTableSource,
+    rounds: int,
+    observer_of: Callable[[Any], Any] = lambda database: CountingObserver(),
+) -> tuple[float, Pipeline]:
+    """The best time of a first run on a fresh database (and the last pipeline run).
+
+    ``observer_of`` makes the run's observer from the pipeline's database.
+    """
     pipelines: list[Pipeline] = []
 
     def run() -> None:
         pipelines.append(pipeline_of(source, affine.pod))
-        pipelines[-1].run(observer=CountingObserver())
+        pipelines[-1].run(observer=observer_of(pipelines[-1].database))
 
     return best_of(rounds, run), pipelines[-1]
 

@@ -12,7 +12,8 @@ import pytest
 
 from orcapod.core import DictSource, InMemoryArrowDatabase, Pipeline, function_pod
 from orcapod.observers._composite import CompositeObserver
-from orcapod.observers._logging import LOG_COLUMNS, LoggingObserver
+from orcapod.observers._layout import LOG_COLUMNS
+from orcapod.observers._logging import LoggingObserver
 from orcapod.observers._status import StatusObserver
 from orcapod.protocols import ExecutionObserver
 

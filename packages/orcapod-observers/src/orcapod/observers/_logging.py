@@ -4,46 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-
-from orcapod.observers._tables import UTC_TIME, NodeContext, TableObserver, now
+from orcapod.observers._layout import LOG_COLUMNS, LOGS_BRANCH
+from orcapod.observers._tables import NodeContext, TableObserver, now
 
 if TYPE_CHECKING:
     from orcapod.protocols.data import Packet, Tag
     from orcapod.protocols.observability import ExecutionObserver
 
-__all__ = ["LOG_COLUMNS", "LoggingObserver"]
-
-PYTHON_LOG = pa.struct(
-    [
-        ("time", UTC_TIME),
-        ("level", pa.large_string()),
-        ("logger", pa.large_string()),
-        ("message", pa.large_string()),
-        ("pathname", pa.large_string()),
-        ("lineno", pa.int64()),
-    ]
-)
-LOG_COLUMNS = pa.schema(
-    [
-        ("__log_id", pa.large_string()),
-        ("__run_id", pa.large_string()),
-        ("__node_label", pa.large_string()),
-        ("__node_hash", pa.large_string()),
-        ("__timestamp", UTC_TIME),
-        ("__duration_s", pa.float64()),
-        ("__stdout", pa.large_string()),
-        ("__stderr", pa.large_string()),
-        ("__python_logs", pa.large_list(PYTHON_LOG)),
-        ("__traceback", pa.large_string()),
-        ("__success", pa.bool_()),
-        ("__attempt", pa.int64()),
-        ("__executor_type", pa.large_string()),
-        ("__capture_level", pa.large_string()),
-        ("__packet_key", pa.large_string()),
-    ]
-)
-"""The observer's own columns of a log row (docs/observability.md); tag columns follow."""
+__all__ = ["LoggingObserver"]
 
 
 class LoggingObserver(TableObserver):
@@ -65,7 +33,7 @@ class LoggingObserver(TableObserver):
 
 
 class _LoggingContext(NodeContext):
-    branch = "_logs"
+    branch = LOGS_BRANCH
     fixed = LOG_COLUMNS
 
     def create_packet_logger(self, tag: Tag, packet: Packet) -> _PacketLogger:

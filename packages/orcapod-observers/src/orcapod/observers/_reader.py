@@ -15,6 +15,14 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from orcapod.observers._layout import (
+    LOG_COLUMNS,
+    LOGS_BRANCH,
+    RUN_SCHEMA,
+    RUNS_BRANCH,
+    STATUS_BRANCH,
+    STATUS_COLUMNS,
+)
 from orcapod.observers.errors import (
     TagTypeConflictError,
     UnknownNodeError,
@@ -42,9 +50,6 @@ __all__ = [
     "list_pipelines",
 ]
 
-LOGS_BRANCH = "_logs"
-STATUS_BRANCH = "_status"
-RUNS_BRANCH = "_runs"
 _BRANCHES = (RUNS_BRANCH, LOGS_BRANCH, STATUS_BRANCH)
 
 LOG_ID = "__log_id"
@@ -62,78 +67,13 @@ STARTED_AT = "__started_at"
 STATES = ("RUNNING", "SUCCESS", "FAILED", "CACHED")
 """Packet states of status events, in the order of a packet's life."""
 
-_UTC = pa.timestamp("us", tz="UTC")
 _STR = pa.large_string()  # what the observers write
 
-PYTHON_LOG_TYPE = pa.large_list(
-    pa.struct(
-        [
-            ("time", _UTC),
-            ("level", _STR),
-            ("logger", _STR),
-            ("message", _STR),
-            ("pathname", _STR),
-            ("lineno", pa.int64()),
-        ]
-    )
-)
-
-LOG_SCHEMA = pa.schema(
-    [
-        (LOG_ID, _STR),
-        (RUN_ID, _STR),
-        (NODE_LABEL, _STR),
-        ("__node_hash", _STR),
-        (TIMESTAMP, _UTC),
-        ("__duration_s", pa.float64()),
-        ("__stdout", _STR),
-        ("__stderr", _STR),
-        ("__python_logs", PYTHON_LOG_TYPE),
-        ("__traceback", _STR),
-        (SUCCESS, pa.bool_()),
-        (ATTEMPT, pa.int64()),
-        ("__executor_type", _STR),
-        ("__capture_level", _STR),
-        (PACKET_KEY, _STR),
-    ]
-)
+LOG_SCHEMA = LOG_COLUMNS
 """The documented columns of :meth:`ObservabilityReader.logs`; tag columns follow them."""
 
-STATUS_SCHEMA = pa.schema(
-    [
-        (STATUS_ID, _STR),
-        (RUN_ID, _STR),
-        (NODE_LABEL, _STR),
-        ("__node_hash", _STR),
-        (STATE, _STR),
-        (TIMESTAMP, _UTC),
-        (ATTEMPT, pa.int64()),
-        ("__error_summary", _STR),
-        ("__source_run_id", _STR),
-        (PACKET_KEY, _STR),
-    ]
-)
+STATUS_SCHEMA = STATUS_COLUMNS
 """The documented columns of :meth:`ObservabilityReader.status`; tag columns follow them."""
-
-RUN_SCHEMA = pa.schema(
-    [
-        (RUN_ID, _STR),
-        ("__pipeline", _STR),
-        ("__pipeline_uri", _STR),
-        (STARTED_AT, _UTC),
-        ("__ended_at", _UTC),
-        (STATE, _STR),
-        ("__n_success", pa.int64()),
-        ("__n_failed", pa.int64()),
-        ("__n_cached", pa.int64()),
-        ("__error", _STR),
-        ("__host", _STR),
-        ("__pid", pa.int64()),
-        ("__orcapod_version", _STR),
-        ("__python_version", _STR),
-    ]
-)
-"""The columns of :meth:`ObservabilityReader.runs`."""
 
 SUMMARY_SCHEMA = pa.schema(
     [

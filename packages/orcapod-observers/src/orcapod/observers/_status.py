@@ -4,31 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import pyarrow as pa
-
-from orcapod.observers._tables import UTC_TIME, NodeContext, TableObserver, now
+from orcapod.observers._layout import STATUS_BRANCH, STATUS_COLUMNS
+from orcapod.observers._tables import NodeContext, TableObserver, now
 
 if TYPE_CHECKING:
     from orcapod.protocols.data import Packet, Tag
     from orcapod.protocols.observability import ExecutionObserver
 
-__all__ = ["STATUS_COLUMNS", "StatusObserver"]
-
-STATUS_COLUMNS = pa.schema(
-    [
-        ("__status_id", pa.large_string()),
-        ("__run_id", pa.large_string()),
-        ("__node_label", pa.large_string()),
-        ("__node_hash", pa.large_string()),
-        ("__state", pa.large_string()),
-        ("__timestamp", UTC_TIME),
-        ("__attempt", pa.int64()),
-        ("__error_summary", pa.large_string()),
-        ("__source_run_id", pa.large_string()),
-        ("__packet_key", pa.large_string()),
-    ]
-)
-"""The observer's own columns of a status event (docs/observability.md); tag columns follow."""
+__all__ = ["StatusObserver"]
 
 _MAX_SUMMARY = 500
 
@@ -53,7 +36,7 @@ class StatusObserver(TableObserver):
 
 
 class _StatusContext(NodeContext):
-    branch = "_status"
+    branch = STATUS_BRANCH
     fixed = STATUS_COLUMNS
 
     def _event(

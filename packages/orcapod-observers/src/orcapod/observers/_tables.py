@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from orcapod.observers._layout import RUN_SCHEMA, RUNS_BRANCH
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from datetime import datetime
@@ -35,26 +37,6 @@ __all__ = [
 ]
 
 PROVENANCE = "__provenance"
-UTC_TIME = pa.timestamp("us", "UTC")
-RUN_RECORD_ID = "__record_id"
-RUN_SCHEMA = pa.schema(
-    [
-        ("__run_id", pa.large_string()),
-        ("__pipeline", pa.large_string()),
-        ("__pipeline_uri", pa.large_string()),
-        ("__started_at", UTC_TIME),
-        ("__ended_at", UTC_TIME),
-        ("__state", pa.large_string()),
-        ("__n_success", pa.int64()),
-        ("__n_failed", pa.int64()),
-        ("__n_cached", pa.int64()),
-        ("__error", pa.large_string()),
-        ("__host", pa.large_string()),
-        ("__pid", pa.int64()),
-        ("__orcapod_version", pa.large_string()),
-        ("__python_version", pa.large_string()),
-    ]
-)
 
 
 def branch(pipeline_path: Sequence[str], name: str) -> RecordPath:
@@ -130,9 +112,6 @@ class Sink:
         self.written = 0  # rows written so far: the running number of the next id
         self._paths = [_holds_paths(field.type, field) for field in self.schema]
 
-    def __len__(self) -> int:
-        return len(self.rows)
-
     def flush(self) -> None:
         """Write the buffered rows (if any) in one batch, then forget them.
 
@@ -159,7 +138,40 @@ class Sink:
         self.written += count
 
 
-class TableObserver:
+class _QuietHooks:
+    """Hooks that record nothing: what an observer or node context does not override."""
+
+    def on_node_start(self, node_label: str, node_hash: str, tag_schema: Schema) -> None:
+        pass
+
+    def on_node_end(self, node_label: str, node_hash: str) -> None:
+        pass
+
+    def on_packet_start(self, node_label: str, tag: Tag, packet: Packet) -> None:
+        pass
+
+    def on_packet_end(
+        self,
+        node_label: str,
+        tag: Tag,
+        input_packet: Packet,
+        output_packet: Packet | None,
+        *,
+        cached: bool,
+        source_run_id: str | None = None,
+    ) -> None:
+        pass
+
+    def on_packet_crash(
+        self, node_label: str, tag: Tag, packet: Packet, error: BaseException
+    ) -> None:
+        pass
+
+    def create_packet_logger(self, tag: Tag, packet: Packet) -> PacketExecutionLogger:
+        return _DISCARD
+
+
+class TableObserver(_QuietHooks):
     """An observer writing rows to a database, buffered, and the run records.
 
     Args:
@@ -233,36 +245,6 @@ class TableObserver:
 
     context_class: type[NodeContext]
 
-    # Hooks called on the observer itself rather than a node context: nothing to do.
-    def on_node_start(self, node_label: str, node_hash: str, tag_schema: Schema) -> None:
-        pass
-
-    def on_node_end(self, node_label: str, node_hash: str) -> None:
-        pass
-
-    def on_packet_start(self, node_label: str, tag: Tag, packet: Packet) -> None:
-        pass
-
-    def on_packet_end(
-        self,
-        node_label: str,
-        tag: Tag,
-        input_packet: Packet,
-        output_packet: Packet | None,
-        *,
-        cached: bool,
-        source_run_id: str | None = None,
-    ) -> None:
-        pass
-
-    def on_packet_crash(
-        self, node_label: str, tag: Tag, packet: Packet, error: BaseException
-    ) -> None:
-        pass
-
-    def create_packet_logger(self, tag: Tag, packet: Packet) -> PacketExecutionLogger:
-        return _DISCARD
-
     # -- rows ------------------------------------------------------------------
 
     def sink(
@@ -297,7 +279,7 @@ class TableObserver:
         return "" if self.run is None else self.run.run_id
 
 
-class NodeContext:
+class NodeContext(_QuietHooks):
     """The observer of one node: what its hooks turn into rows.
 
     Subclasses set :attr:`branch` (``_logs``, ``_status``) and :attr:`fixed`, the
@@ -335,29 +317,6 @@ class NodeContext:
         """Write the node's buffered rows (and every other buffered row)."""
         self.parent.flush()
 
-    def on_packet_start(self, node_label: str, tag: Tag, packet: Packet) -> None:
-        pass
-
-    def on_packet_end(
-        self,
-        node_label: str,
-        tag: Tag,
-        input_packet: Packet,
-        output_packet: Packet | None,
-        *,
-        cached: bool,
-        source_run_id: str | None = None,
-    ) -> None:
-        pass
-
-    def on_packet_crash(
-        self, node_label: str, tag: Tag, packet: Packet, error: BaseException
-    ) -> None:
-        pass
-
-    def create_packet_logger(self, tag: Tag, packet: Packet) -> PacketExecutionLogger:
-        return _DISCARD
-
 
 class _Discard:
     keeps_records = False
@@ -389,7 +348,7 @@ def _write_run_record(
         [pa.array([value], type=field.type) for value, field in zip(row, RUN_SCHEMA, strict=True)],
         schema=RUN_SCHEMA,
     )
-    database.add_record((run.pipeline_name, "_runs"), record_id, table, skip_duplicates=True)
+    database.add_record((run.pipeline_name, RUNS_BRANCH), record_id, table, skip_duplicates=True)
     database.flush()
 
 

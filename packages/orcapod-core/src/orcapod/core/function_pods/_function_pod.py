@@ -10,7 +10,7 @@ from orcapod.core._recording import record
 from orcapod.core.datagrams import Packet, RowBlock, Tag
 from orcapod.core.errors import ReturnValueError, SchemaError, TypeMismatchError
 from orcapod.core.hashing import combine_hashes
-from orcapod.core.streams import StreamBase
+from orcapod.core.streams import StreamBase, schemas_of, side_by_side
 from orcapod.core.system_columns import is_system_column
 from orcapod.core.types import Schema, to_arrow_table
 
@@ -93,7 +93,7 @@ class FunctionPod:
                 key that is also a tag column.
         """
         stream = self._single_input(streams)
-        tag_schema, packet_schema = map(Schema.of, stream.output_schema())
+        tag_schema, packet_schema = schemas_of(stream)
         where = f"function pod {self._display_name()!r}"
         self._function.check_inputs(packet_schema, where=where)
         clashes = [key for key in self._function.output_keys if key in tag_schema]
@@ -159,10 +159,10 @@ class FunctionPod:
             rows = pa.Table.from_batches([batch])
             tags = RowBlock(rows.select(tag_names), tag_schema)
             outputs = self._outputs(tags, RowBlock(rows.select(list(packet_schema)), packet_schema))
-            parts.append(_side_by_side(tags.table, outputs))
+            parts.append(side_by_side(tags.table, outputs))
         if not parts:
             canonical = self._function.output_schema().to_arrow()
-            return _side_by_side(table.select(tag_names).slice(0, 0), canonical.empty_table())
+            return side_by_side(table.select(tag_names).slice(0, 0), canonical.empty_table())
         return pa.concat_tables(parts)
 
     def _display_name(self) -> str:
@@ -344,13 +344,6 @@ def canonical_outputs(columns: dict[str, list[Any]], schema: Schema) -> pa.Table
         return pa.concat_tables([row.cast(canonical) for row in rows])
 
 
-def _side_by_side(left: pa.Table, right: pa.Table) -> pa.Table:
-    return pa.Table.from_arrays(
-        [*left.columns, *right.columns],
-        schema=pa.schema([*left.schema, *right.schema]),
-    )
-
-
 class FunctionPodStream(StreamBase):
     """The lazy output of a function pod on one input stream.
 
@@ -380,7 +373,7 @@ class FunctionPodStream(StreamBase):
         return self._schemas
 
     def _compute_table(self) -> pa.Table:
-        tag_schema, packet_schema = map(Schema.of, self._input.output_schema())
+        tag_schema, packet_schema = schemas_of(self._input)
         table = self._input.as_table(include_system_columns=True)
         return self._pod.apply(table, tag_schema, packet_schema)
 

@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING, Any
 from orcapod.core._recording import record
 from orcapod.core.errors import SchemaError
 from orcapod.core.hashing import combine_hashes, hash_label
-from orcapod.core.streams import StreamBase
-from orcapod.core.types import Schema
+from orcapod.core.streams import StreamBase, schemas_of
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     import pyarrow as pa
 
+    from orcapod.core.types import Schema
     from orcapod.protocols import pods
     from orcapod.protocols.streams import Stream
 
@@ -73,7 +73,7 @@ class Operator(ABC):
             SchemaError: the number of inputs is wrong, or their schemas do not fit.
         """
         self._check_count(streams)
-        return self.check([_schemas(stream) for stream in streams])
+        return self.check([schemas_of(stream) for stream in streams])
 
     def __call__(self, *streams: Stream, label: str | None = None) -> OperatorStream:
         """The lazy output stream of this operator on ``streams``.
@@ -144,7 +144,7 @@ class OperatorStream(StreamBase):
 
     def _compute_table(self) -> pa.Table:
         tables = [stream.as_table(include_system_columns=True) for stream in self._inputs]
-        return self._operator.compute(tables, [_schemas(stream) for stream in self._inputs])
+        return self._operator.compute(tables, [schemas_of(stream) for stream in self._inputs])
 
     def content_hash(self) -> str:
         """The operator's identity chained to its inputs' contents, in input order."""
@@ -161,11 +161,6 @@ class OperatorStream(StreamBase):
             self._operator.pipeline_hash(),
             *(stream.pipeline_hash() for stream in self._inputs),
         )
-
-
-def _schemas(stream: Stream) -> tuple[Schema, Schema]:
-    tag_schema, packet_schema = stream.output_schema()
-    return Schema.of(tag_schema), Schema.of(packet_schema)
 
 
 if TYPE_CHECKING:

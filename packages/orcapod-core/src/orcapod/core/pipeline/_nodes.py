@@ -20,6 +20,7 @@ from orcapod.core.errors import ReturnValueError
 from orcapod.core.function_pods import INPUT_HASH, OUTPUT_HASH, canonical_outputs
 from orcapod.core.hashing import hash_table_rows
 from orcapod.core.pipeline._run import PacketFailure
+from orcapod.core.streams import schemas_of, side_by_side
 from orcapod.core.system_columns import PROVENANCE, PROVENANCE_TYPE, is_system_column
 from orcapod.core.types import Schema, value_checker
 
@@ -138,7 +139,7 @@ class OperatorNode(Node):
         observer = self._observer(ctx)
         observer.on_node_start(self.label, self.node_hash, self.output_schema()[0])
         try:
-            schemas = [_schemas_of(stream) for stream in self.stream.inputs]
+            schemas = [schemas_of(stream) for stream in self.stream.inputs]
             table = self.stream.operator.compute(inputs, schemas)
             ctx.counts_of(self.label).rows += table.num_rows
             _store_rows(self.database, self.pipeline_path, table)
@@ -216,7 +217,7 @@ class FunctionNode(Node):
             self.function, records.column(INPUT_HASH).to_pylist()
         )
         tags, _ = self.keys()
-        table = _side_by_side(records.select([*tags, PROVENANCE]), found.outputs)
+        table = side_by_side(records.select([*tags, PROVENANCE]), found.outputs)
         return self._select(table, include_system_columns)
 
 
@@ -276,7 +277,7 @@ class FunctionNodeRun:
         self.counts: NodeCounts = ctx.counts_of(node.label)
         executor = ctx.executor if ctx.executor is not None else node.executor
         self.executor: PythonFunctionExecutor | None = executor  # type: ignore[assignment]
-        self.tag_schema, self.packet_schema = _schemas_of(node.stream.input_stream)
+        self.tag_schema, self.packet_schema = schemas_of(node.stream.input_stream)
         self.output_schema = self.function.output_schema()
         self.keys = self.function.output_keys
         self.fn = self.function.function
@@ -304,7 +305,7 @@ class FunctionNodeRun:
 
     def empty_output(self, table: pa.Table) -> pa.Table:
         tag_names = [*self.tag_schema, *(n for n in table.column_names if is_system_column(n))]
-        return _side_by_side(table.select(tag_names), self.output_schema.to_arrow().empty_table())
+        return side_by_side(table.select(tag_names), self.output_schema.to_arrow().empty_table())
 
     # -- a batch ---------------------------------------------------------------
 
@@ -435,7 +436,7 @@ class FunctionNodeRun:
             if batch.outcome.get(row, ("failed",))[0] != "failed"
         ]
         output_columns, output_hashes = self._outputs(batch, kept, computed, computed_hashes)
-        table = _side_by_side(batch.tags.table.take(pa.array(kept, pa.int64())), output_columns)
+        table = side_by_side(batch.tags.table.take(pa.array(kept, pa.int64())), output_columns)
         self._record(batch, kept, table, output_hashes)
         self.counts.rows += len(kept)
         return table
@@ -561,14 +562,3 @@ def _store_rows(database: ArrowDatabase, path: tuple[str, ...], table: pa.Table)
         return
     ids = pa.array(hash_table_rows(table), pa.large_string())
     database.add_records(path, table.append_column(RECORD_ID, ids), RECORD_ID, skip_duplicates=True)
-
-
-def _schemas_of(stream: Stream) -> tuple[Schema, Schema]:
-    tags, packets = stream.output_schema()
-    return Schema.of(tags), Schema.of(packets)
-
-
-def _side_by_side(left: pa.Table, right: pa.Table) -> pa.Table:
-    return pa.Table.from_arrays(
-        [*left.columns, *right.columns], schema=pa.schema([*left.schema, *right.schema])
-    )

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
-from orcapod.core.streams._base import StreamBase, schema_pipeline_hash
+from orcapod.core.streams._base import (
+    StreamBase,
+    schema_pipeline_hash,
+    schemas_of,
+    side_by_side,
+)
 
-__all__ = ["StreamBase", "schema_pipeline_hash"]
+__all__ = ["StreamBase", "schema_pipeline_hash", "schemas_of", "side_by_side"]

@@ -12,13 +12,14 @@ from orcapod.core.datagrams import Packet, RowBlock, Tag
 from orcapod.core.errors import MissingDependencyError
 from orcapod.core.hashing import combine_hashes, hash_schema
 from orcapod.core.system_columns import is_system_column
+from orcapod.core.types import Schema
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from orcapod.core.types import Schema
+    from orcapod.protocols.streams import Stream
 
-__all__ = ["StreamBase", "schema_pipeline_hash"]
+__all__ = ["StreamBase", "schema_pipeline_hash", "schemas_of", "side_by_side"]
 
 _ITER_BATCH_ROWS = 65_536
 
@@ -113,6 +114,19 @@ def schema_pipeline_hash(kind: str, tag_schema: Schema, packet_schema: Schema) -
     """The pipeline hash of an element known by its kind and its two schemas alone."""
     return combine_hashes(
         kind, hash_schema(tag_schema.to_arrow()), hash_schema(packet_schema.to_arrow())
+    )
+
+
+def schemas_of(stream: Stream) -> tuple[Schema, Schema]:
+    """(tag schema, packet schema) of any stream, as orcapod.core Schemas."""
+    tags, packets = stream.output_schema()
+    return Schema.of(tags), Schema.of(packets)
+
+
+def side_by_side(left: pa.Table, right: pa.Table) -> pa.Table:
+    """The columns of ``left`` then those of ``right`` (equally long), without a copy."""
+    return pa.Table.from_arrays(
+        [*left.columns, *right.columns], schema=pa.schema([*left.schema, *right.schema])
     )
 
 

@@ -1,0 +1,95 @@
+"""The storage layout of everything observers record (pinned in docs/observability.md).
+
+One home for it: the observers write these tables and the reader reads them.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+__all__ = [
+    "LOGS_BRANCH",
+    "LOG_COLUMNS",
+    "PYTHON_LOG",
+    "RUNS_BRANCH",
+    "RUN_SCHEMA",
+    "STATUS_BRANCH",
+    "STATUS_COLUMNS",
+    "UTC_TIME",
+]
+
+LOGS_BRANCH = "_logs"
+STATUS_BRANCH = "_status"
+RUNS_BRANCH = "_runs"
+
+UTC_TIME = pa.timestamp("us", "UTC")
+_STR = pa.large_string()
+
+PYTHON_LOG = pa.struct(
+    [
+        ("time", UTC_TIME),
+        ("level", _STR),
+        ("logger", _STR),
+        ("message", _STR),
+        ("pathname", _STR),
+        ("lineno", pa.int64()),
+    ]
+)
+"""One captured ``logging`` record in a log row's ``__python_logs``."""
+
+LOG_COLUMNS = pa.schema(
+    [
+        ("__log_id", _STR),
+        ("__run_id", _STR),
+        ("__node_label", _STR),
+        ("__node_hash", _STR),
+        ("__timestamp", UTC_TIME),
+        ("__duration_s", pa.float64()),
+        ("__stdout", _STR),
+        ("__stderr", _STR),
+        ("__python_logs", pa.large_list(PYTHON_LOG)),
+        ("__traceback", _STR),
+        ("__success", pa.bool_()),
+        ("__attempt", pa.int64()),
+        ("__executor_type", _STR),
+        ("__capture_level", _STR),
+        ("__packet_key", _STR),
+    ]
+)
+"""The observer's own columns of a log row; tag columns follow."""
+
+STATUS_COLUMNS = pa.schema(
+    [
+        ("__status_id", _STR),
+        ("__run_id", _STR),
+        ("__node_label", _STR),
+        ("__node_hash", _STR),
+        ("__state", _STR),
+        ("__timestamp", UTC_TIME),
+        ("__attempt", pa.int64()),
+        ("__error_summary", _STR),
+        ("__source_run_id", _STR),
+        ("__packet_key", _STR),
+    ]
+)
+"""The observer's own columns of a status event; tag columns follow."""
+
+RUN_SCHEMA = pa.schema(
+    [
+        ("__run_id", _STR),
+        ("__pipeline", _STR),
+        ("__pipeline_uri", _STR),
+        ("__started_at", UTC_TIME),
+        ("__ended_at", UTC_TIME),
+        ("__state", _STR),
+        ("__n_success", pa.int64()),
+        ("__n_failed", pa.int64()),
+        ("__n_cached", pa.int64()),
+        ("__error", _STR),
+        ("__host", _STR),
+        ("__pid", pa.int64()),
+        ("__orcapod_version", _STR),
+        ("__python_version", _STR),
+    ]
+)
+"""A run record (a run's start, or its end) at ``(pipeline, "_runs")``."""

@@ -21,6 +21,7 @@ from orcapod.protocols.database import validate_record_path
 from orcapod.protocols.errors import DuplicateRecordError, InvalidRecordPathError
 from orcapod.protocols.testing.database import (
     ArrowDatabaseContract,
+    DurableArrowDatabaseContract,
     PersistentArrowDatabaseContract,
 )
 
@@ -148,9 +149,14 @@ class TestSnapshotDatabaseContract(PersistentArrowDatabaseContract):
 def test_the_kit_exports_only_the_contract_classes() -> None:
     from orcapod.protocols.testing import database
 
-    assert database.__all__ == ["ArrowDatabaseContract", "PersistentArrowDatabaseContract"]
+    assert database.__all__ == [
+        "ArrowDatabaseContract",
+        "DurableArrowDatabaseContract",
+        "PersistentArrowDatabaseContract",
+    ]
     assert ArrowDatabaseContract.__test__ is False
     assert PersistentArrowDatabaseContract.__test__ is False
+    assert DurableArrowDatabaseContract.__test__ is False
 
 
 def test_a_contract_without_a_factory_says_what_to_override(tmp_path: Path) -> None:
@@ -158,6 +164,8 @@ def test_a_contract_without_a_factory_says_what_to_override(tmp_path: Path) -> N
         ArrowDatabaseContract().make_database(tmp_path)
     with pytest.raises(NotImplementedError, match=r"override reopen_database"):
         PersistentArrowDatabaseContract().reopen_database(InMemoryArrowDatabase(), tmp_path)
+    with pytest.raises(NotImplementedError, match=r"override database_opener\(tmp_path\)"):
+        DurableArrowDatabaseContract().database_opener(tmp_path)
 
 
 # -- broken backends, each wrong in one way --------------------------------------------

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from orcapod.protocols.testing.database import (
     ArrowDatabaseContract,
+    DurableArrowDatabaseContract,
     PersistentArrowDatabaseContract,
 )
 from orcapod.protocols.testing.observers import Event, RecordingLogger, RecordingObserver
@@ -25,6 +26,7 @@ from orcapod.protocols.testing.plugins import load_distribution_plugins
 
 __all__ = [
     "ArrowDatabaseContract",
+    "DurableArrowDatabaseContract",
     "Event",
     "RecordingLogger",
     "RecordingObserver",

@@ -13,14 +13,20 @@ its factory; every inherited test then runs against it::
 
 A backend whose records outlive ``close()`` subclasses
 :class:`PersistentArrowDatabaseContract` instead and also supplies
-``reopen_database``. Tests compare schemas and values exactly; only the order
-of rows, which the protocol leaves unspecified, is ignored.
+``reopen_database``; one that several processes share subclasses
+:class:`DurableArrowDatabaseContract` and also supplies ``database_opener``.
+Tests compare schemas and values exactly; only the order of rows, which the
+protocol leaves unspecified, is ignored.
 """
 
 from __future__ import annotations
 
 import math
+import signal
+import subprocess
+import sys
 import tempfile
+import time
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -39,11 +45,16 @@ from orcapod.protocols.errors import (
     InvalidRecordPathError,
     RecordSchemaError,
 )
+from orcapod.protocols.testing import _writer
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
 
-__all__ = ["ArrowDatabaseContract", "PersistentArrowDatabaseContract"]
+__all__ = [
+    "ArrowDatabaseContract",
+    "DurableArrowDatabaseContract",
+    "PersistentArrowDatabaseContract",
+]
 
 _ID = "record_id"
 """The id column name the suite adds records with and asks reads for."""
@@ -1030,3 +1041,131 @@ def _assert_names(error: BaseException, *names: str) -> None:
     message = str(error)
     for name in names:
         assert name in message, f"the error should name {name!r}: {message}"
+
+
+_WRITER_MAIN = f"import sys; from {_writer.__name__} import main; main(sys.argv[1:])"
+"""Runs a writer process (not ``-m``: the kit's package imports the module already)."""
+
+
+class DurableArrowDatabaseContract(PersistentArrowDatabaseContract):
+    """Behaviour of a persistent backend shared between processes: everything above, and
+
+    - a writer killed (SIGKILL) in the middle of a flush leaves a readable store
+      holding each flush entirely or not at all, which accepts new writes;
+    - two processes adding overlapping record ids with ``skip_duplicates=True``
+      at the same time lose nothing and store no id twice.
+
+    The tests run real writer processes (:mod:`orcapod.protocols.testing._writer`),
+    so override :meth:`database_opener` as well.
+    """
+
+    __test__: ClassVar[bool] = False
+    writer_timeout_s: ClassVar[float] = 120.0
+    """How long a writer process may take before the test fails."""
+
+    def database_opener(self, tmp_path: Path) -> tuple[str, str]:
+        """``("package.module:callable", argument)``: ``callable(argument)`` run in another
+        process opens the storage that ``make_database(tmp_path)`` opened."""
+        raise NotImplementedError(
+            f"{type(self).__name__} must override database_opener(tmp_path) to return "
+            "('package.module:callable', argument) opening make_database(tmp_path)'s storage "
+            "in another process"
+        )
+
+    def _writer(self, tmp_path: Path, *arguments: str) -> subprocess.Popen[str]:
+        opener, argument = self.database_opener(tmp_path)
+        return subprocess.Popen(
+            [sys.executable, "-c", _WRITER_MAIN, opener, argument, *arguments],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def _wait(self, process: subprocess.Popen[str]) -> str:
+        """The writer's output once it has ended; it must have succeeded."""
+        try:
+            out, err = process.communicate(timeout=self.writer_timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            out, err = process.communicate()
+            pytest.fail(f"the writer process did not finish in {self.writer_timeout_s} s: {err}")
+        assert process.returncode == 0, f"the writer process failed:\n{err}"
+        return out
+
+    def test_a_writer_killed_mid_flush_leaves_whole_flushes_and_a_writable_store(
+        self, database: ArrowDatabase, tmp_path: Path, reopen: Callable[[], ArrowDatabase]
+    ) -> None:
+        rows = 3000
+        database.add_records(_writer.PATH, _writer.batch_records("before", 0, rows), _writer.ID)
+        database.close()
+        # The kill lands at several moments of the third flush: before, early, late, after.
+        delays = [0.0, 0.005, 0.02, 0.08]
+        for attempt, delay in enumerate(delays):
+            process = self._writer(tmp_path, "batches", f"w{attempt}", "6", str(rows))
+            assert process.stdout is not None
+            for line in process.stdout:
+                if line.strip() == "flushing 2":
+                    time.sleep(delay)
+                    process.send_signal(signal.SIGKILL)
+                    break
+            else:
+                pytest.fail(f"the writer ended before its third flush: {process.communicate()[1]}")
+            process.wait(timeout=self.writer_timeout_s)
+            assert process.returncode == -signal.SIGKILL
+
+        again = reopen()
+        stored = again.get_all_records(_writer.PATH, record_id_column=_writer.ID)
+        assert stored is not None
+        ids = stored.column(_writer.ID).to_pylist()
+        assert len(ids) == len(set(ids)), "a record id is stored twice after the kills"
+        per_flush: dict[tuple[str, str], int] = {}
+        for record_id in ids:
+            prefix, flush, _ = record_id.split("-")
+            per_flush[prefix, flush] = per_flush.get((prefix, flush), 0) + 1
+        assert per_flush.pop(("before", "0000")) == rows
+        for attempt in range(len(delays)):
+            flushes = sorted(int(f) for p, f in per_flush if p == f"w{attempt}")
+            # flushes 0 and 1 were done, the kill came during or after flush 2
+            assert len(flushes) >= 2, f"writer {attempt} lost finished flushes: {flushes}"
+            assert flushes == list(range(len(flushes))), f"writer {attempt} left {flushes}"
+        partial = {key: count for key, count in per_flush.items() if count != rows}
+        assert not partial, f"flushes stored in part: {partial} (each holds {rows} records)"
+
+        again.add_records(_writer.PATH, _writer.batch_records("after", 0, 10), _writer.ID)
+        again.flush()
+        found = again.get_records_by_ids(
+            _writer.PATH, ["after-0000-00009", "before-0000-00000"], record_id_column=_writer.ID
+        )
+        assert found is not None
+        assert found.num_rows == 2
+
+    def test_two_writers_with_overlapping_ids_at_once_store_each_id_once(
+        self, database: ArrowDatabase, tmp_path: Path, reopen: Callable[[], ArrowDatabase]
+    ) -> None:
+        database.add_records(_writer.PATH, _writer.id_records(0, [0]), _writer.ID)
+        database.close()
+        # One writer counts up, the other down: both write 1,500..2,999 at about the same time.
+        first = self._writer(tmp_path, "ids", "1", "0", "2999", "1", "100")
+        second = self._writer(tmp_path, "ids", "2", "4499", "1500", "-1", "100")
+        for process in (first, second):  # both have opened the store: let them go at once
+            assert process.stdout is not None
+            assert process.stdin is not None
+            ready = process.stdout.readline().strip()
+            assert ready == "ready", f"the writer did not start: {ready} {process.communicate()}"
+        for process in (first, second):
+            assert process.stdin is not None
+            process.stdin.write("go\n")
+            process.stdin.flush()
+        outputs = [self._wait(first), self._wait(second)]
+        assert all(out.rstrip().endswith("done") for out in outputs), outputs
+
+        again = reopen()
+        stored = again.get_all_records(_writer.PATH, record_id_column=_writer.ID)
+        assert stored is not None
+        ids = stored.column(_writer.ID).to_pylist()
+        assert len(ids) == len(set(ids)), "an id added by both writers is stored twice"
+        assert set(ids) == {f"id-{n:06d}" for n in range(4500)}
+        writers = dict(zip(ids, stored.column("writer").to_pylist(), strict=True))
+        assert writers["id-000000"] == 0, "the record stored before the writers was replaced"
+        assert {writers["id-000001"], writers["id-004499"]} == {1, 2}

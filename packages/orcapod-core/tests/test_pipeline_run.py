@@ -663,6 +663,59 @@ def test_sync_runs_one_packet_at_a_time() -> None:
     assert CONCURRENCY["peak"] == 1
 
 
+class ConcurrentLocalExecutor(LocalExecutor):
+    """A LocalExecutor that says it can run ``concurrency`` calls at once (as Ray's does)."""
+
+    def __init__(self, concurrency: int) -> None:
+        super().__init__()
+        self.concurrency = concurrency
+
+
+def test_sync_runs_packets_concurrently_on_an_executor_with_concurrency() -> None:
+    pipeline = Pipeline("demo", InMemoryArrowDatabase())
+    with pipeline:
+        slow.pod(ListSource(list(range(30)), packet_column="x"))
+    result = pipeline.run("sync", executor=ConcurrentLocalExecutor(3))
+    assert result.nodes["slow"].computed == 30
+    assert 1 < CONCURRENCY["peak"] <= 3
+    values = pipeline.nodes["slow"].as_table().sort_by("index")
+    assert values.column("y").to_pylist() == list(range(30))
+
+
+@pytest.mark.parametrize("concurrency", [1, 4], ids=["serial", "concurrent"])
+def test_sync_with_a_concurrent_executor_reports_like_the_serial_path(concurrency: int) -> None:
+    FAILING.add(3)
+    database = InMemoryArrowDatabase()
+    observer = RecordingObserver()
+    result = _scaled(database, [1, 2, 3, 4, 2]).run(
+        "sync", executor=ConcurrentLocalExecutor(concurrency), observer=observer
+    )
+    assert result.nodes["scale"] == NodeCounts(computed=3, cached=1, failed=1, rows=4)
+    assert [f.tag for f in result.failures] == [{"id": "s2"}]
+    assert sorted(CALLS) == [1, 2, 3, 4]
+    assert len(observer.of("on_packet_start", "scale")) == 4
+    assert len(observer.of("on_packet_end", "scale")) == 4  # three computed, one cached
+    assert len(observer.of("on_packet_crash", "scale")) == 1
+
+
+def test_sync_fail_fast_on_a_concurrent_executor_raises_the_users_error() -> None:
+    FAILING.add(2)
+    pipeline = _scaled(InMemoryArrowDatabase(), [1, 2, 3])
+    with pytest.raises(CalibrationError, match="no calibration for 2"):
+        pipeline.run("sync", executor=ConcurrentLocalExecutor(2), error_policy="fail_fast")
+
+
+def test_sync_on_a_concurrent_executor_works_inside_a_running_event_loop() -> None:
+    pipeline = _scaled(InMemoryArrowDatabase(), [1, 2, 3])
+
+    async def main() -> RunResult:
+        return pipeline.run("sync", executor=ConcurrentLocalExecutor(2))
+
+    result = asyncio.run(main())
+    assert result.nodes["scale"].computed == 3
+    assert sorted(pipeline.nodes["shift"].as_table().column("z").to_pylist()) == [11, 21, 31]
+
+
 def test_async_inside_a_running_event_loop_is_an_error() -> None:
     pipeline = _scaled(InMemoryArrowDatabase(), [1])
 

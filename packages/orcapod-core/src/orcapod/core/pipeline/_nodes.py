@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -25,7 +26,7 @@ from orcapod.core.system_columns import PROVENANCE, PROVENANCE_TYPE, is_system_c
 from orcapod.core.types import Schema, value_checker
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Coroutine, Sequence
 
     from orcapod.core.function_pods import FunctionPodStream, ResultCache
     from orcapod.core.operators import OperatorStream
@@ -191,7 +192,17 @@ class FunctionNode(Node):
         self._executor = executor
 
     def execute(self, inputs: Sequence[pa.Table], ctx: RunContext) -> pa.Table:
+        """Run over all input rows, batch by batch.
+
+        An executor that can usefully run several calls at once (an integer
+        ``concurrency`` above 1, such as a Ray cluster's) gets up to that many
+        packets of a batch in flight through its async path; otherwise
+        packets run one after another.
+        """
         run = FunctionNodeRun(self, ctx)
+        concurrency = getattr(run.executor, "concurrency", 1)
+        if type(concurrency) is int and concurrency > 1:
+            return _run_coroutine(self._execute_concurrently(inputs[0], run, concurrency))
         run.start()
         try:
             parts = []
@@ -205,6 +216,24 @@ class FunctionNode(Node):
                     raise
                 parts.append(run.finish(batch))
             return pa.concat_tables(parts) if parts else run.empty_output(inputs[0])
+        finally:
+            run.end()
+
+    async def _execute_concurrently(
+        self, table: pa.Table, run: FunctionNodeRun, concurrency: int
+    ) -> pa.Table:
+        run.start()
+        try:
+            parts = []
+            for rows in batches(table):
+                batch = run.begin(rows)
+                try:
+                    await run.compute_pending_async(batch, concurrency)
+                except BaseException:
+                    run.finish(batch)  # keep what was computed before the failure
+                    raise
+                parts.append(run.finish(batch))
+            return pa.concat_tables(parts) if parts else run.empty_output(table)
         finally:
             run.end()
 
@@ -405,6 +434,28 @@ class FunctionNodeRun:
             return
         self._succeeded(batch, row, tag, packet, values)
 
+    async def compute_pending_async(self, batch: _Batch, workers: int) -> None:
+        """:meth:`compute_async` every pending row of ``batch``, at most ``workers`` at a time.
+
+        Raises:
+            BaseException: the first packet's error (``fail_fast``, or not an
+                ``Exception``), unchanged; the other packets in flight are cancelled.
+        """
+        pending = iter(batch.pending)
+
+        async def work() -> None:
+            # Each worker takes the next row until none is left: at most
+            # ``workers`` packets in flight, with no task per packet.
+            for row in pending:
+                await self.compute_async(batch, row)
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                for _ in range(min(workers, len(batch.pending))):
+                    group.create_task(work())
+        except BaseExceptionGroup as failed:
+            raise first_error(failed) from None
+
     def finish(self, batch: _Batch) -> pa.Table:
         """Settle duplicates, store new results and records; the batch's output rows."""
         self._settle_duplicates(batch)
@@ -554,6 +605,30 @@ class FunctionNodeRun:
         self.node.database.add_records(
             self.node.pipeline_path, records, RECORD_ID, skip_duplicates=True
         )
+
+
+def first_error(group: BaseExceptionGroup) -> BaseException:
+    """The first error of a task group that is not a cancellation caused by another."""
+    for error in group.exceptions:
+        if isinstance(error, BaseExceptionGroup):
+            return first_error(error)
+        if not isinstance(error, asyncio.CancelledError):
+            return error
+    return group.exceptions[0]
+
+
+def _run_coroutine(coroutine: Coroutine[Any, Any, pa.Table]) -> pa.Table:
+    """Run ``coroutine`` to its end from synchronous code, even inside a running event loop.
+
+    Inside one (a notebook, an async caller of the sync orchestrator) it runs
+    in an event loop of its own on a helper thread.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with ThreadPoolExecutor(1, thread_name_prefix="orcapod-node") as thread:
+        return thread.submit(asyncio.run, coroutine).result()
 
 
 def _store_rows(database: ArrowDatabase, path: tuple[str, ...], table: pa.Table) -> None:

@@ -19,6 +19,7 @@ from orcapod.core.pipeline._nodes import (
     OperatorNode,
     SourceNode,
     batches,
+    first_error,
 )
 from orcapod.core.pipeline._run import RunContext, RunResult
 from orcapod.protocols.values import RunInfo, RunOutcome, RunState
@@ -174,7 +175,7 @@ class AsyncPipelineOrchestrator(Orchestrator):
                         self._run_node(node, inputs[node.label], channels[node.label], ctx)
                     )
         except BaseExceptionGroup as failed:
-            raise _first_error(failed) from None
+            raise first_error(failed) from None
 
     async def _run_node(
         self,
@@ -204,18 +205,8 @@ class AsyncPipelineOrchestrator(Orchestrator):
         try:
             while (rows := await source.get()) is not None:
                 batch = run.begin(rows)
-                pending = iter(batch.pending)
-
-                async def work() -> None:
-                    # Each worker takes the next row until none is left: at most
-                    # ``workers`` packets in flight, with no task per packet.
-                    for row in pending:  # noqa: B023 - the rows of this batch, on purpose
-                        await run.compute_async(batch, row)  # noqa: B023
-
                 try:
-                    async with asyncio.TaskGroup() as group:
-                        for _ in range(min(workers, len(batch.pending))):
-                            group.create_task(work())
+                    await run.compute_pending_async(batch, workers)
                 except BaseException:
                     run.finish(batch)  # keep what was computed before the failure
                     raise
@@ -254,13 +245,3 @@ async def _emit(table: pa.Table, outputs: list[asyncio.Queue[pa.Table | None]]) 
         for part in parts:
             await queue.put(part)
         await queue.put(None)
-
-
-def _first_error(group: BaseExceptionGroup) -> BaseException:
-    """The first error of a task group that is not a cancellation caused by another."""
-    for error in group.exceptions:
-        if isinstance(error, BaseExceptionGroup):
-            return _first_error(error)
-        if not isinstance(error, asyncio.CancelledError):
-            return error
-    return group.exceptions[0]

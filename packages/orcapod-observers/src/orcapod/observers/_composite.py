@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from orcapod.observers._tables import DISCARD, QuietHooks
+
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from orcapod.protocols.data import Packet, Schema, Tag
     from orcapod.protocols.observability import ExecutionObserver, PacketExecutionLogger
@@ -31,6 +33,11 @@ class CompositeObserver:
 
     def __init__(self, *observers: ExecutionObserver) -> None:
         self.observers: tuple[ExecutionObserver, ...] = observers
+        # The per-packet hooks, bound once; a child's hook that does nothing is left out.
+        self._packet_start = _bound(observers, "on_packet_start")
+        self._packet_end = _bound(observers, "on_packet_end")
+        self._packet_crash = _bound(observers, "on_packet_crash")
+        self._packet_logger = _bound(observers, "create_packet_logger")
 
     def __repr__(self) -> str:
         return f"CompositeObserver({', '.join(map(repr, self.observers))})"
@@ -40,9 +47,7 @@ class CompositeObserver:
             try:
                 getattr(observer, hook)(*args, **kwargs)
             except Exception:
-                _log.exception(
-                    "observer %r failed in %s; the run goes on without it", observer, hook
-                )
+                _failed(observer, hook)
 
     def on_run_start(self, run: RunInfo) -> None:
         self._each("on_run_start", run)
@@ -65,8 +70,14 @@ class CompositeObserver:
     def on_node_end(self, node_label: str, node_hash: str) -> None:
         self._each("on_node_end", node_label, node_hash)
 
+    # The hooks called per packet are written out: they run a hundred thousand times.
+
     def on_packet_start(self, node_label: str, tag: Tag, packet: Packet) -> None:
-        self._each("on_packet_start", node_label, tag, packet)
+        for observer, hook in self._packet_start:
+            try:
+                hook(node_label, tag, packet)
+            except Exception:
+                _failed(observer, "on_packet_start")
 
     def on_packet_end(
         self,
@@ -78,44 +89,50 @@ class CompositeObserver:
         cached: bool,
         source_run_id: str | None = None,
     ) -> None:
-        self._each(
-            "on_packet_end",
-            node_label,
-            tag,
-            input_packet,
-            output_packet,
-            cached=cached,
-            source_run_id=source_run_id,
-        )
+        for observer, hook in self._packet_end:
+            try:
+                hook(
+                    node_label,
+                    tag,
+                    input_packet,
+                    output_packet,
+                    cached=cached,
+                    source_run_id=source_run_id,
+                )
+            except Exception:
+                _failed(observer, "on_packet_end")
 
     def on_packet_crash(
         self, node_label: str, tag: Tag, packet: Packet, error: BaseException
     ) -> None:
-        self._each("on_packet_crash", node_label, tag, packet, error)
+        for observer, hook in self._packet_crash:
+            try:
+                hook(node_label, tag, packet, error)
+            except Exception:
+                _failed(observer, "on_packet_crash")
 
     def create_packet_logger(self, tag: Tag, packet: Packet) -> PacketExecutionLogger:
+        """A logger handing each record to the children's loggers that keep records."""
         loggers = []
-        for observer in self.observers:
+        for observer, hook in self._packet_logger:
             try:
-                loggers.append((observer, observer.create_packet_logger(tag, packet)))
+                logger = hook(tag, packet)
             except Exception:
-                _log.exception("observer %r failed in create_packet_logger", observer)
-        return _FanOutLogger(loggers)
+                _failed(observer, "create_packet_logger")
+                continue
+            if getattr(logger, "keeps_records", True):
+                loggers.append((observer, logger))
+        return _FanOutLogger(loggers) if loggers else DISCARD
 
 
 class _FanOutLogger:
     """Hands each record to every child observer's logger, isolating their failures."""
 
-    __slots__ = ("keeps_records", "loggers")
+    __slots__ = ("loggers",)
+    keeps_records = True  # made only when at least one child's logger keeps records
 
     def __init__(self, loggers: Sequence[tuple[ExecutionObserver, PacketExecutionLogger]]) -> None:
-        # Only the loggers that keep records; when none does, capture is skipped.
-        self.loggers = [
-            (observer, logger)
-            for observer, logger in loggers
-            if getattr(logger, "keeps_records", True)
-        ]
-        self.keeps_records = bool(self.loggers)
+        self.loggers = loggers
 
     def record(self, **fields: Any) -> None:
         for observer, logger in self.loggers:
@@ -123,6 +140,22 @@ class _FanOutLogger:
                 logger.record(**fields)
             except Exception:
                 _log.exception("the packet logger of observer %r failed in record", observer)
+
+
+def _bound(
+    observers: Sequence[ExecutionObserver], hook: str
+) -> list[tuple[ExecutionObserver, Callable[..., Any]]]:
+    """Each observer with its bound ``hook``, leaving out hooks known to do nothing."""
+    quiet = getattr(QuietHooks, hook)
+    return [
+        (observer, getattr(observer, hook))
+        for observer in observers
+        if getattr(type(observer), hook, None) is not quiet
+    ]
+
+
+def _failed(observer: ExecutionObserver, hook: str) -> None:
+    _log.exception("observer %r failed in %s; the run goes on without it", observer, hook)
 
 
 if TYPE_CHECKING:

@@ -73,6 +73,8 @@ class _PacketLogger:
 
 
 def _python_logs(records: Any) -> list[dict[str, Any]]:
+    if not records:
+        return []
     return [
         {
             "time": record.get("time"),

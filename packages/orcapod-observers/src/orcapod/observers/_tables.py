@@ -5,16 +5,19 @@ The layout of every table is pinned in docs/observability.md.
 
 from __future__ import annotations
 
+import itertools
 import os
 import platform
 import socket
 import threading
 import time
 from importlib import metadata
+from operator import itemgetter
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from orcapod.observers._layout import RUN_SCHEMA, RUNS_BRANCH
 
@@ -28,6 +31,8 @@ if TYPE_CHECKING:
     from orcapod.protocols.values import RecordPath, RunInfo, RunOutcome
 
 __all__ = [
+    "DISCARD",
+    "QuietHooks",
     "NodeContext",
     "TableObserver",
     "tag_values",
@@ -125,20 +130,52 @@ class Sink:
         ids = [f"{prefix}{number}" for number in range(self.written, self.written + count)]
         columns: list[list[Any]] = [ids, *([value] * count for value in self.constants)]
         columns += [list(column) for column in zip(*self.rows, strict=True)]
-        read = [tag_values(tag) for tag in self.tags]
-        columns.append([key for key, _ in read])
-        columns += [[values.get(name) for _, values in read] for name in self.tag_names]
-        arrays = [
+        arrays: list[pa.Array | pa.ChunkedArray] = [
             _array(column, field, paths)
-            for column, field, paths in zip(columns, self.schema, self._paths, strict=True)
+            for column, field, paths in zip(columns, self.schema, self._paths, strict=False)
         ]
+        arrays += self._tag_arrays()
         table = pa.Table.from_arrays(arrays, schema=self.schema)
         self.database.add_records(self.path, table, self.schema.names[0])
         self.rows, self.tags = [], []
         self.written += count
 
+    def _tag_arrays(self) -> list[pa.Array | pa.ChunkedArray]:
+        """The ``__packet_key`` column, then the tag columns, of the buffered rows.
 
-class _QuietHooks:
+        Tags that say which Arrow table they are a row of (``arrow_row``) are
+        read column by column from those tables; others value by value.
+        """
+        tags, names = self.tags, self.tag_names
+        fields = [self.schema.field(name) for name in names]
+        try:
+            rows = [tag.arrow_row() for tag in tags]  # type: ignore[attr-defined]
+            parts = [
+                _rows_of(table, [row for _, row in group])
+                for table, group in itertools.groupby(rows, key=itemgetter(0))
+            ]
+            keys = pa.chunked_array([_packet_keys(part) for part in parts], pa.large_string())
+            arrays: list[pa.Array | pa.ChunkedArray] = [
+                pa.chunked_array([part.column(f.name) for part in parts]).cast(f.type)
+                for f in fields
+            ]
+        except (AttributeError, KeyError):  # a tag of another kind: its values one by one
+            read = [tag_values(tag) for tag in tags]
+            keys = pa.array([key for key, _ in read], pa.large_string())
+            arrays = [
+                _array([values.get(f.name) for _, values in read], f, _holds_paths(f.type, f))
+                for f in fields
+            ]
+        missing = pc.is_null(keys)
+        if pc.any(missing).as_py():  # rows without provenance: their tags' content hashes
+            keys = pa.array(
+                [key or packet_key(tag) for key, tag in zip(keys.to_pylist(), tags, strict=True)],
+                pa.large_string(),
+            )
+        return [keys, *arrays]
+
+
+class QuietHooks:
     """Hooks that record nothing: what an observer or node context does not override."""
 
     def on_node_start(self, node_label: str, node_hash: str, tag_schema: Schema) -> None:
@@ -168,10 +205,10 @@ class _QuietHooks:
         pass
 
     def create_packet_logger(self, tag: Tag, packet: Packet) -> PacketExecutionLogger:
-        return _DISCARD
+        return DISCARD
 
 
-class TableObserver(_QuietHooks):
+class TableObserver(QuietHooks):
     """An observer writing rows to a database, buffered, and the run records.
 
     Args:
@@ -279,7 +316,7 @@ class TableObserver(_QuietHooks):
         return "" if self.run is None else self.run.run_id
 
 
-class NodeContext(_QuietHooks):
+class NodeContext(QuietHooks):
     """The observer of one node: what its hooks turn into rows.
 
     Subclasses set :attr:`branch` (``_logs``, ``_status``) and :attr:`fixed`, the
@@ -325,7 +362,7 @@ class _Discard:
         """Discard ``fields``."""
 
 
-_DISCARD = _Discard()
+DISCARD = _Discard()
 
 
 def write_run_start(database: ArrowDatabase, run: RunInfo) -> None:
@@ -390,6 +427,27 @@ def now() -> int:
     An int costs a tenth of a ``datetime``; Arrow reads it as the timestamp itself.
     """
     return time.time_ns() // 1000
+
+
+def _rows_of(table: pa.Table, rows: list[int]) -> pa.Table:
+    """Rows ``rows`` of ``table``: a slice when they are consecutive (the usual case)."""
+    first = rows[0]
+    if rows[-1] - first == len(rows) - 1 and rows == list(range(first, first + len(rows))):
+        return table.slice(first, len(rows))
+    return table.take(pa.array(rows, pa.int64()))
+
+
+def _packet_keys(rows: pa.Table) -> pa.Array | pa.ChunkedArray:
+    """Each row's :func:`packet_key` from its provenance; null where it has none."""
+    if PROVENANCE not in rows.column_names:
+        return pa.nulls(rows.num_rows, pa.large_string())
+    provenance = rows.column(PROVENANCE)
+    # Arrow joins strings of ``list`` but not of ``large_list`` arrays.
+    joined = pc.binary_join(
+        provenance.cast(pa.list_(pa.large_string())), pa.scalar(";", pa.large_string())
+    )
+    empty = pc.equal(pc.list_value_length(provenance), 0)
+    return pc.if_else(empty, pa.scalar(None, pa.large_string()), joined)
 
 
 def _array(values: list[Any], field: pa.Field, paths: bool) -> pa.Array:

@@ -62,7 +62,13 @@ class PipelineIdentifiable(Protocol):
 
 @runtime_checkable
 class Datagram(ContentIdentifiable, Protocol):
-    """An immutable, Arrow-backed, dict-like row of named values."""
+    """An immutable, Arrow-backed, dict-like row of named values.
+
+    An implementation may also offer ``arrow_row() -> (pa.Table, int)``: the
+    Arrow table the row is a view of (user and system columns) and its index
+    there. Readers of many rows use it, when present, to take values column by
+    column instead of row by row.
+    """
 
     def __getitem__(self, name: str) -> Any: ...
 

@@ -209,6 +209,14 @@ class Datagram(Mapping[str, Any]):
         """The hash of the user columns' names, logical types and values (docs/identity.md)."""
         return self._block.content_hashes()[self._row]
 
+    def arrow_row(self) -> tuple[pa.Table, int]:
+        """The Arrow table this row is a view of (user and system columns), and its index there.
+
+        Lets a reader of many rows (an observer writing them out) take their
+        values column by column, with no Python value made per row.
+        """
+        return self._block.table, self._row
+
     def __eq__(self, other: object) -> bool:
         # By identity, not by Python ==: an instant in two time zones compares equal
         # as datetimes but is stored, and hashed, as two different values.

@@ -67,8 +67,8 @@ class _PacketLogger:
                 int(fields.get("attempt", 1)),
                 str(fields.get("executor_type", "unknown")),
                 fields.get("capture_level"),
+                self.tag,
             ),
-            self.tag,
         )
 
 

@@ -47,7 +47,7 @@ class _StatusContext(NodeContext):
         source_run_id: str | None = None,
         attempt: int = 1,
     ) -> None:
-        self.parent.add(self.sink, (state, now(), attempt, error, source_run_id), tag)
+        self.parent.add(self.sink, (state, now(), attempt, error, source_run_id, tag))
 
     def on_packet_start(self, node_label: str, tag: Tag, packet: Packet) -> None:
         self._event(tag, "RUNNING")

@@ -84,9 +84,10 @@ CONSTANT_COLUMNS = ("__run_id", "__node_label", "__node_hash")
 class Sink:
     """Rows bound for one node's table in one run, written as one Arrow batch per flush.
 
-    A row costs one append: the varying columns as a tuple, and the tags as a
-    dict. The id column (the run id and a running number), the constant columns
-    (``CONSTANT_COLUMNS``) and the conversion to Arrow come at the flush.
+    A row costs one append: a tuple of the varying columns' values and, last,
+    the row's Tag. The id column (the run id and a running number), the
+    constant columns (``CONSTANT_COLUMNS``), the tag columns and the conversion
+    to Arrow come at the flush.
 
     Args:
         database: where the rows go.
@@ -112,8 +113,7 @@ class Sink:
         self.schema = pa.schema([*fixed, *own_tags])
         self.tag_names = [field.name for field in own_tags]
         self.constants = list(constants)
-        self.rows: list[Sequence[Any]] = []
-        self.tags: list[Tag] = []
+        self.rows: list[Sequence[Any]] = []  # the varying values, then the Tag
         self.written = 0  # rows written so far: the running number of the next id
         self._paths = [_holds_paths(field.type, field) for field in self.schema]
 
@@ -129,25 +129,25 @@ class Sink:
         prefix = f"{self.constants[0]}:"
         ids = [f"{prefix}{number}" for number in range(self.written, self.written + count)]
         columns: list[list[Any]] = [ids, *([value] * count for value in self.constants)]
-        columns += [list(column) for column in zip(*self.rows, strict=True)]
+        *varying, tags = (list(column) for column in zip(*self.rows, strict=True))
+        columns += varying
         arrays: list[pa.Array | pa.ChunkedArray] = [
             _array(column, field, paths)
             for column, field, paths in zip(columns, self.schema, self._paths, strict=False)
         ]
-        arrays += self._tag_arrays()
+        arrays += self._tag_arrays(tags)
         table = pa.Table.from_arrays(arrays, schema=self.schema)
         self.database.add_records(self.path, table, self.schema.names[0])
-        self.rows, self.tags = [], []
+        self.rows = []
         self.written += count
 
-    def _tag_arrays(self) -> list[pa.Array | pa.ChunkedArray]:
+    def _tag_arrays(self, tags: list[Tag]) -> list[pa.Array | pa.ChunkedArray]:
         """The ``__packet_key`` column, then the tag columns, of the buffered rows.
 
         Tags that say which Arrow table they are a row of (``arrow_row``) are
         read column by column from those tables; others value by value.
         """
-        tags, names = self.tags, self.tag_names
-        fields = [self.schema.field(name) for name in names]
+        fields = [self.schema.field(name) for name in self.tag_names]
         try:
             rows = [tag.arrow_row() for tag in tags]  # type: ignore[attr-defined]
             parts = [
@@ -295,16 +295,15 @@ class TableObserver(QuietHooks):
                 sink = self._sinks[path] = Sink(self.database, path, fixed, tags, constants)
             return sink
 
-    def add(self, sink: Sink, values: Sequence[Any], tag: Tag) -> None:
+    def add(self, sink: Sink, row: Sequence[Any]) -> None:
         """Buffer one row, and write everything buffered when the buffer is full or old.
 
-        The tag is kept as it is and read at the flush: a row is then one tuple,
-        not a tuple and a dict, which matters once garbage collection has to scan
-        ten thousand buffered rows.
+        ``row`` is the varying columns' values and, last, the row's Tag, kept as
+        it is and read at the flush: one tuple per row, few objects for the
+        garbage collector to scan.
         """
         with self._lock:
-            sink.rows.append(values)
-            sink.tags.append(tag)
+            sink.rows.append(row)
             self._buffered = buffered = self._buffered + 1
         # The clock is read every 64 rows, not at each.
         if buffered >= self.flush_every or (
@@ -453,15 +452,15 @@ def _packet_keys(rows: pa.Table) -> pa.Array | pa.ChunkedArray:
 def _array(values: list[Any], field: pa.Field, paths: bool) -> pa.Array:
     """The Arrow array of one buffered column.
 
-    Many columns hold one value throughout (the run id, the node, a state): those
-    are repeated by Arrow instead of converted value by value (``count`` compares
-    in C, several times faster than converting).
+    Many columns hold one value throughout (the run id, the node, a state, no
+    log records): those are repeated by Arrow instead of converted value by
+    value (``count`` compares in C, several times faster than converting).
     """
     first = values[0]
-    if not paths and values.count(first) == len(values):
+    if values.count(first) == len(values):
         if first is None:
             return pa.nulls(len(values), field.type)
-        return pa.repeat(pa.scalar(first, type=field.type), len(values))
+        return pa.repeat(pa.scalar(_plain(first) if paths else first, type=field.type), len(values))
     return pa.array(_without_paths(values) if paths else values, type=field.type)
 
 

@@ -1,4 +1,4 @@
-"""Column operators (select, drop, rename), Filter and Batch, and operator identity."""
+"""Column operators (select, drop, rename), Filter, Batch and GroupBy, and operator identity."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from orcapod.core.datagrams import Packet, Tag
 from orcapod.core.errors import HashingError, SchemaError
@@ -17,6 +19,7 @@ from orcapod.core.operators import (
     DropPacketColumns,
     DropTagColumns,
     Filter,
+    GroupBy,
     Join,
     MapPackets,
     MapTags,
@@ -542,3 +545,145 @@ def test_operator_stream_pipeline_hash_ignores_the_data_of_its_sources() -> None
 def test_operators_repr_names_kind_and_parameters() -> None:
     assert repr(MapTags({"a": "b"})) == "MapTags(mapping={'a': 'b'})"
     assert repr(Batch(2)) == "Batch(batch_size=2, drop_partial=False)"
+
+
+# GroupBy -------------------------------------------------------------------------
+
+
+def test_group_by_gathers_each_subjects_rows_in_order_of_first_appearance() -> None:
+    grouped = GroupBy("subject")(_trials())
+
+    assert _rows(grouped) == [
+        {
+            "subject": "ann",
+            "session": [1, 2],
+            "score": [0.5, 0.1],
+            "label": ["a", "c"],
+            "n": [3, 4],
+            PROVENANCE: ["trials:0", "trials:2"],
+        },
+        {
+            "subject": "bob",
+            "session": [1],
+            "score": [0.9],
+            "label": ["b"],
+            "n": [1],
+            PROVENANCE: ["trials:1"],
+        },
+        {
+            "subject": "cat",
+            "session": [3],
+            "score": [0.7],
+            "label": ["d"],
+            "n": [1],
+            PROVENANCE: ["trials:3"],
+        },
+    ]
+
+
+def test_group_by_keeps_the_group_columns_and_makes_the_others_lists() -> None:
+    grouped = GroupBy("subject")(_trials())
+
+    assert grouped.output_schema() == (
+        Schema({"subject": str, "session": list[int]}),
+        Schema({"score": list[float], "label": list[str], "n": list[int]}),
+    )
+    assert grouped.as_table().schema.field("subject").type == pa.large_string()
+
+
+def test_group_by_several_columns_groups_by_their_combination() -> None:
+    source = DictSource(
+        [
+            {"a": 1, "b": "x", "i": 0, "v": 0},
+            {"a": 1, "b": "y", "i": 1, "v": 1},
+            {"a": 1, "b": "x", "i": 2, "v": 2},
+            {"a": 2, "b": "x", "i": 3, "v": 3},
+        ],
+        tag_columns=["a", "b", "i"],
+        source_id="s",
+    )
+
+    grouped = GroupBy("a", "b")(source)
+
+    assert grouped.as_table().to_pylist() == [
+        {"a": 1, "b": "x", "i": [0, 2], "v": [0, 2]},
+        {"a": 1, "b": "y", "i": [1], "v": [1]},
+        {"a": 2, "b": "x", "i": [3], "v": [3]},
+    ]
+
+
+def test_group_by_concatenates_the_provenance_of_joined_rows() -> None:
+    weights = DictSource(
+        [{"subject": "ann", "w": 1.0}, {"subject": "bob", "w": 2.0}],
+        tag_columns="subject",
+        source_id="weights",
+    )
+
+    grouped = GroupBy("subject")(Join()(_trials(), weights))
+
+    by_subject = dict(
+        zip(
+            grouped.as_table().column("subject").to_pylist(),
+            _provenance(grouped),
+            strict=True,
+        )
+    )
+    assert by_subject == {
+        "ann": ["trials:0", "weights:0", "trials:2", "weights:0"],
+        "bob": ["trials:1", "weights:1"],
+    }
+
+
+def test_group_by_of_an_empty_stream_is_empty_with_the_grouped_schema() -> None:
+    empty = DictSource([], tag_columns=["k", "j"], schema={"k": int, "j": int, "v": str})
+
+    grouped = GroupBy("k")(empty)
+
+    assert grouped.output_schema() == (Schema({"k": int, "j": list[int]}), Schema({"v": list[str]}))
+    table = grouped.as_table(include_system_columns=True)
+    assert table.num_rows == 0
+    assert table.column_names == ["k", "j", "v", PROVENANCE]
+
+
+def test_group_by_a_column_that_is_not_a_tag_is_refused_naming_it_and_the_tags() -> None:
+    with pytest.raises(SchemaError, match=r"'score' is not a tag column.*\['subject', 'session'\]"):
+        GroupBy("score")(_trials())
+
+
+def test_group_by_a_list_column_is_refused() -> None:
+    source = DictSource([{"k": [1], "v": 1}], tag_columns="k", source_id="l")
+    with pytest.raises(SchemaError, match="scalar types"):
+        GroupBy("k")(source)
+
+
+@pytest.mark.parametrize("by", [(), (1,), (None,)])
+def test_group_by_needs_column_names(by: tuple[Any, ...]) -> None:
+    with pytest.raises(ValueError, match="GroupBy takes the tag columns"):
+        GroupBy(*by)
+
+
+def test_group_by_identity_depends_on_the_columns() -> None:
+    trials = _trials()
+    assert GroupBy("subject")(trials).pipeline_hash() == GroupBy("subject")(trials).pipeline_hash()
+    assert GroupBy("subject")(trials).pipeline_hash() != GroupBy("session")(trials).pipeline_hash()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(-5, 5)), max_size=40))
+def test_group_by_flattened_gives_back_each_groups_rows_in_input_order(
+    rows: list[tuple[int, int]],
+) -> None:
+    source = DictSource(
+        [{"g": g, "i": i, "v": v} for i, (g, v) in enumerate(rows)],
+        tag_columns=["g", "i"],
+        schema={"g": int, "i": int, "v": int},
+        source_id="p",
+    )
+
+    grouped = GroupBy("g")(source).as_table(include_system_columns=True).to_pylist()
+
+    assert [group["g"] for group in grouped] == list(dict.fromkeys(g for g, _ in rows))
+    for group in grouped:
+        expected = [(i, v) for i, (g, v) in enumerate(rows) if g == group["g"]]
+        assert list(zip(group["i"], group["v"], strict=True)) == expected
+        assert group[PROVENANCE] == [f"p:{i}" for i, _ in expected]

@@ -17,13 +17,14 @@ from orcapod.core.operators._columns import (
     SelectTagColumns,
 )
 from orcapod.core.operators._joins import Join, MergeJoin, SemiJoin
-from orcapod.core.operators._rows import Batch, Filter
+from orcapod.core.operators._rows import Batch, Filter, GroupBy
 
 __all__ = [
     "Batch",
     "DropPacketColumns",
     "DropTagColumns",
     "Filter",
+    "GroupBy",
     "Join",
     "MapPackets",
     "MapTags",

@@ -1,4 +1,4 @@
-"""Operators on rows: Filter keeps some, Batch groups consecutive ones into lists."""
+"""Operators on rows: Filter keeps some; Batch and GroupBy gather rows into lists."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from orcapod.core.types import Schema
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = ["Batch", "Filter"]
+__all__ = ["Batch", "Filter", "GroupBy"]
 
 Predicate = Callable[[Tag, Packet], bool]
 
@@ -150,6 +150,83 @@ class Batch(Operator):
                 item = pa.field("item", field.type, field.nullable, field.metadata)
                 column = pa.LargeListArray.from_arrays(offsets, values, type=pa.large_list(item))
                 fields.append(pa.field(field.name, column.type, False))
+            columns.append(column)
+        return pa.Table.from_arrays(columns, schema=pa.schema(fields))
+
+
+class GroupBy(Operator):
+    """Rows with equal values of some tag columns become one row of lists.
+
+    The ``by`` tag columns keep their values; every other tag and packet column
+    ``x: T`` becomes ``x: list[T]``, its values in the order of the input rows;
+    a group's provenance is its rows' provenance, concatenated. Groups come in
+    the order of their first row.
+
+    Args:
+        by: tag columns of scalar types (not lists or maps).
+
+    Raises:
+        ValueError: no columns given.
+        SchemaError: when applied, a ``by`` column that is not a tag column of the
+            stream, or is a list or map.
+    """
+
+    def __init__(self, *by: str, label: str | None = None) -> None:
+        super().__init__(label=label)
+        if not by or not all(isinstance(name, str) for name in by):
+            raise ValueError(
+                f"GroupBy takes the tag columns to group by, e.g. GroupBy('subject'); got {by!r}"
+            )
+        self.by = by
+
+    def parameters(self) -> dict[str, Any]:
+        return {"by": list(self.by)}
+
+    def check(self, schemas: Sequence[tuple[Schema, Schema]]) -> tuple[Schema, Schema]:
+        tags, packets = schemas[0]
+        for name in self.by:
+            if name not in tags:
+                raise SchemaError(
+                    f"GroupBy: {name!r} is not a tag column of the stream; its tag columns are "
+                    f"{list(tags)}"
+                )
+            if pa.types.is_nested(tags.to_arrow().field(name).type):
+                raise SchemaError(
+                    f"GroupBy: tag column {name!r} holds {tags[name]}; group by columns of "
+                    "scalar types"
+                )
+        grouped = Schema(
+            (name, tp if name in self.by else list[tp])  # type: ignore[valid-type]
+            for name, tp in tags.items()
+        )
+        return grouped, _lists(packets)
+
+    def compute(
+        self, tables: Sequence[pa.Table], schemas: Sequence[tuple[Schema, Schema]]
+    ) -> pa.Table:
+        table = tables[0]
+        numbered = table.select(list(self.by)).append_column("__row", row_numbers(table.num_rows))
+        # Single-threaded, Arrow keeps groups in the order of their first row and each
+        # group's rows in input order.
+        groups = numbered.group_by(list(self.by), use_threads=False).aggregate([("__row", "list")])
+        members = groups.column("__row_list").combine_chunks()
+        order = pc.list_flatten(members)
+        sizes = pc.list_value_length(members).cast(pa.int64())
+        offsets = pa.concat_arrays([pa.array([0], pa.int64()), pc.cumulative_sum(sizes)])
+        firsts = pc.list_element(members, 0)
+        fields, columns = [], []
+        for field in table.schema:
+            if field.name in self.by:
+                fields.append(field)
+                columns.append(table.column(field.name).take(firsts))
+                continue
+            values = table.column(field.name).take(order).combine_chunks()
+            if field.name == PROVENANCE:
+                column = _regrouped(values, offsets)
+            else:
+                item = pa.field("item", field.type, field.nullable, field.metadata)
+                column = pa.LargeListArray.from_arrays(offsets, values, type=pa.large_list(item))
+            fields.append(pa.field(field.name, column.type, False))
             columns.append(column)
         return pa.Table.from_arrays(columns, schema=pa.schema(fields))
 

@@ -43,6 +43,8 @@ BUILTINS = {
     ("executor", "local"),
     ("observer", "noop"),
     ("cli-command", "plugins"),
+    ("cli-command", "demo"),
+    ("cli-command", "run"),
 }
 
 

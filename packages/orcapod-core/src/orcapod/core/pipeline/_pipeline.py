@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from orcapod.core._noop import NoOpObserver
@@ -32,6 +33,11 @@ if TYPE_CHECKING:
     from orcapod.protocols.values import ErrorPolicy
 
 __all__ = ["Pipeline"]
+
+COLLECTOR: ContextVar[tuple[list[Pipeline], ArrowDatabase | None] | None] = ContextVar(
+    "orcapod_pipeline_collector", default=None
+)
+"""Set by ``orcapod run``: pipelines made are noted there, and stored in its database if given."""
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.=-]")
 _ORCHESTRATORS: dict[str, type[Orchestrator]] = {
@@ -70,6 +76,11 @@ class Pipeline:
     def __init__(self, name: str, database: ArrowDatabase | str) -> None:
         validate_record_path((name,))
         self.name = name
+        collecting = COLLECTOR.get()
+        if collecting is not None:  # made by a file that ``orcapod run`` runs
+            made, override = collecting
+            made.append(self)
+            database = database if override is None else override
         if isinstance(database, str):
             from orcapod.core.plugins import open_database
 

@@ -12,6 +12,7 @@ from orcapod.protocols.hooks import hookimpl
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from orcapod.core.cli import RegistryHost
     from orcapod.protocols.database import ArrowDatabase
     from orcapod.protocols.executors import PacketFunctionExecutor
     from orcapod.protocols.hooks import (
@@ -81,7 +82,29 @@ def make_plugins_command(host: CliHost) -> CliCommand:
     return PluginsCommand(host.registry)
 
 
+def make_demo_command(host: CliHost) -> CliCommand:
+    """``orcapod demo``."""
+    from orcapod.core._cli_run import DemoCommand
+
+    return DemoCommand(_registry_host(host, "demo"))
+
+
+def make_run_command(host: CliHost) -> CliCommand:
+    """``orcapod run FILE.py``."""
+    from orcapod.core._cli_run import RunCommand
+
+    return RunCommand(_registry_host(host, "run"))
+
+
+def _registry_host(host: CliHost, command: str) -> RegistryHost:
+    from orcapod.core.cli import RegistryHost
+
+    if not isinstance(host, RegistryHost):
+        raise TypeError(f"'orcapod {command}' needs orcapod's own command-line host, got {host!r}")
+    return host
+
+
 @hookimpl(trylast=True)
 def orcapod_cli_commands() -> Mapping[str, CliCommandFactory]:
-    """``orcapod plugins``."""
-    return {"plugins": make_plugins_command}
+    """``orcapod plugins``, ``orcapod demo`` and ``orcapod run``."""
+    return {"plugins": make_plugins_command, "demo": make_demo_command, "run": make_run_command}

@@ -1,0 +1,290 @@
+"""``orcapod demo`` and ``orcapod run FILE.py``: run pipelines observed, then say what happened.
+
+Both open the store by URI, run with the installed logging, status and
+progress observers (``orcapod-observers``; without it the run is not
+recorded, and the command says so), print the results and the run's summary,
+and point at the ``orcapod status`` / ``orcapod logs`` commands to read more.
+"""
+
+from __future__ import annotations
+
+import argparse
+import runpy
+import shutil
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from orcapod.core.errors import OrcapodError, PluginNotFoundError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import pyarrow as pa
+
+    from orcapod.core.cli import RegistryHost
+    from orcapod.core.pipeline import Pipeline, RunResult
+    from orcapod.protocols.database import ArrowDatabase
+    from orcapod.protocols.executors import PacketFunctionExecutor
+    from orcapod.protocols.observability import ExecutionObserver
+
+__all__ = ["DemoCommand", "RunCommand"]
+
+DEMO_DIRECTORY = "orcapod-demo"
+"""Where the demo keeps its store by default, in the current directory."""
+_SHOWN_ROWS = 20
+
+
+class _Runner:
+    """What both commands share: the store, the executor, the observers, the report."""
+
+    help = ""
+
+    def __init__(self, host: RegistryHost) -> None:
+        self.host = host
+
+    def add_common(self, parser: argparse.ArgumentParser, db_help: str) -> None:
+        parser.add_argument("--db", metavar="URI", help=db_help)
+        parser.add_argument(
+            "--executor",
+            metavar="NAME",
+            default="local",
+            help="where function nodes run: 'local' (default) or an installed executor, e.g. 'ray'",
+        )
+        parser.add_argument(
+            "--observer",
+            metavar="NAME",
+            action="append",
+            help=(
+                "observers to run with (repeatable; default: logging, status and progress, "
+                "those that are installed)"
+            ),
+        )
+        parser.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
+
+    def executor(self, name: str) -> PacketFunctionExecutor:
+        """The named executor; the local one keeps what functions print off the terminal
+        (it is recorded, and ``orcapod logs`` shows it)."""
+        if name == "local":
+            return self.host.get_executor(name, passthrough=False)
+        return self.host.get_executor(name)
+
+    def observer(
+        self, args: argparse.Namespace, database: ArrowDatabase
+    ) -> tuple[ExecutionObserver, list[str]]:
+        """The run's observer (a composite of the wanted ones) and notes on what is missing."""
+        names = args.observer or ["logging", "status", "progress"]
+        if args.no_progress and "progress" in names:
+            names = [name for name in names if name != "progress"]
+        observers, notes = [], []
+        for name in names:
+            options: dict[str, Any] = (
+                {"database": database} if name in ("logging", "status") else {}
+            )
+            try:
+                observers.append(self.host.get_observer(name, **options))
+            except PluginNotFoundError:
+                if args.observer:  # asked for by name: an error, with what is installed
+                    raise
+                notes.append(name)
+        if not observers:
+            return self.host.get_observer("noop"), notes
+        if len(observers) == 1:
+            return observers[0], notes
+        return self.host.get_observer("composite", observers=observers), notes
+
+    def show_failures(self, result: RunResult, uri: str, recorded: bool) -> None:
+        """The failed packets: from the store through ``orcapod logs`` where it can read them."""
+        if not result.failures:
+            return
+        count = len(result.failures)
+        print(f"\n{count} packet{'s' if count > 1 else ''} failed.", end=" ")
+        logs = self.host.registry.cli_commands().get("logs")
+        if recorded and logs is not None and not uri.startswith("memory:"):
+            print("What it printed and its traceback, as the store has them:\n")
+            argv = [uri, "--pipeline", result.pipeline, "--run", result.run_id, "--failed"]
+            print(f"$ orcapod logs {' '.join(argv)}")
+            sys.stdout.flush()
+            command = logs(self.host)
+            parser = argparse.ArgumentParser(prog="orcapod logs")
+            command.add_arguments(parser)
+            command.run(parser.parse_args(argv))
+            return
+        print()
+        for failure in result.failures:
+            print(f"  {failure.node} {failure.tag}: {failure.error_type}: {failure.message}")
+
+
+class DemoCommand(_Runner):
+    """``orcapod demo [--db URI] [--executor NAME] [--fresh]``."""
+
+    help = "run a small scientific pipeline, observed, and show what orcapod recorded"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        self.add_common(
+            parser,
+            f"the store (default: a Delta store in ./{DEMO_DIRECTORY}, or SQLite where "
+            "orcapod-db-delta is not installed)",
+        )
+        parser.add_argument(
+            "--fresh",
+            action="store_true",
+            help=f"start from an empty store: delete ./{DEMO_DIRECTORY} first (default store only)",
+        )
+
+    def run(self, args: argparse.Namespace) -> int:
+        from orcapod.core.demo import DEMO_PIPELINE, build_demo
+
+        uri = args.db or self.default_uri()
+        if args.fresh:
+            if args.db:
+                raise OrcapodError(
+                    "--fresh deletes the demo's own store only; to start over with "
+                    f"--db {args.db}, remove that store yourself (or leave out --db)"
+                )
+            shutil.rmtree(DEMO_DIRECTORY, ignore_errors=True)
+        print(
+            "orcapod demo: sensor recordings of 4 subjects in 3 sessions; one recording is\n"
+            "malformed. Steps: clean -> measure -> join with the subjects' gains -> "
+            "per-subject summary.\n"
+            f"store: {uri}   executor: {args.executor}\n"
+        )
+        database = self.host.open_database(uri)
+        try:
+            pipeline = build_demo(database)
+            observer, missing = self.observer(args, database)
+            result = pipeline.run(executor=self.executor(args.executor), observer=observer)
+            _print_outputs(pipeline, only="summary")
+            _print_summary(result)
+        finally:
+            database.close()
+        if missing:
+            print(
+                f"\n(not recorded: {', '.join(missing)}; pip install orcapod-observers "
+                "to keep logs and status)"
+            )
+        self.show_failures(result, uri, recorded="logging" not in missing)
+        if result.n_computed == 0 and result.nodes["summary"].cached:
+            print("\nEverything that succeeded before was cached: nothing was computed again.")
+        print(
+            "\nTry next:\n"
+            f"  orcapod runs {uri}\n"
+            f"  orcapod status {uri} --pipeline {DEMO_PIPELINE} --failed\n"
+            f"  orcapod logs {uri} --pipeline {DEMO_PIPELINE} --node clean\n"
+            "  orcapod demo            # again: everything is cached"
+        )
+        return 0
+
+    def default_uri(self) -> str:
+        """A Delta store in the demo directory, else SQLite, else memory (said so)."""
+        schemes = {p.name for p in self.host.registry.provisions() if str(p.kind) == "database"}
+        if "delta" in schemes:
+            return f"delta://{DEMO_DIRECTORY}"
+        if "sqlite" in schemes:
+            Path(DEMO_DIRECTORY).mkdir(exist_ok=True)
+            return f"sqlite:///{DEMO_DIRECTORY}/store.db"
+        print("(no store on disk is installed: pip install orcapod-db-delta; using memory://)")
+        return "memory://"
+
+
+class RunCommand(_Runner):
+    """``orcapod run FILE.py [--db URI] [--executor NAME] [--observer NAME]``."""
+
+    help = "run the pipelines a Python file defines, observed, and summarise each run"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("file", metavar="FILE.py", help="a file defining Pipeline objects")
+        self.add_common(
+            parser,
+            "store every pipeline of the file here instead of in the database it names",
+        )
+
+    def run(self, args: argparse.Namespace) -> int:
+        file = Path(args.file)
+        if not file.is_file():
+            raise OrcapodError(f"no such file: {args.file!r}")
+        override = self.host.open_database(args.db) if args.db else None
+        pipelines = _pipelines_of(file, override)
+        if not pipelines:
+            raise OrcapodError(
+                f"{args.file} defines no Pipeline; build one at module level "
+                "(`pipeline = Pipeline(...)` and a `with pipeline:` block)"
+            )
+        failed = False
+        try:
+            for pipeline in pipelines:
+                uri = args.db or pipeline.uri
+                print(f"pipeline {pipeline.name!r}   store: {uri}   executor: {args.executor}")
+                observer, missing = self.observer(args, pipeline.database)
+                result = pipeline.run(executor=self.executor(args.executor), observer=observer)
+                _print_outputs(pipeline)
+                _print_summary(result)
+                pipeline.database.flush()
+                self.show_failures(result, uri, recorded="logging" not in missing)
+                failed = failed or not result.ok
+                print()
+        finally:
+            if override is not None:
+                override.close()
+        return 1 if failed else 0
+
+
+def _pipelines_of(file: Path, override: ArrowDatabase | None) -> list[Pipeline]:
+    """Run ``file`` (not as ``__main__``) and collect the pipelines it made, in order."""
+    from orcapod.core.pipeline._pipeline import COLLECTOR
+
+    made: list[Pipeline] = []
+    token = COLLECTOR.set((made, override))
+    sys.path.insert(0, str(file.resolve().parent))
+    try:
+        runpy.run_path(str(file), run_name="__orcapod_run__")
+    finally:
+        sys.path.pop(0)
+        COLLECTOR.reset(token)
+    return [pipeline for pipeline in made if pipeline.nodes]
+
+
+def _print_outputs(pipeline: Pipeline, only: str | None = None) -> None:
+    """The last node's table (or ``only``'s), at most ``_SHOWN_ROWS`` rows."""
+    label = only or list(pipeline.nodes)[-1]
+    table = pipeline.nodes[label].as_table()
+    print(f"results of node {label!r} ({table.num_rows} rows):")
+    _print_table(table.slice(0, _SHOWN_ROWS))
+    if table.num_rows > _SHOWN_ROWS:
+        print(f"... {table.num_rows - _SHOWN_ROWS} more")
+
+
+def _print_summary(result: RunResult) -> None:
+    print(
+        f"\nrun {result.run_id}: {result.state} in {result.duration_s:.2f} s "
+        f"(computed {result.n_computed}, cached {result.n_cached}, failed {result.n_failed})"
+    )
+    rows = [("NODE", "COMPUTED", "CACHED", "FAILED", "ROWS")]
+    rows += [
+        (label, str(c.computed), str(c.cached), str(c.failed), str(c.rows))
+        for label, c in result.nodes.items()
+    ]
+    _print_rows(rows)
+
+
+def _print_table(table: pa.Table) -> None:
+    rows = [tuple(table.column_names)]
+    for row in table.to_pylist():
+        rows.append(tuple(_cell(row[name]) for name in table.column_names))
+    _print_rows(rows)
+
+
+def _print_rows(rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list) and len(value) > 6:
+        return f"[{', '.join(map(_cell, value[:3]))}, ... {len(value)} items]"
+    if isinstance(value, list):
+        return f"[{', '.join(map(_cell, value))}]"
+    return str(value)

@@ -9,9 +9,13 @@ from pathlib import Path
 EXAMPLES = Path(__file__).parent.parent / "examples"
 
 
-def run_example(name: str) -> str:
+def run_example(name: str, *args: str, cwd: Path | None = None) -> str:
     result = subprocess.run(
-        [sys.executable, str(EXAMPLES / name)], capture_output=True, text=True, timeout=120
+        [sys.executable, str(EXAMPLES / name), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd,
     )
     assert result.returncode == 0, result.stderr
     return result.stdout
@@ -34,3 +38,30 @@ def test_incremental_pipeline_computes_only_the_new_rows_on_the_second_run() -> 
         "function calls in all: 5",
         "adults: ['s1', 's2', 's3', 's4']",
     ]
+
+
+GROWING_WELLS = [
+    "p1 A1 wild type: doubles every 0.77 h",
+    "p1 A2 wild type: doubles every 1.16 h",
+    "p1 B2 wild type: doubles every 1.54 h",
+    "p2 A1 fast mutant: doubles every 0.64 h",
+    "p2 A2 fast mutant: doubles every 0.96 h",
+    "p2 B2 fast mutant: doubles every 1.28 h",
+]
+
+
+def _results(output: str) -> list[str]:
+    """The example's own lines (the function's prints pass through to the terminal too)."""
+    return [line for line in output.splitlines() if not line.startswith("fitted ")]
+
+
+def test_local_pipeline_on_delta_computes_once_and_keeps_the_wells_that_grew(
+    tmp_path: Path,
+) -> None:
+    first = run_example("local_pipeline.py", cwd=tmp_path)
+    assert _results(first) == ["growth: computed 8, cached 0", *GROWING_WELLS]
+    assert "fitted 12 readings: 0.900 per hour" in first  # passed through live
+    assert (tmp_path / "orcapod-example").is_dir()
+
+    second = run_example("local_pipeline.py", cwd=tmp_path)
+    assert _results(second) == ["growth: computed 0, cached 8", *GROWING_WELLS]

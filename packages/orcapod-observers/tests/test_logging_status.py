@@ -49,9 +49,13 @@ def _pipeline(database: InMemoryArrowDatabase, rows: int = 6) -> Pipeline:
 
 
 def _table(
-    database: InMemoryArrowDatabase, branch: str, pipeline: Pipeline, id_column: str
+    database: InMemoryArrowDatabase,
+    branch: str,
+    pipeline: Pipeline,
+    id_column: str,
+    node: str = "noisy",
 ) -> pa.Table:
-    name, label, node_hash = pipeline.nodes["noisy"].pipeline_path
+    name, label, node_hash = pipeline.nodes[node].pipeline_path
     table = database.get_all_records((name, branch, label, node_hash), record_id_column=id_column)
     assert table is not None
     return table
@@ -270,3 +274,136 @@ def test_a_composite_keeps_records_only_if_a_child_logger_does() -> None:
     logger = with_logging.contextualize("lab", "n", "h").create_packet_logger(tag, tag)
     assert only_status.create_packet_logger(tag, tag).keeps_records is False  # type: ignore[attr-defined]
     assert logger.keeps_records is True  # type: ignore[attr-defined]
+
+
+# -- retries: one log row and one status event per attempt ------------------------------
+
+ATTEMPTS: dict[int, int] = {}
+
+
+@function_pod(output_keys="y")
+def flaky(x: int) -> int:
+    ATTEMPTS[x] = ATTEMPTS.get(x, 0) + 1
+    print(f"attempt {ATTEMPTS[x]} of {x}")
+    if x == 1 and ATTEMPTS[x] == 1:
+        raise ConnectionError("lost the instrument")
+    if x == 2:
+        raise ValueError(f"never works for {x}")
+    return x
+
+
+class RetryingExecutor:
+    """Runs a call up to ``attempts`` times, recording each attempt (as RayExecutor does)."""
+
+    executor_type = "retrying"
+
+    def __init__(self, attempts: int) -> None:
+        self.attempts = attempts
+
+    def supports(self, packet_function: Any) -> bool:
+        return True
+
+    def with_options(self, **options: Any) -> RetryingExecutor:
+        return RetryingExecutor(options.get("attempts", self.attempts))
+
+    def get_executor_data(self) -> dict[str, str]:
+        return {"attempts": str(self.attempts)}
+
+    def get_executor_data_schema(self) -> Any:
+        from orcapod.core.types import Schema
+
+        return Schema(attempts=str)
+
+    def setup(self) -> None:
+        pass
+
+    def teardown(self) -> None:
+        pass
+
+    def execute_callable(self, fn: Any, kwargs: Any, *, logger: Any = None) -> Any:
+        for attempt in range(1, self.attempts + 1):
+            try:
+                value = fn(**kwargs)
+            except Exception as error:
+                if logger is not None:
+                    logger.record(
+                        success=False, attempt=attempt, traceback=f"{type(error).__name__}: {error}"
+                    )
+                if attempt == self.attempts:
+                    raise
+                continue
+            if logger is not None:
+                logger.record(success=True, attempt=attempt, stdout=f"attempt {attempt}\n")
+            return value
+        raise AssertionError("unreachable")
+
+    async def async_execute_callable(self, fn: Any, kwargs: Any, *, logger: Any = None) -> Any:
+        return self.execute_callable(fn, kwargs, logger=logger)
+
+
+def _flaky_pipeline(database: InMemoryArrowDatabase) -> Pipeline:
+    ATTEMPTS.clear()
+    pipeline = Pipeline("lab", database)
+    with pipeline:
+        flaky.pod(DictSource([{"k": x, "x": x} for x in (0, 1, 2)], tag_columns="k"), label="flaky")
+    return pipeline
+
+
+def _per_packet(table: pa.Table, *columns: str) -> dict[int, list[tuple[Any, ...]]]:
+    rows: dict[int, list[tuple[Any, ...]]] = {}
+    for row in table.sort_by("__timestamp").to_pylist():
+        rows.setdefault(row["k"], []).append(tuple(row[c] for c in columns))
+    return rows
+
+
+def test_a_retried_packet_has_a_log_row_and_status_events_per_attempt(orchestrator: str) -> None:
+    database = InMemoryArrowDatabase()
+    pipeline = _flaky_pipeline(database)
+    observer = CompositeObserver(LoggingObserver(database), StatusObserver(database))
+
+    result = pipeline.run(orchestrator, executor=RetryingExecutor(2), observer=observer)
+
+    assert (result.nodes["flaky"].computed, result.nodes["flaky"].failed) == (2, 1)
+    path = (
+        *pipeline.nodes["flaky"].pipeline_path[:1],
+        "_status",
+        *pipeline.nodes["flaky"].pipeline_path[1:],
+    )
+    status = database.get_all_records(path)
+    assert status is not None
+    events = _per_packet(status, "__state", "__attempt", "__error_summary")
+    assert events[0] == [("RUNNING", 1, None), ("SUCCESS", 1, None)]
+    assert events[1] == [
+        ("RUNNING", 1, None),
+        ("FAILED", 1, "ConnectionError: lost the instrument"),
+        ("RUNNING", 2, None),
+        ("SUCCESS", 2, None),
+    ]
+    assert events[2] == [
+        ("RUNNING", 1, None),
+        ("FAILED", 1, "ValueError: never works for 2"),
+        ("RUNNING", 2, None),
+        ("FAILED", 2, "ValueError: never works for 2"),
+    ]
+    logs = _per_packet(
+        _table(database, "_logs", pipeline, "__log_id", "flaky"), "__attempt", "__success"
+    )
+    assert logs == {0: [(1, True)], 1: [(1, False), (2, True)], 2: [(1, False), (2, False)]}
+
+
+def test_a_status_observer_alone_captures_nothing_and_records_final_states_only() -> None:
+    database = InMemoryArrowDatabase()
+    pipeline = _flaky_pipeline(database)
+
+    pipeline.run(executor=RetryingExecutor(2), observer=StatusObserver(database))
+
+    path = (
+        *pipeline.nodes["flaky"].pipeline_path[:1],
+        "_status",
+        *pipeline.nodes["flaky"].pipeline_path[1:],
+    )
+    status = database.get_all_records(path)
+    assert status is not None
+    events = _per_packet(status, "__state", "__attempt")
+    assert events[1] == [("RUNNING", 1), ("SUCCESS", 1)]  # its retry went unheard: no logger
+    assert events[2] == [("RUNNING", 1), ("FAILED", 1)]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from orcapod.observers._tables import DISCARD, QuietHooks
+from orcapod.observers._discard import DISCARD
+from orcapod.observers._tables import QuietHooks
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -112,17 +113,23 @@ class CompositeObserver:
                 _failed(observer, "on_packet_crash")
 
     def create_packet_logger(self, tag: Tag, packet: Packet) -> PacketExecutionLogger:
-        """A logger handing each record to the children's loggers that keep records."""
+        """A logger handing each record to every child's logger.
+
+        It keeps records when one of them does; when none does, the call is
+        not captured, and no child hears of it.
+        """
         loggers = []
+        keeps = False
         for observer, hook in self._packet_logger:
             try:
                 logger = hook(tag, packet)
             except Exception:
                 _failed(observer, "create_packet_logger")
                 continue
-            if getattr(logger, "keeps_records", True):
+            if logger is not DISCARD:
                 loggers.append((observer, logger))
-        return _FanOutLogger(loggers) if loggers else DISCARD
+                keeps = keeps or getattr(logger, "keeps_records", True)
+        return _FanOutLogger(loggers) if keeps else DISCARD
 
 
 class _FanOutLogger:

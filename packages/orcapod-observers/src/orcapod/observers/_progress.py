@@ -7,8 +7,11 @@ import logging
 import sys
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
+from orcapod.observers._discard import DISCARD
+
 if TYPE_CHECKING:
     from orcapod.protocols.data import Packet, Schema, Tag
+    from orcapod.protocols.observability import PacketExecutionLogger
     from orcapod.protocols.values import RunInfo, RunOutcome
 
 __all__ = ["ProgressObserver"]
@@ -153,18 +156,6 @@ class _SharedBars:
                 _log.debug("broken progress bar of node %r not closed", node.label, exc_info=True)
 
 
-class _DiscardingPacketLogger:
-    """A packet logger that keeps nothing: progress needs no records."""
-
-    keeps_records = False
-
-    def record(self, **fields: Any) -> None:
-        """Discard ``fields``."""
-
-
-_DISCARD = _DiscardingPacketLogger()
-
-
 class ProgressObserver:
     """Shows a live progress bar per node on stderr: packets done, cached, failed, and the rate.
 
@@ -254,6 +245,6 @@ class ProgressObserver:
         node.failed += 1
         self._bars.advance(node)
 
-    def create_packet_logger(self, tag: Tag, packet: Packet) -> _DiscardingPacketLogger:
+    def create_packet_logger(self, tag: Tag, packet: Packet) -> PacketExecutionLogger:
         """A logger that discards every record."""
-        return _DISCARD
+        return DISCARD

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from orcapod.observers._layout import STATUS_BRANCH, STATUS_COLUMNS
 from orcapod.observers._tables import NodeContext, TableObserver, now
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from orcapod.protocols.data import Packet, Tag
     from orcapod.protocols.observability import ExecutionObserver
 
@@ -20,7 +22,8 @@ class StatusObserver(TableObserver):
     """Stores append-only status events per packet, under the pipeline's ``_status`` branch.
 
     ``RUNNING`` when a packet starts computing; then ``SUCCESS`` or ``FAILED``
-    (with a one-line ``__error_summary``); or ``CACHED`` for a packet whose
+    (with a one-line ``__error_summary``), each retried attempt being
+    ``FAILED`` then ``RUNNING`` again with the next ``__attempt``; or ``CACHED`` for a packet whose
     result was stored already, with the id of the run that computed it. The
     current state of a packet is its latest event; a ``RUNNING`` with no later
     event in a run that ended means the process died. The run's start and end
@@ -39,6 +42,10 @@ class _StatusContext(NodeContext):
     branch = STATUS_BRANCH
     fixed = STATUS_COLUMNS
 
+    def __init__(self, parent: TableObserver, pipeline_path: Sequence[str]) -> None:
+        super().__init__(parent, pipeline_path)
+        self.attempts: dict[int, _AttemptLogger] = {}  # id(tag) -> its packet's logger
+
     def _event(
         self,
         tag: Tag,
@@ -46,11 +53,17 @@ class _StatusContext(NodeContext):
         error: str | None = None,
         source_run_id: str | None = None,
         attempt: int = 1,
+        when: int | None = None,
     ) -> None:
-        self.parent.add(self.sink, (state, now(), attempt, error, source_run_id, tag))
+        row = (state, now() if when is None else when, attempt, error, source_run_id, tag)
+        self.parent.add(self.sink, row)
 
     def on_packet_start(self, node_label: str, tag: Tag, packet: Packet) -> None:
         self._event(tag, "RUNNING")
+
+    def create_packet_logger(self, tag: Tag, packet: Packet) -> _AttemptLogger:
+        logger = self.attempts[id(tag)] = _AttemptLogger(self, tag)
+        return logger
 
     def on_packet_end(
         self,
@@ -65,13 +78,60 @@ class _StatusContext(NodeContext):
         if cached:
             self._event(tag, "CACHED", source_run_id=source_run_id)
         else:
-            self._event(tag, "SUCCESS")
+            self._event(tag, "SUCCESS", attempt=self._last_attempt(tag))
 
     def on_packet_crash(
         self, node_label: str, tag: Tag, packet: Packet, error: BaseException
     ) -> None:
-        summary = f"{type(error).__name__}: {error}".splitlines()[0][:_MAX_SUMMARY]
-        self._event(tag, "FAILED", error=summary)
+        self._event(tag, "FAILED", error=summary(error), attempt=self._last_attempt(tag))
+
+    def _last_attempt(self, tag: Tag) -> int:
+        logger = self.attempts.pop(id(tag), None)
+        return 1 if logger is None else logger.attempt
+
+
+class _AttemptLogger:
+    """Turns retries into status events: each retried attempt ``FAILED``, the next ``RUNNING``.
+
+    Keeps no records itself, so a run observed by a StatusObserver alone is not
+    captured (and its packets' attempts are not known); beside a logger that
+    keeps records (a LoggingObserver's, in a CompositeObserver) it hears of
+    every attempt.
+    """
+
+    __slots__ = ("attempt", "context", "failed", "tag")
+    keeps_records = False
+
+    def __init__(self, context: _StatusContext, tag: Tag) -> None:
+        self.context = context
+        self.tag = tag
+        self.attempt = 1
+        self.failed: tuple[int, str | None] | None = None  # when, and why, the last attempt failed
+
+    def record(self, **fields: Any) -> None:
+        attempt = int(fields.get("attempt", 1))
+        if attempt > self.attempt and self.failed is not None:  # the attempt before was retried
+            when, error = self.failed
+            self.context._event(self.tag, "FAILED", error=error, attempt=self.attempt, when=when)
+            self.context._event(self.tag, "RUNNING", attempt=attempt, when=when)
+        self.attempt = attempt
+        if fields.get("success", False):
+            self.failed = None
+        else:
+            self.failed = (now(), _last_line(fields.get("traceback")))
+
+
+def summary(error: BaseException) -> str:
+    """``Type: message``, its first line, at most ``_MAX_SUMMARY`` characters."""
+    return f"{type(error).__name__}: {error}".splitlines()[0][:_MAX_SUMMARY]
+
+
+def _last_line(traceback: Any) -> str | None:
+    """A traceback's last line (``Type: message``), as a summary of the failure it ends."""
+    if not traceback:
+        return None
+    lines = [line for line in str(traceback).splitlines() if line.strip()]
+    return lines[-1][:_MAX_SUMMARY] if lines else None
 
 
 StatusObserver.context_class = _StatusContext

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from orcapod.observers._discard import DISCARD
 from orcapod.observers._layout import RUN_SCHEMA, RUNS_BRANCH
 
 if TYPE_CHECKING:
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
     from orcapod.protocols.values import RecordPath, RunInfo, RunOutcome
 
 __all__ = [
-    "DISCARD",
     "QuietHooks",
     "NodeContext",
     "TableObserver",
@@ -352,16 +352,6 @@ class NodeContext(QuietHooks):
     def on_node_end(self, node_label: str, node_hash: str) -> None:
         """Write the node's buffered rows (and every other buffered row)."""
         self.parent.flush()
-
-
-class _Discard:
-    keeps_records = False
-
-    def record(self, **fields: Any) -> None:
-        """Discard ``fields``."""
-
-
-DISCARD = _Discard()
 
 
 def write_run_start(database: ArrowDatabase, run: RunInfo) -> None:

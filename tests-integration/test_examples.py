@@ -5,6 +5,12 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from orcapod.protocols.testing.postgres import PostgresServer
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 
@@ -64,4 +70,16 @@ def test_local_pipeline_on_delta_computes_once_and_keeps_the_wells_that_grew(
     assert (tmp_path / "orcapod-example").is_dir()
 
     second = run_example("local_pipeline.py", cwd=tmp_path)
+    assert _results(second) == ["growth: computed 0, cached 8", *GROWING_WELLS]
+
+
+@pytest.mark.postgres
+def test_postgres_pipeline_is_the_same_pipeline_stored_in_postgresql(
+    tmp_path: Path, postgres: PostgresServer
+) -> None:
+    url = postgres.url(driver="psycopg").replace("postgresql+psycopg://", "postgresql://")
+    first = run_example("postgres_pipeline.py", url, cwd=tmp_path)
+    assert _results(first) == ["growth: computed 8, cached 0", *GROWING_WELLS]
+
+    second = run_example("postgres_pipeline.py", url, cwd=tmp_path)
     assert _results(second) == ["growth: computed 0, cached 8", *GROWING_WELLS]

@@ -154,10 +154,9 @@ class Sink:
                 _rows_of(table, [row for _, row in group])
                 for table, group in itertools.groupby(rows, key=itemgetter(0))
             ]
-            keys = pa.chunked_array([_packet_keys(part) for part in parts], pa.large_string())
+            keys = _joined([_packet_keys(part) for part in parts], pa.large_string())
             arrays: list[pa.Array | pa.ChunkedArray] = [
-                pa.chunked_array([part.column(f.name) for part in parts]).cast(f.type)
-                for f in fields
+                _joined([part.column(f.name) for part in parts], f.type) for f in fields
             ]
         except (AttributeError, KeyError):  # a tag of another kind: its values one by one
             read = [tag_values(tag) for tag in tags]
@@ -418,6 +417,14 @@ def now() -> int:
     return time.time_ns() // 1000
 
 
+def _joined(parts: list[pa.Array | pa.ChunkedArray], arrow: pa.DataType) -> pa.ChunkedArray:
+    """``parts`` as one chunked array of type ``arrow``, without copying their values."""
+    chunks: list[pa.Array] = []
+    for part in parts:
+        chunks += part.chunks if isinstance(part, pa.ChunkedArray) else [part]
+    return pa.chunked_array(chunks, chunks[0].type if chunks else arrow).cast(arrow)
+
+
 def _rows_of(table: pa.Table, rows: list[int]) -> pa.Table:
     """Rows ``rows`` of ``table``: a slice when they are consecutive (the usual case)."""
     first = rows[0]
@@ -444,13 +451,19 @@ def _array(values: list[Any], field: pa.Field, paths: bool) -> pa.Array:
 
     Many columns hold one value throughout (the run id, the node, a state, no
     log records): those are repeated by Arrow instead of converted value by
-    value (``count`` compares in C, several times faster than converting).
+    value (``count`` compares in C, several times faster than converting), or,
+    for nested values (which Arrow repeats slowly), converted from one value.
+    Timestamps, buffered as integer microseconds, are read as integers.
     """
     first = values[0]
     if values.count(first) == len(values):
         if first is None:
             return pa.nulls(len(values), field.type)
-        return pa.repeat(pa.scalar(_plain(first) if paths else first, type=field.type), len(values))
+        if paths:
+            return pa.array([_plain(first)] * len(values), type=field.type)
+        return pa.repeat(pa.scalar(first, type=field.type), len(values))
+    if pa.types.is_timestamp(field.type):
+        return pa.array(values, pa.int64()).cast(field.type)
     return pa.array(_without_paths(values) if paths else values, type=field.type)
 
 

@@ -512,6 +512,9 @@ def _first_new_occurrences(
 
 
 def _refuse_duplicates(path: RecordPath, ids: list[str], known: Mapping[str, int]) -> None:
+    distinct = set(ids)  # the common case, all new and distinct, settled in C
+    if len(distinct) == len(ids) and known.keys().isdisjoint(distinct):
+        return
     seen: set[str] = set()
     stored: dict[str, None] = {}
     repeated: dict[str, None] = {}

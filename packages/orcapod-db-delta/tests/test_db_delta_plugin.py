@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-import pytest
+import subprocess
+import sys
+from typing import TYPE_CHECKING
 
-from orcapod.protocols.errors import NotAvailableError
+from orcapod.db.delta import DeltaTableDatabase
+from orcapod.protocols.database import ArrowDatabase
 from orcapod.protocols.testing import load_distribution_plugins
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def test_entry_point_registers_the_delta_scheme() -> None:
@@ -13,16 +19,15 @@ def test_entry_point_registers_the_delta_scheme() -> None:
     assert {kind: set(names) for kind, names in provided.items()} == {"database": {"delta"}}
 
 
-def test_opening_a_delta_uri_says_clearly_that_the_backend_is_not_available_yet() -> None:
+def test_opening_a_delta_uri_gives_a_working_delta_table_database(tmp_path: Path) -> None:
     factory = load_distribution_plugins("orcapod-db-delta")["database"]["delta"]
-    with pytest.raises(NotAvailableError, match=r"'delta://x'.*DeltaTableDatabase"):
-        factory("delta://x")
+    database = factory(f"delta://{tmp_path}")
+    assert isinstance(database, DeltaTableDatabase)
+    assert isinstance(database, ArrowDatabase)
+    database.close()
 
 
 def test_plugin_module_does_not_import_deltalake() -> None:
-    import subprocess
-    import sys
-
     code = "import sys, orcapod.db.delta._plugin; print('deltalake' in sys.modules)"
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True

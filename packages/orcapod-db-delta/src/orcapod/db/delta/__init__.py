@@ -1,7 +1,26 @@
 """orcapod.db.delta: Delta Lake storage for orcapod.
 
-The ``delta://`` URI scheme is registered; ``DeltaTableDatabase`` itself is
-not implemented in this release, and opening a ``delta://`` URI says so.
+``DeltaTableDatabase(root)`` keeps each record path in its own Delta table
+under ``root``; ``open_database("delta:///abs/path")`` opens one through the
+plugin registry. ``DeltaTableSource`` reads an existing Delta table as an
+orcapod source (it needs orcapod-core). Names are imported on first use, so
+importing this package imports neither deltalake nor orcapod-core.
 """
 
-__all__: list[str] = []
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from orcapod.protocols.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from orcapod.db.delta._database import DeltaTableDatabase as DeltaTableDatabase
+    from orcapod.db.delta._source import DeltaTableSource as DeltaTableSource
+
+__all__, __getattr__, __dir__ = lazy_exports(
+    globals(),
+    {
+        "DeltaTableDatabase": "orcapod.db.delta._database",
+        "DeltaTableSource": "orcapod.db.delta._source",
+    },
+)

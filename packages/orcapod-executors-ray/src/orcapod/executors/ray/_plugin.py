@@ -9,21 +9,23 @@ from orcapod.protocols.hooks import hookimpl
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from orcapod.protocols.executors import PacketFunctionExecutor
+    from orcapod.executors.ray._executor import RayExecutor
     from orcapod.protocols.hooks import ExecutorFactory
 
 
-def make_ray_executor(**options: Any) -> PacketFunctionExecutor:
-    """A RayExecutor made with ``options``."""
-    from orcapod.protocols.errors import NotAvailableError
+def make_ray_executor(**options: Any) -> RayExecutor:
+    """A :class:`RayExecutor` made with ``options`` (``num_cpus=1``, ``address="auto"``, ...).
 
-    raise NotAvailableError(
-        "the 'ray' executor (RayExecutor) is not implemented in this release of "
-        "orcapod-executors-ray; run pipelines with the local executor until it is"
-    )
+    Raises:
+        TypeError: an option RayExecutor does not have.
+        orcapod.executors.ray.RayExecutorOptionError: an option's value is unusable.
+    """
+    from orcapod.executors.ray._executor import RayExecutor
+
+    return RayExecutor(**options)
 
 
 @hookimpl
 def orcapod_executors() -> Mapping[str, ExecutorFactory]:
-    """``ray``."""
+    """``ray``: :class:`~orcapod.executors.ray.RayExecutor`."""
     return {"ray": make_ray_executor}

@@ -1,0 +1,37 @@
+"""The errors of orcapod-executors-ray."""
+
+from __future__ import annotations
+
+from orcapod.protocols.errors import OrcapodError
+
+__all__ = [
+    "RayExecutorError",
+    "RayExecutorOptionError",
+    "RayTaskSystemError",
+    "RemoteExceptionError",
+    "WorkerDiedError",
+]
+
+
+class RayExecutorError(OrcapodError):
+    """Base class of the errors raised by RayExecutor itself (not by the user's function)."""
+
+
+class RayExecutorOptionError(RayExecutorError, ValueError):
+    """An option of RayExecutor has a value it cannot use."""
+
+
+class RayTaskSystemError(RayExecutorError, RuntimeError):
+    """A Ray task failed for a reason outside the function: its worker, node or
+    result object was lost. Retried when ``max_retries`` allows (``retry_exceptions``
+    does not matter for these)."""
+
+
+class WorkerDiedError(RayTaskSystemError):
+    """The worker process running the function died (``os._exit``, a segfault, killed
+    for running out of memory, its node lost) before the function returned."""
+
+
+class RemoteExceptionError(RayExecutorError, RuntimeError):
+    """The function raised an exception on the worker that could not be sent back as
+    itself (it does not pickle); the message names its type and text."""

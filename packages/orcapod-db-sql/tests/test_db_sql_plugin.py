@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
 import pytest
 
+from orcapod.protocols.database import ArrowDatabase
 from orcapod.protocols.errors import NotAvailableError
 from orcapod.protocols.testing import load_distribution_plugins
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def test_entry_point_registers_the_sqlite_and_postgresql_schemes() -> None:
@@ -15,19 +24,39 @@ def test_entry_point_registers_the_sqlite_and_postgresql_schemes() -> None:
     }
 
 
-@pytest.mark.parametrize("uri", ["sqlite:///results.db", "postgresql://u@localhost/db"])
-def test_opening_a_sql_uri_says_clearly_that_the_backend_is_not_available_yet(uri: str) -> None:
-    scheme = uri.split("://")[0]
+def test_the_sqlite_scheme_opens_a_working_sql_database(tmp_path: Path) -> None:
+    from orcapod.db.sql import SQLDatabase
+
+    factory = load_distribution_plugins("orcapod-db-sql")["database"]["sqlite"]
+    database = factory(f"sqlite:///{tmp_path / 'results.db'}")
+    assert isinstance(database, SQLDatabase)
+    assert isinstance(database, ArrowDatabase)
+    database.add_record(("node",), "r1", pa.table({"x": [1]}), flush=True)
+    assert database.list_paths() == [("node",)]
+    database.close()
+
+
+@pytest.mark.parametrize("scheme", ["postgresql", "postgresql+psycopg"])
+def test_without_psycopg_a_postgresql_uri_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, scheme: str
+) -> None:
     factory = load_distribution_plugins("orcapod-db-sql")["database"][scheme]
-    with pytest.raises(NotAvailableError, match=rf"{scheme}:// database: SQLDatabase"):
-        factory(uri)
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # `import psycopg` now raises ImportError
+    with pytest.raises(NotAvailableError, match=r"pip install 'orcapod-db-sql\[postgres\]'"):
+        factory(f"{scheme}://postgres@127.0.0.1/postgres")
 
 
-def test_plugin_module_does_not_import_sqlalchemy() -> None:
-    import subprocess
-    import sys
+def test_the_package_exports_what_it_means_to() -> None:
+    import orcapod.db.sql
 
-    code = "import sys, orcapod.db.sql._plugin; print('sqlalchemy' in sys.modules)"
+    assert orcapod.db.sql.__all__ == ["SQLDatabase", "open_sql_database"]
+    for name in orcapod.db.sql.__all__:
+        assert getattr(orcapod.db.sql, name).__name__ == name
+
+
+@pytest.mark.parametrize("module", ["orcapod.db.sql._plugin", "orcapod.db.sql"])
+def test_importing_the_plugin_or_the_package_does_not_import_sqlalchemy(module: str) -> None:
+    code = f"import sys, {module}; print('sqlalchemy' in sys.modules)"
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )

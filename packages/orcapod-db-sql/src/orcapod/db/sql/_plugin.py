@@ -14,14 +14,19 @@ if TYPE_CHECKING:
 
 
 def open_sql_database(uri: str) -> ArrowDatabase:
-    """Open ``sqlite:///path.db`` or ``postgresql://user@host/db``."""
-    from orcapod.protocols.errors import NotAvailableError
+    """Open ``sqlite:///relative.db``, ``sqlite:////absolute.db`` or ``postgresql://user@host/db``.
 
-    scheme = uri.split("://", 1)[0]
-    raise NotAvailableError(
-        f"cannot open a {scheme}:// database: SQLDatabase is not implemented in this "
-        "release of orcapod-db-sql; use 'memory://' until it is"
-    )
+    ``postgresql+psycopg://`` URIs work too; a PostgreSQL URI may end in
+    ``?schema=name`` to keep the tables in that schema.
+
+    Raises:
+        NotAvailableError: a PostgreSQL URI without psycopg installed (the
+            message says ``pip install 'orcapod-db-sql[postgres]'``).
+        DatabaseError: the URI is malformed or the database cannot be opened.
+    """
+    from orcapod.db.sql._database import SQLDatabase
+
+    return SQLDatabase(uri)
 
 
 @hookimpl

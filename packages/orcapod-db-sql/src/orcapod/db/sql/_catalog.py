@@ -1,0 +1,213 @@
+"""Table and column names for record paths, and the catalog table that maps them back.
+
+Every record path gets its own table, named ``t_<readable>_<hash>``: the path
+lower-cased with anything but letters, digits and ``_`` replaced, cut to 40
+characters, and 16 hex digits of the SHA-256 of the exact path. Names are
+therefore ASCII, at most 59 bytes (below PostgreSQL's 63), distinct for paths
+that differ only in case (SQLite compares names case-insensitively), and the
+same in every process. The catalog table ``orcapod_paths`` maps each table back
+to its exact path and holds the Arrow schema of its records and the SQL names of
+its columns, so reads restore every type and ``list_paths`` the exact tuples.
+
+Column names are the user's, quoted by SQLAlchemy, when they are safe everywhere:
+at most 63 bytes of UTF-8, no NUL, distinct from the others ignoring case, and
+not the id column's name or of the ``_colN`` form. Any other column is stored
+as ``_col<position>``; its real name is in the catalog.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import sqlalchemy as sa
+
+from orcapod.db.sql._types import ColumnCodec, column_codec
+
+if TYPE_CHECKING:
+    from orcapod.protocols.values import RecordPath
+
+__all__ = [
+    "CATALOG_TABLE",
+    "ID_COLUMN",
+    "PathTable",
+    "PendingBatch",
+    "catalog_table",
+    "column_names",
+    "path_from_text",
+    "path_to_text",
+    "table_name",
+]
+
+CATALOG_TABLE = "orcapod_paths"
+ID_COLUMN = "_record_id"
+MAX_IDENTIFIER_BYTES = 63
+"""PostgreSQL's limit (NAMEDATALEN - 1); longer names would be silently truncated."""
+
+_READABLE_CHARS = 40
+_UNSAFE = re.compile(r"[^a-z0-9_]+")
+_POSITIONAL = re.compile(r"_col[0-9]+")
+
+
+def table_name(path: RecordPath) -> str:
+    """The table holding the records at ``path`` (a validated path)."""
+    readable = _UNSAFE.sub("_", "__".join(path).lower())[:_READABLE_CHARS]
+    digest = hashlib.sha256("/".join(path).encode()).hexdigest()[:16]
+    return f"t_{readable}_{digest}"
+
+
+def path_to_text(path: RecordPath) -> str:
+    """``path`` as the catalog stores it (a JSON list)."""
+    return json.dumps(list(path))
+
+
+def path_from_text(text: str) -> RecordPath:
+    """The path the catalog stored as ``text``."""
+    return tuple(json.loads(text))
+
+
+def column_names(names: list[str]) -> list[str]:
+    """The SQL column names of data columns ``names`` (see the module docstring)."""
+    taken = {ID_COLUMN.casefold()}
+    result = []
+    for position, name in enumerate(names):
+        folded = name.casefold()
+        unsafe = (
+            not name
+            or "\x00" in name
+            or len(name.encode("utf-8")) > MAX_IDENTIFIER_BYTES
+            or folded in taken
+            or _POSITIONAL.fullmatch(folded) is not None
+        )
+        sql_name = f"_col{position}" if unsafe else name
+        taken.add(sql_name.casefold())
+        result.append(sql_name)
+    return result
+
+
+def catalog_table(metadata: sa.MetaData) -> sa.Table:
+    """The catalog table: one row per record path."""
+    return sa.Table(
+        CATALOG_TABLE,
+        metadata,
+        sa.Column("table_name", sa.Text(), primary_key=True),
+        sa.Column("path", sa.Text(), nullable=False, unique=True),
+        sa.Column("arrow_schema", sa.LargeBinary(), nullable=False),
+        sa.Column("columns", sa.Text(), nullable=False),
+    )
+
+
+@dataclass(frozen=True)
+class PendingBatch:
+    """Records added and not yet flushed."""
+
+    table: pa.Table
+    """The records as Arrow, ids in column 0: what reads see."""
+    rows: list[tuple[Any, ...]]
+    """The same records encoded for the driver: what the flush writes."""
+    skip_duplicates: bool
+
+
+@dataclass
+class PathTable:
+    """The stored shape of one record path: its table, schema and column codecs."""
+
+    path: RecordPath
+    name: str
+    schema: pa.Schema
+    sql_columns: list[str]
+    codecs: list[ColumnCodec]
+    table: sa.Table
+    in_catalog: bool = False
+    known_ids: set[str] | None = None
+    """Ids stored (as last loaded) and pending: loaded once, at the first add."""
+    pending: list[PendingBatch] = field(default_factory=list)
+    """Batches added but not flushed, in the order added."""
+    _pending_table: pa.Table | None = None
+    _pending_by_id: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """Pending id to (batch, row): a lookup of a few pending ids concatenates nothing."""
+
+    @classmethod
+    def create(
+        cls,
+        path: RecordPath,
+        schema: pa.Schema,
+        dialect: str,
+        metadata: sa.MetaData,
+        sql_columns: list[str] | None = None,
+    ) -> PathTable:
+        """The shape of ``path`` holding records of ``schema`` (codecs checked now)."""
+        codecs = [column_codec(f.name, f.type, dialect) for f in schema]
+        sql_columns = sql_columns or column_names(schema.names)
+        name = table_name(path)
+        table = sa.Table(
+            name,
+            metadata,
+            sa.Column(ID_COLUMN, sa.Text(), primary_key=True),
+            *(
+                sa.Column(sql_name, codec.sql_type, nullable=True)
+                for sql_name, codec in zip(sql_columns, codecs, strict=True)
+            ),
+            extend_existing=True,
+        )
+        return cls(path, name, schema, sql_columns, codecs, table)
+
+    def catalog_row(self) -> dict[str, Any]:
+        """This path's row of the catalog table."""
+        return {
+            "table_name": self.name,
+            "path": path_to_text(self.path),
+            "arrow_schema": self.schema.serialize().to_pybytes(),
+            "columns": json.dumps(self.sql_columns),
+        }
+
+    def add_pending(
+        self, batch: pa.Table, rows: list[tuple[Any, ...]], skip_duplicates: bool
+    ) -> None:
+        """Keep ``batch`` (ids first) and its encoded ``rows`` for the next flush."""
+        number = len(self.pending)
+        self.pending.append(PendingBatch(batch, rows, skip_duplicates))
+        ids = batch.column(0).to_pylist()
+        self._pending_by_id.update((record_id, (number, row)) for row, record_id in enumerate(ids))
+        self._pending_table = None
+
+    def pending_rows_of(self, ids: list[str]) -> pa.Table | None:
+        """The pending rows (ids first) of ``ids``, sliced out where they lie; None if none."""
+        found = [self._pending_by_id[i] for i in ids if i in self._pending_by_id]
+        if not found:
+            return None
+        pieces = [self.pending[number].table.slice(row, 1) for number, row in found]
+        return pieces[0] if len(pieces) == 1 else pa.concat_tables(pieces)
+
+    def pending_table(self) -> pa.Table | None:
+        """Every pending row (ids first), concatenated once until the next add."""
+        if not self.pending:
+            return None
+        if self._pending_table is None:
+            batches = [pending.table for pending in self.pending]
+            self._pending_table = (
+                batches[0] if len(batches) == 1 else pa.concat_tables(batches).combine_chunks()
+            )
+        return self._pending_table
+
+    def clear_pending(self) -> None:
+        """Forget the pending rows (they were committed)."""
+        self.pending = []
+        self._pending_table = None
+        self._pending_by_id = {}
+
+    def drop_pending(self, refused: list[PendingBatch]) -> None:
+        """Forget the ``refused`` pending batches and keep the others."""
+        kept = [pending for pending in self.pending if pending not in refused]
+        self.clear_pending()
+        for pending in kept:
+            self.add_pending(pending.table, pending.rows, pending.skip_duplicates)
+
+
+def schema_from_catalog(blob: bytes) -> pa.Schema:
+    """The Arrow schema the catalog stored as ``blob``."""
+    return pa.ipc.read_schema(pa.py_buffer(blob))

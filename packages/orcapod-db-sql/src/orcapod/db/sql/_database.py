@@ -1,0 +1,763 @@
+"""SQLDatabase: an ArrowDatabase over SQLite or PostgreSQL, through SQLAlchemy Core."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import sqlalchemy as sa
+
+from orcapod.db.sql._catalog import (
+    ID_COLUMN,
+    PathTable,
+    catalog_table,
+    path_from_text,
+    path_to_text,
+    schema_from_catalog,
+    table_name,
+)
+from orcapod.db.sql._checks import (
+    PREVIEW,
+    check_new_schema,
+    check_schema,
+    checked_record_ids,
+    equal_to,
+    first_new_occurrences,
+    preview,
+    refuse_duplicates,
+    require_str,
+    require_table,
+    schema_differences,
+    validate_prefix,
+)
+from orcapod.db.sql._engines import (
+    POSTGRESQL,
+    SQLITE,
+    BulkWriter,
+    advisory_lock,
+    open_engine,
+    write_transaction,
+)
+from orcapod.db.sql._types import (
+    ColumnCodec,
+    decode_text,
+    encode_text,
+    match_value,
+    text_needs_escape,
+)
+from orcapod.protocols.database import validate_record_path
+from orcapod.protocols.errors import DatabaseError, DuplicateRecordError, RecordSchemaError
+
+if TYPE_CHECKING:
+    from collections.abc import Collection, Mapping
+    from types import TracebackType
+
+    from orcapod.protocols.values import RecordPath
+
+__all__ = ["SQLDatabase"]
+
+
+class _PathSchemaConflict(Exception):
+    """Raised inside a flush: another process created a path with another schema."""
+
+    def __init__(self, stored: PathTable, difference: str) -> None:
+        super().__init__(difference)
+        self.stored = stored
+        self.difference = difference
+
+
+_ID_FIELD = pa.field(ID_COLUMN, pa.large_string(), nullable=False)
+_FLUSH_ATTEMPTS = 5
+_FEW_IDS = 16
+"""Lookups of at most this many ids slice pending rows out instead of concatenating them."""
+AUTO_FLUSH_BATCHES = 1_000
+AUTO_FLUSH_ROWS = 100_000
+"""Pending batches or rows (over all paths) at which an add flushes by itself."""
+
+
+class SQLDatabase:
+    """An ArrowDatabase storing each record path as a table of a SQLite or PostgreSQL database.
+
+    ``url`` is a SQLAlchemy URL: ``sqlite:///relative.db``, ``sqlite:////absolute.db``,
+    ``postgresql://user@host/db`` or ``postgresql+psycopg://user@host/db`` (psycopg 3;
+    ``pip install 'orcapod-db-sql[postgres]'``). A ``schema`` (PostgreSQL only, also
+    given as ``?schema=name`` in the URL) keeps every table in that namespace,
+    created if missing.
+
+    Added records are pending until :meth:`flush` (or ``flush=True``, or
+    :meth:`close`), which writes every pending row in one transaction, with bulk
+    inserts (``COPY`` on PostgreSQL). Reads see pending rows. Ids are checked
+    against an in-memory set per path, loaded once; rows added with
+    ``skip_duplicates=True`` are inserted only if absent, so ids another process
+    committed meanwhile are skipped at commit time. Safe to share between
+    threads; several processes may write to one database at once.
+    """
+
+    def __init__(self, url: str, *, schema: str | None = None) -> None:
+        self._engine, self._dialect, self._schema = open_engine(url, schema)
+        self._metadata = sa.MetaData(schema=self._schema)
+        self._catalog = catalog_table(self._metadata)
+        self._paths: dict[RecordPath, PathTable] = {}
+        self._lock = threading.RLock()
+        self._closed = False
+        self._pending_batches = 0
+        self._pending_rows = 0
+        try:
+            self._create_catalog()
+        except sa.exc.SQLAlchemyError as error:
+            self._engine.dispose()
+            cause = getattr(error, "orig", None) or error
+            raise DatabaseError(
+                f"cannot open the SQL database {_safe_url(self._engine)}: {cause}; "
+                "check the URL, that the server is running and that the user may create "
+                "tables there"
+            ) from error
+
+    def _create_catalog(self) -> None:
+        """Create the schema and catalog table unless they exist (checked without a lock)."""
+        with self._engine.connect() as conn:
+            if sa.inspect(conn).has_table(self._catalog.name, schema=self._schema):
+                return
+        with write_transaction(self._engine, self._dialect, lock_key="catalog") as conn:
+            if self._schema is not None:
+                conn.execute(sa.schema.CreateSchema(self._schema, if_not_exists=True))
+            self._catalog.create(conn, checkfirst=True)
+
+    @property
+    def engine(self) -> sa.Engine:
+        """The SQLAlchemy engine, for reading the tables with SQL (see ``docs/db-sql.md``)."""
+        return self._engine
+
+    @property
+    def schema(self) -> str | None:
+        """The PostgreSQL schema holding the tables, or None for the default one."""
+        return self._schema
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"{len(self._paths)} paths open"
+        return f"SQLDatabase({_safe_url(self._engine)!r}, {state})"
+
+    def __enter__(self) -> SQLDatabase:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def add_record(
+        self,
+        path: RecordPath,
+        record_id: str,
+        record: pa.Table,
+        *,
+        skip_duplicates: bool = False,
+        flush: bool = False,
+    ) -> None:
+        """Add one record (a one-row table) under ``record_id``.
+
+        The record is pending until a flush: ``flush=True``, :meth:`flush`,
+        :meth:`close`, or the add that brings the pending records to
+        ``AUTO_FLUSH_BATCHES`` batches or ``AUTO_FLUSH_ROWS`` rows.
+
+        Raises:
+            DuplicateRecordError: ``record_id`` is stored or pending at ``path``
+                and ``skip_duplicates`` is false.
+            RecordSchemaError: ``record`` is not one row, or does not have the
+                schema of the records already at ``path``, or has a column type
+                that cannot be stored.
+            DatabaseError: the flush this add made failed (see :meth:`flush`).
+        """
+        path = validate_record_path(path)
+        require_str("record_id", record_id)
+        require_table("record", record)
+        if record.num_rows != 1:
+            raise RecordSchemaError(
+                f"add_record at path {path!r} takes a one-row table for record id "
+                f"{record_id!r}, got {record.num_rows} rows; use add_records for many records"
+            )
+        ids = pa.array([record_id], pa.large_string())
+        self._add(path, ids, record, skip_duplicates, flush)
+
+    def add_records(
+        self,
+        path: RecordPath,
+        records: pa.Table,
+        record_id_column: str,
+        *,
+        skip_duplicates: bool = False,
+        flush: bool = False,
+    ) -> None:
+        """Add many records at once; their ids are taken from ``record_id_column``.
+
+        The batch goes in whole or not at all. With ``skip_duplicates``, rows
+        whose id is stored, pending or earlier in ``records`` are dropped.
+        The records are pending until a flush, as for :meth:`add_record`.
+
+        Raises:
+            DuplicateRecordError: an id is stored, pending or repeated and
+                ``skip_duplicates`` is false; the error lists them.
+            RecordSchemaError: ``record_id_column`` is missing, not strings or
+                has nulls, or the other columns do not fit the path's schema.
+            DatabaseError: the flush this add made failed (see :meth:`flush`).
+        """
+        path = validate_record_path(path)
+        require_table("records", records)
+        ids = checked_record_ids(path, records, record_id_column)
+        data = records.drop_columns([record_id_column])
+        self._add(path, ids, data, skip_duplicates, flush)
+
+    def _add(
+        self,
+        path: RecordPath,
+        ids: pa.Array | pa.ChunkedArray,
+        data: pa.Table,
+        skip_duplicates: bool,
+        flush: bool,
+    ) -> None:
+        with self._lock:
+            stored = self._path_table(path)
+            if stored is None:
+                check_new_schema(path, data.schema)
+                stored = self._new_path_table(path, data.schema)
+            else:
+                check_schema(path, stored.schema, data.schema)
+            known = self._known_ids(stored)
+            id_list: list[str] = ids.to_pylist()
+            if skip_duplicates:
+                keep = first_new_occurrences(id_list, known)
+                if keep is not None:
+                    id_list = [i for i, kept in zip(id_list, keep, strict=True) if kept]
+                    mask = pa.array(keep, pa.bool_())
+                    ids, data = ids.filter(mask), data.filter(mask)
+            else:
+                refuse_duplicates(path, id_list, known)
+            if not id_list:
+                return
+            batch = pa.Table.from_arrays(
+                [ids.cast(pa.large_string()), *data.columns],
+                schema=_stored_schema(stored.schema),
+            )
+            try:
+                rows = self._encode_rows(stored, batch)
+            except (pa.ArrowException, ValueError, OverflowError) as error:
+                raise RecordSchemaError(
+                    f"records for path {path!r} cannot be stored: {error}; nothing was added"
+                ) from error
+            self._paths[path] = stored
+            known.update(id_list)
+            stored.add_pending(batch, rows, skip_duplicates)
+            self._pending_batches += 1
+            self._pending_rows += len(rows)
+            if (
+                flush
+                or self._pending_batches >= AUTO_FLUSH_BATCHES
+                or self._pending_rows >= AUTO_FLUSH_ROWS
+            ):
+                self._flush_locked()
+
+    def _encode_rows(self, stored: PathTable, batch: pa.Table) -> list[tuple[Any, ...]]:
+        """The rows of ``batch`` (ids first) as the driver binds them."""
+        ids = batch.column(0)
+        if self._dialect == POSTGRESQL and text_needs_escape(ids):
+            id_values = [encode_text(i) for i in ids.to_pylist()]
+        else:
+            id_values = ids.to_pylist()
+        columns = [id_values]
+        for index, codec in enumerate(stored.codecs):
+            columns.append(codec.encode(batch.column(index + 1)))
+        return list(zip(*columns, strict=True))
+
+    def flush(self) -> None:
+        """Write every pending row, of every path, in one transaction.
+
+        Raises:
+            DatabaseError: the database is closed, or the transaction failed
+                (nothing pending is lost; flush again to retry).
+            DuplicateRecordError: another process stored an id added here
+                without ``skip_duplicates`` (nothing of this flush was written).
+        """
+        with self._lock:
+            self._require_open()
+            self._flush_locked()
+
+    def _flush_locked(self) -> None:
+        """Write every pending row in one transaction, retrying deadlocks.
+
+        A batch that can never be written (its id was stored meanwhile by
+        another process without skip_duplicates, or another process gave its
+        new path another schema) is refused as a whole, the rest is written,
+        and the refusal is raised afterwards. Any other failure leaves every
+        record pending.
+        """
+        refusals: list[DatabaseError] = []
+        conflicts = 0
+        while True:
+            dirty = [stored for stored in self._paths.values() if stored.pending]
+            if not dirty:
+                self._pending_batches = self._pending_rows = 0
+                break
+            try:
+                self._write(dirty)
+            except _PathSchemaConflict as conflict:
+                refusals.append(self._refuse_path(conflict))
+                continue
+            except sa.exc.IntegrityError as error:
+                refusal = self._refuse_stored_duplicates(dirty)
+                if refusal is None:
+                    raise DatabaseError(
+                        f"flushing {_describe_pending(dirty)} failed: {error.orig}; the "
+                        "records are still pending"
+                    ) from error
+                refusals.append(refusal)
+                continue
+            except sa.exc.OperationalError as error:
+                conflicts += 1
+                if conflicts < _FLUSH_ATTEMPTS and _is_conflict(error):
+                    time.sleep(0.05 * conflicts)
+                    continue
+                raise DatabaseError(
+                    f"flushing {_describe_pending(dirty)} to {_safe_url(self._engine)} "
+                    f"failed: {error}; the records are still pending, flush again to retry"
+                ) from error
+            except sa.exc.SQLAlchemyError as error:
+                raise DatabaseError(
+                    f"flushing {_describe_pending(dirty)} to {_safe_url(self._engine)} "
+                    f"failed: {error}; the records are still pending, flush again to retry"
+                ) from error
+            for stored in dirty:
+                stored.clear_pending()
+                stored.in_catalog = True
+            self._pending_batches = self._pending_rows = 0
+            break
+        if refusals:
+            kind = (
+                RecordSchemaError
+                if any(isinstance(r, RecordSchemaError) for r in refusals)
+                else DuplicateRecordError
+            )
+            raise kind(" ".join(str(refusal) for refusal in refusals)) from refusals[0]
+
+    def _refuse_path(self, conflict: _PathSchemaConflict) -> RecordSchemaError:
+        """Drop a path's pending rows: another process created it with another schema."""
+        stored = conflict.stored
+        count = sum(len(pending.rows) for pending in stored.pending)
+        del self._paths[stored.path]  # the next use reads the path's shape from the catalog
+        return RecordSchemaError(
+            f"{count} record(s) for path {stored.path!r} were not stored: another process "
+            f"created that path meanwhile with another schema ({conflict.difference})."
+        )
+
+    def _refuse_stored_duplicates(self, dirty: list[PathTable]) -> DuplicateRecordError | None:
+        """Drop the pending batches (added without skip_duplicates) holding ids stored since."""
+        messages = []
+        for stored in dirty:
+            if not stored.in_catalog and not self._path_table_in_db(stored):
+                continue
+            plain = [p for p in stored.pending if not p.skip_duplicates]
+            ids = [i for pending in plain for i in pending.table.column(0).to_pylist()]
+            if not ids:
+                continue
+            found = self._select(stored, self._id_condition(stored, self._query_ids(ids)))
+            if found is None:
+                continue
+            taken = set(found.column(0).to_pylist())
+            refused = [p for p in plain if taken.intersection(p.table.column(0).to_pylist())]
+            stored.drop_pending(refused)
+            assert stored.known_ids is not None
+            for pending in refused:
+                stored.known_ids.difference_update(set(pending.table.column(0).to_pylist()) - taken)
+            messages.append(
+                f"another process stored record id(s) {preview(sorted(taken))} at path "
+                f"{stored.path!r} after they were added here without skip_duplicates; the "
+                f"{len(refused)} batch(es) holding them ("
+                f"{sum(len(p.rows) for p in refused)} record(s)) were not stored, the rest was."
+            )
+        return DuplicateRecordError(" ".join(messages)) if messages else None
+
+    def _path_table_in_db(self, stored: PathTable) -> bool:
+        with self._engine.connect() as conn:
+            return self._catalog_row(conn, stored.path) is not None
+
+    def _query_ids(self, ids: list[str]) -> list[str]:
+        """``ids`` as the id column stores them."""
+        if self._dialect == POSTGRESQL:
+            return [encode_text(i) for i in ids]
+        return ids
+
+    def _write(self, dirty: list[PathTable]) -> None:
+        """One transaction: create missing tables, then bulk-insert each path's rows."""
+        with write_transaction(self._engine, self._dialect) as conn:
+            writer = BulkWriter(conn, self._dialect)
+            for stored in dirty:
+                if not stored.in_catalog:
+                    self._register(conn, stored)
+                plain = [r for p in stored.pending if not p.skip_duplicates for r in p.rows]
+                skipping = [r for p in stored.pending if p.skip_duplicates for r in p.rows]
+                if plain:
+                    writer.insert(stored.table, plain, skip_duplicates=False)
+                if skipping:
+                    writer.insert(stored.table, skipping, skip_duplicates=True)
+
+    def _register(self, conn: sa.Connection, stored: PathTable) -> None:
+        """Create ``stored``'s table and catalog row unless another process already did.
+
+        Raises:
+            _PathSchemaConflict: the catalog holds the path with another schema.
+        """
+        if self._dialect == POSTGRESQL:
+            advisory_lock(conn, stored.name)
+        row = self._catalog_row(conn, stored.path)
+        if row is not None:
+            schema = schema_from_catalog(row.arrow_schema)
+            if not schema.equals(stored.schema, check_metadata=False):
+                difference = "; ".join(schema_differences(schema, stored.schema))
+                raise _PathSchemaConflict(stored, difference)
+            return
+        stored.table.create(conn, checkfirst=True)
+        conn.execute(self._catalog.insert().values(**stored.catalog_row()))
+
+    def _catalog_row(self, conn: sa.Connection, path: RecordPath) -> Any:
+        query = sa.select(self._catalog).where(self._catalog.c.path == path_to_text(path))
+        return conn.execute(query).first()
+
+    def close(self) -> None:
+        """Flush pending rows and release the connections; closing twice is harmless.
+
+        Raises:
+            DatabaseError: the final flush failed; the database stays open so
+                nothing pending is lost.
+        """
+        with self._lock:
+            if self._closed:
+                return
+            self._flush_locked()
+            self._closed = True
+            self._paths.clear()
+            self._engine.dispose()
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def get_record_by_id(
+        self, path: RecordPath, record_id: str, *, record_id_column: str | None = None
+    ) -> pa.Table | None:
+        """The record stored under ``record_id`` as a one-row table, or None."""
+        path = validate_record_path(path)
+        require_str("record_id", record_id)
+        return self._read_ids(path, [record_id], record_id_column)
+
+    def get_records_by_ids(
+        self,
+        path: RecordPath,
+        record_ids: Collection[str],
+        *,
+        record_id_column: str | None = None,
+    ) -> pa.Table | None:
+        """The records stored under any of ``record_ids``, each once, in one query.
+
+        Unknown ids are left out; None when none is known.
+        """
+        path = validate_record_path(path)
+        if isinstance(record_ids, str | bytes):
+            raise TypeError(
+                f"record_ids must be a collection of ids, got the single id {record_ids!r}; "
+                f"pass [{record_ids!r}] or use get_record_by_id"
+            )
+        wanted = list(dict.fromkeys(record_ids))
+        if not all(type(record_id) is str for record_id in wanted):
+            for record_id in wanted:
+                require_str("each of record_ids", record_id)
+        if not wanted:
+            with self._lock:
+                self._require_open()
+            return None
+        return self._read_ids(path, wanted, record_id_column)
+
+    def _read_ids(
+        self, path: RecordPath, ids: list[str], record_id_column: str | None
+    ) -> pa.Table | None:
+        with self._lock:
+            stored = self._path_table(path)
+            if stored is None:
+                return None
+            found = None
+            if stored.in_catalog:
+                found = self._select(stored, self._id_condition(stored, self._query_ids(ids)))
+            if len(ids) <= _FEW_IDS:
+                pending = stored.pending_rows_of(ids)
+            else:
+                pending = stored.pending_table()
+                if pending is not None:
+                    wanted = pa.array(ids, pa.large_string())
+                    pending = pending.filter(pc.is_in(pending.column(0), wanted))
+            return self._combine(stored, found, pending, record_id_column)
+
+    def _id_condition(self, stored: PathTable, ids: list[str]) -> sa.ColumnElement[bool]:
+        id_column = stored.table.c[ID_COLUMN]
+        if len(ids) == 1:
+            return id_column == ids[0]
+        # The ids travel as one JSON text parameter (dumped in C; a driver's array
+        # adaptation is Python per id), unpacked by the server into a set to join.
+        ids_json = sa.bindparam("ids", json.dumps(ids), type_=sa.Text())
+        if self._dialect == POSTGRESQL:
+            elements = sa.func.json_array_elements_text(sa.cast(ids_json, sa.JSON()))
+            return id_column.in_(sa.select(elements.table_valued("value").c.value))
+        with_nul = [i for i in ids if "\x00" in i]
+        if not with_nul:
+            each_id = sa.func.json_each(ids_json).table_valued("value")
+            return id_column.in_(sa.select(each_id.c.value))
+        # SQLite's JSON functions cut text at NUL: ids holding one are matched by
+        # their hex form instead (a scan of the ids, for these rare ids only).
+        plain = [i for i in ids if "\x00" not in i]
+        hexes = json.dumps([i.encode().hex().upper() for i in with_nul])
+        by_hex = sa.func.json_each(sa.bindparam("hex_ids", hexes, type_=sa.Text()))
+        each = sa.func.json_each(sa.bindparam("ids", json.dumps(plain), type_=sa.Text()))
+        return sa.or_(
+            id_column.in_(sa.select(each.table_valued("value").c.value)),
+            sa.func.hex(id_column).in_(sa.select(by_hex.table_valued("value").c.value)),
+        )
+
+    def get_all_records(
+        self, path: RecordPath, *, record_id_column: str | None = None
+    ) -> pa.Table | None:
+        """Every record at ``path``, stored and pending, or None for an unknown path."""
+        path = validate_record_path(path)
+        with self._lock:
+            stored = self._path_table(path)
+            if stored is None:
+                return None
+            found = self._select(stored, None) if stored.in_catalog else None
+            return self._combine(stored, found, stored.pending_table(), record_id_column)
+
+    def get_records_with_column_value(
+        self,
+        path: RecordPath,
+        column_values: Mapping[str, Any],
+        *,
+        record_id_column: str | None = None,
+    ) -> pa.Table | None:
+        """The records whose columns equal every value in ``column_values``, or None.
+
+        A value of None matches nulls; an empty mapping matches every record.
+
+        Raises:
+            DatabaseError: a column does not exist at ``path``, a value does not
+                convert to its column's type, or the column is a map, list or
+                struct (which cannot be matched by value).
+        """
+        path = validate_record_path(path)
+        with self._lock:
+            stored = self._path_table(path)
+            if stored is None:
+                return None
+            conditions, pending_mask = self._conditions(stored, column_values)
+            found = None
+            if stored.in_catalog and conditions is not None:
+                found = self._select(stored, sa.and_(sa.true(), *conditions))
+            pending = stored.pending_table()
+            if pending is not None:
+                pending = pending.filter(pending_mask(pending)) if column_values else pending
+            return self._combine(stored, found, pending, record_id_column)
+
+    def _conditions(
+        self, stored: PathTable, column_values: Mapping[str, Any]
+    ) -> tuple[list[sa.ColumnElement[bool]] | None, Any]:
+        """SQL conditions (None: nothing can match) and a mask function for pending rows."""
+        conditions: list[sa.ColumnElement[bool]] | None = []
+        masks = []
+        for name, value in column_values.items():
+            index = stored.schema.get_field_index(name)
+            if index < 0:
+                raise DatabaseError(
+                    f"path {stored.path!r} has no column {name!r} to match; its columns are "
+                    f"{stored.schema.names}"
+                )
+            codec = stored.codecs[index]
+            if not codec.comparable:
+                raise DatabaseError(
+                    f"column {name!r} at path {stored.path!r} is {codec.arrow_type}, which "
+                    "cannot be matched by value; read get_all_records(path) and filter it"
+                )
+            column = stored.table.c[stored.sql_columns[index]]
+            masks.append((index + 1, name, value))
+            if value is None:
+                condition: sa.ColumnElement[bool] | None = column.is_(None)
+            else:
+                condition = self._equal(column, codec, name, value)
+            if condition is None or conditions is None:
+                conditions = None
+            else:
+                conditions.append(condition)
+
+        def pending_mask(table: pa.Table) -> Any:
+            mask = None
+            for position, name, value in masks:
+                matches = equal_to(stored.path, name, table.column(position), value)
+                mask = matches if mask is None else pc.and_(mask, matches)
+            return mask
+
+        return conditions, pending_mask
+
+    def _equal(
+        self, column: sa.ColumnElement[Any], codec: ColumnCodec, name: str, value: Any
+    ) -> sa.ColumnElement[bool] | None:
+        """``column = value`` as stored; None where nothing can be equal (NaN)."""
+        encoded = match_value(codec, name, value)
+        if pa.types.is_floating(codec.arrow_type):
+            number = float(value)
+            if number != number:
+                return None  # NaN equals nothing, as in Arrow
+            if number == 0.0 and self._dialect == SQLITE:
+                return column.in_([0.0, "-0.0"])  # SQLite stores -0.0 as text
+        equal: sa.ColumnElement[bool] = column == encoded
+        return equal
+
+    def list_paths(self, prefix: RecordPath = ()) -> list[RecordPath]:
+        """Every path holding records (stored or pending) whose first names are ``prefix``."""
+        prefix = validate_prefix(prefix)
+        with self._lock:
+            self._require_open()
+            with self._engine.connect() as conn:
+                texts = conn.execute(sa.select(self._catalog.c.path)).scalars().all()
+            paths = {path_from_text(text) for text in texts}
+            paths.update(path for path, stored in self._paths.items() if stored.pending)
+            return sorted(path for path in paths if path[: len(prefix)] == prefix)
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _require_open(self) -> None:
+        if self._closed:
+            raise DatabaseError(
+                f"this SQLDatabase ({_safe_url(self._engine)}) is closed; open a new "
+                "SQLDatabase on the same URL to keep reading or writing"
+            )
+
+    def _path_table(self, path: RecordPath) -> PathTable | None:
+        """The shape of ``path`` as known here or stored in the catalog, or None."""
+        self._require_open()
+        stored = self._paths.get(path)
+        if stored is not None:
+            return stored
+        with self._engine.connect() as conn:
+            row = self._catalog_row(conn, path)
+        if row is None:
+            return None
+        if row.table_name != table_name(path):
+            raise DatabaseError(
+                f"the catalog maps path {path!r} to table {row.table_name!r}, not "
+                f"{table_name(path)!r}; the database was written by an incompatible version"
+            )
+        stored = PathTable.create(
+            path,
+            schema_from_catalog(row.arrow_schema),
+            self._dialect,
+            self._metadata,
+            sql_columns=json.loads(row.columns),
+        )
+        stored.in_catalog = True
+        self._paths[path] = stored
+        return stored
+
+    def _new_path_table(self, path: RecordPath, schema: pa.Schema) -> PathTable:
+        return PathTable.create(path, schema, self._dialect, self._metadata)
+
+    def _known_ids(self, stored: PathTable) -> set[str]:
+        """The ids stored or pending at ``stored``'s path, loaded from the table once."""
+        if stored.known_ids is None:
+            ids: set[str] = set()
+            if stored.in_catalog:
+                with self._engine.connect() as conn:
+                    values = conn.execute(sa.select(stored.table.c[ID_COLUMN])).scalars().all()
+                if self._dialect == POSTGRESQL:
+                    ids = {decode_text(v) for v in values}
+                else:
+                    ids = set(values)
+            stored.known_ids = ids
+        return stored.known_ids
+
+    def _select(
+        self, stored: PathTable, condition: sa.ColumnElement[bool] | None
+    ) -> pa.Table | None:
+        """The stored rows matching ``condition`` (all when None), ids first."""
+        table = stored.table
+        selected: list[sa.ColumnElement[Any]] = [table.c[ID_COLUMN]]
+        for sql_name, codec in zip(stored.sql_columns, stored.codecs, strict=True):
+            column = table.c[sql_name]
+            # jsonb is read as its text, parsed in one go rather than value by value
+            json_text = codec.is_json and self._dialect == POSTGRESQL
+            selected.append(sa.cast(column, sa.Text()) if json_text else column)
+        query = sa.select(*selected)
+        if condition is not None:
+            query = query.where(condition)
+        with self._engine.connect() as conn:
+            rows = conn.execute(query).all()
+        if not rows:
+            return None
+        columns = list(zip(*rows, strict=True))
+        ids = list(columns[0])
+        if self._dialect == POSTGRESQL:
+            ids = [decode_text(v) for v in ids]
+        arrays = [pa.array(ids, pa.large_string())]
+        arrays += [
+            codec.decode(list(values))
+            for codec, values in zip(stored.codecs, columns[1:], strict=True)
+        ]
+        return pa.Table.from_arrays(arrays, schema=_stored_schema(stored.schema))
+
+    def _combine(
+        self,
+        stored: PathTable,
+        found: pa.Table | None,
+        pending: pa.Table | None,
+        record_id_column: str | None,
+    ) -> pa.Table | None:
+        """Stored and pending rows as readers get them; None when there are none."""
+        if pending is not None and found is not None:
+            # a row skipped as a duplicate may be pending here and committed by another process
+            pending = pending.filter(pc.invert(pc.is_in(pending.column(0), found.column(0))))
+        parts = [part for part in (found, pending) if part is not None and part.num_rows]
+        if not parts:
+            return None
+        table = parts[0] if len(parts) == 1 else pa.concat_tables(parts)
+        if record_id_column is None:
+            return table.remove_column(0)
+        require_str("record_id_column", record_id_column)
+        if record_id_column in stored.schema.names:
+            raise DatabaseError(
+                f"record_id_column {record_id_column!r} is also a data column at path "
+                f"{stored.path!r}; choose a name for the ids that is not one of "
+                f"{stored.schema.names}"
+            )
+        return table.rename_columns([record_id_column, *stored.schema.names])
+
+
+# -- module helpers ------------------------------------------------------------------------
+
+
+def _stored_schema(schema: pa.Schema) -> pa.Schema:
+    return pa.schema([_ID_FIELD, *schema], metadata=schema.metadata)
+
+
+def _safe_url(engine: sa.Engine) -> str:
+    return engine.url.render_as_string(hide_password=True)
+
+
+def _is_conflict(error: sa.exc.OperationalError) -> bool:
+    """A deadlock or serialization failure: retrying the transaction may succeed."""
+    code = getattr(error.orig, "sqlstate", None)
+    return code in {"40001", "40P01"}
+
+
+def _describe_pending(dirty: list[PathTable]) -> str:
+    rows = sum(len(pending.rows) for stored in dirty for pending in stored.pending)
+    paths = ", ".join(repr(stored.path) for stored in dirty[:PREVIEW])
+    return f"{rows} pending record(s) at {paths}"

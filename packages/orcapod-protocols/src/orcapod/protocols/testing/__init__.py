@@ -12,24 +12,42 @@ its factory; the inherited tests then run against it::
             return MyDatabase(tmp_path / "store")
 
 Needs pytest and hypothesis (``pip install 'orcapod-protocols[testing]'``).
+Names are imported on first use, so a process that needs only one part of
+the kit (a writer process of the durability tests) does not import pytest.
 """
 
 from __future__ import annotations
 
-from orcapod.protocols.testing.database import (
-    ArrowDatabaseContract,
-    DurableArrowDatabaseContract,
-    PersistentArrowDatabaseContract,
-)
-from orcapod.protocols.testing.observers import Event, RecordingLogger, RecordingObserver
-from orcapod.protocols.testing.plugins import load_distribution_plugins
+from typing import TYPE_CHECKING
 
-__all__ = [
-    "ArrowDatabaseContract",
-    "DurableArrowDatabaseContract",
-    "Event",
-    "RecordingLogger",
-    "RecordingObserver",
-    "PersistentArrowDatabaseContract",
-    "load_distribution_plugins",
-]
+from orcapod.protocols.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from orcapod.protocols.testing.database import (
+        ArrowDatabaseContract as ArrowDatabaseContract,
+    )
+    from orcapod.protocols.testing.database import (
+        DurableArrowDatabaseContract as DurableArrowDatabaseContract,
+    )
+    from orcapod.protocols.testing.database import (
+        PersistentArrowDatabaseContract as PersistentArrowDatabaseContract,
+    )
+    from orcapod.protocols.testing.observers import Event as Event
+    from orcapod.protocols.testing.observers import RecordingLogger as RecordingLogger
+    from orcapod.protocols.testing.observers import RecordingObserver as RecordingObserver
+    from orcapod.protocols.testing.plugins import (
+        load_distribution_plugins as load_distribution_plugins,
+    )
+
+__all__, __getattr__, __dir__ = lazy_exports(
+    globals(),
+    {
+        "ArrowDatabaseContract": "orcapod.protocols.testing.database",
+        "DurableArrowDatabaseContract": "orcapod.protocols.testing.database",
+        "PersistentArrowDatabaseContract": "orcapod.protocols.testing.database",
+        "Event": "orcapod.protocols.testing.observers",
+        "RecordingLogger": "orcapod.protocols.testing.observers",
+        "RecordingObserver": "orcapod.protocols.testing.observers",
+        "load_distribution_plugins": "orcapod.protocols.testing.plugins",
+    },
+)

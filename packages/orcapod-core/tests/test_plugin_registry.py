@@ -44,13 +44,15 @@ def builtins_only() -> PluginRegistry:
     return PluginRegistry(autoload=False)
 
 
-def test_builtins_provide_memory_local_noop_and_plugins_command() -> None:
+def test_builtins_provide_memory_local_noop_and_the_core_commands() -> None:
     names = {(p.kind, p.name, p.distribution) for p in builtins_only().provisions()}
     assert names == {
         (PluginKind.DATABASE, "memory", "orcapod-core"),
         (PluginKind.EXECUTOR, "local", "orcapod-core"),
         (PluginKind.OBSERVER, "noop", "orcapod-core"),
         (PluginKind.CLI_COMMAND, "plugins", "orcapod-core"),
+        (PluginKind.CLI_COMMAND, "demo", "orcapod-core"),
+        (PluginKind.CLI_COMMAND, "run", "orcapod-core"),
     }
 
 

@@ -559,3 +559,16 @@ def test_delta_table_source_without_orcapod_core_says_how_to_install_it() -> Non
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert "pip install orcapod-core" in result.stdout
+
+
+def test_the_uri_of_a_database_opens_the_same_store_through_the_plugin(tmp_path: Path) -> None:
+    from orcapod.db.delta._plugin import open_delta_database
+
+    database = DeltaTableDatabase(tmp_path / "store")
+    database.add_record(("p",), "r1", pa.table({"x": [1]}), flush=True)
+
+    assert database.uri == f"delta://{(tmp_path / 'store').resolve().as_posix()}"
+    again = open_delta_database(database.uri)
+    assert again.get_record_by_id(("p",), "r1") is not None
+    again.close()
+    database.close()

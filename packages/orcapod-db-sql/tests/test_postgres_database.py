@@ -173,3 +173,19 @@ def test_a_schema_given_twice_differently_is_refused(server_database: PostgresSe
 
     with pytest.raises(DatabaseError, match="names the schema 'one' and schema='two'"):
         SQLDatabase(f"{server_database.url()}?schema=one", schema="two")
+
+
+def test_the_uri_of_a_database_opens_the_same_store_without_the_driver_or_a_password(
+    server_database: PostgresServer,
+) -> None:
+    from orcapod.db.sql import SQLDatabase
+    from orcapod.db.sql._plugin import open_sql_database
+
+    with SQLDatabase(f"{server_database.url()}?schema=by_uri") as database:
+        database.add_records(("p",), pa.table({"id": ["a"], "x": [1]}), "id")
+        uri = database.uri
+    assert uri.startswith("postgresql://")
+    assert uri.endswith("?schema=by_uri")
+    assert ":***@" not in uri
+    with open_sql_database(uri) as again:
+        assert again.list_paths() == [("p",)]

@@ -144,3 +144,16 @@ def test_unusable_urls_are_refused_saying_what_to_write(uri: str, message: str) 
 def test_a_schema_is_refused_for_sqlite(tmp_path: Path) -> None:
     with pytest.raises(DatabaseError, match="schema='ns' is for PostgreSQL"):
         SQLDatabase(sqlite_url(tmp_path), schema="ns")
+
+
+def test_the_uri_of_a_database_opens_the_same_store_through_the_plugin(tmp_path: Path) -> None:
+    from orcapod.db.sql._plugin import open_sql_database
+
+    database = SQLDatabase(f"sqlite:///{tmp_path}/store.db")
+    database.add_record(("p",), "r1", pa.table({"x": [1]}), flush=True)
+
+    assert database.uri == f"sqlite:///{tmp_path}/store.db"
+    again = open_sql_database(database.uri)
+    assert again.get_record_by_id(("p",), "r1") is not None
+    again.close()
+    database.close()

@@ -77,6 +77,10 @@ class ArrowDatabase(Protocol):
     creates none. The first records at a path fix its schema (names, order,
     types and nullability; metadata is not compared). After :meth:`close`,
     every method but ``close`` raises :class:`DatabaseError`.
+
+    A backend may also offer a ``uri`` attribute: the URI that opens the same
+    store again through the plugin registry (without secrets). Pipelines
+    record it with every run, so that a run's records say where they live.
     """
 
     def add_record(

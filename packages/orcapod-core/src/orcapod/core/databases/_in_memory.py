@@ -170,6 +170,9 @@ class InMemoryArrowDatabase:
         self._lock = threading.RLock()
         self._closed = False
 
+    uri = "memory://"
+    """What ``open_database`` opens one like it with (a new, empty one: memory is not shared)."""
+
     def __repr__(self) -> str:
         if self._closed:
             return "InMemoryArrowDatabase(closed)"

@@ -241,6 +241,11 @@ class DeltaTableDatabase:
         """The directory holding the tables."""
         return self._root
 
+    @property
+    def uri(self) -> str:
+        """``delta:///absolute/root``: opens this store again (``open_database``)."""
+        return f"delta://{self._root.as_posix()}"
+
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
         return f"DeltaTableDatabase({str(self._root)!r}, {state})"

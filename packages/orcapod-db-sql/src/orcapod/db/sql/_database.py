@@ -137,6 +137,16 @@ class SQLDatabase:
         """The PostgreSQL schema holding the tables, or None for the default one."""
         return self._schema
 
+    @property
+    def uri(self) -> str:
+        """A URL opening this store again (``open_database``), without its password."""
+        url = self._engine.url.set(password=None)
+        if url.get_backend_name() == "postgresql":
+            url = url.set(drivername="postgresql")
+            if self._schema is not None:
+                url = url.update_query_dict({"schema": self._schema})
+        return url.render_as_string(hide_password=False)
+
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"{len(self._paths)} paths open"
         return f"SQLDatabase({_safe_url(self._engine)!r}, {state})"

@@ -15,10 +15,19 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
-from orcapod.capture import CaptureWarning, _fd, _pump, capture, run_captured
+from orcapod.capture import (
+    CaptureOptionError,
+    CaptureWarning,
+    _fd,
+    _pump,
+    capture,
+    recover_spooled_output,
+    run_captured,
+)
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX descriptors")
 
@@ -407,3 +416,92 @@ def test_output_past_max_bytes_keeps_head_and_tail_in_fd_mode(passthrough: bool)
     assert result.stdout_bytes == 10_008
     assert result.stdout_truncated
     assert not result.stderr_truncated
+
+
+# -- named spools: what a process that died had written ---------------------------------
+
+DYING_WRITER = """
+import os, subprocess, sys, time
+from orcapod.capture import capture
+
+with capture("fd", spool_to=sys.argv[1], passthrough=sys.argv[2] == "1"):
+    print("python print", flush=True)
+    os.write(2, b"to stderr\\n")
+    subprocess.run(["echo", "child process"], check=True)
+    time.sleep(0.3)  # the pass-through pump copies what is in the pipe
+    os._exit(3)
+"""
+
+
+@both
+def test_output_of_a_process_that_died_during_the_call_is_recovered_from_its_spool(
+    passthrough: bool, tmp_path: Any
+) -> None:
+    spool_to = str(tmp_path / "task-1")
+    died = subprocess.run(
+        [sys.executable, "-c", DYING_WRITER, spool_to, "1" if passthrough else "0"],
+        capture_output=True,
+        timeout=60,
+    )
+    assert died.returncode == 3
+
+    recovered = recover_spooled_output(spool_to)
+
+    assert recovered is not None
+    stdout, stderr = recovered
+    assert stdout == "python print\nchild process\n"
+    assert stderr == "to stderr\n"
+    assert list(tmp_path.iterdir()) == []  # recovering removes the spool files
+    assert recover_spooled_output(spool_to) is None
+
+
+@both
+def test_named_spools_hold_the_output_during_the_call_and_are_removed_after_it(
+    passthrough: bool, tmp_path: Any
+) -> None:
+    spool_to = str(tmp_path / "call")
+    seen: list[bytes] = []
+
+    def work() -> None:
+        os.write(1, b"so far\n")
+        time.sleep(0.1)  # the pump's copy, in pass-through mode
+        with open(f"{spool_to}.stdout", "rb") as spool:
+            seen.append(spool.read())
+
+    call = run_captured(work, level="fd", passthrough=passthrough, spool_to=spool_to)
+
+    assert seen == [b"so far\n"]
+    assert call.result.stdout == "so far\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_spool_that_cannot_be_named_there_falls_back_and_capture_goes_on(
+    tmp_path: Any,
+) -> None:
+    spool_to = str(tmp_path / "missing-directory" / "call")
+
+    call = run_captured(lambda: os.write(1, b"kept\n"), level="fd", spool_to=spool_to)
+
+    assert call.result.capture_level == "fd"
+    assert call.result.stdout == "kept\n"
+    assert recover_spooled_output(spool_to) is None
+
+
+def test_recovered_output_is_bounded_like_captured_output(tmp_path: Any) -> None:
+    spool_to = str(tmp_path / "big")
+    with open(f"{spool_to}.stdout", "wb") as spool:
+        spool.write(b"a" * 1000 + b"b" * 1000)
+
+    recovered = recover_spooled_output(spool_to, max_bytes=100)
+
+    assert recovered is not None
+    stdout, stderr = recovered
+    assert stdout.startswith("a" * 50)
+    assert stdout.endswith("b" * 50)
+    assert "[... 1900 bytes truncated ...]" in stdout
+    assert stderr == ""
+
+
+def test_spool_to_is_only_for_fd_capture() -> None:
+    with pytest.raises(CaptureOptionError, match="only level='fd' spools to files"):
+        capture("sys", spool_to="/tmp/x")

@@ -29,6 +29,7 @@ from orcapod.protocols.values import ExecutionRecordFields, PythonLogRecord
 
 EXPECTED = {
     "capture",
+    "recover_spooled_output",
     "run_captured",
     "format_log_records",
     "Capture",

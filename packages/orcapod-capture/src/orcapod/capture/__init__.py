@@ -16,7 +16,13 @@ counted) and capture never breaks the call it captures.
 
 from __future__ import annotations
 
-from orcapod.capture._api import DEFAULT_MAX_BYTES, DEFAULT_MAX_RECORDS, capture, run_captured
+from orcapod.capture._api import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_RECORDS,
+    capture,
+    recover_spooled_output,
+    run_captured,
+)
 from orcapod.capture._capture import Capture
 from orcapod.capture._records import LogStyle, format_log_records
 from orcapod.capture._result import CapturedCall, CaptureResult
@@ -34,5 +40,6 @@ __all__ = [
     "LogStyle",
     "capture",
     "format_log_records",
+    "recover_spooled_output",
     "run_captured",
 ]

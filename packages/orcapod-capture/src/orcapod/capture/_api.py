@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from orcapod.capture._buffer import read_bounded, render
 from orcapod.capture._capture import Capture, SysCapture
 from orcapod.capture._fd import FdCapture
 from orcapod.capture._result import CapturedCall
+from orcapod.capture._spool import spool_paths
 from orcapod.capture.errors import CaptureOptionError
 
 if TYPE_CHECKING:
@@ -14,7 +18,13 @@ if TYPE_CHECKING:
 
     from orcapod.protocols.values import CaptureLevel
 
-__all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_MAX_RECORDS", "capture", "run_captured"]
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "DEFAULT_MAX_RECORDS",
+    "capture",
+    "recover_spooled_output",
+    "run_captured",
+]
 
 T = TypeVar("T")
 
@@ -33,6 +43,7 @@ def capture(
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_records: int = DEFAULT_MAX_RECORDS,
     passthrough: bool = True,
+    spool_to: str | None = None,
 ) -> Capture:
     """A context manager that captures what its body prints, logs and raises.
 
@@ -48,6 +59,11 @@ def capture(
             around a ``[... N bytes truncated ...]`` line.
         max_records: log records kept; beyond it the first and last half are kept.
         passthrough: also show the output live where it would have gone.
+        spool_to: ``"fd"`` only: spool the output to ``<spool_to>.stdout`` and
+            ``<spool_to>.stderr`` while the body runs (removed after it), so that if
+            this process dies meanwhile another can read what was written with
+            :func:`recover_spooled_output`. Where those files cannot be made, the
+            capture goes on without them.
 
     Raises:
         CaptureOptionError: an option is out of range.
@@ -61,10 +77,15 @@ def capture(
         raise CaptureOptionError(
             f"capture got max_records={max_records!r}; pass a whole number of records >= 0"
         )
-    if level == "sys":
+    if level == "sys" and spool_to is None:
         return SysCapture(max_bytes, max_records, passthrough)
+    if level == "sys":
+        raise CaptureOptionError(
+            f"capture got spool_to={spool_to!r} with level='sys'; only level='fd' "
+            "spools to files"
+        )
     if level == "fd":
-        return FdCapture(max_bytes, max_records, passthrough)
+        return FdCapture(max_bytes, max_records, passthrough, spool_to)
     raise CaptureOptionError(f"capture got level={level!r}; use level='sys' or level='fd'")
 
 
@@ -78,6 +99,7 @@ def run_captured(
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_records: int = DEFAULT_MAX_RECORDS,
     passthrough: bool = True,
+    spool_to: str | None = None,
 ) -> CapturedCall[T]:
     """Call ``fn(*args, **kwargs)`` under :func:`capture` and return what happened.
 
@@ -90,7 +112,13 @@ def run_captured(
     Raises:
         CaptureOptionError: an option is out of range (before ``fn`` is called).
     """
-    cap = capture(level, max_bytes=max_bytes, max_records=max_records, passthrough=passthrough)
+    cap = capture(
+        level,
+        max_bytes=max_bytes,
+        max_records=max_records,
+        passthrough=passthrough,
+        spool_to=spool_to,
+    )
     cap._skip_frames = 1
     # `with cap:` spelled out: CPython 3.11 inlines these calls of __enter__ and
     # __exit__, but not the with statement's (about 0.1 µs per call).
@@ -108,3 +136,33 @@ def run_captured(
         return CapturedCall(cap._result, None, error)
     # Set, since __exit__ returned; read without the property's check.
     return _new_call(CapturedCall, (cap._result, value, None))
+
+
+def recover_spooled_output(
+    spool_to: str, *, max_bytes: int = DEFAULT_MAX_BYTES
+) -> tuple[str, str] | None:
+    """What a process that died during ``capture("fd", spool_to=...)`` had written.
+
+    Reads ``<spool_to>.stdout`` and ``<spool_to>.stderr`` (head and tail within
+    ``max_bytes`` each, as a capture keeps them), then removes them.
+
+    Returns:
+        (stdout, stderr), or None when neither file exists (the capture ended
+        normally, or the files were on a machine this one cannot see).
+    """
+    texts: list[str] = []
+    found = False
+    for path in spool_paths(spool_to):
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            texts.append("")
+            continue
+        found = True
+        try:
+            texts.append(render(*read_bounded(fd, max_bytes)))
+        finally:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+    return (texts[0], texts[1]) if found else None

@@ -22,7 +22,9 @@ from orcapod.capture._spool import (
     close_quietly,
     forget_spares,
     give_back_spool,
+    open_named_spool,
     open_spool,
+    spool_paths,
     take_spool,
     write_all,
 )
@@ -59,20 +61,30 @@ class FdCapture(Capture):
     If the descriptors cannot be redirected (no spool file, nested fd capture in
     the same thread, ...) the call still runs under a ``sys``-level capture and
     the result says why (``capture_level="sys"``, ``capture_error``).
+
+    With ``spool_to``, the spools are the files ``<spool_to>.stdout`` and
+    ``<spool_to>.stderr`` while the call runs, removed after it: if this
+    process dies during the call, another one can still read what was written
+    (:func:`~orcapod.capture.recover_spooled_output`).
     """
 
     level: ClassVar[CaptureLevel] = "fd"
 
-    __slots__ = ("_redirection",)
+    __slots__ = ("_redirection", "_spool_to")
 
-    def __init__(self, max_bytes: int, max_records: int, passthrough: bool, /) -> None:
+    def __init__(
+        self, max_bytes: int, max_records: int, passthrough: bool, spool_to: str | None = None, /
+    ) -> None:
         super().__init__(max_bytes, max_records, passthrough)
         self._redirection: _Redirection | None = None
+        self._spool_to = spool_to
 
     def __enter__(self) -> Self:
         self._begin()
         try:
-            self._redirection = _Redirection.start(passthrough=self._passthrough)
+            self._redirection = _Redirection.start(
+                passthrough=self._passthrough, spool_to=self._spool_to
+            )
         except Exception as error:
             self._fail("redirecting file descriptors 1 and 2", error)
         except BaseException:  # interrupted while setting up: the body will not run
@@ -147,8 +159,10 @@ class _Redirection:
     Index 0 is stdout (descriptor 1), index 1 is stderr (descriptor 2).
     """
 
-    def __init__(self, passthrough: bool) -> None:
+    def __init__(self, passthrough: bool, spool_to: str | None = None) -> None:
         self._passthrough = passthrough
+        self._spool_to = spool_to
+        self._named: list[str | None] = [None, None]  # spool files to remove at the end
         self._spools = [-1, -1]
         self._saved = [-1, -1]
         self._write_ends = [-1, -1]
@@ -156,14 +170,14 @@ class _Redirection:
         self._channels: list[Channel] = []
 
     @classmethod
-    def start(cls, *, passthrough: bool) -> _Redirection:
+    def start(cls, *, passthrough: bool, spool_to: str | None = None) -> _Redirection:
         """Redirect 1 and 2, holding the process-wide lock until :meth:`stop`.
 
         On any failure (or interrupt) whatever was done is undone, and the
         lock released, before the error propagates.
         """
         _acquire()
-        redirection = cls(passthrough)
+        redirection = cls(passthrough, spool_to)
         try:
             redirection._redirect()
         except BaseException:
@@ -179,9 +193,13 @@ class _Redirection:
 
     def _redirect(self) -> None:
         _flush_all()
+        names = spool_paths(self._spool_to) if self._spool_to is not None else None
         for index in (0, 1):
-            # Spools fed by the pump are never seen by a child process: reusable.
-            self._spools[index] = take_spool() if self._passthrough else open_spool()
+            if names is not None:
+                self._spools[index], named = open_named_spool(names[index])
+                self._named[index] = names[index] if named else None
+            else:  # spools fed by the pump are never seen by a child process: reusable
+                self._spools[index] = take_spool() if self._passthrough else open_spool()
             self._saved[index] = os.dup(index + 1)
             if self._passthrough:
                 self._write_ends[index] = self._watch_pipe(index)
@@ -278,6 +296,10 @@ class _Redirection:
     def _close(self) -> None:
         """Close or recycle the spools and saved descriptors the channels do not own."""
         for index in (0, 1):
+            named = self._named[index]
+            if named is not None:  # the call ended: nobody needs to recover its output
+                with contextlib.suppress(OSError):
+                    os.unlink(named)
             channel = self._channels[index] if index < len(self._channels) else None
             # After an interrupted stop() or a failed start() nothing finished the
             # channel yet; if it is still open, whoever closes it closes both.
@@ -286,11 +308,14 @@ class _Redirection:
                 continue
             close_quietly(self._saved[index])
             spool = self._spools[index]
-            if spool >= 0 and self._passthrough and (channel is None or channel.spool_ok):
+            if named is not None:  # a named spool is never reused
+                close_quietly(spool)
+            elif spool >= 0 and self._passthrough and (channel is None or channel.spool_ok):
                 give_back_spool(spool)
             else:
                 close_quietly(spool)
         self._spools = self._saved = [-1, -1]
+        self._named = [None, None]
 
 
 def _enlarge_pipe(fd: int) -> None:

@@ -6,7 +6,15 @@ import contextlib
 import errno
 import os
 
-__all__ = ["close_quietly", "give_back_spool", "open_spool", "take_spool", "write_all"]
+__all__ = [
+    "close_quietly",
+    "give_back_spool",
+    "open_named_spool",
+    "open_spool",
+    "spool_paths",
+    "take_spool",
+    "write_all",
+]
 
 MAX_SPARE_SPOOLS = 4
 """Emptied spool files kept for reuse: opening and closing two files per call
@@ -33,6 +41,25 @@ def open_spool() -> int:
     fd, path = tempfile.mkstemp(prefix="orcapod-capture-", dir=directory)
     os.unlink(path)
     return fd
+
+
+def spool_paths(spool_to: str) -> tuple[str, str]:
+    """The files a named spool of ``spool_to`` writes stdout and stderr to."""
+    return f"{spool_to}.stdout", f"{spool_to}.stderr"
+
+
+def open_named_spool(path: str) -> tuple[int, bool]:
+    """A new spool file at ``path`` that another process can read while this one runs.
+
+    Returns:
+        The descriptor, and whether it is the named file: where ``path`` cannot
+        be created (no such directory, a file already there), an anonymous spool
+        is used instead, so capture goes on and only recovery is lost.
+    """
+    try:
+        return os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600), True
+    except OSError:
+        return open_spool(), False
 
 
 def take_spool() -> int:

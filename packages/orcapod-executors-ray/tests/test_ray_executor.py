@@ -9,6 +9,7 @@ import logging
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -117,6 +118,13 @@ def reverse(values: list[int]) -> list[int]:
 
 def dies(x: int) -> int:
     print(f"dying on {x}", flush=True)
+    os._exit(1)
+
+
+def dies_after_a_while(x: int) -> int:
+    print(f"dying on {x}", flush=True)
+    os.write(2, b"last words\n")
+    time.sleep(0.3)  # the pass-through pump copies what is in the pipe
     os._exit(1)
 
 
@@ -333,6 +341,29 @@ def test_a_dead_worker_fails_its_call_with_worker_died_error_naming_the_function
     assert "WorkerDiedError" in record["traceback"]
     assert record["extra"]["worker_died"] == "true"
     assert "worker died" in record["capture_error"]
+
+
+@pytest.mark.parametrize(
+    ("passthrough", "function"), [(False, dies), (True, dies_after_a_while)], ids=["spool", "pump"]
+)
+def test_what_a_dead_worker_printed_is_recovered_from_its_spool_on_a_local_cluster(
+    passthrough: bool, function: Any
+) -> None:
+    log = logger()
+    with pytest.raises(WorkerDiedError):
+        RayExecutor(passthrough=passthrough).execute_callable(function, {"x": 7}, logger=log)
+    (record,) = log.records
+    assert record["stdout"] == "dying on 7\n"
+    assert record["stderr"] == ("last words\n" if passthrough else "")
+    assert "read from its spool files" in record["capture_error"]
+    spools = Path(tempfile.gettempdir()) / "orcapod-ray-spools"
+    assert list(spools.iterdir()) == []  # read, then removed
+
+
+def test_calls_that_end_leave_no_spool_files_behind() -> None:
+    RayExecutor().execute_callable(all_kinds_of_output, {"x": 1}, logger=logger())
+    spools = Path(tempfile.gettempdir()) / "orcapod-ray-spools"
+    assert list(spools.iterdir()) == []
 
 
 def test_a_dead_worker_is_retried_as_a_system_failure(tmp_path: Path) -> None:

@@ -8,15 +8,18 @@ import json
 import os
 import pickle
 import re
+import socket
+import tempfile
 import threading
 import traceback
+import uuid
 import weakref
 from functools import partial
 from time import perf_counter
 from types import MethodType
 from typing import TYPE_CHECKING, Any, Self
 
-from orcapod.capture import DEFAULT_MAX_BYTES, DEFAULT_MAX_RECORDS
+from orcapod.capture import DEFAULT_MAX_BYTES, DEFAULT_MAX_RECORDS, recover_spooled_output
 from orcapod.executors.ray._schema import StringSchema
 from orcapod.executors.ray._worker import CaptureSettings, TaskOutcome, bound_task, run_task
 from orcapod.executors.ray.errors import (
@@ -174,6 +177,7 @@ class RayExecutor:
         )
         self._data: dict[str, str] | None = None
         self._concurrency: int | None = None
+        self._spools: str | None = None  # where tasks spool, when the driver can read it
         self._gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
             weakref.WeakKeyDictionary()
         )
@@ -262,6 +266,7 @@ class RayExecutor:
             if _remote_task is None:
                 _remote_task = ray.remote(run_task)
             self._task = _remote_task.options(**self._task_options())
+            self._spools = _local_spool_directory()
 
     def teardown(self) -> None:
         """Disconnect from Ray if this executor connected (a local cluster it started
@@ -326,8 +331,9 @@ class RayExecutor:
         while True:
             attempt += 1
             start = perf_counter()
+            spool = self._spool(logger)
             try:
-                ref = submit(kwargs)
+                ref = submit(kwargs, spool)
             except Exception as unsent:  # fn or an argument does not pickle
                 self._record_unsent(fn, unsent, attempt, start, logger)
                 raise
@@ -339,7 +345,7 @@ class RayExecutor:
             except BaseException:  # interrupted while waiting: do not leave the task running
                 _cancel(ref)
                 raise
-            value, error = self._conclude(fn, attempt, outcome, failure, start, logger)
+            value, error = self._conclude(fn, attempt, outcome, failure, start, logger, spool)
             if error is None:
                 return value
             if not self._retries(error, attempt):
@@ -375,8 +381,9 @@ class RayExecutor:
         while True:
             attempt += 1
             start = perf_counter()
+            spool = self._spool(logger)
             try:
-                ref = submit(kwargs)
+                ref = submit(kwargs, spool)
             except Exception as unsent:  # fn or an argument does not pickle
                 self._record_unsent(fn, unsent, attempt, start, logger)
                 raise
@@ -388,7 +395,7 @@ class RayExecutor:
             except BaseException:  # cancelled (another packet stopped the run) or interrupted
                 _cancel(ref)
                 raise
-            value, error = self._conclude(fn, attempt, outcome, failure, start, logger)
+            value, error = self._conclude(fn, attempt, outcome, failure, start, logger, spool)
             if error is None:
                 return value
             if not self._retries(error, attempt):
@@ -411,8 +418,9 @@ class RayExecutor:
             options["resources"] = dict(self.resources)
         return options
 
-    def _submitter(self, fn: Callable[..., Any], capture: bool) -> Callable[[Any], Any]:
-        """What submits one call of ``fn`` (its ``kwargs``) and returns the ObjectRef."""
+    def _submitter(self, fn: Callable[..., Any], capture: bool) -> Callable[..., Any]:
+        """What submits one call of ``fn`` (its ``kwargs``, and where it spools) and
+        returns the ObjectRef."""
         if self._task is None:
             self.setup()
         settings = self._settings if capture else self._plain
@@ -470,6 +478,13 @@ class RayExecutor:
             fields["capture_error"] = "the call was not sent to Ray: it did not run"
             logger.record(**fields, attempt=attempt, executor_type="ray")
 
+    def _spool(self, logger: PacketExecutionLogger | None) -> str | None:
+        """Where one attempt spools its output, when it is captured and the driver can
+        read the worker's files (a cluster on this machine)."""
+        if logger is None or self._spools is None:
+            return None
+        return os.path.join(self._spools, uuid.uuid4().hex)
+
     def _conclude(
         self,
         fn: Callable[..., Any],
@@ -478,14 +493,19 @@ class RayExecutor:
         failure: BaseException | None,
         start: float,
         logger: PacketExecutionLogger | None,
+        spool: str | None = None,
     ) -> tuple[Any, BaseException | None]:
         """Record one attempt; its value, or the error to raise (or retry)."""
         if outcome is None:
             assert failure is not None
             error = _task_failure(fn, failure, attempt, self.max_retries)
+            # A worker that died left its spool behind (read and removed here).
+            spooled = (
+                None if spool is None else recover_spooled_output(spool, max_bytes=self.max_bytes)
+            )
             if logger is not None:
                 logger.record(
-                    **_failure_fields(error, failure, perf_counter() - start),
+                    **_failure_fields(error, failure, perf_counter() - start, spooled),
                     attempt=attempt,
                     executor_type="ray",
                 )
@@ -516,6 +536,26 @@ _DEFAULTS: dict[str, Any] = {
 
 
 # -- failures ----------------------------------------------------------------------
+
+
+def _local_spool_directory() -> str | None:
+    """A directory the workers can spool to and this driver can read: only when the
+    whole cluster is this machine (one node, on this host); else None."""
+    import ray
+
+    listing: Callable[[], list[dict[str, Any]]] = ray.nodes
+    try:
+        nodes = [node for node in listing() if node.get("Alive")]
+    except Exception:
+        return None
+    if len(nodes) != 1 or nodes[0].get("NodeManagerHostname") != socket.gethostname():
+        return None
+    directory = os.path.join(tempfile.gettempdir(), "orcapod-ray-spools")
+    try:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+    except OSError:
+        return None
+    return directory
 
 
 def _function_name(fn: Callable[..., Any]) -> str:
@@ -561,17 +601,33 @@ def _task_failure(
 
 
 def _failure_fields(
-    error: BaseException, failure: BaseException, duration_s: float
+    error: BaseException,
+    failure: BaseException,
+    duration_s: float,
+    spooled: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The record of an attempt whose task brought nothing back."""
+    """The record of an attempt whose task brought nothing back.
+
+    ``spooled``: what the worker had written before it died, read from its
+    spool files, when the driver could reach them.
+    """
     died = isinstance(error, WorkerDiedError)
+    stdout, stderr = spooled or ("", "")
+    if spooled is not None:
+        lost = "the worker died before sending its capture back; what it printed before is "
+        lost += "read from its spool files (log records are lost)"
+    elif died:
+        lost = "the worker died before sending its capture back; what it printed is only in "
+        lost += "the Ray worker's log"
+    else:
+        lost = f"the task brought no capture back ({type(failure).__name__})"
     return {
-        "stdout": "",
-        "stderr": "",
-        "stdout_bytes": 0,
-        "stderr_bytes": 0,
-        "stdout_truncated": False,
-        "stderr_truncated": False,
+        "stdout": stdout,
+        "stderr": stderr,
+        "stdout_bytes": len(stdout.encode()),
+        "stderr_bytes": len(stderr.encode()),
+        "stdout_truncated": "bytes truncated ...]" in stdout,
+        "stderr_truncated": "bytes truncated ...]" in stderr,
         "python_logs": [],
         "python_logs_dropped": 0,
         "traceback": f"{type(error).__module__}.{type(error).__qualname__}: {error}\n"
@@ -580,12 +636,7 @@ def _failure_fields(
         "success": False,
         "duration_s": duration_s,
         "capture_level": "fd",
-        "capture_error": (
-            "the worker died before sending its capture back; what it printed is only in "
-            "the Ray worker's log"
-            if died
-            else f"the task brought no capture back ({type(failure).__name__})"
-        ),
+        "capture_error": lost,
         "extra": {"ray_error": type(failure).__name__, "worker_died": str(died).lower()},
     }
 

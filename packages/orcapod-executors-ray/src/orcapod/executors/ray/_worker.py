@@ -57,9 +57,15 @@ def _where() -> dict[str, str]:
 
 
 def run_task(
-    fn: Callable[..., Any], kwargs: Mapping[str, Any], settings: CaptureSettings
+    fn: Callable[..., Any],
+    kwargs: Mapping[str, Any],
+    settings: CaptureSettings,
+    spool_to: str | None = None,
 ) -> TaskOutcome:
     """Call ``fn(**kwargs)`` on this worker, under fd capture if asked; never raises.
+
+    ``spool_to``: where the capture spools while the call runs (a path the
+    driver can read if this worker dies), or None.
 
     Returns:
         The record fields, and the value or the pickled exception.
@@ -79,6 +85,7 @@ def run_task(
         max_bytes=settings.max_bytes,
         max_records=settings.max_records,
         passthrough=settings.passthrough,
+        spool_to=spool_to,
     )
     fields: dict[str, Any] = dict(call.result.as_record_fields())
     fields["extra"] = dict(_where())
@@ -98,8 +105,8 @@ def bound_task(
     pickle it every time (by value, for a function of ``__main__``).
     """
 
-    def task(kwargs: Mapping[str, Any]) -> TaskOutcome:
-        return run_task(fn, kwargs, settings)
+    def task(kwargs: Mapping[str, Any], spool_to: str | None = None) -> TaskOutcome:
+        return run_task(fn, kwargs, settings, spool_to)
 
     # Ray names tasks (in its logs and dashboard) after the remote function.
     task.__name__ = task.__qualname__ = str(getattr(fn, "__name__", "task"))

@@ -81,8 +81,7 @@ def capture(
         return SysCapture(max_bytes, max_records, passthrough)
     if level == "sys":
         raise CaptureOptionError(
-            f"capture got spool_to={spool_to!r} with level='sys'; only level='fd' "
-            "spools to files"
+            f"capture got spool_to={spool_to!r} with level='sys'; only level='fd' spools to files"
         )
     if level == "fd":
         return FdCapture(max_bytes, max_records, passthrough, spool_to)

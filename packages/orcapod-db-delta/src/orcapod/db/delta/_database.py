@@ -57,6 +57,15 @@ _PREVIEW = 5
 _ID_FIELD = pa.field(ID_COLUMN, pa.large_string(), nullable=False)
 
 
+def _local_file(uri: str) -> Path:
+    """The path of a data file the table lists (as a path or a ``file://`` URI)."""
+    if uri.startswith("file://"):
+        from urllib.parse import unquote, urlparse
+
+        return Path(unquote(urlparse(uri).path))
+    return Path(uri)
+
+
 class _PathState:
     """What this process knows of one path: its table, its stored ids, its pending rows.
 
@@ -127,17 +136,34 @@ class _PathState:
             elif self._rows is not None:
                 self._ids = set(self._rows.column(0).to_pylist())
             else:
-                dataset = self.table.to_pyarrow_dataset(as_large_types=True)
-                self._ids = set(dataset.to_table(columns=[ID_COLUMN]).column(0).to_pylist())
+                ids = self._read_all(columns=[ID_COLUMN]).column(0)
+                self._ids = set(ids.to_pylist())
         return self._ids
+
+    def _read_all(self, columns: list[str] | None = None) -> pa.Table:
+        """The table's current data files, read as local Parquet files.
+
+        Not through ``to_pyarrow_dataset``: its Python file-system handler
+        leaves Arrow threads that can abort the process as it exits
+        ("terminate called without an active exception", delta-rs #2184).
+        """
+        import pyarrow.parquet as pq
+
+        assert self.table is not None
+        files = [_local_file(uri) for uri in self.table.file_uris()]
+        if not files:
+            dataset = self.table.to_pyarrow_dataset(as_large_types=True)
+            return dataset.to_table(columns=columns)
+        parts = [pq.read_table(file, columns=columns) for file in files]
+        # Files written by other writers (or compaction) may use string, not large_string.
+        return pa.concat_tables(parts, promote_options="permissive")
 
     def stored_rows(self) -> pa.Table | None:
         """Every row stored at ``version`` (ids first), read once and then kept."""
         if self.table is None or self.layout is None:
             return None
         if self._rows is None:
-            read = self.table.to_pyarrow_dataset(as_large_types=True).to_table()
-            self._rows, self._row_of = self.layout.from_physical(read), None
+            self._rows, self._row_of = self.layout.from_physical(self._read_all()), None
         return self._rows
 
     def stored_positions(self, wanted: Collection[str]) -> list[int]:

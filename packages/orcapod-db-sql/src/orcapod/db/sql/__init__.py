@@ -13,7 +13,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from orcapod.db.sql._database import SQLDatabase
+    from orcapod.db.sql._database import SQLDatabase as SQLDatabase
+    from orcapod.db.sql._plugin import open_sql_database as open_sql_database
 
 __all__ = ["SQLDatabase", "open_sql_database"]
 

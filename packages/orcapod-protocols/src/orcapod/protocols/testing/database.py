@@ -1102,7 +1102,8 @@ class DurableArrowDatabaseContract(PersistentArrowDatabaseContract):
         # The kill lands at several moments of the third flush: before, early, late, after.
         delays = [0.0, 0.005, 0.02, 0.08]
         for attempt, delay in enumerate(delays):
-            process = self._writer(tmp_path, "batches", f"w{attempt}", "6", str(rows))
+            # More flushes than it can finish before the kill, on the fastest store.
+            process = self._writer(tmp_path, "batches", f"w{attempt}", "1000", str(rows))
             assert process.stdout is not None
             for line in process.stdout:
                 if line.strip() == "flushing 2":
@@ -1112,7 +1113,10 @@ class DurableArrowDatabaseContract(PersistentArrowDatabaseContract):
             else:
                 pytest.fail(f"the writer ended before its third flush: {process.communicate()[1]}")
             process.wait(timeout=self.writer_timeout_s)
-            assert process.returncode == -signal.SIGKILL
+            assert process.returncode == -signal.SIGKILL, (
+                f"the writer ended by itself (exit status {process.returncode}) before it was "
+                f"killed: {process.communicate()[1]}"
+            )
 
         again = reopen()
         stored = again.get_all_records(_writer.PATH, record_id_column=_writer.ID)

@@ -133,7 +133,11 @@ class CompositeObserver:
 
 
 class _FanOutLogger:
-    """Hands each record to every child observer's logger, isolating their failures."""
+    """Hands each record to every child observer's logger, isolating their failures.
+
+    A child logger with a ``record_fields(fields)`` method (this package's own)
+    gets the fields as they came, without being unpacked and packed again.
+    """
 
     __slots__ = ("loggers",)
     keeps_records = True  # made only when at least one child's logger keeps records
@@ -144,7 +148,11 @@ class _FanOutLogger:
     def record(self, **fields: Any) -> None:
         for observer, logger in self.loggers:
             try:
-                logger.record(**fields)
+                take = getattr(logger, "record_fields", None)
+                if take is not None:
+                    take(fields)
+                else:
+                    logger.record(**fields)
             except Exception:
                 _log.exception("the packet logger of observer %r failed in record", observer)
 

@@ -8,6 +8,8 @@ from orcapod.observers._layout import LOG_COLUMNS, LOGS_BRANCH
 from orcapod.observers._tables import NodeContext, TableObserver, now
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from orcapod.protocols.data import Packet, Tag
     from orcapod.protocols.observability import ExecutionObserver
 
@@ -53,6 +55,10 @@ class _PacketLogger:
         self.tag = tag
 
     def record(self, **fields: Any) -> None:
+        self.record_fields(fields)
+
+    def record_fields(self, fields: Mapping[str, Any]) -> None:
+        """:meth:`record`, given the fields as one mapping (a fan-out logger's way)."""
         context = self.context
         context.parent.add(
             context.sink,

@@ -8,7 +8,7 @@ from orcapod.observers._layout import STATUS_BRANCH, STATUS_COLUMNS
 from orcapod.observers._tables import NodeContext, TableObserver, now
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from orcapod.protocols.data import Packet, Tag
     from orcapod.protocols.observability import ExecutionObserver
@@ -62,8 +62,7 @@ class _StatusContext(NodeContext):
         self._event(tag, "RUNNING")
 
     def create_packet_logger(self, tag: Tag, packet: Packet) -> _AttemptLogger:
-        logger = self.attempts[id(tag)] = _AttemptLogger(self, tag)
-        return logger
+        return _AttemptLogger(self, tag)
 
     def on_packet_end(
         self,
@@ -86,6 +85,9 @@ class _StatusContext(NodeContext):
         self._event(tag, "FAILED", error=summary(error), attempt=self._last_attempt(tag))
 
     def _last_attempt(self, tag: Tag) -> int:
+        """The packet's last attempt: 1 unless its logger heard of a retry."""
+        if not self.attempts:  # the common case: nothing was retried
+            return 1
         logger = self.attempts.pop(id(tag), None)
         return 1 if logger is None else logger.attempt
 
@@ -109,11 +111,19 @@ class _AttemptLogger:
         self.failed: tuple[int, str | None] | None = None  # when, and why, the last attempt failed
 
     def record(self, **fields: Any) -> None:
+        self.record_fields(fields)
+
+    def record_fields(self, fields: Mapping[str, Any]) -> None:
+        """:meth:`record`, given the fields as one mapping (a fan-out logger's way)."""
         attempt = int(fields.get("attempt", 1))
-        if attempt > self.attempt and self.failed is not None:  # the attempt before was retried
-            when, error = self.failed
-            self.context._event(self.tag, "FAILED", error=error, attempt=self.attempt, when=when)
-            self.context._event(self.tag, "RUNNING", attempt=attempt, when=when)
+        if attempt > self.attempt:
+            if self.failed is not None:  # the attempt before was retried
+                when, error = self.failed
+                self.context._event(
+                    self.tag, "FAILED", error=error, attempt=self.attempt, when=when
+                )
+                self.context._event(self.tag, "RUNNING", attempt=attempt, when=when)
+            self.context.attempts[id(self.tag)] = self  # its end names this attempt
         self.attempt = attempt
         if fields.get("success", False):
             self.failed = None

@@ -6,6 +6,8 @@ DeltaTableDatabase, so the whole chain runs on real Delta tables.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -198,3 +200,42 @@ def test_an_observed_run_on_a_delta_store_is_found_again_after_reopening(tmp_pat
     assert (second.nodes["ratio"].cached, second.nodes["ratio"].computed) == (4, 0)
     assert again.nodes["ratio"].as_table().num_rows == 4
     reopened.close()
+
+
+READ_AND_EXIT = """
+import sys
+from orcapod.db.delta import DeltaTableDatabase, DeltaTableSource
+
+source = DeltaTableSource(sys.argv[1], tag_columns=["subject"])
+database = DeltaTableDatabase(sys.argv[2])
+stored = database.get_all_records(("lab", "weights"))
+print(source.as_table().num_rows, stored.num_rows)
+database.close()
+"""
+
+
+def test_processes_that_read_delta_tables_exit_cleanly(tmp_path: Path) -> None:
+    """Reading through deltalake's pyarrow datasets aborted up to one process in four at
+    exit ("terminate called without an active exception", delta-rs #2184); the source
+    and the store read the files through Arrow's own file system instead. The abort
+    depends on timing, so a regression fails this test often, not every time."""
+    write_deltalake(tmp_path / "table", pa.table({"subject": ["a", "b"], "x": [1, 2]}))
+    write_deltalake(tmp_path / "table", pa.table({"subject": ["c"], "x": [3]}), mode="append")
+    with DeltaTableDatabase(tmp_path / "store") as database:
+        database.add_records(("lab", "weights"), pa.table({"id": ["r1"], "w": [1.5]}), "id")
+    script = tmp_path / "read.py"
+    script.write_text(READ_AND_EXIT)
+
+    runs = [
+        subprocess.run(
+            [sys.executable, str(script), str(tmp_path / "table"), str(tmp_path / "store")],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        for _ in range(8)
+    ]
+
+    assert [(run.returncode, run.stdout.strip()) for run in runs] == [(0, "3 1")] * 8, [
+        run.stderr for run in runs if run.returncode
+    ]

@@ -106,22 +106,28 @@ def _read_table(location: Path, version: int | None) -> tuple[pa.Table, int]:
             f"DeltaTableSource: {str(location)!r} holds no {wanted} ({error}); pass the "
             "directory that contains the table's _delta_log"
         ) from None
-    read = _in_commit_order(delta)
+    read = _in_commit_order(delta, location)
     description = delta.metadata().description
     if description and LAYOUT_FORMAT in description:
         read = read_layout(str(location), description).from_physical(read).drop_columns([ID_COLUMN])
     return read, delta.version()
 
 
-def _in_commit_order(delta: DeltaTable) -> pa.Table:
+def _in_commit_order(delta: DeltaTable, location: Path) -> pa.Table:
     """The table's rows, its files read oldest first.
 
     Rows are identified by their position unless a ``record_id_column`` is
     given, so the order must not change when rows are appended: Delta lists
     files in no documented order, and newest first in practice.
+
+    The files are read through Arrow's own local file system, not deltalake's
+    Python one: reading through that leaves Arrow threads that can abort the
+    process as it exits ("terminate called without an active exception",
+    delta-rs #2184).
     """
     import pyarrow as pa
     import pyarrow.dataset as ds
+    import pyarrow.fs as pafs
 
     dataset = delta.to_pyarrow_dataset(as_large_types=True)
     if not isinstance(dataset, ds.FileSystemDataset):
@@ -135,7 +141,28 @@ def _in_commit_order(delta: DeltaTable) -> pa.Table:
         range(len(fragments)),
         key=lambda n: (added_at.get(fragments[n].path.rsplit("/", 1)[-1], 0), -n),
     )
+    files = [_local_path(location, fragments[n].path) for n in order]
+    if all(file is not None for file in files):
+        local = pafs.LocalFileSystem()
+        chosen = [
+            dataset.format.make_fragment(
+                str(file), local, partition_expression=fragments[n].partition_expression
+            )
+            for n, file in zip(order, files, strict=True)
+        ]
+        return ds.FileSystemDataset(chosen, dataset.schema, dataset.format, local).to_table()
     ordered = ds.FileSystemDataset(
         [fragments[n] for n in order], dataset.schema, dataset.format, dataset.filesystem
     )
     return ordered.to_table()
+
+
+def _local_path(location: Path, relative: str) -> Path | None:
+    """The data file ``relative`` (as the table lists it) under ``location``, if it is there."""
+    from urllib.parse import unquote
+
+    for name in (relative, unquote(relative)):
+        file = location / name
+        if file.is_file():
+            return file
+    return None

@@ -24,11 +24,9 @@ blocks mention ``postgresql`` is marked ``postgres`` and runs against a throwawa
 database on the test server (its ``PG*`` variables are set for the page); a page
 whose blocks use Ray is skipped when Ray is not installed.
 
-deltalake's pyarrow datasets may abort a process at interpreter exit, after
-its work is done (delta-rs #2184). orcapod's Delta store no longer reads
-through them, so every ``orcapod`` command must exit with 0; the page runner
-itself, which may read a ``DeltaTableSource`` (still a dataset), leaves with
-``os._exit`` once every block has run and been checked.
+Every ``orcapod`` command, and the page runner itself, must exit with 0: a
+process aborted at exit (as deltalake's pyarrow datasets used to make them,
+delta-rs #2184) fails the page.
 
 Run ``python tests-integration/test_docs.py docs/PAGE.md`` to run one page by hand.
 """
@@ -277,9 +275,7 @@ def main(argv: list[str]) -> None:
         print(failure, file=sys.stderr)
     sys.stdout.flush()
     sys.stderr.flush()
-    # Leave without the interpreter's teardown: a DeltaTableSource's dataset threads may
-    # abort it (delta-rs #2184) after every block has run and been checked.
-    os._exit(1 if failures else 0)
+    sys.exit(1 if failures else 0)
 
 
 # -- the tests ---------------------------------------------------------------------------

@@ -36,6 +36,9 @@ class NoOpObserver:
     def on_run_end(self, run: RunInfo, outcome: RunOutcome) -> None:
         """Ignore the end of a run."""
 
+    def flush(self) -> None:
+        """Nothing is buffered: nothing to write."""
+
     def contextualize(self, *pipeline_path: str) -> NoOpObserver:
         """This observer: there is no per-node state to bind."""
         return self

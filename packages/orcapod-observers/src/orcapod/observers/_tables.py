@@ -352,6 +352,9 @@ class NodeContext(QuietHooks):
         """Write the node's buffered rows (and every other buffered row)."""
         self.parent.flush()
 
+    def flush(self) -> None:
+        self.parent.flush()
+
 
 def write_run_start(database: ArrowDatabase, run: RunInfo) -> None:
     """Record, durably, that ``run`` started (once per database: the id repeats)."""

@@ -12,6 +12,7 @@ __all__ = [
     "InvalidRecordPathError",
     "NotAvailableError",
     "OrcapodError",
+    "PacketCancelled",
     "RecordSchemaError",
 ]
 
@@ -38,3 +39,13 @@ class DuplicateRecordError(DatabaseError):
 
 class RecordSchemaError(DatabaseError, TypeError):
     """Records added to a path do not fit the schema already stored there."""
+
+
+class PacketCancelled(BaseException):
+    """A packet in flight was stopped because the run stopped (``fail_fast``, or a signal).
+
+    Passed to ``ExecutionObserver.on_packet_crash`` for such a packet: the
+    packet did not fail, it was cancelled (status ``CANCELLED``). A
+    ``BaseException``, like ``asyncio.CancelledError``, so that ``except
+    Exception`` in user code never swallows it.
+    """

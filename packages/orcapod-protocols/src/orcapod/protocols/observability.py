@@ -45,8 +45,16 @@ class ExecutionObserver(Protocol):
           ctx.on_node_end
         on_run_end                                      # always, in finally
 
-    An observer must not raise into the run for its own failures; a
-    composite observer isolates children that do.
+    and ``flush`` at the run's checkpoints, between any of these.
+
+    **Durability.** An observer buffers its rows and writes them durably only
+    when the run calls :meth:`flush`, :meth:`on_node_end` or
+    :meth:`on_run_end`: the run calls them only after the results of every
+    packet reported so far are durable, so a ``SUCCESS`` is never durable
+    before its result. An observer must not write rows on its own schedule.
+
+    An observer must not raise into the run for its own failures; the run
+    isolates observers that do (reports the first failure, then skips them).
     """
 
     def on_run_start(self, run: RunInfo) -> None:
@@ -55,6 +63,17 @@ class ExecutionObserver(Protocol):
 
     def on_run_end(self, run: RunInfo, outcome: RunOutcome) -> None:
         """A run ended, however it ended; always called."""
+        ...
+
+    def flush(self) -> None:
+        """Make every row buffered so far durable (and refresh the run's heartbeat).
+
+        Called by the run at least every ``flush_interval`` seconds while it
+        runs, possibly from a timer thread while a packet runs on the main
+        thread, so an observer that buffers guards its buffers with a lock.
+        Called on the top-level observer only; a node's observer (from
+        :meth:`contextualize`) shares its parent's buffers.
+        """
         ...
 
     def contextualize(self, *pipeline_path: str) -> ExecutionObserver:
@@ -98,7 +117,13 @@ class ExecutionObserver(Protocol):
     def on_packet_crash(
         self, node_label: str, tag: Tag, packet: Packet, error: BaseException
     ) -> None:
-        """Computing a packet failed with ``error`` (after its attempts were recorded)."""
+        """Computing a packet failed with ``error`` (after its attempts were recorded).
+
+        ``error`` is a :class:`~orcapod.protocols.errors.PacketCancelled` when the
+        packet did not fail but was stopped in flight because the run stopped
+        (``fail_fast`` after another packet failed, or a signal): its state is
+        ``CANCELLED``.
+        """
         ...
 
     def create_packet_logger(self, tag: Tag, packet: Packet) -> PacketExecutionLogger:

@@ -40,19 +40,28 @@ class PacketState(enum.StrEnum):
     SUCCESS = "SUCCESS"
     FAILED = "FAILED"
     CACHED = "CACHED"
+    CANCELLED = "CANCELLED"
+    """The run stopped (``fail_fast``, or a signal) while the packet was in flight; written."""
+    LOST = "LOST"
+    """Derived by readers, never written: left ``RUNNING`` by a run that crashed."""
 
 
 class RunState(enum.StrEnum):
     """States of a pipeline run in its run record."""
 
     RUNNING = "RUNNING"
-    """Started and not ended; after the process is gone this means it died."""
+    """Started and not ended (while its process lives and its heartbeat is fresh)."""
     SUCCESS = "SUCCESS"
     """Ended with every packet computed or cached."""
     PARTIAL = "PARTIAL"
     """Ended under ``error_policy="continue"`` with some packets failed."""
     FAILED = "FAILED"
     """Stopped early: ``fail_fast`` or an error outside any packet."""
+    INTERRUPTED = "INTERRUPTED"
+    """Ended cleanly by a signal (SIGTERM, SIGINT, SIGHUP): finished work was stored; written."""
+    CRASHED = "CRASHED"
+    """Derived by readers, never written: started, not ended, and its process is gone
+    (same host, pid not alive) or its heartbeat is stale."""
 
 
 class PluginKind(enum.StrEnum):

@@ -55,6 +55,7 @@ class _Log:
         self.loggers: list[RecordingLogger] = []
         self.runs: list[RunInfo] = []
         self.outcomes: list[RunOutcome] = []
+        self.flushes = 0  # calls of ``flush`` (not events: the run's clock decides when)
 
 
 class RecordingObserver:
@@ -66,6 +67,7 @@ class RecordingObserver:
         bound: (hook, label, path) for each hook called on a bound child.
         node_starts: (label, hash, tag schema as ``{name: type}``) per ``on_node_start``.
         loggers: the packet loggers handed out, in order.
+        flushes: how many times the run called ``flush``.
     """
 
     def __init__(self, path: tuple[str, ...] = (), log: _Log | None = None) -> None:
@@ -152,6 +154,14 @@ class RecordingObserver:
     def on_run_end(self, run: RunInfo, outcome: RunOutcome) -> None:
         self._log.outcomes.append(outcome)
         self._add("on_run_end", None, (run, outcome))
+
+    @property
+    def flushes(self) -> int:
+        return self._log.flushes
+
+    def flush(self) -> None:
+        with self._log.lock:
+            self._log.flushes += 1
 
     def contextualize(self, *pipeline_path: str) -> RecordingObserver:
         with self._log.lock:

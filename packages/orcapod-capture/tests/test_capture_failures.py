@@ -47,7 +47,7 @@ def test_a_failing_output_buffer_lets_the_call_complete_and_reports_why(
 def test_a_failing_log_record_conversion_lets_the_call_complete_and_reports_why(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    def broken(record: object) -> None:
+    def broken(record: object, max_bytes: int) -> None:
         raise RuntimeError("injected: handler error")
 
     monkeypatch.setattr(_capture, "to_python_log_record", broken)

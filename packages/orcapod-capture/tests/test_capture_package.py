@@ -32,6 +32,7 @@ EXPECTED = {
     "recover_spooled_output",
     "run_captured",
     "format_log_records",
+    "bound_text",
     "Capture",
     "CaptureResult",
     "CapturedCall",

@@ -23,6 +23,7 @@ from orcapod.capture._api import (
     recover_spooled_output,
     run_captured,
 )
+from orcapod.capture._buffer import bound_text
 from orcapod.capture._capture import Capture
 from orcapod.capture._records import LogStyle, format_log_records
 from orcapod.capture._result import CapturedCall, CaptureResult
@@ -38,6 +39,7 @@ __all__ = [
     "CaptureWarning",
     "CapturedCall",
     "LogStyle",
+    "bound_text",
     "capture",
     "format_log_records",
     "recover_spooled_output",

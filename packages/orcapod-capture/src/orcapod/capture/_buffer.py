@@ -5,7 +5,11 @@ from __future__ import annotations
 import os
 import threading
 
-__all__ = ["BoundedBuffer", "head_capacity", "read_bounded", "render"]
+__all__ = ["BoundedBuffer", "bound_text", "head_capacity", "read_bounded", "render", "utf8_length"]
+
+
+_PIECE = 1 << 20
+"""Characters encoded at a time when only a text's length in UTF-8 is wanted."""
 
 
 def head_capacity(max_bytes: int) -> int:
@@ -58,6 +62,24 @@ class BoundedBuffer:
             if len(tail) > 2 * tail_cap:
                 del tail[: len(tail) - tail_cap]
 
+    def write_text(self, text: str) -> None:
+        """Append ``text`` in UTF-8, encoding only the parts that can be kept.
+
+        Past ``max_bytes`` characters from either end no byte can be kept
+        (each character is at least one byte): that middle is only counted.
+        """
+        keep = self._head_cap + self._tail_cap
+        length = len(text)
+        if length <= 2 * keep + _PIECE:
+            self.write(text.encode("utf-8", "surrogatepass"))
+            return
+        self.write(text[:keep].encode("utf-8", "surrogatepass"))  # fills the head
+        skipped = len(text) - 2 * keep if text.isascii() else utf8_length(text, keep, length - keep)
+        with self._lock:
+            self._total += skipped
+        # At least ``keep`` bytes: the tail is replaced by the end of the text.
+        self.write(text[length - keep :].encode("utf-8", "surrogatepass"))
+
     def parts(self) -> tuple[bytes, bytes, int]:
         """The kept head, the kept tail and the total byte count.
 
@@ -88,6 +110,38 @@ def render(head: bytes, tail: bytes, total: int) -> str:
         head.decode("utf-8", "replace")
         + f"\n[... {dropped} bytes truncated ...]\n"
         + tail.decode("utf-8", "replace")
+    )
+
+
+def bound_text(text: str, max_bytes: int) -> str:
+    """``text`` kept within ``max_bytes`` of UTF-8 as a captured stream is kept.
+
+    A text that fits is returned as it is (the same object). A longer one keeps
+    its first and last bytes (half of ``max_bytes`` each) around a
+    ``[... N bytes truncated ...]`` line, ``N`` counting the UTF-8 bytes left
+    out: what a capture keeps of a stream that printed ``text``. A text of
+    many megabytes is never copied whole.
+
+    Raises:
+        ValueError: ``max_bytes`` is negative.
+    """
+    if type(max_bytes) is not int or max_bytes < 0:
+        raise ValueError(
+            f"bound_text got max_bytes={max_bytes!r}; pass a whole number of bytes >= 0"
+        )
+    if len(text) <= max_bytes // 4:  # at most 4 UTF-8 bytes per character: it fits
+        return text
+    buffer = BoundedBuffer(max_bytes)
+    buffer.write_text(text)
+    head, tail, total = buffer.parts()
+    return text if total == len(head) + len(tail) else render(head, tail, total)
+
+
+def utf8_length(text: str, start: int, stop: int) -> int:
+    """How many UTF-8 bytes ``text[start:stop]`` is, encoding a piece of it at a time."""
+    return sum(
+        len(text[at : min(at + _PIECE, stop)].encode("utf-8", "surrogatepass"))
+        for at in range(start, stop, _PIECE)
     )
 
 

@@ -10,7 +10,7 @@ from abc import ABC, abstractmethod
 from time import perf_counter
 from typing import TYPE_CHECKING, ClassVar, Self
 
-from orcapod.capture._buffer import BoundedBuffer, render
+from orcapod.capture._buffer import BoundedBuffer, bound_text, render
 from orcapod.capture._records import RecordBuffer, to_python_log_record
 from orcapod.capture._result import CaptureResult
 from orcapod.capture._streams import ACTIVE, ensure_installed
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from orcapod.capture._streams import Target
     from orcapod.protocols.values import CaptureLevel
 
-__all__ = ["Capture", "SysCapture"]
+__all__ = ["Capture", "SysCapture", "format_bounded_traceback"]
 
 # Buffers are made at the first write, so a call that prints nothing allocates
 # none; this lock only settles a race between threads sharing one capture.
@@ -72,6 +72,19 @@ def _quiet_result(level: CaptureLevel, duration_s: float) -> CaptureResult:
     fields["capture_level"] = level
     fields["duration_s"] = duration_s
     return result
+
+
+def format_bounded_traceback(exc: BaseException, tb: TracebackType | None, max_bytes: int) -> str:
+    """``exc`` formatted as ``traceback.format_exception`` does, kept within ``max_bytes``.
+
+    Head and tail are kept as for a stream (``[... N bytes truncated ...]``
+    between them); the text is bounded piece by piece as it is formatted, so
+    an exception with a message of many megabytes is never copied whole.
+    """
+    buffer = BoundedBuffer(max_bytes)
+    for piece in traceback.TracebackException(type(exc), exc, tb, compact=True).format():
+        buffer.write_text(piece)
+    return buffer.getvalue()
 
 
 class Capture(ABC):
@@ -166,7 +179,7 @@ class Capture(ABC):
     def _fail(self, what: str, error: BaseException) -> None:
         """Note that capture itself failed; the first failure is the one reported."""
         if self._error is None:
-            self._error = f"{what} failed: {type(error).__name__}: {error}"
+            self._error = bound_text(f"{what} failed: {type(error).__name__}: {error}", 4096)
 
     def _take_output(self, fd: int, data: bytes) -> bool:
         if self._closed:
@@ -201,7 +214,7 @@ class Capture(ABC):
                     logs = self._logs
                     if logs is None:
                         logs = self._logs = RecordBuffer(self._max_records)
-            logs.append(to_python_log_record(record))
+            logs.append(to_python_log_record(record, self._max_bytes))
         except Exception as error:
             self._fail("capturing a log record", error)
         return True
@@ -249,7 +262,7 @@ class Capture(ABC):
         for _ in range(self._skip_frames):  # run_captured's own frame is not the user's
             if tb is not None and tb.tb_next is not None:
                 tb = tb.tb_next
-        return "".join(traceback.format_exception(type(exc), exc, tb))
+        return format_bounded_traceback(exc, tb, self._max_bytes)
 
     def _warn(self, message: str) -> None:
         # Warnings turned into errors must not break the call either.

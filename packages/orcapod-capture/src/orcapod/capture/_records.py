@@ -9,6 +9,7 @@ from collections import deque
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal, TypeAlias
 
+from orcapod.capture._buffer import bound_text
 from orcapod.capture.errors import CaptureOptionError
 
 if TYPE_CHECKING:
@@ -22,15 +23,21 @@ __all__ = ["LogStyle", "RecordBuffer", "format_log_records", "to_python_log_reco
 LogStyle: TypeAlias = Literal["debug", "short"]
 """``debug``: time | level | logger | file:line | message; ``short``: time | level | message."""
 
+DEFAULT_MESSAGE_BYTES = 1 << 20
+"""Bytes kept of one log record's message (head and tail), unless a capture says otherwise."""
+
 DROPPED_RECORDS_LOGGER = "orcapod.capture"
 """The logger name of the marker record that stands where records were dropped."""
 
 
-def to_python_log_record(record: logging.LogRecord) -> PythonLogRecord:
+def to_python_log_record(
+    record: logging.LogRecord, max_bytes: int = DEFAULT_MESSAGE_BYTES
+) -> PythonLogRecord:
     """The structured, storable form of a ``logging`` record.
 
     The message is formatted now (later its arguments may have changed); an
     attached exception or stack is appended to it as ``logging`` would print it.
+    A message over ``max_bytes`` keeps its head and tail, as a stream does.
     """
     try:
         message = record.getMessage()
@@ -41,6 +48,8 @@ def to_python_log_record(record: logging.LogRecord) -> PythonLogRecord:
         message += "\n" + "".join(traceback.format_exception(type(error), error, tb)).rstrip()
     if record.stack_info:
         message += "\n" + record.stack_info
+    if len(message) > max_bytes // 4:  # may not fit: bounded (a no-op when it does)
+        message = bound_text(message, max_bytes)
     return {
         "time": datetime.fromtimestamp(record.created, UTC),
         "level": record.levelname,

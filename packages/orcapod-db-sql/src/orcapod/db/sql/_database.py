@@ -43,6 +43,7 @@ from orcapod.db.sql._engines import (
     write_transaction,
 )
 from orcapod.db.sql._types import (
+    SQLITE_NEGATIVE_ZERO,
     ColumnCodec,
     decode_text,
     encode_text,
@@ -627,7 +628,9 @@ class SQLDatabase:
             if number != number:
                 return None  # NaN equals nothing, as in Arrow
             if number == 0.0 and self._dialect == SQLITE:
-                return column.in_([0.0, "-0.0"])  # SQLite stores -0.0 as text
+                # SQLite stores -0.0 as text (bound as text: a float bind would parse it)
+                marker = sa.literal(SQLITE_NEGATIVE_ZERO, type_=sa.Text())
+                return sa.or_(column == 0.0, column == marker)
         equal: sa.ColumnElement[bool] = column == encoded
         return equal
 

@@ -13,7 +13,9 @@ Encodings that differ from the obvious column (each one reversible):
   string with ``\\`` written ``\\\\`` and NUL written ``\\0``; every other
   string is stored as it is. Equality queries encode their value the same way.
 - SQLite turns NaN into NULL and ``-0.0`` into ``0``: in SQLite float columns
-  these two are stored as the texts ``'NaN'`` and ``'-0.0'``.
+  these two are stored as the texts ``'NaN'`` and ``'NegativeZero'``. (Not
+  ``'-0.0'``: a float column converts text that reads as a number to a
+  number, and that number is ``0``.)
 - Maps, lists and structs are JSON (SQLite ``TEXT``, PostgreSQL ``jsonb``).
   Maps with string keys are JSON objects, other maps lists of ``[key, value]``
   pairs; non-finite and negative-zero floats are the strings ``"NaN"``,
@@ -45,6 +47,7 @@ from orcapod.protocols.errors import DatabaseError, RecordSchemaError
 
 __all__ = [
     "ESCAPE_MARK",
+    "SQLITE_NEGATIVE_ZERO",
     "ColumnCodec",
     "column_codec",
     "decode_text",
@@ -133,6 +136,11 @@ def _decode_strings(values: list[Any]) -> list[Any]:
 
 _SPECIAL_FLOATS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf, "-0.0": -0.0}
 
+SQLITE_NEGATIVE_ZERO = "NegativeZero"
+"""How a SQLite float column stores ``-0.0``: text the column's affinity leaves as text."""
+
+_SQLITE_FLOATS = {"NaN": math.nan, SQLITE_NEGATIVE_ZERO: -0.0}
+
 
 def _float_to_json(value: float) -> float | str:
     if math.isfinite(value):
@@ -154,7 +162,7 @@ def _sqlite_float(value: float | None) -> float | str | None:
     if value != value:
         return "NaN"
     if value == 0.0 and math.copysign(1.0, value) < 0:
-        return "-0.0"
+        return SQLITE_NEGATIVE_ZERO
     return value
 
 
@@ -174,8 +182,19 @@ def _sign_negative(column: pa.ChunkedArray) -> Any:
 
 def _decode_sqlite_floats(values: list[Any]) -> list[Any]:
     if any(isinstance(v, str) for v in values):
-        return [_SPECIAL_FLOATS[v] if isinstance(v, str) else v for v in values]
+        return [_sqlite_float_text(v) if isinstance(v, str) else v for v in values]
     return values
+
+
+def _sqlite_float_text(text: str) -> float:
+    try:
+        return _SQLITE_FLOATS[text]
+    except KeyError:
+        raise DatabaseError(
+            f"a SQLite float column holds the text {text!r}, which orcapod never stores there "
+            "(only 'NaN' and 'NegativeZero'); another program wrote it: set that cell to a "
+            "number or NULL with sqlite3, or delete the row so that it is computed again"
+        ) from None
 
 
 # -- JSON for maps, lists and structs -----------------------------------------------------

@@ -153,6 +153,66 @@ def _every_type_table() -> pa.Table:
     return pa.Table.from_pylist(_EVERY_TYPE_ROWS, schema=_EVERY_TYPE_SCHEMA)
 
 
+_SPECIAL_FLOATS: list[float | None] = [math.nan, math.inf, -math.inf, -0.0, 0.0, 1.5, None]
+"""Floats a careless store changes: NaN (to null), -0.0 (to 0.0), the infinities, and null."""
+
+_NEGATIVE_ZERO_ROW = 3
+"""The position of -0.0 in :data:`_SPECIAL_FLOATS` (``list.index`` would find 0.0 equal to it)."""
+
+_SPECIAL_FLOAT_SCHEMA = pa.schema(
+    [
+        ("f64", pa.float64()),
+        ("f32", pa.float32()),
+        ("f64_list", pa.list_(pa.float64())),
+        ("f32_list", pa.large_list(pa.float32())),
+        ("f64_map", pa.map_(pa.large_string(), pa.float64())),
+        ("struct", pa.struct([("x", pa.float32()), ("xs", pa.list_(pa.float64()))])),
+        ("nested", pa.list_(pa.struct([("m", pa.map_(pa.large_string(), pa.float64()))]))),
+    ]
+)
+"""Every place a float can sit in a record: a column of each width, and inside nested values."""
+
+
+def _special_float_table() -> pa.Table:
+    """One row per value of :data:`_SPECIAL_FLOATS`, the value in every column of the schema."""
+    rows = [
+        {
+            "f64": value,
+            "f32": value,
+            "f64_list": [value, 2.0],
+            "f32_list": [value],
+            "f64_map": {"v": value},
+            "struct": {"x": value, "xs": [value]},
+            "nested": [{"m": {"v": value}}],
+        }
+        for value in _SPECIAL_FLOATS
+    ]
+    return pa.Table.from_pylist(rows, schema=_SPECIAL_FLOAT_SCHEMA)
+
+
+def _exact_floats(value: Any) -> Any:
+    """``value`` with every float made comparable bit for bit: NaN equal to NaN, -0.0 not 0.0."""
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else repr(value)
+    if isinstance(value, dict):
+        return {key: _exact_floats(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_exact_floats(item) for item in value]
+    return value
+
+
+def _assert_same_floats(actual: pa.Table | None, expected: pa.Table) -> None:
+    """The same schema and the same values, where NaN equals NaN and -0.0 differs from 0.0."""
+    assert actual is not None, "expected records, the read returned None"
+    assert actual.schema.names == expected.schema.names
+    for field in expected.schema:
+        stored = actual.schema.field(field.name)
+        assert stored == field, f"column {field.name!r} came back as {stored}, not {field}"
+        got = _exact_floats(actual.column(field.name).to_pylist(maps_as_pydicts="strict"))
+        want = _exact_floats(expected.column(field.name).to_pylist(maps_as_pydicts="strict"))
+        assert got == want, f"column {field.name!r}: {got!r} != {want!r}"
+
+
 def _with_ids(records: pa.Table, ids: Sequence[str]) -> pa.Table:
     """``records`` with the ``ids`` prepended as the :data:`_ID` column."""
     return records.add_column(0, _ID, pa.array(list(ids), pa.large_string()))
@@ -409,6 +469,42 @@ class ArrowDatabaseContract:
         assert record is not None
         assert record.schema == _EVERY_TYPE_SCHEMA
         assert record.to_pylist() == [dict.fromkeys(_EVERY_TYPE_SCHEMA.names)]
+
+    def test_nan_infinities_and_negative_zero_round_trip_exactly_wherever_a_float_sits(
+        self, database: ArrowDatabase
+    ) -> None:
+        expected = _special_float_table()
+        ids = [f"f{n}" for n in range(expected.num_rows)]
+        database.add_records(_PATH, _with_ids(expected, ids), _ID)
+        _assert_same_floats(
+            _sorted_by_id(database.get_all_records(_PATH, record_id_column=_ID)), expected
+        )
+        database.flush()
+        _assert_same_floats(
+            _sorted_by_id(database.get_all_records(_PATH, record_id_column=_ID)), expected
+        )
+        read = database.get_records_by_ids(_PATH, ids, record_id_column=_ID)
+        _assert_same_floats(_sorted_by_id(read), expected)
+        negative_zero = _NEGATIVE_ZERO_ROW
+        _assert_same_floats(
+            database.get_record_by_id(_PATH, ids[negative_zero]), expected.slice(negative_zero, 1)
+        )
+
+    def test_half_floats_are_stored_exactly_or_refused_before_anything_is_stored(
+        self, database: ArrowDatabase
+    ) -> None:
+        values = pa.array(_SPECIAL_FLOATS, pa.float32()).cast(pa.float16())
+        records = pa.table({_ID: [f"h{n}" for n in range(len(values))], "half": values})
+        try:
+            database.add_records(_PATH, records, _ID, flush=True)
+        except RecordSchemaError as error:
+            _assert_names(error, "half")
+            assert database.list_paths() == []
+            return
+        _assert_same_floats(
+            _sorted_by_id(database.get_all_records(_PATH, record_id_column=_ID)),
+            records.drop_columns([_ID]),
+        )
 
     def test_float_nan_and_infinities_round_trip(self, database: ArrowDatabase) -> None:
         values = [math.nan, math.inf, -math.inf, -0.0, 5e-324]
@@ -955,6 +1051,24 @@ class PersistentArrowDatabaseContract(ArrowDatabaseContract):
         labels = again.get_record_by_id(_PATH, "row-1")
         assert labels is not None
         assert labels.column("labels").to_pylist(maps_as_pydicts="strict") == [{}]
+
+    def test_nan_infinities_and_negative_zero_survive_close_and_reopen(
+        self, database: ArrowDatabase, reopen: Callable[[], ArrowDatabase]
+    ) -> None:
+        expected = _special_float_table()
+        ids = [f"f{n}" for n in range(expected.num_rows)]
+        database.add_records(_PATH, _with_ids(expected, ids), _ID, flush=True)
+        database.close()
+        again = reopen()
+        _assert_same_floats(
+            _sorted_by_id(again.get_all_records(_PATH, record_id_column=_ID)), expected
+        )
+        _assert_same_floats(
+            _sorted_by_id(again.get_records_by_ids(_PATH, ids, record_id_column=_ID)), expected
+        )
+        matched = again.get_records_with_column_value(_PATH, {"f64": -0.0}, record_id_column=_ID)
+        zeros = {ids[n] for n, value in enumerate(_SPECIAL_FLOATS) if value == 0.0}
+        assert set(_by_id(matched)) == zeros, "-0.0 equals 0.0, as in Arrow"
 
     def test_close_flushes_pending_records(
         self, database: ArrowDatabase, reopen: Callable[[], ArrowDatabase]

@@ -35,7 +35,7 @@ def test_every_observer_factory_builds_an_execution_observer() -> None:
     factories = load_distribution_plugins("orcapod-observers")["observer"]
     database = _Database()
     built = [
-        factories["logging"](database=database, flush_every=10),
+        factories["logging"](database=database),
         factories["status"](database=database),
         factories["progress"](),
     ]

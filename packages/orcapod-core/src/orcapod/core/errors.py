@@ -7,6 +7,8 @@ importing core.
 
 from __future__ import annotations
 
+import signal
+
 from orcapod.protocols.errors import (
     DatabaseError,
     DuplicateRecordError,
@@ -27,6 +29,7 @@ __all__ = [
     "PluginNotFoundError",
     "RecordSchemaError",
     "ReturnValueError",
+    "RunInterrupted",
     "FunctionDeclarationError",
     "HashingError",
     "MissingDependencyError",
@@ -84,3 +87,18 @@ class FunctionDeclarationError(OrcapodError, TypeError):
 
 class ReturnValueError(OrcapodError, TypeError):
     """A packet function returned a value that does not fit its declared outputs."""
+
+
+class RunInterrupted(BaseException):
+    """A signal (SIGTERM, SIGINT, SIGHUP) stopped a pipeline run.
+
+    Raised on the run's thread to stop the packet in flight; the run stores
+    what it finished, records itself ``INTERRUPTED``, restores the signal's
+    previous handler and delivers the signal again. A ``BaseException``, so that
+    ``except Exception`` in user code never swallows it.
+    """
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        self.signal_name = signal.Signals(signum).name
+        super().__init__(f"the run was interrupted by {self.signal_name}")

@@ -14,14 +14,14 @@ if TYPE_CHECKING:
 
 
 def make_logging_observer(**options: Any) -> ExecutionObserver:
-    """``LoggingObserver(database=..., flush_every=..., flush_interval=...)``."""
+    """``LoggingObserver(database=...)``."""
     from orcapod.observers._logging import LoggingObserver
 
     return LoggingObserver(**options)
 
 
 def make_status_observer(**options: Any) -> ExecutionObserver:
-    """``StatusObserver(database=..., flush_every=..., flush_interval=...)``."""
+    """``StatusObserver(database=...)``."""
     from orcapod.observers._status import StatusObserver
 
     return StatusObserver(**options)

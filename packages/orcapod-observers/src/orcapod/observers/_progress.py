@@ -199,6 +199,9 @@ class ProgressObserver:
         """Close the bars still open, such as that of a node the run stopped in."""
         self._bars.close_all()
 
+    def flush(self) -> None:
+        """Nothing is stored: nothing to write."""
+
     def contextualize(self, *pipeline_path: str) -> ProgressObserver:
         """An observer for one node, drawing on the same bars as this one."""
         child = object.__new__(type(self))

@@ -11,19 +11,22 @@ from __future__ import annotations
 import asyncio
 from abc import ABC, abstractmethod
 from concurrent.futures import ThreadPoolExecutor
+from time import monotonic
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from orcapod.core.datagrams import Packet, PythonRowBlock, RowBlock, Tag
-from orcapod.core.errors import ReturnValueError
+from orcapod.core.errors import ReturnValueError, RunInterrupted
 from orcapod.core.function_pods import INPUT_HASH, OUTPUT_HASH, canonical_outputs
 from orcapod.core.hashing import hash_table_rows
+from orcapod.core.pipeline._durability import HeldRecords, asyncio_checkpoints
 from orcapod.core.pipeline._run import PacketFailure
 from orcapod.core.streams import schemas_of, side_by_side
 from orcapod.core.system_columns import PROVENANCE, PROVENANCE_TYPE, is_system_column
 from orcapod.core.types import Schema, value_checker
+from orcapod.protocols.errors import PacketCancelled
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Sequence
@@ -33,7 +36,7 @@ if TYPE_CHECKING:
     from orcapod.core.pipeline._run import NodeCounts, RunContext
     from orcapod.protocols.database import ArrowDatabase
     from orcapod.protocols.executors import PacketFunctionExecutor, PythonFunctionExecutor
-    from orcapod.protocols.observability import ExecutionObserver, PacketExecutionLogger
+    from orcapod.protocols.observability import ExecutionObserver
     from orcapod.protocols.streams import Stream
 
 __all__ = ["FunctionNode", "Node", "OperatorNode", "SourceNode"]
@@ -41,7 +44,11 @@ __all__ = ["FunctionNode", "Node", "OperatorNode", "SourceNode"]
 RECORD_ID = "__record_id"
 _FOUND = ("found", None)
 """The outcome of a row whose result was found in the cache (at its own row of the lookup)."""
+_NO_OUTCOME = ("", None)
+"""A row that has no outcome: it never ran (the run stopped first), or it was cancelled."""
 BATCH_ROWS = 8192
+MAX_FAILURE_MESSAGE = 10_000
+"""Characters of a failed packet's error message kept in ``RunResult.failures``."""
 
 
 class Node(ABC):
@@ -224,16 +231,17 @@ class FunctionNode(Node):
     ) -> pa.Table:
         run.start()
         try:
-            parts = []
-            for rows in batches(table):
-                batch = run.begin(rows)
-                try:
-                    await run.compute_pending_async(batch, concurrency)
-                except BaseException:
-                    run.finish(batch)  # keep what was computed before the failure
-                    raise
-                parts.append(run.finish(batch))
-            return pa.concat_tables(parts) if parts else run.empty_output(table)
+            with asyncio_checkpoints(run.ctx):
+                parts = []
+                for rows in batches(table):
+                    batch = run.begin(rows)
+                    try:
+                        await run.compute_pending_async(batch, concurrency)
+                    except BaseException:
+                        run.finish(batch)  # keep what was computed before the failure
+                        raise
+                    parts.append(run.finish(batch))
+                return pa.concat_tables(parts) if parts else run.empty_output(table)
         finally:
             run.end()
 
@@ -261,6 +269,7 @@ class _Batch:
     __slots__ = (
         "arguments",
         "columns",
+        "computed_inputs",
         "found",
         "found_hashes",
         "hashes",
@@ -269,6 +278,9 @@ class _Batch:
         "packets",
         "pending",
         "rows",
+        "stored",
+        "stored_hashes",
+        "stored_parts",
         "tags",
         "waiting",
     )
@@ -283,8 +295,13 @@ class _Batch:
         self.arguments: list[tuple[str, list[Any]]] = []
         self.columns: list[list[Any]] = []  # the output values computed, per output key
         self.outputs: PythonRowBlock | None = None
-        # row -> _FOUND (its own row of found) | ("new", index into outputs) | ("failed", error)
+        # row -> _FOUND (its own row of found) | ("new", index into outputs)
+        #        | ("failed", error) | ("cancelled", None)
         self.outcome: dict[int, tuple[str, Any]] = {}
+        self.computed_inputs: list[str] = []  # the input hash of each computed output row
+        self.stored = 0  # computed output rows already stored (by checkpoints)
+        self.stored_parts: list[pa.Table] = []  # those rows, in canonical types, as stored
+        self.stored_hashes: list[pa.Array] = []  # and their output hashes
         self.pending: list[int] = []  # rows to compute: the first of each distinct packet
         self.waiting: dict[int, int] = {}  # a duplicate row -> the row computing its packet
 
@@ -304,6 +321,9 @@ class FunctionNodeRun:
         self.function = node.function
         self.observer = node._observer(ctx)
         self.counts: NodeCounts = ctx.counts_of(node.label)
+        self.checkpoints = ctx.checkpoints
+        self.interruption = ctx.interruption
+        self.batch: _Batch | None = None  # the batch in progress, whose results checkpoints store
         executor = ctx.executor if ctx.executor is not None else node.executor
         self.executor: PythonFunctionExecutor | None = executor  # type: ignore[assignment]
         self.tag_schema, self.packet_schema = schemas_of(node.stream.input_stream)
@@ -328,8 +348,17 @@ class FunctionNodeRun:
 
     def start(self) -> None:
         self.observer.on_node_start(self.label, self.node.node_hash, self.tag_schema)
+        self.checkpoints.nodes.append(self)
 
     def end(self) -> None:
+        """The node's end: its results are made durable before the observer hears of it.
+
+        If they cannot be (the database failed), the observer is not told, so
+        that it writes no row claiming a success whose result is not stored; the
+        database's error goes on up.
+        """
+        self.checkpoints.nodes.remove(self)
+        self.checkpoints.results_durable()
         self.observer.on_node_end(self.label, self.node.node_hash)
 
     def empty_output(self, table: pa.Table) -> pa.Table:
@@ -370,9 +399,13 @@ class FunctionNodeRun:
             else:
                 first[input_hash] = row
                 pending.append(row)
-        self.counts.cached += lookup.hits.count(True)
+        hits = lookup.hits.count(True)
+        self.counts.cached += hits
         if batch.pending:  # the arguments' values, read from Arrow only when needed
             batch.arguments = [(name, packets.values(name)) for name in self.parameters]
+        self.batch = batch
+        if hits:
+            self.checkpoints.packets_finished(hits)
         return batch
 
     def compute(self, batch: _Batch, row: int) -> None:
@@ -381,56 +414,75 @@ class FunctionNodeRun:
         The steps of :meth:`compute_async` (``_prepare``, ``_checked``,
         ``_succeeded``) written out in one function: this runs once per packet,
         and each Python call saved is a measurable part of the per-packet budget.
+        The run's thread lets go of the checkpoint lock only inside the call, so
+        the checkpoint timer may store finished work while a packet runs long.
+
+        Raises:
+            BaseException: the packet's error under ``fail_fast``;
+                :class:`RunInterrupted` when a signal stops the run.
         """
+        interruption = self.interruption
+        if interruption.signum is not None:
+            interruption.check()  # a signal arrived between packets: stop before this one
         label, observer = self.label, self.observer
         tag, packet = Tag(batch.tags, row), Packet(batch.packets, row)
         observer.on_packet_start(label, tag, packet)
-        logger: PacketExecutionLogger | None = observer.create_packet_logger(tag, packet)
-        if not getattr(logger, "keeps_records", True):
-            logger = None  # nobody keeps the capture: skip it
+        logger = observer.create_packet_logger(tag, packet)
+        held = HeldRecords(logger) if getattr(logger, "keeps_records", True) else None
         kwargs = {name: column[row] for name, column in batch.arguments}
         if self.defaults:
             kwargs.update(self.defaults)
-        fn, executor = self.fn, self.executor
+        fn, executor, checkpoints = self.fn, self.executor, self.checkpoints
+        lock = checkpoints.lock
         try:
-            value = (
-                fn(**kwargs)
-                if executor is None
-                else executor.execute_callable(fn, kwargs, logger=logger)
-            )
+            lock.release()
+            try:
+                interruption.in_call = True
+                value = (
+                    fn(**kwargs)
+                    if executor is None
+                    else executor.execute_callable(fn, kwargs, logger=held)
+                )
+            finally:
+                interruption.in_call = False
+                lock.acquire()
+                if held is not None:
+                    held.release()
             if self.check is not None and self.check(value):  # one output key: the common case
                 values: tuple[Any, ...] = (value,)
             else:
                 values = self._checked(value, tag)
         except BaseException as error:
-            self._failed(batch, row, tag, packet, error)
-            if self.ctx.fail_fast or not isinstance(error, Exception):
-                raise
+            self._stopped(batch, row, tag, packet, error)
             return
         columns = batch.columns
         index = len(columns[0])
         for column, item in zip(columns, values, strict=True):
             column.append(item)
+        batch.computed_inputs.append(batch.hashes[row])
         batch.outcome[row] = ("new", index)
         self.counts.computed += 1
         observer.on_packet_end(label, tag, packet, Packet(batch.outputs, index), cached=False)  # type: ignore[arg-type]
+        checkpoints.finished += 1
+        if checkpoints.finished >= checkpoints.every or monotonic() >= checkpoints.deadline:
+            checkpoints.checkpoint()
 
     async def compute_async(self, batch: _Batch, row: int) -> None:
         """As :meth:`compute`, through the executor's async path."""
-        tag, packet, kwargs, logger = self._prepare(batch, row)
+        tag, packet, kwargs, held = self._prepare(batch, row)
         fn = self.fn
         try:
-            if self.executor is None:
-                value = fn(**kwargs)
-            else:
-                value = await self.executor.async_execute_callable(fn, kwargs, logger=logger)
+            try:
+                if self.executor is None:
+                    value = fn(**kwargs)
+                else:
+                    value = await self.executor.async_execute_callable(fn, kwargs, logger=held)
+            finally:
+                if held is not None:
+                    held.release()
             values = self._checked(value, tag)
-        except asyncio.CancelledError:
-            raise  # another packet failed the run: this one did not fail
         except BaseException as error:
-            self._failed(batch, row, tag, packet, error)
-            if self.ctx.fail_fast or not isinstance(error, Exception):
-                raise
+            self._stopped(batch, row, tag, packet, error)
             return
         self._succeeded(batch, row, tag, packet, values)
 
@@ -459,32 +511,19 @@ class FunctionNodeRun:
     def finish(self, batch: _Batch) -> pa.Table:
         """Settle duplicates, store new results and records; the batch's output rows."""
         self._settle_duplicates(batch)
-        outputs = batch.outputs
-        assert outputs is not None
-        # In the order they were computed (under async, not the rows' order).
-        new_rows = sorted(
-            (row for row in batch.pending if batch.outcome.get(row, ("",))[0] == "new"),
-            key=lambda row: batch.outcome[row][1],
-        )
-        computed = (
-            canonical_outputs(outputs._columns, self.output_schema)
-            if new_rows
-            else self.output_schema.to_arrow().empty_table()
-        )
-        computed_hashes = pa.array(hash_table_rows(computed), pa.large_string())
-        if new_rows:
-            self.node.result_cache.store(
-                self.function,
-                [batch.hashes[row] for row in new_rows],
-                computed,
-                run_id=self.ctx.run_id,
-                execution_data=self.function.execution_data(self.executor),
-                output_hashes=computed_hashes,
-            )
+        self._store_computed(batch)
+        self.batch = None
+        if batch.stored_parts:
+            computed = pa.concat_tables(batch.stored_parts)
+            computed_hashes = pa.concat_arrays(batch.stored_hashes)
+        else:
+            computed = self.output_schema.to_arrow().empty_table()
+            computed_hashes = pa.array([], pa.large_string())
+        outcome = batch.outcome
         kept = [
             row
             for row in range(batch.rows.num_rows)
-            if batch.outcome.get(row, ("failed",))[0] != "failed"
+            if outcome.get(row, _NO_OUTCOME)[0] in ("found", "new")
         ]
         output_columns, output_hashes = self._outputs(batch, kept, computed, computed_hashes)
         table = side_by_side(batch.tags.table.take(pa.array(kept, pa.int64())), output_columns)
@@ -492,20 +531,54 @@ class FunctionNodeRun:
         self.counts.rows += len(kept)
         return table
 
+    def store_progress(self) -> None:
+        """Store the results computed so far in the batch in progress (a checkpoint's start)."""
+        if self.batch is not None:
+            self._store_computed(self.batch)
+
+    def _store_computed(self, batch: _Batch) -> None:
+        """Store the batch's computed results not stored yet, in the order they were computed."""
+        columns = batch.columns
+        start, end = batch.stored, len(columns[0])
+        if start == end:
+            return
+        outputs = batch.outputs
+        assert outputs is not None
+        part = canonical_outputs(
+            {key: column[start:end] for key, column in zip(self.keys, columns, strict=True)},
+            self.output_schema,
+        )
+        hashes = pa.array(hash_table_rows(part), pa.large_string())
+        self.node.result_cache.store(
+            self.function,
+            batch.computed_inputs[start:end],
+            part,
+            run_id=self.ctx.run_id,
+            execution_data=self.function.execution_data(self.executor),
+            output_hashes=hashes,
+        )
+        batch.stored_parts.append(part)
+        batch.stored_hashes.append(hashes)
+        batch.stored = end
+
     # -- helpers ---------------------------------------------------------------
 
     def _prepare(
         self, batch: _Batch, row: int
-    ) -> tuple[Tag, Packet, dict[str, Any], PacketExecutionLogger | None]:
+    ) -> tuple[Tag, Packet, dict[str, Any], HeldRecords | None]:
+        """Report a packet's start; its tag, packet, arguments and logger (``None``: no capture).
+
+        The executor records through a :class:`HeldRecords`, handed on once the
+        call's result is where a checkpoint stores it.
+        """
         tag, packet = Tag(batch.tags, row), Packet(batch.packets, row)
         self.observer.on_packet_start(self.label, tag, packet)
-        logger: PacketExecutionLogger | None = self.observer.create_packet_logger(tag, packet)
-        if not getattr(logger, "keeps_records", True):
-            logger = None  # nobody keeps the capture: skip it
+        logger = self.observer.create_packet_logger(tag, packet)
+        held = HeldRecords(logger) if getattr(logger, "keeps_records", True) else None
         kwargs = {name: column[row] for name, column in batch.arguments}
         if self.defaults:
             kwargs.update(self.defaults)
-        return tag, packet, kwargs, logger
+        return tag, packet, kwargs, held
 
     def _checked(self, value: Any, tag: Tag) -> tuple[Any, ...]:
         """The values of each output key, or ReturnValueError naming the tag."""
@@ -528,24 +601,56 @@ class FunctionNodeRun:
         index = len(columns[0])
         for column, item in zip(columns, values, strict=True):
             column.append(item)
+        batch.computed_inputs.append(batch.hashes[row])
         batch.outcome[row] = ("new", index)
         self.counts.computed += 1
         self.observer.on_packet_end(self.label, tag, packet, Packet(outputs, index), cached=False)
+        self.checkpoints.packets_finished()
+
+    def _stopped(
+        self, batch: _Batch, row: int, tag: Tag, packet: Packet, error: BaseException
+    ) -> None:
+        """A packet ended without a result: cancelled, or failed.
+
+        Any error of the user's code is the packet's failure, ``SystemExit`` and
+        ``KeyboardInterrupt`` included. Only the run stopping (a signal's
+        :class:`RunInterrupted`, or the cancellation of the packet's task)
+        cancels the packet, and goes on up.
+
+        Raises:
+            BaseException: ``error`` when it stops the run: a cancellation, or
+                the packet's failure under ``fail_fast``.
+        """
+        if isinstance(error, RunInterrupted | asyncio.CancelledError):
+            batch.outcome[row] = ("cancelled", None)
+            self.observer.on_packet_crash(
+                self.label, tag, packet, PacketCancelled(f"cancelled: {error or 'the run stopped'}")
+            )
+            raise error
+        self._failed(batch, row, tag, packet, error)
+        self.checkpoints.packets_finished()
+        if self.ctx.fail_fast:
+            raise error
 
     def _failed(
         self, batch: _Batch, row: int, tag: Tag, packet: Packet, error: BaseException
     ) -> None:
         batch.outcome[row] = ("failed", error)
         self.counts.failed += 1
+        message = str(error)
+        if len(message) > MAX_FAILURE_MESSAGE:
+            message = f"{message[:MAX_FAILURE_MESSAGE]}[... {len(message)} characters in all]"
         self.ctx.failures.append(
-            PacketFailure(self.label, tag.as_dict(), type(error).__name__, str(error))
+            PacketFailure(self.label, tag.as_dict(), type(error).__name__, message)
         )
         self.observer.on_packet_crash(self.label, tag, packet, error)
 
     def _settle_duplicates(self, batch: _Batch) -> None:
         """Rows repeating an earlier row's packet share its result (or its failure)."""
         for row, first in batch.waiting.items():
-            outcome = batch.outcome.get(first, ("failed", None))
+            outcome = batch.outcome.get(first, _NO_OUTCOME)
+            if outcome[0] not in ("new", "failed"):
+                continue  # its packet never ran, or was cancelled: neither has this row
             tag, packet = Tag(batch.tags, row), Packet(batch.packets, row)
             if outcome[0] == "new":
                 batch.outcome[row] = outcome

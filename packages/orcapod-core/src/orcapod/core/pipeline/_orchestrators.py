@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import uuid
 from abc import ABC, abstractmethod
 from datetime import UTC, datetime
@@ -11,7 +12,14 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from orcapod.core.errors import OrcapodError
+from orcapod.core.errors import OrcapodError, RunInterrupted
+from orcapod.core.pipeline._durability import (
+    DEFAULT_FLUSH_EVERY,
+    DEFAULT_FLUSH_INTERVAL,
+    Checkpoints,
+    Interruption,
+    asyncio_checkpoints,
+)
 from orcapod.core.pipeline._nodes import (
     FunctionNode,
     FunctionNodeRun,
@@ -44,23 +52,38 @@ class Orchestrator(ABC):
         executor: PacketFunctionExecutor | None = None,
         error_policy: ErrorPolicy = "continue",
         run_id: str | None = None,
+        flush_interval: float = DEFAULT_FLUSH_INTERVAL,
+        flush_every: int = DEFAULT_FLUSH_EVERY,
     ) -> RunResult:
         """Run every node of ``pipeline`` once and say what happened.
 
         ``observer.on_run_start`` is called before any node runs and
-        ``on_run_end`` always, however the run ends; the database is flushed
-        before ``on_run_end``.
+        ``on_run_end`` always, however the run ends. Finished work becomes
+        durable at checkpoints, every ``flush_interval`` seconds and every
+        ``flush_every`` finished packets, results before the observer's rows
+        (see ``_durability``). SIGTERM, SIGINT and SIGHUP stop the run cleanly:
+        it stores what finished, records ``INTERRUPTED``, puts the previous
+        handlers back and delivers the signal to them (a default handler then
+        ends the process as the signal does; if the program's own handler
+        returns, so does this, with state ``INTERRUPTED``).
 
         Raises:
             BaseException: with ``error_policy="fail_fast"``, the first packet's error,
-                unchanged; any error outside a packet; ``KeyboardInterrupt``.
+                unchanged; any error outside a packet.
+            ValueError: a bad ``flush_interval`` or ``flush_every``.
         """
+        checkpoints = Checkpoints(
+            pipeline.database, observer, flush_interval=flush_interval, flush_every=flush_every
+        )
+        interruption = Interruption()
         ctx = RunContext(
             run_id=run_id or uuid.uuid4().hex,
             database=pipeline.database,
             result_cache=pipeline.result_cache,
             observer=observer,
             error_policy=error_policy,
+            checkpoints=checkpoints,
+            interruption=interruption,
             executor=executor,
         )
         started = datetime.now(UTC)
@@ -68,26 +91,41 @@ class Orchestrator(ABC):
         info = RunInfo(ctx.run_id, pipeline.name, pipeline.uri, started)
         observer.on_run_start(info)
         state, error = RunState.FAILED, None
+        interruption.install()
+        checkpoints.lock.acquire()  # let go only inside users' calls (see _durability)
         try:
-            self._execute(pipeline, ctx)
-            state = RunState.PARTIAL if ctx.failures else RunState.SUCCESS
-        except BaseException as caught:
-            error = f"{type(caught).__name__}: {caught}"
-            raise
-        finally:
+            checkpoints.start_timer()
             try:
-                pipeline.database.flush()
-            finally:
-                totals = [ctx.counts_of(node.label) for node in pipeline.nodes.values()]
-                outcome = RunOutcome(
-                    state=state,
-                    ended_at=datetime.now(UTC),
-                    n_success=sum(c.computed for c in totals),
-                    n_failed=sum(c.failed for c in totals),
-                    n_cached=sum(c.cached for c in totals),
-                    error=error,
+                self._execute(pipeline, ctx)
+                state = RunState.PARTIAL if ctx.failures else RunState.SUCCESS
+            except BaseException as caught:
+                stopped_by_signal = interruption.signum is not None and isinstance(
+                    caught, RunInterrupted | asyncio.CancelledError
                 )
-                observer.on_run_end(info, outcome)
+                if not stopped_by_signal:
+                    error = _summary(caught)
+                    raise
+                state = RunState.INTERRUPTED
+                error = f"interrupted by {signal.Signals(interruption.signum).name}"  # type: ignore[arg-type]
+            finally:
+                checkpoints.stop_timer()
+                try:
+                    checkpoints.results_durable()
+                finally:
+                    totals = [ctx.counts_of(node.label) for node in pipeline.nodes.values()]
+                    outcome = RunOutcome(
+                        state=state,
+                        ended_at=datetime.now(UTC),
+                        n_success=sum(c.computed for c in totals),
+                        n_failed=sum(c.failed for c in totals),
+                        n_cached=sum(c.cached for c in totals),
+                        error=error,
+                    )
+                    observer.on_run_end(info, outcome)
+        finally:
+            checkpoints.lock.release()
+            interruption.restore()
+        interruption.redeliver()  # when a signal arrived: its previous handler's turn
         return RunResult(
             run_id=ctx.run_id,
             pipeline=pipeline.name,
@@ -169,11 +207,12 @@ class AsyncPipelineOrchestrator(Orchestrator):
                 channels[upstream.label].append(channel)
                 inputs[node.label].append(channel)
         try:
-            async with asyncio.TaskGroup() as group:
-                for node in pipeline.nodes.values():
-                    group.create_task(
-                        self._run_node(node, inputs[node.label], channels[node.label], ctx)
-                    )
+            with asyncio_checkpoints(ctx):
+                async with asyncio.TaskGroup() as group:
+                    for node in pipeline.nodes.values():
+                        group.create_task(
+                            self._run_node(node, inputs[node.label], channels[node.label], ctx)
+                        )
         except BaseExceptionGroup as failed:
             raise first_error(failed) from None
 
@@ -245,3 +284,15 @@ async def _emit(table: pa.Table, outputs: list[asyncio.Queue[pa.Table | None]]) 
         for part in parts:
             await queue.put(part)
         await queue.put(None)
+
+
+MAX_RUN_ERROR = 10_000
+"""Characters of the error that stopped a run kept in its record."""
+
+
+def _summary(error: BaseException) -> str:
+    """``Type: message`` of the error that stopped a run, at most ``MAX_RUN_ERROR`` characters."""
+    text = f"{type(error).__name__}: {error}"
+    if len(text) > MAX_RUN_ERROR:
+        text = f"{text[:MAX_RUN_ERROR]}[... {len(text)} characters in all]"
+    return text

@@ -12,6 +12,11 @@ from orcapod.core.errors import OrcapodError, SchemaError
 from orcapod.core.executors import LocalExecutor
 from orcapod.core.function_pods import FunctionPodStream, ResultCache
 from orcapod.core.operators import OperatorStream
+from orcapod.core.pipeline._durability import (
+    DEFAULT_FLUSH_EVERY,
+    DEFAULT_FLUSH_INTERVAL,
+    check_flush_options,
+)
 from orcapod.core.pipeline._nodes import FunctionNode, Node, OperatorNode, SourceNode
 from orcapod.core.pipeline._orchestrators import (
     AsyncPipelineOrchestrator,
@@ -208,6 +213,8 @@ class Pipeline:
         observer: ExecutionObserver | None = None,
         error_policy: ErrorPolicy = "continue",
         run_id: str | None = None,
+        flush_interval: float = DEFAULT_FLUSH_INTERVAL,
+        flush_every: int = DEFAULT_FLUSH_EVERY,
     ) -> RunResult:
         """Compute every node: what is stored is read, the rest is computed and stored.
 
@@ -220,9 +227,21 @@ class Pipeline:
             error_policy: ``"continue"`` records a failed packet and goes on;
                 ``"fail_fast"`` records it and stops the run, raising its error.
             run_id: the run's id; a new one by default.
+            flush_interval: seconds between checkpoints, at which finished work
+                (results, then log rows and status events) becomes durable: a
+                ``kill -9`` loses at most the packets in flight and this much
+                finished work.
+            flush_every: finished packets between checkpoints (bounds what
+                observers buffer in memory).
+
+        A signal (SIGTERM, SIGINT, SIGHUP) ends the run cleanly: what finished
+        is stored, the run is recorded ``INTERRUPTED``, and the signal is then
+        delivered to the handler the program had (by default ending the process
+        as that signal does).
 
         Raises:
             OrcapodError: nothing was recorded, or an argument is invalid.
+            ValueError: a bad ``flush_interval`` or ``flush_every``.
             BaseException: with ``fail_fast``, the first failed packet's error, unchanged.
         """
         if not self.nodes:
@@ -232,12 +251,15 @@ class Pipeline:
             )
         if error_policy not in ("continue", "fail_fast"):
             raise OrcapodError(f"error_policy={error_policy!r}; use 'continue' or 'fail_fast'")
+        check_flush_options(flush_interval, flush_every)
         return _orchestrator(orchestrator).run(
             self,
             observer=NoOpObserver() if observer is None else observer,
             executor=executor,
             error_policy=error_policy,
             run_id=run_id,
+            flush_interval=flush_interval,
+            flush_every=flush_every,
         )
 
 

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from orcapod.core.function_pods import ResultCache
+    from orcapod.core.pipeline._durability import Checkpoints, Interruption
     from orcapod.protocols.database import ArrowDatabase
     from orcapod.protocols.executors import PacketFunctionExecutor
     from orcapod.protocols.observability import ExecutionObserver
@@ -55,8 +56,9 @@ class RunResult:
     Attributes:
         run_id: the run's id, stored with every result it computed.
         pipeline: the pipeline's name.
-        state: ``SUCCESS``, ``PARTIAL`` (some packets failed, the rest went on) or
-            ``FAILED`` (the run stopped early).
+        state: ``SUCCESS``, ``PARTIAL`` (some packets failed, the rest went on),
+            ``FAILED`` (the run stopped early) or ``INTERRUPTED`` (a signal stopped
+            it; what finished was stored).
         nodes: per node label, its counts.
         failures: every failed packet.
         started_at: when the run began (UTC).
@@ -113,6 +115,10 @@ class RunContext:
     result_cache: ResultCache
     observer: ExecutionObserver
     error_policy: ErrorPolicy
+    checkpoints: Checkpoints
+    """When and how finished work becomes durable."""
+    interruption: Interruption
+    """The signal that stopped the run, if one did, and how to stop it."""
     executor: PacketFunctionExecutor | None = None
     """Replaces every function node's executor for this run, when set."""
     counts: dict[str, NodeCounts] = field(default_factory=dict)

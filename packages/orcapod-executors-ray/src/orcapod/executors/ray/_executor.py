@@ -19,7 +19,12 @@ from time import perf_counter
 from types import MethodType
 from typing import TYPE_CHECKING, Any, Self
 
-from orcapod.capture import DEFAULT_MAX_BYTES, DEFAULT_MAX_RECORDS, recover_spooled_output
+from orcapod.capture import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_RECORDS,
+    bound_text,
+    recover_spooled_output,
+)
 from orcapod.executors.ray._schema import StringSchema
 from orcapod.executors.ray._worker import CaptureSettings, TaskOutcome, bound_task, run_task
 from orcapod.executors.ray.errors import (
@@ -473,8 +478,10 @@ class RayExecutor:
         """Record an attempt that never reached Ray, and say so on the error."""
         error.add_note(f"{_function_name(fn)} could not be sent to a Ray worker")
         if logger is not None:
-            fields = _failure_fields(error, error, perf_counter() - start)
-            fields["traceback"] = "".join(traceback.format_exception(error))
+            fields = _failure_fields(error, error, perf_counter() - start, self.max_bytes)
+            fields["traceback"] = bound_text(
+                "".join(traceback.format_exception(error)), self.max_bytes
+            )
             fields["capture_error"] = "the call was not sent to Ray: it did not run"
             logger.record(**fields, attempt=attempt, executor_type="ray")
 
@@ -498,14 +505,16 @@ class RayExecutor:
         """Record one attempt; its value, or the error to raise (or retry)."""
         if outcome is None:
             assert failure is not None
-            error = _task_failure(fn, failure, attempt, self.max_retries)
+            error = _task_failure(fn, failure, attempt, self.max_retries, self.max_bytes)
             # A worker that died left its spool behind (read and removed here).
             spooled = (
                 None if spool is None else recover_spooled_output(spool, max_bytes=self.max_bytes)
             )
             if logger is not None:
                 logger.record(
-                    **_failure_fields(error, failure, perf_counter() - start, spooled),
+                    **_failure_fields(
+                        error, failure, perf_counter() - start, self.max_bytes, spooled
+                    ),
                     attempt=attempt,
                     executor_type="ray",
                 )
@@ -514,7 +523,7 @@ class RayExecutor:
             logger.record(**outcome.fields, attempt=attempt, executor_type="ray")
         if outcome.error is None and outcome.error_text is None:
             return outcome.value, None
-        return None, _remote_exception(fn, outcome)
+        return None, _remote_exception(fn, outcome, self.max_bytes)
 
 
 # -- the defaults, for repr --------------------------------------------------------
@@ -564,15 +573,21 @@ def _function_name(fn: Callable[..., Any]) -> str:
     return f"{module}.{name}" if module else str(name)
 
 
-def _ray_says(failure: BaseException) -> str:
-    """Ray's message, without its terminal colour codes."""
-    return _COLOURS.sub("", str(failure)).strip()
+def _ray_says(failure: BaseException, max_bytes: int) -> str:
+    """Ray's message (which may hold a worker's traceback) within ``max_bytes``,
+    without its terminal colour codes."""
+    return bound_text(_COLOURS.sub("", str(failure)).strip(), max_bytes)
 
 
 def _task_failure(
-    fn: Callable[..., Any], failure: BaseException, attempt: int, max_retries: int
+    fn: Callable[..., Any],
+    failure: BaseException,
+    attempt: int,
+    max_retries: int,
+    max_bytes: int,
 ) -> BaseException:
-    """The error of a task that did not bring back an outcome."""
+    """The error of a task that did not bring back an outcome (its message within
+    about ``max_bytes``)."""
     from ray.exceptions import RayTaskError, TaskCancelledError
 
     name = _function_name(fn)
@@ -584,7 +599,7 @@ def _task_failure(
         if isinstance(cause, Exception) and not isinstance(cause, RayTaskError):
             return cause
         return RemoteExceptionError(
-            f"{name} could not be run on the Ray worker ({tries}): {_ray_says(failure)}"
+            f"{name} could not be run on the Ray worker ({tries}): {_ray_says(failure, max_bytes)}"
         )
     if isinstance(failure, TaskCancelledError):
         return RayTaskSystemError(f"the Ray task running {name} was cancelled ({tries})")
@@ -592,11 +607,11 @@ def _task_failure(
     if kinds & _WORKER_DEATHS:
         return WorkerDiedError(
             f"the Ray worker running {name} died before the function returned ({tries}); "
-            f"Ray said: {type(failure).__name__}: {_ray_says(failure)}"
+            f"Ray said: {type(failure).__name__}: {_ray_says(failure, max_bytes)}"
         )
     return RayTaskSystemError(
         f"Ray lost the task running {name} ({tries}): {type(failure).__name__}: "
-        f"{_ray_says(failure)}"
+        f"{_ray_says(failure, max_bytes)}"
     )
 
 
@@ -604,12 +619,13 @@ def _failure_fields(
     error: BaseException,
     failure: BaseException,
     duration_s: float,
+    max_bytes: int,
     spooled: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
     """The record of an attempt whose task brought nothing back.
 
     ``spooled``: what the worker had written before it died, read from its
-    spool files, when the driver could reach them.
+    spool files (bounded to ``max_bytes`` each), when the driver could reach them.
     """
     died = isinstance(error, WorkerDiedError)
     stdout, stderr = spooled or ("", "")
@@ -621,18 +637,22 @@ def _failure_fields(
         lost += "the Ray worker's log"
     else:
         lost = f"the task brought no capture back ({type(failure).__name__})"
+    stdout_bytes, stdout_truncated = _written(stdout)
+    stderr_bytes, stderr_truncated = _written(stderr)
+    traceback_text = f"{type(error).__module__}.{type(error).__qualname__}: {error}\n"
+    if not _own_error(error, failure):
+        # The cause of a RayTaskError: Ray's message holds the worker's traceback.
+        traceback_text += f"\nRay said:\n{_ray_says(failure, max_bytes)}\n"
     return {
         "stdout": stdout,
         "stderr": stderr,
-        "stdout_bytes": len(stdout.encode()),
-        "stderr_bytes": len(stderr.encode()),
-        "stdout_truncated": "bytes truncated ...]" in stdout,
-        "stderr_truncated": "bytes truncated ...]" in stderr,
+        "stdout_bytes": stdout_bytes,
+        "stderr_bytes": stderr_bytes,
+        "stdout_truncated": stdout_truncated,
+        "stderr_truncated": stderr_truncated,
         "python_logs": [],
         "python_logs_dropped": 0,
-        "traceback": f"{type(error).__module__}.{type(error).__qualname__}: {error}\n"
-        # The cause of a RayTaskError: Ray's message holds the worker's traceback.
-        + ("" if _own_error(error, failure) else f"\nRay said:\n{_ray_says(failure)}\n"),
+        "traceback": bound_text(traceback_text, max_bytes),
         "success": False,
         "duration_s": duration_s,
         "capture_level": "fd",
@@ -641,12 +661,28 @@ def _failure_fields(
     }
 
 
+_TRUNCATED = re.compile(r"\n\[\.\.\. (\d+) bytes truncated \.\.\.\]\n")
+
+
+def _written(kept: str) -> tuple[int, bool]:
+    """How many bytes a stream read back bounded had in all, and whether some were
+    left out (its ``[... N bytes truncated ...]`` line says how many)."""
+    gap = _TRUNCATED.search(kept)
+    if gap is None:
+        return len(kept.encode("utf-8", "surrogatepass")), False
+    rest = kept[: gap.start()] + kept[gap.end() :]
+    return len(rest.encode("utf-8", "surrogatepass")) + int(gap.group(1)), True
+
+
 def _own_error(error: BaseException, failure: BaseException) -> bool:
     return error is failure or isinstance(error, RayExecutorError)
 
 
-def _remote_exception(fn: Callable[..., Any], outcome: TaskOutcome) -> BaseException:
-    """The function's exception, as it was raised on the worker."""
+def _remote_exception(
+    fn: Callable[..., Any], outcome: TaskOutcome, max_bytes: int
+) -> BaseException:
+    """The function's exception, as it was raised on the worker (any ``BaseException``:
+    ``SystemExit`` and ``KeyboardInterrupt`` come back as themselves, the packet's)."""
     if outcome.error is not None:
         try:
             error: BaseException = pickle.loads(outcome.error)
@@ -661,9 +697,12 @@ def _remote_exception(fn: Callable[..., Any], outcome: TaskOutcome) -> BaseExcep
     else:
         reason = "it could not be pickled on the worker"
     return RemoteExceptionError(
-        f"{_function_name(fn)} raised {outcome.error_text} on a Ray worker, and {reason}; "
-        "its traceback is in the packet's log record"
-        + (f":\n{outcome.remote_traceback}" if outcome.remote_traceback else "")
+        bound_text(
+            f"{_function_name(fn)} raised {outcome.error_text} on a Ray worker, and {reason}; "
+            "its traceback is in the packet's log record"
+            + (f":\n{outcome.remote_traceback}" if outcome.remote_traceback else ""),
+            max_bytes,
+        )
     )
 
 

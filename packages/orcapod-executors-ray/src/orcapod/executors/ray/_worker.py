@@ -14,7 +14,7 @@ import socket
 import traceback
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from orcapod.capture import run_captured
+from orcapod.capture import bound_text, run_captured
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -64,6 +64,10 @@ def run_task(
 ) -> TaskOutcome:
     """Call ``fn(**kwargs)`` on this worker, under fd capture if asked; never raises.
 
+    Whatever the function raises, ``SystemExit`` and ``KeyboardInterrupt``
+    included, is caught here and sent back as the call's outcome: the worker
+    lives on, and the driver re-raises it as the packet's error.
+
     ``spool_to``: where the capture spools while the call runs (a path the
     driver can read if this worker dies), or None.
 
@@ -74,8 +78,8 @@ def run_task(
         try:
             value = fn(**kwargs)
         except BaseException as error:
-            text = "".join(traceback.format_exception(error))
-            return TaskOutcome(None, None, *_packed(error), text)
+            text = bound_text("".join(traceback.format_exception(error)), settings.max_bytes)
+            return TaskOutcome(None, None, *_packed(error, settings.max_bytes), text)
         return TaskOutcome(None, value, None, None, None)
     call = run_captured(
         fn,
@@ -91,7 +95,8 @@ def run_task(
     fields["extra"] = dict(_where())
     if call.error is None:
         return TaskOutcome(fields, call.value, None, None, None)
-    return TaskOutcome(fields, None, *_packed(call.error), call.result.traceback)
+    packed = _packed(call.error, settings.max_bytes)
+    return TaskOutcome(fields, None, *packed, call.result.traceback)
 
 
 def bound_task(
@@ -113,16 +118,24 @@ def bound_task(
     return task
 
 
-def _packed(error: BaseException) -> tuple[bytes | None, str]:
-    """``error`` pickled (checked to unpickle), and its description."""
+def _packed(error: BaseException, max_bytes: int) -> tuple[bytes | None, str]:
+    """``error`` pickled (checked to unpickle), and its description within ``max_bytes``."""
     kind = type(error)
-    text = f"{kind.__module__}.{kind.__qualname__}: {error}"
+    text = bound_text(f"{kind.__module__}.{kind.__qualname__}: {_message(error)}", max_bytes)
     try:
         blob = _dumps(error)
         _loads(blob)
     except Exception as why:  # an exception that does not round-trip: send its text
-        return None, f"{text} (not sent back as itself: {type(why).__name__}: {why})"
+        return None, f"{text} (not sent back as itself: {type(why).__name__}: {_message(why)})"
     return blob, text
+
+
+def _message(error: BaseException) -> str:
+    """``str(error)``, or why there is none (a ``__str__`` that raises)."""
+    try:
+        return bound_text(str(error), 4096)
+    except Exception as why:
+        return f"<str() of the exception failed: {type(why).__name__}>"
 
 
 def _dumps(obj: Any) -> bytes:

@@ -170,7 +170,11 @@ def test_orcapod_run_db_stores_the_files_pipelines_in_that_database(
         opened.append(_Keeping())
         return opened[-1]
 
-    monkeypatch.setattr(plugins.PluginRegistry, "open_database", lambda self, uri: remembering(uri))
+    monkeypatch.setattr(
+        plugins.PluginRegistry,
+        "open_database",
+        lambda self, uri, *, create=True: remembering(uri),
+    )
     assert main(["run", str(_pipeline_file(tmp_path)), "--db", "memory://", "--no-progress"]) == 0
 
     [database] = opened

@@ -84,6 +84,17 @@ RUN_COLUMNS = pa.schema(
         ("__python_version", TEXT),
     ]
 )
+HEARTBEAT_COLUMNS = pa.schema(
+    [
+        ("__heartbeat_id", TEXT),
+        ("__run_id", TEXT),
+        ("__timestamp", UTC_TIME),
+        ("__interval_s", pa.float64()),
+        ("__host", TEXT),
+        ("__pid", pa.int64()),
+        ("__process_key", TEXT),
+    ]
+)
 
 
 def at(seconds: float) -> datetime:
@@ -153,6 +164,23 @@ class Records:
         }
         table = pa.Table.from_pylist([row], schema=RUN_COLUMNS)
         self.database.add_records((self.pipeline, "_runs"), table, "__record_id")
+
+    def heartbeat(
+        self, run_id: str, when: datetime, *, interval: float | None = 5.0, pid: int = 4242
+    ) -> None:
+        """A heartbeat of ``run_id`` from ``lab-host`` at ``when`` (a real time, not ``at``)."""
+        self._serial += 1
+        row = {
+            "__heartbeat_id": f"{run_id}:beat-{self._serial}",
+            "__run_id": run_id,
+            "__timestamp": when,
+            "__interval_s": interval,
+            "__host": "lab-host",
+            "__pid": pid,
+            "__process_key": None,
+        }
+        table = pa.Table.from_pylist([row], schema=HEARTBEAT_COLUMNS)
+        self.database.add_records((self.pipeline, "_heartbeats"), table, "__heartbeat_id")
 
     def log(
         self,
@@ -273,6 +301,8 @@ def demo_records(database: ArrowDatabase, pipeline: str = "demo") -> Records:
       again, its FAILED event at the same instant as its RUNNING event; w1
       computes.
     - ``r3`` (t=200, no end: the process died): w1 is RUNNING, nothing else.
+      It has no heartbeat, so its start, long ago, was its last sign of life:
+      readers show it CRASHED, and w1 LOST.
     """
     records = Records(database, pipeline, {"double": DOUBLE_TAGS, "when": WHEN_TAGS})
     records.run("r1", 0, 50, state="PARTIAL", counts=(4, 1, 0), error=None)

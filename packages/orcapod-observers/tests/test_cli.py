@@ -112,9 +112,10 @@ def test_runs_prints_one_aligned_line_per_run_newest_first(
     assert header.split()[:2] == ["RUN", "STATE"]
     assert [line.split()[0] for line in lines] == ["r3", "r2", "r1"]
     state_at = header.index("STATE")
-    assert [line[state_at:].split()[0] for line in lines] == ["RUNNING", "PARTIAL", "PARTIAL"]
+    assert [line[state_at:].split()[0] for line in lines] == ["CRASHED", "PARTIAL", "PARTIAL"]
     ended_at = header.index("ENDED")
     assert lines[0][ended_at:].startswith("- ")
+    assert lines[0][header.index("ERROR") :].startswith("no heartbeat since its start at")
     assert lines[1][ended_at:].startswith("2024-05-01 12:02:30")
     assert "lab-host" in lines[1]
     assert "4242" in lines[1]
@@ -209,9 +210,10 @@ def test_status_prints_the_current_state_of_every_packet(
         ("double", "CACHED", "id=2, sample=b"),
         ("double", "FAILED", "id=3, sample=c"),
         ("when", "CACHED", "when=2024-05-01T10:00:00+00:00, id=20"),
-        ("when", "RUNNING", "when=2024-05-01T11:00:00+00:00, id=10"),
+        ("when", "LOST", "when=2024-05-01T11:00:00+00:00, id=10"),
     ]
-    assert footer == "5 packet(s): 1 RUNNING, 1 FAILED, 3 CACHED"
+    assert lines[-1].endswith("left RUNNING: its run CRASHED before it finished")
+    assert footer == "5 packet(s): 1 FAILED, 3 CACHED, 1 LOST"
 
 
 def test_status_explains_failed_and_cached_packets(
@@ -231,7 +233,7 @@ def test_status_of_one_node(host: FakeHost, capsys: pytest.CaptureFixture[str]) 
     assert status == 0
     lines = out.split("\n\n")[0].splitlines()[1:]
     assert [line.split()[0] for line in lines] == ["when", "when"]
-    assert out.rstrip().endswith("2 packet(s): 1 RUNNING, 1 CACHED")
+    assert out.rstrip().endswith("2 packet(s): 1 CACHED, 1 LOST")
 
 
 def test_status_failed_shows_only_packets_that_are_failed_now(

@@ -16,6 +16,7 @@ from orcapod.observers._logging import LoggingObserver
 from orcapod.observers._reader import (
     LOG_SCHEMA,
     RUN_SCHEMA,
+    RUNS_SCHEMA,
     STATUS_SCHEMA,
     SUMMARY_SCHEMA,
     ObservabilityReader,
@@ -66,7 +67,8 @@ def test_runs_gives_one_row_per_run_newest_first(reader: ObservabilityReader) ->
     runs = reader.runs()
 
     assert runs["__run_id"].to_pylist() == ["r3", "r2", "r1"]
-    assert runs.column_names == RUN_SCHEMA.names
+    assert runs.column_names == RUNS_SCHEMA.names
+    assert RUNS_SCHEMA.names == [*RUN_SCHEMA.names, "__heartbeat_at"]
 
 
 def test_runs_takes_the_end_record_of_a_finished_run(reader: ObservabilityReader) -> None:
@@ -83,9 +85,12 @@ def test_runs_takes_the_start_record_of_a_run_without_end(reader: ObservabilityR
     r3 = reader.runs().to_pylist()[0]
 
     assert r3["__run_id"] == "r3"
-    assert r3["__state"] == "RUNNING"
+    # Written before heartbeats existed, on another host, started long ago: silent too long.
+    assert r3["__state"] == "CRASHED"
+    assert r3["__error"].startswith("no heartbeat since its start at 2024-05-01 12:03:20 UTC")
     assert r3["__started_at"] == at(200)
     assert r3["__ended_at"] is None
+    assert r3["__heartbeat_at"] is None
     assert r3["__n_success"] is None
 
 
@@ -116,7 +121,7 @@ def test_a_pipeline_with_only_status_events_has_no_runs() -> None:
     runs = ObservabilityReader(database, "demo").runs()
 
     assert runs.num_rows == 0
-    assert runs.schema == RUN_SCHEMA
+    assert runs.schema == RUNS_SCHEMA
 
 
 # -- status --------------------------------------------------------------------------
@@ -129,7 +134,7 @@ def test_status_gives_the_latest_state_of_every_packet(reader: ObservabilityRead
         ("double", 1): "CACHED",
         ("double", 2): "CACHED",
         ("double", 3): "FAILED",
-        ("when", 10): "RUNNING",
+        ("when", 10): "LOST",  # left RUNNING by r3, which crashed
         ("when", 20): "CACHED",
     }
     assert status.num_rows == 5
@@ -159,6 +164,7 @@ def test_status_at_one_instant_ranks_the_later_attempt_last() -> None:
     database = InMemoryArrowDatabase()
     records = helper.Records(database, "demo", {"double": helper.DOUBLE_TAGS})
     records.run("r1", 0)
+    records.heartbeat("r1", datetime.now(UTC))  # still running
     records.event("double", helper.K1, "RUNNING", run="r1", when=1, attempt=2)
     records.event("double", helper.K1, "FAILED", run="r1", when=1, attempt=1, error="E: 1")
 
@@ -349,15 +355,19 @@ def test_summary_counts_packet_states_per_node_in_the_latest_run(
             "__n_success": 0,
             "__n_failed": 0,
             "__n_cached": 0,
+            "__n_cancelled": 0,
+            "__n_lost": 0,
             "__n_total": 0,
         },
         {
             "__node_label": "when",
             "__run_id": "r3",
-            "__n_running": 1,
+            "__n_running": 0,
             "__n_success": 0,
             "__n_failed": 0,
             "__n_cached": 0,
+            "__n_cancelled": 0,
+            "__n_lost": 1,  # r3 crashed while computing it
             "__n_total": 1,
         },
     ]
@@ -387,6 +397,8 @@ def test_summary_counts_each_packet_once_in_its_latest_state() -> None:
             "__n_success": 2,
             "__n_failed": 0,
             "__n_cached": 1,
+            "__n_cancelled": 0,
+            "__n_lost": 0,
             "__n_total": 3,
         }
     ]

@@ -29,9 +29,9 @@ class RegistryHost:
     def __init__(self, registry: PluginRegistry) -> None:
         self.registry = registry
 
-    def open_database(self, uri: str) -> ArrowDatabase:
-        """Open a database by URI through the installed plugins."""
-        return self.registry.open_database(uri)
+    def open_database(self, uri: str, *, create: bool = True) -> ArrowDatabase:
+        """Open a database by URI through the installed plugins (``create=False``: must exist)."""
+        return self.registry.open_database(uri, create=create)
 
     def get_executor(self, name: str, **options: Any) -> PacketFunctionExecutor:
         """A new executor of an installed kind."""

@@ -116,7 +116,7 @@ class RunsCommand(_ObservabilityCommand):
     help = "list the runs of a pipeline, newest first: state, times, packet counts, host"
 
     def show(self, reader: ObservabilityReader, args: argparse.Namespace) -> None:
-        """Print the runs table."""
+        """Print the runs table (``CRASHED`` runs say why in ERROR)."""
         runs = reader.runs()
         if runs.num_rows == 0:
             print(f"no runs recorded for pipeline {reader.pipeline!r}")
@@ -169,13 +169,16 @@ class StatusCommand(_ObservabilityCommand):
         """Print one line per packet, node by node, and the count of each state."""
         rows: list[list[str]] = []
         counts: dict[str, int] = {}
+        run_states: dict[str, str] | None = None  # read once, if a packet is LOST
         for node in _nodes(reader, args.node):
             events = reader.status(node=node)
             if args.failed:
                 events = events.filter(pc.equal(events["__state"], "FAILED"))
             for state, count in _state_counts(events).items():
                 counts[state] = counts.get(state, 0) + count
-            rows += _status_rows(events)
+            if run_states is None and "LOST" in counts:
+                run_states = _run_states(reader)
+            rows += _status_rows(events, run_states or {})
         if not rows:
             what = "failed packets" if args.failed else "status events"
             print(f"no {what} recorded for {_scope(reader, args.node)}")
@@ -363,15 +366,24 @@ def _print_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
         )
 
 
-def _status_rows(events: pa.Table) -> list[list[str]]:
+def _run_states(reader: ObservabilityReader) -> dict[str, str]:
+    runs = reader.runs()
+    return dict(zip(runs["__run_id"].to_pylist(), runs["__state"].to_pylist(), strict=True))
+
+
+def _status_rows(events: pa.Table, run_states: dict[str, str]) -> list[list[str]]:
+    """One line per packet; ``run_states`` (run id to state) says how a LOST packet's run ended."""
     tags = _tag_names(events)
     rows = []
     for event in events.to_pylist():
         state = event["__state"]
-        if state == "FAILED":
+        if state in ("FAILED", "CANCELLED"):
             detail = _first_line(event.get("__error_summary"))
         elif state == "CACHED" and event.get("__source_run_id"):
             detail = f"computed in run {event['__source_run_id']}"
+        elif state == "LOST":
+            run_state = run_states.get(event["__run_id"], "ended")
+            detail = f"left RUNNING: its run {run_state} before it finished"
         else:
             detail = ""
         rows.append(

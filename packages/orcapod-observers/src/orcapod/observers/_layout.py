@@ -8,6 +8,8 @@ from __future__ import annotations
 import pyarrow as pa
 
 __all__ = [
+    "HEARTBEATS_BRANCH",
+    "HEARTBEAT_SCHEMA",
     "LOGS_BRANCH",
     "LOG_COLUMNS",
     "PYTHON_LOG",
@@ -21,6 +23,7 @@ __all__ = [
 LOGS_BRANCH = "_logs"
 STATUS_BRANCH = "_status"
 RUNS_BRANCH = "_runs"
+HEARTBEATS_BRANCH = "_heartbeats"
 
 UTC_TIME = pa.timestamp("us", "UTC")
 _STR = pa.large_string()
@@ -93,3 +96,21 @@ RUN_SCHEMA = pa.schema(
     ]
 )
 """A run record (a run's start, or its end) at ``(pipeline, "_runs")``."""
+
+HEARTBEAT_SCHEMA = pa.schema(
+    [
+        ("__run_id", _STR),
+        ("__timestamp", UTC_TIME),
+        ("__interval_s", pa.float64()),
+        ("__host", _STR),
+        ("__pid", pa.int64()),
+        ("__process_key", _STR),
+    ]
+)
+"""A heartbeat at ``(pipeline, "_heartbeats")``: the run's process lived at ``__timestamp``.
+
+Written at the run's start and at its checkpoints (each flush), append-only,
+in a table of its own so that ``_runs`` tables written before it keep their
+schema. ``__interval_s`` is the most the writer means to let pass before the
+next one; ``__process_key`` identifies the process exactly (see ``_liveness``).
+"""

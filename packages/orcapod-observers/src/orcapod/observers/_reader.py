@@ -10,19 +10,23 @@ on any :class:`~orcapod.protocols.database.ArrowDatabase`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from orcapod.observers._layout import (
+    HEARTBEATS_BRANCH,
     LOG_COLUMNS,
     LOGS_BRANCH,
     RUN_SCHEMA,
     RUNS_BRANCH,
     STATUS_BRANCH,
     STATUS_COLUMNS,
+    UTC_TIME,
 )
+from orcapod.observers._liveness import Liveness, Process, liveness
 from orcapod.observers.errors import (
     TagTypeConflictError,
     UnknownNodeError,
@@ -41,7 +45,11 @@ __all__ = [
     "LOGS_BRANCH",
     "LOG_SCHEMA",
     "RUNS_BRANCH",
+    "RUNS_SCHEMA",
     "RUN_SCHEMA",
+    "RUN_STATES",
+    "STALE_AFTER_AT_LEAST_S",
+    "STALE_AFTER_INTERVALS",
     "STATES",
     "STATUS_BRANCH",
     "STATUS_SCHEMA",
@@ -63,9 +71,35 @@ ATTEMPT = "__attempt"
 STATE = "__state"
 SUCCESS = "__success"
 STARTED_AT = "__started_at"
+ENDED_AT = "__ended_at"
+ERROR = "__error"
+HEARTBEAT_AT = "__heartbeat_at"
 
-STATES = ("RUNNING", "SUCCESS", "FAILED", "CACHED")
-"""Packet states of status events, in the order of a packet's life."""
+STATES = ("RUNNING", "SUCCESS", "FAILED", "CACHED", "CANCELLED", "LOST")
+"""Packet states as the reader gives them, in the order of a packet's life.
+
+``LOST`` is never written: the reader shows it for a packet whose latest
+event is ``RUNNING`` in a run that is over (ended, or ``CRASHED``).
+"""
+
+RUN_STATES = ("RUNNING", "SUCCESS", "PARTIAL", "FAILED", "INTERRUPTED", "CRASHED")
+"""Run states as :meth:`ObservabilityReader.runs` gives them; ``CRASHED`` is never written."""
+
+STALE_AFTER_INTERVALS = 12
+"""A run's heartbeat is stale after this many of the intervals its writer promised..."""
+STALE_AFTER_AT_LEAST_S = 120.0
+"""...and never sooner than this many seconds.
+
+Twelve missed checkpoints is no hiccup, and two minutes cover what delays a
+live writer's heartbeat without it being dead: a slow store's flush (the
+heartbeat is made durable by the same flush as the rows), a long pause of the
+process (swapping, a suspended laptop), and clocks of two hosts that
+disagree. Only a reader on another host (or another container or boot) needs
+the heartbeat; on the writer's own host, the writer's pid says at once.
+"""
+
+DEFAULT_INTERVAL_S = 2.0
+"""The interval assumed where a heartbeat names none: the run's default ``flush_interval``."""
 
 _STR = pa.large_string()  # what the observers write
 
@@ -83,10 +117,15 @@ SUMMARY_SCHEMA = pa.schema(
         ("__n_success", pa.int64()),
         ("__n_failed", pa.int64()),
         ("__n_cached", pa.int64()),
+        ("__n_cancelled", pa.int64()),
+        ("__n_lost", pa.int64()),
         ("__n_total", pa.int64()),
     ]
 )
 """The columns of :meth:`ObservabilityReader.summary`: packets per state, and all of them."""
+
+RUNS_SCHEMA = pa.schema([*RUN_SCHEMA, (HEARTBEAT_AT, UTC_TIME)])
+"""The columns of :meth:`ObservabilityReader.runs`: a run record's, then its latest heartbeat."""
 
 _RANK = "__reader_state_rank"
 _ROW = "__reader_row"
@@ -146,10 +185,17 @@ class ObservabilityReader:
         return sorted({path[2] for path in layout.logs + layout.status})
 
     def runs(self) -> pa.Table:
-        """One row per run, newest first (by ``__started_at``), with the columns of RUN_SCHEMA.
+        """One row per run, newest first (by ``__started_at``), with the columns of RUNS_SCHEMA.
 
         A run's row is its end record where there is one, else its start
-        record (``__ended_at`` null: still running, or the process died).
+        record (``__ended_at`` null). A run without an end is ``CRASHED``
+        (derived here, never written; ``__error`` says why) when its process
+        is gone (checked on the host that ran it) or its heartbeat is stale
+        (older than ``STALE_AFTER_INTERVALS`` of the interval its writer
+        promised, and at least ``STALE_AFTER_AT_LEAST_S``); else ``RUNNING``.
+        ``__heartbeat_at`` is the latest heartbeat of a run without an end
+        (null for runs that ended, and for runs written before heartbeats,
+        whose start then stands for their last sign of life).
 
         Raises:
             UnknownPipelineError: the database has no records of the pipeline.
@@ -168,7 +214,9 @@ class ObservabilityReader:
                 and ``__packet_key``): its current state, or its state at the
                 end of ``run_id``. Latest is by ``__timestamp``, then
                 ``__attempt``, then ``RUNNING`` before the terminal states.
-                With ``latest=False``, every event.
+                A latest event ``RUNNING`` of a run that is over (ended, or
+                ``CRASHED``) is shown ``LOST``. With ``latest=False``, every
+                event as written.
 
         Returns:
             Rows sorted by node label, then time.
@@ -185,7 +233,7 @@ class ObservabilityReader:
         parts = self._read(layout.status, STATUS_ID, node, filters)
         events = _combine(parts, STATUS_SCHEMA)
         if latest:
-            events = _latest_events(events)
+            events = self._with_lost(layout, _latest_events(events))
         return _sort_chronologically(events)
 
     def logs(
@@ -220,9 +268,10 @@ class ObservabilityReader:
 
         One row per node with status events, sorted by label; a node the
         latest run did not reach has zero counts. A packet counts in the
-        state of its latest event in that run, so ``__n_running`` counts
-        packets still computing, or lost when the process died. Empty when
-        the pipeline has no runs or no status events.
+        state of its latest event in that run, as :meth:`status` gives it:
+        ``__n_running`` counts packets computing now, ``__n_lost`` those
+        left ``RUNNING`` by a run that is over (crashed, or ended). Empty
+        when the pipeline has no runs or no status events.
 
         Raises:
             UnknownPipelineError: the database has no records of the pipeline.
@@ -234,8 +283,9 @@ class ObservabilityReader:
         latest_run = runs[RUN_ID][0].as_py()
         parts = self._read(layout.status, STATUS_ID, None, {RUN_ID: latest_run})
         # Only the columns counted: tag columns of different nodes need not agree.
-        keys = [NODE_LABEL, PACKET_KEY, TIMESTAMP, ATTEMPT, STATE]
+        keys = [RUN_ID, NODE_LABEL, PACKET_KEY, TIMESTAMP, ATTEMPT, STATE]
         events = _latest_events(_combine([(p, t.select(keys)) for p, t in parts], STATUS_SCHEMA))
+        events = _lost_in(events, runs)
         labels = sorted({path[2] for path in layout.status})
         return _count_states(events, labels, latest_run)
 
@@ -244,6 +294,7 @@ class ObservabilityReader:
         database, pipeline = self._database, self._pipeline
         layout = _Layout(
             has_runs=bool(database.list_paths((pipeline, RUNS_BRANCH))),
+            has_heartbeats=bool(database.list_paths((pipeline, HEARTBEATS_BRANCH))),
             logs=_node_paths(database.list_paths((pipeline, LOGS_BRANCH))),
             status=_node_paths(database.list_paths((pipeline, STATUS_BRANCH))),
         )
@@ -253,13 +304,49 @@ class ObservabilityReader:
 
     def _runs(self, layout: _Layout) -> pa.Table:
         if not layout.has_runs:
-            return RUN_SCHEMA.empty_table()
+            return RUNS_SCHEMA.empty_table()
         records = self._database.get_all_records(
             (self._pipeline, RUNS_BRANCH), record_id_column=RECORD_ID
         )
         if records is None:
-            return RUN_SCHEMA.empty_table()
-        return _one_row_per_run(records)
+            return RUNS_SCHEMA.empty_table()
+        return self._judged(layout, _one_row_per_run(records))
+
+    def _judged(self, layout: _Layout, runs: pa.Table) -> pa.Table:
+        """``runs`` with ``__heartbeat_at``, and ``CRASHED`` (and why) for runs found dead."""
+        rows = runs.to_pylist()
+        now = datetime.now(UTC)
+        for row in rows:
+            row[HEARTBEAT_AT] = None
+            if row[ENDED_AT] is not None or row[STATE] != "RUNNING":
+                continue
+            beat = self._latest_heartbeat(layout, row[RUN_ID])
+            row[STATE], reason = _judge(row, beat, now)
+            row[ERROR] = row[ERROR] or reason
+            row[HEARTBEAT_AT] = None if beat is None else beat[TIMESTAMP]
+        if not rows:
+            return RUNS_SCHEMA.empty_table()
+        schema = pa.schema([*runs.schema, RUNS_SCHEMA.field(HEARTBEAT_AT)])
+        return pa.Table.from_pylist(rows, schema=schema)
+
+    def _latest_heartbeat(self, layout: _Layout, run_id: str) -> dict[str, Any] | None:
+        """The latest heartbeat of a run, as a dict of HEARTBEAT_SCHEMA's columns; None if none."""
+        if not layout.has_heartbeats:
+            return None
+        beats = self._database.get_records_with_column_value(
+            (self._pipeline, HEARTBEATS_BRANCH), {RUN_ID: run_id}
+        )
+        if beats is None or beats.num_rows == 0:
+            return None
+        newest = pc.index(beats[TIMESTAMP], pc.max(beats[TIMESTAMP])).as_py()
+        latest: dict[str, Any] = beats.slice(newest, 1).to_pylist()[0]
+        return latest
+
+    def _with_lost(self, layout: _Layout, events: pa.Table) -> pa.Table:
+        """``events`` with ``LOST`` for each ``RUNNING`` one of a run that is over."""
+        if events.num_rows == 0 or not pc.any(pc.equal(events[STATE], "RUNNING")).as_py():
+            return events  # nothing to judge: the runs need not be read
+        return _lost_in(events, self._runs(layout))
 
     def _filters(self, layout: _Layout, node: str | None, run_id: str | None) -> dict[str, Any]:
         """Check ``node`` and ``run_id`` name something, and turn them into column filters."""
@@ -317,6 +404,7 @@ class _Layout:
     """The paths of one pipeline's observer branches."""
 
     has_runs: bool
+    has_heartbeats: bool
     logs: list[RecordPath]
     status: list[RecordPath]
 
@@ -353,6 +441,64 @@ def _one_row_per_run(records: pa.Table) -> pa.Table:
     runs = pa.concat_tables([ends, starts]).drop_columns([RECORD_ID])
     runs = runs.sort_by([(STARTED_AT, "descending"), (RUN_ID, "descending")])
     return _documented_first(runs, RUN_SCHEMA)
+
+
+def _judge(
+    run: Mapping[str, Any], beat: Mapping[str, Any] | None, now: datetime
+) -> tuple[str, str | None]:
+    """``RUNNING`` or ``CRASHED`` (and why) for a run without an end record.
+
+    Args:
+        run: the run's start record.
+        beat: its latest heartbeat, if it has any.
+        now: the time of the reading.
+    """
+    source = beat if beat is not None else run
+    host, pid = source["__host"], source["__pid"]
+    process = (
+        None if host is None or pid is None else Process(host, pid, source.get("__process_key"))
+    )
+    alive = Liveness.UNKNOWN if process is None else liveness(process)
+    if alive is Liveness.GONE:
+        return "CRASHED", f"process {pid} on {host} is gone"
+    if alive is Liveness.ALIVE or (alive is Liveness.EXISTS and beat is None):
+        return "RUNNING", None
+    last: datetime = run[STARTED_AT] if beat is None else beat[TIMESTAMP]
+    interval = (beat or {}).get("__interval_s") or DEFAULT_INTERVAL_S
+    allowed = max(STALE_AFTER_INTERVALS * interval, STALE_AFTER_AT_LEAST_S)
+    silent = now - last
+    if silent <= timedelta(seconds=allowed):
+        return "RUNNING", None
+    since = "since" if beat is not None else "since its start at"
+    return "CRASHED", (
+        f"no heartbeat {since} {last:%Y-%m-%d %H:%M:%S} UTC "
+        f"({_duration(silent)} ago, stale after {allowed:.0f}s)"
+    )
+
+
+def _duration(span: timedelta) -> str:
+    seconds = int(span.total_seconds())
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 2 * 3600:
+        return f"{seconds // 60} min"
+    if seconds < 2 * 86400:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 86400} days"
+
+
+def _lost_in(events: pa.Table, runs: pa.Table) -> pa.Table:
+    """``events`` with ``LOST`` for each ``RUNNING`` one whose run (in ``runs``) is over."""
+    if events.num_rows == 0:
+        return events
+    over = runs.filter(pc.not_equal(runs[STATE], "RUNNING"))[RUN_ID].combine_chunks()
+    states = events[STATE]
+    lost = pc.and_(
+        pc.fill_null(pc.equal(states, "RUNNING"), False),
+        pc.fill_null(pc.is_in(events[RUN_ID], value_set=over.cast(events[RUN_ID].type)), False),
+    )
+    marked = pc.if_else(lost, pa.scalar("LOST", states.type), states)
+    return events.set_column(events.schema.get_field_index(STATE), STATE, marked)
 
 
 def _combine(parts: Sequence[tuple[RecordPath, pa.Table]], schema: pa.Schema) -> pa.Table:

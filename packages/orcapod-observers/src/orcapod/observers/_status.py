@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from orcapod.observers._layout import STATUS_BRANCH, STATUS_COLUMNS
 from orcapod.observers._tables import NodeContext, TableObserver, now
+from orcapod.protocols.errors import PacketCancelled
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -24,10 +25,12 @@ class StatusObserver(TableObserver):
     ``RUNNING`` when a packet starts computing; then ``SUCCESS`` or ``FAILED``
     (with a one-line ``__error_summary``), each retried attempt being
     ``FAILED`` then ``RUNNING`` again with the next ``__attempt``; or ``CACHED`` for a packet whose
-    result was stored already, with the id of the run that computed it. The
-    current state of a packet is its latest event; a ``RUNNING`` with no later
-    event in a run that ended means the process died. The run's start and end
-    are recorded too (``_runs``).
+    result was stored already, with the id of the run that computed it; or
+    ``CANCELLED`` (summary ``"cancelled: ..."``) for a packet stopped in flight
+    because the run stopped (``fail_fast``, or a signal). The current state of
+    a packet is its latest event; readers show a ``RUNNING`` with no later
+    event in a run that is over (ended, or crashed) as ``LOST``. The run's
+    start, end and heartbeats are recorded too (``_runs``, ``_heartbeats``).
 
     Args:
         database: where events go (often the pipeline's own).
@@ -82,7 +85,11 @@ class _StatusContext(NodeContext):
     def on_packet_crash(
         self, node_label: str, tag: Tag, packet: Packet, error: BaseException
     ) -> None:
-        self._event(tag, "FAILED", error=summary(error), attempt=self._last_attempt(tag))
+        attempt = self._last_attempt(tag)
+        if isinstance(error, PacketCancelled):
+            self._event(tag, "CANCELLED", error=cancelled_summary(error), attempt=attempt)
+        else:
+            self._event(tag, "FAILED", error=summary(error), attempt=attempt)
 
     def _last_attempt(self, tag: Tag) -> int:
         """The packet's last attempt: 1 unless its logger heard of a retry."""
@@ -134,6 +141,12 @@ class _AttemptLogger:
 def summary(error: BaseException) -> str:
     """``Type: message``, its first line, at most ``_MAX_SUMMARY`` characters."""
     return f"{type(error).__name__}: {error}".splitlines()[0][:_MAX_SUMMARY]
+
+
+def cancelled_summary(error: PacketCancelled) -> str:
+    """``cancelled: why`` (the first line of why), at most ``_MAX_SUMMARY`` characters."""
+    lines = str(error).strip().splitlines()
+    return (f"cancelled: {lines[0]}" if lines else "cancelled")[:_MAX_SUMMARY]
 
 
 def _last_line(traceback: Any) -> str | None:

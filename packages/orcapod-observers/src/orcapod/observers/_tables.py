@@ -6,9 +6,7 @@ The layout of every table is pinned in docs/observability.md.
 from __future__ import annotations
 
 import itertools
-import os
 import platform
-import socket
 import threading
 import time
 from importlib import metadata
@@ -20,7 +18,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from orcapod.observers._discard import DISCARD
-from orcapod.observers._layout import RUN_SCHEMA, RUNS_BRANCH
+from orcapod.observers._layout import (
+    HEARTBEAT_SCHEMA,
+    HEARTBEATS_BRANCH,
+    RUN_SCHEMA,
+    RUNS_BRANCH,
+)
+from orcapod.observers._liveness import Process, this_process
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -35,6 +39,8 @@ __all__ = [
     "QuietHooks",
     "NodeContext",
     "TableObserver",
+    "add_heartbeat",
+    "heartbeat_interval",
     "tag_values",
     "packet_key",
     "write_run_end",
@@ -248,7 +254,8 @@ class TableObserver(QuietHooks):
             self._sinks.clear()
             self._buffered = 0
         self.run = run
-        write_run_start(self.database, run)
+        write_run_start(self.database, run, interval=heartbeat_interval(run))
+        _beats.written(self.database, run.run_id)
 
     def on_run_end(self, run: RunInfo, outcome: RunOutcome) -> None:
         """Write every buffered row and the run's end.
@@ -259,11 +266,16 @@ class TableObserver(QuietHooks):
         try:
             self.flush()
         finally:
+            _beats.forget(self.database, run.run_id)
             write_run_end(self.database, run, outcome)
             self.run = None
 
     def flush(self) -> None:
-        """Write every buffered row now, table by table, and make it durable.
+        """Write every buffered row now, table by table, and a heartbeat; make them durable.
+
+        The heartbeat (one row at ``(pipeline, "_heartbeats")``, see
+        :func:`add_heartbeat`) says the run's process lived at this checkpoint;
+        it is made durable by the same database flush as the rows.
 
         Raises:
             Exception: a write failed; rows not written stay buffered.
@@ -273,6 +285,11 @@ class TableObserver(QuietHooks):
                 sink.flush()
             self._buffered = 0
             self._flushed_at = time.monotonic()
+        run = self.run
+        if run is not None and _beats.due(self.database, run.run_id):
+            add_heartbeat(
+                self.database, run.pipeline_name, run.run_id, interval=heartbeat_interval(run)
+            )
         self.database.flush()
 
     def contextualize(self, *pipeline_path: str) -> NodeContext:
@@ -356,28 +373,152 @@ class NodeContext(QuietHooks):
         self.parent.flush()
 
 
-def write_run_start(database: ArrowDatabase, run: RunInfo) -> None:
-    """Record, durably, that ``run`` started (once per database: the id repeats)."""
-    row = _run_row(run, ended_at=None, state="RUNNING", counts=(None, None, None), error=None)
-    _write_run_record(database, run, f"{run.run_id}:start", row)
+HEARTBEAT_SPACING = 1.0
+"""Seconds: one process writes a run's heartbeats at most this often.
+
+Flushes can come in bursts (a node's end right after a timed checkpoint, the
+observers of a composite flushed one after the other): one heartbeat is
+enough for all of them.
+"""
 
 
-def write_run_end(database: ArrowDatabase, run: RunInfo, outcome: RunOutcome) -> None:
-    """Record, durably, how ``run`` ended."""
-    counts = (outcome.n_success, outcome.n_failed, outcome.n_cached)
-    row = _run_row(run, outcome.ended_at, str(outcome.state), counts, outcome.error)
-    _write_run_record(database, run, f"{run.run_id}:end", row)
+def heartbeat_interval(run: RunInfo) -> float | None:
+    """The seconds between the run's checkpoints, if the run says (its ``flush_interval``).
+
+    A run flushes its observers at least that often, so that is the interval
+    its heartbeats promise; None when the run does not say (readers then
+    assume the engine's default).
+    """
+    interval = getattr(run, "flush_interval", None)  # not every RunInfo carries one
+    return float(interval) if isinstance(interval, int | float) and interval > 0 else None
 
 
-def _write_run_record(
-    database: ArrowDatabase, run: RunInfo, record_id: str, row: list[Any]
+def write_run_start(
+    database: ArrowDatabase,
+    run: RunInfo,
+    *,
+    interval: float | None = None,
+    process: Process | None = None,
 ) -> None:
+    """Record, durably, that ``run`` started, with its first heartbeat (at its start).
+
+    Once per database: the ids repeat, so a second observer of the run adds
+    nothing.
+
+    Args:
+        database: where the run's records go.
+        run: the run.
+        interval: the heartbeat interval the writer promises (see :func:`add_heartbeat`).
+        process: the process running the run; this process by default.
+    """
+    process = process or this_process()
+    row = _run_row(run, None, "RUNNING", (None, None, None), None, process)
+    _add_run_record(database, run, f"{run.run_id}:start", row)
+    add_heartbeat(
+        database,
+        run.pipeline_name,
+        run.run_id,
+        interval=interval,
+        when=run.started_at,
+        process=process,
+        record_id=f"{run.run_id}:{process.pid}:start",
+    )
+    database.flush()
+
+
+def write_run_end(
+    database: ArrowDatabase, run: RunInfo, outcome: RunOutcome, *, process: Process | None = None
+) -> None:
+    """Record, durably, how ``run`` ended.
+
+    Args:
+        database: where the run's records go.
+        run: the run.
+        outcome: how it ended.
+        process: the process that ran it; this process by default.
+    """
+    counts = (outcome.n_success, outcome.n_failed, outcome.n_cached)
+    row = _run_row(
+        run, outcome.ended_at, str(outcome.state), counts, outcome.error, process or this_process()
+    )
+    _add_run_record(database, run, f"{run.run_id}:end", row)
+    database.flush()
+
+
+def add_heartbeat(
+    database: ArrowDatabase,
+    pipeline: str,
+    run_id: str,
+    *,
+    interval: float | None = None,
+    when: datetime | None = None,
+    process: Process | None = None,
+    record_id: str | None = None,
+) -> None:
+    """Add one heartbeat of a run: its process lives. Not flushed: the caller's flush is.
+
+    Args:
+        database: where the run's records go.
+        pipeline: the run's pipeline.
+        run_id: the run.
+        interval: the most seconds the writer means to let pass before the
+            next heartbeat; None when it cannot say.
+        when: the time of the heartbeat; now by default.
+        process: the process running the run; this process by default.
+        record_id: the heartbeat's id; ``<run id>:<pid>:<microseconds>`` by default.
+            A duplicate id is skipped, never an error: observers sharing a
+            database may write the same heartbeat.
+    """
+    process = process or this_process()
+    moment = now() if when is None else int(when.timestamp() * 1_000_000)
+    row = [run_id, moment, interval, process.host, process.pid, process.key]
+    table = pa.Table.from_arrays(
+        [pa.array([v], type=f.type) for v, f in zip(row, HEARTBEAT_SCHEMA, strict=True)],
+        schema=HEARTBEAT_SCHEMA,
+    )
+    beat_id = record_id or f"{run_id}:{process.pid}:{moment}"
+    database.add_record((pipeline, HEARTBEATS_BRANCH), beat_id, table, skip_duplicates=True)
+
+
+class _Heartbeats:
+    """When this process last wrote a heartbeat of each run, per database object.
+
+    Keyed by ``(id(database), run id)``: run ids are unique, so the id of a
+    database object reused for another after the first is gone cannot mislead.
+    """
+
+    def __init__(self) -> None:
+        self._last: dict[tuple[int, str], float] = {}
+        self._lock = threading.Lock()  # the run may flush from its timer thread
+
+    def due(self, database: ArrowDatabase, run_id: str) -> bool:
+        """Whether a heartbeat is due; if it is, it counts as written now."""
+        key, clock = (id(database), run_id), time.monotonic()
+        with self._lock:
+            last = self._last.get(key)
+            if last is not None and clock - last < HEARTBEAT_SPACING:
+                return False
+            self._last[key] = clock
+            return True
+
+    def written(self, database: ArrowDatabase, run_id: str) -> None:
+        with self._lock:
+            self._last[(id(database), run_id)] = time.monotonic()
+
+    def forget(self, database: ArrowDatabase, run_id: str) -> None:
+        with self._lock:
+            self._last.pop((id(database), run_id), None)
+
+
+_beats = _Heartbeats()
+
+
+def _add_run_record(database: ArrowDatabase, run: RunInfo, record_id: str, row: list[Any]) -> None:
     table = pa.Table.from_arrays(
         [pa.array([value], type=field.type) for value, field in zip(row, RUN_SCHEMA, strict=True)],
         schema=RUN_SCHEMA,
     )
     database.add_record((run.pipeline_name, RUNS_BRANCH), record_id, table, skip_duplicates=True)
-    database.flush()
 
 
 def _run_row(
@@ -386,6 +527,7 @@ def _run_row(
     state: str,
     counts: tuple[int | None, int | None, int | None],
     error: str | None,
+    process: Process,
 ) -> list[Any]:
     return [
         run.run_id,
@@ -396,8 +538,8 @@ def _run_row(
         state,
         *counts,
         error,
-        socket.gethostname(),
-        os.getpid(),
+        process.host,
+        process.pid,
         _orcapod_version(),
         platform.python_version(),
     ]

@@ -14,6 +14,8 @@ __all__ = [
     "OrcapodError",
     "PacketCancelled",
     "RecordSchemaError",
+    "StoreCorruptedError",
+    "StoreNotFoundError",
 ]
 
 
@@ -39,6 +41,24 @@ class DuplicateRecordError(DatabaseError):
 
 class RecordSchemaError(DatabaseError, TypeError):
     """Records added to a path do not fit the schema already stored there."""
+
+
+class StoreNotFoundError(DatabaseError):
+    """A store opened with ``create=False`` does not exist; nothing was created.
+
+    Raised by ``open_database(uri, create=False)`` (and so by the read-only
+    commands, ``orcapod runs``, ``orcapod verify``, ...) for a missing SQLite
+    file, Delta root directory or PostgreSQL database.
+    """
+
+
+class StoreCorruptedError(DatabaseError):
+    """What a store holds on disk cannot be read as what orcapod wrote there.
+
+    A data file deleted or overwritten, a log entry or a JSON value garbled, a
+    table dropped or altered by another program. The message names the table
+    or file and how to repair it; pending records of a failed flush are kept.
+    """
 
 
 class PacketCancelled(BaseException):

@@ -51,8 +51,22 @@ PROJECT_NAME = "orcapod"
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
-DatabaseFactory: TypeAlias = "Callable[[str], ArrowDatabase]"
-"""Called with the whole URI (``"delta:///data/store"``); returns an open database."""
+DatabaseFactory: TypeAlias = "Callable[..., ArrowDatabase]"
+"""Called as ``factory(uri, create=...)``; returns an open database.
+
+``uri`` is the whole URI (``"delta:///data/store"``). ``create`` is a
+keyword-only ``bool``, true by default: with ``create=False`` the store must
+already exist, and a missing one raises
+:class:`~orcapod.protocols.errors.StoreNotFoundError` naming the URI and
+creating nothing (no file, no directory, no table). Read-only commands
+(``orcapod runs``, ``orcapod verify``) open stores that way. Write the
+factory as ``def open_my_store(uri: str, *, create: bool = True)``.
+
+A factory written before ``create`` existed (``def open_my_store(uri)``)
+still works: orcapod calls it with the URI alone when ``create`` is true, and
+when it is false calls it the same way after a warning naming the scheme and
+the plugin, since such a factory may create the store it was asked to read.
+"""
 
 ExecutorFactory: TypeAlias = "Callable[..., PacketFunctionExecutor]"
 """Called with the user's keyword options; returns a new executor."""
@@ -68,8 +82,13 @@ class CliHost(Protocol):
     Sub-commands receive it instead of importing ``orcapod.core``.
     """
 
-    def open_database(self, uri: str) -> ArrowDatabase:
-        """Open a database by URI through every installed database plugin."""
+    def open_database(self, uri: str, *, create: bool = True) -> ArrowDatabase:
+        """Open a database by URI through every installed database plugin.
+
+        With ``create=False`` a missing store raises
+        :class:`~orcapod.protocols.errors.StoreNotFoundError` and nothing is
+        created: sub-commands that only read pass it.
+        """
         ...
 
     def get_executor(self, name: str, **options: Any) -> PacketFunctionExecutor:
@@ -109,7 +128,7 @@ def orcapod_database_schemes() -> Mapping[str, DatabaseFactory]:  # type: ignore
 
     Returns:
         Scheme (``"delta"``, ``"sqlite"``, without ``://``) to a factory called
-        with the whole URI.
+        with the whole URI and the keyword ``create`` (see :data:`DatabaseFactory`).
     """
 
 

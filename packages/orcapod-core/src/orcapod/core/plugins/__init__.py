@@ -48,13 +48,22 @@ def default_registry() -> PluginRegistry:
         return _default
 
 
-def open_database(uri: str) -> ArrowDatabase:
+def open_database(uri: str, *, create: bool = True) -> ArrowDatabase:
     """Open a database by URI: ``memory://``, ``delta://PATH``, ``sqlite:///PATH``, ...
 
+    Args:
+        uri: ``scheme://location``.
+        create: create the store if it does not exist (the default). Pass
+            ``create=False`` to read a store that must exist already: a missing
+            SQLite file, Delta root or PostgreSQL database is then an error, and
+            nothing is created. ``memory://`` with ``create=False`` is always an
+            error: a new in-memory store is empty, so there is nothing to read.
+
     Raises:
+        StoreNotFoundError: ``create`` is false and the store does not exist.
         PluginNotFoundError: no installed plugin handles the scheme; says what to install.
     """
-    return default_registry().open_database(uri)
+    return default_registry().open_database(uri, create=create)
 
 
 def get_executor(name: str, **options: Any) -> PacketFunctionExecutor:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from orcapod.protocols.errors import StoreNotFoundError
 from orcapod.protocols.hooks import hookimpl
 
 if TYPE_CHECKING:
@@ -26,8 +27,13 @@ if TYPE_CHECKING:
     from orcapod.protocols.observability import ExecutionObserver
 
 
-def open_memory_database(uri: str) -> ArrowDatabase:
-    """A new, empty in-process database for ``memory://``."""
+def open_memory_database(uri: str, *, create: bool = True) -> ArrowDatabase:
+    """A new, empty in-process database for ``memory://``.
+
+    Raises:
+        StoreNotFoundError: ``create`` is false: an in-memory store exists only
+            inside the process that made it, so there is none to open for reading.
+    """
     from orcapod.core.databases import InMemoryArrowDatabase
 
     if uri.lower() != "memory://":
@@ -35,6 +41,12 @@ def open_memory_database(uri: str) -> ArrowDatabase:
             f"database URI {uri!r}: memory:// takes no location, since an in-memory "
             "database lives only as long as this process; for a store on disk use "
             "'delta://PATH' or 'sqlite:///PATH'"
+        )
+    if not create:
+        raise StoreNotFoundError(
+            f"{uri!r} names no existing store: an in-memory database lives only inside the "
+            "process that made it, and a new one is empty; read the store the pipeline "
+            "wrote to instead, e.g. 'sqlite:///results.db' or 'delta://orcapod-data'"
         )
     return InMemoryArrowDatabase()
 

@@ -307,10 +307,17 @@ class PluginRegistry:
 
     # -- the services ----------------------------------------------------------
 
-    def open_database(self, uri: str) -> ArrowDatabase:
+    def open_database(self, uri: str, *, create: bool = True) -> ArrowDatabase:
         """Open the database a URI names, e.g. ``memory://`` or ``delta:///data/store``.
 
+        Args:
+            uri: ``scheme://location``.
+            create: create the store if it does not exist (the default). With
+                ``create=False`` the store must exist already, and nothing is
+                created when it does not.
+
         Raises:
+            StoreNotFoundError: ``create`` is false and the store does not exist.
             PluginNotFoundError: no installed plugin handles the URI's scheme.
             ValueError: ``uri`` is not of the form ``scheme://...``.
         """
@@ -319,10 +326,23 @@ class PluginRegistry:
                 f"database URI {uri!r} has no scheme; write it as scheme://location, "
                 "e.g. 'memory://', 'delta://./orcapod-data' or 'sqlite:///results.db'"
             )
+        if not isinstance(create, bool):
+            raise TypeError(f"create must be True or False, got {create!r}")
         scheme = uri.split("://", 1)[0].lower()
-        factory = cast(
-            "Callable[[str], ArrowDatabase]", self.lookup(PluginKind.DATABASE, scheme).factory
-        )
+        provision = self.lookup(PluginKind.DATABASE, scheme)
+        factory = cast("Callable[..., ArrowDatabase]", provision.factory)
+        if _accepts_create(factory):
+            return factory(uri, create=create)
+        if not create:
+            warnings.warn(
+                f"the {scheme}:// database factory of plugin {provision.plugin!r} "
+                f"({provision.distribution} {provision.version}) takes no 'create' keyword, "
+                f"so opening {uri!r} read-only may create an empty store there; the plugin "
+                "should accept 'def factory(uri, *, create=True)' and raise "
+                "orcapod.protocols.errors.StoreNotFoundError for a missing store",
+                PluginLoadWarning,
+                stacklevel=2,
+            )
         return factory(uri)
 
     def get_executor(self, name: str, **options: Any) -> PacketFunctionExecutor:
@@ -363,6 +383,21 @@ def _validated_items(answer: object, kind: PluginKind) -> Iterable[tuple[str, Ca
         if not callable(factory):
             raise TypeError(f"the factory for {name!r} is a {type(factory).__name__}, not callable")
     return list(answer.items())
+
+
+def _accepts_create(factory: Callable[..., Any]) -> bool:
+    """Whether a database factory takes the ``create`` keyword (or any keyword)."""
+    import inspect
+
+    try:
+        parameters = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):  # a builtin without a signature: call it the old way
+        return False
+    return any(
+        p.kind is p.VAR_KEYWORD
+        or (p.name == "create" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD))
+        for p in parameters
+    )
 
 
 def _describe(error: BaseException) -> str:

@@ -24,7 +24,12 @@ from orcapod.db.delta._schema import (
     read_layout,
 )
 from orcapod.protocols.database import validate_record_path
-from orcapod.protocols.errors import DatabaseError, DuplicateRecordError, RecordSchemaError
+from orcapod.protocols.errors import (
+    DatabaseError,
+    DuplicateRecordError,
+    RecordSchemaError,
+    StoreNotFoundError,
+)
 
 if TYPE_CHECKING:
     import os
@@ -243,13 +248,24 @@ class DeltaTableDatabase:
 
     Args:
         root: the directory holding the tables (created if missing).
+        create: create ``root`` if it does not exist (the default); with
+            ``create=False`` it must exist already, and nothing is created.
 
     Raises:
         DatabaseError: ``root`` exists and is not a directory.
+        StoreNotFoundError: ``create`` is false and ``root`` does not exist.
     """
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    def __init__(self, root: str | os.PathLike[str], *, create: bool = True) -> None:
         location = Path(root).expanduser()
+        if not create and not location.is_dir():
+            problem = "is not a directory" if location.exists() else "does not exist"
+            raise StoreNotFoundError(
+                f"there is no Delta store at {str(location.absolute())!r}: it {problem}, and "
+                "it was opened to read, so nothing was created; check the path "
+                "('delta:///absolute/path' or 'delta://relative/path', relative to the working "
+                "directory) or run the pipeline that writes the store first"
+            )
         try:
             location.mkdir(parents=True, exist_ok=True)
         except (FileExistsError, NotADirectoryError) as error:

@@ -52,16 +52,19 @@ def root_of_uri(uri: str) -> Path:
     return Path.cwd() / location
 
 
-def open_delta_database(uri: str) -> ArrowDatabase:
+def open_delta_database(uri: str, *, create: bool = True) -> ArrowDatabase:
     """Open ``delta:///abs/path`` or ``delta://rel/path`` as a DeltaTableDatabase.
+
+    With ``create=False`` the root directory must exist; nothing is created.
 
     Raises:
         DatabaseError: the URI is malformed (see :func:`root_of_uri`).
+        StoreNotFoundError: ``create`` is false and the root directory does not exist.
     """
     root = root_of_uri(uri)
     from orcapod.db.delta._database import DeltaTableDatabase
 
-    return DeltaTableDatabase(root)
+    return DeltaTableDatabase(root, create=create)
 
 
 @hookimpl

@@ -51,7 +51,13 @@ from orcapod.db.sql._types import (
     text_needs_escape,
 )
 from orcapod.protocols.database import validate_record_path
-from orcapod.protocols.errors import DatabaseError, DuplicateRecordError, RecordSchemaError
+from orcapod.protocols.errors import (
+    DatabaseError,
+    DuplicateRecordError,
+    RecordSchemaError,
+    StoreCorruptedError,
+    StoreNotFoundError,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Mapping
@@ -98,8 +104,8 @@ class SQLDatabase:
     threads; several processes may write to one database at once.
     """
 
-    def __init__(self, url: str, *, schema: str | None = None) -> None:
-        self._engine, self._dialect, self._schema = open_engine(url, schema)
+    def __init__(self, url: str, *, schema: str | None = None, create: bool = True) -> None:
+        self._engine, self._dialect, self._schema = open_engine(url, schema, create=create)
         self._metadata = sa.MetaData(schema=self._schema)
         self._catalog = catalog_table(self._metadata)
         self._paths: dict[RecordPath, PathTable] = {}
@@ -108,21 +114,30 @@ class SQLDatabase:
         self._pending_batches = 0
         self._pending_rows = 0
         try:
-            self._create_catalog()
+            self._create_catalog(create)
         except sa.exc.SQLAlchemyError as error:
             self._engine.dispose()
-            cause = getattr(error, "orig", None) or error
-            raise DatabaseError(
-                f"cannot open the SQL database {_safe_url(self._engine)}: {cause}; "
-                "check the URL, that the server is running and that the user may create "
-                "tables there"
-            ) from error
+            raise _open_error(self._engine, error) from error
+        except DatabaseError:
+            self._engine.dispose()
+            raise
 
-    def _create_catalog(self) -> None:
-        """Create the schema and catalog table unless they exist (checked without a lock)."""
+    def _create_catalog(self, create: bool) -> None:
+        """Create the schema and catalog table unless they exist (checked without a lock).
+
+        Raises:
+            StoreNotFoundError: ``create`` is false and there is no catalog.
+        """
         with self._engine.connect() as conn:
             if sa.inspect(conn).has_table(self._catalog.name, schema=self._schema):
                 return
+        if not create:
+            where = "" if self._schema is None else f" in schema {self._schema!r}"
+            raise StoreNotFoundError(
+                f"{_safe_url(self._engine)} holds no orcapod store (no {self._catalog.name!r} "
+                f"table{where}), and it was opened to read, so nothing was created; check "
+                "the URL (and ?schema=), or run the pipeline that writes the store first"
+            )
         with write_transaction(self._engine, self._dialect, lock_key="catalog") as conn:
             if self._schema is not None:
                 conn.execute(sa.schema.CreateSchema(self._schema, if_not_exists=True))
@@ -762,6 +777,31 @@ def _stored_schema(schema: pa.Schema) -> pa.Schema:
 
 def _safe_url(engine: sa.Engine) -> str:
     return engine.url.render_as_string(hide_password=True)
+
+
+def _open_error(engine: sa.Engine, error: sa.exc.SQLAlchemyError) -> DatabaseError:
+    """The error of a store that could not be opened; a missing PostgreSQL database is named."""
+    cause = getattr(error, "orig", None) or error
+    url = _safe_url(engine)
+    name = engine.url.database
+    if engine.url.get_backend_name() == POSTGRESQL and f'database "{name}" does not exist' in str(
+        cause
+    ):
+        return StoreNotFoundError(
+            f"cannot open the SQL database {url}: the server has no database {name!r}; "
+            f"create it first (createdb {name}, or CREATE DATABASE in psql) or correct the "
+            "URL"
+        )
+    if engine.url.get_backend_name() == SQLITE and "file is not a database" in str(cause):
+        return StoreCorruptedError(
+            f"{url} is not a SQLite database ({cause}): the file was overwritten or "
+            "damaged; restore it from a backup, or move it away so that a new store "
+            "is made there and the results are computed again"
+        )
+    return DatabaseError(
+        f"cannot open the SQL database {url}: {cause}; check the URL, that the server is "
+        "running and that the user may create tables there"
+    )
 
 
 def _is_conflict(error: sa.exc.OperationalError) -> bool:

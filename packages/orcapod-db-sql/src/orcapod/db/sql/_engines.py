@@ -10,8 +10,14 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy import event
 
+from orcapod.db.sql._catalog import CATALOG_TABLE
 from orcapod.db.sql._types import POSTGRESQL, SQLITE
-from orcapod.protocols.errors import DatabaseError, NotAvailableError
+from orcapod.protocols.errors import (
+    DatabaseError,
+    NotAvailableError,
+    StoreCorruptedError,
+    StoreNotFoundError,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -34,11 +40,17 @@ _SQLITE_MMAP_BYTES = 256 * 1024 * 1024
 _POSTGRES_INSTALL = "pip install 'orcapod-db-sql[postgres]'"
 
 
-def open_engine(url: str, schema: str | None) -> tuple[sa.Engine, str, str | None]:
+def open_engine(
+    url: str, schema: str | None, *, create: bool = True
+) -> tuple[sa.Engine, str, str | None]:
     """The engine for ``url``, its dialect name and the PostgreSQL schema to use.
+
+    With ``create=False`` a SQLite file must exist already (and its directory
+    is not created).
 
     Raises:
         DatabaseError: the URL is malformed or names an unsupported database or driver.
+        StoreNotFoundError: ``create`` is false and the SQLite file does not exist.
         NotAvailableError: a PostgreSQL URL without psycopg installed.
     """
     if not isinstance(url, str):
@@ -63,7 +75,7 @@ def open_engine(url: str, schema: str | None) -> tuple[sa.Engine, str, str | Non
                 f"schema={schema!r} is for PostgreSQL; a SQLite database keeps its tables in "
                 "its file, so use another file instead"
             )
-        return _sqlite_engine(parsed, url), SQLITE, None
+        return _sqlite_engine(parsed, url, create), SQLITE, None
     if backend == POSTGRESQL:
         if schema is not None and (not schema or "\x00" in schema or len(schema.encode()) > 63):
             raise DatabaseError(
@@ -76,7 +88,7 @@ def open_engine(url: str, schema: str | None) -> tuple[sa.Engine, str, str | Non
     )
 
 
-def _sqlite_engine(parsed: sa.URL, url: str) -> sa.Engine:
+def _sqlite_engine(parsed: sa.URL, url: str, create: bool) -> sa.Engine:
     if parsed.get_driver_name() not in ("pysqlite", ""):
         raise DatabaseError(
             f"{url!r} asks for the SQLite driver {parsed.get_driver_name()!r}; use "
@@ -89,11 +101,61 @@ def _sqlite_engine(parsed: sa.URL, url: str) -> sa.Engine:
             "'sqlite:///relative/path.db' or 'sqlite:////absolute/path.db' (and 'memory://' "
             "for records kept in memory)"
         )
-    Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(parsed, connect_args={"timeout": BUSY_TIMEOUT_S})
+    file = Path(database).expanduser()
+    if create:
+        file.parent.mkdir(parents=True, exist_ok=True)
+    elif not file.is_file():
+        problem = "is not a file" if file.exists() else "does not exist"
+        raise StoreNotFoundError(
+            f"there is no SQLite store at {url!r}: {str(file.absolute())!r} {problem}, and "
+            "it was opened to read, so nothing was created; check the path (three slashes "
+            "for a path relative to the working directory, four for an absolute one) or "
+            "run the pipeline that writes the store first"
+        )
+    else:
+        _require_sqlite_store(file, url)
+    engine = sa.create_engine(
+        parsed, connect_args={"timeout": BUSY_TIMEOUT_S}, hide_parameters=True
+    )
     event.listen(engine, "connect", _configure_sqlite)
     event.listen(engine, "begin", _begin_sqlite)
     return engine
+
+
+def _require_sqlite_store(file: Path, url: str) -> None:
+    """Check, without writing to it, that an existing file is a SQLite orcapod store.
+
+    Read through a read-only connection: the engine's own connections set the
+    journal mode, which rewrites the header of a file that is not a store yet.
+
+    Raises:
+        StoreNotFoundError: the file is a SQLite database without orcapod's catalog.
+        StoreCorruptedError: the file is not a SQLite database.
+    """
+    import sqlite3
+    from urllib.parse import quote
+
+    location = f"file:{quote(str(file.absolute()))}?mode=ro"
+    try:
+        connection = sqlite3.connect(location, uri=True, timeout=BUSY_TIMEOUT_S)
+        try:
+            found = connection.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (CATALOG_TABLE,)
+            ).fetchone()
+        finally:
+            connection.close()
+    except sqlite3.DatabaseError as error:
+        raise StoreCorruptedError(
+            f"{url!r} cannot be read as a SQLite database ({error}): the file was "
+            "overwritten or damaged; restore it from a backup, or move it away so that the "
+            "next run makes a new store there and computes the results again"
+        ) from error
+    if found is None:
+        raise StoreNotFoundError(
+            f"{url!r} is a SQLite database but holds no orcapod store (no {CATALOG_TABLE!r} "
+            "table), and it was opened to read, so nothing was changed; check the path, or "
+            "run the pipeline that writes the store first"
+        )
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
@@ -133,7 +195,7 @@ def _postgres_engine(parsed: sa.URL, url: str) -> sa.Engine:
             f"opening {parsed.render_as_string(hide_password=True)!r} needs psycopg 3, "
             f"which is not installed: {_POSTGRES_INSTALL}"
         ) from error
-    return sa.create_engine(parsed, pool_pre_ping=True)
+    return sa.create_engine(parsed, pool_pre_ping=True, hide_parameters=True)
 
 
 @contextmanager

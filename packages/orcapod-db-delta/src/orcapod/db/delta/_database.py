@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import CommitProperties, DeltaTable, write_deltalake
-from deltalake.exceptions import CommitFailedError, DeltaError
+from deltalake.exceptions import CommitFailedError
 
 from orcapod.db.delta._layout import find_paths, has_table, table_directory
 from orcapod.db.delta._log import added_data_files
@@ -28,12 +28,13 @@ from orcapod.protocols.errors import (
     DatabaseError,
     DuplicateRecordError,
     RecordSchemaError,
+    StoreCorruptedError,
     StoreNotFoundError,
 )
 
 if TYPE_CHECKING:
     import os
-    from collections.abc import Collection, Iterable, Mapping
+    from collections.abc import Callable, Collection, Iterable, Mapping
     from types import TracebackType
 
     from orcapod.protocols.values import RecordPath
@@ -69,6 +70,35 @@ def _local_file(uri: str) -> Path:
 
         return Path(unquote(urlparse(uri).path))
     return Path(uri)
+
+
+def _first_line(error: BaseException) -> str:
+    """The first line of an error's message (deltalake appends a long Rust backtrace)."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _corrupted(
+    directory: Path, error: BaseException, file: Path | None = None
+) -> StoreCorruptedError:
+    """The error of a table whose log or data files cannot be read as written."""
+    if file is not None:
+        problem = "is missing" if isinstance(error, FileNotFoundError) else "cannot be read"
+        what = f"its data file {file.name!r} {problem} ({_first_line(error)})"
+        repair = (
+            "restore the file from a backup; or drop it from the table with "
+            f"deltalake.DeltaTable({str(directory)!r}).repair() (its records are then "
+            "computed again); or move the table directory away so that the path starts over"
+        )
+    else:
+        what = f"its Delta log cannot be read ({_first_line(error)})"
+        repair = (
+            "restore the _delta_log directory from a backup, or move the table directory "
+            "away so that the path starts over and its records are computed again"
+        )
+    return StoreCorruptedError(
+        f"the Delta table at {str(directory)!r} is damaged: {what}; {repair}"
+    )
 
 
 class _PathState:
@@ -108,7 +138,10 @@ class _PathState:
         read again when needed.
         """
         assert self.table is not None
-        self.table.update_incremental()
+        try:
+            self.table.update_incremental()
+        except Exception as error:  # deltalake raises plain Exception for some failures
+            raise _corrupted(self.directory, error) from error
         latest = self.table.version()
         if latest == self.version:
             return
@@ -124,14 +157,29 @@ class _PathState:
 
     def _read_files(self, files: list[Path]) -> pa.Table:
         """The rows (ids first) of some of the table's data files, or their ids only."""
+        layout = self.layout
+        assert layout is not None
+        if self._rows is None:
+            ids = [self._read_file(file, [ID_COLUMN]) for file in files]
+            return self._checked(lambda: pa.concat_tables(ids).cast(pa.schema([_ID_FIELD])))
+        physical = [self._read_file(file) for file in files]
+        return self._checked(lambda: pa.concat_tables([layout.from_physical(t) for t in physical]))
+
+    def _read_file(self, file: Path, columns: list[str] | None = None) -> pa.Table:
+        """One data file of the table, or StoreCorruptedError naming it."""
         import pyarrow.parquet as pq
 
-        assert self.layout is not None
-        if self._rows is None:
-            ids = [pq.read_table(file, columns=[ID_COLUMN]) for file in files]
-            return pa.concat_tables(ids).cast(pa.schema([_ID_FIELD]))
-        parts = [self.layout.from_physical(pq.read_table(file)) for file in files]
-        return pa.concat_tables(parts)
+        try:
+            return pq.read_table(file, columns=columns)
+        except (OSError, pa.ArrowException) as error:
+            raise _corrupted(self.directory, error, file) from error
+
+    def _checked(self, read: Callable[[], pa.Table]) -> pa.Table:
+        """``read()``, whose Arrow errors mean the files do not hold what the log says."""
+        try:
+            return read()
+        except (pa.ArrowException, KeyError, ValueError) as error:
+            raise _corrupted(self.directory, error) from error
 
     def stored_ids(self) -> set[str]:
         """The ids stored at ``version``, read once (the id column only, or the cached rows)."""
@@ -141,8 +189,11 @@ class _PathState:
             elif self._rows is not None:
                 self._ids = set(self._rows.column(0).to_pylist())
             else:
-                ids = self._read_all(columns=[ID_COLUMN]).column(0)
-                self._ids = set(ids.to_pylist())
+                ids = self._read_all(columns=[ID_COLUMN])
+                if ids.num_columns != 1:
+                    error = KeyError(f"a data file has no {ID_COLUMN!r} column")
+                    raise _corrupted(self.directory, error)
+                self._ids = set(ids.column(0).to_pylist())
         return self._ids
 
     def _read_all(self, columns: list[str] | None = None) -> pa.Table:
@@ -152,23 +203,24 @@ class _PathState:
         leaves Arrow threads that can abort the process as it exits
         ("terminate called without an active exception", delta-rs #2184).
         """
-        import pyarrow.parquet as pq
-
-        assert self.table is not None
-        files = [_local_file(uri) for uri in self.table.file_uris()]
+        table = self.table
+        assert table is not None
+        files = [_local_file(uri) for uri in table.file_uris()]
         if not files:
-            dataset = self.table.to_pyarrow_dataset(as_large_types=True)
-            return dataset.to_table(columns=columns)
-        parts = [pq.read_table(file, columns=columns) for file in files]
+            return self._checked(
+                lambda: table.to_pyarrow_dataset(as_large_types=True).to_table(columns=columns)
+            )
+        parts = [self._read_file(file, columns) for file in files]
         # Files written by other writers (or compaction) may use string, not large_string.
-        return pa.concat_tables(parts, promote_options="permissive")
+        return self._checked(lambda: pa.concat_tables(parts, promote_options="permissive"))
 
     def stored_rows(self) -> pa.Table | None:
         """Every row stored at ``version`` (ids first), read once and then kept."""
         if self.table is None or self.layout is None:
             return None
         if self._rows is None:
-            self._rows, self._row_of = self.layout.from_physical(self._read_all()), None
+            layout, every_file = self.layout, self._read_all()
+            self._rows, self._row_of = self._checked(lambda: layout.from_physical(every_file)), None
         return self._rows
 
     def stored_positions(self, wanted: Collection[str]) -> list[int]:
@@ -533,11 +585,8 @@ class DeltaTableDatabase:
     def _open_table(self, state: _PathState) -> DeltaTable:
         try:
             table = DeltaTable(str(state.directory))
-        except DeltaError as error:
-            raise DatabaseError(
-                f"cannot open the Delta table at {str(state.directory)!r}: {error}; if another "
-                "tool changed or damaged it, repair it with deltalake or move it away"
-            ) from error
+        except Exception as error:  # DeltaError, or plain Exception for some failures
+            raise _corrupted(state.directory, error) from error
         layout = read_layout(str(state.directory), table.metadata().description)
         if state.layout is None:
             state.layout = layout

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -12,6 +13,7 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from orcapod.db.sql._catalog import (
+    CATALOG_TABLE,
     ID_COLUMN,
     PathTable,
     catalog_table,
@@ -60,7 +62,7 @@ from orcapod.protocols.errors import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Mapping
+    from collections.abc import Collection, Iterator, Mapping
     from types import TracebackType
 
     from orcapod.protocols.values import RecordPath
@@ -351,15 +353,9 @@ class SQLDatabase:
                 if conflicts < _FLUSH_ATTEMPTS and _is_conflict(error):
                     time.sleep(0.05 * conflicts)
                     continue
-                raise DatabaseError(
-                    f"flushing {_describe_pending(dirty)} to {_safe_url(self._engine)} "
-                    f"failed: {error}; the records are still pending, flush again to retry"
-                ) from error
+                raise self._flush_error(dirty, error) from error
             except sa.exc.SQLAlchemyError as error:
-                raise DatabaseError(
-                    f"flushing {_describe_pending(dirty)} to {_safe_url(self._engine)} "
-                    f"failed: {error}; the records are still pending, flush again to retry"
-                ) from error
+                raise self._flush_error(dirty, error) from error
             for stored in dirty:
                 stored.clear_pending()
                 stored.in_catalog = True
@@ -372,6 +368,20 @@ class SQLDatabase:
                 else DuplicateRecordError
             )
             raise kind(" ".join(str(refusal) for refusal in refusals)) from refusals[0]
+
+    def _flush_error(self, dirty: list[PathTable], error: sa.exc.SQLAlchemyError) -> DatabaseError:
+        """A failed flush: nothing was written, every record is still pending."""
+        kept = "the records are still pending"
+        if _is_damage(error):
+            damaged = self._table_error(dirty[0], error, "flushing")
+            return StoreCorruptedError(
+                f"flushing {_describe_pending(dirty)} failed: {damaged}; {kept}, flush again "
+                "once the store is repaired"
+            )
+        return DatabaseError(
+            f"flushing {_describe_pending(dirty)} to {_safe_url(self._engine)} failed: "
+            f"{_driver_message(error)}; {kept}, flush again to retry"
+        )
 
     def _refuse_path(self, conflict: _PathSchemaConflict) -> RecordSchemaError:
         """Drop a path's pending rows: another process created it with another schema."""
@@ -654,9 +664,10 @@ class SQLDatabase:
         prefix = validate_prefix(prefix)
         with self._lock:
             self._require_open()
-            with self._engine.connect() as conn:
-                texts = conn.execute(sa.select(self._catalog.c.path)).scalars().all()
-            paths = {path_from_text(text) for text in texts}
+            with self._reading_catalog(None):
+                with self._engine.connect() as conn:
+                    texts = conn.execute(sa.select(self._catalog.c.path)).scalars().all()
+                paths = {path_from_text(text) for text in texts}
             paths.update(path for path, stored in self._paths.items() if stored.pending)
             return sorted(path for path in paths if path[: len(prefix)] == prefix)
 
@@ -675,22 +686,23 @@ class SQLDatabase:
         stored = self._paths.get(path)
         if stored is not None:
             return stored
-        with self._engine.connect() as conn:
-            row = self._catalog_row(conn, path)
-        if row is None:
-            return None
-        if row.table_name != table_name(path):
-            raise DatabaseError(
-                f"the catalog maps path {path!r} to table {row.table_name!r}, not "
-                f"{table_name(path)!r}; the database was written by an incompatible version"
+        with self._reading_catalog(path):
+            with self._engine.connect() as conn:
+                row = self._catalog_row(conn, path)
+            if row is None:
+                return None
+            if row.table_name != table_name(path):
+                raise DatabaseError(
+                    f"the catalog maps path {path!r} to table {row.table_name!r}, not "
+                    f"{table_name(path)!r}; the database was written by an incompatible version"
+                )
+            stored = PathTable.create(
+                path,
+                schema_from_catalog(row.arrow_schema),
+                self._dialect,
+                self._metadata,
+                sql_columns=json.loads(row.columns),
             )
-        stored = PathTable.create(
-            path,
-            schema_from_catalog(row.arrow_schema),
-            self._dialect,
-            self._metadata,
-            sql_columns=json.loads(row.columns),
-        )
         stored.in_catalog = True
         self._paths[path] = stored
         return stored
@@ -703,7 +715,7 @@ class SQLDatabase:
         if stored.known_ids is None:
             ids: set[str] = set()
             if stored.in_catalog:
-                with self._engine.connect() as conn:
+                with self._reading_table(stored), self._engine.connect() as conn:
                     values = conn.execute(sa.select(stored.table.c[ID_COLUMN])).scalars().all()
                 if self._dialect == POSTGRESQL:
                     ids = {decode_text(v) for v in values}
@@ -726,20 +738,94 @@ class SQLDatabase:
         query = sa.select(*selected)
         if condition is not None:
             query = query.where(condition)
-        with self._engine.connect() as conn:
+        with self._reading_table(stored), self._engine.connect() as conn:
             rows = conn.execute(query).all()
         if not rows:
             return None
         columns = list(zip(*rows, strict=True))
         ids = list(columns[0])
-        if self._dialect == POSTGRESQL:
-            ids = [decode_text(v) for v in ids]
-        arrays = [pa.array(ids, pa.large_string())]
-        arrays += [
-            codec.decode(list(values))
-            for codec, values in zip(stored.codecs, columns[1:], strict=True)
-        ]
+        with self._decoding(stored, ID_COLUMN):
+            if self._dialect == POSTGRESQL:
+                ids = [decode_text(v) for v in ids]
+            arrays = [pa.array(ids, pa.large_string())]
+        for index, (codec, values) in enumerate(zip(stored.codecs, columns[1:], strict=True)):
+            with self._decoding(stored, stored.sql_columns[index], is_json=codec.is_json):
+                arrays.append(codec.decode(list(values)))
         return pa.Table.from_arrays(arrays, schema=_stored_schema(stored.schema))
+
+    @contextmanager
+    def _reading_table(self, stored: PathTable) -> Iterator[None]:
+        """Driver errors of a read of ``stored``'s table as DatabaseErrors naming it."""
+        try:
+            yield
+        except sa.exc.SQLAlchemyError as error:
+            raise self._table_error(stored, error, "reading") from error
+
+    def _table_error(
+        self, stored: PathTable, error: sa.exc.SQLAlchemyError, doing: str
+    ) -> DatabaseError:
+        cause = _driver_message(error)
+        if _is_damage(error):
+            return StoreCorruptedError(
+                f"the table {stored.name!r} of path {stored.path!r} in "
+                f"{_safe_url(self._engine)} is not as orcapod's catalog describes it ({cause}): "
+                "another program dropped or altered it; restore it from a backup, or drop it "
+                f"and its catalog row (DELETE FROM {CATALOG_TABLE} WHERE table_name = "
+                f"'{stored.name}') so that the path's records are computed again"
+            )
+        return DatabaseError(
+            f"{doing} path {stored.path!r} (table {stored.name!r}) of "
+            f"{_safe_url(self._engine)} failed: {cause}; check that the database is reachable "
+            "and try again"
+        )
+
+    @contextmanager
+    def _decoding(
+        self, stored: PathTable, sql_column: str, *, is_json: bool = False
+    ) -> Iterator[None]:
+        """Values that do not decode as the catalog's type: the store was changed behind us."""
+        try:
+            yield
+        except (ValueError, TypeError, KeyError, OverflowError, pa.ArrowException) as error:
+            where = f"column {sql_column!r} of table {stored.name!r} (path {stored.path!r})"
+            find = ""
+            if self._dialect == SQLITE and is_json:
+                find = (
+                    f" (SELECT {ID_COLUMN} FROM {stored.name} WHERE NOT "
+                    f'json_valid("{sql_column}") finds them)'
+                )
+            raise StoreCorruptedError(
+                f"{where} in {_safe_url(self._engine)} holds a value orcapod did not store "
+                f"there ({type(error).__name__}: {_first_line(error)}): another program "
+                f"changed it; delete the damaged row(s){find} so that they are computed "
+                "again, or restore the table from a backup"
+            ) from error
+
+    @contextmanager
+    def _reading_catalog(self, path: RecordPath | None) -> Iterator[None]:
+        """Errors reading the catalog table as DatabaseErrors naming it."""
+        what = f"the catalog table {CATALOG_TABLE!r} of {_safe_url(self._engine)}"
+        try:
+            yield
+        except sa.exc.SQLAlchemyError as error:
+            cause = _driver_message(error)
+            if _is_damage(error):
+                raise StoreCorruptedError(
+                    f"{what} cannot be read ({cause}): another program dropped or altered it; "
+                    "restore the database from a backup, or move it away so that a new store "
+                    "is made and the results are computed again"
+                ) from error
+            raise DatabaseError(
+                f"reading {what} failed: {cause}; check that the database is reachable and "
+                "try again"
+            ) from error
+        except (ValueError, TypeError, KeyError, AttributeError, pa.ArrowException) as error:
+            row = "" if path is None else f" (the row of path {path!r})"
+            raise StoreCorruptedError(
+                f"{what}{row} holds a value orcapod did not store there "
+                f"({type(error).__name__}: {_first_line(error)}): another program changed it; "
+                "restore the database from a backup"
+            ) from error
 
     def _combine(
         self,
@@ -802,6 +888,42 @@ def _open_error(engine: sa.Engine, error: sa.exc.SQLAlchemyError) -> DatabaseErr
         f"cannot open the SQL database {url}: {cause}; check the URL, that the server is "
         "running and that the user may create tables there"
     )
+
+
+_DAMAGE_STATES = {"42P01", "42703", "42804", "42883", "22P02", "42P10"}
+"""PostgreSQL errors of a table not as the catalog says: undefined table or column,
+datatype mismatch, no operator for the column's type, invalid text for the column's
+type, wrong ON CONFLICT key."""
+
+_SQLITE_DAMAGE = (
+    "no such table",
+    "no such column",
+    "has no column named",
+    "malformed",
+    "datatype mismatch",
+    "not a database",
+)
+
+
+def _is_damage(error: sa.exc.SQLAlchemyError) -> bool:
+    """Whether a driver error says the stored tables are not what orcapod made."""
+    cause = getattr(error, "orig", None)
+    if getattr(cause, "sqlstate", None) in _DAMAGE_STATES:
+        return True
+    text = str(cause if cause is not None else error)
+    return any(mark in text for mark in _SQLITE_DAMAGE)
+
+
+def _driver_message(error: sa.exc.SQLAlchemyError) -> str:
+    """The driver's own message, first line only: no SQL text, no bound parameters."""
+    cause = getattr(error, "orig", None)
+    return _first_line(cause if isinstance(cause, BaseException) else error)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    line = text.splitlines()[0] if text else type(error).__name__
+    return line if len(line) <= 300 else line[:300] + "..."
 
 
 def _is_conflict(error: sa.exc.OperationalError) -> bool:

@@ -48,6 +48,12 @@ LOG_COLUMNS = pa.schema(
         ("__attempt", pa.int64()),
         ("__executor_type", TEXT),
         ("__capture_level", TEXT),
+        ("__stdout_bytes", pa.int64()),
+        ("__stderr_bytes", pa.int64()),
+        ("__stdout_truncated", pa.bool_()),
+        ("__stderr_truncated", pa.bool_()),
+        ("__python_logs_dropped", pa.int64()),
+        ("__capture_error", TEXT),
         ("__packet_key", TEXT),
     ]
 )
@@ -197,8 +203,10 @@ class Records:
         traceback: str | None = None,
         packet_key: str | None = None,
         node_hash: str = "h1",
+        capture: Mapping[str, Any] | None = None,
     ) -> None:
-        """One log row of an executed attempt; ``python_logs`` as (level, logger, message)."""
+        """One log row of an executed attempt; ``python_logs`` as (level, logger, message);
+        ``capture`` overrides capture metadata columns (``{"__stdout_truncated": True}``)."""
         self._serial += 1
         fixed = {
             "__log_id": f"log-{self._serial}",
@@ -225,7 +233,14 @@ class Records:
             "__attempt": attempt,
             "__executor_type": "local",
             "__capture_level": "sys",
+            "__stdout_bytes": len(stdout.encode()),
+            "__stderr_bytes": len(stderr.encode()),
+            "__stdout_truncated": False,
+            "__stderr_truncated": False,
+            "__python_logs_dropped": 0,
+            "__capture_error": None,
             "__packet_key": packet_key or self.key(node, tags),
+            **(capture or {}),
         }
         self._add(node, node_hash, "_logs", LOG_COLUMNS, fixed, tags)
 

@@ -39,6 +39,9 @@ __all__ = [
 SECTION_LINES = 20
 """Lines of each output section ``orcapod logs`` shows without ``--full``."""
 
+LINE_CHARS = 400
+"""Characters of each line ``orcapod logs`` shows without ``--full`` (start and end kept)."""
+
 _NONE = "-"
 
 
@@ -410,7 +413,29 @@ def _state_counts(events: pa.Table) -> dict[str, int]:
 
 
 def _log_block(row: dict[str, Any], *, full: bool) -> str:
-    """One log row: a header line, its tags, then each non-empty output section."""
+    """One log row: a header line, its tags, whether capture failed, then each
+    non-empty output section (its title saying when it was truncated at capture)."""
+    lines = [_log_header(row), f"tags: {_format_tags(row, _tag_names_of(row)) or '(none)'}"]
+    capture_error = row.get("__capture_error")
+    if capture_error:
+        lines.append(f"capture failed: {_cut_line(capture_error.strip(), full=full)}")
+        lines.append("(what the attempt printed or logged may be missing below)")
+    sections = [
+        (_stream_title("stdout", row), row.get("__stdout")),
+        (_stream_title("stderr", row), row.get("__stderr")),
+        (_logs_title(row), _format_python_logs(row.get("__python_logs"))),
+        ("traceback", row.get("__traceback")),
+    ]
+    shown = [(title, text) for title, text in sections if text]
+    for title, text in shown:
+        lines.append(f"--- {title} ---")
+        lines += _bounded(text.rstrip("\n").splitlines(), full=full)
+    if not shown:
+        lines.append("(no output captured)" if capture_error else "(no output)")
+    return "\n".join(lines)
+
+
+def _log_header(row: dict[str, Any]) -> str:
     outcome = "SUCCESS" if row["__success"] else "FAILED"
     duration = row.get("__duration_s")
     where = row.get("__executor_type") or "?"
@@ -426,36 +451,55 @@ def _log_block(row: dict[str, Any], *, full: bool) -> str:
     if duration is not None:
         parts.append(f"{duration:.3f}s")
     parts.append(f"({where})")
-    header = "  ".join(parts)
-    tags = _format_tags(row, [name for name in row if not name.startswith("__")])
-    lines = [header, f"tags: {tags or '(none)'}"]
-    sections = [
-        ("stdout", row.get("__stdout")),
-        ("stderr", row.get("__stderr")),
-        ("python logs", _format_python_logs(row.get("__python_logs"))),
-        ("traceback", row.get("__traceback")),
-    ]
-    shown = [(title, text) for title, text in sections if text]
-    for title, text in shown:
-        lines.append(f"--- {title} ---")
-        lines += _bounded(text.rstrip("\n").splitlines(), full=full)
-    if not shown:
-        lines.append("(no output)")
-    return "\n".join(lines)
+    return "  ".join(parts)
+
+
+def _tag_names_of(row: dict[str, Any]) -> list[str]:
+    return [name for name in row if not name.startswith("__")]
+
+
+def _stream_title(stream: str, row: dict[str, Any]) -> str:
+    """``stdout``, or ``stdout (truncated at capture: 5,000,000 bytes written, ...)``."""
+    if not row.get(f"__{stream}_truncated"):
+        return stream
+    written = row.get(f"__{stream}_bytes")
+    size = f"{written:,} bytes written" if isinstance(written, int) else "more written"
+    return f"{stream} (truncated at capture: {size}, the head and tail kept)"
+
+
+def _logs_title(row: dict[str, Any]) -> str:
+    dropped = row.get("__python_logs_dropped")
+    if isinstance(dropped, int) and dropped > 0:
+        return f"python logs ({dropped:,} records dropped at capture)"
+    return "python logs"
 
 
 def _bounded(lines: list[str], *, full: bool) -> list[str]:
-    """The first and last lines of a long section, and how many were left out."""
-    if full or len(lines) <= SECTION_LINES:
+    """The first and last lines of a long section, and how many were left out; each
+    line cut to ``LINE_CHARS`` (all of it with ``--full``)."""
+    if full:
         return lines
-    head = SECTION_LINES // 2
-    tail = SECTION_LINES - head
-    omitted = len(lines) - SECTION_LINES
-    return [
-        *lines[:head],
-        f"... {omitted} line(s) left out; --full shows everything ...",
-        *lines[-tail:],
-    ]
+    if len(lines) > SECTION_LINES:
+        head = SECTION_LINES // 2
+        tail = SECTION_LINES - head
+        omitted = len(lines) - SECTION_LINES
+        lines = [
+            *lines[:head],
+            f"... {omitted} line(s) left out; --full shows everything ...",
+            *lines[-tail:],
+        ]
+    return [_cut_line(line, full=False) for line in lines]
+
+
+def _cut_line(line: str, *, full: bool) -> str:
+    """``line``, or its start and end around how many characters were left out."""
+    if full or len(line) <= LINE_CHARS:
+        return line
+    half = LINE_CHARS // 2
+    omitted = len(line) - 2 * half
+    return (
+        f"{line[:half]} ... {omitted:,} characters left out; --full shows them ... {line[-half:]}"
+    )
 
 
 def _format_python_logs(records: list[dict[str, Any]] | None) -> str:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from orcapod.observers._discard import DISCARD
 from orcapod.observers._tables import QuietHooks
+from orcapod.protocols.isolation import DISCARD as SKIPPED_LOGGER
+from orcapod.protocols.isolation import Isolation
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -17,53 +18,89 @@ if TYPE_CHECKING:
 
 __all__ = ["CompositeObserver"]
 
-_log = logging.getLogger("orcapod.observers")
+_Bound = list[tuple[Isolation, "Callable[..., Any]"]]
 
 
 class CompositeObserver:
     """Hands every hook to every child observer, in order.
 
-    Its packet logger hands each ``record`` to every child's logger. An
-    exception raised by a child (in any hook, or its logger) is logged, naming
-    the child and the hook, and goes no further: the run and the other
-    children carry on as if that child were not there.
+    Its packet logger hands each ``record`` to every child's logger, and
+    :meth:`flush` flushes every child that has a ``flush``. Each child is
+    isolated as :func:`orcapod.protocols.isolation.isolate` isolates an
+    observer: the first exception a child raises (in any hook, its logger or
+    its flush) is logged as an ERROR naming the child and the hook, and the
+    child is then skipped for the rest of the run, its node contexts and
+    loggers included; the run and the other children carry on. The next
+    run's ``on_run_start`` gives it another chance.
 
     Args:
         observers: the children.
     """
 
+    isolates_failures: ClassVar[bool] = True
+
     def __init__(self, *observers: ExecutionObserver) -> None:
+        self._join(observers, tuple(Isolation(observer) for observer in observers))
+
+    def _join(
+        self, observers: tuple[ExecutionObserver, ...], isolations: tuple[Isolation, ...]
+    ) -> None:
         self.observers: tuple[ExecutionObserver, ...] = observers
-        # The per-packet hooks, bound once; a child's hook that does nothing is left out.
-        self._packet_start = _bound(observers, "on_packet_start")
-        self._packet_end = _bound(observers, "on_packet_end")
-        self._packet_crash = _bound(observers, "on_packet_crash")
-        self._packet_logger = _bound(observers, "create_packet_logger")
+        self._isolations = isolations
+        # The per-packet hooks and flush, bound once; a child's hook that does nothing
+        # (or that it does not have) is left out.
+        self._packet_start = _bound(observers, isolations, "on_packet_start")
+        self._packet_end = _bound(observers, isolations, "on_packet_end")
+        self._packet_crash = _bound(observers, isolations, "on_packet_crash")
+        self._packet_logger = _bound(observers, isolations, "create_packet_logger")
+        self._flush = _bound(observers, isolations, "flush")
 
     def __repr__(self) -> str:
         return f"CompositeObserver({', '.join(map(repr, self.observers))})"
 
-    def _each(self, hook: str, *args: Any, **kwargs: Any) -> None:
-        for observer in self.observers:
+    def _each(self, hook: str, *args: Any) -> None:
+        for isolation, observer in zip(self._isolations, self.observers, strict=True):
+            if isolation.failed:
+                continue
             try:
-                getattr(observer, hook)(*args, **kwargs)
-            except Exception:
-                _failed(observer, hook)
+                getattr(observer, hook)(*args)
+            except Exception as error:
+                isolation.fail(hook, error)
 
     def on_run_start(self, run: RunInfo) -> None:
+        for isolation in self._isolations:
+            isolation.reset()
         self._each("on_run_start", run)
 
     def on_run_end(self, run: RunInfo, outcome: RunOutcome) -> None:
         self._each("on_run_end", run, outcome)
 
+    def flush(self) -> None:
+        """Flush every child that can (a child written before ``flush`` is skipped)."""
+        for isolation, flush in self._flush:
+            if isolation.failed:
+                continue
+            try:
+                flush()
+            except Exception as error:
+                isolation.fail("flush", error)
+
     def contextualize(self, *pipeline_path: str) -> CompositeObserver:
-        children = []
-        for observer in self.observers:
+        """The children's observers of one node, each sharing its parent's isolation."""
+        children: list[ExecutionObserver] = []
+        isolations: list[Isolation] = []
+        for isolation, observer in zip(self._isolations, self.observers, strict=True):
+            if isolation.failed:
+                continue
             try:
                 children.append(observer.contextualize(*pipeline_path))
-            except Exception:
-                _log.exception("observer %r failed in contextualize; it skips this node", observer)
-        return CompositeObserver(*children)
+            except Exception as error:
+                isolation.fail("contextualize", error)
+                continue
+            isolations.append(isolation)
+        composite = object.__new__(CompositeObserver)
+        composite._join(tuple(children), tuple(isolations))
+        return composite
 
     def on_node_start(self, node_label: str, node_hash: str, tag_schema: Schema) -> None:
         self._each("on_node_start", node_label, node_hash, tag_schema)
@@ -74,11 +111,13 @@ class CompositeObserver:
     # The hooks called per packet are written out: they run a hundred thousand times.
 
     def on_packet_start(self, node_label: str, tag: Tag, packet: Packet) -> None:
-        for observer, hook in self._packet_start:
+        for isolation, hook in self._packet_start:
+            if isolation.failed:
+                continue
             try:
                 hook(node_label, tag, packet)
-            except Exception:
-                _failed(observer, "on_packet_start")
+            except Exception as error:
+                isolation.fail("on_packet_start", error)
 
     def on_packet_end(
         self,
@@ -90,7 +129,9 @@ class CompositeObserver:
         cached: bool,
         source_run_id: str | None = None,
     ) -> None:
-        for observer, hook in self._packet_end:
+        for isolation, hook in self._packet_end:
+            if isolation.failed:
+                continue
             try:
                 hook(
                     node_label,
@@ -100,17 +141,19 @@ class CompositeObserver:
                     cached=cached,
                     source_run_id=source_run_id,
                 )
-            except Exception:
-                _failed(observer, "on_packet_end")
+            except Exception as error:
+                isolation.fail("on_packet_end", error)
 
     def on_packet_crash(
         self, node_label: str, tag: Tag, packet: Packet, error: BaseException
     ) -> None:
-        for observer, hook in self._packet_crash:
+        for isolation, hook in self._packet_crash:
+            if isolation.failed:
+                continue
             try:
                 hook(node_label, tag, packet, error)
-            except Exception:
-                _failed(observer, "on_packet_crash")
+            except Exception as failure:
+                isolation.fail("on_packet_crash", failure)
 
     def create_packet_logger(self, tag: Tag, packet: Packet) -> PacketExecutionLogger:
         """A logger handing each record to every child's logger.
@@ -120,14 +163,16 @@ class CompositeObserver:
         """
         loggers = []
         keeps = False
-        for observer, hook in self._packet_logger:
+        for isolation, hook in self._packet_logger:
+            if isolation.failed:
+                continue
             try:
                 logger = hook(tag, packet)
-            except Exception:
-                _failed(observer, "create_packet_logger")
+            except Exception as error:
+                isolation.fail("create_packet_logger", error)
                 continue
-            if logger is not DISCARD:
-                loggers.append((observer, logger))
+            if logger is not DISCARD and logger is not SKIPPED_LOGGER:
+                loggers.append((isolation, logger, getattr(logger, "record_fields", None)))
                 keeps = keeps or getattr(logger, "keeps_records", True)
         return _FanOutLogger(loggers) if keeps else DISCARD
 
@@ -142,35 +187,38 @@ class _FanOutLogger:
     __slots__ = ("loggers",)
     keeps_records = True  # made only when at least one child's logger keeps records
 
-    def __init__(self, loggers: Sequence[tuple[ExecutionObserver, PacketExecutionLogger]]) -> None:
+    def __init__(
+        self,
+        loggers: Sequence[tuple[Isolation, PacketExecutionLogger, Callable[..., Any] | None]],
+    ) -> None:
         self.loggers = loggers
 
     def record(self, **fields: Any) -> None:
-        for observer, logger in self.loggers:
+        for isolation, logger, take in self.loggers:
+            if isolation.failed:
+                continue
             try:
-                take = getattr(logger, "record_fields", None)
                 if take is not None:
                     take(fields)
                 else:
                     logger.record(**fields)
-            except Exception:
-                _log.exception("the packet logger of observer %r failed in record", observer)
+            except Exception as error:
+                isolation.fail("record", error)
 
 
 def _bound(
-    observers: Sequence[ExecutionObserver], hook: str
-) -> list[tuple[ExecutionObserver, Callable[..., Any]]]:
-    """Each observer with its bound ``hook``, leaving out hooks known to do nothing."""
-    quiet = getattr(QuietHooks, hook)
-    return [
-        (observer, getattr(observer, hook))
-        for observer in observers
-        if getattr(type(observer), hook, None) is not quiet
-    ]
-
-
-def _failed(observer: ExecutionObserver, hook: str) -> None:
-    _log.exception("observer %r failed in %s; the run goes on without it", observer, hook)
+    observers: Sequence[ExecutionObserver], isolations: Sequence[Isolation], hook: str
+) -> _Bound:
+    """Each observer's isolation with its bound ``hook``, leaving out hooks known to do
+    nothing and hooks the observer does not have."""
+    quiet = getattr(QuietHooks, hook, None)
+    bound: _Bound = []
+    for observer, isolation in zip(observers, isolations, strict=True):
+        method = getattr(observer, hook, None)
+        if method is None or (quiet is not None and getattr(type(observer), hook, None) is quiet):
+            continue
+        bound.append((isolation, method))
+    return bound
 
 
 if TYPE_CHECKING:

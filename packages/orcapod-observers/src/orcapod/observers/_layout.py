@@ -56,10 +56,27 @@ LOG_COLUMNS = pa.schema(
         ("__attempt", pa.int64()),
         ("__executor_type", _STR),
         ("__capture_level", _STR),
+        ("__stdout_bytes", pa.int64()),
+        ("__stderr_bytes", pa.int64()),
+        ("__stdout_truncated", pa.bool_()),
+        ("__stderr_truncated", pa.bool_()),
+        ("__python_logs_dropped", pa.int64()),
+        ("__capture_error", _STR),
         ("__packet_key", _STR),
     ]
 )
 """The observer's own columns of a log row; tag columns follow."""
+
+CAPTURE_METADATA_COLUMNS = (
+    "__stdout_bytes",
+    "__stderr_bytes",
+    "__stdout_truncated",
+    "__stderr_truncated",
+    "__python_logs_dropped",
+    "__capture_error",
+)
+"""Log columns added after the first release: a ``_logs`` table written before
+them has every other column of LOG_COLUMNS, in the same order."""
 
 STATUS_COLUMNS = pa.schema(
     [

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from typing import TYPE_CHECKING, Any
 
-from orcapod.observers._layout import LOG_COLUMNS, LOGS_BRANCH
+from orcapod.observers._layout import CAPTURE_METADATA_COLUMNS, LOG_COLUMNS, LOGS_BRANCH
 from orcapod.observers._tables import NodeContext, TableObserver, now
+from orcapod.protocols.errors import RecordSchemaError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Collection, Mapping
 
+    import pyarrow as pa
+
+    from orcapod.observers._tables import Sink
     from orcapod.protocols.data import Packet, Tag
+    from orcapod.protocols.database import ArrowDatabase
     from orcapod.protocols.observability import ExecutionObserver
+    from orcapod.protocols.values import RecordPath
 
 __all__ = ["LoggingObserver"]
 
@@ -21,9 +29,15 @@ class LoggingObserver(TableObserver):
 
     A row holds what the attempt printed to stdout and stderr, its Python log
     records (structured: time, level, logger, message, source location), its
-    traceback when it failed, how it was captured, and the packet's tag columns
-    in their own types. Cache hits run nothing, so they have no row. The run's
-    start and end are recorded too (``_runs``).
+    traceback when it failed, how it was captured (the level, the byte counts,
+    whether output was truncated, log records dropped, and why capture failed
+    if it did), and the packet's tag columns in their own types. Cache hits run
+    nothing, so they have no row. The run's start and end are recorded too
+    (``_runs``).
+
+    A ``_logs`` table written by a release before the capture metadata
+    columns keeps its schema: rows added to it leave those columns out, and a
+    WARNING says so once per table (move the old table aside to store them).
 
     Args:
         database: where rows go (often the pipeline's own).
@@ -32,6 +46,15 @@ class LoggingObserver(TableObserver):
     """
 
     context_class: type[NodeContext]
+
+    def sink(
+        self, path: RecordPath, fixed: pa.Schema, tags: pa.Schema, label: str, node_hash: str
+    ) -> Sink:
+        """The buffer of the log table at ``path``, writing through :class:`_LogTables`."""
+        sink = super().sink(path, fixed, tags, label, node_hash)
+        if not isinstance(sink.database, _LogTables):
+            sink.database = _LogTables(sink.database)
+        return sink
 
 
 class _LoggingContext(NodeContext):
@@ -73,6 +96,13 @@ class _PacketLogger:
                 int(fields.get("attempt", 1)),
                 str(fields.get("executor_type", "unknown")),
                 fields.get("capture_level"),
+                # Left null (unknown) by an executor that does not say.
+                fields.get("stdout_bytes"),
+                fields.get("stderr_bytes"),
+                fields.get("stdout_truncated"),
+                fields.get("stderr_truncated"),
+                fields.get("python_logs_dropped"),
+                fields.get("capture_error"),
                 self.tag,
             ),
         )
@@ -92,6 +122,130 @@ def _python_logs(records: Any) -> list[dict[str, Any]]:
         }
         for record in records
     ]
+
+
+_log = logging.getLogger("orcapod.observers")
+
+
+class _LogTables:
+    """The database, as the log sinks write to it: a ``_logs`` table made before the
+    capture metadata columns gets its rows without them.
+
+    Every other method is the database's own.
+    """
+
+    def __init__(self, database: ArrowDatabase) -> None:
+        self.database = database
+        self._earlier: set[RecordPath] = set()  # tables of the earlier layout
+        self._lock = threading.Lock()
+
+    def add_records(
+        self,
+        path: RecordPath,
+        records: pa.Table,
+        record_id_column: str,
+        *,
+        skip_duplicates: bool = False,
+        flush: bool = False,
+    ) -> None:
+        """Add log rows at ``path``, without the capture metadata where the table predates it.
+
+        Raises:
+            RecordSchemaError: the table at ``path`` fits neither this layout
+                nor the earlier one; the message names the path and the columns.
+        """
+        options = {"skip_duplicates": skip_duplicates, "flush": flush}
+        if path in self._earlier:
+            records = records.drop_columns(list(CAPTURE_METADATA_COLUMNS))
+            self.database.add_records(path, records, record_id_column, **options)
+            return
+        try:
+            self.database.add_records(path, records, record_id_column, **options)
+        except RecordSchemaError as error:
+            # A batch that does not fit is refused whole: trying the earlier layout is safe.
+            earlier = records.drop_columns(list(CAPTURE_METADATA_COLUMNS))
+            try:
+                self.database.add_records(path, earlier, record_id_column, **options)
+            except RecordSchemaError:
+                raise RecordSchemaError(
+                    f"the log table at {path!r} has a schema that fits neither the log "
+                    f"rows of this orcapod-observers nor those of earlier releases "
+                    f"(without {', '.join(CAPTURE_METADATA_COLUMNS)}): {error}; move it "
+                    "aside (or delete it) and the next run starts a new one"
+                ) from error
+            self._note_earlier(path)
+
+    def _note_earlier(self, path: RecordPath) -> None:
+        with self._lock:
+            if path in self._earlier:
+                return
+            self._earlier.add(path)
+        _log.warning(
+            "the log table at %r was made by an earlier orcapod-observers, without the "
+            "columns %s; its new rows leave them out (they read as null), so an empty "
+            "__stdout there does not say whether capture failed. Move the table aside "
+            "(or delete it) to have them stored from the next run on",
+            path,
+            ", ".join(CAPTURE_METADATA_COLUMNS),
+        )
+
+    # -- the rest of the database, as it is ------------------------------------------
+
+    @property
+    def uri(self) -> str | None:
+        return getattr(self.database, "uri", None)
+
+    def add_record(
+        self,
+        path: RecordPath,
+        record_id: str,
+        record: pa.Table,
+        *,
+        skip_duplicates: bool = False,
+        flush: bool = False,
+    ) -> None:
+        self.database.add_record(
+            path, record_id, record, skip_duplicates=skip_duplicates, flush=flush
+        )
+
+    def get_record_by_id(
+        self, path: RecordPath, record_id: str, *, record_id_column: str | None = None
+    ) -> pa.Table | None:
+        return self.database.get_record_by_id(path, record_id, record_id_column=record_id_column)
+
+    def get_records_by_ids(
+        self,
+        path: RecordPath,
+        record_ids: Collection[str],
+        *,
+        record_id_column: str | None = None,
+    ) -> pa.Table | None:
+        return self.database.get_records_by_ids(path, record_ids, record_id_column=record_id_column)
+
+    def get_all_records(
+        self, path: RecordPath, *, record_id_column: str | None = None
+    ) -> pa.Table | None:
+        return self.database.get_all_records(path, record_id_column=record_id_column)
+
+    def get_records_with_column_value(
+        self,
+        path: RecordPath,
+        column_values: Mapping[str, Any],
+        *,
+        record_id_column: str | None = None,
+    ) -> pa.Table | None:
+        return self.database.get_records_with_column_value(
+            path, column_values, record_id_column=record_id_column
+        )
+
+    def list_paths(self, prefix: RecordPath = ()) -> list[RecordPath]:
+        return self.database.list_paths(prefix)
+
+    def flush(self) -> None:
+        self.database.flush()
+
+    def close(self) -> None:
+        self.database.close()
 
 
 if TYPE_CHECKING:

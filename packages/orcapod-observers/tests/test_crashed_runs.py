@@ -358,6 +358,16 @@ def test_a_run_without_heartbeats_whose_pid_exists_here_stays_running() -> None:
     assert _state(database, "r1")["__state"] == "RUNNING"
 
 
+def test_a_run_without_a_start_time_or_heartbeat_elsewhere_is_not_called_crashed() -> None:
+    database = InMemoryArrowDatabase()
+    row = {name: None for name in helper.RUN_COLUMNS.names}
+    row |= {"__record_id": "r1:start", "__run_id": "r1", "__state": "RUNNING", "__host": ELSEWHERE}
+    table = pa.Table.from_pylist([row], schema=helper.RUN_COLUMNS)
+    database.add_records(("lab", "_runs"), table, "__record_id")
+
+    assert _state(database, "r1")["__state"] == "RUNNING"
+
+
 @pytest.mark.parametrize("state", [RunState.SUCCESS, RunState.INTERRUPTED, RunState.FAILED])
 def test_a_run_that_ended_keeps_its_written_state_whatever_its_process(
     dead_pid: int, state: RunState

@@ -463,7 +463,9 @@ def _judge(
         return "CRASHED", f"process {pid} on {host} is gone"
     if alive is Liveness.ALIVE or (alive is Liveness.EXISTS and beat is None):
         return "RUNNING", None
-    last: datetime = run[STARTED_AT] if beat is None else beat[TIMESTAMP]
+    last: datetime | None = run[STARTED_AT] if beat is None else beat[TIMESTAMP]
+    if last is None:  # nothing says when it last lived: nothing says it died
+        return "RUNNING", None
     interval = (beat or {}).get("__interval_s") or DEFAULT_INTERVAL_S
     allowed = max(STALE_AFTER_INTERVALS * interval, STALE_AFTER_AT_LEAST_S)
     silent = now - last

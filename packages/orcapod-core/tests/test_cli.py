@@ -45,6 +45,7 @@ BUILTINS = {
     ("cli-command", "plugins"),
     ("cli-command", "demo"),
     ("cli-command", "run"),
+    ("cli-command", "verify"),
 }
 
 

@@ -108,6 +108,13 @@ def make_run_command(host: CliHost) -> CliCommand:
     return RunCommand(_registry_host(host, "run"))
 
 
+def make_verify_command(host: CliHost) -> CliCommand:
+    """``orcapod verify URI``."""
+    from orcapod.core._verify import VerifyCommand
+
+    return VerifyCommand(_registry_host(host, "verify"))
+
+
 def _registry_host(host: CliHost, command: str) -> RegistryHost:
     from orcapod.core.cli import RegistryHost
 
@@ -118,5 +125,10 @@ def _registry_host(host: CliHost, command: str) -> RegistryHost:
 
 @hookimpl(trylast=True)
 def orcapod_cli_commands() -> Mapping[str, CliCommandFactory]:
-    """``orcapod plugins``, ``orcapod demo`` and ``orcapod run``."""
-    return {"plugins": make_plugins_command, "demo": make_demo_command, "run": make_run_command}
+    """``orcapod plugins``, ``orcapod demo``, ``orcapod run`` and ``orcapod verify``."""
+    return {
+        "plugins": make_plugins_command,
+        "demo": make_demo_command,
+        "run": make_run_command,
+        "verify": make_verify_command,
+    }

@@ -44,7 +44,7 @@ class _Host:
     def __init__(self, database: InMemoryArrowDatabase) -> None:
         self.database = database
 
-    def open_database(self, uri: str) -> Any:
+    def open_database(self, uri: str, *, create: bool = True) -> Any:
         return _Borrowed(self.database)
 
     def get_executor(self, name: str, **options: Any) -> Any:

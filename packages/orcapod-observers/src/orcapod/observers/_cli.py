@@ -78,7 +78,7 @@ class _ObservabilityCommand:
     def run(self, args: argparse.Namespace) -> int:
         """Open the database, print what was asked; 0 on success, 1 (and a message) if not."""
         try:
-            database = self.host.open_database(args.uri)
+            database = self.host.open_database(args.uri, create=False)
         except (OrcapodError, ValueError, OSError, ImportError) as error:
             return self._fail(f"cannot open database {args.uri!r}: {error}")
         try:

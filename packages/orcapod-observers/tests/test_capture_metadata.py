@@ -259,7 +259,7 @@ class _Host:
     def __init__(self, build: Callable[[InMemoryArrowDatabase], Any]) -> None:
         self.build = build
 
-    def open_database(self, uri: str) -> InMemoryArrowDatabase:
+    def open_database(self, uri: str, *, create: bool = True) -> InMemoryArrowDatabase:
         database = InMemoryArrowDatabase()
         self.build(database)
         return database

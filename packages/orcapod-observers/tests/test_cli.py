@@ -27,7 +27,7 @@ class FakeHost:
         self.build = build
         self.opened: list[InMemoryArrowDatabase] = []
 
-    def open_database(self, uri: str) -> InMemoryArrowDatabase:
+    def open_database(self, uri: str, *, create: bool = True) -> InMemoryArrowDatabase:
         if not uri.startswith("memory://"):
             scheme = uri.split("://", 1)[0]
             raise PluginNotFoundError(

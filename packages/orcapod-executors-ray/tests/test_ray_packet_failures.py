@@ -299,3 +299,51 @@ def test_a_dead_workers_record_says_capture_failed_and_counts_what_was_recovered
     assert record["stdout"].startswith("ppp")  # recovered from its spool: a local cluster
     assert record["stdout_bytes"] == 3000
     assert record["stdout_truncated"] is True
+
+
+# -- item 6, end to end: a run on Ray goes on ------------------------------------------
+
+
+def _exits_on_two(x: int) -> int:
+    print(f"packet {x}")
+    if x == 2:
+        sys.exit(4)
+    if x == 3:
+        raise KeyboardInterrupt("user code interrupted itself")
+    return 10 * x
+
+
+@pytest.mark.parametrize("orchestrator", ["sync", "async"])
+def test_a_run_on_ray_under_continue_fails_only_the_exiting_packets(
+    orchestrator: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from orcapod.core import DictSource, Pipeline, function_pod
+    from orcapod.protocols.testing import RecordingObserver
+
+    pod = function_pod(output_keys="y")(_exits_on_two)
+    source = DictSource([{"id": f"r{x}", "x": x} for x in (1, 2, 3, 4)], tag_columns=["id"])
+    pipeline = Pipeline(f"exits_{orchestrator}", database="memory://")
+    with pipeline:
+        pod.pod(source, label="exits")
+    observer = RecordingObserver()
+
+    result = pipeline.run(
+        orchestrator=orchestrator,
+        executor=RayExecutor(),
+        observer=observer,
+        error_policy="continue",
+    )
+
+    assert (result.nodes["exits"].computed, result.nodes["exits"].failed) == (2, 2)
+    assert sorted((f.tag["id"], f.error_type) for f in result.failures) == [
+        ("r2", "SystemExit"),
+        ("r3", "KeyboardInterrupt"),
+    ]
+    assert sorted(event[7] for event in observer.of("on_packet_crash")) == [
+        "KeyboardInterrupt",
+        "SystemExit",
+    ]
+    records = {lg.tag["id"]: lg.records for lg in observer.loggers if lg.label == "exits"}
+    assert [r["success"] for r in records["r2"]] == [False]
+    assert "packet 2" in records["r2"][0]["stdout"]
+    assert "Task was destroyed but it is pending" not in capfd.readouterr().err

@@ -187,7 +187,7 @@ def test_a_child_that_raises_everywhere_changes_nothing_for_the_run_or_the_other
     assert any("_Broken" in record.getMessage() for record in caplog.records)
 
 
-def test_rows_are_written_in_batches_of_flush_every() -> None:
+def test_rows_are_written_in_batches_of_the_runs_flush_every() -> None:
     database = InMemoryArrowDatabase()
     pipeline = _pipeline(database, rows=10)
     writes: list[int] = []
@@ -199,9 +199,9 @@ def test_rows_are_written_in_batches_of_flush_every() -> None:
         add_records(path, records, *args, **kwargs)
 
     database.add_records = counting  # type: ignore[method-assign]
-    pipeline.run(observer=StatusObserver(database, flush_every=4))
+    pipeline.run(observer=StatusObserver(database), flush_every=2)
     assert sum(writes) == 20  # RUNNING and a terminal event per packet
-    assert max(writes) <= 4
+    assert max(writes) <= 4  # two packets' events at each checkpoint
     assert len(writes) >= 5
 
 
@@ -219,11 +219,16 @@ def test_a_failing_write_is_raised_at_the_flush_not_dropped() -> None:
         pipeline.run(observer=observer)
 
 
-def test_invalid_flush_options_are_refused() -> None:
-    with pytest.raises(ValueError, match="flush_every"):
-        StatusObserver(InMemoryArrowDatabase(), flush_every=0)
-    with pytest.raises(ValueError, match="flush_interval"):
-        LoggingObserver(InMemoryArrowDatabase(), flush_interval=0)
+def test_invalid_flush_options_are_refused_before_the_run_starts() -> None:
+    database = InMemoryArrowDatabase()
+    pipeline = _pipeline(database)
+    with pytest.raises(ValueError, match="flush_every=0"):
+        pipeline.run(observer=StatusObserver(database), flush_every=0)
+    with pytest.raises(ValueError, match="flush_interval=0"):
+        pipeline.run(observer=StatusObserver(database), flush_interval=0)
+    with pytest.raises(ValueError, match="flush_interval=nan"):
+        pipeline.run(flush_interval=float("nan"))
+    assert database.list_paths() == []  # refused before anything was written
 
 
 class _FlushCounting(InMemoryArrowDatabase):

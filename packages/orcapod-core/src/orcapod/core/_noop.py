@@ -27,8 +27,10 @@ class NoOpObserver:
     """An execution observer whose hooks do nothing.
 
     Stateless, so one instance serves every node and run; :meth:`contextualize`
-    returns the observer itself.
+    returns the observer itself. It cannot fail, so a run does not isolate it.
     """
+
+    isolates_failures = True
 
     def on_run_start(self, run: RunInfo) -> None:
         """Ignore the start of a run."""

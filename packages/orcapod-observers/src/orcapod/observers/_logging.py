@@ -41,8 +41,6 @@ class LoggingObserver(TableObserver):
 
     Args:
         database: where rows go (often the pipeline's own).
-        flush_every: rows buffered before they are written.
-        flush_interval: seconds after which buffered rows are written.
     """
 
     context_class: type[NodeContext]

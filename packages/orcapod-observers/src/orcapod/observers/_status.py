@@ -34,8 +34,6 @@ class StatusObserver(TableObserver):
 
     Args:
         database: where events go (often the pipeline's own).
-        flush_every: events buffered before they are written.
-        flush_interval: seconds after which buffered events are written.
     """
 
     context_class: type[NodeContext]

@@ -216,32 +216,22 @@ class QuietHooks:
 class TableObserver(QuietHooks):
     """An observer writing rows to a database, buffered, and the run records.
 
+    Rows are buffered and written when the run says its results are durable
+    (:meth:`flush`, at the run's checkpoints; a node's end; the run's end), never
+    on the observer's own schedule: so a row claiming success is never durable
+    before the result it reports. How often is the run's choice
+    (``Pipeline.run(flush_interval=..., flush_every=...)``).
+
     Args:
         database: where rows go (often the pipeline's own).
-        flush_every: rows buffered (over all nodes) before they are written. Kept
-            modest: buffered rows are objects the garbage collector scans, and
-            past a few thousand that costs more than writing them.
-        flush_interval: seconds after which buffered rows are written at the next row.
-
-    Raises:
-        ValueError: ``flush_every`` or ``flush_interval`` is not positive.
     """
 
-    def __init__(
-        self, database: ArrowDatabase, *, flush_every: int = 2_000, flush_interval: float = 5.0
-    ) -> None:
-        if type(flush_every) is not int or flush_every < 1:
-            raise ValueError(f"flush_every={flush_every!r}: pass a whole number of rows >= 1")
-        if not flush_interval > 0:
-            raise ValueError(f"flush_interval={flush_interval!r}: pass a number of seconds > 0")
+    def __init__(self, database: ArrowDatabase) -> None:
         self.database = database
-        self.flush_every = flush_every
-        self.flush_interval = flush_interval
         self.run: RunInfo | None = None
         self._sinks: dict[RecordPath, Sink] = {}
-        self._buffered = 0
-        self._flushed_at = time.monotonic()
-        self._lock = threading.RLock()  # loggers record from executor threads
+        # Loggers record from executor threads; the run's timer flushes from its own.
+        self._lock = threading.RLock()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.database!r})"
@@ -252,7 +242,6 @@ class TableObserver(QuietHooks):
         """Remember the run, forget any state of an earlier one, and record the start durably."""
         with self._lock:
             self._sinks.clear()
-            self._buffered = 0
         self.run = run
         write_run_start(self.database, run, interval=heartbeat_interval(run))
         _beats.written(self.database, run.run_id)
@@ -283,8 +272,6 @@ class TableObserver(QuietHooks):
         with self._lock:
             for sink in self._sinks.values():
                 sink.flush()
-            self._buffered = 0
-            self._flushed_at = time.monotonic()
         run = self.run
         if run is not None and _beats.due(self.database, run.run_id):
             add_heartbeat(
@@ -312,7 +299,7 @@ class TableObserver(QuietHooks):
             return sink
 
     def add(self, sink: Sink, row: Sequence[Any]) -> None:
-        """Buffer one row, and write everything buffered when the buffer is full or old.
+        """Buffer one row until the next flush.
 
         ``row`` is the varying columns' values and, last, the row's Tag, kept as
         it is and read at the flush: one tuple per row, few objects for the
@@ -320,12 +307,6 @@ class TableObserver(QuietHooks):
         """
         with self._lock:
             sink.rows.append(row)
-            self._buffered = buffered = self._buffered + 1
-        # The clock is read every 64 rows, not at each.
-        if buffered >= self.flush_every or (
-            not buffered & 63 and time.monotonic() - self._flushed_at >= self.flush_interval
-        ):
-            self.flush()
 
     def run_id(self) -> str:
         return "" if self.run is None else self.run.run_id

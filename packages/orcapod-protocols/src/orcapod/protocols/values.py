@@ -83,6 +83,9 @@ class RunInfo:
     """Where the pipeline's data lives (the database URI, or a description of it)."""
     started_at: datetime
     """Timezone-aware UTC."""
+    flush_interval: float | None = None
+    """Seconds between the run's checkpoints (``ExecutionObserver.flush`` calls), when known:
+    how often a heartbeat written at each flush is refreshed."""
 
 
 @dataclass(frozen=True, slots=True)

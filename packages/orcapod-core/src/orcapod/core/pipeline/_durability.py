@@ -95,7 +95,8 @@ class Checkpoints:
     ) -> None:
         check_flush_options(flush_interval, flush_every)
         self.database = database
-        self.observer = observer
+        # An observer written before ``flush`` joined the protocol writes at node and run ends.
+        self.flush_observer: Callable[[], None] = getattr(observer, "flush", _nothing)
         self.interval = float(flush_interval)
         self.every = flush_every
         self.lock = threading.Lock()
@@ -120,7 +121,7 @@ class Checkpoints:
                 error of a checkpoint the timer took, raised on the run's thread.
         """
         self.results_durable()
-        self.observer.flush()
+        self.flush_observer()
         self.finished = 0
         self.deadline = monotonic() + self.interval
 
@@ -178,6 +179,10 @@ class Checkpoints:
                     return
 
 
+def _nothing() -> None:
+    pass
+
+
 @contextmanager
 def asyncio_checkpoints(ctx: RunContext) -> Iterator[None]:
     """While nodes run on this event loop: checkpoints by a ticker task, signals cancel the task.
@@ -221,14 +226,28 @@ class HeldRecords:
     def record(self, **fields: Any) -> None:
         self.records.append(fields)
 
-    def release(self) -> None:
+    def release(self, *, cancelled: bool = False) -> None:
+        """Hand the held records on (each at most once).
+
+        Args:
+            cancelled: the run stopped before the call's result was stored, so a
+                record claiming success is handed on as a failure saying so.
+        """
+        records, self.records = self.records, []
         take = getattr(self.logger, "record_fields", None)
-        for fields in self.records:
+        for fields in records:
+            if cancelled and fields.get("success"):
+                fields = {**fields, "success": False, "traceback": CANCELLED_TRACEBACK}
             if take is not None:
                 take(fields)
             else:
                 self.logger.record(**fields)
-        self.records.clear()
+
+
+CANCELLED_TRACEBACK = (
+    "PacketCancelled: the call returned, but the run stopped (fail_fast, or a signal) "
+    "before its result was stored\n"
+)
 
 
 _SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)

@@ -446,14 +446,14 @@ class FunctionNodeRun:
             finally:
                 interruption.in_call = False
                 lock.acquire()
-                if held is not None:
-                    held.release()
+            if held is not None:
+                held.release()
             if self.check is not None and self.check(value):  # one output key: the common case
                 values: tuple[Any, ...] = (value,)
             else:
                 values = self._checked(value, tag)
         except BaseException as error:
-            self._stopped(batch, row, tag, packet, error)
+            self._stopped(batch, row, tag, packet, error, held)
             return
         columns = batch.columns
         index = len(columns[0])
@@ -472,17 +472,15 @@ class FunctionNodeRun:
         tag, packet, kwargs, held = self._prepare(batch, row)
         fn = self.fn
         try:
-            try:
-                if self.executor is None:
-                    value = fn(**kwargs)
-                else:
-                    value = await self.executor.async_execute_callable(fn, kwargs, logger=held)
-            finally:
-                if held is not None:
-                    held.release()
+            if self.executor is None:
+                value = fn(**kwargs)
+            else:
+                value = await self.executor.async_execute_callable(fn, kwargs, logger=held)
+            if held is not None:
+                held.release()
             values = self._checked(value, tag)
         except BaseException as error:
-            self._stopped(batch, row, tag, packet, error)
+            self._stopped(batch, row, tag, packet, error, held)
             return
         self._succeeded(batch, row, tag, packet, values)
 
@@ -608,7 +606,13 @@ class FunctionNodeRun:
         self.checkpoints.packets_finished()
 
     def _stopped(
-        self, batch: _Batch, row: int, tag: Tag, packet: Packet, error: BaseException
+        self,
+        batch: _Batch,
+        row: int,
+        tag: Tag,
+        packet: Packet,
+        error: BaseException,
+        held: HeldRecords | None,
     ) -> None:
         """A packet ended without a result: cancelled, or failed.
 
@@ -621,7 +625,10 @@ class FunctionNodeRun:
             BaseException: ``error`` when it stops the run: a cancellation, or
                 the packet's failure under ``fail_fast``.
         """
-        if isinstance(error, RunInterrupted | asyncio.CancelledError):
+        cancelled = isinstance(error, RunInterrupted | asyncio.CancelledError)
+        if held is not None:
+            held.release(cancelled=cancelled)
+        if cancelled:
             batch.outcome[row] = ("cancelled", None)
             self.observer.on_packet_crash(
                 self.label, tag, packet, PacketCancelled(f"cancelled: {error or 'the run stopped'}")

@@ -30,6 +30,7 @@ from orcapod.core.pipeline._nodes import (
     first_error,
 )
 from orcapod.core.pipeline._run import RunContext, RunResult
+from orcapod.protocols.isolation import isolate
 from orcapod.protocols.values import RunInfo, RunOutcome, RunState
 
 if TYPE_CHECKING:
@@ -72,6 +73,7 @@ class Orchestrator(ABC):
                 unchanged; any error outside a packet.
             ValueError: a bad ``flush_interval`` or ``flush_every``.
         """
+        observer = isolate(observer)  # an observer's failure never fails the run
         checkpoints = Checkpoints(
             pipeline.database, observer, flush_interval=flush_interval, flush_every=flush_every
         )
@@ -88,7 +90,7 @@ class Orchestrator(ABC):
         )
         started = datetime.now(UTC)
         clock = perf_counter()
-        info = RunInfo(ctx.run_id, pipeline.name, pipeline.uri, started)
+        info = RunInfo(ctx.run_id, pipeline.name, pipeline.uri, started, checkpoints.interval)
         observer.on_run_start(info)
         state, error = RunState.FAILED, None
         interruption.install()

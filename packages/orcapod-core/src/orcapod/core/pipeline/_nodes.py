@@ -11,15 +11,18 @@ from __future__ import annotations
 import asyncio
 from abc import ABC, abstractmethod
 from concurrent.futures import ThreadPoolExecutor
-from time import monotonic
+from time import monotonic, perf_counter
+from traceback import format_exception
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from orcapod.capture import bound_text
 from orcapod.core.datagrams import Packet, PythonRowBlock, RowBlock, Tag
 from orcapod.core.errors import ReturnValueError, RunInterrupted
 from orcapod.core.function_pods import INPUT_HASH, OUTPUT_HASH, canonical_outputs
+from orcapod.core.function_pods._result_cache import COMPUTED_AT, RUN_ID
 from orcapod.core.hashing import hash_table_rows
 from orcapod.core.pipeline._durability import HeldRecords, asyncio_checkpoints
 from orcapod.core.pipeline._run import PacketFailure
@@ -36,7 +39,7 @@ if TYPE_CHECKING:
     from orcapod.core.pipeline._run import NodeCounts, RunContext
     from orcapod.protocols.database import ArrowDatabase
     from orcapod.protocols.executors import PacketFunctionExecutor, PythonFunctionExecutor
-    from orcapod.protocols.observability import ExecutionObserver
+    from orcapod.protocols.observability import ExecutionObserver, PacketExecutionLogger
     from orcapod.protocols.streams import Stream
 
 __all__ = ["FunctionNode", "Node", "OperatorNode", "SourceNode"]
@@ -100,7 +103,13 @@ class Node(ABC):
 
     @abstractmethod
     def as_table(self, *, include_system_columns: bool = False) -> pa.Table:
-        """This node's stored results: tag columns, packet columns (then system columns)."""
+        """What this node gives for its current inputs, read from the store, never computed.
+
+        One row per row of the node's current inputs that has its result stored:
+        tag columns, packet columns (then system columns). Results of earlier
+        inputs or of other code are not in it (see ``FunctionNode.history``); a
+        packet not computed yet, or whose function failed, is left out.
+        """
 
     def _observer(self, ctx: RunContext) -> ExecutionObserver:
         return ctx.observer.contextualize(*self.pipeline_path)
@@ -156,8 +165,10 @@ class OperatorNode(Node):
             observer.on_node_end(self.label, self.node_hash)
 
     def as_table(self, *, include_system_columns: bool = False) -> pa.Table:
-        stored = self.database.get_all_records(self.pipeline_path)
-        return self._select(self._empty() if stored is None else stored, include_system_columns)
+        inputs = [upstream.as_table(include_system_columns=True) for upstream in self.upstreams]
+        schemas = [schemas_of(stream) for stream in self.stream.inputs]
+        table = self.stream.operator.compute(inputs, schemas)
+        return self._select(table, include_system_columns)
 
 
 class FunctionNode(Node):
@@ -246,16 +257,91 @@ class FunctionNode(Node):
             run.end()
 
     def as_table(self, *, include_system_columns: bool = False) -> pa.Table:
-        """The stored results: each recorded row's tags and provenance, with its outputs."""
-        records = self.database.get_all_records(self.pipeline_path)
-        if records is None or records.num_rows == 0:
+        """The stored results of the node's current input packets, one row per input row.
+
+        The inputs are what the upstream nodes give now (their own ``as_table``);
+        each packet's result is looked up by its content and the function's
+        current identity, as a run would, batch by batch. Rows whose packet has
+        no stored result (not computed yet, or failed) are left out.
+        """
+        table = self.upstreams[0].as_table(include_system_columns=True)
+        tag_schema, packet_schema = schemas_of(self.stream.input_stream)
+        output_types = self.function.output_schema()
+        arrow = Schema.of(output_types).to_arrow()
+        parts = []
+        for rows in batches(table):
+            system = [name for name in rows.column_names if is_system_column(name)]
+            packets = RowBlock(rows.select(list(packet_schema)), packet_schema)
+            found = self.result_cache.lookup_hashes(self.function, packets.content_hashes())
+            hits = pa.array(found.hits, pa.bool_())
+            tags = rows.select([*tag_schema, *system]).filter(hits)
+            parts.append(side_by_side(tags, found.outputs.filter(hits).cast(arrow)))
+        if not parts:
             return self._select(self._empty(), include_system_columns)
-        found = self.result_cache.lookup_hashes(
-            self.function, records.column(INPUT_HASH).to_pylist()
+        return self._select(pa.concat_tables(parts), include_system_columns)
+
+    def history(self) -> pa.Table:
+        """Every result this node has stored, in any run, for any input it was given.
+
+        One row per tag and result (its tags and provenance, with the result's
+        input hash) and the result: its output columns, the run that computed it
+        (``__run_id``) and when (``__computed_at``), oldest first. Unlike
+        :meth:`as_table`, rows of inputs the node no longer has (a source row
+        since edited or removed) are kept; results of an earlier version of the
+        function live in another table and are not in it.
+        """
+        tags, outputs = self.keys()
+        records = self.database.get_all_records(self.pipeline_path)
+        stored = None
+        if records is not None and records.num_rows:
+            stored = self.database.get_records_by_ids(
+                self.result_cache.path_for(self.function),
+                records.column(INPUT_HASH).unique().to_pylist(),
+                record_id_column=INPUT_HASH,
+            )
+        history_columns = [RUN_ID, COMPUTED_AT]
+        if records is None or stored is None:
+            empty = self._empty()
+            schema = pa.schema(
+                [
+                    *(empty.schema.field(name) for name in [*tags, *outputs, PROVENANCE]),
+                    pa.field(INPUT_HASH, pa.large_string()),
+                    pa.field(RUN_ID, pa.large_string()),
+                    pa.field(COMPUTED_AT, pa.timestamp("us", "UTC")),
+                ]
+            )
+            return schema.empty_table()
+        # A tag recorded again with its result unchanged (its provenance changed when
+        # another row of its source was edited) is one result: the first record is kept.
+        keys = zip(
+            hash_table_rows(records.select(tags)),
+            records.column(INPUT_HASH).to_pylist(),
+            strict=True,
         )
-        tags, _ = self.keys()
-        table = side_by_side(records.select([*tags, PROVENANCE]), found.outputs)
-        return self._select(table, include_system_columns)
+        first: dict[tuple[str, str], int] = {}
+        for row, key in enumerate(keys):
+            first.setdefault(key, row)
+        if len(first) < records.num_rows:
+            records = records.take(pa.array(sorted(first.values()), pa.int64()))
+        # Rows matched by position (Arrow's joins refuse list and map columns as payload).
+        wanted = records.column(INPUT_HASH).cast(pa.large_string())
+        positions = pc.index_in(wanted, value_set=stored.column(INPUT_HASH).cast(pa.large_string()))
+        found = positions.is_valid()
+        kept = records.filter(found)
+        taken = stored.take(positions.filter(found))
+        arrow = Schema.of(self.function.output_schema()).to_arrow()
+        table = pa.Table.from_arrays(
+            [
+                *(kept.column(name) for name in tags),
+                *(taken.column(field.name).cast(field.type) for field in arrow),
+                kept.column(PROVENANCE),
+                kept.column(INPUT_HASH).cast(pa.large_string()),
+                taken.column(RUN_ID).cast(pa.large_string()),
+                taken.column(COMPUTED_AT),
+            ],
+            names=[*tags, *outputs, PROVENANCE, INPUT_HASH, *history_columns],
+        )
+        return table.sort_by([(COMPUTED_AT, "ascending"), (INPUT_HASH, "ascending")])
 
 
 def batches(table: pa.Table) -> list[pa.Table]:
@@ -314,6 +400,9 @@ class FunctionNodeRun:
     So both call the same hooks with the same values and get the same results.
     """
 
+    MAX_RETRIED_TRACEBACK = 64 * 1024
+    """Bytes of traceback kept (head and tail) when the run itself records a retried attempt."""
+
     def __init__(self, node: FunctionNode, ctx: RunContext) -> None:
         self.node = node
         self.ctx = ctx
@@ -326,6 +415,9 @@ class FunctionNodeRun:
         self.batch: _Batch | None = None  # the batch in progress, whose results checkpoints store
         executor = ctx.executor if ctx.executor is not None else node.executor
         self.executor: PythonFunctionExecutor | None = executor  # type: ignore[assignment]
+        self.retries: int = getattr(self.function, "retries", 0)
+        if self.retries:
+            self._check_single_retry(executor)
         self.tag_schema, self.packet_schema = schemas_of(node.stream.input_stream)
         self.output_schema = self.function.output_schema()
         self.keys = self.function.output_keys
@@ -435,17 +527,20 @@ class FunctionNodeRun:
         fn, executor, checkpoints = self.fn, self.executor, self.checkpoints
         lock = checkpoints.lock
         try:
-            lock.release()
-            try:
-                interruption.in_call = True
-                value = (
-                    fn(**kwargs)
-                    if executor is None
-                    else executor.execute_callable(fn, kwargs, logger=held)
-                )
-            finally:
-                interruption.in_call = False
-                lock.acquire()
+            if self.retries:
+                value = self._call_with_retries(kwargs, logger, held)
+            else:
+                lock.release()
+                try:
+                    interruption.in_call = True
+                    value = (
+                        fn(**kwargs)
+                        if executor is None
+                        else executor.execute_callable(fn, kwargs, logger=held)
+                    )
+                finally:
+                    interruption.in_call = False
+                    lock.acquire()
             if held is not None:
                 held.release()
             if self.check is not None and self.check(value):  # one output key: the common case
@@ -469,10 +564,12 @@ class FunctionNodeRun:
 
     async def compute_async(self, batch: _Batch, row: int) -> None:
         """As :meth:`compute`, through the executor's async path."""
-        tag, packet, kwargs, held = self._prepare(batch, row)
+        tag, packet, kwargs, logger, held = self._prepare(batch, row)
         fn = self.fn
         try:
-            if self.executor is None:
+            if self.retries:
+                value = await self._call_with_retries_async(kwargs, logger, held)
+            elif self.executor is None:
                 value = fn(**kwargs)
             else:
                 value = await self.executor.async_execute_callable(fn, kwargs, logger=held)
@@ -563,8 +660,9 @@ class FunctionNodeRun:
 
     def _prepare(
         self, batch: _Batch, row: int
-    ) -> tuple[Tag, Packet, dict[str, Any], HeldRecords | None]:
-        """Report a packet's start; its tag, packet, arguments and logger (``None``: no capture).
+    ) -> tuple[Tag, Packet, dict[str, Any], PacketExecutionLogger, HeldRecords | None]:
+        """Report a packet's start; its tag, packet, arguments, logger and the logger the
+        executor records through (``None``: no capture).
 
         The executor records through a :class:`HeldRecords`, handed on once the
         call's result is where a checkpoint stores it.
@@ -576,7 +674,112 @@ class FunctionNodeRun:
         kwargs = {name: column[row] for name, column in batch.arguments}
         if self.defaults:
             kwargs.update(self.defaults)
-        return tag, packet, kwargs, held
+        return tag, packet, kwargs, logger, held
+
+    def _call_with_retries(
+        self, kwargs: dict[str, Any], logger: PacketExecutionLogger, held: HeldRecords | None
+    ) -> Any:
+        """Call the function until an attempt succeeds or its error is not retried.
+
+        As :meth:`compute`'s call, the checkpoint lock is let go only inside each
+        attempt. A retried attempt is reported at once (:meth:`_retrying`); the
+        last attempt's records stay held, numbered, for the caller to hand on.
+
+        Raises:
+            BaseException: the last attempt's error, unchanged.
+        """
+        fn, executor, interruption = self.fn, self.executor, self.interruption
+        lock = self.checkpoints.lock
+        attempt = 0
+        while True:
+            attempt += 1
+            start = perf_counter()
+            lock.release()
+            try:
+                interruption.in_call = True
+                if executor is None:
+                    return fn(**kwargs)
+                return executor.execute_callable(fn, kwargs, logger=held)
+            except BaseException as error:
+                failure = error
+            finally:
+                interruption.in_call = False
+                lock.acquire()
+                if held is not None:  # the records held are this attempt's
+                    held.records = [{**fields, "attempt": attempt} for fields in held.records]
+            if not self.function.retried(failure, attempt):
+                raise failure
+            self._retrying(logger, held, attempt, failure, perf_counter() - start)
+            if interruption.signum is not None:
+                interruption.check()  # a signal arrived during the attempt: no other
+
+    async def _call_with_retries_async(
+        self, kwargs: dict[str, Any], logger: PacketExecutionLogger, held: HeldRecords | None
+    ) -> Any:
+        """As :meth:`_call_with_retries`, through the executor's async path."""
+        fn, executor = self.fn, self.executor
+        attempt = 0
+        while True:
+            attempt += 1
+            start = perf_counter()
+            try:
+                if executor is None:
+                    return fn(**kwargs)
+                return await executor.async_execute_callable(fn, kwargs, logger=held)
+            except BaseException as error:
+                failure = error
+            finally:
+                if held is not None:  # the records held are this attempt's
+                    held.records = [{**fields, "attempt": attempt} for fields in held.records]
+            if not self.function.retried(failure, attempt):
+                raise failure
+            self._retrying(logger, held, attempt, failure, perf_counter() - start)
+
+    def _retrying(
+        self,
+        logger: PacketExecutionLogger,
+        held: HeldRecords | None,
+        attempt: int,
+        error: BaseException,
+        duration_s: float,
+    ) -> None:
+        """Hand on the records of a failed attempt that is retried, marked ``retried=True``.
+
+        They claim no success, so they need not wait for a result. An attempt
+        nobody recorded (the logger keeps no records, so it was not captured; or
+        the executor records nothing) is recorded here, without its output, so
+        that an observer such as StatusObserver hears of every retried attempt.
+        """
+        if held is not None and held.records:
+            held.records = [{**fields, "retried": True} for fields in held.records]
+            held.release()
+            return
+        executor = self.executor
+        logger.record(
+            attempt=attempt,
+            success=False,
+            retried=True,
+            traceback=bound_text("".join(format_exception(error)), self.MAX_RETRIED_TRACEBACK),
+            duration_s=duration_s,
+            executor_type="direct" if executor is None else executor.executor_type,
+        )
+
+    def _check_single_retry(self, executor: object) -> None:
+        """Refuse retries declared twice: by the function, and by an executor retrying
+        on its own (attempts would multiply).
+
+        Raises:
+            ValueError: naming the node, both settings and the two ways out.
+        """
+        own = getattr(executor, "max_retries", 0)
+        if type(own) is int and own > 0:
+            raise ValueError(
+                f"node {self.label!r}: function {self.function.name!r} declares retries="
+                f"{self.retries} and its executor {executor!r} retries on its own "
+                f"(max_retries={own}); attempts would multiply. Declare retries in one "
+                "place: the executor with max_retries=0 (list the errors it retried, such "
+                "as WorkerDiedError, in the function's retry_on), or the function with retries=0"
+            )
 
     def _checked(self, value: Any, tag: Tag) -> tuple[Any, ...]:
         """The values of each output key, or ReturnValueError naming the tag."""

@@ -1,0 +1,241 @@
+"""Checkpoints and signals: finished work becomes durable in order, on time, and on a signal.
+
+The kills of real processes on real stores are in tests-integration/test_crash_safety.py;
+these tests watch the order of writes in one process.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from orcapod.core.databases import InMemoryArrowDatabase
+from orcapod.core.function_pods import function_pod
+from orcapod.core.pipeline import Pipeline
+from orcapod.core.sources import DictSource
+from orcapod.protocols.testing import RecordingObserver
+from orcapod.protocols.values import RunState
+
+ORCHESTRATORS = ["sync", "async"]
+SLOW: dict[str, Any] = {}
+
+
+class DurableDatabase(InMemoryArrowDatabase):
+    """Notes, at each flush, the input hashes of the results made durable by it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.durable: set[str] = set()
+        self.flushes = 0
+
+    def flush(self) -> None:
+        super().flush()
+        self.flushes += 1
+        for path in self.list_paths(("_results",)):
+            stored = self.get_all_records(path, record_id_column="__input_packet_hash")
+            if stored is not None:
+                self.durable.update(stored.column("__input_packet_hash").to_pylist())
+
+
+class OrderChecking(RecordingObserver):
+    """At each flush, every success reported so far must have its result durable."""
+
+    def __init__(self, database: DurableDatabase) -> None:
+        super().__init__()
+        self.database = database
+        self.reported: list[str] = []
+        self.checked: list[int] = []
+
+    def contextualize(self, *pipeline_path: str) -> OrderChecking:
+        return self  # one shared state for every node
+
+    def on_packet_end(
+        self, node_label: str, tag: Any, input_packet: Any, *args: Any, cached: bool, **kwargs: Any
+    ) -> None:
+        if not cached:
+            self.reported.append(input_packet.content_hash())
+
+    def flush(self) -> None:
+        missing = [h for h in self.reported if h not in self.database.durable]
+        assert not missing, f"{len(missing)} successes would be durable before their results"
+        self.checked.append(len(self.reported))
+
+    def on_node_end(self, node_label: str, node_hash: str) -> None:
+        self.flush()  # an observer writes its rows at a node's end too
+
+    def on_run_end(self, run: Any, outcome: Any) -> None:
+        super().on_run_end(run, outcome)
+        if outcome.state is not RunState.FAILED:  # a failed run's end says why (see below)
+            self.flush()
+
+
+@function_pod(output_keys="y")
+def square(x: int) -> int:
+    if x == SLOW.get("x"):
+        SLOW["running"] = True
+        time.sleep(SLOW["seconds"])
+        SLOW["running"] = False
+    return x * x
+
+
+def _pipeline(database: Any, count: int) -> Pipeline:
+    source = DictSource([{"id": i, "x": i} for i in range(count)], tag_columns=["id"])
+    pipeline = Pipeline("durable", database)
+    with pipeline:
+        square.pod(source, label="square")
+    return pipeline
+
+
+@pytest.fixture(autouse=True)
+def _no_slow_packet() -> None:
+    SLOW.clear()
+
+
+@pytest.mark.parametrize("orchestrator", ORCHESTRATORS)
+def test_every_checkpoint_stores_results_before_the_observer_writes(orchestrator: str) -> None:
+    database = DurableDatabase()
+    observer = OrderChecking(database)
+    _pipeline(database, 50).run(orchestrator, observer=observer, flush_every=7)
+    assert len(observer.checked) >= 50 // 7  # checkpoints every 7 finished packets
+    assert observer.checked[-1] == 50  # the node's end, then the run's
+
+
+@pytest.mark.parametrize("orchestrator", ORCHESTRATORS)
+def test_a_long_packet_does_not_stop_the_clock(orchestrator: str) -> None:
+    SLOW.update(x=5, seconds=1.0)
+    database = DurableDatabase()
+    seen: list[tuple[bool, int]] = []
+
+    class Watching(OrderChecking):
+        def flush(self) -> None:
+            super().flush()
+            seen.append((SLOW.get("running", False), len(self.reported)))
+
+    observer = Watching(database)
+    _pipeline(database, 8).run(orchestrator, observer=observer, flush_interval=0.1)
+    during = [reported for running, reported in seen if running]
+    assert during, "no checkpoint while the long packet ran"
+    # Under sync the five packets before it were durable while it ran; under async
+    # (16 in flight) the others finished beside it.
+    assert max(during) >= 5
+
+
+def _signalling_pipeline(database: Any, signum: int, at: int, count: int = 6) -> Pipeline:
+    @function_pod(output_keys="y")
+    def stop_at(x: int) -> int:
+        if x == at:
+            os.kill(os.getpid(), signum)
+            time.sleep(5)  # the signal interrupts this call
+        return x * x
+
+    source = DictSource([{"id": i, "x": i} for i in range(count)], tag_columns=["id"])
+    pipeline = Pipeline("signalled", database)
+    with pipeline:
+        stop_at.pod(source, label="stop_at")
+    return pipeline
+
+
+def test_sigterm_ends_the_run_cleanly_then_reaches_the_programs_handler() -> None:
+    heard: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: heard.append(signum))
+    try:
+        database = InMemoryArrowDatabase()
+        observer = RecordingObserver()
+        started = time.monotonic()
+        result = _signalling_pipeline(database, signal.SIGTERM, at=3).run(observer=observer)
+        assert time.monotonic() - started < 4  # the packet in flight was stopped
+        assert result.state is RunState.INTERRUPTED
+        assert result.nodes["stop_at"].computed == 3
+        [outcome] = observer.outcomes
+        assert outcome.state is RunState.INTERRUPTED
+        assert outcome.error == "interrupted by SIGTERM"
+        crashes = observer.of("on_packet_crash")
+        assert [(crash[2], crash[7]) for crash in crashes] == [({"id": 3}, "PacketCancelled")]
+        assert heard == [signal.SIGTERM]  # delivered again, to the handler the program had
+        assert sorted(result_rows(database)) == [0, 1, 4]
+        assert signal.getsignal(signal.SIGTERM) is not None
+        assert signal.getsignal(signal.SIGTERM).__name__ == "<lambda>"  # type: ignore[union-attr]
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def result_rows(database: InMemoryArrowDatabase) -> list[int]:
+    [path] = database.list_paths(("_results",))
+    stored = database.get_all_records(path)
+    assert stored is not None
+    return list(stored.column("y").to_pylist())
+
+
+@pytest.mark.parametrize("orchestrator", ORCHESTRATORS)
+def test_sigint_stores_what_finished_then_raises_keyboard_interrupt(orchestrator: str) -> None:
+    database = InMemoryArrowDatabase()
+    observer = RecordingObserver()
+    pipeline = _signalling_pipeline(database, signal.SIGINT, at=3)
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.run(orchestrator, observer=observer)
+    [outcome] = observer.outcomes
+    assert outcome.state is RunState.INTERRUPTED
+    assert outcome.error == "interrupted by SIGINT"
+    assert {0, 1, 4} <= set(result_rows(database))
+    cancelled = [crash[2] for crash in observer.of("on_packet_crash")]
+    assert {"id": 3} in cancelled
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
+
+
+def test_an_ignored_signal_stays_ignored() -> None:
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        result = _signalling_pipeline(InMemoryArrowDatabase(), signal.SIGHUP, at=-1).run()
+        assert result.state is RunState.SUCCESS
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+
+
+def test_a_run_off_the_main_thread_leaves_signals_alone() -> None:
+    results: list[Any] = []
+    handler = signal.getsignal(signal.SIGTERM)
+    thread = threading.Thread(
+        target=lambda: results.append(_pipeline(InMemoryArrowDatabase(), 5).run())
+    )
+    thread.start()
+    thread.join()
+    assert results[0].state is RunState.SUCCESS
+    assert signal.getsignal(signal.SIGTERM) is handler
+
+
+def test_a_failing_database_flush_is_raised_and_the_observer_writes_nothing_after() -> None:
+    class Failing(DurableDatabase):
+        def flush(self) -> None:
+            raise OSError("disk full")
+
+    database = Failing()
+    observer = OrderChecking(database)
+    with pytest.raises(OSError, match="disk full"):
+        _pipeline(database, 10).run(observer=observer, flush_every=3)
+    # No checkpoint or node end told the observer to write after a failed results flush;
+    # the run's end (always called) says the run failed, and why. (The source node's end,
+    # before any packet, is the only write.)
+    assert observer.checked == [0]
+    assert observer.reported
+    [outcome] = observer.outcomes
+    assert outcome.state is RunState.FAILED
+    assert outcome.error == "OSError: disk full"
+
+
+def test_an_observer_failing_in_flush_is_skipped_not_raised(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Broken(RecordingObserver):
+        def flush(self) -> None:
+            raise RuntimeError("observer disk full")
+
+    result = _pipeline(InMemoryArrowDatabase(), 10).run(observer=Broken(), flush_every=2)
+    assert result.state is RunState.SUCCESS
+    reports = [r for r in caplog.records if "observer disk full" in r.getMessage()]
+    assert len(reports) == 1  # reported once, then skipped

@@ -31,6 +31,8 @@ def function_pod(
     label: str | None = None,
     name: str | None = None,
     code_identity: str | None = None,
+    retries: int = 0,
+    retry_on: type[BaseException] | Sequence[type[BaseException]] = (Exception,),
 ) -> Callable[[Callable[P, R]], PodFunction[P, R]]:
     """Declare a function as a packet function and give it a ``.pod``.
 
@@ -52,15 +54,27 @@ def function_pod(
         label: the pod's label (a node's label in a pipeline).
         name: the name in the function's identity; by default the function's own.
         code_identity: stands in for the source code when it cannot be read.
+        retries: how many more attempts a packet gets after one that raised an
+            error of ``retry_on`` (each attempt has its own log row). Not part of
+            the function's identity.
+        retry_on: the exception classes retried (subclasses too); by default
+            every ``Exception`` (``SystemExit``, ``KeyboardInterrupt``: only if listed).
 
     Raises:
         FunctionDeclarationError, UnsupportedTypeError, HashingError: at decoration,
-            when the function cannot be a packet function as declared.
+            when the function cannot be a packet function as declared (``retries``
+            not a whole number >= 0, ``retry_on`` not exception classes included).
     """
 
     def decorate(fn: Callable[P, R]) -> PodFunction[P, R]:
         packet_function = PythonPacketFunction(
-            fn, output_keys, name=name, version=version, code_identity=code_identity
+            fn,
+            output_keys,
+            name=name,
+            version=version,
+            code_identity=code_identity,
+            retries=retries,
+            retry_on=retry_on,
         )
         pod_fn = cast("Any", fn)
         pod_fn.pod = FunctionPod(packet_function, label=label)

@@ -231,6 +231,7 @@ class FunctionPod:
         present = {name for name, _ in columns}
         defaults = {name: v for name, v in function.defaults.items() if name not in present}
         split = None if len(function.output_keys) == 1 else function.split_outputs
+        invoke = function.invoke if function.retries else None  # retries: its own loop
         outputs = list(work.values.values())
         position, rows = work.position, work.rows
         for row, key in enumerate(keys):
@@ -240,9 +241,12 @@ class FunctionPod:
             if defaults:
                 kwargs.update(defaults)
             try:
-                value = (
-                    fn(**kwargs) if executor is None else executor.execute_callable(fn, kwargs)  # type: ignore[attr-defined]
-                )
+                if invoke is not None:
+                    value = invoke(kwargs)
+                else:
+                    value = (
+                        fn(**kwargs) if executor is None else executor.execute_callable(fn, kwargs)  # type: ignore[attr-defined]
+                    )
                 values = (value,) if split is None else split(value)
             except ReturnValueError as error:
                 raise ReturnValueError(f"{error} (tag {Tag(tags, row).as_dict()})") from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import typing
 import warnings
@@ -11,6 +12,7 @@ from orcapod.core.datagrams import Packet
 from orcapod.core.errors import (
     FunctionDeclarationError,
     ReturnValueError,
+    RunInterrupted,
     SchemaError,
     TypeMismatchError,
 )
@@ -50,10 +52,17 @@ class PythonPacketFunction:
         version: the declared version; change it to recompute results on purpose.
         code_identity: a string standing in for the source code, for functions
             whose source cannot be read (see ``orcapod.core.hashing``).
+        retries: how many more times a packet is tried after its first attempt
+            raised an error of ``retry_on``. Not part of the function's identity:
+            a result is the same whichever attempt produced it.
+        retry_on: the exception classes that are retried (subclasses included);
+            by default every ``Exception``, never ``SystemExit`` or
+            ``KeyboardInterrupt`` unless listed.
 
     Raises:
         FunctionDeclarationError: a parameter or the return value is not annotated,
-            the annotation does not match ``output_keys``, or a name is invalid.
+            the annotation does not match ``output_keys``, a name is invalid, or
+            ``retries`` / ``retry_on`` is not a whole number >= 0 / exception classes.
         UnsupportedTypeError: an annotation is not a supported type; names the parameter.
         HashingError: the function's source cannot be read and no ``code_identity`` is given.
     """
@@ -66,10 +75,14 @@ class PythonPacketFunction:
         name: str | None = None,
         version: str = "v0",
         code_identity: str | None = None,
+        retries: int = 0,
+        retry_on: type[BaseException] | Sequence[type[BaseException]] = (Exception,),
     ) -> None:
         self.function = function
         self._name = name if name is not None else getattr(function, "__name__", repr(function))
         self._version = str(version)
+        self._retries = _checked_retries(retries, self._name)
+        self._retry_on = _checked_retry_on(retry_on, self._name)
         self._output_keys = _output_keys(output_keys, self._name)
         parameters, defaults = _parameters(function, self._name)
         self._input_schema = Schema(parameters)
@@ -87,7 +100,8 @@ class PythonPacketFunction:
         self._extra_info: dict[str, str] | None = None
 
     def __repr__(self) -> str:
-        return f"PythonPacketFunction({self._name!r}, version={self._version!r})"
+        retries = f", retries={self._retries}" if self._retries else ""
+        return f"PythonPacketFunction({self._name!r}, version={self._version!r}{retries})"
 
     @property
     def name(self) -> str:
@@ -100,6 +114,28 @@ class PythonPacketFunction:
     @property
     def output_keys(self) -> tuple[str, ...]:
         return self._output_keys
+
+    @property
+    def retries(self) -> int:
+        """How many more attempts a packet gets after a first that raised ``retry_on``."""
+        return self._retries
+
+    @property
+    def retry_on(self) -> tuple[type[BaseException], ...]:
+        """The exception classes whose raising is followed by another attempt."""
+        return self._retry_on
+
+    def retried(self, error: BaseException, attempt: int) -> bool:
+        """Whether the failed ``attempt`` (1 for the first) is followed by another.
+
+        Only errors of ``retry_on`` are, while attempts are left; a run stopping
+        (:class:`RunInterrupted`, ``asyncio.CancelledError``) never is.
+        """
+        return (
+            attempt <= self._retries
+            and isinstance(error, self._retry_on)
+            and not isinstance(error, RunInterrupted | asyncio.CancelledError)
+        )
 
     @property
     def defaults(self) -> Mapping[str, Any]:
@@ -152,9 +188,20 @@ class PythonPacketFunction:
         executor = self._python_executor()
         if executor is None:
             self._warn_if_logged(logger)
-            raw = self.function(**kwargs)
-        else:
-            raw = await executor.async_execute_callable(self.function, kwargs, logger=logger)
+        attempt = 1
+        while True:
+            try:
+                if executor is None:
+                    raw = self.function(**kwargs)
+                else:
+                    raw = await executor.async_execute_callable(
+                        self.function, kwargs, logger=_numbered(logger, attempt)
+                    )
+                break
+            except BaseException as error:
+                if not self.retried(error, attempt):
+                    raise
+            attempt += 1
         return self.output_packet(self.split_outputs(raw))
 
     def arguments(self, packet: data.Packet | Mapping[str, Any]) -> dict[str, Any]:
@@ -167,12 +214,29 @@ class PythonPacketFunction:
     def invoke(
         self, kwargs: Mapping[str, Any], *, logger: PacketExecutionLogger | None = None
     ) -> Any:
-        """Run the function on ``kwargs`` through its executor (or directly); return its value."""
+        """Run the function on ``kwargs`` through its executor (or directly); return its value.
+
+        An error of ``retry_on`` is followed by another attempt while ``retries``
+        allow; each attempt's records carry its number (``attempt=``).
+
+        Raises:
+            BaseException: the last attempt's error, unchanged.
+        """
         executor = self._python_executor()
         if executor is None:
             self._warn_if_logged(logger)
-            return self.function(**kwargs)
-        return executor.execute_callable(self.function, kwargs, logger=logger)
+        attempt = 1
+        while True:
+            try:
+                if executor is None:
+                    return self.function(**kwargs)
+                return executor.execute_callable(
+                    self.function, kwargs, logger=_numbered(logger, attempt)
+                )
+            except BaseException as error:
+                if not self.retried(error, attempt):
+                    raise
+            attempt += 1
 
     def split_outputs(self, raw: Any) -> tuple[Any, ...]:
         """The function's return value as one value per output key.
@@ -282,6 +346,28 @@ class PythonPacketFunction:
                 )
 
 
+def _numbered(logger: PacketExecutionLogger | None, attempt: int) -> PacketExecutionLogger | None:
+    """``logger``, its records numbered ``attempt`` (the first attempt's left as they are)."""
+    if logger is None or attempt == 1:
+        return logger
+    return _NumberedRecords(logger, attempt)
+
+
+class _NumberedRecords:
+    """A packet logger stamping each record with the attempt it belongs to."""
+
+    __slots__ = ("attempt", "keeps_records", "logger")
+
+    def __init__(self, logger: PacketExecutionLogger, attempt: int) -> None:
+        self.logger = logger
+        self.attempt = attempt
+        self.keeps_records = getattr(logger, "keeps_records", True)
+
+    def record(self, **fields: Any) -> None:
+        fields["attempt"] = self.attempt
+        self.logger.record(**fields)
+
+
 def accepts(parameter: Any, column: Any) -> bool:
     """Whether a parameter annotated ``parameter`` can take every value of a ``column`` type.
 
@@ -332,6 +418,31 @@ def _output_keys(output_keys: str | Sequence[str], name: str) -> tuple[str, ...]
     if len(set(keys)) != len(keys):
         raise FunctionDeclarationError(f"function {name!r}: output_keys {keys} repeat a name")
     return keys
+
+
+def _checked_retries(retries: int, name: str) -> int:
+    if type(retries) is not int or retries < 0:
+        raise FunctionDeclarationError(
+            f"function {name!r}: retries={retries!r}; pass a whole number >= 0 (how many "
+            "more attempts a packet gets after its first), e.g. retries=2"
+        )
+    return retries
+
+
+def _checked_retry_on(
+    retry_on: type[BaseException] | Sequence[type[BaseException]], name: str
+) -> tuple[type[BaseException], ...]:
+    kinds = (retry_on,) if isinstance(retry_on, type) else retry_on
+    if (
+        not isinstance(kinds, tuple | list)
+        or not kinds
+        or not all(isinstance(kind, type) and issubclass(kind, BaseException) for kind in kinds)
+    ):
+        raise FunctionDeclarationError(
+            f"function {name!r}: retry_on={retry_on!r}; pass a tuple of exception classes, "
+            "e.g. retry_on=(TimeoutError, ConnectionError)"
+        )
+    return tuple(kinds)
 
 
 def _hints(function: Callable[..., Any], name: str) -> dict[str, Any]:

@@ -9,6 +9,7 @@ pipeline hash, so its results go to a new table and the old one is kept.
 from __future__ import annotations
 
 import asyncio
+import logging
 from abc import ABC, abstractmethod
 from concurrent.futures import ThreadPoolExecutor
 from time import monotonic, perf_counter
@@ -755,14 +756,22 @@ class FunctionNodeRun:
             held.release()
             return
         executor = self.executor
-        logger.record(
-            attempt=attempt,
-            success=False,
-            retried=True,
-            traceback=bound_text("".join(format_exception(error)), self.MAX_RETRIED_TRACEBACK),
-            duration_s=duration_s,
-            executor_type="direct" if executor is None else executor.executor_type,
-        )
+        try:
+            logger.record(
+                attempt=attempt,
+                success=False,
+                retried=True,
+                traceback=bound_text("".join(format_exception(error)), self.MAX_RETRIED_TRACEBACK),
+                duration_s=duration_s,
+                executor_type="direct" if executor is None else executor.executor_type,
+            )
+        except Exception:  # an observer's failure never fails the packet
+            logging.getLogger("orcapod.core").exception(
+                "node %r: the packet logger %r failed to record retried attempt %d",
+                self.label,
+                logger,
+                attempt,
+            )
 
     def _check_single_retry(self, executor: object) -> None:
         """Refuse retries declared twice: by the function, and by an executor retrying

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import subprocess
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +30,6 @@ from orcapod.protocols.values import RunInfo, RunOutcome, RunState
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
-    from pathlib import Path
 
     from orcapod.core.pipeline import Orchestrator
     from orcapod.protocols.pods import PacketFunction

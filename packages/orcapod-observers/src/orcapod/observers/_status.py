@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from orcapod.observers._layout import STATUS_BRANCH, STATUS_COLUMNS
@@ -100,10 +101,14 @@ class _StatusContext(NodeContext):
 class _AttemptLogger:
     """Turns retries into status events: each retried attempt ``FAILED``, the next ``RUNNING``.
 
+    A record marked ``retried=True`` (the pipeline engine marks the records of
+    a failed attempt it tries again, and records such an attempt itself when
+    nothing else did) gives both events at once. An executor retrying on its
+    own (``RayExecutor(max_retries=...)``) marks nothing: there a record of a
+    later ``attempt`` after a failed one gives them, timed at that failure.
+
     Keeps no records itself, so a run observed by a StatusObserver alone is not
-    captured (and its packets' attempts are not known); beside a logger that
-    keeps records (a LoggingObserver's, in a CompositeObserver) it hears of
-    every attempt.
+    captured for it; it still hears of every retried attempt from the engine.
     """
 
     __slots__ = ("attempt", "context", "failed", "tag")
@@ -112,7 +117,7 @@ class _AttemptLogger:
     def __init__(self, context: _StatusContext, tag: Tag) -> None:
         self.context = context
         self.tag = tag
-        self.attempt = 1
+        self.attempt = 1  # the attempt running, as far as this logger knows
         self.failed: tuple[int, str | None] | None = None  # when, and why, the last attempt failed
 
     def record(self, **fields: Any) -> None:
@@ -121,19 +126,25 @@ class _AttemptLogger:
     def record_fields(self, fields: Mapping[str, Any]) -> None:
         """:meth:`record`, given the fields as one mapping (a fan-out logger's way)."""
         attempt = int(fields.get("attempt", 1))
-        if attempt > self.attempt:
-            if self.failed is not None:  # the attempt before was retried
-                when, error = self.failed
-                self.context._event(
-                    self.tag, "FAILED", error=error, attempt=self.attempt, when=when
-                )
-                self.context._event(self.tag, "RUNNING", attempt=attempt, when=when)
-            self.context.attempts[id(self.tag)] = self  # its end names this attempt
-        self.attempt = attempt
+        if attempt > self.attempt and self.failed is not None:  # retried, unannounced
+            when, error = self.failed
+            self._retried(self.attempt, error, attempt, when)
+        self.attempt = max(attempt, self.attempt)
         if fields.get("success", False):
             self.failed = None
+        elif fields.get("retried", False):
+            self.failed = None
+            self._retried(attempt, _last_line(fields.get("traceback")), attempt + 1, now())
+            self.attempt = attempt + 1
         else:
             self.failed = (now(), _last_line(fields.get("traceback")))
+
+    def _retried(self, attempt: int, error: str | None, following: int, when: int) -> None:
+        """``attempt`` failed with ``error`` and ``following`` started, at ``when``."""
+        context = self.context
+        context._event(self.tag, "FAILED", error=error, attempt=attempt, when=when)
+        context._event(self.tag, "RUNNING", attempt=following, when=when)
+        context.attempts[id(self.tag)] = self  # the packet's end names the last attempt
 
 
 def summary(error: BaseException) -> str:
@@ -148,11 +159,18 @@ def cancelled_summary(error: PacketCancelled) -> str:
 
 
 def _last_line(traceback: Any) -> str | None:
-    """A traceback's last line (``Type: message``), as a summary of the failure it ends."""
+    """A traceback's last line as :func:`summary` gives an error: ``Type: message``
+    (a ``module.Type`` named by its class name alone)."""
     if not traceback:
         return None
     lines = [line for line in str(traceback).splitlines() if line.strip()]
-    return lines[-1][:_MAX_SUMMARY] if lines else None
+    if not lines:
+        return None
+    return _QUALIFIED.sub(r"\1", lines[-1])[:_MAX_SUMMARY]
+
+
+_QUALIFIED = re.compile(r"^[^\s:]+\.([A-Za-z_]\w*)(?=:|$)")
+"""The module path before an exception's class name at the start of a traceback's last line."""
 
 
 StatusObserver.context_class = _StatusContext

@@ -591,7 +591,8 @@ def _task_failure(
     from ray.exceptions import RayTaskError, TaskCancelledError
 
     name = _function_name(fn)
-    tries = f"attempt {attempt} of {max_retries + 1}"
+    # Only the executor's own attempts are counted here (a function's retries are the run's).
+    tries = f" (attempt {attempt} of {max_retries + 1})" if max_retries else ""
     if isinstance(failure, RayTaskError):
         # run_task never raises: the function or its value could not cross to or
         # from the worker (not picklable, a module the worker cannot import).
@@ -599,18 +600,18 @@ def _task_failure(
         if isinstance(cause, Exception) and not isinstance(cause, RayTaskError):
             return cause
         return RemoteExceptionError(
-            f"{name} could not be run on the Ray worker ({tries}): {_ray_says(failure, max_bytes)}"
+            f"{name} could not be run on the Ray worker{tries}: {_ray_says(failure, max_bytes)}"
         )
     if isinstance(failure, TaskCancelledError):
-        return RayTaskSystemError(f"the Ray task running {name} was cancelled ({tries})")
+        return RayTaskSystemError(f"the Ray task running {name} was cancelled{tries}")
     kinds = {kind.__name__ for kind in type(failure).__mro__}
     if kinds & _WORKER_DEATHS:
         return WorkerDiedError(
-            f"the Ray worker running {name} died before the function returned ({tries}); "
+            f"the Ray worker running {name} died before the function returned{tries}; "
             f"Ray said: {type(failure).__name__}: {_ray_says(failure, max_bytes)}"
         )
     return RayTaskSystemError(
-        f"Ray lost the task running {name} ({tries}): {type(failure).__name__}: "
+        f"Ray lost the task running {name}{tries}: {type(failure).__name__}: "
         f"{_ray_says(failure, max_bytes)}"
     )
 

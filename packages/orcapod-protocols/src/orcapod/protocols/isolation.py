@@ -209,39 +209,60 @@ class IsolatedObserver:
             return DISCARD
         if not getattr(logger, "keeps_records", True):
             return logger  # type: ignore[no-any-return]
-        return IsolatedLogger(logger, isolation)
+        return _new_logger(IsolatedLogger, (logger, isolation))
 
 
-class IsolatedLogger:
+class IsolatedLogger(tuple):  # type: ignore[type-arg]  # (logger, isolation)
     """A packet logger whose failures count as its observer's (reported once, then skipped).
 
-    Args:
-        logger: the observer's packet logger.
-        isolation: its observer's state.
+    A tuple ``(logger, isolation)``: one is made per packet, and a tuple is made
+    without a Python-level ``__init__`` (a third of the cost).
     """
 
     keeps_records: ClassVar[bool] = True
 
-    __slots__ = ("_take", "isolation", "logger")
+    __slots__ = ()
 
-    def __init__(self, logger: PacketExecutionLogger, isolation: Isolation) -> None:
-        self.logger = logger
-        self.isolation = isolation
-        # A logger taking the fields as one mapping is spared their repacking.
-        take: Callable[[Mapping[str, Any]], None] | None = getattr(logger, "record_fields", None)
-        self._take = take if take is not None else _unpacking(logger)
+    @property
+    def logger(self) -> PacketExecutionLogger:
+        """The observer's packet logger."""
+        return self[0]  # type: ignore[no-any-return]
+
+    @property
+    def isolation(self) -> Isolation:
+        """Its observer's state."""
+        return self[1]  # type: ignore[no-any-return]
 
     def record(self, **fields: Any) -> None:
-        self.record_fields(fields)
+        logger, isolation = self
+        if isolation.failed:
+            return
+        try:
+            # A logger taking the fields as one mapping is spared their repacking.
+            take = getattr(logger, "record_fields", None)
+            if take is not None:
+                take(fields)
+            else:
+                logger.record(**fields)
+        except Exception as error:
+            isolation.fail("record", error)
 
     def record_fields(self, fields: Mapping[str, Any]) -> None:
         """:meth:`record`, given the fields as one mapping."""
-        if self.isolation.failed:
+        logger, isolation = self
+        if isolation.failed:
             return
         try:
-            self._take(fields)
+            take = getattr(logger, "record_fields", None)
+            if take is not None:
+                take(fields)
+            else:
+                logger.record(**fields)
         except Exception as error:
-            self.isolation.fail("record", error)
+            isolation.fail("record", error)
+
+
+_new_logger = tuple.__new__
 
 
 class _Skipped:
@@ -336,12 +357,3 @@ def _hook(observer: object, name: str) -> Callable[..., Any]:
 
 def _nothing(*args: Any, **kwargs: Any) -> Any:
     return DISCARD  # create_packet_logger's answer; the other hooks' is ignored
-
-
-def _unpacking(logger: PacketExecutionLogger) -> Callable[[Mapping[str, Any]], None]:
-    record = logger.record
-
-    def take(fields: Mapping[str, Any]) -> None:
-        record(**fields)
-
-    return take

@@ -81,26 +81,27 @@ class _PacketLogger:
     def record_fields(self, fields: Mapping[str, Any]) -> None:
         """:meth:`record`, given the fields as one mapping (a fan-out logger's way)."""
         context = self.context
+        get = fields.get  # bound once: sixteen lookups per row
         context.parent.add(
             context.sink,
             (
                 now(),
-                fields.get("duration_s"),
-                fields.get("stdout", ""),
-                fields.get("stderr", ""),
-                _python_logs(fields.get("python_logs", ())),
-                fields.get("traceback"),
-                bool(fields.get("success", False)),
-                int(fields.get("attempt", 1)),
-                str(fields.get("executor_type", "unknown")),
-                fields.get("capture_level"),
+                get("duration_s"),
+                get("stdout", ""),
+                get("stderr", ""),
+                _python_logs(get("python_logs", ())),
+                get("traceback"),
+                bool(get("success", False)),
+                int(get("attempt", 1)),
+                str(get("executor_type", "unknown")),
+                get("capture_level"),
                 # Left null (unknown) by an executor that does not say.
-                fields.get("stdout_bytes"),
-                fields.get("stderr_bytes"),
-                fields.get("stdout_truncated"),
-                fields.get("stderr_truncated"),
-                fields.get("python_logs_dropped"),
-                fields.get("capture_error"),
+                get("stdout_bytes"),
+                get("stderr_bytes"),
+                get("stdout_truncated"),
+                get("stderr_truncated"),
+                get("python_logs_dropped"),
+                get("capture_error"),
                 self.tag,
             ),
         )

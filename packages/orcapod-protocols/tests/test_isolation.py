@@ -293,20 +293,25 @@ def test_an_observer_written_before_flush_is_flushed_as_a_no_op(
     assert "flush" not in observer.calls.made
 
 
-def test_a_logger_that_keeps_nothing_is_handed_out_as_it_is() -> None:
+def test_a_logger_that_keeps_nothing_still_says_so_and_is_isolated(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     class Discarding:
         keeps_records = False
 
         def record(self, **fields: Any) -> None:
-            raise AssertionError("never called: nobody keeps the records")
-
-    discarding = Discarding()
+            raise RuntimeError("a quiet logger's bug")
 
     class Quiet(Observer):
         def create_packet_logger(self, tag: Any, packet: Any) -> PacketExecutionLogger:
-            return discarding
+            return Discarding()
 
-    assert isolate(Quiet()).create_packet_logger(TAG, PACKET) is discarding
+    logger = isolate(Quiet()).create_packet_logger(TAG, PACKET)
+
+    assert getattr(logger, "keeps_records", True) is False  # so nobody captures for it
+    with caplog.at_level(logging.ERROR, logger="orcapod.observers"):
+        logger.record(success=True)  # handed a record anyway: its failure is isolated
+    assert "a quiet logger's bug" in errors(caplog)[0].getMessage()
 
 
 def test_a_logger_taking_a_mapping_gets_the_fields_without_repacking() -> None:

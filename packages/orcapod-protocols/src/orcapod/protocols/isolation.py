@@ -198,7 +198,8 @@ class IsolatedObserver:
             self.isolation.fail("on_packet_crash", failure)
 
     def create_packet_logger(self, tag: Tag, packet: Packet) -> PacketExecutionLogger:
-        """The observer's logger, isolated; one that keeps nothing is returned as it is."""
+        """The observer's logger, isolated (and saying whether it keeps records, as the
+        observer's does)."""
         isolation = self.isolation
         if isolation.failed:
             return DISCARD
@@ -207,9 +208,10 @@ class IsolatedObserver:
         except Exception as error:
             isolation.fail("create_packet_logger", error)
             return DISCARD
-        if not getattr(logger, "keeps_records", True):
-            return logger  # type: ignore[no-any-return]
-        return _new_logger(IsolatedLogger, (logger, isolation))
+        if getattr(logger, "keeps_records", True):
+            return _new_logger(IsolatedLogger, (logger, isolation))
+        # It may still be handed records (beside a logger that keeps them): isolated too.
+        return _new_logger(_IsolatedQuietLogger, (logger, isolation))
 
 
 class IsolatedLogger(tuple):  # type: ignore[type-arg]  # (logger, isolation)
@@ -260,6 +262,14 @@ class IsolatedLogger(tuple):  # type: ignore[type-arg]  # (logger, isolation)
                 logger.record(**fields)
         except Exception as error:
             isolation.fail("record", error)
+
+
+class _IsolatedQuietLogger(IsolatedLogger):
+    """An isolated logger that, like the one it wraps, keeps nothing: no capture for it."""
+
+    keeps_records: ClassVar[bool] = False
+
+    __slots__ = ()
 
 
 _new_logger = tuple.__new__

@@ -1,4 +1,4 @@
-"""``orcapod runs``, ``orcapod status`` and ``orcapod logs``: observability records, readably.
+"""``orcapod runs``, ``status``, ``logs`` and ``results``: observability records, readably.
 
 Each sub-command opens the database by URI through the host (so every
 installed database plugin works), reads it with an
@@ -9,6 +9,7 @@ malformed ``--tag``) are one line on stderr and exit status 1.
 
 from __future__ import annotations
 
+import argparse
 import sys
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
@@ -20,7 +21,6 @@ from orcapod.observers._reader import STATES, ObservabilityReader, list_pipeline
 from orcapod.protocols.errors import OrcapodError
 
 if TYPE_CHECKING:
-    import argparse
     from collections.abc import Sequence
 
     from orcapod.protocols.database import ArrowDatabase
@@ -28,10 +28,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LogsCommand",
+    "ResultsCommand",
     "RunsCommand",
     "StatusCommand",
     "cli_commands",
     "make_logs_command",
+    "make_results_command",
     "make_runs_command",
     "make_status_command",
 ]
@@ -41,6 +43,12 @@ SECTION_LINES = 20
 
 LINE_CHARS = 400
 """Characters of each line ``orcapod logs`` shows without ``--full`` (start and end kept)."""
+
+RESULTS_LIMIT = 50
+"""Rows ``orcapod results`` shows without ``--limit``."""
+
+CELL_CHARS = 60
+"""Characters of each value ``orcapod results`` shows (longer ones are cut, on one line)."""
 
 _NONE = "-"
 
@@ -236,6 +244,50 @@ class LogsCommand(_ObservabilityCommand):
             print(f"no log rows match in {_scope(reader, args.node)}")
 
 
+class ResultsCommand(_ObservabilityCommand):
+    """``orcapod results URI [--pipeline P] --node N [--run R] [--limit K]``."""
+
+    name = "results"
+    help = (
+        "show the rows of a function node in the latest finished run (or --run R), "
+        "read from the store alone: tags and outputs"
+    )
+
+    def add_options(self, parser: argparse.ArgumentParser) -> None:
+        """``--node`` (required), ``--run`` and ``--limit``."""
+        parser.add_argument("--node", metavar="N", required=True, help="the function node's label")
+        parser.add_argument(
+            "--run",
+            metavar="R",
+            help="the run (default: the latest finished one, never one running or CRASHED)",
+        )
+        parser.add_argument(
+            "--limit",
+            metavar="K",
+            type=_positive,
+            default=RESULTS_LIMIT,
+            help=f"show at most K rows (default {RESULTS_LIMIT})",
+        )
+
+    def show(self, reader: ObservabilityReader, args: argparse.Namespace) -> None:
+        """Print which run is shown, then one line per packet of the node in it."""
+        run = args.run if args.run is not None else reader.latest_finished_run()
+        table = reader.results(args.node, run_id=run)
+        state = _run_states(reader).get(run or "", "?")
+        print(
+            f"node {args.node!r} of pipeline {reader.pipeline!r} in run {run} ({state}): "
+            f"{table.num_rows} row(s)"
+        )
+        if table.num_rows == 0:
+            return
+        shown = table.slice(0, args.limit)
+        rows = [[_cell(value) for value in row.values()] for row in shown.to_pylist()]
+        _print_table(shown.column_names, rows)
+        if table.num_rows > shown.num_rows:
+            more = table.num_rows - shown.num_rows
+            print(f"... and {more} more row(s); --limit {table.num_rows} shows them all")
+
+
 def make_runs_command(host: CliHost) -> CliCommand:
     """``orcapod runs``."""
     return RunsCommand(host)
@@ -251,9 +303,36 @@ def make_logs_command(host: CliHost) -> CliCommand:
     return LogsCommand(host)
 
 
+def make_results_command(host: CliHost) -> CliCommand:
+    """``orcapod results``."""
+    return ResultsCommand(host)
+
+
 def cli_commands() -> dict[str, CliCommandFactory]:
     """The sub-commands of orcapod-observers, for the ``orcapod_cli_commands`` hook."""
-    return {"runs": make_runs_command, "status": make_status_command, "logs": make_logs_command}
+    return {
+        "runs": make_runs_command,
+        "status": make_status_command,
+        "logs": make_logs_command,
+        "results": make_results_command,
+    }
+
+
+def _positive(text: str) -> int:
+    """``--limit``'s value: a whole number of rows, at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of rows (1 or more)")
+    return value
+
+
+def _cell(value: Any) -> str:
+    """A value of a results row on one line, cut to ``CELL_CHARS``."""
+    text = " ".join(_format_value(value, none="null").split())
+    return text if len(text) <= CELL_CHARS else text[: CELL_CHARS - 3] + "..."
 
 
 # -- choosing what to read ---------------------------------------------------------------

@@ -1,6 +1,8 @@
 """The storage layout of everything observers record (pinned in docs/observability.md).
 
 One home for it: the observers write these tables and the reader reads them.
+The names of the tables orcapod.core writes (results, node records), which the
+reader's ``results`` reads, are at the end.
 """
 
 from __future__ import annotations
@@ -10,9 +12,14 @@ import pyarrow as pa
 __all__ = [
     "HEARTBEATS_BRANCH",
     "HEARTBEAT_SCHEMA",
+    "INPUT_HASH",
     "LOGS_BRANCH",
     "LOG_COLUMNS",
+    "OUTPUT_HASH",
+    "PROVENANCE",
     "PYTHON_LOG",
+    "RESULTS_BRANCH",
+    "RESULT_RUN_ID",
     "RUNS_BRANCH",
     "RUN_SCHEMA",
     "STATUS_BRANCH",
@@ -131,3 +138,23 @@ in a table of its own so that ``_runs`` tables written before it keep their
 schema. ``__interval_s`` is the most the writer means to let pass before the
 next one; ``__process_key`` identifies the process exactly (see ``_liveness``).
 """
+
+# -- what orcapod.core writes ------------------------------------------------------------
+# orcapod.core writes these tables (its ResultCache and its function nodes'
+# runs); they are named here so that ``ObservabilityReader.results`` can read a
+# node's results from the store alone, without importing orcapod.core.
+
+RESULTS_BRANCH = "_results"
+"""Results of a function at ``("_results", <function name>, <identity with '-'>)``."""
+
+INPUT_HASH = "__input_packet_hash"
+"""The content hash of a result's input packet: the record id of a results table."""
+
+OUTPUT_HASH = "__output_packet_hash"
+"""The content hash of a result's output columns, in its results table and in node records."""
+
+PROVENANCE = "__provenance"
+"""A node record's source rows (a list of ``<source id>:<record id>`` strings)."""
+
+RESULT_RUN_ID = "__run_id"
+"""The run that computed a result (null for one stored outside any run)."""

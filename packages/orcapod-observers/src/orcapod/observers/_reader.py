@@ -18,8 +18,13 @@ import pyarrow.compute as pc
 
 from orcapod.observers._layout import (
     HEARTBEATS_BRANCH,
+    INPUT_HASH,
     LOG_COLUMNS,
     LOGS_BRANCH,
+    OUTPUT_HASH,
+    PROVENANCE,
+    RESULT_RUN_ID,
+    RESULTS_BRANCH,
     RUN_SCHEMA,
     RUNS_BRANCH,
     STATUS_BRANCH,
@@ -28,6 +33,7 @@ from orcapod.observers._layout import (
 )
 from orcapod.observers._liveness import Liveness, Process, liveness
 from orcapod.observers.errors import (
+    ObservabilityError,
     TagTypeConflictError,
     UnknownNodeError,
     UnknownPipelineError,
@@ -42,6 +48,7 @@ if TYPE_CHECKING:
     from orcapod.protocols.values import RecordPath
 
 __all__ = [
+    "FINISHED_RUN_STATES",
     "LOGS_BRANCH",
     "LOG_SCHEMA",
     "RUNS_BRANCH",
@@ -84,6 +91,9 @@ event is ``RUNNING`` in a run that is over (ended, or ``CRASHED``).
 
 RUN_STATES = ("RUNNING", "SUCCESS", "PARTIAL", "FAILED", "INTERRUPTED", "CRASHED")
 """Run states as :meth:`ObservabilityReader.runs` gives them; ``CRASHED`` is never written."""
+
+FINISHED_RUN_STATES = ("SUCCESS", "PARTIAL", "FAILED", "INTERRUPTED")
+"""Run states with an end record: the runs :meth:`ObservabilityReader.results` reads by default."""
 
 STALE_AFTER_INTERVALS = 12
 """A run's heartbeat is stale after this many of the intervals its writer promised..."""
@@ -130,6 +140,12 @@ RUNS_SCHEMA = pa.schema([*RUN_SCHEMA, (HEARTBEAT_AT, UTC_TIME)])
 _RANK = "__reader_state_rank"
 _ROW = "__reader_row"
 _RECENT_RUNS_NAMED = 5
+_GAVE_RESULT = ("SUCCESS", "CACHED")
+"""Latest states of a packet in a run whose result is the packet's row of that run."""
+_PROBE = 16
+"""Node records tried against every results table to find the one holding their results."""
+_SOURCE_RUN_ID = "__source_run_id"
+_EXPECTED_RUN = "__reader_expected_run"
 
 
 def list_pipelines(database: ArrowDatabase) -> list[str]:
@@ -288,6 +304,219 @@ class ObservabilityReader:
         events = _lost_in(events, runs)
         labels = sorted({path[2] for path in layout.status})
         return _count_states(events, labels, latest_run)
+
+    def latest_finished_run(self) -> str | None:
+        """The id of the newest run that has an end (FINISHED_RUN_STATES); None if none has.
+
+        Raises:
+            UnknownPipelineError: the database has no records of the pipeline.
+        """
+        return _latest_finished(self._runs(self._layout()))
+
+    def results(self, node: str, run_id: str | None = None) -> pa.Table:
+        """The rows function node ``node`` had in a run, read from the store alone.
+
+        One row per packet whose latest status event in the run is ``SUCCESS``
+        or ``CACHED``: its tag columns (their stored Arrow types), then its
+        output columns as stored in the function's results table; sorted by
+        the tags where they can be. Failed, cancelled and lost packets have no
+        row, nor have results of inputs the run did not have. It is what
+        ``pipeline.nodes[node].as_table()`` gave right after that run, for a
+        reader without the pipeline's code.
+
+        Args:
+            node: the label of a function node whose runs a ``StatusObserver`` recorded.
+            run_id: the run; by default the newest run with an end (``SUCCESS``,
+                ``PARTIAL``, ``FAILED`` or ``INTERRUPTED``; never one still
+                running or ``CRASHED``).
+
+        Raises:
+            UnknownPipelineError: the database has no records of the pipeline.
+            UnknownRunError: the pipeline has no run of that id.
+            UnknownNodeError: the pipeline has no stored node of that label.
+            ObservabilityError: the rows cannot be told from the store: no
+                finished run, an operator node, no status events of the node in
+                the run, or node records that match no stored result.
+        """
+        layout = self._layout()
+        run = self._results_run(self._runs(layout), run_id)
+        paths = [path for path in layout.status if path[2] == node and len(path) == 4]
+        if not paths:
+            raise self._no_status_of(node)
+        parts = []
+        for path in paths:  # one per version of the node; a run has one
+            events = self._database.get_records_with_column_value(
+                path, {RUN_ID: run}, record_id_column=STATUS_ID
+            )
+            if events is not None and events.num_rows:
+                records_path = (self._pipeline, node, path[3])
+                parts.append((records_path, self._results_at(records_path, events, run)))
+        if not parts:
+            raise self._not_in_run(layout, node, run)
+        if len(parts) == 1:
+            return parts[0][1]
+        return _combine(parts, pa.schema([]))
+
+    def _results_run(self, runs: pa.Table, run_id: str | None) -> str:
+        """``run_id`` checked, or the newest finished run."""
+        if run_id is not None:
+            if not pc.any(pc.equal(runs[RUN_ID], run_id)).as_py():
+                raise UnknownRunError(self._unknown_run_message(run_id, runs))
+            return run_id
+        latest = _latest_finished(runs)
+        if latest is None:
+            recent = [
+                f"{row[RUN_ID]} ({row[STATE]})" for row in runs.to_pylist()[:_RECENT_RUNS_NAMED]
+            ]
+            raise ObservabilityError(
+                f"pipeline {self._pipeline!r} has no finished run (one with an end: "
+                f"{', '.join(FINISHED_RUN_STATES)}) to read results of; its runs: "
+                f"{', '.join(recent) or 'none'}; name one with run_id= (--run)"
+            )
+        return latest
+
+    def _results_at(self, path: RecordPath, events: pa.Table, run: str) -> pa.Table:
+        """The rows of one version of a node (records at ``path``) for ``events`` of ``run``."""
+        latest = _latest_events(events)
+        done = latest.filter(pc.is_in(latest[STATE], value_set=pa.array(_GAVE_RESULT, _STR)))
+        records = self._database.get_all_records(path)
+        if records is None:
+            if done.num_rows:
+                raise ObservabilityError(_missing_message(path, done.num_rows, run))
+            return done.select(_tag_columns(done))  # no row: the tags' types are all there is
+        for column in (PROVENANCE, INPUT_HASH, OUTPUT_HASH):
+            if column not in records.column_names:
+                raise ObservabilityError(
+                    f"the node records at {path!r} have no {column!r} column: they were not "
+                    "written by orcapod's function node; results cannot read them"
+                )
+        expected = _expected_runs(done, run)
+        keys = _provenance_keys(records[PROVENANCE])
+        wanted = pc.is_in(keys, value_set=expected[PACKET_KEY])
+        candidates = records.filter(wanted).append_column(PACKET_KEY, keys.filter(wanted))
+        candidates = _with_expected_run(candidates, expected)
+        results_path = self._results_table(path, candidates if candidates.num_rows else records)
+        stored = None
+        if candidates.num_rows:
+            stored = self._database.get_records_by_ids(
+                results_path,
+                pc.unique(candidates[INPUT_HASH]).to_pylist(),
+                record_id_column=INPUT_HASH,
+            )
+        if stored is None or stored.num_rows == 0:
+            if done.num_rows:
+                raise ObservabilityError(_missing_message(path, done.num_rows, run))
+            # No packet gave a result: no row, with the columns of a result of another run.
+            candidates = records.slice(0, 0).append_column(_EXPECTED_RUN, pa.array([], _STR))
+            stored = self._database.get_records_by_ids(
+                results_path,
+                records[INPUT_HASH].slice(0, 1).to_pylist(),
+                record_id_column=INPUT_HASH,
+            )
+            if stored is None:
+                return records.select(_tag_columns(records)).slice(0, 0)
+            rows, taken = candidates, stored.slice(0, 0)
+        else:
+            rows, taken = _match(candidates, stored, expected, path, run)
+        tags = _tag_columns(records)
+        outputs = _tag_columns(stored)
+        table = pa.Table.from_arrays(
+            [*(rows[name] for name in tags), *(taken[name] for name in outputs)],
+            names=[*tags, *outputs],
+        )
+        return _sorted_by(table, tags)
+
+    def _results_table(self, path: RecordPath, records: pa.Table) -> RecordPath:
+        """The results table holding the results the node records at ``path`` name.
+
+        A few records' (input hash, output hash) pairs are looked up in every
+        table under ``("_results",)``, one vectorised read each; the table
+        holding most of them wins (then the one whose results were computed in
+        the runs the status events name: another version of the function may
+        have stored the same outputs for the same inputs).
+        """
+        sample = records.slice(0, _PROBE)
+        inputs = sample[INPUT_HASH].cast(_STR)
+        outputs = sample[OUTPUT_HASH].cast(_STR)
+        runs = sample[_EXPECTED_RUN] if _EXPECTED_RUN in sample.column_names else None
+        best: tuple[int, int, RecordPath] | None = None
+        for candidate in sorted(self._database.list_paths((RESULTS_BRANCH,))):
+            if len(candidate) != 3:
+                continue
+            found = self._database.get_records_by_ids(
+                candidate, pc.unique(inputs).to_pylist(), record_id_column=INPUT_HASH
+            )
+            if found is None or found.num_rows == 0 or OUTPUT_HASH not in found.column_names:
+                continue
+            at = pc.index_in(inputs, value_set=found[INPUT_HASH].cast(_STR))
+            same = pc.fill_null(pc.equal(found[OUTPUT_HASH].cast(_STR).take(at), outputs), False)
+            score = pc.sum(same.cast(pa.int64())).as_py() or 0
+            agree = 0
+            if runs is not None and RESULT_RUN_ID in found.column_names:
+                ran = pc.equal(found[RESULT_RUN_ID].cast(_STR).take(at), runs.cast(_STR))
+                agree = (
+                    pc.sum(pc.and_(same, pc.fill_null(ran, False)).cast(pa.int64())).as_py() or 0
+                )
+            if score and (best is None or (score, agree) > best[:2]):
+                best = (score, agree, candidate)
+        if best is None:
+            raise ObservabilityError(
+                f"no results table under {(RESULTS_BRANCH,)!r} holds the results the node records "
+                f"at {path!r} name (by input and output hash): the results were deleted or moved; "
+                "run the pipeline again to compute them"
+            )
+        return best[2]
+
+    def _no_status_of(self, node: str) -> ObservabilityError:
+        """Why ``node`` has no status events: unknown, an operator, or never observed."""
+        pipeline = self._pipeline
+        stored = sorted(
+            {
+                path[1]
+                for path in self._database.list_paths((pipeline,))
+                if len(path) == 3 and not path[1].startswith("_")
+            }
+        )
+        if node not in stored:
+            return UnknownNodeError(
+                f"pipeline {pipeline!r} has no stored node {node!r}; nodes with stored records: "
+                f"{_listing(stored)} (a source's rows are not stored: read them with its code)"
+            )
+        paths = [path for path in self._database.list_paths((pipeline, node)) if len(path) == 3]
+        records = self._database.get_all_records(paths[0])
+        if records is not None and INPUT_HASH not in records.column_names:
+            return ObservabilityError(
+                f"node {node!r} of pipeline {pipeline!r} is an operator: its rows are stored "
+                "as computed, with no record of the run that gave them, so the store cannot "
+                f"tell one run's rows; with the pipeline's code, pipeline.nodes[{node!r}]"
+                ".as_table() computes them from its inputs' stored results"
+            )
+        return ObservabilityError(
+            f"node {node!r} of pipeline {pipeline!r} has no status events: no run of it was "
+            "observed by a StatusObserver, so which of its stored results a run gave cannot be "
+            "told from the store; run the pipeline with a StatusObserver (e.g. "
+            "CompositeObserver(LoggingObserver(db), StatusObserver(db))), or, with the "
+            f"pipeline's code, read pipeline.nodes[{node!r}].as_table()"
+        )
+
+    def _not_in_run(self, layout: _Layout, node: str, run: str) -> ObservabilityError:
+        """Why run ``run`` has no status events of ``node``."""
+        observed = any(
+            (table := self._database.get_records_with_column_value(path, {RUN_ID: run})) is not None
+            and table.num_rows
+            for path in layout.status
+        )
+        why = (
+            "it did not reach the node, or the node had no input packets"
+            if observed
+            else "it ran without a StatusObserver"
+        )
+        return ObservabilityError(
+            f"run {run!r} of pipeline {self._pipeline!r} recorded no status events of node "
+            f"{node!r} ({why}), so its rows cannot be told from the store; name a run that "
+            f"did (run_id=, --run; runs() lists them), or, with the pipeline's code, read "
+            f"pipeline.nodes[{node!r}].as_table()"
+        )
 
     def _layout(self) -> _Layout:
         """Where the pipeline's records are, listed once for one query."""
@@ -598,3 +827,110 @@ def _count_states(events: pa.Table, labels: list[str], run_id: str) -> pa.Table:
     columns["__n_total"] = pc.fill_null(joined["count_all_sum"], 0)
     columns[RUN_ID] = pa.array([run_id] * len(labels), _STR)
     return pa.table(columns).select(SUMMARY_SCHEMA.names).cast(SUMMARY_SCHEMA)
+
+
+# -- results of a run ------------------------------------------------------------------
+
+
+def _latest_finished(runs: pa.Table) -> str | None:
+    """The newest run (``runs`` is newest first) with an end record."""
+    finished = runs.filter(
+        pc.and_(
+            pc.fill_null(pc.is_in(runs[STATE], value_set=pa.array(FINISHED_RUN_STATES)), False),
+            pc.is_valid(runs[ENDED_AT]),
+        )
+    )
+    return None if finished.num_rows == 0 else str(finished[RUN_ID][0].as_py())
+
+
+def _tag_columns(table: pa.Table) -> list[str]:
+    return [name for name in table.column_names if not name.startswith("__")]
+
+
+def _provenance_keys(provenance: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Each node record's provenance joined by ``;``: a status event's ``__packet_key``."""
+    # Arrow joins strings of ``list`` but not of ``large_list`` arrays.
+    references = provenance.cast(pa.list_(pa.large_string()))
+    return pc.binary_join(references, pa.scalar(";", pa.large_string()))
+
+
+def _expected_runs(done: pa.Table, run: str) -> pa.Table:
+    """Per packet key, the run its result was computed in: ``run``, or a ``CACHED``
+    event's ``__source_run_id``."""
+    cached = pc.fill_null(pc.equal(done[STATE], "CACHED"), False)
+    sources = done[_SOURCE_RUN_ID].cast(_STR) if _SOURCE_RUN_ID in done.column_names else None
+    if sources is None:
+        sources = pa.nulls(done.num_rows, _STR)
+    expected = pc.if_else(cached, sources, pa.scalar(run, _STR))
+    return pa.table({PACKET_KEY: done[PACKET_KEY].cast(_STR), _EXPECTED_RUN: expected})
+
+
+def _with_expected_run(candidates: pa.Table, expected: pa.Table) -> pa.Table:
+    at = pc.index_in(candidates[PACKET_KEY], value_set=expected[PACKET_KEY].combine_chunks())
+    return candidates.append_column(_EXPECTED_RUN, expected[_EXPECTED_RUN].take(at))
+
+
+def _match(
+    candidates: pa.Table, stored: pa.Table, expected: pa.Table, path: RecordPath, run: str
+) -> tuple[pa.Table, pa.Table]:
+    """The one node record of each packet key, and its stored result, aligned.
+
+    A record counts when its result is stored with the output hash it names.
+    A key recorded with several inputs (a source whose id is fixed, edited
+    between runs) keeps the record whose result was computed in the run the
+    status event names.
+
+    Raises:
+        ObservabilityError: a packet has no such record, or several.
+    """
+    at = pc.index_in(candidates[INPUT_HASH].cast(_STR), value_set=stored[INPUT_HASH].cast(_STR))
+    taken = stored.take(at)
+    same = pc.fill_null(
+        pc.equal(taken[OUTPUT_HASH].cast(_STR), candidates[OUTPUT_HASH].cast(_STR)), False
+    )
+    ran_in = taken[RESULT_RUN_ID].cast(_STR) if RESULT_RUN_ID in taken.column_names else None
+    if ran_in is None:
+        ran_in = pa.nulls(candidates.num_rows, _STR)
+    wanted_run = candidates[_EXPECTED_RUN]
+    ran = pc.or_(
+        pc.fill_null(pc.equal(ran_in, wanted_run), False),
+        pc.and_(pc.is_null(ran_in), pc.is_null(wanted_run)),
+    )
+    keys = candidates[PACKET_KEY]
+    counts = pc.value_counts(keys.filter(same))
+    per_key = counts.field("counts").take(pc.index_in(keys, value_set=counts.field("values")))
+    keep = pc.and_(same, pc.or_(pc.equal(pc.fill_null(per_key, 0), 1), ran))
+    rows, taken = candidates.filter(keep), taken.filter(keep)
+    kept = rows[PACKET_KEY]
+    if pc.count_distinct(kept).as_py() != rows.num_rows:
+        duplicated = pc.value_counts(kept).filter(
+            pc.greater(pc.value_counts(kept).field("counts"), 1)
+        )
+        raise ObservabilityError(
+            f"packet {duplicated.field('values')[0].as_py()!r} of run {run!r} has several node "
+            f"records at {path!r} with stored results, and none tells which the run gave; "
+            "read the node with the pipeline's code (pipeline.nodes[...].as_table())"
+        )
+    missing = expected.num_rows - rows.num_rows
+    if missing:
+        raise ObservabilityError(_missing_message(path, missing, run))
+    return rows, taken
+
+
+def _missing_message(path: RecordPath, count: int, run: str) -> str:
+    return (
+        f"{count} packet(s) of run {run!r} ended SUCCESS or CACHED, but the node records at "
+        f"{path!r} name no stored result for them: the store was altered or damaged; "
+        "`orcapod verify URI` checks the stored results, and running the pipeline again "
+        "records them again"
+    )
+
+
+def _sorted_by(table: pa.Table, columns: Sequence[str]) -> pa.Table:
+    """``table`` sorted by ``columns``, or as it is where their types cannot be sorted."""
+    if not columns or table.num_rows < 2:
+        return table
+    try:
+        return table.sort_by([(name, "ascending") for name in columns])
+    except (pa.ArrowNotImplementedError, pa.ArrowTypeError, pa.ArrowInvalid):
+        return table

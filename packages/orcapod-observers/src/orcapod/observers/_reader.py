@@ -339,7 +339,11 @@ class ObservabilityReader:
                 the run, or node records that match no stored result.
         """
         layout = self._layout()
-        run = self._results_run(self._runs(layout), run_id)
+        runs = self._runs(layout)
+        run = self._results_run(runs, run_id)
+        ended = bool(
+            pc.any(pc.and_(pc.equal(runs[RUN_ID], run), pc.is_valid(runs[ENDED_AT]))).as_py()
+        )
         paths = [path for path in layout.status if path[2] == node and len(path) == 4]
         if not paths:
             raise self._no_status_of(node)
@@ -350,7 +354,8 @@ class ObservabilityReader:
             )
             if events is not None and events.num_rows:
                 records_path = (self._pipeline, node, path[3])
-                parts.append((records_path, self._results_at(records_path, events, run)))
+                rows = self._results_at(records_path, events, _RunRead(run, ended))
+                parts.append((records_path, rows))
         if not parts:
             raise self._not_in_run(layout, node, run)
         if len(parts) == 1:
@@ -375,14 +380,14 @@ class ObservabilityReader:
             )
         return latest
 
-    def _results_at(self, path: RecordPath, events: pa.Table, run: str) -> pa.Table:
+    def _results_at(self, path: RecordPath, events: pa.Table, run: _RunRead) -> pa.Table:
         """The rows of one version of a node (records at ``path``) for ``events`` of ``run``."""
         latest = _latest_events(events)
         done = latest.filter(pc.is_in(latest[STATE], value_set=pa.array(_GAVE_RESULT, _STR)))
         records = self._database.get_all_records(path)
         if records is None:
             if done.num_rows:
-                raise ObservabilityError(_missing_message(path, done.num_rows, run))
+                raise ObservabilityError(run.missing(path, done.num_rows))
             return done.select(_tag_columns(done))  # no row: the tags' types are all there is
         for column in (PROVENANCE, INPUT_HASH, OUTPUT_HASH):
             if column not in records.column_names:
@@ -390,7 +395,7 @@ class ObservabilityReader:
                     f"the node records at {path!r} have no {column!r} column: they were not "
                     "written by orcapod's function node; results cannot read them"
                 )
-        expected = _expected_runs(done, run)
+        expected = _expected_runs(done, run.run_id)
         keys = _provenance_keys(records[PROVENANCE])
         wanted = pc.is_in(keys, value_set=expected[PACKET_KEY])
         candidates = records.filter(wanted).append_column(PACKET_KEY, keys.filter(wanted))
@@ -405,7 +410,7 @@ class ObservabilityReader:
             )
         if stored is None or stored.num_rows == 0:
             if done.num_rows:
-                raise ObservabilityError(_missing_message(path, done.num_rows, run))
+                raise ObservabilityError(run.missing(path, done.num_rows))
             # No packet gave a result: no row, with the columns of a result of another run.
             candidates = records.slice(0, 0).append_column(_EXPECTED_RUN, pa.array([], _STR))
             stored = self._database.get_records_by_ids(
@@ -871,7 +876,7 @@ def _with_expected_run(candidates: pa.Table, expected: pa.Table) -> pa.Table:
 
 
 def _match(
-    candidates: pa.Table, stored: pa.Table, expected: pa.Table, path: RecordPath, run: str
+    candidates: pa.Table, stored: pa.Table, expected: pa.Table, path: RecordPath, run: _RunRead
 ) -> tuple[pa.Table, pa.Table]:
     """The one node record of each packet key, and its stored result, aligned.
 
@@ -907,23 +912,41 @@ def _match(
             pc.greater(pc.value_counts(kept).field("counts"), 1)
         )
         raise ObservabilityError(
-            f"packet {duplicated.field('values')[0].as_py()!r} of run {run!r} has several node "
-            f"records at {path!r} with stored results, and none tells which the run gave; "
+            f"packet {duplicated.field('values')[0].as_py()!r} of run {run.run_id!r} has "
+            f"several node records at {path!r} with stored results, and none tells which the "
+            "run gave; "
             "read the node with the pipeline's code (pipeline.nodes[...].as_table())"
         )
     missing = expected.num_rows - rows.num_rows
     if missing:
-        raise ObservabilityError(_missing_message(path, missing, run))
+        raise ObservabilityError(run.missing(path, missing))
     return rows, taken
 
 
-def _missing_message(path: RecordPath, count: int, run: str) -> str:
-    return (
-        f"{count} packet(s) of run {run!r} ended SUCCESS or CACHED, but the node records at "
-        f"{path!r} name no stored result for them: the store was altered or damaged; "
-        "`orcapod verify URI` checks the stored results, and running the pipeline again "
-        "records them again"
-    )
+@dataclass(frozen=True, slots=True)
+class _RunRead:
+    """The run whose results are read, and whether it has an end record."""
+
+    run_id: str
+    ended: bool
+
+    def missing(self, path: RecordPath, count: int) -> str:
+        """Why ``count`` packets that gave a result have no row to show."""
+        found = (
+            f"{count} packet(s) of run {self.run_id!r} ended SUCCESS or CACHED, but the node "
+            f"records at {path!r} name no stored result for them"
+        )
+        if not self.ended:
+            return (
+                f"{found}: the run has no end (it crashed, or is running), and a node records "
+                "its rows at the end of each batch, so its rows cannot be told; read a finished "
+                "run (the default), or run the pipeline again: what this run computed is stored "
+                "and will be reused"
+            )
+        return (
+            f"{found}: the store was altered or damaged; `orcapod verify URI` checks the "
+            "stored results, and running the pipeline again records them again"
+        )
 
 
 def _sorted_by(table: pa.Table, columns: Sequence[str]) -> pa.Table:

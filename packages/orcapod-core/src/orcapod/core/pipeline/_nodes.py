@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from abc import ABC, abstractmethod
 from concurrent.futures import ThreadPoolExecutor
 from time import monotonic, perf_counter
@@ -842,9 +843,13 @@ class FunctionNodeRun:
             held.release(cancelled=cancelled)
         if cancelled:
             batch.outcome[row] = ("cancelled", None)
-            self.observer.on_packet_crash(
-                self.label, tag, packet, PacketCancelled(f"cancelled: {error or 'the run stopped'}")
+            signum = self.interruption.signum
+            why = (
+                f"the run was interrupted by {signal.Signals(signum).name}"
+                if signum is not None
+                else "another packet failed the run (fail_fast)"
             )
+            self.observer.on_packet_crash(self.label, tag, packet, PacketCancelled(why))
             raise error
         self._failed(batch, row, tag, packet, error)
         self.checkpoints.packets_finished()

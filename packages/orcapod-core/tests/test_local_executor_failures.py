@@ -250,3 +250,29 @@ def test_a_quiet_call_records_zero_bytes_and_no_capture_error() -> None:
         "python_logs_dropped": 0,
         "capture_error": None,
     }
+
+
+class MappingLogger:
+    """A logger taking the fields as one mapping (as the observers' own loggers do)."""
+
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+
+    def record(self, **fields: Any) -> None:
+        raise AssertionError("record_fields is used when the logger has it")
+
+    def record_fields(self, fields: dict[str, Any]) -> None:
+        self.received.append(fields)
+
+
+@LEVELS
+def test_a_logger_taking_a_mapping_gets_every_field_of_a_failed_call(level: str) -> None:
+    logger = MappingLogger()
+
+    with pytest.raises(SystemExit):
+        LocalExecutor(level, passthrough=False).execute_callable(exits, {"x": 1}, logger=logger)  # type: ignore[arg-type]
+
+    (fields,) = logger.received
+    assert set(fields) >= METADATA | {"stdout", "traceback", "success", "attempt", "executor_type"}
+    assert (fields["attempt"], fields["executor_type"], fields["success"]) == (1, "local", False)
+    assert fields["stdout"] == "exiting on 1\n"

@@ -10,7 +10,7 @@ from orcapod.protocols.isolation import DISCARD as SKIPPED_LOGGER
 from orcapod.protocols.isolation import Isolation
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from orcapod.protocols.data import Packet, Schema, Tag
     from orcapod.protocols.observability import ExecutionObserver, PacketExecutionLogger
@@ -194,6 +194,10 @@ class _FanOutLogger:
         self.loggers = loggers
 
     def record(self, **fields: Any) -> None:
+        self.record_fields(fields)
+
+    def record_fields(self, fields: Mapping[str, Any]) -> None:
+        """:meth:`record`, given the fields as one mapping (handed on as it is)."""
         for isolation, logger, take in self.loggers:
             if isolation.failed:
                 continue

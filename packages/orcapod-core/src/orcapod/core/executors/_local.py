@@ -141,7 +141,16 @@ class LocalExecutor:
             max_records=self.max_records,
             passthrough=self.passthrough,
         )
-        logger.record(**call.result.as_record_fields(), attempt=1, executor_type="local")
+        fields = call.result.as_record_fields()  # a new dict, the logger's to keep
+        fields["attempt"] = 1
+        fields["executor_type"] = "local"
+        # A logger taking the fields as one mapping (an observer's own, or one that
+        # fans them out or isolates them) is spared packing them into keywords.
+        take = getattr(logger, "record_fields", None)
+        if take is not None:
+            take(fields)
+        else:
+            logger.record(**fields)
         return call.unwrap()
 
     async def async_execute_callable(

@@ -9,6 +9,7 @@ import pytest
 from orcapod.core import DictSource, InMemoryArrowDatabase, LocalExecutor, Pipeline, function_pod
 from orcapod.observers._composite import CompositeObserver
 from orcapod.observers._logging import LoggingObserver
+from orcapod.observers._progress import ProgressObserver
 from orcapod.observers._reader import ObservabilityReader
 from orcapod.observers._status import StatusObserver
 
@@ -101,6 +102,18 @@ def test_a_status_observer_alone_sees_every_attempt_without_capturing(orchestrat
         )
         is None
     )  # nothing was captured for it
+
+
+def test_beside_an_observer_keeping_no_records_attempts_are_still_heard(orchestrator: str) -> None:
+    # A composite whose children keep no records captures nothing, yet its status
+    # child hears each retried attempt that the run records itself.
+    database = InMemoryArrowDatabase()
+    pipeline = _pipeline(database)
+    observer = CompositeObserver(StatusObserver(database), ProgressObserver(force=False))
+
+    pipeline.run(orchestrator, observer=observer)
+
+    assert _events(database, pipeline) == EVENTS
 
 
 @pytest.mark.parametrize("capture", ["sys", "fd"])

@@ -158,8 +158,10 @@ class CompositeObserver:
     def create_packet_logger(self, tag: Tag, packet: Packet) -> PacketExecutionLogger:
         """A logger handing each record to every child's logger.
 
-        It keeps records when one of them does; when none does, the call is
-        not captured, and no child hears of it.
+        It keeps records when one of them does. When none does, the call is
+        not captured, but a logger is still handed out when a child gave one
+        (a StatusObserver's hears of retried attempts through it, recorded by
+        the run itself); with no child logger at all, the discarding one.
         """
         loggers = []
         keeps = False
@@ -174,7 +176,9 @@ class CompositeObserver:
             if logger is not DISCARD and logger is not SKIPPED_LOGGER:
                 loggers.append((isolation, logger, getattr(logger, "record_fields", None)))
                 keeps = keeps or getattr(logger, "keeps_records", True)
-        return _FanOutLogger(loggers) if keeps else DISCARD
+        if keeps:
+            return _FanOutLogger(loggers)
+        return _QuietFanOutLogger(loggers) if loggers else DISCARD
 
 
 class _FanOutLogger:
@@ -208,6 +212,13 @@ class _FanOutLogger:
                     logger.record(**fields)
             except Exception as error:
                 isolation.fail("record", error)
+
+
+class _QuietFanOutLogger(_FanOutLogger):
+    """A fan-out to child loggers none of which keeps records: nothing is captured for it."""
+
+    __slots__ = ()
+    keeps_records = False
 
 
 def _bound(

@@ -226,6 +226,10 @@ class HeldRecords:
     def record(self, **fields: Any) -> None:
         self.records.append(fields)
 
+    def record_fields(self, fields: Mapping[str, Any]) -> None:
+        """:meth:`record`, given the fields as one mapping (kept as it is: the caller's to give)."""
+        self.records.append(fields)
+
     def release(self, *, cancelled: bool = False) -> None:
         """Hand the held records on (each at most once).
 

@@ -239,3 +239,66 @@ def test_an_observer_failing_in_flush_is_skipped_not_raised(
     assert result.state is RunState.SUCCESS
     reports = [r for r in caplog.records if "observer disk full" in r.getMessage()]
     assert len(reports) == 1  # reported once, then skipped
+
+
+def test_a_second_signal_reaches_the_programs_handler_at_once_and_only_once() -> None:
+    # A function swallowing the first signal's RunInterrupted keeps the run from
+    # stopping; the second signal gives up the clean end and is delivered at once.
+    heard: list[float] = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: heard.append(time.monotonic()))
+
+    @function_pod(output_keys="y")
+    def stubborn(x: int) -> int:
+        try:
+            time.sleep(1.5)
+        except BaseException:
+            time.sleep(1.5)
+        return x
+
+    def send_twice() -> None:
+        time.sleep(0.3)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.3)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    source = DictSource([{"id": 0, "x": 0}, {"id": 1, "x": 1}], tag_columns=["id"])
+    pipeline = Pipeline("stubborn", InMemoryArrowDatabase())
+    with pipeline:
+        stubborn.pod(source, label="stubborn")
+    try:
+        sender = threading.Thread(target=send_twice)
+        started = time.monotonic()
+        sender.start()
+        result = pipeline.run()
+        sender.join()
+        assert len(heard) == 1  # delivered once, by the second signal, not again at the end
+        assert heard[0] - started < 1.2  # at once, not when the packet ended (about 3 s)
+        assert result.state is RunState.INTERRUPTED
+        assert result.nodes["stubborn"].computed == 1  # the first packet; none started after
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def test_a_forked_child_signalled_ends_as_its_own_handler_says_not_as_the_run() -> None:
+    @function_pod(output_keys="status")
+    def forking(x: int) -> int:
+        child = os.fork()
+        if child == 0:  # the child: a SIGTERM must end it, as SIG_DFL does
+            try:
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(5)
+            except BaseException:
+                os._exit(3)  # the run's exception reached the child: wrong
+            os._exit(4)
+        _, status = os.waitpid(child, 0)
+        return status
+
+    source = DictSource([{"id": 0, "x": 0}], tag_columns=["id"])
+    pipeline = Pipeline("forking", InMemoryArrowDatabase())
+    with pipeline:
+        forking.pod(source, label="forking")
+    result = pipeline.run(executor=None)
+    assert result.state is RunState.SUCCESS
+    [status] = pipeline.nodes["forking"].as_table().column("status").to_pylist()
+    assert os.WIFSIGNALED(status)
+    assert os.WTERMSIG(status) == signal.SIGTERM

@@ -22,6 +22,7 @@ moment. Under asyncio a ticker task on the event loop does the same.
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import threading
 from contextlib import contextmanager
@@ -265,7 +266,11 @@ class Interruption:
     :class:`RunInterrupted` when the run's thread is inside a user's call,
     otherwise noted and raised at the next packet, so the run's own bookkeeping
     is never cut in half; under asyncio, the run's task is cancelled instead.
-    Later signals are ignored while the run stores what it finished. A signal
+    A second signal gives up the clean end: the previous handlers are put back
+    and it is delivered to them at once (a second Ctrl-C, or a scheduler's
+    repeated SIGTERM, ends a run stuck in a flush). A forked child (a function
+    using ``multiprocessing``) inherits the handler, which there acts as the
+    previous handler would: the child never runs the parent's end. A signal
     the process ignores (``nohup`` ignores SIGHUP) stays ignored.
 
     Attributes:
@@ -279,6 +284,8 @@ class Interruption:
         self.in_call = False
         self.cancel: Callable[[], None] | None = None
         self._previous: dict[int, Any] = {}
+        self._pid = os.getpid()
+        self._delivered = False
 
     def install(self) -> None:
         """Take over the signals, when called on the main thread."""
@@ -304,7 +311,8 @@ class Interruption:
         (SIGTERM: status 143 in a shell); Python's SIGINT handler raises
         ``KeyboardInterrupt``; a handler of the program's own runs.
         """
-        if self.signum is not None:
+        if self.signum is not None and not self._delivered:
+            self._delivered = True
             signal.raise_signal(self.signum)
 
     def check(self) -> None:
@@ -313,8 +321,14 @@ class Interruption:
             raise RunInterrupted(self.signum)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
-        if self.signum is not None:
-            return  # already stopping: let the run store what it finished
+        if os.getpid() != self._pid or self.signum is not None:
+            # A forked child's signal, or a second one: the previous handlers' turn, now.
+            previous = self._previous.get(signum, signal.SIG_DFL)
+            self.restore()
+            self._delivered = True
+            signal.signal(signum, previous)
+            signal.raise_signal(signum)
+            return
         self.signum = signum
         if self.cancel is not None:
             self.cancel()

@@ -463,6 +463,7 @@ class FunctionNodeRun:
 
     def begin(self, rows: pa.Table) -> _Batch:
         """Hash and look up a batch; report its cached rows; say which rows to compute."""
+        self.interruption.check()  # a signal since the last batch: stop before this one
         system = [name for name in rows.column_names if is_system_column(name)]
         tags = RowBlock(rows.select([*self.tag_schema, *system]), self.tag_schema)
         packets = RowBlock(rows.select(list(self.packet_schema)), self.packet_schema)

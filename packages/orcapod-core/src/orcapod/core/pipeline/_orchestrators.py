@@ -150,6 +150,7 @@ class SyncPipelineOrchestrator(Orchestrator):
         outputs: dict[str, pa.Table] = {}
         readers = _readers(pipeline)
         for node in pipeline.nodes.values():
+            ctx.interruption.check()  # a signal during the node before: stop here
             inputs = [outputs[upstream.label] for upstream in node.upstreams]
             outputs[node.label] = node.execute(inputs, ctx)
             for upstream in node.upstreams:  # let go of tables nobody will read again

@@ -26,6 +26,7 @@ from orcapod.observers.errors import (
     UnknownPipelineError,
     UnknownRunError,
 )
+from orcapod.protocols.errors import StoreNotFoundError
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -125,7 +126,10 @@ class Lab:
         """The id of a RUNNING run in which packet ``id == packet`` is stored SUCCESS."""
         if not (self.tmp_path / "store.db").exists():
             return None
-        reader = self.reader()
+        try:
+            reader = self.reader()
+        except StoreNotFoundError:  # the file is made; its catalog is not committed yet
+            return None
         try:
             runs = reader.runs().to_pylist()
         except UnknownPipelineError:  # the store exists; the run's start is not in it yet

@@ -236,18 +236,7 @@ class IsolatedLogger(tuple):  # type: ignore[type-arg]  # (logger, isolation)
         return self[1]  # type: ignore[no-any-return]
 
     def record(self, **fields: Any) -> None:
-        logger, isolation = self
-        if isolation.failed:
-            return
-        try:
-            # A logger taking the fields as one mapping is spared their repacking.
-            take = getattr(logger, "record_fields", None)
-            if take is not None:
-                take(fields)
-            else:
-                logger.record(**fields)
-        except Exception as error:
-            isolation.fail("record", error)
+        self.record_fields(fields)
 
     def record_fields(self, fields: Mapping[str, Any]) -> None:
         """:meth:`record`, given the fields as one mapping."""
@@ -255,6 +244,7 @@ class IsolatedLogger(tuple):  # type: ignore[type-arg]  # (logger, isolation)
         if isolation.failed:
             return
         try:
+            # A logger taking the fields as one mapping is spared their repacking.
             take = getattr(logger, "record_fields", None)
             if take is not None:
                 take(fields)

@@ -23,6 +23,12 @@ def square(x: int) -> int:
     return x * x
 
 
+@function_pod(output_keys="y", retries=1)
+def square_retried(x: int) -> int:
+    print(f"squaring {x}")
+    return x * x
+
+
 def _pipeline(database: InMemoryArrowDatabase) -> Pipeline:
     source = DictSource([{"k": i, "x": i} for i in range(PACKETS)], tag_columns=["k"])
     pipeline = Pipeline("iso", database)
@@ -195,3 +201,34 @@ def test_a_raising_observer_passed_alone_and_isolated_does_not_abort_the_run(
     assert result.n_computed == PACKETS
     assert len(_errors(caplog)) == 1
     assert broken.counts["on_packet_end"] == 1
+
+
+@pytest.mark.parametrize("orchestrator", ["sync", "async"])
+@pytest.mark.parametrize("retries", [0, 1])
+@pytest.mark.parametrize(
+    "hook", ["on_packet_start", "create_packet_logger", "record", "on_packet_end", "flush"]
+)
+def test_an_observer_passed_directly_failing_per_packet_is_reported_once_and_skipped(
+    hook: str, retries: int, orchestrator: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The run calls a plain observer's per-packet hooks without isolate()'s wrappers
+    # (PacketHooks): it must catch and report their failures as isolate() does, on
+    # both orchestrators and on the retrying path.
+    database = InMemoryArrowDatabase()
+    source = DictSource([{"k": i, "x": i} for i in range(PACKETS)], tag_columns=["k"])
+    pipeline = Pipeline("direct", database)
+    pod = square_retried if retries else square
+    with pipeline:
+        pod.pod(source, label="square")
+    broken = Counting(fails_in=hook)
+
+    with caplog.at_level(logging.ERROR, logger="orcapod.observers"):
+        result = pipeline.run(orchestrator, observer=broken, flush_every=1)  # type: ignore[arg-type]
+
+    assert result.n_computed == PACKETS
+    assert result.failures == []
+    (report,) = _errors(caplog)
+    assert f"Counting(fails_in={hook!r}) failed in {hook}" in report.getMessage()
+    assert broken.counts[hook] == 1
+    assert "on_run_end" not in broken.counts  # skipped for the rest of the run
+    assert broken.counts.get("on_packet_end", 0) <= 1

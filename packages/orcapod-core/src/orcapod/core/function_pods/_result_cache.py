@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,6 +36,7 @@ RUN_ID = "__run_id"
 COMPUTED_AT = "__computed_at"
 _CONTEXT_PREFIX = "__"
 _CONTEXT_SCHEMA = Schema({RUN_ID: str | None, COMPUTED_AT: datetime})
+_COMPUTED_AT = pa.timestamp("us", "UTC")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.=-]")
 
 
@@ -81,6 +83,7 @@ class ResultCache:
     def __init__(self, database: ArrowDatabase, *, prefix: RecordPath = ("_results",)) -> None:
         self.database = database
         self.prefix = tuple(prefix)
+        self._latest_context: tuple[tuple[str, str | None, dict[str, Any]], pa.Table] | None = None
 
     def __repr__(self) -> str:
         return f"ResultCache({self.database!r}, prefix={self.prefix!r})"
@@ -151,15 +154,13 @@ class ResultCache:
         if count == 0:
             return
         data = function.get_execution_data() if execution_data is None else execution_data
-        context = to_arrow_table(
-            {
-                **{name: [value] for name, value in _context_fields(function, data).items()},
-                RUN_ID: [run_id],
-                COMPUTED_AT: [datetime.now(UTC)],
-            },
-            _context_schema(function),
+        context = (
+            self._context(function, data, run_id)
+            .take(pa.repeat(pa.scalar(0, pa.int64()), count))
+            .append_column(
+                COMPUTED_AT, pa.repeat(pa.scalar(datetime.now(UTC), _COMPUTED_AT), count)
+            )
         )
-        context = context.take(pa.repeat(pa.scalar(0, pa.int64()), count))
         ids = pa.array(input_hashes, pa.large_string())
         if output_hashes is None:
             output_hashes = pa.array(hash_table_rows(outputs), pa.large_string())
@@ -171,6 +172,26 @@ class ResultCache:
             INPUT_HASH,
             skip_duplicates=True,
         )
+
+    def _context(
+        self, function: PacketFunction, data: dict[str, Any], run_id: str | None
+    ) -> pa.Table:
+        """The one-row execution context stored beside each result, without ``__computed_at``.
+
+        A run stores its results at every checkpoint with the same context:
+        the latest one made is kept and made again only when it changes.
+        """
+        key = (function.content_hash(), run_id, data)
+        latest = self._latest_context
+        if latest is not None and latest[0] == key:
+            return latest[1]
+        fields = _context_fields(function, data)
+        context = to_arrow_table(
+            {**{name: [value] for name, value in fields.items()}, RUN_ID: [run_id]},
+            Schema([*_context_schema(function).items()][:-1]),
+        )
+        self._latest_context = ((key[0], run_id, copy.deepcopy(data)), context)
+        return context
 
     def record_packet(
         self,

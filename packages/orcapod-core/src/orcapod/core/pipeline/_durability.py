@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from orcapod.core.pipeline._nodes import FunctionNodeRun
     from orcapod.core.pipeline._run import RunContext
     from orcapod.protocols.database import ArrowDatabase
+    from orcapod.protocols.isolation import Isolation
     from orcapod.protocols.observability import ExecutionObserver, PacketExecutionLogger
 
 __all__ = [
@@ -53,7 +54,7 @@ __all__ = [
 DEFAULT_FLUSH_INTERVAL = 2.0
 """Seconds between checkpoints: a kill loses at most this much finished work."""
 
-DEFAULT_FLUSH_EVERY = 2_000
+DEFAULT_FLUSH_EVERY = 8_192
 """Finished packets between checkpoints: bounds what observers hold in memory."""
 
 
@@ -214,14 +215,20 @@ class HeldRecords:
     An executor records a call's outcome before the run's thread stores the
     call's result. The timer's checkpoint may fall between the two, so the
     record (which may claim success) is held, and given to the real logger by
-    :meth:`release` once the result is where a checkpoint stores it.
+    :meth:`release` once the result is where a checkpoint stores it. A logger
+    that fails there is its observer's failure (``isolation``), never the
+    packet's.
+
+    The sync orchestrator's packets run one after another, so a node's run
+    keeps one and points it at each packet's logger in turn.
     """
 
-    __slots__ = ("logger", "records")
+    __slots__ = ("isolation", "logger", "records")
     keeps_records = True
 
-    def __init__(self, logger: PacketExecutionLogger) -> None:
+    def __init__(self, logger: PacketExecutionLogger, isolation: Isolation) -> None:
         self.logger = logger
+        self.isolation = isolation
         self.records: list[Mapping[str, Any]] = []
 
     def record(self, **fields: Any) -> None:
@@ -238,15 +245,25 @@ class HeldRecords:
             cancelled: the run stopped before the call's result was stored, so a
                 record claiming success is handed on as a failure saying so.
         """
-        records, self.records = self.records, []
-        take = getattr(self.logger, "record_fields", None)
-        for fields in records:
-            if cancelled and fields.get("success"):
-                fields = {**fields, "success": False, "traceback": CANCELLED_TRACEBACK}
-            if take is not None:
-                take(fields)
-            else:
-                self.logger.record(**fields)
+        records = self.records
+        if not records:
+            return
+        self.records = []
+        isolation = self.isolation
+        if isolation.failed:
+            return
+        logger = self.logger
+        try:
+            take = getattr(logger, "record_fields", None)
+            for fields in records:
+                if cancelled and fields.get("success"):
+                    fields = {**fields, "success": False, "traceback": CANCELLED_TRACEBACK}
+                if take is not None:
+                    take(fields)
+                else:
+                    logger.record(**fields)
+        except Exception as error:
+            isolation.fail("record", error)
 
 
 CANCELLED_TRACEBACK = (

@@ -9,7 +9,6 @@ pipeline hash, so its results go to a new table and the old one is kept.
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 from abc import ABC, abstractmethod
 from concurrent.futures import ThreadPoolExecutor
@@ -32,6 +31,7 @@ from orcapod.core.streams import schemas_of, side_by_side
 from orcapod.core.system_columns import PROVENANCE, PROVENANCE_TYPE, is_system_column
 from orcapod.core.types import Schema, value_checker
 from orcapod.protocols.errors import PacketCancelled
+from orcapod.protocols.isolation import DISCARD, PacketHooks
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Sequence
@@ -411,6 +411,14 @@ class FunctionNodeRun:
         self.label = node.label
         self.function = node.function
         self.observer = node._observer(ctx)
+        # The hooks called per packet, called here without isolate()'s wrappers:
+        # their failures are caught here and reported through ``isolation``.
+        hooks = PacketHooks(self.observer)
+        self.isolation = hooks.isolation
+        self._on_packet_start = hooks.on_packet_start
+        self._on_packet_end = hooks.on_packet_end
+        self._create_packet_logger = hooks.create_packet_logger
+        self.held = HeldRecords(DISCARD, self.isolation)  # the sync path's, one packet at a time
         self.counts: NodeCounts = ctx.counts_of(node.label)
         self.checkpoints = ctx.checkpoints
         self.interruption = ctx.interruption
@@ -519,11 +527,22 @@ class FunctionNodeRun:
         interruption = self.interruption
         if interruption.signum is not None:
             interruption.check()  # a signal arrived between packets: stop before this one
-        label, observer = self.label, self.observer
+        label, isolation = self.label, self.isolation
         tag, packet = Tag(batch.tags, row), Packet(batch.packets, row)
-        observer.on_packet_start(label, tag, packet)
-        logger = observer.create_packet_logger(tag, packet)
-        held = HeldRecords(logger) if getattr(logger, "keeps_records", True) else None
+        logger: PacketExecutionLogger = DISCARD
+        held: HeldRecords | None = None
+        if not isolation.failed:  # _packet_logger, written out
+            hook = "on_packet_start"
+            try:
+                self._on_packet_start(label, tag, packet)
+                hook = "create_packet_logger"
+                logger = self._create_packet_logger(tag, packet)
+            except Exception as error:
+                isolation.fail(hook, error)
+                logger = DISCARD
+            if getattr(logger, "keeps_records", True):
+                held = self.held
+                held.logger = logger
         kwargs = {name: column[row] for name, column in batch.arguments}
         if self.defaults:
             kwargs.update(self.defaults)
@@ -560,7 +579,11 @@ class FunctionNodeRun:
         batch.computed_inputs.append(batch.hashes[row])
         batch.outcome[row] = ("new", index)
         self.counts.computed += 1
-        observer.on_packet_end(label, tag, packet, Packet(batch.outputs, index), cached=False)  # type: ignore[arg-type]
+        if not isolation.failed:
+            try:
+                self._on_packet_end(label, tag, packet, Packet(batch.outputs, index), cached=False)  # type: ignore[arg-type]
+            except Exception as error:
+                isolation.fail("on_packet_end", error)
         checkpoints.finished += 1
         if checkpoints.finished >= checkpoints.every or monotonic() >= checkpoints.deadline:
             checkpoints.checkpoint()
@@ -671,13 +694,29 @@ class FunctionNodeRun:
         call's result is where a checkpoint stores it.
         """
         tag, packet = Tag(batch.tags, row), Packet(batch.packets, row)
-        self.observer.on_packet_start(self.label, tag, packet)
-        logger = self.observer.create_packet_logger(tag, packet)
-        held = HeldRecords(logger) if getattr(logger, "keeps_records", True) else None
+        logger = self._packet_logger(tag, packet)
+        held = (
+            HeldRecords(logger, self.isolation) if getattr(logger, "keeps_records", True) else None
+        )
         kwargs = {name: column[row] for name, column in batch.arguments}
         if self.defaults:
             kwargs.update(self.defaults)
         return tag, packet, kwargs, logger, held
+
+    def _packet_logger(self, tag: Tag, packet: Packet) -> PacketExecutionLogger:
+        """Report a packet's start; the observer's logger for it (``DISCARD`` once the
+        observer failed: a failure here is the observer's, reported once)."""
+        isolation = self.isolation
+        if isolation.failed:
+            return DISCARD
+        hook = "on_packet_start"
+        try:
+            self._on_packet_start(self.label, tag, packet)
+            hook = "create_packet_logger"
+            return self._create_packet_logger(tag, packet)  # type: ignore[no-any-return]
+        except Exception as error:
+            isolation.fail(hook, error)
+            return DISCARD
 
     def _call_with_retries(
         self, kwargs: dict[str, Any], logger: PacketExecutionLogger, held: HeldRecords | None
@@ -757,7 +796,9 @@ class FunctionNodeRun:
             held.records = [{**fields, "retried": True} for fields in held.records]
             held.release()
             return
-        executor = self.executor
+        executor, isolation = self.executor, self.isolation
+        if isolation.failed:
+            return
         try:
             logger.record(
                 attempt=attempt,
@@ -767,13 +808,8 @@ class FunctionNodeRun:
                 duration_s=duration_s,
                 executor_type="direct" if executor is None else executor.executor_type,
             )
-        except Exception:  # an observer's failure never fails the packet
-            logging.getLogger("orcapod.core").exception(
-                "node %r: the packet logger %r failed to record retried attempt %d",
-                self.label,
-                logger,
-                attempt,
-            )
+        except Exception as failure:  # an observer's failure never fails the packet
+            isolation.fail("record", failure)
 
     def _check_single_retry(self, executor: object) -> None:
         """Refuse retries declared twice: by the function, and by an executor retrying
@@ -816,7 +852,12 @@ class FunctionNodeRun:
         batch.computed_inputs.append(batch.hashes[row])
         batch.outcome[row] = ("new", index)
         self.counts.computed += 1
-        self.observer.on_packet_end(self.label, tag, packet, Packet(outputs, index), cached=False)
+        isolation = self.isolation
+        if not isolation.failed:
+            try:
+                self._on_packet_end(self.label, tag, packet, Packet(outputs, index), cached=False)
+            except Exception as error:
+                isolation.fail("on_packet_end", error)
         self.checkpoints.packets_finished()
 
     def _stopped(

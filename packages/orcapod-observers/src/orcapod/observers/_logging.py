@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from orcapod.observers._layout import CAPTURE_METADATA_COLUMNS, LOG_COLUMNS, LOGS_BRANCH
 from orcapod.observers._tables import NodeContext, TableObserver, now
+from orcapod.protocols.database import flush_paths
 from orcapod.protocols.errors import RecordSchemaError
 
 if TYPE_CHECKING:
@@ -240,8 +241,11 @@ class _LogTables:
     def list_paths(self, prefix: RecordPath = ()) -> list[RecordPath]:
         return self.database.list_paths(prefix)
 
-    def flush(self) -> None:
-        self.database.flush()
+    def flush(self, *, paths: Collection[RecordPath] | None = None) -> None:
+        if paths is None:
+            self.database.flush()
+        else:
+            flush_paths(self.database, paths)
 
     def close(self) -> None:
         self.database.close()

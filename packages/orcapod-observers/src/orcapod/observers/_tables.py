@@ -25,6 +25,7 @@ from orcapod.observers._layout import (
     RUNS_BRANCH,
 )
 from orcapod.observers._liveness import Process, this_process
+from orcapod.protocols.database import flush_paths
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -272,12 +273,17 @@ class TableObserver(QuietHooks):
         with self._lock:
             for sink in self._sinks.values():
                 sink.flush()
+            paths = list(self._sinks)
         run = self.run
-        if run is not None and _beats.due(self.database, run.run_id):
-            add_heartbeat(
-                self.database, run.pipeline_name, run.run_id, interval=heartbeat_interval(run)
-            )
-        self.database.flush()
+        if run is not None:
+            if _beats.due(self.database, run.run_id):
+                add_heartbeat(
+                    self.database, run.pipeline_name, run.run_id, interval=heartbeat_interval(run)
+                )
+            paths += run_paths(run.pipeline_name)
+        # Only this observer's rows: records another writer of the database cannot
+        # store (a result the store refuses) must not fail the observer's flush.
+        flush_paths(self.database, paths)
 
     def contextualize(self, *pipeline_path: str) -> NodeContext:
         """An observer of the node at ``pipeline_path``."""
@@ -404,7 +410,7 @@ def write_run_start(
         process=process,
         record_id=f"{run.run_id}:{process.pid}:start",
     )
-    database.flush()
+    flush_paths(database, run_paths(run.pipeline_name))
 
 
 def write_run_end(
@@ -423,7 +429,12 @@ def write_run_end(
         run, outcome.ended_at, str(outcome.state), counts, outcome.error, process or this_process()
     )
     _add_run_record(database, run, f"{run.run_id}:end", row)
-    database.flush()
+    flush_paths(database, run_paths(run.pipeline_name))
+
+
+def run_paths(pipeline: str) -> list[RecordPath]:
+    """Where a pipeline's run records and heartbeats live."""
+    return [(pipeline, RUNS_BRANCH), (pipeline, HEARTBEATS_BRANCH)]
 
 
 def add_heartbeat(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -13,7 +14,7 @@ if TYPE_CHECKING:
 
     from orcapod.protocols.values import RecordPath
 
-__all__ = ["MAX_PATH_COMPONENT_LENGTH", "ArrowDatabase", "validate_record_path"]
+__all__ = ["MAX_PATH_COMPONENT_LENGTH", "ArrowDatabase", "flush_paths", "validate_record_path"]
 
 MAX_PATH_COMPONENT_LENGTH = 128
 _COMPONENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.=\-]*")
@@ -177,9 +178,51 @@ class ArrowDatabase(Protocol):
         """Make every pending record durable, as one transaction per path where possible.
 
         A failure is raised here, never swallowed; nothing pending is lost.
+
+        A backend may also take ``paths`` (``flush(paths=...)``, keyword only):
+        then only those paths' pending records are made durable, and only their
+        failure is raised. Writers sharing a database flush what they wrote
+        through :func:`flush_paths`, so that records one of them cannot store
+        never fail another's flush.
         """
         ...
 
     def close(self) -> None:
         """Flush and release resources. Closing twice is harmless."""
         ...
+
+
+def flush_paths(database: ArrowDatabase, paths: Collection[RecordPath]) -> None:
+    """Make the pending records of ``paths`` durable: the flush of one writer of a shared
+    database, which another writer's unflushable records do not fail.
+
+    A database whose ``flush`` takes ``paths`` flushes only those; any other
+    flushes everything it holds.
+
+    Raises:
+        DatabaseError: flushing those paths (or, without ``paths``, any) failed.
+    """
+    if _flushes_paths(type(database)):
+        database.flush(paths=paths)  # type: ignore[call-arg]
+    else:
+        database.flush()
+
+
+_FLUSHES_PATHS: dict[type, bool] = {}
+
+
+def _flushes_paths(kind: type) -> bool:
+    """Whether ``kind.flush`` takes a ``paths`` keyword (asked once per class)."""
+    known = _FLUSHES_PATHS.get(kind)
+    if known is None:
+        try:
+            parameters = inspect.signature(kind.flush).parameters  # type: ignore[attr-defined]
+        except (AttributeError, TypeError, ValueError):
+            parameters = {}  # type: ignore[assignment]
+        found = parameters.get("paths")
+        known = found is not None and found.kind in (
+            inspect.Parameter.KEYWORD_ONLY,
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        )
+        _FLUSHES_PATHS[kind] = known
+    return known

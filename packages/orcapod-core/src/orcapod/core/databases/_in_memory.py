@@ -356,8 +356,11 @@ class InMemoryArrowDatabase:
             self._require_open()
             return sorted(path for path in self._paths if path[: len(prefix)] == prefix)
 
-    def flush(self) -> None:
+    def flush(self, *, paths: Collection[RecordPath] | None = None) -> None:
         """Nothing to do: every record is visible the moment it is added.
+
+        Args:
+            paths: the paths to flush (see ``ArrowDatabase.flush``); all by default.
 
         Raises:
             DatabaseError: the database is closed.

@@ -30,9 +30,10 @@ from time import monotonic
 from typing import TYPE_CHECKING, Any
 
 from orcapod.core.errors import RunInterrupted
+from orcapod.protocols.database import flush_paths
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Mapping
+    from collections.abc import Callable, Collection, Iterator, Mapping
     from types import FrameType
 
     from orcapod.core.pipeline._nodes import FunctionNodeRun
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from orcapod.protocols.database import ArrowDatabase
     from orcapod.protocols.isolation import Isolation
     from orcapod.protocols.observability import ExecutionObserver, PacketExecutionLogger
+    from orcapod.protocols.values import RecordPath
 
 __all__ = [
     "DEFAULT_FLUSH_EVERY",
@@ -85,6 +87,10 @@ class Checkpoints:
         finished: packets finished since the last checkpoint.
         deadline: the ``monotonic()`` time by which the next checkpoint is due.
         nodes: the function node runs whose computed results a checkpoint stores.
+        paths: where the run's nodes write (results, node records): what a
+            checkpoint flushes. Other writers of the database (observers)
+            flush their own, so that records one of them cannot store never
+            fail the run's checkpoint.
     """
 
     def __init__(
@@ -92,11 +98,13 @@ class Checkpoints:
         database: ArrowDatabase,
         observer: ExecutionObserver,
         *,
+        paths: Collection[RecordPath] = (),
         flush_interval: float = DEFAULT_FLUSH_INTERVAL,
         flush_every: int = DEFAULT_FLUSH_EVERY,
     ) -> None:
         check_flush_options(flush_interval, flush_every)
         self.database = database
+        self.paths = tuple(paths)
         # An observer written before ``flush`` joined the protocol writes at node and run ends.
         self.flush_observer: Callable[[], None] = getattr(observer, "flush", _nothing)
         self.interval = float(flush_interval)
@@ -134,7 +142,7 @@ class Checkpoints:
             raise failure
         for node in self.nodes:
             node.store_progress()
-        self.database.flush()
+        flush_paths(self.database, self.paths)
 
     # -- the timer, for a packet running long on the run's thread --------------
 

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from orcapod.protocols.executors import PacketFunctionExecutor, PythonFunctionExecutor
     from orcapod.protocols.observability import ExecutionObserver, PacketExecutionLogger
     from orcapod.protocols.streams import Stream
+    from orcapod.protocols.values import RecordPath
 
 __all__ = ["FunctionNode", "Node", "OperatorNode", "SourceNode"]
 
@@ -89,6 +90,10 @@ class Node(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.label!r})"
+
+    def written_paths(self) -> tuple[RecordPath, ...]:
+        """The database paths a run of this node writes (what a run's checkpoint flushes)."""
+        return (self.pipeline_path,)
 
     def output_schema(self) -> tuple[Schema, Schema]:
         """(tag schema, packet schema) of this node's output."""
@@ -146,6 +151,9 @@ class SourceNode(Node):
 
     def as_table(self, *, include_system_columns: bool = False) -> pa.Table:
         return self.stream.as_table(include_system_columns=include_system_columns)
+
+    def written_paths(self) -> tuple[RecordPath, ...]:
+        return ()  # a source is read, never stored
 
 
 class OperatorNode(Node):
@@ -210,6 +218,9 @@ class FunctionNode(Node):
                 f"{self.function.name!r}"
             )
         self._executor = executor
+
+    def written_paths(self) -> tuple[RecordPath, ...]:
+        return (self.pipeline_path, self.result_cache.path_for(self.function))
 
     def execute(self, inputs: Sequence[pa.Table], ctx: RunContext) -> pa.Table:
         """Run over all input rows, batch by batch.

@@ -75,7 +75,11 @@ class Orchestrator(ABC):
         """
         observer = isolate(observer)  # an observer's failure never fails the run
         checkpoints = Checkpoints(
-            pipeline.database, observer, flush_interval=flush_interval, flush_every=flush_every
+            pipeline.database,
+            observer,
+            paths=[path for node in pipeline.nodes.values() for path in node.written_paths()],
+            flush_interval=flush_interval,
+            flush_every=flush_every,
         )
         interruption = Interruption()
         ctx = RunContext(
@@ -113,6 +117,9 @@ class Orchestrator(ABC):
                 checkpoints.stop_timer()
                 try:
                     checkpoints.results_durable()
+                except BaseException as caught:  # the run's results are not all stored
+                    state, error = RunState.FAILED, _summary(caught)
+                    raise
                 finally:
                     totals = [ctx.counts_of(node.label) for node in pipeline.nodes.values()]
                     outcome = RunOutcome(

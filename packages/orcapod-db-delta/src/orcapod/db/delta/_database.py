@@ -434,11 +434,15 @@ class DeltaTableDatabase:
             if flush:
                 self._flush_path(path, state)
 
-    def flush(self) -> None:
+    def flush(self, *, paths: Collection[RecordPath] | None = None) -> None:
         """Commit every path's pending records, one Delta transaction per path.
 
         Every path is attempted; the first failure is raised afterwards, and
         the pending records of a path that failed stay pending (and readable).
+
+        Args:
+            paths: only these paths' records (a writer flushing what it wrote,
+                see ``orcapod.protocols.database.flush_paths``); all by default.
 
         Raises:
             DatabaseError: a commit failed, or the database is closed.
@@ -446,7 +450,10 @@ class DeltaTableDatabase:
         with self._lock:
             self._require_open()
             failure: BaseException | None = None
+            wanted = None if paths is None else {validate_record_path(p) for p in paths}
             for path, state in list(self._paths.items()):
+                if wanted is not None and path not in wanted:
+                    continue
                 try:
                     self._flush_path(path, state)
                 except Exception as error:

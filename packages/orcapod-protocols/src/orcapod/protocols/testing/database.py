@@ -38,7 +38,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orcapod.protocols.database import ArrowDatabase
+from orcapod.protocols.database import ArrowDatabase, _flushes_paths, flush_paths
 from orcapod.protocols.errors import (
     DatabaseError,
     DuplicateRecordError,
@@ -1086,6 +1086,26 @@ class PersistentArrowDatabaseContract(ArrowDatabaseContract):
         database.flush()
         second = reopen()
         assert set(_by_id(second.get_all_records(_PATH, record_id_column=_ID))) == {"r1", "r2"}
+
+    def test_flush_paths_makes_only_those_paths_durable(
+        self, database: ArrowDatabase, reopen: Callable[[], ArrowDatabase]
+    ) -> None:
+        # Writers sharing a database flush what they wrote (flush_paths): a backend
+        # whose flush takes ``paths`` leaves the other paths pending; any other
+        # flushes everything, which is what flush_paths then does.
+        database.add_records(("mine",), _simple_records(["m1"]), _ID)
+        database.add_records(("theirs",), _simple_records(["t1"]), _ID)
+        flush_paths(database, [("mine",)])
+        second = reopen()
+        assert set(_by_id(second.get_all_records(("mine",), record_id_column=_ID))) == {"m1"}
+        if _flushes_paths(type(database)):
+            assert second.get_all_records(("theirs",)) is None, "only the paths given"
+        assert set(_by_id(database.get_all_records(("theirs",), record_id_column=_ID))) == {
+            "t1"
+        }, "pending records stay readable in their own database"
+        database.flush()
+        third = reopen()
+        assert set(_by_id(third.get_all_records(("theirs",), record_id_column=_ID))) == {"t1"}
 
     def test_reopened_database_lists_the_same_paths(
         self, database: ArrowDatabase, reopen: Callable[[], ArrowDatabase]

@@ -175,6 +175,11 @@ class PathTable:
         self._pending_by_id.update((record_id, (number, row)) for row, record_id in enumerate(ids))
         self._pending_table = None
 
+    @property
+    def pending_row_count(self) -> int:
+        """How many rows are pending (ids are unique among them)."""
+        return len(self._pending_by_id)
+
     def pending_rows_of(self, ids: list[str]) -> pa.Table | None:
         """The pending rows (ids first) of ``ids``, sliced out where they lie; None if none."""
         found = [self._pending_by_id[i] for i in ids if i in self._pending_by_id]

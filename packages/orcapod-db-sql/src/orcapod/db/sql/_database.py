@@ -85,7 +85,7 @@ _FEW_IDS = 16
 """Lookups of at most this many ids slice pending rows out instead of concatenating them."""
 AUTO_FLUSH_BATCHES = 1_000
 AUTO_FLUSH_ROWS = 100_000
-"""Pending batches or rows (over all paths) at which an add flushes by itself."""
+"""Pending batches or rows of one path at which an add flushes that path by itself."""
 
 
 class SQLDatabase:
@@ -113,8 +113,6 @@ class SQLDatabase:
         self._paths: dict[RecordPath, PathTable] = {}
         self._lock = threading.RLock()
         self._closed = False
-        self._pending_batches = 0
-        self._pending_rows = 0
         try:
             self._create_catalog(create)
         except sa.exc.SQLAlchemyError as error:
@@ -193,9 +191,9 @@ class SQLDatabase:
     ) -> None:
         """Add one record (a one-row table) under ``record_id``.
 
-        The record is pending until a flush: ``flush=True``, :meth:`flush`,
-        :meth:`close`, or the add that brings the pending records to
-        ``AUTO_FLUSH_BATCHES`` batches or ``AUTO_FLUSH_ROWS`` rows.
+        The record is pending until a flush: ``flush=True`` (of ``path``),
+        :meth:`flush`, :meth:`close`, or the add that brings ``path``'s pending
+        records to ``AUTO_FLUSH_BATCHES`` batches or ``AUTO_FLUSH_ROWS`` rows.
 
         Raises:
             DuplicateRecordError: ``record_id`` is stored or pending at ``path``
@@ -284,14 +282,12 @@ class SQLDatabase:
             self._paths[path] = stored
             known.update(id_list)
             stored.add_pending(batch, rows, skip_duplicates)
-            self._pending_batches += 1
-            self._pending_rows += len(rows)
             if (
                 flush
-                or self._pending_batches >= AUTO_FLUSH_BATCHES
-                or self._pending_rows >= AUTO_FLUSH_ROWS
+                or len(stored.pending) >= AUTO_FLUSH_BATCHES
+                or stored.pending_row_count >= AUTO_FLUSH_ROWS
             ):
-                self._flush_locked()
+                self._flush_locked({path})
 
     def _encode_rows(self, stored: PathTable, batch: pa.Table) -> list[tuple[Any, ...]]:
         """The rows of ``batch`` (ids first) as the driver binds them."""
@@ -305,8 +301,12 @@ class SQLDatabase:
             columns.append(codec.encode(batch.column(index + 1)))
         return list(zip(*columns, strict=True))
 
-    def flush(self) -> None:
+    def flush(self, *, paths: Collection[RecordPath] | None = None) -> None:
         """Write every pending row, of every path, in one transaction.
+
+        Args:
+            paths: only these paths' rows (a writer flushing what it wrote, see
+                ``orcapod.protocols.database.flush_paths``); all by default.
 
         Raises:
             DatabaseError: the database is closed, or the transaction failed
@@ -316,9 +316,9 @@ class SQLDatabase:
         """
         with self._lock:
             self._require_open()
-            self._flush_locked()
+            self._flush_locked(None if paths is None else {validate_record_path(p) for p in paths})
 
-    def _flush_locked(self) -> None:
+    def _flush_locked(self, paths: Collection[RecordPath] | None = None) -> None:
         """Write every pending row in one transaction, retrying deadlocks.
 
         A batch that can never be written (its id was stored meanwhile by
@@ -330,9 +330,12 @@ class SQLDatabase:
         refusals: list[DatabaseError] = []
         conflicts = 0
         while True:
-            dirty = [stored for stored in self._paths.values() if stored.pending]
+            dirty = [
+                stored
+                for path, stored in self._paths.items()
+                if stored.pending and (paths is None or path in paths)
+            ]
             if not dirty:
-                self._pending_batches = self._pending_rows = 0
                 break
             try:
                 self._write(dirty)
@@ -359,7 +362,6 @@ class SQLDatabase:
             for stored in dirty:
                 stored.clear_pending()
                 stored.in_catalog = True
-            self._pending_batches = self._pending_rows = 0
             break
         if refusals:
             kind = (

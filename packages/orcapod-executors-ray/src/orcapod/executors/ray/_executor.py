@@ -103,8 +103,10 @@ class RayExecutor:
     at file-descriptor level on the worker (Python prints, ``os.write`` to 1 and 2,
     C extensions and child processes) and sends the capture back with the result.
     On the driver, ``logger.record(...)`` is called once per attempt
-    (``executor_type="ray"``, ``capture_level="fd"``, ``attempt=n``); then the
-    function's own exception, if any, is re-raised as its original type.
+    (``executor_type="ray"``, ``capture_level="fd"``, ``attempt=n``, and
+    ``retried=True`` on a failed attempt this executor submits again, else
+    ``False``); then the function's own exception, if any, is re-raised as its
+    original type.
 
     Ray is imported and connected lazily, by :meth:`setup` or the first call.
 
@@ -318,6 +320,13 @@ class RayExecutor:
     ) -> Any:
         """Run ``fn(**kwargs)`` as a Ray task and wait for it; record each attempt.
 
+        Retries (``max_retries``) are this loop's, never Ray's (each task is
+        submitted with Ray's ``max_retries=0``), so every attempt that ran, or
+        failed to be sent, is recorded: ``attempt`` 1, 2, ..., each failed
+        attempt followed by another with ``retried=True``, the last with
+        ``retried=False``. An attempt cut short by an interruption or a
+        cancellation is not recorded (the call raises at once).
+
         Returns:
             What ``fn`` returned.
 
@@ -350,10 +359,12 @@ class RayExecutor:
             except BaseException:  # interrupted while waiting: do not leave the task running
                 _cancel(ref)
                 raise
-            value, error = self._conclude(fn, attempt, outcome, failure, start, logger, spool)
+            value, error, again = self._conclude(
+                fn, attempt, outcome, failure, start, logger, spool
+            )
             if error is None:
                 return value
-            if not self._retries(error, attempt):
+            if not again:
                 raise error
 
     async def async_execute_callable(
@@ -400,10 +411,12 @@ class RayExecutor:
             except BaseException:  # cancelled (another packet stopped the run) or interrupted
                 _cancel(ref)
                 raise
-            value, error = self._conclude(fn, attempt, outcome, failure, start, logger, spool)
+            value, error, again = self._conclude(
+                fn, attempt, outcome, failure, start, logger, spool
+            )
             if error is None:
                 return value
-            if not self._retries(error, attempt):
+            if not again:
                 raise error
 
     # -- helpers ---------------------------------------------------------------------
@@ -483,7 +496,7 @@ class RayExecutor:
                 "".join(traceback.format_exception(error)), self.max_bytes
             )
             fields["capture_error"] = "the call was not sent to Ray: it did not run"
-            logger.record(**fields, attempt=attempt, executor_type="ray")
+            logger.record(**fields, attempt=attempt, retried=False, executor_type="ray")
 
     def _spool(self, logger: PacketExecutionLogger | None) -> str | None:
         """Where one attempt spools its output, when it is captured and the driver can
@@ -501,11 +514,17 @@ class RayExecutor:
         start: float,
         logger: PacketExecutionLogger | None,
         spool: str | None = None,
-    ) -> tuple[Any, BaseException | None]:
-        """Record one attempt; its value, or the error to raise (or retry)."""
+    ) -> tuple[Any, BaseException | None, bool]:
+        """Record one attempt; its value, or the error to raise, and whether it is retried.
+
+        Whether a failed attempt is followed by another is decided before it is
+        recorded, so that its record says so (``retried=True``; the last attempt's
+        ``retried=False``).
+        """
         if outcome is None:
             assert failure is not None
             error = _task_failure(fn, failure, attempt, self.max_retries, self.max_bytes)
+            again = self._retries(error, attempt)
             # A worker that died left its spool behind (read and removed here).
             spooled = (
                 None if spool is None else recover_spooled_output(spool, max_bytes=self.max_bytes)
@@ -516,14 +535,20 @@ class RayExecutor:
                         error, failure, perf_counter() - start, self.max_bytes, spooled
                     ),
                     attempt=attempt,
+                    retried=again,
                     executor_type="ray",
                 )
-            return None, error
-        if logger is not None and outcome.fields is not None:
-            logger.record(**outcome.fields, attempt=attempt, executor_type="ray")
+            return None, error, again
         if outcome.error is None and outcome.error_text is None:
-            return outcome.value, None
-        return None, _remote_exception(fn, outcome, self.max_bytes)
+            value: Any = outcome.value
+            raised: BaseException | None = None
+            again = False
+        else:
+            value, raised = None, _remote_exception(fn, outcome, self.max_bytes)
+            again = self._retries(raised, attempt)
+        if logger is not None and outcome.fields is not None:
+            logger.record(**outcome.fields, attempt=attempt, retried=again, executor_type="ray")
+        return value, raised, again
 
 
 # -- the defaults, for repr --------------------------------------------------------

@@ -104,8 +104,9 @@ class _AttemptLogger:
     A record marked ``retried=True`` (the pipeline engine marks the records of
     a failed attempt it tries again, and records such an attempt itself when
     nothing else did) gives both events at once. An executor retrying on its
-    own (``RayExecutor(max_retries=...)``) marks nothing: there a record of a
-    later ``attempt`` after a failed one gives them, timed at that failure.
+    own (``RayExecutor(max_retries=...)``) marks its retried attempts too; one
+    that marks nothing is still followed: a record of a later ``attempt``
+    after a failed one gives the events, timed at that failure.
 
     Keeps no records itself, so a run observed by a StatusObserver alone is not
     captured for it; it still hears of every retried attempt from the engine.

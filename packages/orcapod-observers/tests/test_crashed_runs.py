@@ -532,3 +532,263 @@ def test_machine_key_names_boot_and_pid_namespace_on_linux() -> None:
         assert "/pid:[" in key
     else:
         assert key is None
+
+
+# -- a stored result is not LOST because another run crashed on the same packet --------
+#
+# Two processes run one pipeline on one store at once: run "A" computes packet 1 and
+# records SUCCESS; run "B", started a moment later (before A ends), starts packet 1 too
+# (and packet 2, which only B reaches) and is killed. Every event is written by a real
+# StatusObserver.
+
+SQUARE = Schema([("id", int)])
+_CRASHING_RUN = """
+import os
+import signal
+import sys
+from datetime import UTC, datetime
+
+import pyarrow as pa
+
+from orcapod.core import Schema, Tag, open_database
+from orcapod.core.datagrams._datagram import RowBlock
+from orcapod.observers._status import StatusObserver
+from orcapod.protocols.values import RunInfo
+
+uri, node_hash, *ids = sys.argv[1:]
+database = open_database(uri)
+observer = StatusObserver(database)
+observer.on_run_start(RunInfo("B", "lab", uri, datetime.now(UTC)))
+node = observer.contextualize("lab", "square", node_hash)
+node.on_node_start("square", node_hash, Schema([("id", int)]))
+for value in ids:
+    tag = Tag(RowBlock(pa.table({"id": [int(value)]}), Schema([("id", int)])), 0)
+    node.on_packet_start("square", tag, tag)
+observer.flush()  # the RUNNING events are stored, as at a checkpoint
+os.kill(os.getpid(), signal.SIGKILL)  # kill -9: no end record, nothing more written
+"""
+
+
+class _ObservedRun:
+    """One run of node ``square`` as a pipeline's StatusObserver records it; open until end()."""
+
+    def __init__(
+        self,
+        database: Any,
+        run_id: str,
+        *,
+        node_hash: str = "h1",
+        succeeded: tuple[int, ...] = (),
+        cached: tuple[int, ...] = (),
+        failed: tuple[int, ...] = (),
+        cancelled: tuple[int, ...] = (),
+        running: tuple[int, ...] = (),
+    ) -> None:
+        self.observer = StatusObserver(database)
+        self.run = _run(run_id)
+        self.observer.on_run_start(self.run)
+        node = self.observer.contextualize("lab", "square", node_hash)
+        node.on_node_start("square", node_hash, SQUARE)
+        for value in cached:
+            tag = _tag(value)
+            node.on_packet_end("square", tag, tag, tag, cached=True, source_run_id="earlier")  # type: ignore[arg-type]
+        for value in (*succeeded, *failed, *cancelled, *running):
+            tag = _tag(value)
+            node.on_packet_start("square", tag, tag)  # type: ignore[arg-type]
+        for value in succeeded:
+            tag = _tag(value)
+            node.on_packet_end("square", tag, tag, tag, cached=False)  # type: ignore[arg-type]
+        for value in failed:
+            tag = _tag(value)
+            node.on_packet_crash("square", tag, tag, ValueError(f"bad {value}"))  # type: ignore[arg-type]
+        for value in cancelled:
+            tag = _tag(value)
+            node.on_packet_crash("square", tag, tag, PacketCancelled("SIGTERM"))  # type: ignore[arg-type]
+        self.observer.flush()  # a checkpoint: the events are stored
+
+    def end(self, state: RunState = RunState.SUCCESS) -> None:
+        time.sleep(0.002)  # the end is later than any other run's start
+        self.observer.on_run_end(self.run, RunOutcome(state, datetime.now(UTC), 0, 0, 0))
+
+
+def _ended_run(database: Any, run_id: str, state: RunState, **packets: Any) -> None:
+    _ObservedRun(database, run_id, **packets).end(state)
+
+
+def _crashed_run_here(
+    database: InMemoryArrowDatabase,
+    dead_pid: int,
+    monkeypatch: pytest.MonkeyPatch,
+    run_id: str = "B",
+    **packets: Any,
+) -> None:
+    """A run observed by a StatusObserver in a process that is gone (``dead_pid``)."""
+    time.sleep(0.002)  # it starts after the runs before it
+    with monkeypatch.context() as patch:
+        patch.setattr(_tables, "this_process", lambda: Process(socket.gethostname(), dead_pid))
+        _ObservedRun(database, run_id, **packets)
+
+
+def _crashed_run_in_a_child(uri: str, *ids: int, node_hash: str = "h1") -> None:
+    """Run "B" in a process of its own, killed with SIGKILL once its RUNNING events are stored."""
+    child = subprocess.run(
+        [sys.executable, "-c", _CRASHING_RUN, uri, node_hash, *map(str, ids)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert child.returncode == -9, child.stderr
+
+
+def _current(reader: ObservabilityReader, **options: Any) -> list[tuple[int, str, str]]:
+    """(id, state, run) of each packet of node ``square`` as ``status`` shows it."""
+    rows = reader.status(node="square", **options).sort_by("id").to_pylist()
+    return [(row["id"], row["__state"], row["__run_id"]) for row in rows]
+
+
+@pytest.mark.parametrize("store", ["sqlite", "delta"])
+def test_a_run_killed_on_a_packet_another_run_stored_does_not_make_it_lost(
+    store: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from orcapod.core import open_database
+    from orcapod.core.cli import main
+
+    uri = f"sqlite:///{tmp_path / 'lab.db'}" if store == "sqlite" else f"delta://{tmp_path}"
+    database = open_database(uri)
+    a = _ObservedRun(database, "A", succeeded=(1,))  # packet 1: computed and stored by A
+    _crashed_run_in_a_child(uri, 1, 2)  # meanwhile B starts packets 1 and 2, and is killed
+    a.end()
+    database.close()
+    database = open_database(uri)
+    reader = ObservabilityReader(database, "lab")
+
+    runs = {row["__run_id"]: row["__state"] for row in reader.runs().to_pylist()}
+    current = _current(reader)
+    in_b = _current(reader, run_id="B")
+    [summary] = reader.summary().to_pylist()  # of the latest run, B
+    database.close()
+    assert main(["status", uri, "--pipeline", "lab"]) == 0
+    status = capsys.readouterr().out.splitlines()
+
+    assert runs == {"A": "SUCCESS", "B": "CRASHED"}
+    assert current == [(1, "SUCCESS", "A"), (2, "LOST", "B")]  # only 2 has no result
+    assert in_b == [(1, "LOST", "B"), (2, "LOST", "B")]  # B's own view: B lost both
+    assert (summary["__run_id"], summary["__n_lost"], summary["__n_success"]) == ("B", 2, 0)
+    assert status[1].split()[:2] == ["square", "SUCCESS"]
+    assert status[1].split()[5] == "A"  # NODE STATE ATTEMPT DATE TIME RUN
+    assert status[2].split()[:2] == ["square", "LOST"]
+    assert status[2].endswith("left RUNNING: its run CRASHED before it finished")
+    assert status[-1] == "2 packet(s): 1 SUCCESS, 1 LOST"
+
+
+@pytest.mark.parametrize("result", ["SUCCESS", "CACHED"])
+def test_a_result_outranks_the_running_of_a_run_that_crashed_beside_its_run(
+    result: str, dead_pid: int, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    database = InMemoryArrowDatabase()
+    a = _ObservedRun(database, "A", **{"succeeded" if result == "SUCCESS" else "cached": (1,)})
+    _crashed_run_here(database, dead_pid, monkeypatch, running=(1, 2))
+    a.end()
+    reader = ObservabilityReader(database, "lab")
+
+    assert _state(database, "B")["__state"] == "CRASHED"
+    assert _current(reader) == [(1, result, "A"), (2, "LOST", "B")]
+    assert _current(reader, run_id="B") == [(1, "LOST", "B"), (2, "LOST", "B")]
+    every = reader.status(node="square", latest=False)
+    assert every["__state"].to_pylist()[-2:] == ["RUNNING", "RUNNING"]  # as written
+
+    assert _orcapod(database, "status", "memory://") == 0
+    status = capsys.readouterr().out.splitlines()
+    assert status[1].split()[:2] == ["square", result]
+    assert status[-1] == f"2 packet(s): 1 {result}, 1 LOST"
+
+
+def test_a_result_of_a_run_still_running_outranks_a_crashed_runs_running(
+    dead_pid: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database = InMemoryArrowDatabase()
+    _ObservedRun(database, "A", succeeded=(1,))  # no end yet: this process, alive
+    _crashed_run_here(database, dead_pid, monkeypatch, running=(1,))
+
+    assert _current(ObservabilityReader(database, "lab")) == [(1, "SUCCESS", "A")]
+
+
+def test_a_packet_cancelled_by_a_run_beside_the_one_that_stored_it_keeps_its_result() -> None:
+    database = InMemoryArrowDatabase()
+    a = _ObservedRun(database, "A", succeeded=(1,))
+    _ended_run(database, "B", RunState.INTERRUPTED, cancelled=(1, 2))
+    a.end()
+    reader = ObservabilityReader(database, "lab")
+
+    assert _current(reader) == [(1, "SUCCESS", "A"), (2, "CANCELLED", "B")]
+    assert _current(reader, run_id="B") == [(1, "CANCELLED", "B"), (2, "CANCELLED", "B")]
+
+
+def test_several_runs_that_lost_a_packet_beside_the_one_that_stored_it_change_nothing(
+    dead_pid: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # B ended INTERRUPTED leaving packet 1 RUNNING (LOST as well), then C crashed on it.
+    database = InMemoryArrowDatabase()
+    a = _ObservedRun(database, "A", succeeded=(1,))
+    b = _ObservedRun(database, "B", running=(1,))
+    _crashed_run_here(database, dead_pid, monkeypatch, run_id="C", running=(1,))
+    b.end(RunState.INTERRUPTED)
+    a.end()
+    reader = ObservabilityReader(database, "lab")
+
+    assert _current(reader) == [(1, "SUCCESS", "A")]
+    assert _current(reader, run_id="B") == [(1, "LOST", "B")]
+    assert _current(reader, run_id="C") == [(1, "LOST", "C")]
+
+
+@pytest.mark.parametrize("result", ["succeeded", "cached"])
+def test_a_run_started_after_the_results_run_ended_that_lost_the_packet_shows_lost(
+    result: str, dead_pid: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A run started after A's end would have found A's result: it computed packet 1
+    # because the result was gone (deleted, say, after `orcapod verify`). Its loss stands.
+    database = InMemoryArrowDatabase()
+    _ended_run(database, "A", RunState.SUCCESS, **{result: (1,)})
+    _crashed_run_here(database, dead_pid, monkeypatch, running=(1,))
+
+    assert _current(ObservabilityReader(database, "lab")) == [(1, "LOST", "B")]
+
+
+def test_a_packet_computing_now_in_a_live_run_shows_running_beside_a_result() -> None:
+    database = InMemoryArrowDatabase()
+    a = _ObservedRun(database, "A", succeeded=(1,))
+    _ObservedRun(database, "B", running=(1,))  # this process: alive
+    a.end()
+
+    assert _current(ObservabilityReader(database, "lab")) == [(1, "RUNNING", "B")]
+
+
+def test_a_later_failure_is_still_shown_beside_a_result() -> None:
+    database = InMemoryArrowDatabase()
+    a = _ObservedRun(database, "A", succeeded=(1,))
+    _ended_run(database, "B", RunState.PARTIAL, failed=(1,))
+    a.end()
+
+    assert _current(ObservabilityReader(database, "lab")) == [(1, "FAILED", "B")]
+
+
+def test_a_packet_that_failed_and_was_then_lost_stays_lost(
+    dead_pid: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database = InMemoryArrowDatabase()
+    a = _ObservedRun(database, "A", failed=(1,))
+    _crashed_run_here(database, dead_pid, monkeypatch, running=(1,))
+    a.end(RunState.PARTIAL)
+
+    assert _current(ObservabilityReader(database, "lab")) == [(1, "LOST", "B")]
+
+
+def test_a_result_of_another_version_of_the_node_does_not_hide_a_lost_packet(
+    dead_pid: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database = InMemoryArrowDatabase()
+    a = _ObservedRun(database, "A", node_hash="v1", succeeded=(1,))
+    _crashed_run_here(database, dead_pid, monkeypatch, node_hash="v2", running=(1,))
+    a.end()
+
+    assert _current(ObservabilityReader(database, "lab")) == [(1, "LOST", "B")]

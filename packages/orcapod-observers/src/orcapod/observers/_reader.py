@@ -72,6 +72,7 @@ STATUS_ID = "__status_id"
 RECORD_ID = "__record_id"
 RUN_ID = "__run_id"
 NODE_LABEL = "__node_label"
+NODE_HASH = "__node_hash"
 PACKET_KEY = "__packet_key"
 TIMESTAMP = "__timestamp"
 ATTEMPT = "__attempt"
@@ -86,7 +87,10 @@ STATES = ("RUNNING", "SUCCESS", "FAILED", "CACHED", "CANCELLED", "LOST")
 """Packet states as the reader gives them, in the order of a packet's life.
 
 ``LOST`` is never written: the reader shows it for a packet whose latest
-event is ``RUNNING`` in a run that is over (ended, or ``CRASHED``).
+event is ``RUNNING`` in a run that is over (ended, or ``CRASHED``). In a
+packet's current state (across runs), its result outranks the attempts that
+never finished (``LOST``, ``CANCELLED``) of runs that overlapped the run
+that stored it: see :meth:`ObservabilityReader.status`.
 """
 
 RUN_STATES = ("RUNNING", "SUCCESS", "PARTIAL", "FAILED", "INTERRUPTED", "CRASHED")
@@ -142,6 +146,15 @@ _ROW = "__reader_row"
 _RECENT_RUNS_NAMED = 5
 _GAVE_RESULT = ("SUCCESS", "CACHED")
 """Latest states of a packet in a run whose result is the packet's row of that run."""
+_UNFINISHED = ("LOST", "CANCELLED")
+"""States of attempts that did not finish: no word against a result an overlapping run stored."""
+_UNSETTLED = ("RUNNING", "CANCELLED")
+"""Written latest states that may be attempts a stored result outranks (RUNNING, once LOST)."""
+_NEVER_BEFORE = -(2**62)
+_NEVER_AFTER = 2**62
+"""Microseconds before and after any run's time: a run's start unknown, its end missing."""
+_SEPARATOR = "\x1f"
+"""Between node label, node hash and packet key in one packet's identity (none holds it)."""
 _PROBE = 16
 """Node records tried against every results table to find the one holding their results."""
 _SOURCE_RUN_ID = "__source_run_id"
@@ -231,8 +244,18 @@ class ObservabilityReader:
                 end of ``run_id``. Latest is by ``__timestamp``, then
                 ``__attempt``, then ``RUNNING`` before the terminal states.
                 A latest event ``RUNNING`` of a run that is over (ended, or
-                ``CRASHED``) is shown ``LOST``. With ``latest=False``, every
-                event as written.
+                ``CRASHED``) is shown ``LOST``. Without ``run_id`` (the
+                current state, across runs), a packet's result outranks a
+                run that overlapped the one that stored it: an attempt that did not
+                finish (``LOST``, ``CANCELLED``) of a run that started
+                before a run with a ``SUCCESS`` or ``CACHED`` of the packet
+                (same node version, ``__node_hash``) ended, or while that run
+                has no end, is passed over, and the packet shows its latest
+                other event (the result, unless something later). A run that
+                started after the result's run ended, and still computed the
+                packet, found no result: its ``LOST`` stands. With
+                ``run_id``, that run's own view: a run that lost the packet
+                says so. With ``latest=False``, every event as written.
 
         Returns:
             Rows sorted by node label, then time.
@@ -249,7 +272,7 @@ class ObservabilityReader:
         parts = self._read(layout.status, STATUS_ID, node, filters)
         events = _combine(parts, STATUS_SCHEMA)
         if latest:
-            events = self._with_lost(layout, _latest_events(events))
+            events = self._current(layout, events, across_runs=run_id is None)
         return _sort_chronologically(events)
 
     def logs(
@@ -576,6 +599,32 @@ class ObservabilityReader:
         latest: dict[str, Any] = beats.slice(newest, 1).to_pylist()[0]
         return latest
 
+    def _current(self, layout: _Layout, events: pa.Table, *, across_runs: bool) -> pa.Table:
+        """The latest event of each packet, ``LOST`` where its run is over.
+
+        ``across_runs``: the events of every run, so a packet's result (a
+        ``SUCCESS`` or ``CACHED`` of its node version) outranks its later
+        attempts that did not finish (``LOST``, ``CANCELLED``) in runs that
+        started before the result's run ended (see :func:`_superseded`).
+        """
+        latest = _latest_events(events)
+        unsettled = pa.array(_UNSETTLED, latest[STATE].type) if latest.num_rows else None
+        if (
+            not across_runs
+            or unsettled is None
+            or not pc.any(pc.is_in(latest[STATE], unsettled)).as_py()
+        ):
+            return self._with_lost(layout, latest)
+        # Some packet's latest event is RUNNING or CANCELLED: judge every RUNNING (an
+        # earlier one may come out on top), pass over unfinished attempts a result
+        # outranks, and take the latest again; vectorised, whatever the number of packets.
+        runs = self._runs(layout)
+        judged = _lost_in(events, runs)
+        superseded = _superseded(judged, runs)
+        if not pc.any(superseded).as_py():
+            return _lost_in(latest, runs)  # as judging first would give: LOST ranks as RUNNING
+        return _latest_events(judged.filter(pc.invert(superseded)))
+
     def _with_lost(self, layout: _Layout, events: pa.Table) -> pa.Table:
         """``events`` with ``LOST`` for each ``RUNNING`` one of a run that is over."""
         if events.num_rows == 0 or not pc.any(pc.equal(events[STATE], "RUNNING")).as_py():
@@ -770,8 +819,61 @@ def _documented_first(table: pa.Table, schema: pa.Schema) -> pa.Table:
 
 
 def _state_rank(states: pa.ChunkedArray) -> pa.ChunkedArray:
-    """0 for RUNNING, 1 for the terminal states: at one instant, the terminal event is later."""
-    return pc.if_else(pc.fill_null(pc.equal(states, "RUNNING"), False), 0, 1)
+    """0 for RUNNING (and LOST, a RUNNING judged), 1 for the terminal states: at one instant,
+    the terminal event is later."""
+    started = pc.is_in(states, value_set=pa.array(["RUNNING", "LOST"], states.type))
+    return pc.if_else(pc.fill_null(started, False), 0, 1)
+
+
+def _superseded(events: pa.Table, runs: pa.Table) -> pa.Array | pa.ChunkedArray:
+    """Per event: an attempt a result outranks in a packet's current state.
+
+    That is an attempt that did not finish (``LOST``, ``CANCELLED``) in a run
+    that started before a run with a result of the packet (``SUCCESS``,
+    ``CACHED``, same node version) ended, or while that run has no end. Such
+    a run could miss the result (a node looks its batch up before computing
+    it, and a result is durable at a checkpoint of its run, at the latest its
+    end): it says nothing against it. A run that started after the result's
+    run ended found no result if it computed the packet (the result was
+    deleted, or the store altered; a node computes a stored result only then),
+    so its loss stands.
+    """
+    states = events[STATE]
+    unfinished = pc.fill_null(pc.is_in(states, value_set=pa.array(_UNFINISHED, states.type)), False)
+    if not pc.any(unfinished).as_py():
+        return unfinished
+    gave = pc.fill_null(pc.is_in(states, value_set=pa.array(_GAVE_RESULT, states.type)), False)
+    packets = _packet_identities(events)
+    # A run's times in microseconds; an unknown start is long ago, a missing end never.
+    started = _run_times(events[RUN_ID], runs, STARTED_AT, _NEVER_BEFORE)
+    ended = _run_times(events[RUN_ID], runs, ENDED_AT, _NEVER_AFTER)
+    results = (
+        pa.table({PACKET_KEY: packets.filter(gave), ENDED_AT: ended.filter(gave)})
+        .group_by(PACKET_KEY)
+        .aggregate([(ENDED_AT, "max")])
+    )
+    at = pc.index_in(packets, value_set=results[PACKET_KEY].combine_chunks())
+    result_open_until = results[f"{ENDED_AT}_max"].take(at)  # null: the packet has no result
+    outranked = pc.fill_null(pc.greater(result_open_until, started), False)
+    return pc.and_(unfinished, outranked)
+
+
+def _run_times(
+    run_ids: pa.ChunkedArray, runs: pa.Table, column: str, missing: int
+) -> pa.ChunkedArray:
+    """Each event's run's ``column`` (a UTC time) in microseconds; ``missing`` where none."""
+    at = pc.index_in(run_ids.cast(_STR), value_set=runs[RUN_ID].cast(_STR).combine_chunks())
+    micros = runs[column].cast(UTC_TIME).cast(pa.int64()).take(at)
+    return pc.fill_null(micros, pa.scalar(missing, pa.int64()))
+
+
+def _packet_identities(events: pa.Table) -> pa.ChunkedArray:
+    """Each event's packet as one string: node label, node hash, packet key."""
+    parts = []
+    for name in (NODE_LABEL, NODE_HASH, PACKET_KEY):
+        column = events[name] if name in events.column_names else pa.nulls(events.num_rows)
+        parts.append(pc.fill_null(column.cast(_STR), pa.scalar("", _STR)))
+    return pc.binary_join_element_wise(*parts, pa.scalar(_SEPARATOR, _STR))
 
 
 def _latest_events(events: pa.Table) -> pa.Table:

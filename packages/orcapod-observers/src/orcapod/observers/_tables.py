@@ -88,13 +88,19 @@ CONSTANT_COLUMNS = ("__run_id", "__node_label", "__node_hash")
 """Columns of a node's rows that hold one value per run: written once per flush."""
 
 
+CHUNK_ROWS = 1024
+"""Rows a sink holds as Python tuples before it turns them into one Arrow table."""
+
+
 class Sink:
-    """Rows bound for one node's table in one run, written as one Arrow batch per flush.
+    """Rows bound for one node's table in one run, held until the run's next checkpoint.
 
     A row costs one append: a tuple of the varying columns' values and, last,
-    the row's Tag. The id column (the run id and a running number), the
-    constant columns (``CONSTANT_COLUMNS``), the tag columns and the conversion
-    to Arrow come at the flush.
+    the row's Tag. Every ``CHUNK_ROWS`` rows are turned into one Arrow table
+    (the id column, the run id and a running number; the constant columns,
+    ``CONSTANT_COLUMNS``; the tag columns), so that a checkpoint's thousands of
+    rows are not thousands of Python objects for the garbage collector to
+    scan. The database sees them only at the flush.
 
     Args:
         database: where the rows go.
@@ -121,20 +127,24 @@ class Sink:
         self.tag_names = [field.name for field in own_tags]
         self.constants = list(constants)
         self.rows: list[Sequence[Any]] = []  # the varying values, then the Tag
-        self.written = 0  # rows written so far: the running number of the next id
+        self.chunks: list[pa.Table] = []  # rows turned into Arrow, not written yet
+        self.numbered = 0  # rows given an id so far: the running number of the next id
         self._paths = [_holds_paths(field.type, field) for field in self.schema]
 
-    def flush(self) -> None:
-        """Write the buffered rows (if any) in one batch, then forget them.
+    def add(self, row: Sequence[Any]) -> None:
+        """Hold one row (the caller holds the observer's lock)."""
+        rows = self.rows
+        rows.append(row)
+        if len(rows) >= CHUNK_ROWS:
+            self.convert()
 
-        Raises:
-            Exception: whatever the database raised; the rows stay buffered.
-        """
+    def convert(self) -> None:
+        """Turn the rows held as tuples into one Arrow table, held until the flush."""
         count = len(self.rows)
         if not count:
             return
         prefix = f"{self.constants[0]}:"
-        ids = [f"{prefix}{number}" for number in range(self.written, self.written + count)]
+        ids = [f"{prefix}{number}" for number in range(self.numbered, self.numbered + count)]
         columns: list[list[Any]] = [ids, *([value] * count for value in self.constants)]
         *varying, tags = (list(column) for column in zip(*self.rows, strict=True))
         columns += varying
@@ -143,10 +153,20 @@ class Sink:
             for column, field, paths in zip(columns, self.schema, self._paths, strict=False)
         ]
         arrays += self._tag_arrays(tags)
-        table = pa.Table.from_arrays(arrays, schema=self.schema)
-        self.database.add_records(self.path, table, self.schema.names[0])
+        self.chunks.append(pa.Table.from_arrays(arrays, schema=self.schema))
         self.rows = []
-        self.written += count
+        self.numbered += count
+
+    def flush(self) -> None:
+        """Add the rows held (if any) to the database, then forget them.
+
+        Raises:
+            Exception: whatever the database raised; the rows not added stay held.
+        """
+        self.convert()
+        while self.chunks:
+            self.database.add_records(self.path, self.chunks[0], self.schema.names[0])
+            del self.chunks[0]
 
     def _tag_arrays(self, tags: list[Tag]) -> list[pa.Array | pa.ChunkedArray]:
         """The ``__packet_key`` column, then the tag columns, of the buffered rows.
@@ -312,7 +332,7 @@ class TableObserver(QuietHooks):
         garbage collector to scan.
         """
         with self._lock:
-            sink.rows.append(row)
+            sink.add(row)
 
     def run_id(self) -> str:
         return "" if self.run is None else self.run.run_id

@@ -1,0 +1,103 @@
+"""A table observer holds a checkpoint's rows as Arrow chunks of CHUNK_ROWS rows.
+
+Rows are turned into Arrow every CHUNK_ROWS rows (so thousands of held rows
+are not thousands of Python objects) and reach the database only at the
+run's flush: every row is written once, with its own running id, whatever
+the number of chunks; a database that refuses an add keeps the chunks not
+added for the next flush, and none is added twice.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from orcapod.core import DictSource, InMemoryArrowDatabase, Pipeline, function_pod
+from orcapod.observers import CompositeObserver, LoggingObserver, StatusObserver
+from orcapod.observers._tables import CHUNK_ROWS
+from orcapod.protocols.errors import DatabaseError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+PACKETS = 2 * CHUNK_ROWS + 300  # two whole chunks and part of a third
+
+
+@function_pod(output_keys="y")
+def shout(x: int) -> int:
+    print(f"row {x}")
+    return x * 3
+
+
+def _pipeline(database: Any) -> Pipeline:
+    source = DictSource([{"k": i, "x": i} for i in range(PACKETS)], tag_columns=["k"])
+    pipeline = Pipeline("chunks", database)
+    with pipeline:
+        shout.pod(source, label="shout")
+    return pipeline
+
+
+def _tables(database: Any, pipeline: Pipeline) -> tuple[pa.Table, pa.Table]:
+    name, label, node_hash = pipeline.nodes["shout"].pipeline_path
+    logs = database.get_all_records((name, "_logs", label, node_hash), record_id_column="id")
+    status = database.get_all_records((name, "_status", label, node_hash), record_id_column="id")
+    assert logs is not None
+    assert status is not None
+    return logs, status
+
+
+def test_every_row_of_many_chunks_is_written_once_with_its_own_id() -> None:
+    database = InMemoryArrowDatabase()
+    pipeline = _pipeline(database)
+    observer = CompositeObserver(LoggingObserver(database), StatusObserver(database))
+
+    # One checkpoint for the whole run: every row is held until the node's end.
+    pipeline.run(observer=observer, flush_every=10 * PACKETS, flush_interval=3600)
+
+    logs, status = _tables(database, pipeline)
+    assert logs.num_rows == PACKETS
+    assert status.num_rows == 2 * PACKETS
+    for table in (logs, status):
+        ids = table.column("id").to_pylist()
+        assert len(set(ids)) == len(ids)
+        run_ids = {i.rsplit(":", 1)[0] for i in ids}
+        assert len(run_ids) == 1
+        assert sorted(int(i.rsplit(":", 1)[1]) for i in ids) == list(range(table.num_rows))
+    printed = sorted(logs.column("__stdout").to_pylist())
+    assert printed == sorted(f"row {x}\n" for x in range(PACKETS))
+
+
+class _RefusesOnce(InMemoryArrowDatabase):
+    """An in-memory store whose second add of log rows fails once (as a store that
+    lost its connection would), then works again."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.log_adds = 0
+
+    def add_records(self, path: Any, records: pa.Table, *args: Any, **kwargs: Any) -> None:
+        if "_logs" in path:
+            self.log_adds += 1
+            if self.log_adds == 2:
+                raise DatabaseError("the store went away for a moment")
+        super().add_records(path, records, *args, **kwargs)
+
+
+def test_a_failed_add_keeps_the_chunks_not_added_and_adds_none_twice() -> None:
+    database = _RefusesOnce()
+    pipeline = _pipeline(database)
+    logging_observer = LoggingObserver(database)
+
+    result = pipeline.run(observer=logging_observer, flush_every=10 * PACKETS, flush_interval=3600)
+
+    assert result.n_computed == PACKETS  # the observer's failure is not the run's
+    name, label, node_hash = pipeline.nodes["shout"].pipeline_path
+    path = (name, "_logs", label, node_hash)
+    added = database.get_all_records(path, record_id_column="id")
+    assert added is not None
+    assert added.num_rows == CHUNK_ROWS, "the chunk added before the failure"
+    # The failed flush left the other chunks held; the next flush adds them, once.
+    logging_observer.flush()
+    logs = database.get_all_records(path, record_id_column="id")
+    assert logs is not None
+    ids = logs.column("id").to_pylist()
+    assert len(ids) == len(set(ids)) == PACKETS

@@ -154,12 +154,15 @@ class ResultCache:
         if count == 0:
             return
         data = function.get_execution_data() if execution_data is None else execution_data
-        context = (
-            self._context(function, data, run_id)
-            .take(pa.repeat(pa.scalar(0, pa.int64()), count))
-            .append_column(
-                COMPUTED_AT, pa.repeat(pa.scalar(datetime.now(UTC), _COMPUTED_AT), count)
-            )
+        one = self._context(function, data, run_id)
+        first = pa.repeat(pa.scalar(0, pa.int64()), count)
+        # Column by column: a table's take copies its map columns more slowly (2.5x).
+        context = pa.Table.from_arrays(
+            [
+                *(column.take(first) for column in one.columns),
+                pa.repeat(pa.scalar(datetime.now(UTC), _COMPUTED_AT), count),
+            ],
+            names=[*one.column_names, COMPUTED_AT],
         )
         ids = pa.array(input_hashes, pa.large_string())
         if output_hashes is None:

@@ -5,9 +5,11 @@ rows one writer cannot store never fail another's flush:
 
 - an observer whose rows the store refuses is reported once and skipped, and
   the run, its results and the other observers' rows are stored as usual;
-- a result the store refuses fails the run with the store's error, and the
-  run's end is still recorded (FAILED with that error, never left RUNNING for
-  readers to call CRASHED).
+- a result the store refuses fails the run with the store's error, the
+  packets whose results were not stored are reported failed after their
+  success (so no status says SUCCESS for a result the store does not hold),
+  and the run's end is still recorded (FAILED with that error, never left
+  RUNNING for readers to call CRASHED).
 
 The refusal is SQLite's own: a connection's SQLITE_LIMIT_LENGTH lowered to a
 few kilobytes makes SQLite refuse a longer value at the flush ("string or
@@ -118,8 +120,43 @@ def test_a_result_the_store_refuses_fails_the_run_and_its_end_is_recorded(
 
     reader_db = SQLDatabase(uri)
     try:
-        (run,) = ObservabilityReader(reader_db, "refusals").runs().to_pylist()
+        reader = ObservabilityReader(reader_db, "refusals")
+        (run,) = reader.runs().to_pylist()
         assert run["__state"] == "FAILED", "recorded as failed, not left for readers to call CRASHED"
         assert "string or blob too big" in run["__error"]
+        # The node's results were to be stored at its end, in one flush: none is stored,
+        # and no packet's status says SUCCESS for a result the store does not hold.
+        results_path = pipeline.nodes["node"].written_paths()[-1]
+        assert reader_db.get_all_records(results_path) is None
+        status = reader.status().to_pylist()
+        assert len(status) == PACKETS
+        assert {row["__state"] for row in status} == {"FAILED"}
+        assert all("could not be stored" in row["__error_summary"] for row in status)
+    finally:
+        reader_db.close()
+
+
+def test_a_refused_result_at_a_checkpoint_fails_only_the_packets_since_the_last_one(
+    tmp_path: Path,
+) -> None:
+    uri = f"sqlite:///{tmp_path / 'store.db'}"
+    database = limited(uri)
+    pipeline = pipeline_of(database, verbose)
+    observer = CompositeObserver(LoggingObserver(database), StatusObserver(database))
+
+    # Checkpoints after packets 0-1 (stored) and 2-3 (3's result refused: both lost).
+    with pytest.raises(DatabaseError, match="string or blob too big"):
+        pipeline.run(observer=observer, flush_every=2)
+
+    reader_db = SQLDatabase(uri)
+    try:
+        states = {
+            row["id"]: row["__state"]
+            for row in ObservabilityReader(reader_db, "refusals").status().to_pylist()
+        }
+        assert states == {0: "SUCCESS", 1: "SUCCESS", 2: "FAILED", 3: "FAILED"}
+        stored = reader_db.get_all_records(pipeline.nodes["node"].written_paths()[-1])
+        assert stored is not None
+        assert stored.num_rows == 2
     finally:
         reader_db.close()

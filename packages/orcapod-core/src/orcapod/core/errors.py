@@ -28,6 +28,7 @@ __all__ = [
     "PluginLoadWarning",
     "PluginNotFoundError",
     "RecordSchemaError",
+    "ResultNotStoredError",
     "ReturnValueError",
     "RunInterrupted",
     "FunctionDeclarationError",
@@ -87,6 +88,15 @@ class FunctionDeclarationError(OrcapodError, TypeError):
 
 class ReturnValueError(OrcapodError, TypeError):
     """A packet function returned a value that does not fit its declared outputs."""
+
+
+class ResultNotStoredError(OrcapodError):
+    """A packet's function returned, but the run could not store its result.
+
+    Reported as that packet's failure (after its success), so that a status
+    never says ``SUCCESS`` for a result the store does not hold; the run
+    itself fails with the database's error.
+    """
 
 
 class RunInterrupted(BaseException):

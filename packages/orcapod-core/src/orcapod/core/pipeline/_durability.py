@@ -136,13 +136,28 @@ class Checkpoints:
         self.deadline = monotonic() + self.interval
 
     def results_durable(self) -> None:
-        """A checkpoint's first half: store every node's computed results, flush the database."""
+        """A checkpoint's first half: store every node's computed results, flush the database.
+
+        Raises:
+            BaseException: the database's error (or that of the timer's
+                checkpoint). On the run's thread, each node first reports the
+                packets whose results are not durable as failed
+                (``FunctionNodeRun.results_lost``).
+        """
         failure, self.failure = self.failure, None
-        if failure is not None:
-            raise failure
+        try:
+            if failure is not None:
+                raise failure
+            for node in self.nodes:
+                node.store_progress()
+            flush_paths(self.database, self.paths)
+        except BaseException as error:
+            if threading.current_thread() is not self._timer:  # the observer hears it here
+                for node in self.nodes:
+                    node.results_lost(error)
+            raise
         for node in self.nodes:
-            node.store_progress()
-        flush_paths(self.database, self.paths)
+            node.results_flushed()
 
     # -- the timer, for a packet running long on the run's thread --------------
 

@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 
 from orcapod.capture import bound_text
 from orcapod.core.datagrams import Packet, PythonRowBlock, RowBlock, Tag
-from orcapod.core.errors import ReturnValueError, RunInterrupted
+from orcapod.core.errors import ResultNotStoredError, ReturnValueError, RunInterrupted
 from orcapod.core.function_pods import INPUT_HASH, OUTPUT_HASH, canonical_outputs
 from orcapod.core.function_pods._result_cache import COMPUTED_AT, RUN_ID
 from orcapod.core.hashing import hash_table_rows
@@ -369,6 +369,7 @@ class _Batch:
         "arguments",
         "columns",
         "computed_inputs",
+        "durable",
         "found",
         "found_hashes",
         "hashes",
@@ -398,6 +399,7 @@ class _Batch:
         #        | ("failed", error) | ("cancelled", None)
         self.outcome: dict[int, tuple[str, Any]] = {}
         self.computed_inputs: list[str] = []  # the input hash of each computed output row
+        self.durable = 0  # computed output rows whose results a checkpoint made durable
         self.stored = 0  # computed output rows already stored (by checkpoints)
         self.stored_parts: list[pa.Table] = []  # those rows, in canonical types, as stored
         self.stored_hashes: list[pa.Array] = []  # and their output hashes
@@ -434,6 +436,7 @@ class FunctionNodeRun:
         self.checkpoints = ctx.checkpoints
         self.interruption = ctx.interruption
         self.batch: _Batch | None = None  # the batch in progress, whose results checkpoints store
+        self.unflushed: list[_Batch] = []  # batches whose computed results are not all durable
         executor = ctx.executor if ctx.executor is not None else node.executor
         self.executor: PythonFunctionExecutor | None = executor  # type: ignore[assignment]
         self.retries: int = getattr(self.function, "retries", 0)
@@ -466,12 +469,13 @@ class FunctionNodeRun:
     def end(self) -> None:
         """The node's end: its results are made durable before the observer hears of it.
 
-        If they cannot be (the database failed), the observer is not told, so
-        that it writes no row claiming a success whose result is not stored; the
-        database's error goes on up.
+        If they cannot be (the database failed), the observer is not told of
+        the node's end, and hears of each packet whose result is not stored as
+        that packet's failure (:meth:`results_lost`); the database's error goes
+        on up.
         """
-        self.checkpoints.nodes.remove(self)
         self.checkpoints.results_durable()
+        self.checkpoints.nodes.remove(self)
         self.observer.on_node_end(self.label, self.node.node_hash)
 
     def empty_output(self, table: pa.Table) -> pa.Table:
@@ -489,6 +493,7 @@ class FunctionNodeRun:
         batch = _Batch(rows, tags, packets)
         batch.outputs = PythonRowBlock({key: [] for key in self.keys}, self.output_schema)
         batch.columns = list(batch.outputs._columns.values())
+        self.unflushed.append(batch)
         lookup = self.node.result_cache.lookup_hashes(self.function, batch.hashes)
         found = RowBlock(lookup.outputs, self.output_schema) if any(lookup.hits) else None
         batch.found = lookup.outputs
@@ -667,6 +672,32 @@ class FunctionNodeRun:
         """Store the results computed so far in the batch in progress (a checkpoint's start)."""
         if self.batch is not None:
             self._store_computed(self.batch)
+
+    def results_flushed(self) -> None:
+        """A checkpoint made the results stored so far durable."""
+        for batch in self.unflushed:
+            batch.durable = batch.stored
+        self.unflushed = [batch for batch in self.unflushed if batch is self.batch]
+
+    def results_lost(self, error: BaseException) -> None:
+        """The results computed since the last checkpoint could not be made durable.
+
+        Each of their packets is reported failed (``ResultNotStoredError``),
+        after the success it was reported with: its status is not left saying
+        ``SUCCESS`` for a result the store does not hold.
+        """
+        lost, self.unflushed = self.unflushed, []
+        reason = ResultNotStoredError(
+            "the function returned, but its result could not be stored: "
+            f"{type(error).__name__}: {error}"
+        )
+        for batch in lost:
+            for row, (what, index) in list(batch.outcome.items()):
+                if what == "new" and index >= batch.durable:
+                    batch.outcome[row] = ("failed", reason)
+                    self.counts.computed -= 1
+                    tag, packet = Tag(batch.tags, row), Packet(batch.packets, row)
+                    self._failed(batch, row, tag, packet, reason)
 
     def _store_computed(self, batch: _Batch) -> None:
         """Store the batch's computed results not stored yet, in the order they were computed."""

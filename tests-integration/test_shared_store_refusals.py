@@ -27,7 +27,12 @@ import sqlalchemy as sa
 
 from orcapod.core import DictSource, Pipeline, function_pod
 from orcapod.db.sql import SQLDatabase
-from orcapod.observers import CompositeObserver, LoggingObserver, ObservabilityReader, StatusObserver
+from orcapod.observers import (
+    CompositeObserver,
+    LoggingObserver,
+    ObservabilityReader,
+    StatusObserver,
+)
 from orcapod.protocols.errors import DatabaseError
 
 if TYPE_CHECKING:
@@ -122,7 +127,7 @@ def test_a_result_the_store_refuses_fails_the_run_and_its_end_is_recorded(
     try:
         reader = ObservabilityReader(reader_db, "refusals")
         (run,) = reader.runs().to_pylist()
-        assert run["__state"] == "FAILED", "recorded as failed, not left for readers to call CRASHED"
+        assert run["__state"] == "FAILED", "recorded failed, not left for readers to call CRASHED"
         assert "string or blob too big" in run["__error"]
         # The node's results were to be stored at its end, in one flush: none is stored,
         # and no packet's status says SUCCESS for a result the store does not hold.

@@ -41,7 +41,11 @@ from orcapod.db.sql._engines import (
     SQLITE,
     BulkWriter,
     advisory_lock,
+    is_sqlite_access_error,
     open_engine,
+    sqlite_cannot_open,
+    sqlite_cannot_write,
+    sqlite_file,
     write_transaction,
 )
 from orcapod.db.sql._types import (
@@ -107,7 +111,9 @@ class SQLDatabase:
     """
 
     def __init__(self, url: str, *, schema: str | None = None, create: bool = True) -> None:
-        self._engine, self._dialect, self._schema = open_engine(url, schema, create=create)
+        opened = open_engine(url, schema, create=create)
+        self._engine, self._dialect, self._schema = opened.engine, opened.dialect, opened.schema
+        self._read_only = opened.read_only
         self._metadata = sa.MetaData(schema=self._schema)
         self._catalog = catalog_table(self._metadata)
         self._paths: dict[RecordPath, PathTable] = {}
@@ -117,7 +123,7 @@ class SQLDatabase:
             self._create_catalog(create)
         except sa.exc.SQLAlchemyError as error:
             self._engine.dispose()
-            raise _open_error(self._engine, error) from error
+            raise _open_error(self._engine, error, create) from error
         except DatabaseError:
             self._engine.dispose()
             raise
@@ -125,12 +131,20 @@ class SQLDatabase:
     def _create_catalog(self, create: bool) -> None:
         """Create the schema and catalog table unless they exist (checked without a lock).
 
+        Opened to write (``create``), an existing SQLite store is written to at
+        once (a write that changes nothing), so that a store this user may only
+        read fails here rather than at the first flush of a pipeline run.
+
         Raises:
             StoreNotFoundError: ``create`` is false and there is no catalog.
         """
         with self._engine.connect() as conn:
-            if sa.inspect(conn).has_table(self._catalog.name, schema=self._schema):
-                return
+            found = sa.inspect(conn).has_table(self._catalog.name, schema=self._schema)
+        if found:
+            if create and self._dialect == SQLITE:
+                with write_transaction(self._engine, self._dialect) as conn:
+                    conn.exec_driver_sql(f"UPDATE {CATALOG_TABLE} SET path = path WHERE 0")
+            return
         if not create:
             where = "" if self._schema is None else f" in schema {self._schema!r}"
             raise StoreNotFoundError(
@@ -251,6 +265,13 @@ class SQLDatabase:
         flush: bool,
     ) -> None:
         with self._lock:
+            self._require_open()
+            if self._read_only is not None:
+                raise DatabaseError(
+                    f"cannot add records to path {path!r}: {_safe_url(self._engine)} was "
+                    f"opened read-only, since {self._read_only}; nothing was added. To "
+                    "write, make the store writable and open it again with create=True"
+                )
             stored = self._path_table(path)
             if stored is None:
                 check_new_schema(path, data.schema)
@@ -374,6 +395,15 @@ class SQLDatabase:
     def _flush_error(self, dirty: list[PathTable], error: sa.exc.SQLAlchemyError) -> DatabaseError:
         """A failed flush: nothing was written, every record is still pending."""
         kept = "the records are still pending"
+        cause = getattr(error, "orig", None)
+        if self._dialect == SQLITE and is_sqlite_access_error(cause):
+            refusal = sqlite_cannot_write(
+                _safe_url(self._engine), sqlite_file(self._engine.url), cause
+            )
+            return DatabaseError(
+                f"flushing {_describe_pending(dirty)} failed: {refusal}; {kept}, flush again "
+                "once the store may be written"
+            )
         if _is_damage(error):
             damaged = self._table_error(dirty[0], error, "flushing")
             return StoreCorruptedError(
@@ -867,10 +897,19 @@ def _safe_url(engine: sa.Engine) -> str:
     return engine.url.render_as_string(hide_password=True)
 
 
-def _open_error(engine: sa.Engine, error: sa.exc.SQLAlchemyError) -> DatabaseError:
-    """The error of a store that could not be opened; a missing PostgreSQL database is named."""
+def _open_error(engine: sa.Engine, error: sa.exc.SQLAlchemyError, create: bool) -> DatabaseError:
+    """The error of a store that could not be opened; a missing PostgreSQL database is named.
+
+    A SQLite store this user may not read, or (``create``) may not write, is
+    said to be so, naming the file and why: never "damaged".
+    """
     cause = getattr(error, "orig", None) or error
     url = _safe_url(engine)
+    if engine.url.get_backend_name() == SQLITE and is_sqlite_access_error(cause):
+        file = sqlite_file(engine.url)
+        if create:
+            return sqlite_cannot_write(url, file, cause)
+        return sqlite_cannot_open(url, file, cause)
     name = engine.url.database
     if engine.url.get_backend_name() == POSTGRESQL and f'database "{name}" does not exist' in str(
         cause

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import os
+import sqlite3
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
+from urllib.parse import quote
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -27,8 +31,14 @@ __all__ = [
     "POSTGRESQL",
     "SQLITE",
     "BulkWriter",
+    "OpenedEngine",
     "advisory_lock",
+    "is_sqlite_access_error",
     "open_engine",
+    "sqlite_cannot_open",
+    "sqlite_cannot_write",
+    "sqlite_file",
+    "sqlite_file_uri",
     "write_transaction",
 ]
 
@@ -40,17 +50,32 @@ _SQLITE_MMAP_BYTES = 256 * 1024 * 1024
 _POSTGRES_INSTALL = "pip install 'orcapod-db-sql[postgres]'"
 
 
-def open_engine(
-    url: str, schema: str | None, *, create: bool = True
-) -> tuple[sa.Engine, str, str | None]:
+class OpenedEngine(NamedTuple):
+    """What :func:`open_engine` opened."""
+
+    engine: sa.Engine
+    dialect: str
+    schema: str | None
+    """The PostgreSQL schema to use, or None."""
+    read_only: str | None
+    """Why a SQLite store could only be opened to read (it then refuses writes), or None."""
+
+
+def open_engine(url: str, schema: str | None, *, create: bool = True) -> OpenedEngine:
     """The engine for ``url``, its dialect name and the PostgreSQL schema to use.
 
     With ``create=False`` a SQLite file must exist already (and its directory
-    is not created).
+    is not created); if this user may read it but not write beside it (a
+    read-only directory or file system), it is opened read-only
+    (``mode=ro``, or ``immutable=1`` where SQLite cannot even create its
+    ``-shm`` file) and ``read_only`` says why.
 
     Raises:
-        DatabaseError: the URL is malformed or names an unsupported database or driver.
+        DatabaseError: the URL is malformed or names an unsupported database or
+            driver; or the SQLite file cannot be read (permission denied), or
+            its directory cannot be created.
         StoreNotFoundError: ``create`` is false and the SQLite file does not exist.
+        StoreCorruptedError: ``create`` is false and the file is not a SQLite database.
         NotAvailableError: a PostgreSQL URL without psycopg installed.
     """
     if not isinstance(url, str):
@@ -75,20 +100,33 @@ def open_engine(
                 f"schema={schema!r} is for PostgreSQL; a SQLite database keeps its tables in "
                 "its file, so use another file instead"
             )
-        return _sqlite_engine(parsed, url, create), SQLITE, None
+        engine, read_only = _sqlite_engine(parsed, url, create)
+        return OpenedEngine(engine, SQLITE, None, read_only)
     if backend == POSTGRESQL:
         if schema is not None and (not schema or "\x00" in schema or len(schema.encode()) > 63):
             raise DatabaseError(
                 f"schema {schema!r} is not a usable PostgreSQL schema name (1-63 bytes, no NUL)"
             )
-        return _postgres_engine(parsed, url), POSTGRESQL, schema
+        return OpenedEngine(_postgres_engine(parsed, url), POSTGRESQL, schema, None)
     raise DatabaseError(
         f"{url!r} is a {backend} URL; SQLDatabase supports 'sqlite:///path.db' and "
         "'postgresql://user@host/dbname' (or 'postgresql+psycopg://...')"
     )
 
 
-def _sqlite_engine(parsed: sa.URL, url: str, create: bool) -> sa.Engine:
+def sqlite_file(url: sa.URL) -> Path:
+    """The file a SQLite URL names, as an absolute path."""
+    return Path(url.database or "").expanduser().absolute()
+
+
+def sqlite_file_uri(file: Path, *, immutable: bool = False) -> str:
+    """The SQLite URI opening ``file`` read-only (``immutable=1``: without locks or -shm)."""
+    location = f"file:{quote(str(file.absolute()))}?mode=ro"
+    return location + "&immutable=1" if immutable else location
+
+
+def _sqlite_engine(parsed: sa.URL, url: str, create: bool) -> tuple[sa.Engine, str | None]:
+    """The engine of a SQLite URL, and why it is read-only (None: it may write)."""
     if parsed.get_driver_name() not in ("pysqlite", ""):
         raise DatabaseError(
             f"{url!r} asks for the SQLite driver {parsed.get_driver_name()!r}; use "
@@ -102,60 +140,328 @@ def _sqlite_engine(parsed: sa.URL, url: str, create: bool) -> sa.Engine:
             "for records kept in memory)"
         )
     file = Path(database).expanduser()
+    access = _READ_WRITE
     if create:
-        file.parent.mkdir(parents=True, exist_ok=True)
-    elif not file.is_file():
-        problem = "is not a file" if file.exists() else "does not exist"
-        raise StoreNotFoundError(
-            f"there is no SQLite store at {url!r}: {str(file.absolute())!r} {problem}, and "
-            "it was opened to read, so nothing was created; check the path (three slashes "
-            "for a path relative to the working directory, four for an absolute one) or "
-            "run the pipeline that writes the store first"
+        _make_directory(file, url)
+        if _exists(file, url):
+            _require_readable(file, url)
+    else:
+        if not _exists(file, url) or not file.is_file():
+            problem = "is not a file" if file.exists() else "does not exist"
+            raise StoreNotFoundError(
+                f"there is no SQLite store at {url!r}: {str(file.absolute())!r} {problem}, and "
+                "it was opened to read, so nothing was created; check the path (three slashes "
+                "for a path relative to the working directory, four for an absolute one) or "
+                "run the pipeline that writes the store first"
+            )
+        _require_readable(file, url)
+        access = _require_sqlite_store(file, url)
+    if access == _READ_WRITE:
+        engine = sa.create_engine(
+            parsed, connect_args={"timeout": BUSY_TIMEOUT_S}, hide_parameters=True
+        )
+        event.listen(engine, "connect", _configure_sqlite)
+        # Opened to read, a store SQLite can read but this user may not write (a
+        # read-only file: SQLite then opens it read-only by itself) refuses adds up
+        # front rather than at the flush; opened to write, the write check says it.
+        read_only = None if create else _write_problems(file.absolute(), exists=True)[0]
+    else:
+        # The URL stays the user's (for .uri and messages); the connections are read-only.
+        creator = partial(
+            sqlite3.connect,
+            sqlite_file_uri(file, immutable=access == _IMMUTABLE),
+            uri=True,
+            timeout=BUSY_TIMEOUT_S,
+            check_same_thread=False,
+        )
+        engine = sa.create_engine(parsed, creator=creator, hide_parameters=True)
+        event.listen(engine, "connect", _configure_sqlite_read_only)
+        read_only = _write_problem(file.absolute(), exists=True)[0]
+    event.listen(engine, "begin", _begin_sqlite)
+    return engine, read_only
+
+
+_READ_WRITE = "read-write"
+_READ_ONLY = "mode=ro"
+_IMMUTABLE = "immutable"
+
+_SQLITE_PERM, _SQLITE_READONLY, _SQLITE_CANTOPEN = 3, 8, 14
+_ACCESS_CODES = {_SQLITE_PERM, _SQLITE_READONLY, _SQLITE_CANTOPEN}
+_ACCESS_TEXTS = ("unable to open database file", "readonly database", "access permission denied")
+
+
+def is_sqlite_access_error(error: BaseException | None) -> bool:
+    """Whether a sqlite3 error says the file cannot be opened or written, not that it is damaged.
+
+    SQLITE_CANTOPEN, SQLITE_READONLY (with its extended codes, such as
+    SQLITE_READONLY_DIRECTORY: no journal, -wal or -shm file can be created
+    beside the database) and SQLITE_PERM.
+    """
+    if not isinstance(error, sqlite3.Error):
+        return False
+    code = getattr(error, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF in _ACCESS_CODES
+    return any(text in str(error) for text in _ACCESS_TEXTS)
+
+
+def _exists(file: Path, url: str) -> bool:
+    """Whether ``file`` exists; a directory on its way that cannot be entered is an error."""
+    try:
+        return file.exists()
+    except OSError as error:
+        raise sqlite_cannot_open(url, file, error) from error
+
+
+def _make_directory(file: Path, url: str) -> None:
+    directory = file.absolute().parent
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise DatabaseError(
+            f"cannot open the SQLite store {url!r} to write: its directory "
+            f"{str(directory)!r} does not exist and cannot be created "
+            f"({_reason(error)}); create it yourself, or use a store in a directory you "
+            "may write"
+        ) from error
+
+
+def _require_readable(file: Path, url: str) -> None:
+    """An existing ``file`` this user may not read is a DatabaseError naming it and why."""
+    failure = _read_failure(file)
+    if failure is not None:
+        raise sqlite_cannot_open(url, file, failure) from failure
+
+
+def _read_failure(file: Path) -> OSError | None:
+    """Why ``file`` cannot be opened to read; None if it can, is missing or is a directory."""
+    try:
+        with file.open("rb"):
+            return None
+    except (FileNotFoundError, IsADirectoryError):
+        return None
+    except OSError as error:
+        return error
+
+
+def sqlite_cannot_open(url: str, file: Path, cause: BaseException) -> DatabaseError:
+    """The error of a SQLite store this user may not read: not damage, a permission."""
+    file = file.absolute()
+    directory = file.parent
+    if isinstance(cause, OSError):
+        reason = _reason(cause)
+    else:
+        reason = f"SQLite says: {str(cause).strip() or type(cause).__name__}"
+    if _can_enter(directory):
+        fix = (
+            f"ask its owner to let you read it (chmod a+r {_quoted(file)}), or run the "
+            "command as a user who may"
         )
     else:
-        _require_sqlite_store(file, url)
-    engine = sa.create_engine(
-        parsed, connect_args={"timeout": BUSY_TIMEOUT_S}, hide_parameters=True
+        fix = (
+            f"the directory {str(directory)!r} (or one above it) may not be entered: ask "
+            f"its owner to let you (chmod a+x {_quoted(directory)}), or run the command as a "
+            "user who may"
+        )
+    return DatabaseError(
+        f"cannot open the SQLite store {url!r}: {str(file)!r} cannot be read ({reason}); "
+        f"this user may not read it, nothing is wrong with the store itself: {fix}"
     )
-    event.listen(engine, "connect", _configure_sqlite)
-    event.listen(engine, "begin", _begin_sqlite)
-    return engine
 
 
-def _require_sqlite_store(file: Path, url: str) -> None:
+def sqlite_cannot_write(url: str, file: Path, cause: BaseException | None) -> DatabaseError:
+    """The error of a SQLite store opened to write in a read-only place: not damage."""
+    file = file.absolute()
+    failure = _read_failure(file)
+    if failure is not None:
+        return sqlite_cannot_open(url, file, failure)
+    if file.is_dir():
+        return DatabaseError(
+            f"cannot open the SQLite store {url!r}: {str(file)!r} is a directory; name the "
+            "store's file (sqlite:///path/to/store.db)"
+        )
+    exists = file.exists()
+    problem, fix = _write_problem(file, exists=exists)
+    said = "" if cause is None else f" (SQLite: {str(cause).strip()})"
+    if exists:
+        after = (
+            "Nothing is wrong with the store itself. To only read it, open it with create=False "
+            "(open_database(uri, create=False), as orcapod runs, status, logs, results and "
+            "verify do)"
+        )
+    else:
+        after = "Nothing was created"
+    return DatabaseError(
+        f"cannot open the SQLite store {url!r} to write: {problem}, so a pipeline cannot "
+        f"store its results there{said}. {fix}, or use a store in a directory you may "
+        f"write. {after}"
+    )
+
+
+def _write_problem(file: Path, *, exists: bool) -> tuple[str, str]:
+    """Why this user cannot write the SQLite store ``file`` (or create it), and the fix."""
+    problem, paths = _write_problems(file, exists=exists)
+    if problem is None:
+        return (
+            f"SQLite cannot write {str(file)!r} or the {file.name}-wal and {file.name}-shm "
+            "files beside it",
+            "Check the permissions of the store, its directory and those files",
+        )
+    if not paths:
+        return problem, "Copy the store to a writable file system"
+    chmod = " ".join(_quoted(path) for path in paths)
+    return problem, f"Ask the owner to let you write there (chmod u+w {chmod}, if yours)"
+
+
+def _write_problems(file: Path, *, exists: bool) -> tuple[str | None, list[Path]]:
+    """What stops this user writing ``file`` as the file system says (None: nothing found).
+
+    Also the paths whose mode is the problem (none for a read-only file system).
+    """
+    directory = file.parent
+    if _read_only_file_system(directory):
+        return f"{str(directory)!r} is on a read-only file system", []
+    problems: list[str] = []
+    paths: list[Path] = []
+    if exists and not os.access(file, os.W_OK):
+        problems.append(f"{str(file)!r} is read-only for this user")
+        paths.append(file)
+    if not os.access(directory, os.W_OK):
+        made = (
+            f"SQLite must create {file.name}-wal and {file.name}-shm beside the store"
+            if exists
+            else f"the store {file.name} would be created there"
+        )
+        problems.append(f"its directory {str(directory)!r} is read-only for this user, and {made}")
+        paths.append(directory)
+    for beside in (_wal_file(file), file.with_name(file.name + "-shm")):
+        if beside.exists() and not (beside.is_file() and os.access(beside, os.W_OK)):
+            problems.append(f"{str(beside)!r} cannot be written by this user")
+            paths.append(beside)
+    return ("; ".join(problems) if problems else None), paths
+
+
+def _wal_file(file: Path) -> Path:
+    return file.with_name(file.name + "-wal")
+
+
+def _can_enter(directory: Path) -> bool:
+    try:
+        return os.access(directory, os.X_OK) and directory.is_dir()
+    except OSError:
+        return False
+
+
+def _read_only_file_system(directory: Path) -> bool:
+    try:
+        return bool(os.statvfs(directory).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def _reason(error: OSError) -> str:
+    """``permission denied``: an OSError's reason, without its file name."""
+    return (error.strerror or type(error).__name__).lower()
+
+
+def _quoted(path: Path) -> str:
+    import shlex
+
+    return shlex.quote(str(path))
+
+
+def _require_sqlite_store(file: Path, url: str) -> str:
     """Check, without writing to it, that an existing file is a SQLite orcapod store.
 
-    Read through a read-only connection: the engine's own connections set the
-    journal mode, which rewrites the header of a file that is not a store yet.
+    Read through a read-only connection first: the engine's own connections
+    set the journal mode, which rewrites the header of a file that is not a
+    store yet. Returns how the engine may open it: read-write when SQLite can
+    (even if the file itself is read-only: SQLite then reads only), ``mode=ro``
+    otherwise, or ``immutable=1`` when SQLite cannot create the ``-shm`` file a
+    WAL database needs beside it (a read-only directory or file system).
 
     Raises:
         StoreNotFoundError: the file is a SQLite database without orcapod's catalog.
         StoreCorruptedError: the file is not a SQLite database.
+        DatabaseError: the file cannot be opened even read-only (a permission,
+            not damage), or its latest changes are in a -wal file that cannot
+            be read here.
     """
-    import sqlite3
-    from urllib.parse import quote
-
-    location = f"file:{quote(str(file.absolute()))}?mode=ro"
+    access = _READ_ONLY
     try:
-        connection = sqlite3.connect(location, uri=True, timeout=BUSY_TIMEOUT_S)
-        try:
-            found = connection.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (CATALOG_TABLE,)
-            ).fetchone()
-        finally:
-            connection.close()
+        found = _has_catalog(sqlite_file_uri(file))
     except sqlite3.DatabaseError as error:
-        raise StoreCorruptedError(
-            f"{url!r} cannot be read as a SQLite database ({error}): the file was "
-            "overwritten or damaged; restore it from a backup, or move it away so that the "
-            "next run makes a new store there and computes the results again"
-        ) from error
-    if found is None:
+        if not is_sqlite_access_error(error):
+            raise _not_a_database(url, error) from error
+        access = _IMMUTABLE
+        try:
+            found = _has_catalog(sqlite_file_uri(file, immutable=True))
+        except sqlite3.DatabaseError as again:
+            if is_sqlite_access_error(again):
+                raise sqlite_cannot_open(url, file, again) from again
+            raise _not_a_database(url, again) from again
+    if not found:
         raise StoreNotFoundError(
             f"{url!r} is a SQLite database but holds no orcapod store (no {CATALOG_TABLE!r} "
             "table), and it was opened to read, so nothing was changed; check the path, or "
             "run the pipeline that writes the store first"
         )
+    if access == _IMMUTABLE:
+        _require_no_wal(file, url)
+        return _IMMUTABLE
+    try:
+        _has_catalog(str(file.absolute()), uri=False)
+    except sqlite3.DatabaseError as error:
+        if is_sqlite_access_error(error):
+            return _READ_ONLY
+        raise _not_a_database(url, error) from error
+    return _READ_WRITE
+
+
+def _has_catalog(location: str, *, uri: bool = True) -> bool:
+    connection = sqlite3.connect(location, uri=uri, timeout=BUSY_TIMEOUT_S)
+    try:
+        found = connection.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (CATALOG_TABLE,)
+        ).fetchone()
+    finally:
+        connection.close()
+    return found is not None
+
+
+def _require_no_wal(file: Path, url: str) -> None:
+    """Refuse to read ``file`` immutably while its -wal file may hold committed changes.
+
+    ``immutable=1`` reads the database file alone: changes still in the -wal
+    file (left by a writer that has not finished, or was killed) would be
+    missing from what is read, without a word.
+    """
+    wal = _wal_file(file)
+    reason = ""
+    try:
+        if not wal.is_file() or wal.stat().st_size == 0:
+            return  # no changes waiting (a directory of that name holds none either)
+    except OSError as error:
+        reason = f" ({_reason(error)})"
+    directory = file.absolute().parent
+    where = _write_problem(file.absolute(), exists=True)[0]
+    raise DatabaseError(
+        f"cannot open the SQLite store {url!r} read-only: its latest changes are still in "
+        f"{str(wal.absolute())!r}{reason}, and reading them needs "
+        f"{file.name}-shm beside it, which cannot be created: {where}. Nothing is wrong "
+        "with the store itself. Have a user who may write the directory open it once (any orcapod "
+        f"command, such as orcapod runs, folds those changes into {file.name}), or copy "
+        f"{file.name} and {wal.name} from {str(directory)!r} to a directory you may write "
+        "and open the copy"
+    )
+
+
+def _not_a_database(url: str, error: sqlite3.DatabaseError) -> StoreCorruptedError:
+    return StoreCorruptedError(
+        f"{url!r} cannot be read as a SQLite database ({error}): the file was "
+        "overwritten or damaged; restore it from a backup, or move it away so that the "
+        "next run makes a new store there and computes the results again"
+    )
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
@@ -167,6 +473,19 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute("PRAGMA journal_mode = WAL")
         # Reads through memory-mapped pages skip a read() call per page: lookups of
         # many ids by primary key touch many pages.
+        cursor.execute(f"PRAGMA mmap_size = {_SQLITE_MMAP_BYTES}")
+    finally:
+        cursor.close()
+
+
+def _configure_sqlite_read_only(dbapi_connection: Any, _record: Any) -> None:
+    # A store opened read-only (mode=ro or immutable=1): the journal mode is left as
+    # stored, and query_only refuses any write with SQLite's own error.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        cursor.execute("PRAGMA query_only = ON")
         cursor.execute(f"PRAGMA mmap_size = {_SQLITE_MMAP_BYTES}")
     finally:
         cursor.close()

@@ -165,3 +165,26 @@ def test_a_refused_result_at_a_checkpoint_fails_only_the_packets_since_the_last_
         assert stored.num_rows == 2
     finally:
         reader_db.close()
+
+
+@pytest.mark.parametrize("orchestrator", ["sync", "async"])
+def test_repeated_packets_of_refused_results_are_counted_failed_not_cached(
+    tmp_path: Path, orchestrator: str
+) -> None:
+    uri = f"sqlite:///{tmp_path / 'store.db'}"
+    database = limited(uri)
+    source = DictSource([{"id": i, "x": i % 4} for i in range(PACKETS)], tag_columns=["id"])
+    pipeline = Pipeline("refusals", database)
+    with pipeline:
+        verbose.pod(source, label="node")  # ids 4 and 5 repeat the packets of ids 0 and 1
+
+    with pytest.raises(DatabaseError, match="string or blob too big"):
+        pipeline.run(orchestrator, observer=StatusObserver(database))
+
+    reader_db = SQLDatabase(uri)
+    try:
+        (run,) = ObservabilityReader(reader_db, "refusals").runs().to_pylist()
+        counts = (run["__n_success"], run["__n_failed"], run["__n_cached"])
+        assert counts == (0, PACKETS, 0)
+    finally:
+        reader_db.close()

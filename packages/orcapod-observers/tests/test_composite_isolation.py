@@ -10,7 +10,12 @@ from typing import Any
 import pytest
 
 from orcapod.core import DictSource, InMemoryArrowDatabase, Pipeline, function_pod
-from orcapod.observers import CompositeObserver, LoggingObserver, StatusObserver
+from orcapod.observers import (
+    CompositeObserver,
+    LoggingObserver,
+    ObservabilityReader,
+    StatusObserver,
+)
 from orcapod.protocols import ExecutionObserver
 from orcapod.protocols.isolation import isolate
 
@@ -120,7 +125,8 @@ def test_a_child_failing_per_packet_is_reported_once_and_skipped_while_others_re
     assert f"Counting(fails_in={hook!r}) failed in {hook}" in report.getMessage()
     assert report.exc_info is not None
     assert broken.counts[hook] == 1
-    assert "on_run_end" not in broken.counts  # skipped for the rest of the run
+    # Skipped for the rest of the run; only the run's end still reaches it.
+    assert broken.counts["on_run_end"] == 1
     name, label, node_hash = pipeline.nodes["square"].pipeline_path
     logs = database.get_all_records((name, "_logs", label, node_hash))
     status = database.get_all_records((name, "_status", label, node_hash))
@@ -230,5 +236,95 @@ def test_an_observer_passed_directly_failing_per_packet_is_reported_once_and_ski
     (report,) = _errors(caplog)
     assert f"Counting(fails_in={hook!r}) failed in {hook}" in report.getMessage()
     assert broken.counts[hook] == 1
-    assert "on_run_end" not in broken.counts  # skipped for the rest of the run
+    # Skipped for the rest of the run; only the run's end still reaches it.
+    assert broken.counts["on_run_end"] == 1
     assert broken.counts.get("on_packet_end", 0) <= 1
+
+
+class _FailsOnPacket(StatusObserver):
+    """A StatusObserver whose node contexts fail in on_packet_end for packet k=2."""
+
+    def contextualize(self, *pipeline_path: str) -> Any:
+        context = super().contextualize(*pipeline_path)
+        end = context.on_packet_end
+
+        def on_packet_end(label: str, tag: Any, *args: Any, **kwargs: Any) -> None:
+            if tag.as_dict()["k"] == 2:
+                raise ValueError("observer bug on packet 2")
+            end(label, tag, *args, **kwargs)
+
+        context.on_packet_end = on_packet_end  # type: ignore[method-assign]
+        return context
+
+
+@pytest.mark.parametrize("composite", [False, True])
+@pytest.mark.parametrize("orchestrator", ["sync", "async"])
+def test_an_observer_that_failed_during_the_run_still_records_its_end(
+    orchestrator: str, composite: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Skipped after its failure, but told of the run's end: without its end record
+    # readers would call the run, which succeeded, CRASHED once its process is gone.
+    database = InMemoryArrowDatabase()
+    pipeline = _pipeline(database)
+    broken = _FailsOnPacket(database)
+    observer: Any = CompositeObserver(broken) if composite else broken
+
+    with caplog.at_level(logging.ERROR, logger="orcapod.observers"):
+        result = pipeline.run(orchestrator, observer=observer)
+
+    assert result.n_computed == PACKETS
+    assert len(_errors(caplog)) == 1
+    (run,) = ObservabilityReader(database, "iso").runs().to_pylist()
+    assert run["__state"] == "SUCCESS"
+    assert run["__ended_at"] is not None
+
+
+class _ExplodingLogger:
+    @property
+    def keeps_records(self) -> bool:
+        raise RuntimeError("keeps_records exploded")
+
+    def record(self, **fields: Any) -> None:
+        pass
+
+
+class _ExplodingLoggers(Counting):
+    def contextualize(self, *pipeline_path: str) -> _ExplodingLoggers:
+        self._hook("contextualize")
+        return _ExplodingLoggers(self.fails_in, self.counts)
+
+    def create_packet_logger(self, tag: Any, packet: Any) -> Any:
+        self._hook("create_packet_logger")
+        return _ExplodingLogger()
+
+
+@pytest.mark.parametrize("composite", [False, True])
+@pytest.mark.parametrize("orchestrator", ["sync", "async"])
+def test_a_logger_failing_to_say_whether_it_keeps_records_is_its_observers_failure(
+    orchestrator: str, composite: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    database = InMemoryArrowDatabase()
+    pipeline = _pipeline(database)
+    broken = _ExplodingLoggers()
+    observer: Any = (
+        CompositeObserver(broken, StatusObserver(database), LoggingObserver(database))
+        if composite
+        else broken
+    )
+
+    with caplog.at_level(logging.ERROR, logger="orcapod.observers"):
+        result = pipeline.run(orchestrator, observer=observer)
+
+    assert result.n_computed == PACKETS
+    (report,) = _errors(caplog)
+    # The child is named (its repr), not the composite.
+    assert report.getMessage().startswith("observer Counting(fails_in=None) failed in ")
+    assert "create_packet_logger: RuntimeError: keeps_records exploded" in report.getMessage()
+    if composite:  # its siblings record every packet
+        name, label, node_hash = pipeline.nodes["square"].pipeline_path
+        logs = database.get_all_records((name, "_logs", label, node_hash))
+        status = database.get_all_records((name, "_status", label, node_hash))
+        assert logs is not None
+        assert logs.num_rows == PACKETS
+        assert status is not None
+        assert status.num_rows == 2 * PACKETS

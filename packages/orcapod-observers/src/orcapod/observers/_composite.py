@@ -73,7 +73,14 @@ class CompositeObserver:
         self._each("on_run_start", run)
 
     def on_run_end(self, run: RunInfo, outcome: RunOutcome) -> None:
-        self._each("on_run_end", run, outcome)
+        """Every child hears how the run ended, one skipped since it failed too: its
+        record of the run's end is what tells readers the run is over (a failure
+        here is reported only if it is the child's first)."""
+        for isolation, observer in zip(self._isolations, self.observers, strict=True):
+            try:
+                observer.on_run_end(run, outcome)
+            except Exception as error:
+                isolation.fail("on_run_end", error)
 
     def flush(self) -> None:
         """Flush every child that can (a child written before ``flush`` is skipped)."""
@@ -170,12 +177,15 @@ class CompositeObserver:
                 continue
             try:
                 logger = hook(tag, packet)
-            except Exception as error:
+                if logger is DISCARD or logger is SKIPPED_LOGGER:
+                    continue
+                entry = (isolation, logger, getattr(logger, "record_fields", None))
+                child_keeps = bool(getattr(logger, "keeps_records", True))
+            except Exception as error:  # the child's logger is the child's failure
                 isolation.fail("create_packet_logger", error)
                 continue
-            if logger is not DISCARD and logger is not SKIPPED_LOGGER:
-                loggers.append((isolation, logger, getattr(logger, "record_fields", None)))
-                keeps = keeps or getattr(logger, "keeps_records", True)
+            loggers.append(entry)
+            keeps = keeps or child_keeps
         if keeps:
             return _FanOutLogger(loggers)
         return _QuietFanOutLogger(loggers) if loggers else DISCARD

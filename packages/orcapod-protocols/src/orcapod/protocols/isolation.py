@@ -6,7 +6,9 @@ observer whose hook, packet logger or ``flush`` raises an ``Exception`` is
 reported once (an ERROR on the ``orcapod.observers`` logger naming the
 observer, the hook and the error, with its traceback) and skipped for the rest
 of the run: its node contexts and packet loggers share its state, so none of
-them is called again. The next run's ``on_run_start`` gives it another chance.
+them is called again. Only the run's end still reaches it (``on_run_end``):
+its record of how the run ended is what tells readers the run is over. The
+next run's ``on_run_start`` gives it another chance.
 
 Only ``Exception`` is caught: a ``KeyboardInterrupt`` arriving while an
 observer runs is the user's, not the observer's.
@@ -160,7 +162,14 @@ class IsolatedObserver:
         self._call("on_run_start", run)
 
     def on_run_end(self, run: RunInfo, outcome: RunOutcome) -> None:
-        self._call("on_run_end", run, outcome)
+        """Told even after the observer failed: its record of the run's end is what
+        tells readers the run is over (a failure here is reported only if first)."""
+        try:
+            method = getattr(self.observer, "on_run_end", None)
+            if method is not None:
+                method(run, outcome)
+        except Exception as error:
+            self.isolation.fail("on_run_end", error)
 
     def flush(self) -> None:
         self._call("flush")
@@ -234,10 +243,11 @@ class IsolatedObserver:
             return DISCARD
         try:
             logger = self._create_packet_logger(tag, packet)
+            keeps = bool(getattr(logger, "keeps_records", True))
         except Exception as error:
             isolation.fail("create_packet_logger", error)
             return DISCARD
-        if getattr(logger, "keeps_records", True):
+        if keeps:
             return _new_logger(IsolatedLogger, (logger, isolation))
         # It may still be handed records (beside a logger that keeps them): isolated too.
         return _new_logger(_IsolatedQuietLogger, (logger, isolation))

@@ -553,12 +553,12 @@ class FunctionNodeRun:
                 self._on_packet_start(label, tag, packet)
                 hook = "create_packet_logger"
                 logger = self._create_packet_logger(tag, packet)
+                if getattr(logger, "keeps_records", True):
+                    held = self.held
+                    held.logger = logger
             except Exception as error:
                 isolation.fail(hook, error)
-                logger = DISCARD
-            if getattr(logger, "keeps_records", True):
-                held = self.held
-                held.logger = logger
+                logger, held = DISCARD, None
         kwargs = {name: column[row] for name, column in batch.arguments}
         if self.defaults:
             kwargs.update(self.defaults)
@@ -695,7 +695,10 @@ class FunctionNodeRun:
             for row, (what, index) in list(batch.outcome.items()):
                 if what == "new" and index >= batch.durable:
                     batch.outcome[row] = ("failed", reason)
-                    self.counts.computed -= 1
+                    if row in batch.waiting:  # a repeat of a computed packet, counted cached
+                        self.counts.cached -= 1
+                    else:
+                        self.counts.computed -= 1
                     tag, packet = Tag(batch.tags, row), Packet(batch.packets, row)
                     self._failed(batch, row, tag, packet, reason)
 
@@ -737,13 +740,20 @@ class FunctionNodeRun:
         """
         tag, packet = Tag(batch.tags, row), Packet(batch.packets, row)
         logger = self._packet_logger(tag, packet)
-        held = (
-            HeldRecords(logger, self.isolation) if getattr(logger, "keeps_records", True) else None
-        )
+        held = HeldRecords(logger, self.isolation) if self._keeps_records(logger) else None
         kwargs = {name: column[row] for name, column in batch.arguments}
         if self.defaults:
             kwargs.update(self.defaults)
         return tag, packet, kwargs, logger, held
+
+    def _keeps_records(self, logger: PacketExecutionLogger) -> bool:
+        """Whether ``logger`` keeps records (so the call is captured for it); a logger
+        failing to say is its observer's failure, and keeps nothing."""
+        try:
+            return bool(getattr(logger, "keeps_records", True))
+        except Exception as error:
+            self.isolation.fail("create_packet_logger", error)
+            return False
 
     def _packet_logger(self, tag: Tag, packet: Packet) -> PacketExecutionLogger:
         """Report a packet's start; the observer's logger for it (``DISCARD`` once the

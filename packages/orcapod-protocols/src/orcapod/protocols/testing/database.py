@@ -1100,9 +1100,9 @@ class PersistentArrowDatabaseContract(ArrowDatabaseContract):
         assert set(_by_id(second.get_all_records(("mine",), record_id_column=_ID))) == {"m1"}
         if _flushes_paths(type(database)):
             assert second.get_all_records(("theirs",)) is None, "only the paths given"
-        assert set(_by_id(database.get_all_records(("theirs",), record_id_column=_ID))) == {
-            "t1"
-        }, "pending records stay readable in their own database"
+        assert set(_by_id(database.get_all_records(("theirs",), record_id_column=_ID))) == {"t1"}, (
+            "pending records stay readable in their own database"
+        )
         database.flush()
         third = reopen()
         assert set(_by_id(third.get_all_records(("theirs",), record_id_column=_ID))) == {"t1"}

@@ -15,9 +15,8 @@ from typing import Any
 
 import pytest
 
-from orcapod.core import DictSource, InMemoryArrowDatabase, Pipeline, function_pod
+from orcapod.core import DictSource, Pipeline, function_pod
 from orcapod.executors.ray import RayExecutor, WorkerDiedError
-from orcapod.observers import CompositeObserver, LoggingObserver, StatusObserver
 from orcapod.protocols.testing import RecordingLogger, RecordingObserver
 
 pytestmark = pytest.mark.usefixtures("ray_cluster")
@@ -270,37 +269,3 @@ def test_a_runs_packet_loggers_hear_the_executors_attempts_marked_retried(
     assert executions == {1: 2, 2: 3, 9: 3}
     [failure] = result.failures
     assert (failure.error_type, failure.message) == ("CalibrationError", "execution 3 of 9 failed")
-
-
-@pytest.mark.parametrize("orchestrator", ["sync", "async"])
-def test_stored_logs_and_status_events_show_each_attempt_once(
-    orchestrator: str, tmp_path: Path
-) -> None:
-    database = InMemoryArrowDatabase()
-    pipeline = _fragile_pipeline(tmp_path, database)
-    observer = CompositeObserver(LoggingObserver(database), StatusObserver(database))
-    executor = RayExecutor(max_retries=2, retry_exceptions=[CalibrationError])
-
-    pipeline.run(orchestrator=orchestrator, executor=executor, observer=observer)
-
-    def rows(branch: str, *columns: str) -> dict[int, list[tuple[Any, ...]]]:
-        name, label, node_hash = pipeline.nodes["node"].pipeline_path
-        table = database.get_all_records((name, branch, label, node_hash))
-        assert table is not None
-        per_packet: dict[int, list[tuple[Any, ...]]] = {}
-        for row in table.sort_by("__timestamp").to_pylist():  # stable: ties keep their order
-            per_packet.setdefault(row["id"], []).append(tuple(row[c] for c in columns))
-        return per_packet
-
-    assert rows("_logs", "__attempt", "__success") == {
-        1: [(1, False), (2, True)],
-        2: [(1, False), (2, False), (3, True)],
-        9: [(1, False), (2, False), (3, False)],
-    }
-    events = rows("_status", "__state", "__attempt")
-    retried = [("RUNNING", 1), ("FAILED", 1), ("RUNNING", 2)]
-    assert events == {
-        1: [*retried, ("SUCCESS", 2)],
-        2: [*retried, ("FAILED", 2), ("RUNNING", 3), ("SUCCESS", 3)],
-        9: [*retried, ("FAILED", 2), ("RUNNING", 3), ("FAILED", 3)],
-    }

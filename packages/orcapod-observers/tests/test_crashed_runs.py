@@ -539,34 +539,10 @@ def test_machine_key_names_boot_and_pid_namespace_on_linux() -> None:
 # Two processes run one pipeline on one store at once: run "A" computes packet 1 and
 # records SUCCESS; run "B", started a moment later (before A ends), starts packet 1 too
 # (and packet 2, which only B reaches) and is killed. Every event is written by a real
-# StatusObserver.
+# StatusObserver; B's process is simulated here (a dead pid), and is a real process
+# killed with SIGKILL in tests-integration/test_overlapping_runs.py.
 
 SQUARE = Schema([("id", int)])
-_CRASHING_RUN = """
-import os
-import signal
-import sys
-from datetime import UTC, datetime
-
-import pyarrow as pa
-
-from orcapod.core import Schema, Tag, open_database
-from orcapod.core.datagrams._datagram import RowBlock
-from orcapod.observers._status import StatusObserver
-from orcapod.protocols.values import RunInfo
-
-uri, node_hash, *ids = sys.argv[1:]
-database = open_database(uri)
-observer = StatusObserver(database)
-observer.on_run_start(RunInfo("B", "lab", uri, datetime.now(UTC)))
-node = observer.contextualize("lab", "square", node_hash)
-node.on_node_start("square", node_hash, Schema([("id", int)]))
-for value in ids:
-    tag = Tag(RowBlock(pa.table({"id": [int(value)]}), Schema([("id", int)])), 0)
-    node.on_packet_start("square", tag, tag)
-observer.flush()  # the RUNNING events are stored, as at a checkpoint
-os.kill(os.getpid(), signal.SIGKILL)  # kill -9: no end record, nothing more written
-"""
 
 
 class _ObservedRun:
@@ -629,56 +605,10 @@ def _crashed_run_here(
         _ObservedRun(database, run_id, **packets)
 
 
-def _crashed_run_in_a_child(uri: str, *ids: int, node_hash: str = "h1") -> None:
-    """Run "B" in a process of its own, killed with SIGKILL once its RUNNING events are stored."""
-    child = subprocess.run(
-        [sys.executable, "-c", _CRASHING_RUN, uri, node_hash, *map(str, ids)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert child.returncode == -9, child.stderr
-
-
 def _current(reader: ObservabilityReader, **options: Any) -> list[tuple[int, str, str]]:
     """(id, state, run) of each packet of node ``square`` as ``status`` shows it."""
     rows = reader.status(node="square", **options).sort_by("id").to_pylist()
     return [(row["id"], row["__state"], row["__run_id"]) for row in rows]
-
-
-@pytest.mark.parametrize("store", ["sqlite", "delta"])
-def test_a_run_killed_on_a_packet_another_run_stored_does_not_make_it_lost(
-    store: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    from orcapod.core import open_database
-    from orcapod.core.cli import main
-
-    uri = f"sqlite:///{tmp_path / 'lab.db'}" if store == "sqlite" else f"delta://{tmp_path}"
-    database = open_database(uri)
-    a = _ObservedRun(database, "A", succeeded=(1,))  # packet 1: computed and stored by A
-    _crashed_run_in_a_child(uri, 1, 2)  # meanwhile B starts packets 1 and 2, and is killed
-    a.end()
-    database.close()
-    database = open_database(uri)
-    reader = ObservabilityReader(database, "lab")
-
-    runs = {row["__run_id"]: row["__state"] for row in reader.runs().to_pylist()}
-    current = _current(reader)
-    in_b = _current(reader, run_id="B")
-    [summary] = reader.summary().to_pylist()  # of the latest run, B
-    database.close()
-    assert main(["status", uri, "--pipeline", "lab"]) == 0
-    status = capsys.readouterr().out.splitlines()
-
-    assert runs == {"A": "SUCCESS", "B": "CRASHED"}
-    assert current == [(1, "SUCCESS", "A"), (2, "LOST", "B")]  # only 2 has no result
-    assert in_b == [(1, "LOST", "B"), (2, "LOST", "B")]  # B's own view: B lost both
-    assert (summary["__run_id"], summary["__n_lost"], summary["__n_success"]) == ("B", 2, 0)
-    assert status[1].split()[:2] == ["square", "SUCCESS"]
-    assert status[1].split()[5] == "A"  # NODE STATE ATTEMPT DATE TIME RUN
-    assert status[2].split()[:2] == ["square", "LOST"]
-    assert status[2].endswith("left RUNNING: its run CRASHED before it finished")
-    assert status[-1] == "2 packet(s): 1 SUCCESS, 1 LOST"
 
 
 @pytest.mark.parametrize("result", ["SUCCESS", "CACHED"])

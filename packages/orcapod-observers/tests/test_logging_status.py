@@ -160,6 +160,43 @@ def test_run_records_say_how_each_run_ended_once_per_database() -> None:
     assert isinstance(end["__pid"], int)
 
 
+def test_a_run_id_already_recorded_is_refused_and_the_earlier_runs_records_kept(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A scheduler's job id reused on a requeue: the second run's rows would collide
+    # with the first's (ids are "<run id>:<n>"), so its observers record nothing of it.
+    database = InMemoryArrowDatabase()
+    first = _pipeline(database).run(
+        observer=CompositeObserver(LoggingObserver(database), StatusObserver(database)),
+        run_id="job-42",
+    )
+    again = _pipeline(database, rows=7)
+    name, label, node_hash = again.nodes["noisy"].pipeline_path
+
+    def stored() -> list[int]:
+        tables = [
+            database.get_all_records((name, b, label, node_hash)) for b in ("_logs", "_status")
+        ]
+        return [0 if table is None else table.num_rows for table in tables]
+
+    before = stored()
+    with caplog.at_level(logging.ERROR, logger="orcapod.observers"):
+        second = again.run(
+            observer=CompositeObserver(LoggingObserver(database), StatusObserver(database)),
+            run_id="job-42",
+        )
+
+    assert second.n_computed == 1  # the run itself goes on: only its records are refused
+    reports = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(reports) == 2  # one per observer
+    assert all("run id 'job-42' is already recorded for pipeline 'lab'" in m for m in reports)
+    assert stored() == before
+    runs = database.get_all_records(("lab", "_runs"), record_id_column="__record_id")
+    assert runs is not None
+    end = {row["__record_id"]: row for row in runs.to_pylist()}["job-42:end"]
+    assert (end["__n_success"], end["__n_failed"]) == (first.n_computed, first.n_failed)
+
+
 class _Broken:
     """An observer that raises in every hook."""
 

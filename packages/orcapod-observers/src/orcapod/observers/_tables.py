@@ -260,19 +260,29 @@ class TableObserver(QuietHooks):
     # -- the run ---------------------------------------------------------------
 
     def on_run_start(self, run: RunInfo) -> None:
-        """Remember the run, forget any state of an earlier one, and record the start durably."""
+        """Remember the run, forget any state of an earlier one, and record the start durably.
+
+        Raises:
+            ValueError: the store already records another run with this run id
+                (its rows would collide with that run's): nothing is written for
+                this run, its end included.
+        """
         with self._lock:
             self._sinks.clear()
+        self.run = None
+        _refuse_reused_run_id(self.database, run)
         self.run = run
         write_run_start(self.database, run, interval=heartbeat_interval(run))
         _beats.written(self.database, run.run_id)
 
     def on_run_end(self, run: RunInfo, outcome: RunOutcome) -> None:
-        """Write every buffered row and the run's end.
+        """Write every buffered row and the run's end (nothing for a run it refused).
 
         Raises:
             Exception: a write failed; the error is the database's.
         """
+        if self.run is None or self.run.run_id != run.run_id:
+            return  # its start was refused (a reused run id): it records nothing of it
         try:
             self.flush()
         finally:
@@ -450,6 +460,26 @@ def write_run_end(
     )
     _add_run_record(database, run, f"{run.run_id}:end", row)
     flush_paths(database, run_paths(run.pipeline_name))
+
+
+def _refuse_reused_run_id(database: ArrowDatabase, run: RunInfo) -> None:
+    """Refuse ``run`` if the store records another run (another start) with its run id.
+
+    Raises:
+        ValueError: naming the run id, the pipeline and the fix.
+    """
+    earlier = database.get_record_by_id((run.pipeline_name, RUNS_BRANCH), f"{run.run_id}:start")
+    if earlier is None:
+        return
+    started = earlier.column("__started_at")[0].as_py()
+    if started == run.started_at:
+        return  # this run, recorded by another observer of it
+    raise ValueError(
+        f"run id {run.run_id!r} is already recorded for pipeline {run.pipeline_name!r} in "
+        f"this store (a run started {started.isoformat()}); this run's records would be "
+        "mixed with that run's, so none is written. Give each run its own run_id, or "
+        "none (Pipeline.run makes a new one)"
+    )
 
 
 def run_paths(pipeline: str) -> list[RecordPath]:

@@ -6,6 +6,7 @@ unharmed; tracebacks and messages are bounded; the capture's metadata is recorde
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import re
 import sys
@@ -347,3 +348,39 @@ def test_a_run_on_ray_under_continue_fails_only_the_exiting_packets(
     assert [r["success"] for r in records["r2"]] == [False]
     assert "packet 2" in records["r2"][0]["stdout"]
     assert "Task was destroyed but it is pending" not in capfd.readouterr().err
+
+
+def _retried_then_exits(x: int) -> int:
+    if x == 2:
+        sys.exit(3)
+    if x % 2 == 0:
+        raise ValueError("flaky")
+    return x
+
+
+@pytest.mark.parametrize("orchestrator", ["sync", "async"])
+def test_under_fail_fast_a_sys_exit_ends_the_run_as_itself_and_leaves_asyncio_clean(
+    orchestrator: str, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # The SystemExit crosses the run's asyncio tasks (both orchestrators keep several
+    # Ray packets in flight through them): carried as an Exception inside the event
+    # loop and raised as itself outside it, so no task is left pending or unretrieved.
+    import gc
+
+    from orcapod.core import DictSource, Pipeline, function_pod
+
+    pod = function_pod(output_keys="y", retries=2, retry_on=(ValueError,))(_retried_then_exits)
+    source = DictSource([{"id": x, "x": x} for x in range(8)], tag_columns=["id"])
+    pipeline = Pipeline(f"fail_fast_exit_{orchestrator}", database="memory://")
+    with pipeline:
+        pod.pod(source, label="exits")
+
+    with caplog.at_level(logging.ERROR, logger="asyncio"), pytest.raises(SystemExit) as caught:
+        pipeline.run(orchestrator=orchestrator, executor=RayExecutor(), error_policy="fail_fast")
+    gc.collect()  # an unretrieved task exception is reported when the task is collected
+
+    assert caught.value.code == 3
+    assert [r.getMessage() for r in caplog.records if r.name == "asyncio"] == []
+    err = capfd.readouterr().err
+    assert "Task exception was never retrieved" not in err
+    assert "Task was destroyed but it is pending" not in err

@@ -12,6 +12,7 @@ import asyncio
 import signal
 from abc import ABC, abstractmethod
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from time import monotonic, perf_counter
 from traceback import format_exception
 from typing import TYPE_CHECKING, Any
@@ -34,7 +35,7 @@ from orcapod.protocols.errors import PacketCancelled
 from orcapod.protocols.isolation import DISCARD, PacketHooks
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Coroutine, Sequence
+    from collections.abc import Callable, Coroutine, Iterator, Sequence
 
     from orcapod.core.function_pods import FunctionPodStream, ResultCache
     from orcapod.core.operators import OperatorStream
@@ -635,8 +636,9 @@ class FunctionNodeRun:
         async def work() -> None:
             # Each worker takes the next row until none is left: at most
             # ``workers`` packets in flight, with no task per packet.
-            for row in pending:
-                await self.compute_async(batch, row)
+            with carried():
+                for row in pending:
+                    await self.compute_async(batch, row)
 
         try:
             async with asyncio.TaskGroup() as group:
@@ -1030,6 +1032,44 @@ class FunctionNodeRun:
         )
 
 
+class Carried(Exception):
+    """A ``BaseException`` that is not an ``Exception`` (``SystemExit``,
+    ``KeyboardInterrupt`` raised by a function under ``fail_fast``; a signal's
+    :class:`RunInterrupted`), carried out of asyncio tasks as an ``Exception``.
+
+    asyncio lets such an error escape its event loop from whichever task raised
+    it, abandoning the other tasks ("Task was destroyed but it is pending!",
+    "Task exception was never retrieved"). Carried, it ends the task group as
+    any failure does; :func:`uncarried` raises the error itself once outside
+    the event loop.
+    """
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(f"{type(error).__name__}: {error}")
+        self.error = error
+
+
+@contextmanager
+def carried() -> Iterator[None]:
+    """Inside an asyncio task: raise a ``BaseException`` other than a cancellation as
+    :class:`Carried`."""
+    try:
+        yield
+    except (Exception, asyncio.CancelledError):
+        raise
+    except BaseException as error:
+        raise Carried(error) from None
+
+
+@contextmanager
+def uncarried() -> Iterator[None]:
+    """Around an event loop's run: raise a :class:`Carried` error as itself."""
+    try:
+        yield
+    except Carried as carrier:
+        raise carrier.error from None
+
+
 def first_error(group: BaseExceptionGroup) -> BaseException:
     """The first error of a task group that is not a cancellation caused by another."""
     for error in group.exceptions:
@@ -1046,12 +1086,13 @@ def _run_coroutine(coroutine: Coroutine[Any, Any, pa.Table]) -> pa.Table:
     Inside one (a notebook, an async caller of the sync orchestrator) it runs
     in an event loop of its own on a helper thread.
     """
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coroutine)
-    with ThreadPoolExecutor(1, thread_name_prefix="orcapod-node") as thread:
-        return thread.submit(asyncio.run, coroutine).result()
+    with uncarried():
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(coroutine)
+        with ThreadPoolExecutor(1, thread_name_prefix="orcapod-node") as thread:
+            return thread.submit(asyncio.run, coroutine).result()
 
 
 def _store_rows(database: ArrowDatabase, path: tuple[str, ...], table: pa.Table) -> None:

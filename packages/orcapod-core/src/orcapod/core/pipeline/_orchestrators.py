@@ -27,7 +27,9 @@ from orcapod.core.pipeline._nodes import (
     OperatorNode,
     SourceNode,
     batches,
+    carried,
     first_error,
+    uncarried,
 )
 from orcapod.core.pipeline._run import RunContext, RunResult
 from orcapod.protocols.isolation import isolate
@@ -202,7 +204,8 @@ class AsyncPipelineOrchestrator(Orchestrator):
                 "from async code, await orchestrator.execute_async(pipeline, ctx) instead, or "
                 "run the pipeline from a thread"
             )
-        asyncio.run(self.execute_async(pipeline, ctx))
+        with uncarried():
+            asyncio.run(self.execute_async(pipeline, ctx))
 
     async def execute_async(self, pipeline: Pipeline, ctx: RunContext) -> None:
         """Run every node of ``pipeline`` as a task of the running event loop."""
@@ -233,13 +236,14 @@ class AsyncPipelineOrchestrator(Orchestrator):
         outputs: list[asyncio.Queue[pa.Table | None]],
         ctx: RunContext,
     ) -> None:
-        if isinstance(node, FunctionNode):
-            await self._run_function(node, inputs[0], outputs, ctx)
-        elif isinstance(node, OperatorNode | SourceNode):
-            tables = await asyncio.gather(*(_drain(channel) for channel in inputs))
-            await _emit(node.execute(list(tables), ctx), outputs)
-        else:  # pragma: no cover - every node is one of the three
-            raise TypeError(f"cannot run node {node!r}")
+        with carried():
+            if isinstance(node, FunctionNode):
+                await self._run_function(node, inputs[0], outputs, ctx)
+            elif isinstance(node, OperatorNode | SourceNode):
+                tables = await asyncio.gather(*(_drain(channel) for channel in inputs))
+                await _emit(node.execute(list(tables), ctx), outputs)
+            else:  # pragma: no cover - every node is one of the three
+                raise TypeError(f"cannot run node {node!r}")
 
     async def _run_function(
         self,

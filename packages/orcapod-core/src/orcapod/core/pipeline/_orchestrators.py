@@ -208,7 +208,15 @@ class AsyncPipelineOrchestrator(Orchestrator):
             asyncio.run(self.execute_async(pipeline, ctx))
 
     async def execute_async(self, pipeline: Pipeline, ctx: RunContext) -> None:
-        """Run every node of ``pipeline`` as a task of the running event loop."""
+        """Run every node of ``pipeline`` as a task of the running event loop.
+
+        Raises:
+            Carried: a ``BaseException`` that is not an ``Exception`` (a
+                function's ``SystemExit`` under ``fail_fast``, a signal's
+                ``RunInterrupted``), as ``.error``: raised as itself it would
+                escape the event loop from its task. :meth:`run` raises the error
+                itself.
+        """
         channels: dict[str, list[asyncio.Queue[pa.Table | None]]] = {
             label: [] for label in pipeline.nodes
         }

@@ -465,27 +465,25 @@ def _not_a_database(url: str, error: sqlite3.DatabaseError) -> StoreCorruptedErr
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
-    # Transactions are begun explicitly (see _begin_sqlite), not by the sqlite3 module.
-    dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-        cursor.execute("PRAGMA journal_mode = WAL")
-        # Reads through memory-mapped pages skip a read() call per page: lookups of
-        # many ids by primary key touch many pages.
-        cursor.execute(f"PRAGMA mmap_size = {_SQLITE_MMAP_BYTES}")
-    finally:
-        cursor.close()
+    _set_pragmas(dbapi_connection, "journal_mode = WAL")
 
 
 def _configure_sqlite_read_only(dbapi_connection: Any, _record: Any) -> None:
     # A store opened read-only (mode=ro or immutable=1): the journal mode is left as
     # stored, and query_only refuses any write with SQLite's own error.
+    _set_pragmas(dbapi_connection, "query_only = ON")
+
+
+def _set_pragmas(dbapi_connection: Any, mode: str) -> None:
+    """A new connection's settings: the busy timeout, ``mode``, memory-mapped reads."""
+    # Transactions are begun explicitly (see _begin_sqlite), not by the sqlite3 module.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-        cursor.execute("PRAGMA query_only = ON")
+        cursor.execute(f"PRAGMA {mode}")
+        # Reads through memory-mapped pages skip a read() call per page: lookups of
+        # many ids by primary key touch many pages.
         cursor.execute(f"PRAGMA mmap_size = {_SQLITE_MMAP_BYTES}")
     finally:
         cursor.close()

@@ -29,7 +29,11 @@ def test_the_exported_names_are_exactly_the_public_api() -> None:
     assert set(orcapod.core.hashing.__all__) == {
         "HASH_METHOD",
         "LOGICAL_TYPE_KEY",
+        "Dependency",
         "HashingError",
+        "class_source_hash",
+        "code_dependencies",
+        "code_identity_hash",
         "combine_hashes",
         "function_identity_hash",
         "function_source_hash",
@@ -40,6 +44,7 @@ def test_the_exported_names_are_exactly_the_public_api() -> None:
         "hash_table_rows",
         "hash_table_unordered",
         "source_code_hash",
+        "value_hash",
     }
     public = {name for name in dir(orcapod.core.hashing) if not name.startswith("_")}
     assert public - {"annotations"} == set(orcapod.core.hashing.__all__)

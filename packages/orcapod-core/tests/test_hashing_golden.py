@@ -7,18 +7,25 @@ and every stored result keyed by the old hashes would silently be orphaned.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import enum
 import json
 import os
 import subprocess
 import sys
 import textwrap
+import uuid
+from decimal import Decimal
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pytest
 
 from orcapod.core.hashing import (
+    Dependency,
+    class_source_hash,
     combine_hashes,
     function_identity_hash,
     function_source_hash,
@@ -28,7 +35,9 @@ from orcapod.core.hashing import (
     hash_table_rows,
     hash_table_unordered,
     source_code_hash,
+    value_hash,
 )
+from orcapod.core.hashing._functions import code_with_dependencies_hash
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -167,6 +176,38 @@ def add_one(x: int, *, step: int = 1) -> int:
     return total
 '''
 
+
+class GoldenColour(enum.Enum):
+    RED = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class GoldenPoint:
+    """A point."""
+
+    x: int
+    y: float = 0.0  # a comment
+
+    def norm(self) -> float:
+        return abs(self.x) + abs(self.y)
+
+
+PLAIN = {
+    "b": [1, 2.5, None, True],
+    "a": (b"\x00", "\u00e9", -0.0, float("nan"), 3 + 1j),
+    "s": {3, 1, 2},
+    "f": frozenset({"x"}),
+}
+OBJECTS = (
+    GoldenColour.RED,
+    GoldenPoint(1, 2.0),
+    dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.UTC),
+    dt.timedelta(days=1),
+    Decimal("1.10"),
+    PurePosixPath("/a/b"),
+    uuid.UUID(int=1),
+)
+
 GOLDEN = {
     "schema": "orcapod-v1-sha256:d998a3e4e1a0f6232c14bff1d427334837f895ee73236063505ed56c61d08dcd",
     "empty_schema": (
@@ -188,7 +229,22 @@ GOLDEN = {
     "function": (
         "orcapod-v1-sha256:31080435b488431d6c86a541445a932c3c95986c22fd6320ce7329e61e88605c"
     ),
+    "value_plain": (
+        "orcapod-v1-sha256:fd98d8f37177359e59aae582c68c453fce3af2cab17962fdb61c739a2275d142"
+    ),
+    "value_objects": (
+        "orcapod-v1-sha256:066ad1aff50626da947c6b9d37d532e9a1c50909e9e366b8ec832e2adef524d9"
+    ),
+    "class_source": (
+        "orcapod-v1-sha256:86230404f39861517fcd9926fe1ab91754a2d788d00b5cc51123d5a7ebf5bcfc"
+    ),
+    "code_with_dependencies": (
+        "orcapod-v1-sha256:888632e9e78370e56ee6f49a7a941bb2a60b2a75e4b1f001c00d5a17cc658f33"
+    ),
 }
+GOLDEN_DEPENDENT = (
+    "orcapod-v1-sha256:f13e067da1510f865adeca974f1ff13cc940376c2399fff0d8db5c7e99579fbc"
+)
 
 
 def compute_golden() -> dict[str, str]:
@@ -205,6 +261,16 @@ def compute_golden() -> dict[str, str]:
         "combine_nothing": combine_hashes("empty"),
         "label": hash_label("source-id", "trials"),
         "source": source_code_hash(SOURCE),
+        "value_plain": value_hash(PLAIN),
+        "value_objects": value_hash(OBJECTS),
+        "class_source": class_source_hash(GoldenPoint),
+        "code_with_dependencies": code_with_dependencies_hash(
+            source_code_hash(SOURCE),
+            [
+                Dependency("numpy", "distribution", value_hash(("numpy", "2.1.0")), "numpy 2.1.0"),
+                Dependency("K", "global", value_hash(10), "10"),
+            ],
+        ),
         "function": function_identity_hash(
             print,
             name="add_one",
@@ -267,3 +333,74 @@ def test_hashes_are_identical_in_fresh_processes_with_different_hash_seeds() -> 
             check=True,
         )
         assert json.loads(result.stdout) == expected, seed
+
+
+def test_the_value_encoding_is_the_documented_bytes() -> None:
+    """docs/identity.md, "Dependencies": an int is ``u8(2) || str(decimal digits)``."""
+    import hashlib
+
+    def text(value: str) -> bytes:
+        return len(value.encode()).to_bytes(8, "little") + value.encode()
+
+    message = text("orcapod-v1:value") + b"\x02" + text("10")
+    assert value_hash(10) == f"orcapod-v1-sha256:{hashlib.sha256(message).hexdigest()}"
+    nested = text("orcapod-v1:value") + b"\x07" + (2).to_bytes(8, "little")
+    nested += b"\x00" + b"\x05" + text("a")
+    assert value_hash((None, "a")) == f"orcapod-v1-sha256:{hashlib.sha256(nested).hexdigest()}"
+
+
+DEPENDENT = """\
+import functools
+import math
+
+from orcapod.core import function_pod
+
+K = 10
+
+
+def helper(x):
+    \"\"\"Not part of the identity.\"\"\"
+    return x + K  # nor is this comment
+
+
+def scale(k):
+    def decorator(fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            return fn(*args, **kwargs) * k
+
+        return wrapper
+
+    return decorator
+
+
+def make(offset):
+    @function_pod("y", name="dependent", version="1.0")
+    @scale(2)
+    def dependent(x: int) -> float:
+        return helper(x) + offset + math.floor(0.5)
+
+    return dependent
+
+
+dependent = make(3)
+"""
+
+
+def test_the_identity_of_a_function_with_dependencies_matches_its_golden_vector(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A global, a helper, a closure, a decorator with an argument, the standard library."""
+    (tmp_path / "golden_dependent.py").write_text(DEPENDENT)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = __import__("golden_dependent")
+    function = module.dependent.pod.packet_function
+    assert sorted((d.name, d.kind, d.shown) for d in function.code_dependencies) == [
+        ("K", "global", "10"),
+        ("helper", "function", "body"),
+        ("math", "stdlib", "math"),
+        ("offset", "closure", "3"),
+        ("scale.decorator.wrapper", "wrapper", "body"),
+        ("scale.decorator.wrapper.k", "closure", "2"),
+    ]
+    assert function.content_hash() == GOLDEN_DEPENDENT

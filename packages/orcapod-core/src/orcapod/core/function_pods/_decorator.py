@@ -8,7 +8,7 @@ from orcapod.core.function_pods._function_pod import FunctionPod
 from orcapod.core.function_pods._packet_function import PythonPacketFunction
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
 __all__ = ["PodFunction", "function_pod"]
 
@@ -33,6 +33,8 @@ def function_pod(
     code_identity: str | None = None,
     retries: int = 0,
     retry_on: type[BaseException] | Sequence[type[BaseException]] = (Exception,),
+    ignore: Sequence[str] = (),
+    dependencies: Mapping[str, str] | None = None,
 ) -> Callable[[Callable[P, R]], PodFunction[P, R]]:
     """Declare a function as a packet function and give it a ``.pod``.
 
@@ -59,6 +61,14 @@ def function_pod(
             the function's identity.
         retry_on: the exception classes retried (subclasses too); by default
             every ``Exception`` (``SystemExit``, ``KeyboardInterrupt``: only if listed).
+        ignore: names the code reads that are left out of its identity on purpose.
+        dependencies: names identified by a version string you give instead of
+            their value (``{"MODEL": "v3"}``), for objects orcapod cannot hash.
+
+    The identity covers the function's body, its closure values, the
+    module-level names it reads (your own functions and classes recursively,
+    plain data by value, installed distributions by name and version) and
+    the functions it wraps; see docs/identity.md.
 
     Raises:
         FunctionDeclarationError, UnsupportedTypeError, HashingError: at decoration,
@@ -75,6 +85,8 @@ def function_pod(
             code_identity=code_identity,
             retries=retries,
             retry_on=retry_on,
+            ignore=ignore,
+            dependencies=dependencies,
         )
         pod_fn = cast("Any", fn)
         pod_fn.pod = FunctionPod(packet_function, label=label)

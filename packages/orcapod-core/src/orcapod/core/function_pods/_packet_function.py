@@ -21,7 +21,14 @@ from orcapod.core.function_pods._execution_context import (
     extra_info,
     python_version,
 )
-from orcapod.core.hashing import function_identity_hash, hash_schema
+from orcapod.core.hashing import (
+    Dependency,
+    code_dependencies,
+    code_identity_hash,
+    function_identity_hash,
+    function_source_hash,
+    hash_schema,
+)
 from orcapod.core.system_columns import is_system_column
 from orcapod.core.types import Schema, normalize_type, type_name
 from orcapod.core.types._annotations import is_optional, strip_optional
@@ -58,13 +65,20 @@ class PythonPacketFunction:
         retry_on: the exception classes that are retried (subclasses included);
             by default every ``Exception``, never ``SystemExit`` or
             ``KeyboardInterrupt`` unless listed.
+        ignore: names the code reads that are left out of its identity on purpose
+            (as the identity names them: ``K``, ``utils.K``, ``k`` for a closure).
+        dependencies: names whose identity is the given version string instead
+            of their value, for objects orcapod cannot hash by content:
+            ``{"MODEL": "v3"}``; change the string when the object changes.
 
     Raises:
         FunctionDeclarationError: a parameter or the return value is not annotated,
             the annotation does not match ``output_keys``, a name is invalid, or
             ``retries`` / ``retry_on`` is not a whole number >= 0 / exception classes.
         UnsupportedTypeError: an annotation is not a supported type; names the parameter.
-        HashingError: the function's source cannot be read and no ``code_identity`` is given.
+        HashingError: the function's source cannot be read and no ``code_identity`` is
+            given, or it reads a value that cannot be identified and is neither
+            ignored nor declared (the error names it and the fixes).
     """
 
     def __init__(
@@ -77,6 +91,8 @@ class PythonPacketFunction:
         code_identity: str | None = None,
         retries: int = 0,
         retry_on: type[BaseException] | Sequence[type[BaseException]] = (Exception,),
+        ignore: Sequence[str] = (),
+        dependencies: Mapping[str, str] | None = None,
     ) -> None:
         self.function = function
         self._name = name if name is not None else getattr(function, "__name__", repr(function))
@@ -88,14 +104,23 @@ class PythonPacketFunction:
         self._input_schema = Schema(parameters)
         self._defaults = defaults
         self._output_schema = _output_schema(function, self._name, self._output_keys)
-        self._identity = function_identity_hash(
-            function,
-            name=self._name,
-            version=self._version,
-            input_schema_hash=hash_schema(self._input_schema.to_arrow()),
-            output_schema_hash=hash_schema(self._output_schema.to_arrow()),
-            code_identity=code_identity,
-        )
+        self._code_identity = code_identity
+        self._input_schema_hash = hash_schema(self._input_schema.to_arrow())
+        self._output_schema_hash = hash_schema(self._output_schema.to_arrow())
+        if code_identity is None:
+            self._source_hash = function_source_hash(function)
+        else:
+            self._source_hash = code_identity_hash(code_identity)
+            if ignore or dependencies:
+                raise FunctionDeclarationError(
+                    f"function {self._name!r}: code_identity= names the whole code, so "
+                    "ignore= and dependencies= have nothing to act on; give one or the other"
+                )
+        self._ignore = _checked_names(ignore, "ignore", self._name)
+        self._declared = _checked_declared(dependencies, self._name)
+        self._dependencies: tuple[Dependency, ...] = ()
+        self._identity: str | None = None
+        self._identify(final=code_identity is not None)
         self._executor: PacketFunctionExecutor | None = None
         self._extra_info: dict[str, str] | None = None
 
@@ -150,9 +175,57 @@ class PythonPacketFunction:
         """The output keys and their types from the return annotation."""
         return self._output_schema
 
+    @property
+    def input_schema_hash(self) -> str:
+        """:func:`hash_schema` of the inputs, as in the identity."""
+        return self._input_schema_hash
+
+    @property
+    def output_schema_hash(self) -> str:
+        """:func:`hash_schema` of the outputs, as in the identity."""
+        return self._output_schema_hash
+
+    @property
+    def source_hash(self) -> str:
+        """The hash of the function's own normalised body (or of its ``code_identity``)."""
+        return self._source_hash
+
     def content_hash(self) -> str:
-        """The function's identity: name, version, both schemas and its normalised code."""
+        """The function's identity: name, version, both schemas, its normalised code
+        and what the code depends on (see docs/identity.md)."""
+        if self._identity is None:
+            self._identify(final=True)
+        assert self._identity is not None
         return self._identity
+
+    @property
+    def code_dependencies(self) -> tuple[Dependency, ...]:
+        """What the identity covers beyond the body: closures, globals, helpers, wrappers."""
+        self.content_hash()
+        return self._dependencies
+
+    def _identify(self, *, final: bool) -> None:
+        """Compute the identity, at declaration where every name the code reads is defined.
+
+        A function that calls a helper defined further down its module is
+        identified at its first use instead (``final``), once the module has run.
+        """
+        if self._code_identity is None:
+            found, complete = code_dependencies(
+                self.function, ignore=self._ignore, declared=self._declared
+            )
+            if not (complete or final):
+                return
+            self._dependencies = found
+        self._identity = function_identity_hash(
+            self.function,
+            name=self._name,
+            version=self._version,
+            input_schema_hash=self._input_schema_hash,
+            output_schema_hash=self._output_schema_hash,
+            code_identity=self._code_identity,
+            dependencies=self._dependencies,
+        )
 
     @property
     def executor(self) -> PacketFunctionExecutor | None:
@@ -506,3 +579,26 @@ def _output_schema(function: Callable[..., Any], name: str, keys: tuple[str, ...
 
 if TYPE_CHECKING:
     _satisfies_the_protocol: PacketFunction = PythonPacketFunction(print, "x")
+
+
+def _checked_names(names: Sequence[str], what: str, function: str) -> frozenset[str]:
+    if isinstance(names, str) or not all(isinstance(name, str) and name for name in names):
+        raise FunctionDeclarationError(
+            f"function {function!r}: {what}= must be a list of names, e.g. {what}=['logger'], "
+            f"got {names!r}"
+        )
+    return frozenset(names)
+
+
+def _checked_declared(declared: Mapping[str, str] | None, function: str) -> dict[str, str]:
+    if declared is None:
+        return {}
+    if not hasattr(declared, "items") or not all(
+        isinstance(name, str) and name and isinstance(version, str)
+        for name, version in declared.items()
+    ):
+        raise FunctionDeclarationError(
+            f"function {function!r}: dependencies= must map names to version strings, e.g. "
+            f"dependencies={{'MODEL': 'v3'}}, got {declared!r}"
+        )
+    return dict(declared)

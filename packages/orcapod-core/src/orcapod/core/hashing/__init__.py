@@ -8,8 +8,15 @@ from __future__ import annotations
 
 from orcapod.core.errors import HashingError
 from orcapod.core.hashing._combine import combine_hashes, hash_label
+from orcapod.core.hashing._dependencies import (
+    Dependency,
+    class_source_hash,
+    code_dependencies,
+    value_hash,
+)
 from orcapod.core.hashing._encoding import HASH_METHOD
 from orcapod.core.hashing._functions import (
+    code_identity_hash,
     function_identity_hash,
     function_source_hash,
     source_code_hash,
@@ -24,8 +31,12 @@ from orcapod.core.hashing._types import LOGICAL_TYPE_KEY, hash_schema
 
 __all__ = [
     "HASH_METHOD",
+    "Dependency",
     "LOGICAL_TYPE_KEY",
     "HashingError",
+    "class_source_hash",
+    "code_dependencies",
+    "code_identity_hash",
     "combine_hashes",
     "function_identity_hash",
     "function_source_hash",
@@ -36,4 +47,5 @@ __all__ = [
     "hash_table_rows",
     "hash_table_unordered",
     "source_code_hash",
+    "value_hash",
 ]

@@ -19,9 +19,19 @@ from orcapod.core.hashing._encoding import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
-__all__ = ["function_identity_hash", "function_source_hash", "source_code_hash"]
+    from orcapod.core.hashing._dependencies import Dependency
+
+__all__ = [
+    "code_identity_hash",
+    "code_with_dependencies_hash",
+    "drop_docstrings",
+    "write_node",
+    "function_identity_hash",
+    "function_source_hash",
+    "source_code_hash",
+]
 
 # Fields that record formatting, not behaviour, or that differ between Python versions
 # without changing meaning: ``kind`` is the ``u`` string prefix; type comments are off.
@@ -37,6 +47,7 @@ def function_identity_hash(
     input_schema_hash: str,
     output_schema_hash: str,
     code_identity: str | None = None,
+    dependencies: Sequence[Dependency] = (),
 ) -> str:
     """The identity of a function pod: name, version, both schema hashes and its code.
 
@@ -48,6 +59,8 @@ def function_identity_hash(
         output_schema_hash: :func:`hash_schema` of its outputs.
         code_identity: a string standing in for the source code, for functions
             without readable source (builtins, lambdas, REPL definitions).
+        dependencies: what the code depends on beyond its body (:func:`code_dependencies`);
+            with none, the code's hash is the hash of its source alone.
 
     Raises:
         HashingError: the source cannot be read or parsed and no ``code_identity`` is given,
@@ -56,7 +69,9 @@ def function_identity_hash(
     if code_identity is None:
         code_hash = function_source_hash(fn)
     else:
-        code_hash = render(domain("code-identity") + encode_str(code_identity))
+        code_hash = code_identity_hash(code_identity)
+    if dependencies:
+        code_hash = code_with_dependencies_hash(code_hash, dependencies)
     message = [
         domain("function"),
         encode_str(name),
@@ -66,6 +81,22 @@ def function_identity_hash(
         encode_str(check_hash(output_schema_hash, "output_schema_hash")),
     ]
     return render(b"".join(message))
+
+
+def code_with_dependencies_hash(code_hash: str, dependencies: Sequence[Dependency]) -> str:
+    """The hash of a body and what it depends on, each dependency by name, kind and digest."""
+    ordered = sorted(dependencies, key=lambda d: (d.name, d.kind))
+    message = bytearray(domain("code") + encode_str(check_hash(code_hash, "code hash")))
+    message += u64(len(ordered))
+    for dependency in ordered:
+        message += encode_str(dependency.name) + encode_str(dependency.kind)
+        message += encode_str(check_hash(dependency.digest, f"digest of {dependency.name!r}"))
+    return render(bytes(message))
+
+
+def code_identity_hash(code_identity: str) -> str:
+    """The hash standing in for a function's code when ``code_identity`` is given."""
+    return render(domain("code-identity") + encode_str(code_identity))
 
 
 def function_source_hash(fn: Callable[..., object]) -> str:
@@ -113,25 +144,27 @@ def source_code_hash(source: str, *, label: str = "<source>") -> str:
     definition = module.body[0]
     definition.decorator_list = []
     definition.name = ""
-    for node in ast.walk(definition):
-        if isinstance(node, _DEFINITIONS):
-            _drop_docstring(node)
+    drop_docstrings(definition)
     out = bytearray(domain("source"))
-    _write_node(definition, out)
+    write_node(definition, out)
     return render(bytes(out))
 
 
-def _drop_docstring(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> None:
-    first = node.body[0] if node.body else None
-    if (
-        isinstance(first, ast.Expr)
-        and isinstance(first.value, ast.Constant)
-        and isinstance(first.value.value, str)
-    ):
-        node.body = node.body[1:]
+def drop_docstrings(tree: ast.AST) -> None:
+    """Drop the docstring of every module, function and class in ``tree``."""
+    for node in ast.walk(tree):
+        if not isinstance(node, (*_DEFINITIONS, ast.Module)):
+            continue
+        first = node.body[0] if node.body else None
+        if (
+            isinstance(first, ast.Expr)
+            and isinstance(first.value, ast.Constant)
+            and isinstance(first.value.value, str)
+        ):
+            node.body = node.body[1:]
 
 
-def _write_node(node: ast.AST, out: bytearray) -> None:
+def write_node(node: ast.AST, out: bytearray) -> None:
     """Write ``0x01 || str(type) || u64(k) || k * (str(field) || value)``, fields sorted."""
     fields = []
     for field in sorted(node._fields):
@@ -147,7 +180,7 @@ def _write_node(node: ast.AST, out: bytearray) -> None:
 
 def _write_value(value: object, out: bytearray) -> None:
     if isinstance(value, ast.AST):
-        _write_node(value, out)
+        write_node(value, out)
     elif isinstance(value, list):
         out += u8(2) + u64(len(value))
         for item in value:

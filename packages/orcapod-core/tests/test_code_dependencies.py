@@ -1,0 +1,392 @@
+"""A function's identity covers what its code depends on: closures, globals, helpers,
+classes, modules, wrappers and distributions — and refuses what it cannot identify."""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from orcapod.core.errors import FunctionDeclarationError, HashingError
+from orcapod.core.hashing import Dependency
+
+if TYPE_CHECKING:
+    from pathlib import Path
+    from types import ModuleType
+
+_NAMES = itertools.count()
+
+
+def load(directory: Path, source: str, *, name: str | None = None) -> ModuleType:
+    """Import ``source`` as a fresh module from a file of its own."""
+    name = name or f"orcapod_deps_{next(_NAMES)}"
+    path = directory / f"{name}.py"
+    header = HEADER if source.startswith(HEADER) else ""
+    path.write_text(header + textwrap.dedent(source[len(header) :]))
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def identity(directory: Path, source: str, attribute: str = "f") -> str:
+    pod_function = getattr(load(directory, source), attribute)
+    return str(pod_function.pod.content_hash())
+
+
+def dependencies(module: ModuleType, attribute: str = "f") -> dict[str, Dependency]:
+    found = getattr(module, attribute).pod.packet_function.code_dependencies
+    return {dependency.name: dependency for dependency in found}
+
+
+HEADER = """\
+from orcapod.core import function_pod
+"""
+
+
+def test_a_closure_factory_gives_each_closure_value_its_own_identity(tmp_path: Path) -> None:
+    module = load(
+        tmp_path,
+        HEADER
+        + """
+        def make(k):
+            @function_pod("y", name="scale")
+            def scale(x: int) -> int:
+                return x * k
+            return scale
+        """,
+    )
+    two, three, two_again = module.make(2), module.make(3), module.make(2)
+    assert two.pod.content_hash() != three.pod.content_hash()
+    assert two.pod.content_hash() == two_again.pod.content_hash()
+    found = {d.name: d for d in two.pod.packet_function.code_dependencies}
+    assert found["k"].kind == "closure"
+    assert found["k"].shown == "2"
+
+
+MODULE_GLOBALS = (
+    HEADER
+    + """
+K = {k}
+
+def helper(x):
+    {helper}
+
+@function_pod("y")
+def f(x: int) -> int:
+    return x * K + helper(x)
+"""
+)
+
+
+def test_a_module_global_and_a_helper_are_part_of_the_identity(tmp_path: Path) -> None:
+    base = identity(tmp_path, MODULE_GLOBALS.format(k=10, helper="return 0"))
+    assert identity(tmp_path, MODULE_GLOBALS.format(k=10, helper="return 0")) == base
+    assert identity(tmp_path, MODULE_GLOBALS.format(k=20, helper="return 0")) != base
+    assert identity(tmp_path, MODULE_GLOBALS.format(k=10, helper="return 100")) != base
+    # A comment or a docstring in the helper changes nothing.
+    commented = MODULE_GLOBALS.format(k=10, helper='"""Nothing."""\n    return 0  # zero')
+    assert identity(tmp_path, commented) == base
+    found = dependencies(load(tmp_path, MODULE_GLOBALS.format(k=10, helper="return 0")))
+    assert (found["K"].kind, found["K"].shown) == ("global", "10")
+    assert (found["helper"].kind, found["helper"].shown) == ("function", "body")
+
+
+DECORATED = (
+    HEADER
+    + """
+import functools
+
+def scale(k):
+    def decorator(fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            return fn(*args, **kwargs) * k
+        return wrapper
+    return decorator
+
+@function_pod("y")
+@scale({k})
+def f(x: int) -> int:
+    return x
+"""
+)
+
+
+def test_decorator_arguments_beneath_function_pod_are_part_of_the_identity(
+    tmp_path: Path,
+) -> None:
+    base = identity(tmp_path, DECORATED.format(k=2))
+    assert identity(tmp_path, DECORATED.format(k=2)) == base
+    assert identity(tmp_path, DECORATED.format(k=3)) != base
+    found = dependencies(load(tmp_path, DECORATED.format(k=3)))
+    assert found["scale.decorator.wrapper"].kind == "wrapper"
+    assert found["scale.decorator.wrapper.k"].shown == "3"
+    # The wrapper's own body is covered too.
+    changed = DECORATED.replace("* k", "+ k")
+    assert identity(tmp_path, changed.format(k=2)) != base
+
+
+def test_helpers_are_followed_recursively_and_cycles_end(tmp_path: Path) -> None:
+    source = (
+        HEADER
+        + """
+LIMIT = {limit}
+
+def even(n):
+    return n == 0 or odd(n - 1)
+
+def odd(n):
+    return n != 0 and even(n - 1) and n < LIMIT
+
+@function_pod("y")
+def f(x: int) -> bool:
+    return even(x)
+"""
+    )
+    base = identity(tmp_path, source.format(limit=5))
+    assert identity(tmp_path, source.format(limit=6)) != base  # read two calls deep
+    found = dependencies(load(tmp_path, source.format(limit=5)))
+    assert {"even", "odd", "LIMIT"} <= set(found)
+
+
+def test_a_helper_defined_below_the_pod_is_found_once_the_module_has_run(
+    tmp_path: Path,
+) -> None:
+    source = (
+        HEADER
+        + """
+@function_pod("y")
+def f(x: int) -> int:
+    return later(x)
+
+def later(x):
+    return x + {n}
+"""
+    )
+    base = identity(tmp_path, source.format(n=1))
+    assert identity(tmp_path, source.format(n=2)) != base
+    assert "later" in dependencies(load(tmp_path, source.format(n=1)))
+
+
+def test_classes_user_modules_and_attribute_chains(tmp_path: Path) -> None:
+    load(tmp_path, "SCALE = 3\n\ndef normalize(x):\n    return x / SCALE\n", name="deps_utils")
+    source = (
+        HEADER
+        + """
+import deps_utils
+
+class Model:
+    def predict(self, x):
+        return x * {w}
+
+@function_pod("y")
+def f(x: float) -> float:
+    return Model().predict(deps_utils.normalize(x))
+"""
+    )
+    base = identity(tmp_path, source.format(w=2))
+    assert identity(tmp_path, source.format(w=3)) != base  # a method's body
+    found = dependencies(load(tmp_path, source.format(w=2)))
+    assert found["Model"].kind == "class"
+    assert found["deps_utils.normalize"].kind == "function"
+    assert found["deps_utils.SCALE"].shown == "3"  # the helper module's own global
+    load(tmp_path, "SCALE = 4\n\ndef normalize(x):\n    return x / SCALE\n", name="deps_utils")
+    assert identity(tmp_path, source.format(w=2)) != base
+
+
+def test_installed_distributions_and_the_standard_library_by_name(tmp_path: Path) -> None:
+    module = load(
+        tmp_path,
+        HEADER
+        + """
+import math
+import pyarrow as pa
+from pyarrow import compute
+
+@function_pod("y")
+def f(x: float) -> float:
+    return math.sqrt(x) + pa.scalar(1).as_py() + compute.add(1, 1).as_py()
+""",
+    )
+    found = dependencies(module)
+    import pyarrow
+
+    assert found["pyarrow"].kind == "distribution"
+    assert found["pyarrow"].shown == f"pyarrow {pyarrow.__version__}"
+    assert found["math"].kind == "stdlib"
+    assert set(found) == {"math", "pyarrow"}
+
+
+def test_a_function_with_no_dependencies_keeps_its_source_only_identity(tmp_path: Path) -> None:
+    """Identities of self-contained functions are those of the first release."""
+    module = load(tmp_path, HEADER + '\n@function_pod("y")\ndef f(x: int) -> int:\n    return x\n')
+    function = module.f.pod.packet_function
+    assert function.code_dependencies == ()
+    from orcapod.core.hashing import function_identity_hash
+
+    expected = function_identity_hash(
+        module.f,
+        name="f",
+        version="v0",
+        input_schema_hash=function.input_schema_hash,
+        output_schema_hash=function.output_schema_hash,
+    )
+    assert module.f.pod.content_hash() == expected
+
+
+UNIDENTIFIABLE = (
+    HEADER
+    + """
+import threading
+
+class Connection:
+    pass
+
+DB = Connection()
+
+@function_pod("y"{options})
+def f(x: int) -> int:
+    return x if DB else 0
+"""
+)
+
+
+def test_an_object_that_cannot_be_identified_is_refused_at_declaration(tmp_path: Path) -> None:
+    with pytest.raises(HashingError) as caught:
+        load(tmp_path, UNIDENTIFIABLE.format(options=""))
+    message = str(caught.value)
+    assert "'DB'" in message
+    assert "Connection" in message
+    assert "dependencies={'DB'" in message
+    assert "ignore=['DB']" in message
+    assert "code_identity=" in message
+
+
+def test_ignore_and_dependencies_are_the_ways_out(tmp_path: Path) -> None:
+    ignored = load(tmp_path, UNIDENTIFIABLE.format(options=", ignore=['DB']"))
+    assert "DB" not in dependencies(ignored)
+    declared = load(tmp_path, UNIDENTIFIABLE.format(options=", dependencies={'DB': 'v1'}"))
+    assert dependencies(declared)["DB"] == Dependency(
+        "DB", "declared", dependencies(declared)["DB"].digest, "v1"
+    )
+    bumped = load(tmp_path, UNIDENTIFIABLE.format(options=", dependencies={'DB': 'v2'}"))
+    assert declared.f.pod.content_hash() != bumped.f.pod.content_hash()
+    assert ignored.f.pod.content_hash() != declared.f.pod.content_hash()
+
+
+def test_a_name_in_ignore_that_the_code_does_not_read_is_a_typo(tmp_path: Path) -> None:
+    with pytest.raises(HashingError, match=r"'BD'.*does not read.*DB"):
+        load(tmp_path, UNIDENTIFIABLE.format(options=", ignore=['DB', 'BD']"))
+
+
+def test_code_identity_leaves_nothing_for_ignore_to_act_on(tmp_path: Path) -> None:
+    with pytest.raises(FunctionDeclarationError, match="code_identity"):
+        load(tmp_path, UNIDENTIFIABLE.format(options=", code_identity='c1', ignore=['DB']"))
+    with pytest.raises(FunctionDeclarationError, match="ignore= must be a list"):
+        load(tmp_path, UNIDENTIFIABLE.format(options=", ignore='DB'"))
+    with pytest.raises(FunctionDeclarationError, match="dependencies= must map"):
+        load(tmp_path, UNIDENTIFIABLE.format(options=", dependencies={'DB': 2}"))
+
+
+def test_a_lambda_helper_is_refused_with_the_fix(tmp_path: Path) -> None:
+    source = (
+        HEADER
+        + "\nhalf = lambda x: x / 2\n\n"
+        + '@function_pod("y")\ndef f(x: float) -> float:\n    return half(x)\n'
+    )
+    with pytest.raises(HashingError, match=r"lambda.*define it with def.*ignore=\['half'\]"):
+        load(tmp_path, source)
+
+
+def test_loggers_and_locks_are_inert(tmp_path: Path) -> None:
+    module = load(
+        tmp_path,
+        HEADER
+        + """
+import logging
+import threading
+
+log = logging.getLogger(__name__)
+LOCK = threading.Lock()
+
+@function_pod("y")
+def f(x: int) -> int:
+    with LOCK:
+        log.info("x=%s", x)
+    return x
+""",
+    )
+    found = dependencies(module)
+    assert found["log"].kind == "logger"
+    assert found["LOCK"].kind == "inert"
+
+
+PORTABLE = """\
+from orcapod.core import function_pod
+import dataclasses
+import enum
+import functools
+import math
+
+class Colour(enum.Enum):
+    RED = 1
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    gain: float
+    names: tuple
+
+SETTINGS = Settings(1.5, ("a", "b"))
+TABLE = {"b": [1, 2.5, None], "a": {True, False}, "c": frozenset({"x", "y"})}
+MODE = Colour.RED
+PARTIAL = functools.partial(max, 0)
+
+def helper(x):
+    return x + len(TABLE)
+
+def make(k):
+    @function_pod("y", name="f")
+    def f(x: float) -> float:
+        return helper(x) * SETTINGS.gain * k + math.pi + (MODE is Colour.RED) + PARTIAL(x)
+    return f
+
+f = make(b"\\x00k")
+"""
+
+
+def _identity_in_a_process(directory: Path, seed: str) -> dict[str, Any]:
+    script = (
+        "import json, sys\n"
+        f"sys.path.insert(0, {str(directory)!r})\n"
+        "import portable_steps as m\n"
+        "pf = m.f.pod.packet_function\n"
+        "print(json.dumps([pf.content_hash(), [list(map(str, (d.name, d.kind, d.digest))) "
+        "for d in pf.code_dependencies]]))\n"
+    )
+    env = {**os.environ, "PYTHONHASHSEED": seed}
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True
+    )
+    return json.loads(done.stdout)  # type: ignore[no-any-return]
+
+
+def test_the_identity_is_the_same_in_every_process_whatever_the_hash_seed(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "portable_steps.py").write_text(PORTABLE)
+    first = _identity_in_a_process(tmp_path, "1")
+    second = _identity_in_a_process(tmp_path, "4242")
+    assert first == second
+    names = {name for name, _, _ in first[1]}
+    assert {"SETTINGS", "TABLE", "MODE", "Colour", "Settings", "helper", "k", "math"} <= names

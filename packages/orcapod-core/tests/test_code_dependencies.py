@@ -7,15 +7,19 @@ import importlib.util
 import itertools
 import json
 import os
+import pickle
+import struct
 import subprocess
 import sys
 import textwrap
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from orcapod.core.errors import FunctionDeclarationError, HashingError
-from orcapod.core.hashing import Dependency
+from orcapod.core.hashing import Dependency, value_hash
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -390,3 +394,80 @@ def test_the_identity_is_the_same_in_every_process_whatever_the_hash_seed(
     assert first == second
     names = {name for name, _, _ in first[1]}
     assert {"SETTINGS", "TABLE", "MODE", "Colour", "Settings", "helper", "k", "math"} <= names
+
+
+_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=True)
+    | st.text(max_size=8)
+    | st.binary(max_size=8)
+    | st.complex_numbers(allow_nan=False)
+)
+_PLAIN = st.recursive(
+    _SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.tuples(inner, inner)
+        | st.dictionaries(st.text(max_size=4) | st.integers(), inner, max_size=4)
+        | st.frozensets(st.integers() | st.text(max_size=4), max_size=4)
+    ),
+    max_leaves=12,
+)
+_HASH_IN_A_PROCESS = (
+    "import pickle, sys\n"
+    "from orcapod.core.hashing import value_hash\n"
+    "print('\\n'.join(value_hash(v) for v in pickle.load(sys.stdin.buffer)))\n"
+)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_PLAIN, min_size=1, max_size=12))
+def test_a_plain_value_hashes_the_same_in_another_process_and_hash_seed(
+    values: list[Any],
+) -> None:
+    here = [value_hash(value) for value in values]
+    done = subprocess.run(
+        [sys.executable, "-c", _HASH_IN_A_PROCESS],
+        input=pickle.dumps(values),
+        capture_output=True,
+        env={**os.environ, "PYTHONHASHSEED": "random"},
+        timeout=60,
+        check=True,
+    )
+    assert done.stdout.decode().split() == here
+
+
+@given(st.dictionaries(st.text(max_size=4), _PLAIN, max_size=6))
+def test_a_value_hash_does_not_depend_on_insertion_order(mapping: dict[str, Any]) -> None:
+    reordered = dict(reversed(list(mapping.items())))
+    assert value_hash(mapping) == value_hash(reordered)
+    assert value_hash(set(mapping)) == value_hash(set(reversed(list(mapping))))
+    assert value_hash(mapping) != value_hash(list(mapping.items()))
+
+
+def _canonical(value: Any) -> Any:
+    """What the value encoding distinguishes, written plainly: types, and values with
+    -0.0 as 0.0 and every NaN one value."""
+    if isinstance(value, bool) or value is None:
+        return (type(value).__name__, value)
+    if isinstance(value, float):
+        return ("float", "nan" if value != value else value + 0.0)
+    if isinstance(value, complex):
+        return ("complex", struct.pack("<dd", value.real, value.imag))
+    if isinstance(value, list | tuple):
+        return (type(value).__name__, tuple(_canonical(item) for item in value))
+    if isinstance(value, dict):
+        return ("dict", frozenset((_canonical(k), _canonical(v)) for k, v in value.items()))
+    if isinstance(value, frozenset):
+        return ("frozenset", frozenset(_canonical(item) for item in value))
+    return (type(value).__name__, value)
+
+
+@given(_PLAIN, _PLAIN)
+def test_two_plain_values_hash_the_same_exactly_when_the_encoding_says_they_are_equal(
+    first: Any, second: Any
+) -> None:
+    assert (value_hash(first) == value_hash(second)) == (_canonical(first) == _canonical(second))
+    assert value_hash(first) == value_hash(pickle.loads(pickle.dumps(first)))

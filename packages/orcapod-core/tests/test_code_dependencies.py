@@ -440,9 +440,11 @@ def test_a_plain_value_hashes_the_same_in_another_process_and_hash_seed(
 
 
 @given(st.dictionaries(st.text(max_size=4), _PLAIN, max_size=6))
-def test_a_value_hash_does_not_depend_on_insertion_order(mapping: dict[str, Any]) -> None:
+def test_a_dict_hashes_in_its_order_and_a_set_in_none(mapping: dict[str, Any]) -> None:
+    """Iterating a dict sees its order (``",".join(FEATURES)``), so a reordered dict is
+    another value; a set has no order to see."""
     reordered = dict(reversed(list(mapping.items())))
-    assert value_hash(mapping) == value_hash(reordered)
+    assert (value_hash(mapping) == value_hash(reordered)) == (len(mapping) < 2)
     assert value_hash(set(mapping)) == value_hash(set(reversed(list(mapping))))
     assert value_hash(mapping) != value_hash(list(mapping.items()))
 
@@ -459,7 +461,7 @@ def _canonical(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return (type(value).__name__, tuple(_canonical(item) for item in value))
     if isinstance(value, dict):
-        return ("dict", frozenset((_canonical(k), _canonical(v)) for k, v in value.items()))
+        return ("dict", tuple((_canonical(k), _canonical(v)) for k, v in value.items()))
     if isinstance(value, frozenset):
         return ("frozenset", frozenset(_canonical(item) for item in value))
     return (type(value).__name__, value)
@@ -471,3 +473,366 @@ def test_two_plain_values_hash_the_same_exactly_when_the_encoding_says_they_are_
 ) -> None:
     assert (value_hash(first) == value_hash(second)) == (_canonical(first) == _canonical(second))
     assert value_hash(first) == value_hash(pickle.loads(pickle.dumps(first)))
+
+
+# -- where behaviour hides: edits that must change the identity, values that must be
+# accepted, values that must be refused clearly
+
+
+def changes(tmp_path: Path, source: str, before: str, after: str) -> None:
+    """Editing ``before`` to ``after`` in ``source`` changes the identity of ``f``."""
+    assert before in source
+    first = identity(tmp_path, source)
+    assert identity(tmp_path, source) == first  # the same code: the same identity
+    assert identity(tmp_path, source.replace(before, after)) != first
+
+
+def test_an_import_inside_the_body_is_followed(tmp_path: Path) -> None:
+    sys.path.insert(0, str(tmp_path))
+    try:
+        load(tmp_path, "def g(x):\n    return x * 2\n", name="edge_inner_helpers")
+        source = HEADER + (
+            '@function_pod("y")\ndef f(x: float) -> float:\n'
+            "    from edge_inner_helpers import g\n    return g(x)\n"
+        )
+        first = identity(tmp_path, source)
+        load(tmp_path, "def g(x):\n    return x * 3\n", name="edge_inner_helpers")
+        assert identity(tmp_path, source) != first
+    finally:
+        sys.path.remove(str(tmp_path))
+
+
+def test_an_import_of_a_module_not_imported_yet_is_found_without_running_it(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "edge_lazy.py").write_text("raise RuntimeError('must not run')\nK = 1\n")
+    sys.path.insert(0, str(tmp_path))
+    try:
+        source = HEADER + (
+            '@function_pod("y")\ndef f(x: float) -> float:\n'
+            "    import edge_lazy\n    return x * edge_lazy.K\n"
+        )
+        module = load(tmp_path, source)
+        assert dependencies(module)["edge_lazy"].kind == "module"
+        first = module.f.pod.content_hash()
+        (tmp_path / "edge_lazy.py").write_text("raise RuntimeError('must not run')\nK = 2\n")
+        assert identity(tmp_path, source) != first
+    finally:
+        sys.path.remove(str(tmp_path))
+
+
+FACTORY_TWICE = (
+    HEADER
+    + """
+def make(k):
+    def scale(x):
+        return x * k
+    return scale
+
+double = make(2)
+triple = make(3)
+
+@function_pod("y")
+def f(x: float) -> float:
+    return double(x) + triple(x)
+"""
+)
+
+
+def test_two_closures_of_one_factory_are_both_part_of_the_identity(tmp_path: Path) -> None:
+    changes(tmp_path, FACTORY_TWICE, "double = make(2)", "double = make(5)")
+    changes(tmp_path, FACTORY_TWICE, "triple = make(3)", "triple = make(5)")
+
+
+STACKED = (
+    HEADER
+    + """
+import functools
+
+def scale(k):
+    def decorator(fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            return fn(*args, **kwargs) * k
+        return wrapper
+    return decorator
+
+@function_pod("y")
+@scale(2)
+@scale(3)
+def f(x: float) -> float:
+    return x
+"""
+)
+
+
+def test_each_of_two_stacked_decorators_counts(tmp_path: Path) -> None:
+    changes(tmp_path, STACKED, "@scale(2)", "@scale(5)")
+    changes(tmp_path, STACKED, "@scale(3)", "@scale(5)")
+
+
+CLASSES = (
+    HEADER
+    + """
+import functools
+
+BASE = 3
+K = 3
+
+def helper(x):
+    return x + 1
+
+class Ops:
+    h = staticmethod(helper)
+    SCALE = BASE * 2
+
+    @functools.lru_cache
+    def cached(self, x):
+        return x * K
+
+@function_pod("y")
+def f(x: float) -> float:
+    return Ops.h(x) * Ops.SCALE + Ops().cached(x)
+"""
+)
+
+
+def test_what_a_class_holds_is_part_of_the_identity(tmp_path: Path) -> None:
+    changes(tmp_path, CLASSES, "return x + 1", "return x + 2")  # a helper set in its body
+    changes(tmp_path, CLASSES, "BASE = 3", "BASE = 4")  # a class attribute computed from it
+    changes(tmp_path, CLASSES, "K = 3", "K = 4")  # read by a method under lru_cache
+
+
+DATA_WITH_METHODS = (
+    HEADER
+    + """
+import dataclasses
+import typing
+
+class Range(typing.NamedTuple):
+    lo: float
+    hi: float
+
+    def width(self):
+        return self.hi - self.lo
+
+class Unit(str):
+    def factor(self):
+        return 1000
+
+@dataclasses.dataclass(frozen=True)
+class Cal:
+    gain: float
+
+    def apply(self, x):
+        return x * self.gain
+
+RANGE = Range(0.0, 1.0)
+UNIT = Unit("km")
+CALS = {"a": Cal(2.0)}
+FEATURES = {"a": 1, "b": 2}
+
+@function_pod("y")
+def f(x: float) -> float:
+    order = ",".join(FEATURES)
+    return RANGE.width() * UNIT.factor() * CALS["a"].apply(x) + len(order)
+"""
+)
+
+
+def test_data_whose_behaviour_lives_in_its_class_or_order(tmp_path: Path) -> None:
+    changes(tmp_path, DATA_WITH_METHODS, "return self.hi - self.lo", "return self.lo - self.hi")
+    changes(tmp_path, DATA_WITH_METHODS, "return 1000", "return 1")
+    changes(tmp_path, DATA_WITH_METHODS, "return x * self.gain", "return x / self.gain")
+    changes(tmp_path, DATA_WITH_METHODS, '{"a": 1, "b": 2}', '{"b": 2, "a": 1}')
+
+
+def test_a_namedtuple_is_its_fields_and_their_order(tmp_path: Path) -> None:
+    source = HEADER + (
+        "import collections\n\nP = collections.namedtuple('P', 'lo hi')\nLIMITS = P(0, 1)\n\n"
+        '@function_pod("y")\ndef f(x: float) -> float:\n    return x * LIMITS[0] + P(1, 2).hi\n'
+    )
+    changes(tmp_path, source, "'lo hi')", "'hi lo')")
+
+
+LATE = (
+    HEADER
+    + """
+def make():
+    @function_pod("y")
+    def f(x: float) -> float:
+        return helper(x) * k
+
+    def helper(x):
+        return x * 2
+
+    k = 1
+    return f
+
+f = make()
+
+@function_pod("y")
+def g(x: float) -> float:
+    return round(x)
+
+def round(x):
+    return x + 1
+"""
+)
+
+
+def test_names_defined_after_the_function_are_read_at_its_first_use(tmp_path: Path) -> None:
+    changes(tmp_path, LATE, "return x * 2", "return x * 3")
+    changes(tmp_path, LATE, "k = 1", "k = 2")
+    module = load(tmp_path, LATE)
+    assert dependencies(module, "g")["round"].kind == "function"  # not the builtin
+
+
+def test_wrapped_helpers_are_identified_by_what_they_wrap(tmp_path: Path) -> None:
+    pytest.importorskip("numpy")
+    source = (
+        HEADER
+        + """
+import functools
+import numpy as np
+
+@np.vectorize
+def square(v):
+    return v * v
+
+@functools.singledispatch
+def process(x):
+    return x
+
+@process.register
+def _(x: float):
+    return x * 2
+
+@function_pod("y")
+def f(x: float) -> float:
+    return float(square(x)) + process(x)
+"""
+    )
+    changes(tmp_path, source, "return v * v", "return v * v * v")
+    changes(tmp_path, source, "return x * 2", "return x * 3")
+
+
+def test_user_code_named_like_a_standard_library_module_is_user_code(tmp_path: Path) -> None:
+    sys.path.insert(0, str(tmp_path))
+    saved = sys.modules.pop("tabnanny", None)
+    try:
+        load(tmp_path, "def check(x):\n    return x + 1\n", name="tabnanny")
+        source = HEADER + (
+            "import tabnanny\n\n"
+            '@function_pod("y")\ndef f(x: float) -> float:\n    return tabnanny.check(x)\n'
+        )
+        first = identity(tmp_path, source)
+        load(tmp_path, "def check(x):\n    return x + 2\n", name="tabnanny")
+        assert identity(tmp_path, source) != first
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("tabnanny", None)
+        if saved is not None:
+            sys.modules["tabnanny"] = saved
+
+
+def test_a_deep_chain_of_helpers_is_walked_without_recursion(tmp_path: Path) -> None:
+    helpers = "\n".join(f"def h{i}(x):\n    return h{i + 1}(x) + 1\n" for i in range(600))
+    source = HEADER + helpers + "\ndef h600(x):\n    return x\n\n"
+    source += '@function_pod("y")\ndef f(x: float) -> float:\n    return h0(x)\n'
+    changes(tmp_path, source, "def h600(x):\n    return x\n", "def h600(x):\n    return -x\n")
+
+
+@pytest.mark.parametrize(
+    ("definition", "expected"),
+    [
+        ("class Any:\n    def __getattr__(self, name):\n        return Any()\n\nV = Any()", "Any"),
+        ("V = 10**5000", "too large"),
+        ("class Unit:\n    pass\n\nimport typing\nV = typing.Annotated[float, Unit()]", "Unit"),
+        ("V = {'mean': 1, 'handle': open(__file__)}", "holding at ['handle']"),
+    ],
+)
+def test_what_cannot_be_identified_is_refused_clearly(
+    tmp_path: Path, definition: str, expected: str
+) -> None:
+    source = HEADER + definition + '\n\n@function_pod("y")\ndef f(x: float) -> float:\n'
+    source += "    return x if V else 0.0\n"
+    with pytest.raises(HashingError, match="'V'") as caught:
+        load(tmp_path, source)
+    assert expected in str(caught.value)
+    assert "ignore=['V']" in str(caught.value)
+
+
+def test_everyday_values_are_accepted(tmp_path: Path) -> None:
+    numpy = pytest.importorskip("numpy")
+    source = (
+        HEADER
+        + """
+import collections
+import enum
+import functools
+import json
+import operator
+import re
+import typing
+from sys import stderr
+
+import numpy as np
+
+Colour = enum.Enum("Colour", "RED GREEN")
+Pair = collections.namedtuple("Pair", "a b")
+
+class Codec:
+    dumps = staticmethod(json.dumps)
+
+class Mode(enum.Enum):
+    FAST = 1
+
+def mean(values):
+    return sum(values) / len(values)
+
+@np.errstate(divide="ignore")
+def ratio(a, b):
+    return a / b
+
+def helper(x, key=lambda v: v * 2):
+    return key(x)
+
+EPS = np.float32(1e-6)
+DTYPE = np.dtype("float64")
+PATTERN = re.compile(r"\\d+", re.I)
+FIRST = operator.itemgetter(0)
+WINDOW = range(3)
+VECTOR = list[float]
+MAYBE = typing.Optional[int]
+REDUCERS = {"mean": mean, "max": max}
+
+@function_pod("y")
+def f(x: float) -> float:
+    print(__name__, file=stderr)
+    picked = FIRST([x]) + len(WINDOW) + EPS + DTYPE.itemsize + REDUCERS["mean"]([x])
+    return float(picked + ratio(1.0, 1.0) + helper(x)) + len(Codec.dumps(Pair(1, 2))) + (
+        Colour.RED.value + Mode.FAST.value + bool(PATTERN.match("1"))
+    )
+"""
+    )
+    found = dependencies(load(tmp_path, source))
+    assert found["numpy"].shown == f"numpy {numpy.__version__}"
+    assert found["stderr"].kind == "inert"
+    assert found["__name__"].kind == "location"
+    assert found["helper"].kind == "function"
+    assert found["mean"].kind == "function"  # held in a dict: identified as code
+    assert found["EPS"].kind == "global"
+    assert not any(name.startswith("enum.") for name in found)  # not enum's own machinery
+    changes(tmp_path, source, "return sum(values) / len(values)", "return max(values)")
+
+
+def test_a_class_in_a_type_expression_is_named_as_the_module_reads_it(tmp_path: Path) -> None:
+    source = HEADER + (
+        "class Pt:\n    x: float\n\nVEC = list[Pt]\n\n"
+        '@function_pod("y")\ndef f(x: float) -> float:\n    return x if VEC else 0.0\n'
+    )
+    module = load(tmp_path, source)
+    other = load(tmp_path, source)  # the same code under another module name
+    assert module.f.pod.content_hash() == other.f.pod.content_hash()
+    assert "Pt" in dependencies(module)

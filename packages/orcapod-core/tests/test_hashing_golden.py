@@ -230,7 +230,7 @@ GOLDEN = {
         "orcapod-v1-sha256:31080435b488431d6c86a541445a932c3c95986c22fd6320ce7329e61e88605c"
     ),
     "value_plain": (
-        "orcapod-v1-sha256:fd98d8f37177359e59aae582c68c453fce3af2cab17962fdb61c739a2275d142"
+        "orcapod-v1-sha256:b7ac4b84790f3f3ba9c73524a490710aaf3e3cbbf9e58b9c7c5ce658f558f2ca"
     ),
     "value_objects": (
         "orcapod-v1-sha256:066ad1aff50626da947c6b9d37d532e9a1c50909e9e366b8ec832e2adef524d9"

@@ -205,16 +205,18 @@ class PythonPacketFunction:
         return self._dependencies
 
     def _identify(self, *, final: bool) -> None:
-        """Compute the identity, at declaration where every name the code reads is defined.
+        """Check the code's dependencies at declaration; identify it at its first use.
 
-        A function that calls a helper defined further down its module is
-        identified at its first use instead (``final``), once the module has run.
+        The declaration's walk refuses what cannot be identified at once. The
+        identity is made at the first use (a pod applied to a stream, a run),
+        when the module has run to its end: helpers defined further down exist,
+        and module-level values have the values the function will see.
         """
         if self._code_identity is None:
-            found, complete = code_dependencies(
+            found, _ = code_dependencies(
                 self.function, ignore=self._ignore, declared=self._declared
             )
-            if not (complete or final):
+            if not final:
                 return
             self._dependencies = found
         self._identity = function_identity_hash(

@@ -46,6 +46,7 @@ BUILTINS = {
     ("cli-command", "demo"),
     ("cli-command", "run"),
     ("cli-command", "verify"),
+    ("cli-command", "explain"),
 }
 
 

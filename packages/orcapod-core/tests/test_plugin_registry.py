@@ -54,6 +54,7 @@ def test_builtins_provide_memory_local_noop_and_the_core_commands() -> None:
         (PluginKind.CLI_COMMAND, "demo", "orcapod-core"),
         (PluginKind.CLI_COMMAND, "run", "orcapod-core"),
         (PluginKind.CLI_COMMAND, "verify", "orcapod-core"),
+        (PluginKind.CLI_COMMAND, "explain", "orcapod-core"),
     }
 
 

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from orcapod.core.function_pods import INPUT_HASH, OUTPUT_HASH
 from orcapod.core.hashing import hash_table_rows
+from orcapod.core.pipeline._records import RECORD_BRANCHES
 from orcapod.core.system_columns import PROVENANCE
 from orcapod.protocols.errors import OrcapodError, StoreCorruptedError
 
@@ -42,7 +43,8 @@ if TYPE_CHECKING:
 __all__ = ["Problem", "VerifyCommand", "VerifyReport", "verify_store"]
 
 RESULTS_BRANCH = "_results"
-_OBSERVER_BRANCHES = frozenset({"_runs", "_logs", "_status"})
+_OBSERVER_BRANCHES = frozenset({"_runs", "_logs", "_status", "_heartbeats"}) | RECORD_BRANCHES
+"""Branches of a pipeline that are not nodes: the observers', and what explains runs."""
 _REPAIR = (
     "delete that record (id {id!r}) from {path!r} so that the next run computes it again; "
     "the records of the nodes that use it are kept"

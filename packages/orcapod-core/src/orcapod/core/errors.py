@@ -21,6 +21,7 @@ from orcapod.protocols.errors import (
 __all__ = [
     "DatabaseError",
     "DuplicateRecordError",
+    "ExplainError",
     "InvalidRecordPathError",
     "NotAvailableError",
     "OrcapodError",
@@ -88,6 +89,10 @@ class FunctionDeclarationError(OrcapodError, TypeError):
 
 class ReturnValueError(OrcapodError, TypeError):
     """A packet function returned a value that does not fit its declared outputs."""
+
+
+class ExplainError(OrcapodError, LookupError):
+    """``explain`` was asked about a pipeline, node or run the store does not record."""
 
 
 class ResultNotStoredError(OrcapodError):

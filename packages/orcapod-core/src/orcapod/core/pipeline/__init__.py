@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from orcapod.core.pipeline._explain import Explanation, explain
 from orcapod.core.pipeline._nodes import FunctionNode, Node, OperatorNode, SourceNode
 from orcapod.core.pipeline._orchestrators import (
     AsyncPipelineOrchestrator,
@@ -13,6 +14,7 @@ from orcapod.core.pipeline._run import NodeCounts, PacketFailure, RunResult
 
 __all__ = [
     "AsyncPipelineOrchestrator",
+    "Explanation",
     "FunctionNode",
     "Node",
     "NodeCounts",
@@ -23,4 +25,5 @@ __all__ = [
     "RunResult",
     "SourceNode",
     "SyncPipelineOrchestrator",
+    "explain",
 ]

@@ -13,6 +13,7 @@ import signal
 from abc import ABC, abstractmethod
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from time import monotonic, perf_counter
 from traceback import format_exception
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,14 @@ from orcapod.core.function_pods import INPUT_HASH, OUTPUT_HASH, canonical_output
 from orcapod.core.function_pods._result_cache import COMPUTED_AT, RUN_ID
 from orcapod.core.hashing import hash_table_rows
 from orcapod.core.pipeline._durability import HeldRecords, asyncio_checkpoints
+from orcapod.core.pipeline._records import (
+    computed_path,
+    computed_records,
+    identities_path,
+    identity_record,
+    node_run_record,
+    node_runs_path,
+)
 from orcapod.core.pipeline._run import PacketFailure
 from orcapod.core.streams import schemas_of, side_by_side
 from orcapod.core.system_columns import PROVENANCE, PROVENANCE_TYPE, is_system_column
@@ -204,6 +213,10 @@ class FunctionNode(Node):
     def __init__(self, label: str, stream: Stream, upstreams: Sequence[Node], **where: Any) -> None:
         super().__init__(label, stream, upstreams, **where)
         self.function = self.stream.pod.packet_function
+        pipeline = self.pipeline_path[0]
+        self.identities_path = identities_path(pipeline)
+        self.node_runs_path = node_runs_path(pipeline)
+        self.computed_path = computed_path(pipeline, label, self.node_hash)
         self._executor: PacketFunctionExecutor | None = self.stream.pod.executor
         self.max_concurrency: int | None = None
 
@@ -221,7 +234,30 @@ class FunctionNode(Node):
         self._executor = executor
 
     def written_paths(self) -> tuple[RecordPath, ...]:
-        return (self.pipeline_path, self.result_cache.path_for(self.function))
+        """Its records, what explains its runs, then its results table (last)."""
+        return (
+            self.pipeline_path,
+            self.computed_path,
+            self.node_runs_path,
+            self.identities_path,
+            self.result_cache.path_for(self.function),
+        )
+
+    def record_run(self, run_id: str) -> None:
+        """Record that run ``run_id`` runs this node: its identity (once per node version)
+        and the run's start, for ``explain`` (durable at the run's next checkpoint)."""
+        _, packet_schema = schemas_of(self.stream.input_stream)
+        database = self.database
+        identity = identity_record(
+            label=self.label,
+            node_hash=self.node_hash,
+            function=self.function,
+            input_columns=list(packet_schema),
+            upstreams=[(upstream.label, upstream.node_hash) for upstream in self.upstreams],
+        )
+        database.add_records(self.identities_path, identity, RECORD_ID, skip_duplicates=True)
+        started = node_run_record(run_id, self.label, self.node_hash, datetime.now(UTC))
+        database.add_records(self.node_runs_path, started, RECORD_ID, skip_duplicates=True)
 
     def execute(self, inputs: Sequence[pa.Table], ctx: RunContext) -> pa.Table:
         """Run over all input rows, batch by batch.
@@ -369,11 +405,14 @@ class _Batch:
     __slots__ = (
         "arguments",
         "columns",
-        "computed_inputs",
+        "computed_rows",
         "durable",
+        "failed_rows",
         "found",
         "found_hashes",
         "hashes",
+        "noted_computed",
+        "noted_failed",
         "outcome",
         "outputs",
         "packets",
@@ -399,13 +438,17 @@ class _Batch:
         # row -> _FOUND (its own row of found) | ("new", index into outputs)
         #        | ("failed", error) | ("cancelled", None)
         self.outcome: dict[int, tuple[str, Any]] = {}
-        self.computed_inputs: list[str] = []  # the input hash of each computed output row
+        self.computed_rows: list[int] = []  # the row of each computed output row
+        self.failed_rows: list[int] = []  # rows whose function failed (after its attempts)
         self.durable = 0  # computed output rows whose results a checkpoint made durable
         self.stored = 0  # computed output rows already stored (by checkpoints)
         self.stored_parts: list[pa.Table] = []  # those rows, in canonical types, as stored
         self.stored_hashes: list[pa.Array] = []  # and their output hashes
         self.pending: list[int] = []  # rows to compute: the first of each distinct packet
         self.waiting: dict[int, int] = {}  # a duplicate row -> the row computing its packet
+        # computed_rows and failed_rows recorded for explain (FunctionNodeRun._note_called)
+        self.noted_computed = 0
+        self.noted_failed = 0
 
 
 class FunctionNodeRun:
@@ -460,10 +503,12 @@ class FunctionNodeRun:
             for name, value in self.function.defaults.items()
             if name not in self.packet_schema
         }
+        self.calls_noted = 0  # packets recorded for explain: numbers their records' ids
 
     # -- the node --------------------------------------------------------------
 
     def start(self) -> None:
+        self.node.record_run(self.ctx.run_id)
         self.observer.on_node_start(self.label, self.node.node_hash, self.tag_schema)
         self.checkpoints.nodes.append(self)
 
@@ -593,7 +638,7 @@ class FunctionNodeRun:
         index = len(columns[0])
         for column, item in zip(columns, values, strict=True):
             column.append(item)
-        batch.computed_inputs.append(batch.hashes[row])
+        batch.computed_rows.append(row)
         batch.outcome[row] = ("new", index)
         self.counts.computed += 1
         if not isolation.failed:
@@ -651,6 +696,7 @@ class FunctionNodeRun:
         """Settle duplicates, store new results and records; the batch's output rows."""
         self._settle_duplicates(batch)
         self._store_computed(batch)
+        self._note_called(batch)
         self.batch = None
         if batch.stored_parts:
             computed = pa.concat_tables(batch.stored_parts)
@@ -674,6 +720,7 @@ class FunctionNodeRun:
         """Store the results computed so far in the batch in progress (a checkpoint's start)."""
         if self.batch is not None:
             self._store_computed(self.batch)
+            self._note_called(self.batch)
 
     def results_flushed(self) -> None:
         """A checkpoint made the results stored so far durable."""
@@ -719,7 +766,7 @@ class FunctionNodeRun:
         hashes = pa.array(hash_table_rows(part), pa.large_string())
         self.node.result_cache.store(
             self.function,
-            batch.computed_inputs[start:end],
+            [batch.hashes[row] for row in batch.computed_rows[start:end]],
             part,
             run_id=self.ctx.run_id,
             execution_data=self.function.execution_data(self.executor),
@@ -728,6 +775,37 @@ class FunctionNodeRun:
         batch.stored_parts.append(part)
         batch.stored_hashes.append(hashes)
         batch.stored = end
+
+    def _note_called(self, batch: _Batch) -> None:
+        """Record the batch's packets the function was called for since the last time
+        (computed, or failed after its attempts), in one write, beside their results.
+
+        Rows found in the cache, repeats of a packet of the same run and cancelled
+        packets are not recorded; so a run that computes nothing writes nothing here.
+        A computed row is recorded once its result is stored (``_store_computed``).
+        """
+        computed = batch.computed_rows[batch.noted_computed : batch.stored]
+        failed = batch.failed_rows[batch.noted_failed :]
+        if not computed and not failed:
+            return
+        batch.noted_computed += len(computed)
+        batch.noted_failed += len(failed)
+        rows = computed + failed
+        taken = pa.array(rows, pa.int64())
+        hashes = batch.hashes
+        packet_names = list(self.packet_schema)
+        records = computed_records(
+            batch.tags.table.select(list(self.tag_schema)).take(taken),
+            batch.packets.table.select(packet_names).take(taken) if len(packet_names) > 1 else None,
+            pa.array([hashes[row] for row in rows], pa.large_string()),
+            len(computed),
+            run_id=self.ctx.run_id,
+            first=self.calls_noted,
+        )
+        self.calls_noted += len(rows)
+        self.node.database.add_records(
+            self.node.computed_path, records, RECORD_ID, skip_duplicates=True
+        )
 
     # -- helpers ---------------------------------------------------------------
 
@@ -903,7 +981,7 @@ class FunctionNodeRun:
         index = len(columns[0])
         for column, item in zip(columns, values, strict=True):
             column.append(item)
-        batch.computed_inputs.append(batch.hashes[row])
+        batch.computed_rows.append(row)
         batch.outcome[row] = ("new", index)
         self.counts.computed += 1
         isolation = self.isolation
@@ -947,6 +1025,7 @@ class FunctionNodeRun:
             )
             self.observer.on_packet_crash(self.label, tag, packet, PacketCancelled(why))
             raise error
+        batch.failed_rows.append(row)
         self._failed(batch, row, tag, packet, error)
         self.checkpoints.packets_finished()
         if self.ctx.fail_fast:

@@ -79,7 +79,12 @@ class Orchestrator(ABC):
         checkpoints = Checkpoints(
             pipeline.database,
             observer,
-            paths=[path for node in pipeline.nodes.values() for path in node.written_paths()],
+            # Each once: the function nodes share their pipeline's _identities and _node_runs.
+            paths=list(
+                dict.fromkeys(
+                    path for node in pipeline.nodes.values() for path in node.written_paths()
+                )
+            ),
             flush_interval=flush_interval,
             flush_every=flush_every,
         )

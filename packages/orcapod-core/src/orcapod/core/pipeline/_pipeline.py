@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from orcapod.core._recording import Recorder
+    from orcapod.core.pipeline._explain import Explanation
     from orcapod.core.pipeline._run import RunResult
     from orcapod.protocols.database import ArrowDatabase
     from orcapod.protocols.executors import PacketFunctionExecutor
@@ -261,6 +262,17 @@ class Pipeline:
             flush_interval=flush_interval,
             flush_every=flush_every,
         )
+
+    def explain(self, label: str, run_id: str | None = None) -> Explanation:
+        """Why run ``run_id`` (default: the latest) of function node ``label`` computed
+        each packet it computed, read from the store alone (``orcapod explain``).
+
+        Raises:
+            ExplainError: the store records no run of that node, or no such run.
+        """
+        from orcapod.core.pipeline._explain import explain
+
+        return explain(self.database, self.name, label, run_id)
 
 
 def _orchestrator(orchestrator: str | Orchestrator) -> Orchestrator:

@@ -115,6 +115,13 @@ def make_verify_command(host: CliHost) -> CliCommand:
     return VerifyCommand(_registry_host(host, "verify"))
 
 
+def make_explain_command(host: CliHost) -> CliCommand:
+    """``orcapod explain URI --node N``."""
+    from orcapod.core.pipeline._explain import ExplainCommand
+
+    return ExplainCommand(_registry_host(host, "explain"))
+
+
 def _registry_host(host: CliHost, command: str) -> RegistryHost:
     from orcapod.core.cli import RegistryHost
 
@@ -125,10 +132,11 @@ def _registry_host(host: CliHost, command: str) -> RegistryHost:
 
 @hookimpl(trylast=True)
 def orcapod_cli_commands() -> Mapping[str, CliCommandFactory]:
-    """``orcapod plugins``, ``orcapod demo``, ``orcapod run`` and ``orcapod verify``."""
+    """``orcapod plugins``, ``demo``, ``run``, ``verify`` and ``explain``."""
     return {
         "plugins": make_plugins_command,
         "demo": make_demo_command,
         "run": make_run_command,
         "verify": make_verify_command,
+        "explain": make_explain_command,
     }

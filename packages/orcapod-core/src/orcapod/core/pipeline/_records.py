@@ -1,0 +1,212 @@
+"""What a function node records so that a run can be explained from the store alone.
+
+Three branches of the pipeline ``P`` (pinned in docs/observability.md, "Where
+things are"):
+
+- ``(P, "_identities")``: one row per node version (label and pipeline
+  hash), written once: the function's identity and its components
+  (``Dependency`` rows), the node's input columns and its upstream nodes.
+- ``(P, "_node_runs")``: one row per run of each function node, at its start.
+- ``(P, "_computed", label, hash)``: one row per packet a run called the
+  function for (computed, or failed after its attempts): its tags, input
+  hash, outcome and, for packets of several columns, the hash of each column.
+  Written with the results, at the same checkpoints.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from orcapod.core.hashing import hash_table_rows
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from orcapod.protocols.values import RecordPath
+
+__all__ = [
+    "COMPONENT_TYPE",
+    "COMPUTED_BRANCH",
+    "IDENTITIES_BRANCH",
+    "IDENTITY_SCHEMA",
+    "NODE_RUNS_BRANCH",
+    "NODE_RUN_SCHEMA",
+    "RECORD_BRANCHES",
+    "computed_path",
+    "computed_records",
+    "identities_path",
+    "identity_record",
+    "node_run_record",
+    "node_runs_path",
+]
+
+IDENTITIES_BRANCH = "_identities"
+NODE_RUNS_BRANCH = "_node_runs"
+COMPUTED_BRANCH = "_computed"
+RECORD_BRANCHES = frozenset({IDENTITIES_BRANCH, NODE_RUNS_BRANCH, COMPUTED_BRANCH})
+"""Branches of a pipeline that hold these records, never a node's own."""
+
+RECORD_ID = "__record_id"
+RUN_ID = "__run_id"
+NODE_LABEL = "__node_label"
+NODE_HASH = "__node_hash"
+STARTED_AT = "__started_at"
+INPUT_HASH = "__input_packet_hash"
+OUTCOME = "__outcome"
+COLUMN_HASHES = "__input_column_hashes"
+
+_STR = pa.large_string()
+_TIME = pa.timestamp("us", "UTC")
+_STRINGS = pa.list_(_STR)
+COMPONENT_TYPE = pa.struct([pa.field(name, _STR) for name in ("name", "kind", "digest", "shown")])
+"""One component of an identity: a ``orcapod.core.hashing.Dependency``."""
+
+IDENTITY_SCHEMA = pa.schema(
+    [
+        pa.field(NODE_LABEL, _STR, False),
+        pa.field(NODE_HASH, _STR, False),
+        pa.field("__function", _STR, False),
+        pa.field("__version", _STR, False),
+        pa.field("__identity", _STR, False),
+        pa.field("__source_hash", _STR),
+        pa.field("__input_schema_hash", _STR),
+        pa.field("__output_schema_hash", _STR),
+        pa.field("__input_columns", _STRINGS),
+        pa.field("__upstream_labels", _STRINGS),
+        pa.field("__upstream_hashes", _STRINGS),
+        pa.field("__components", pa.list_(COMPONENT_TYPE)),
+        pa.field("__recorded_at", _TIME, False),
+    ]
+)
+NODE_RUN_SCHEMA = pa.schema(
+    [
+        pa.field(RUN_ID, _STR, False),
+        pa.field(NODE_LABEL, _STR, False),
+        pa.field(NODE_HASH, _STR, False),
+        pa.field(STARTED_AT, _TIME, False),
+    ]
+)
+
+
+def identities_path(pipeline: str) -> RecordPath:
+    return (pipeline, IDENTITIES_BRANCH)
+
+
+def node_runs_path(pipeline: str) -> RecordPath:
+    return (pipeline, NODE_RUNS_BRANCH)
+
+
+def computed_path(pipeline: str, label: str, node_hash: str) -> RecordPath:
+    """Where a node version's computed packets are recorded: beside its own path."""
+    return (pipeline, COMPUTED_BRANCH, label, node_hash.replace(":", "-"))
+
+
+def identity_record(
+    *,
+    label: str,
+    node_hash: str,
+    function: Any,
+    input_columns: Sequence[str],
+    upstreams: Sequence[tuple[str, str]],
+) -> pa.Table:
+    """The one-row ``_identities`` record of a node version (id column included).
+
+    ``function`` is the node's packet function; the fields only a Python
+    function has (source hash, schema hashes, dependencies) are read with
+    ``getattr``, so another kind of packet function records nulls there.
+    """
+    components = [
+        {"name": d.name, "kind": d.kind, "digest": d.digest, "shown": d.shown}
+        for d in getattr(function, "code_dependencies", ())
+    ]
+    row = {
+        RECORD_ID: f"{label}|{node_hash}",
+        NODE_LABEL: label,
+        NODE_HASH: node_hash,
+        "__function": str(function.name),
+        "__version": str(getattr(function, "version", "")),
+        "__identity": function.content_hash(),
+        "__source_hash": getattr(function, "source_hash", None),
+        "__input_schema_hash": getattr(function, "input_schema_hash", None),
+        "__output_schema_hash": getattr(function, "output_schema_hash", None),
+        "__input_columns": sorted(input_columns),
+        "__upstream_labels": [upstream for upstream, _ in upstreams],
+        "__upstream_hashes": [hash_ for _, hash_ in upstreams],
+        "__components": components,
+        "__recorded_at": datetime.now(UTC),
+    }
+    schema = pa.schema([pa.field(RECORD_ID, _STR, False), *IDENTITY_SCHEMA])
+    return pa.Table.from_pylist([row], schema=schema)
+
+
+def node_run_record(run_id: str, label: str, node_hash: str, started_at: datetime) -> pa.Table:
+    """The one-row ``_node_runs`` record of a node's run (id column included)."""
+    schema = pa.schema([pa.field(RECORD_ID, _STR, False), *NODE_RUN_SCHEMA])
+    row = {
+        RECORD_ID: f"{run_id}|{label}",
+        RUN_ID: run_id,
+        NODE_LABEL: label,
+        NODE_HASH: node_hash,
+        STARTED_AT: started_at,
+    }
+    return pa.Table.from_pylist([row], schema=schema)
+
+
+def computed_records(
+    tags: pa.Table,
+    packets: pa.Table | None,
+    input_hashes: pa.Array,
+    computed: int,
+    *,
+    run_id: str,
+    first: int,
+) -> pa.Table:
+    """The ``_computed`` records of packets a run called the function for (id column included).
+
+    Args:
+        tags: their tag columns: first the packets computed, then those that failed.
+        packets: their input packet columns, when there are several (each
+            column is hashed on its own); ``None`` for packets of one column.
+        input_hashes: their input packet hashes.
+        computed: how many of them (the first) were computed; the rest failed.
+        run_id: the run.
+        first: how many packets the node's run recorded before these: a
+            record's id is ``<run id>:<n>``, ``n`` counting from 0 in each run.
+    """
+    count = len(input_hashes)  # a stream without tags gives tables of no columns
+    if packets is None or packets.num_columns < 2:
+        column_hashes: pa.Array = pa.nulls(count, _STRINGS)
+    else:
+        names = sorted(packets.column_names)
+        width = len(names)
+        per_column = pa.concat_arrays(
+            [pa.array(hash_table_rows(packets, [name]), _STR) for name in names]
+        )
+        # Column-major to row-major: row i's hashes are at j * count + i for each column j.
+        order = pa.array([j * count + i for i in range(count) for j in range(width)], pa.int64())
+        offsets = pa.array(range(0, (count + 1) * width, width), pa.int32())
+        column_hashes = pa.ListArray.from_arrays(offsets, per_column.take(order), type=_STRINGS)
+    input_hashes = input_hashes.cast(_STR)
+    outcomes = pa.concat_arrays(
+        [
+            pa.repeat(pa.scalar("computed", _STR), computed),
+            pa.repeat(pa.scalar("failed", _STR), count - computed),
+        ]
+    )
+    numbers = pa.array(range(first, first + count), pa.int64()).cast(_STR)
+    ids = pc.binary_join_element_wise(pa.scalar(f"{run_id}:", _STR), numbers, pa.scalar("", _STR))
+    return pa.Table.from_arrays(
+        [
+            *tags.columns,
+            pa.repeat(pa.scalar(run_id, _STR), count),
+            input_hashes,
+            outcomes,
+            column_hashes,
+            ids,
+        ],
+        names=[*tags.column_names, RUN_ID, INPUT_HASH, OUTCOME, COLUMN_HASHES, RECORD_ID],
+    )

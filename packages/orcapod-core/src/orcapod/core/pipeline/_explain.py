@@ -35,6 +35,7 @@ from orcapod.core.errors import ExplainError
 from orcapod.core.hashing import LOGICAL_TYPE_KEY, hash_table_rows
 from orcapod.core.pipeline._records import (
     COLUMN_HASHES,
+    COLUMN_SEPARATOR,
     INPUT_HASH,
     NODE_HASH,
     NODE_LABEL,
@@ -411,7 +412,7 @@ def _earlier_computed(
             continue
         count = table.num_rows
         columns = (
-            table.column(COLUMN_HASHES).cast(_STRINGS)
+            _column_hashes(table.column(COLUMN_HASHES))
             if COLUMN_HASHES in table.column_names
             else pa.nulls(count, _STRINGS)
         )
@@ -505,7 +506,7 @@ def _keys(
     width = len(current["__input_columns"] or []) if current is not None else 0
     mask = pa.repeat(pa.scalar("", _STR), count)
     if width > 1 and COLUMN_HASHES in mine.column_names:
-        now = mine.column(COLUMN_HASHES).cast(_STRINGS)
+        now = _column_hashes(mine.column(COLUMN_HASHES))
         then = before.column("columns")
         both = pc.and_(
             pc.fill_null(pc.equal(pc.list_value_length(now), width), False),
@@ -748,3 +749,9 @@ def _only_pipeline(database: ArrowDatabase) -> str:
 def _fail(message: str) -> int:
     print(f"orcapod explain: error: {message}", file=sys.stderr)
     return 1
+
+
+def _column_hashes(joined: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """The ``COLUMN_HASHES`` strings as lists of hashes (null stays null)."""
+    strings = joined.combine_chunks() if isinstance(joined, pa.ChunkedArray) else joined
+    return pc.split_pattern(strings.cast(_STR), COLUMN_SEPARATOR).cast(_STRINGS)

@@ -58,6 +58,8 @@ STARTED_AT = "__started_at"
 INPUT_HASH = "__input_packet_hash"
 OUTCOME = "__outcome"
 COLUMN_HASHES = "__input_column_hashes"
+COLUMN_SEPARATOR = ";"
+"""Between the column hashes of ``COLUMN_HASHES`` (a rendered hash never holds it)."""
 
 _STR = pa.large_string()
 _TIME = pa.timestamp("us", "UTC")
@@ -179,7 +181,7 @@ def computed_records(
     """
     count = len(input_hashes)  # a stream without tags gives tables of no columns
     if packets is None or packets.num_columns < 2:
-        column_hashes: pa.Array = pa.nulls(count, _STRINGS)
+        column_hashes: pa.Array = pa.nulls(count, _STR)
     else:
         names = sorted(packets.column_names)
         width = len(names)
@@ -189,7 +191,9 @@ def computed_records(
         # Column-major to row-major: row i's hashes are at j * count + i for each column j.
         order = pa.array([j * count + i for i in range(count) for j in range(width)], pa.int64())
         offsets = pa.array(range(0, (count + 1) * width, width), pa.int32())
-        column_hashes = pa.ListArray.from_arrays(offsets, per_column.take(order), type=_STRINGS)
+        listed = pa.ListArray.from_arrays(offsets, per_column.take(order), type=_STRINGS)
+        # One string per row, not a list: stores read strings without decoding each row.
+        column_hashes = pc.binary_join(listed, pa.scalar(COLUMN_SEPARATOR, _STR))
     input_hashes = input_hashes.cast(_STR)
     outcomes = pa.concat_arrays(
         [

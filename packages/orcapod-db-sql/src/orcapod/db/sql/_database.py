@@ -776,7 +776,7 @@ class SQLDatabase:
         raw = all(column.type.result_processor(dialect, None) is None for column in selected)
         with self._reading_table(stored), self._engine.connect() as conn:
             result = conn.execute(query)
-            rows = result.cursor.fetchall() if raw else result.all()  # type: ignore[union-attr]
+            rows = result.cursor.fetchall() if raw else result.all()
         if not rows:
             return None
         columns = list(zip(*rows, strict=True))

@@ -255,9 +255,10 @@ UNIDENTIFIABLE = (
 import threading
 
 class Connection:
-    pass
+    def __init__(self, host):
+        self.host = host
 
-DB = Connection()
+DB = Connection("db.example.org")
 
 @function_pod("y"{options})
 def f(x: int) -> int:
@@ -303,14 +304,16 @@ def test_code_identity_leaves_nothing_for_ignore_to_act_on(tmp_path: Path) -> No
         load(tmp_path, UNIDENTIFIABLE.format(options=", dependencies={'DB': 2}"))
 
 
-def test_a_lambda_helper_is_refused_with_the_fix(tmp_path: Path) -> None:
-    source = (
-        HEADER
-        + "\nhalf = lambda x: x / 2\n\n"
-        + '@function_pod("y")\ndef f(x: float) -> float:\n    return half(x)\n'
+def test_a_lambda_is_identified_by_its_own_expression(tmp_path: Path) -> None:
+    source = HEADER + (
+        "\nhalf = lambda x: x / 2  # noqa: E731\n\n"
+        '@function_pod("y")\ndef f(x: float) -> float:\n    return half(x)\n'
     )
-    with pytest.raises(HashingError, match=r"lambda.*define it with def.*ignore=\['half'\]"):
-        load(tmp_path, source)
+    found = dependencies(load(tmp_path, source))
+    assert found["half"].kind == "function"
+    changes(tmp_path, source, "x / 2", "x / 3")
+    commented = identity(tmp_path, source.replace("# noqa: E731", "# a lambda"))
+    assert commented == identity(tmp_path, source)
 
 
 def test_loggers_and_locks_are_inert(tmp_path: Path) -> None:
@@ -746,9 +749,17 @@ def test_a_deep_chain_of_helpers_is_walked_without_recursion(tmp_path: Path) -> 
 @pytest.mark.parametrize(
     ("definition", "expected"),
     [
-        ("class Any:\n    def __getattr__(self, name):\n        return Any()\n\nV = Any()", "Any"),
+        (
+            "class Any:\n    def __getattr__(self, name):\n        return Any()\n\n"
+            "V = Any()\nV.__dict__['n'] = 1",
+            "Any",
+        ),
         ("V = 10**5000", "too large"),
-        ("class Unit:\n    pass\n\nimport typing\nV = typing.Annotated[float, Unit()]", "Unit"),
+        (
+            "class Unit:\n    def __init__(self):\n        self.scale = 1\n\n"
+            "import typing\nV = typing.Annotated[float, Unit()]",
+            "Unit",
+        ),
         ("V = {'mean': 1, 'handle': open(__file__)}", "holding at ['handle']"),
     ],
 )
@@ -836,3 +847,233 @@ def test_a_class_in_a_type_expression_is_named_as_the_module_reads_it(tmp_path: 
     other = load(tmp_path, source)  # the same code under another module name
     assert module.f.pod.content_hash() == other.f.pod.content_hash()
     assert "Pt" in dependencies(module)
+
+
+BOUND = (
+    HEADER
+    + """
+import re
+
+class Registry:
+    @classmethod
+    def make(cls, x):
+        return x
+
+IS_NUMBER = re.compile(r"^[0-9]+$").fullmatch
+UNIT = {"m": 1.0, "cm": 0.01}.get
+MAKE = Registry.make
+
+@function_pod("y")
+def f(x: float) -> float:
+    return UNIT("cm", 0.0) * x + bool(IS_NUMBER("12")) + MAKE(x)
+"""
+)
+
+
+def test_a_bound_method_brings_the_object_it_is_bound_to(tmp_path: Path) -> None:
+    changes(tmp_path, BOUND, 'r"^[0-9]+$"', 'r"^[0-9]*$"')
+    changes(tmp_path, BOUND, '"cm": 0.01', '"cm": 0.1')
+    changes(tmp_path, BOUND, "return x\n", "return -x\n")
+
+
+METHODS = (
+    HEADER
+    + """
+import dataclasses
+import datetime
+import enum
+import functools
+
+def twice(fn):
+    @functools.wraps(fn)
+    def wrapper(*args):
+        return fn(*args) * 2
+    return wrapper
+
+def g(x):
+    return x + 1
+
+def make_list():
+    return [2]
+
+class Meta(type):
+    def __call__(cls, *args):
+        return 2
+
+class Made(metaclass=Meta):
+    pass
+
+class Tool:
+    op = functools.partial(g)
+
+    @twice
+    def scaled(self, x):
+        return x
+
+DEFAULT = 1
+
+class Level(enum.Enum):
+    LOW = 1
+
+    @classmethod
+    def _missing_(cls, value):
+        return DEFAULT
+
+class Quarter(datetime.date):
+    def quarter(self):
+        return (self.month - 1) // 3 + 1
+
+@dataclasses.dataclass
+class Settings:
+    sizes: list = dataclasses.field(default_factory=make_list)
+
+START = Quarter(2024, 5, 1)
+
+@function_pod("y")
+def f(x: float) -> float:
+    tool = Tool()
+    return tool.scaled(x) + tool.op(x) + Made() + Settings().sizes[0] + START.quarter() + (
+        Level._missing_(0)
+    )
+"""
+)
+
+
+def test_what_classes_do_through_decorators_metaclasses_and_factories_counts(
+    tmp_path: Path,
+) -> None:
+    changes(tmp_path, METHODS, "return fn(*args) * 2", "return fn(*args) * 3")  # method decorator
+    changes(tmp_path, METHODS, "return x + 1", "return x + 2")  # a partial in a class body
+    changes(tmp_path, METHODS, "return 2\n", "return 3\n")  # a metaclass's __call__
+    changes(tmp_path, METHODS, "return [2]", "return [3]")  # a dataclass default factory
+    changes(tmp_path, METHODS, "DEFAULT = 1", "DEFAULT = 2")  # read by a _sunder_ method
+    changes(tmp_path, METHODS, "// 3 + 1", "// 3")  # a method of a date subclass
+
+
+def test_an_import_in_a_body_counts_what_that_module_imports(tmp_path: Path) -> None:
+    package = tmp_path / "edge_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "consts.py").write_text("K = 2\n")
+    (package / "core.py").write_text("from .consts import K\n\n\ndef g(x):\n    return x * K\n")
+    source = HEADER + (
+        '@function_pod("y")\ndef f(x: float) -> float:\n'
+        "    from edge_pkg.core import g\n    return g(x)\n"
+    )
+    sys.path.insert(0, str(tmp_path))
+    try:
+        before = identity(tmp_path, source)
+        import edge_pkg.core  # noqa: F401  # imported or not: the same identity
+
+        assert identity(tmp_path, source) == before
+        (package / "consts.py").write_text("K = 3\n")
+        assert identity(tmp_path, source) != before
+    finally:
+        sys.path.remove(str(tmp_path))
+        for name in ("edge_pkg", "edge_pkg.core", "edge_pkg.consts"):
+            sys.modules.pop(name, None)
+
+
+def test_library_wrappers_and_wrapper_objects_count_their_settings(tmp_path: Path) -> None:
+    pytest.importorskip("numpy")
+    source = (
+        HEADER
+        + """
+import numpy as np
+
+def g(v):
+    return v * 2
+
+class Scaled:
+    def __init__(self, fn, k):
+        self.__wrapped__ = fn
+        self.k = k
+
+    def __call__(self, x):
+        return self.__wrapped__(x) * self.k
+
+VEC = np.vectorize(g, otypes=[float])
+SCALED = Scaled(g, 2)
+
+@np.errstate(divide="ignore")
+def ratio(a, b):
+    return np.float64(a) / b
+
+@function_pod("y")
+@np.errstate(all="ignore")
+def f(x: float) -> float:
+    return float(VEC(x)) + SCALED(x) + float(ratio(x, 1.0))
+"""
+    )
+    changes(tmp_path, source, "otypes=[float]", "otypes=[int]")
+    changes(tmp_path, source, "Scaled(g, 2)", "Scaled(g, 3)")
+    changes(tmp_path, source, 'divide="ignore"', 'divide="warn"')
+    changes(tmp_path, source, 'all="ignore"', 'all="warn"')
+
+
+def test_library_values_of_everyday_code_are_data(tmp_path: Path) -> None:
+    numpy = pytest.importorskip("numpy")
+    source = (
+        HEADER
+        + """
+import numpy as np
+import pyarrow as pa
+
+SCHEMA = pa.schema([pa.field("x", pa.int64())], metadata={"unit": "m"})
+KIND = pa.int64()
+RECORD = np.dtype([("a", "f8")])
+NOTHING = ...
+
+@function_pod("y")
+def f(x: float) -> float:
+    return x if (SCHEMA, KIND, RECORD, NOTHING) else 0.0
+"""
+    )
+    assert numpy is not None
+    changes(tmp_path, source, '"unit": "m"', '"unit": "km"')
+    changes(tmp_path, source, "pa.int64()\n", "pa.int32()\n")
+    changes(tmp_path, source, '("a", "f8")', '("a", "i8")')
+
+
+SET_OF_PARTIALS = """\
+import functools
+from orcapod.core import function_pod
+
+def scale(x, k):
+    return x * k
+
+STEPS = {functools.partial(scale, k=3), functools.partial(scale, k=4)}
+
+@function_pod("y")
+def f(x: float) -> float:
+    return sum(step(x) for step in STEPS)
+"""
+
+
+def test_a_set_of_partials_is_identified_whatever_the_set_order(tmp_path: Path) -> None:
+    (tmp_path / "partial_steps.py").write_text(SET_OF_PARTIALS)
+    script = (
+        "import sys\n"
+        f"sys.path.insert(0, {str(tmp_path)!r})\n"
+        "import partial_steps\n"
+        "print(partial_steps.f.pod.content_hash())\n"
+    )
+    seen = set()
+    for seed in ("0", "1", "2", "3"):
+        done = subprocess.run(
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            check=True,
+        )
+        seen.add(done.stdout.strip())
+    assert len(seen) == 1
+    changes(tmp_path, SET_OF_PARTIALS, "k=3", "k=99")
+
+
+def test_a_container_holding_itself_is_refused_not_a_crash(tmp_path: Path) -> None:
+    source = HEADER + "V = []\nV.append(V)\n\n"
+    source += '@function_pod("y")\ndef f(x: float) -> float:\n    return x if V else 0.0\n'
+    with pytest.raises(HashingError, match="'V'"):
+        load(tmp_path, source)

@@ -44,10 +44,12 @@ import site
 import struct
 import sys
 import sysconfig
+import textwrap
 import threading
 import types
 import typing
 import uuid
+import zoneinfo
 from dataclasses import dataclass
 from pathlib import PurePath, PureWindowsPath
 from typing import TYPE_CHECKING, Any
@@ -201,6 +203,7 @@ class _Walker:
         self.seen: set[int] = set()
         self.keep: list[object] = []  # what ``seen`` refers to, alive for the walk
         self.taken: dict[str, int] = {}
+        self.modules: set[str] = set()
         self.queue: collections.deque[tuple[types.FunctionType, str]] = collections.deque()
         self.complete = True
 
@@ -213,13 +216,14 @@ class _Walker:
         for layer in chain:
             self.mark(layer)
         for layer in chain[:-1]:
-            if isinstance(layer, types.FunctionType):
+            if isinstance(layer, types.FunctionType) and _function_origin(layer).kind == "user":
                 name = self.unique(self.code_name(layer))
-                self.add(name, "wrapper", _function_source_hash(layer, self.label), "body")
+                self.add(name, "wrapper", self.source_hash(layer, name), "body")
                 self.queue.append((layer, name))
-            else:  # a wrapper object (functools.lru_cache, ...): identified by its type
-                kind = type(layer)
-                self.reference(self.object_name(kind), kind, "global")
+            elif isinstance(layer, types.FunctionType):  # a library's (np.errstate)
+                self.function_dependency(layer, self.code_name(layer))
+            else:  # a wrapper object (functools.lru_cache, np.vectorize)
+                self.wrapper_object(self.object_name(type(layer)), layer, "global")
         root = chain[-1]
         if isinstance(root, types.FunctionType):
             self.queue.append((root, ""))
@@ -294,37 +298,46 @@ class _Walker:
         self.reference(qualified, value, "global")
 
     def read_import(self, name: str, names: tuple[str, ...]) -> None:
-        """``import name`` or ``from name import names`` inside a function body."""
-        module = sys.modules.get(name)
-        if module is None:
-            self.unimported_module(name)
-            return
-        if not names:
-            self.reference(self.global_name(name, None), module, "global")
-            return
+        """``import name`` or ``from name import names`` inside a function body: the
+        modules, by source (whether or not something imported them already)."""
+        self.module_by_name(name, required=True)
         for attribute in names:
-            if attribute == "*":
-                self.reference(self.global_name(name, None), module, "global")
-            elif attribute in vars(module):
-                self.reference(f"{name}.{attribute}", vars(module)[attribute], "global")
-            else:  # a submodule not imported yet
-                self.read_import(f"{name}.{attribute}", ())
+            if attribute != "*":
+                self.module_by_name(f"{name}.{attribute}", required=False)  # a submodule?
 
-    def unimported_module(self, name: str) -> None:
-        """A module imported by a function body that has not run yet: found, not run."""
-        origin_file = _find_module_file(name)
-        if origin_file is None:
-            self.complete = False  # nowhere to be found now; it may be made later
+    def module_by_name(self, name: str, *, required: bool) -> None:
+        """A module by its source and the user modules it imports, in turn; a library's
+        by its distribution or the standard library. Found without being run."""
+        if name in self.modules:
             return
-        origin = _origin(name, None if origin_file in ("built-in", "frozen") else origin_file)
+        self.modules.add(name)
+        module = sys.modules.get(name)
+        if isinstance(module, types.ModuleType):
+            file = getattr(module, "__file__", None)
+        else:
+            file = _find_module_file(name)
+            if file is None:
+                self.complete = self.complete and not required  # not there (yet)
+                return
+        origin = _origin(name, None if file in (None, "built-in", "frozen") else file)
         if origin.kind != "user":
             self.add_origin(origin)
             return
-        if self.skipped(name):
-            return
-        with open(origin_file, encoding="utf-8") as file:
-            text = file.read()
-        self.add(self.global_name(name, None), "module", _module_source_hash(text, name), "body")
+        if file is None or not file.endswith(".py") or self.skipped(name):
+            return  # a namespace package: nothing of its own to run
+        try:
+            with open(file, encoding="utf-8") as handle:
+                text = handle.read()
+        except OSError as error:
+            raise HashingError(
+                f"{self.label} uses module {name!r}, whose source cannot be read ({error}): "
+                + _FIX.format(name=name)
+            ) from None
+        package = name if os.path.basename(file) == "__init__.py" else name.rpartition(".")[0]
+        digest, imports = _module_facts(text, name, package)
+        self.add(self.global_name(name, None), "module", digest, "body")
+        for imported, required in imports:
+            self.module_by_name(imported, required=required)
 
     # -- one value -------------------------------------------------------------------
 
@@ -341,6 +354,9 @@ class _Walker:
             digest = _value_hash(value, inner)
         except _NotData:
             pass
+        except HashingError as error:  # data that cannot be encoded (a lone surrogate)
+            message = f"{self.label} reads {name!r}: {error}; " + _FIX.format(name=name)
+            raise HashingError(message) from None
         else:
             self.add(name, kind, digest, _short(value))
             for where, part in inner:  # classes of values, functions held in data
@@ -369,9 +385,15 @@ class _Walker:
             self.add(name, "inert", value_hash("inert"), type(value).__qualname__)
         elif isinstance(value, _ALIAS_TYPES):
             self.add(name, kind, value_hash(self.alias_text(value, name)), repr(value))
-        elif (wrapped := _wrapped(value)) is not None:
-            self.reference(self.object_name(type(value)), type(value), "global")
-            self.reference(name, wrapped, kind)
+        elif _bound(value):  # a method bound to an object: the object is part of it
+            self.reference(f"{name}.__self__", value.__self__, kind)  # type: ignore[attr-defined]
+            function = getattr(value, "__func__", None)
+            if isinstance(function, types.FunctionType):
+                self.reference(f"{name}.__func__", function, kind)
+            else:
+                self.foreign(value, name, kind)
+        elif _wrapped(value) is not None:
+            self.wrapper_object(name, value, kind)
         elif _is_routine(value):
             self.foreign(value, name, kind)
         else:
@@ -383,25 +405,27 @@ class _Walker:
         if origin.kind != "user":
             self.add_origin(origin)  # a library's wrapper: what it wraps may be the user's
             name = reached_as
-        elif fn.__name__ == "<lambda>":
-            raise HashingError(
-                f"{self.label} reads the lambda {reached_as!r}, whose source orcapod cannot "
-                "separate from the line around it: define it with def, or "
-                + _FIX.format(name=reached_as)
-            )
+            cells = zip(fn.__code__.co_freevars, fn.__closure__ or (), strict=True)
+            for var, cell in cells:  # its arguments (np.errstate(divide="ignore"))
+                try:
+                    value = cell.cell_contents
+                except ValueError:
+                    continue
+                if value is not wrapped:
+                    self.library_state(f"{name}.{var}", value)
         else:
-            name = self.unique(self.code_name(fn))
+            name = self.unique(self.code_name(fn) if fn.__name__ != "<lambda>" else reached_as)
             kind = "function" if wrapped is None else "wrapper"
-            self.add(name, kind, _function_source_hash(fn, self.label), "body")
+            self.add(name, kind, self.source_hash(fn, reached_as), "body")
             self.queue.append((fn, name))
         if wrapped is not None:
             self.reference(f"{name}.__wrapped__", wrapped, "closure")
         registry = vars(fn).get("registry")  # functools.singledispatch: every overload
         if isinstance(registry, types.MappingProxyType | dict):
-            overloads = sorted(registry.items(), key=lambda item: _type_label(item[0]))
+            overloads = sorted(registry.items(), key=lambda item: self.object_name(item[0]))
             for registered, overload in overloads:
                 if overload is not wrapped:
-                    label = f"{name}.register[{_type_label(registered)}]"
+                    label = f"{name}.register[{self.object_name(registered)}]"
                     self.reference(label, overload, "closure")
 
     def class_dependency(self, cls: type, reached_as: str) -> None:
@@ -425,39 +449,40 @@ class _Walker:
                 "(made by a function, or by exec): " + _FIX.format(name=reached_as)
             )
         for attribute, member in vars(cls).items():
-            if _internal(attribute, member):
-                continue
             function = _method_function(member)
             if function is None:
-                # Data or code set in the class body; other objects (descriptors such as
-                # a namedtuple's fields) are what the class source says they are.
-                if definition is not None and _identifiable(member):
+                if _internal(attribute):
+                    continue
+                if (
+                    _identifiable(member)
+                    or _wrapped(member) is not None
+                    or isinstance(member, functools.partial)
+                    or _bound(member)
+                ):
                     self.reference(f"{name}.{attribute}", member, "global")
-            elif _generated(function):
-                continue
-            elif function.__qualname__.startswith(f"{cls.__qualname__}."):
-                if self.mark(function):  # written in the class: its source is the class's
+                elif _library_object(member):
+                    continue  # the class machinery (_abc_impl, a namedtuple's field getters)
+                else:
+                    self.reference(f"{name}.{attribute}", member, "global")  # refused
+            elif _generated(function) or _function_origin(function).kind in _STDLIB:
+                continue  # made by a decorator of the standard library (dataclass, namedtuple)
+            elif _written_in(function, cls) and _wrapped(function) is None:
+                if self.mark(function):  # its source is the class's: walk what it reads
                     self.queue.append((function, f"{name}.{attribute}"))
-            else:  # a function assigned in the class body: identified by its own source
+            else:  # a wrapped method, or a function assigned in the class body
                 self.reference(f"{name}.{attribute}", function, "global")
+        for field in getattr(cls, "__dataclass_fields__", {}).values():
+            factory = getattr(field, "default_factory", dataclasses.MISSING)
+            if factory is not dataclasses.MISSING:
+                self.reference(f"{name}.{field.name}.default_factory", factory, "global")
+        if type(cls) is not type:
+            self.reference(self.object_name(type(cls)), type(cls), "global")  # its metaclass
         for base in cls.__bases__:
             if base is not object:
                 self.reference(self.object_name(base), base, "global")
 
     def module_dependency(self, module: types.ModuleType) -> None:
-        origin = _module_origin(module.__name__)
-        if origin.kind != "user":
-            self.add_origin(origin)
-            return
-        try:
-            text = inspect.getsource(module)
-        except (OSError, TypeError) as error:
-            raise HashingError(
-                f"{self.label} uses module {module.__name__!r}, whose source cannot be read "
-                f"({error}): " + _FIX.format(name=module.__name__)
-            ) from None
-        name = self.global_name(module.__name__, None)
-        self.add(name, "module", _module_source_hash(text, module.__name__), "body")
+        self.module_by_name(module.__name__, required=True)
 
     def foreign(self, value: object, name: str, kind: str) -> None:
         """A builtin function, a C function or a callable object of some module."""
@@ -521,6 +546,48 @@ class _Walker:
             "distributions can be): " + _FIX.format(name=name)
         )
 
+    def wrapper_object(self, name: str, value: object, kind: str) -> None:
+        """A callable object wrapping a function (``lru_cache``, ``np.vectorize``): its
+        class, the function, and its own settings (``otypes``), which must be data."""
+        wrapped = _wrapped(value)
+        self.reference(self.object_name(type(value)), type(value), "global")
+        self.reference(name, wrapped, kind)
+        self.library_state(f"{name}.__dict__", value, skip=wrapped)
+
+    def library_state(self, name: str, value: object, skip: object = None) -> None:
+        """An object a library's wrapper holds: data, code, or an object whose own
+        attributes (not its dunder ones) are data or code; anything else is refused."""
+        inner: list[tuple[str, object]] = []
+        try:
+            digest = _value_hash(value, inner)
+        except _NotData:
+            state = _object_state(value)
+            try:
+                if state is None:
+                    raise _NotData
+                kept = {k: v for k, v in state.items() if v is not skip and not _dunder(k)}
+                digest = _value_hash((self.object_name(type(value)), kept), inner)
+            except _NotData:
+                self.refuse(name, value, "closure")
+        self.add(name, "closure", digest, _short(value))
+        for where, part in inner:
+            self.reference(f"{name}{where}", part, "closure")
+
+    def source_hash(self, fn: types.FunctionType, reached_as: str) -> str:
+        """The normalised source of a user function, or of a lambda (its own expression)."""
+        try:
+            source = inspect.getsource(fn.__code__)
+        except (OSError, TypeError) as error:
+            raise HashingError(
+                f"{self.label} depends on {reached_as!r}, whose source cannot be read "
+                f"({error}): define it in a .py file, or " + _FIX.format(name=reached_as)
+            ) from None
+        if fn.__name__ == "<lambda>":
+            return _lambda_source_hash(source, fn, self.label, reached_as)
+        from orcapod.core.hashing._functions import source_code_hash
+
+        return source_code_hash(source, label=reached_as)
+
     # -- bookkeeping -------------------------------------------------------------------
 
     def mark(self, value: object) -> bool:
@@ -546,7 +613,12 @@ class _Walker:
         return name if count == 1 else f"{name}#{count}"
 
     def add(self, name: str, kind: str, digest: str, shown: str) -> None:
-        self.found[(name, kind)] = Dependency(name, kind, digest, shown)
+        key = (name, kind)
+        count = 1
+        while key in self.found and self.found[key].digest != digest:
+            count += 1  # another object reached under the same name (two partials of a set)
+            key = (f"{name}#{count}", kind)
+        self.found[key] = Dependency(key[0], kind, digest, shown)
 
     def add_origin(self, origin: _Origin) -> None:
         if origin.kind == "builtins":
@@ -665,7 +737,7 @@ def _method_function(member: object) -> types.FunctionType | None:
         member = member.__func__
     elif isinstance(member, property):
         member = member.fget
-    elif isinstance(member, functools.cached_property):
+    elif isinstance(member, functools.cached_property | functools.singledispatchmethod):
         member = member.func
     while not isinstance(member, types.FunctionType) and (inner := _wrapped(member)) is not None:
         member = inner
@@ -693,13 +765,11 @@ _CLASS_MACHINERY = frozenset(
 )
 
 
-def _internal(attribute: str, member: object) -> bool:
-    """Class machinery (``__dict__``, an enum's ``_member_map_``), not behaviour written
-    in the class; dunder *methods* (``__call__``) are behaviour."""
-    if attribute in _CLASS_MACHINERY:
+def _internal(attribute: str) -> bool:
+    """Class machinery that is not a function: dunder data (``__dict__``, ``__slots__``)
+    and ``_sunder_`` names (an enum's ``_member_map_``)."""
+    if attribute in _CLASS_MACHINERY or _dunder(attribute):
         return True
-    if attribute.startswith("__") and attribute.endswith("__"):
-        return _method_function(member) is None
     return len(attribute) > 2 and attribute[0] == attribute[-1] == "_"
 
 
@@ -710,6 +780,74 @@ def _identifiable(member: object) -> bool:
     except _NotData:
         return isinstance(member, types.FunctionType | type | types.ModuleType)
     return True
+
+
+def _bound(value: object) -> bool:
+    """A method bound to an object (not a module's builtin function)."""
+    if isinstance(value, types.MethodType | types.MethodWrapperType):
+        return True
+    owner = getattr(value, "__self__", None)
+    return (
+        isinstance(value, types.BuiltinMethodType)
+        and owner is not None
+        and not isinstance(owner, types.ModuleType)
+    )
+
+
+def _library_object(value: object) -> bool:
+    """An object of a class of the standard library (not code of the user's or a
+    distribution's, which would be versioned)."""
+    module = getattr(type(value), "__module__", None)
+    return isinstance(module, str) and _module_origin(module).kind in _STDLIB
+
+
+def _written_in(fn: types.FunctionType, cls: type) -> bool:
+    """Whether ``fn`` is written in ``cls``'s body (so its source is the class's)."""
+    return fn.__code__.co_qualname.startswith(f"{cls.__qualname__}.")
+
+
+def _object_state(value: object) -> dict[str, object] | None:
+    """An object's own attributes: its ``__dict__`` and its ``__slots__``; None if it
+    keeps its state where Python cannot see (a C type)."""
+    state: dict[str, object] = dict(getattr(value, "__dict__", {}))
+    slots = [
+        slot
+        for kind in type(value).__mro__
+        for slot in (
+            [kind.__dict__["__slots__"]]
+            if isinstance(kind.__dict__.get("__slots__"), str)
+            else kind.__dict__.get("__slots__", ())
+        )
+    ]
+    for slot in slots:
+        if slot not in ("__dict__", "__weakref__") and hasattr(value, slot):
+            state[slot] = getattr(value, slot)
+    if not state and not hasattr(value, "__dict__") and not slots:
+        return None
+    return state
+
+
+def _stateless(value: object) -> bool:
+    """An object with no state at all, of classes written in Python (a C type may keep
+    state Python cannot see)."""
+    if callable(value) or _object_state(value) != {}:
+        return False  # a callable's behaviour is code (a C type may look stateless)
+    for kind in type(value).__mro__[:-1]:
+        module = sys.modules.get(kind.__module__)
+        if not (kind.__flags__ & _HEAP_TYPE) or not str(
+            getattr(module, "__file__", "") or ""
+        ).endswith(".py"):
+            return False
+    return True
+
+
+_HEAP_TYPE = 1 << 9
+"""``Py_TPFLAGS_HEAPTYPE``: set on every class a class statement makes, not on the
+static types of C code (``functools.partial``), which a .py module may export."""
+
+
+def _dunder(name: str) -> bool:
+    return name.startswith("__") and name.endswith("__")
 
 
 def _generated(fn: types.FunctionType) -> bool:
@@ -738,30 +876,65 @@ def _standard_stream(value: object) -> bool:
     )
 
 
-def _function_source_hash(fn: types.FunctionType, label: str) -> str:
-    from orcapod.core.hashing._functions import source_code_hash
-
-    try:
-        source = inspect.getsource(fn.__code__)
-    except (OSError, TypeError) as error:
-        raise HashingError(
-            f"{label} depends on {fn.__qualname__!r}, whose source cannot be read ({error}): "
-            "define it in a .py file, or " + _FIX.format(name=fn.__qualname__)
-        ) from None
-    return source_code_hash(source, label=fn.__qualname__)
-
-
-def _module_source_hash(text: str, name: str) -> str:
-    """A user module used as a whole: its normalised source (comments, docstrings ignored)."""
+@functools.lru_cache(maxsize=256)
+def _module_facts(text: str, name: str, package: str) -> tuple[str, tuple[tuple[str, bool], ...]]:
+    """A user module's normalised source hash (comments, docstrings ignored) and the
+    modules it imports anywhere (absolute; ``from m import x`` may name a submodule
+    ``m.x``, which is not required to exist)."""
     from orcapod.core.hashing._functions import drop_docstrings, write_node
 
     try:
         tree = ast.parse(text)
     except SyntaxError as error:
         raise HashingError(f"cannot parse the source of module {name!r}: {error}") from None
+    imports: list[tuple[str, bool]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imports.extend((alias.name, True) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                try:
+                    base = importlib.util.resolve_name("." * node.level + base, package or None)
+                except (ImportError, ValueError):
+                    continue
+            imports.append((base, True))
+            imports.extend((f"{base}.{alias.name}", False) for alias in node.names)
     drop_docstrings(tree)
     out = bytearray(domain("module-source"))
     write_node(tree, out)
+    return render(bytes(out)), tuple(dict.fromkeys(imports))
+
+
+def _lambda_source_hash(source: str, fn: types.FunctionType, label: str, reached_as: str) -> str:
+    """A lambda's own expression, found in the lines around it: every lambda on those
+    lines with its number of parameters (usually one)."""
+    from orcapod.core.hashing._functions import write_node
+
+    text = textwrap.dedent(source).strip()
+    tree = None
+    for attempt in (text, text.lstrip("@"), f"({text})"):
+        try:
+            tree = ast.parse(attempt)
+            break
+        except SyntaxError:
+            continue
+    arity = fn.__code__.co_argcount + fn.__code__.co_kwonlyargcount
+    lambdas = [
+        node
+        for node in (ast.walk(tree) if tree is not None else ())
+        if isinstance(node, ast.Lambda)
+        and len(node.args.posonlyargs) + len(node.args.args) + len(node.args.kwonlyargs) == arity
+    ]
+    if not lambdas:
+        raise HashingError(
+            f"{label} reads the lambda {reached_as!r}, whose source orcapod cannot separate "
+            "from the lines around it: define it with def, or " + _FIX.format(name=reached_as)
+        )
+    out = bytearray(domain("lambda-source"))
+    out += u64(len(lambdas))
+    for node in lambdas:
+        write_node(node, out)
     return render(bytes(out))
 
 
@@ -820,16 +993,15 @@ def _classes_in(source: str) -> dict[str, tuple[ast.ClassDef, ...]]:
 
 
 def _short(value: object) -> str:
-    return _REPR.repr(value)
+    text = _REPR.repr(value)
+    return _ADDRESS.sub("", text)
+
+
+_ADDRESS = re.compile(r" at 0x[0-9a-f]+")
 
 
 def _type_name(value: object) -> str:
     return f"{type(value).__module__}.{type(value).__qualname__}"
-
-
-def _type_label(kind: object) -> str:
-    module = getattr(kind, "__module__", "")
-    return f"{module}.{getattr(kind, '__qualname__', repr(kind))}"
 
 
 _REPR = reprlib.Repr()
@@ -839,6 +1011,9 @@ _REPR.maxlevel = 3
 
 
 # -- where code comes from -----------------------------------------------------------------
+
+
+_STDLIB = frozenset({"stdlib", "builtins"})
 
 
 @dataclass(frozen=True)
@@ -852,14 +1027,18 @@ class _Origin:
         return f"{self.name} {self.version}".strip()
 
 
-def _module_origin(module_name: str) -> _Origin:
-    return _origin(module_name, getattr(sys.modules.get(module_name), "__file__", None))
+def _module_origin(module_name: object) -> _Origin:
+    if not isinstance(module_name, str):
+        return _Origin("user", "")
+    module = sys.modules.get(module_name)
+    file = getattr(module, "__file__", None) if isinstance(module, types.ModuleType) else None
+    return _origin(module_name, file if isinstance(file, str) else None)
 
 
 def _function_origin(fn: types.FunctionType) -> _Origin:
     """By the module whose globals the function has and the file of its code, which
     ``functools.wraps`` does not change (it copies ``__module__``)."""
-    module = fn.__globals__.get("__name__")
+    module = fn.__globals__.get("__name__") if isinstance(fn.__globals__, dict) else None
     if not isinstance(module, str):
         return _Origin("user", "")
     filename = fn.__code__.co_filename
@@ -881,10 +1060,7 @@ def _origin(module_name: str, file: str | None) -> _Origin:
         return _Origin("stdlib", top) if stdlib else _Origin("user", module_name)
     real = os.path.realpath(file)
     if any(real.startswith(root) for root in _install_roots()):
-        names = sorted(_packages_distributions().get(top, ()))
-        if not names:
-            return _Origin("distribution", top, "unknown version")
-        return _Origin("distribution", names[0], importlib.metadata.version(names[0]))
+        return _distribution_origin(top)
     if any(real.startswith(root) for root in _stdlib_roots()):
         return _Origin("stdlib", top)
     return _Origin("user", module_name)
@@ -900,6 +1076,21 @@ def _orcapod_origin(module_name: str) -> _Origin:
         except importlib.metadata.PackageNotFoundError:
             continue
     return _Origin("distribution", "orcapod", "unknown version")
+
+
+def _distribution_origin(top: str) -> _Origin:
+    """The distribution providing the top-level module ``top``: the one of that name
+    (numpy, pandas) without scanning every installed distribution, else by the scan."""
+    try:
+        distribution = importlib.metadata.distribution(top)
+        if top in (distribution.read_text("top_level.txt") or top).split():
+            return _Origin("distribution", distribution.metadata["Name"], distribution.version)
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    names = sorted(_packages_distributions().get(top, ()))
+    if not names:
+        return _Origin("distribution", top, "unknown version")
+    return _Origin("distribution", names[0], importlib.metadata.version(names[0]))
 
 
 @functools.cache
@@ -936,8 +1127,30 @@ _REPR_DATA: tuple[type, ...] = (
     operator.itemgetter,
     operator.attrgetter,
     operator.methodcaller,
+    types.EllipsisType,
 )
 """Standard library value types whose ``repr`` spells out their whole value."""
+_REPR_EXACT = frozenset(
+    {
+        datetime.date,
+        datetime.datetime,
+        datetime.time,
+        datetime.timedelta,
+        datetime.timezone,
+        datetime.tzinfo,
+        zoneinfo.ZoneInfo,
+        decimal.Decimal,
+        fractions.Fraction,
+        uuid.UUID,
+        range,
+        slice,
+        operator.itemgetter,
+        operator.attrgetter,
+        operator.methodcaller,
+        types.EllipsisType,
+    }
+)
+"""The standard library's own types of ``_REPR_DATA`` (a subclass brings its class)."""
 _BUILTIN_DATA: tuple[type, ...] = (
     bool, int, float, complex, str, bytes, bytearray, tuple, list, dict, set, frozenset,
 )  # fmt: skip
@@ -967,7 +1180,12 @@ def _encode(
         out += u8(10) + encode_str(kind.__qualname__) + encode_str(value.name)
         _encode(value.value, out, active, inner, f"{where}.value")
     elif _numpy_value(value):
-        item = value.str if isinstance(value, sys.modules["numpy"].dtype) else value.item()  # type: ignore[attr-defined]
+        numpy = sys.modules["numpy"]
+        if isinstance(value, numpy.dtype):
+            metadata = dict(value.metadata) if value.metadata else None
+            item: object = (value.descr, metadata)
+        else:
+            item = value.item()  # type: ignore[attr-defined]
         out += u8(18) + encode_str(kind.__qualname__)
         _encode(item, out, active, inner, where)
     elif kind not in _BUILTIN_DATA and isinstance(value, _BUILTIN_DATA):
@@ -983,7 +1201,7 @@ def _encode(
             return
         if isinstance(value, collections.defaultdict) and value.default_factory is not None:
             inner.append((f"{where}.default_factory", value.default_factory))
-            out += encode_str(_type_label(value.default_factory))
+            out += encode_str(_qualname(value.default_factory))
         base = next(base for base in _BUILTIN_DATA if isinstance(value, base))
         _encode(base(value), out, active, inner, where)
     elif isinstance(value, bool):
@@ -1004,9 +1222,13 @@ def _encode(
     elif isinstance(value, bytes | bytearray):
         out += u8(6) + u64(len(value)) + bytes(value)
     elif isinstance(value, _REPR_DATA):
-        out += (
-            u8(15) + encode_str(f"{kind.__module__}.{kind.__qualname__}") + encode_str(repr(value))
-        )
+        text = repr(value)
+        if " at 0x" in text:  # a repr naming a memory address says nothing of the value
+            raise _NotData(f"{where or 'it'} is a {_type_name(value)} with no printable value")
+        base = next(base for base in kind.__mro__ if base in _REPR_EXACT or base is object)
+        if base is not kind:  # a subclass: its class is part of it (its methods)
+            inner.append((f"{where}.__class__", kind))
+        out += u8(15) + encode_str(f"{base.__module__}.{base.__qualname__}") + encode_str(text)
     elif isinstance(value, re.Pattern):
         out += u8(17) + encode_str(value.pattern if isinstance(value.pattern, str) else "")
         out += u64(value.flags)
@@ -1015,6 +1237,9 @@ def _encode(
     elif isinstance(value, PurePath):
         flavour = "windows" if isinstance(value, PureWindowsPath) else "posix"
         out += u8(14) + encode_str(flavour) + encode_str(str(value))
+    elif (arrow := _arrow_value(value)) is not None:
+        out += u8(20) + encode_str(kind.__qualname__)
+        _encode(arrow, out, active, inner, where)
     elif isinstance(value, tuple | list | set | frozenset | dict) or _frozen_dataclass(value):
         if id(value) in active:
             raise _NotData(f"it contains itself at {where or 'its top'}")
@@ -1023,14 +1248,19 @@ def _encode(
             _encode_container(value, out, active, inner, where)
         finally:
             active.discard(id(value))
-    elif where and isinstance(
-        value, types.FunctionType | type | types.BuiltinFunctionType | functools.partial
-    ):
+    elif where and isinstance(value, functools.partial):
+        # A partial held in data: its function as code, its arguments as data.
+        inner.append((f"{where}.func", value.func))
+        out += u8(22) + encode_str(_qualname(value.func))
+        _encode(value.args, out, active, inner, f"{where}.args")
+        _encode(dict(value.keywords), out, active, inner, f"{where}.keywords")
+    elif where and isinstance(value, types.FunctionType | type | types.BuiltinFunctionType):
         # Code held in data (a table of functions): named here, identified as code.
         inner.append((where, value))
-        out += u8(19) + encode_str(
-            _type_label(value) if isinstance(value, type) else _qualname(value)
-        )
+        out += u8(19) + encode_str(_qualname(value))
+    elif _stateless(value):  # a sentinel (object(), numpy's _unspecified): its class
+        inner.append((f"{where}.__class__", kind))
+        out += u8(21) + encode_str(kind.__qualname__)
     else:
         raise _NotData(f"{where or 'it'} is a {_type_name(value)}")
 
@@ -1044,9 +1274,14 @@ def _encode_container(
             _encode(item, out, active, inner, f"{where}[{index}]")
     elif isinstance(value, set | frozenset):
         out += u8(9 if isinstance(value, set) else 12) + u64(len(value))
-        items = [_encoded(item, active, inner, f"{where}{{...}}") for item in value]
-        for item in sorted(items):
+        encoded = []
+        for item in value:
+            held: list[tuple[str, object]] = []
+            encoded.append((_encoded(item, active, held, f"{where}{{...}}"), held))
+        encoded.sort(key=lambda pair: pair[0])  # the set's order is the hash seed's
+        for item, held in encoded:
             out += item
+            inner.extend(held)
     elif isinstance(value, dict):
         out += u8(11) + u64(len(value))  # in order: iterating a dict sees its order
         for key, item in value.items():
@@ -1074,6 +1309,25 @@ def _qualname(value: object) -> str:
     return str(getattr(value, "__qualname__", getattr(value, "__name__", "?")))
 
 
+def _arrow_value(value: object) -> object:
+    """A pyarrow type, field or schema as plain data (its text, names, metadata)."""
+    arrow = sys.modules.get("pyarrow")
+    if arrow is None:
+        return None
+    if isinstance(value, arrow.DataType):
+        return str(value)
+    if isinstance(value, arrow.Field):
+        return (value.name, str(value.type), value.nullable, _arrow_metadata(value.metadata))
+    if isinstance(value, arrow.Schema):
+        fields = tuple(_arrow_value(field) for field in value)
+        return (fields, _arrow_metadata(value.metadata))
+    return None
+
+
+def _arrow_metadata(metadata: object) -> object:
+    return None if not metadata else sorted(dict(metadata).items())  # type: ignore[call-overload]
+
+
 def _numpy_value(value: object) -> bool:
     numpy = sys.modules.get("numpy")
     return numpy is not None and isinstance(value, numpy.generic | numpy.dtype)
@@ -1087,8 +1341,13 @@ def _frozen_dataclass(value: object) -> bool:
     )
 
 
-def _first_non_data(value: object) -> tuple[str, object] | None:
+def _first_non_data(
+    value: object, active: frozenset[int] = frozenset()
+) -> tuple[str, object] | None:
     """Where in ``value`` the first part that is not plain data is, and that part."""
+    if id(value) in active:
+        return ("", value)
+    active = active | {id(value)}
     try:
         _value_hash(value, [])
     except _NotData:
@@ -1107,7 +1366,7 @@ def _first_non_data(value: object) -> tuple[str, object] | None:
     else:
         return ("", value)
     for where, part in parts:
-        found = _first_non_data(part)
+        found = _first_non_data(part, active)
         if found is not None:
             return (f"{where}{found[0]}", found[1])
     return ("", value)

@@ -42,6 +42,7 @@ RUNNER = textwrap.dedent(
             "computed": result.nodes[label].computed,
             "cached": result.nodes[label].cached,
             "y": sorted(pipeline.nodes[label].as_table().column("y").to_pylist()),
+            "why": [reason for reason, _ in pipeline.explain(label).reasons],
         }
         for label in steps.PODS
     }))
@@ -49,7 +50,7 @@ RUNNER = textwrap.dedent(
 )
 
 
-def run(directory: Path, steps: str) -> dict[str, Any]:
+def run(directory: Path, steps: str, *, why: bool = False) -> dict[str, Any]:
     (directory / "steps.py").write_text(textwrap.dedent(steps))
     done = subprocess.run(
         [sys.executable, "-c", RUNNER, str(directory)],
@@ -59,7 +60,11 @@ def run(directory: Path, steps: str) -> dict[str, Any]:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout.splitlines()[-1])  # type: ignore[no-any-return]
+    result: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
+    if not why:  # the reasons are checked where a test asks for them
+        for counts in result.values():
+            del counts["why"]
+    return result
 
 
 GLOBALS = """
@@ -89,17 +94,24 @@ PODS = {{"f": f, "untouched": untouched}}
 def test_a_changed_global_recomputes_the_function_that_reads_it(tmp_path: Path) -> None:
     first = run(tmp_path, GLOBALS.format(k=10, helper="return 0"))
     assert first["f"] == {"computed": 3, "cached": 0, "y": [10, 20, 30]}
-    second = run(tmp_path, GLOBALS.format(k=20, helper="return 0"))
-    assert second["f"] == {"computed": 3, "cached": 0, "y": [20, 40, 60]}
-    assert second["untouched"] == {"computed": 0, "cached": 3, "y": [2, 3, 4]}
+    second = run(tmp_path, GLOBALS.format(k=20, helper="return 0"), why=True)
+    assert second["f"] == {
+        "computed": 3,
+        "cached": 0,
+        "y": [20, 40, 60],
+        "why": ["global `K`: 10 → 20"],
+    }
+    assert second["untouched"] == {"computed": 0, "cached": 3, "y": [2, 3, 4], "why": []}
 
 
 def test_a_changed_helper_body_recomputes_and_a_comment_does_not(tmp_path: Path) -> None:
     run(tmp_path, GLOBALS.format(k=10, helper="return 0"))
     commented = run(tmp_path, GLOBALS.format(k=10, helper="return 0  # always zero, for now"))
     assert commented["f"] == {"computed": 0, "cached": 3, "y": [10, 20, 30]}
-    changed = run(tmp_path, GLOBALS.format(k=10, helper="return 100"))
-    assert changed["f"] == {"computed": 3, "cached": 0, "y": [110, 120, 130]}
+    changed = run(tmp_path, GLOBALS.format(k=10, helper="return 100"), why=True)
+    assert changed["f"]["computed"] == 3
+    assert changed["f"]["y"] == [110, 120, 130]
+    assert changed["f"]["why"] == ["function changed: helper `helper` (body)"]
     assert changed["untouched"]["computed"] == 0
 
 
@@ -132,8 +144,10 @@ PODS = {{"f": f}}
 
 def test_a_changed_decorator_argument_recomputes(tmp_path: Path) -> None:
     assert run(tmp_path, DECORATED.format(k=2))["f"]["y"] == [2, 4, 6]
-    second = run(tmp_path, DECORATED.format(k=3))
-    assert second["f"] == {"computed": 3, "cached": 0, "y": [3, 6, 9]}
+    second = run(tmp_path, DECORATED.format(k=3), why=True)
+    assert second["f"]["computed"] == 3
+    assert second["f"]["y"] == [3, 6, 9]
+    assert second["f"]["why"] == ["closure `scale.decorator.wrapper.k`: 2 → 3"]
     again = run(tmp_path, DECORATED.format(k=3))
     assert again["f"] == {"computed": 0, "cached": 3, "y": [3, 6, 9]}
 

@@ -23,6 +23,7 @@ from orcapod.core.errors import ExplainError
 from orcapod.core.function_pods import function_pod
 from orcapod.core.operators import Filter
 from orcapod.core.pipeline import Explanation, Pipeline, explain
+from orcapod.core.pipeline._records import computed_packets
 from orcapod.core.sources import DictSource
 
 if TYPE_CHECKING:
@@ -116,12 +117,15 @@ def test_a_run_records_the_identity_once_its_start_and_each_computed_packet() ->
         for d in getattr(node.function, "code_dependencies", ())
     ]
 
-    computed = database.get_all_records(node.computed_path, record_id_column="__record_id")
+    stored = database.get_all_records(node.computed_path, record_id_column="__record_id")
+    assert stored is not None
+    assert stored.num_rows == 1  # one record of lists per batch, not a row per packet
+    assert stored.column("__record_id").to_pylist() == [f"{first.run_id}:0"]
+    computed = computed_packets(stored.drop_columns(["__record_id"]))
     assert computed is not None
     # Rows 1 and 2 share a packet: it is computed once, and recorded once.
     assert computed.num_rows == 2
     assert computed.column_names == [
-        "__record_id",
         "id",
         "__run_id",
         "__input_packet_hash",
@@ -134,7 +138,7 @@ def test_a_run_records_the_identity_once_its_start_and_each_computed_packet() ->
 
     pipeline, second = _run(database, _xs(1, 2, 2), scale)  # everything cached
     assert second.nodes["node"].cached == 3
-    assert database.get_all_records(node.computed_path).num_rows == 2  # nothing more
+    assert database.get_all_records(node.computed_path).num_rows == 1  # nothing more
     assert database.get_all_records(("lab", "_identities")).num_rows == 1  # once per version
     runs = database.get_all_records(("lab", "_node_runs"), record_id_column="__record_id")
     assert sorted(runs.column("__record_id").to_pylist()) == sorted(
@@ -146,7 +150,8 @@ def test_a_run_records_the_identity_once_its_start_and_each_computed_packet() ->
 def test_packets_of_several_columns_record_each_columns_hash() -> None:
     database = InMemoryArrowDatabase()
     pipeline, _ = _run(database, [{"id": 0, "x": 1, "z": 2}], add)
-    [row] = database.get_all_records(pipeline.nodes["node"].computed_path).to_pylist()
+    stored = database.get_all_records(pipeline.nodes["node"].computed_path)
+    [row] = computed_packets(stored).to_pylist()
     from orcapod.core.hashing import hash_table_rows
 
     expected = [
@@ -175,7 +180,7 @@ def test_failed_packets_are_recorded_failed_and_the_async_orchestrator_records_t
     finally:
         del os.environ["ORCAPOD_TEST_EXPLAIN_FAIL"]
     assert (result.nodes["node"].computed, result.nodes["node"].failed) == (2, 1)
-    computed = database.get_all_records(pipeline.nodes["node"].computed_path)
+    computed = computed_packets(database.get_all_records(pipeline.nodes["node"].computed_path))
     outcomes = dict(zip(computed["id"].to_pylist(), computed["__outcome"].to_pylist(), strict=True))
     assert outcomes == {0: "computed", 1: "failed", 2: "computed"}
     explanation = pipeline.explain("node")

@@ -43,6 +43,7 @@ from orcapod.core.pipeline._records import (
     OUTCOME,
     RUN_ID,
     STARTED_AT,
+    computed_packets,
     computed_path,
     identities_path,
     node_runs_path,
@@ -202,7 +203,7 @@ def explain(
         key=lambda version: latest.get(version, _NEVER),
         reverse=True,
     )
-    own = database.get_all_records(computed_path(pipeline, label, node_hash))
+    own = computed_packets(database.get_all_records(computed_path(pipeline, label, node_hash)))
     mine = None
     if own is not None and RUN_ID in own.column_names:
         mine = own.filter(pc.equal(own.column(RUN_ID), pa.scalar(run, _STR)))
@@ -227,7 +228,7 @@ def explain(
     def read(version: str) -> pa.Table | None:
         if version == node_hash:
             return own
-        return database.get_all_records(computed_path(pipeline, label, version))
+        return computed_packets(database.get_all_records(computed_path(pipeline, label, version)))
 
     states, positions = _earlier_computed(
         read, versions, latest, tag_keys, run=run, start=start, run_starts=run_starts

@@ -7,10 +7,12 @@ things are"):
   hash), written once: the function's identity and its components
   (``Dependency`` rows), the node's input columns and its upstream nodes.
 - ``(P, "_node_runs")``: one row per run of each function node, at its start.
-- ``(P, "_computed", label, hash)``: one row per packet a run called the
-  function for (computed, or failed after its attempts): its tags, input
-  hash, outcome and, for packets of several columns, the hash of each column.
-  Written with the results, at the same checkpoints.
+- ``(P, "_computed", label, hash)``: the packets a run called the function
+  for (computed, or failed after its attempts): their tags, input hashes,
+  outcomes and, for packets of several columns, the hash of each column. One
+  record per write (a batch, or a checkpoint's part of one) holding a list per
+  column, written with the results, at the same checkpoints;
+  ``computed_packets`` reads them back one row per packet.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ __all__ = [
     "NODE_RUNS_BRANCH",
     "NODE_RUN_SCHEMA",
     "RECORD_BRANCHES",
+    "computed_packets",
     "computed_path",
     "computed_records",
     "identities_path",
@@ -167,7 +170,8 @@ def computed_records(
     run_id: str,
     first: int,
 ) -> pa.Table:
-    """The ``_computed`` records of packets a run called the function for (id column included).
+    """The ``_computed`` record of packets a run called the function for: one row of
+    lists, a list per column (id column included).
 
     Args:
         tags: their tag columns: first the packets computed, then those that failed.
@@ -176,8 +180,8 @@ def computed_records(
         input_hashes: their input packet hashes.
         computed: how many of them (the first) were computed; the rest failed.
         run_id: the run.
-        first: how many packets the node's run recorded before these: a
-            record's id is ``<run id>:<n>``, ``n`` counting from 0 in each run.
+        first: how many packets the node's run recorded before these: the
+            record's id is ``<run id>:<first>``.
     """
     count = len(input_hashes)  # a stream without tags gives tables of no columns
     if packets is None or packets.num_columns < 2:
@@ -201,16 +205,43 @@ def computed_records(
             pa.repeat(pa.scalar("failed", _STR), count - computed),
         ]
     )
-    numbers = pa.array(range(first, first + count), pa.int64()).cast(_STR)
-    ids = pc.binary_join_element_wise(pa.scalar(f"{run_id}:", _STR), numbers, pa.scalar("", _STR))
+    # One record for them all: a row per packet would cost each store its per-row
+    # bookkeeping (an id index) for every packet computed; explain reads them back
+    # with ``computed_packets``.
+    offsets = pa.array([0, count], pa.int32())
+
+    def as_list(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+        values = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+        return pa.ListArray.from_arrays(offsets, values)
+
     return pa.Table.from_arrays(
         [
-            *tags.columns,
-            pa.repeat(pa.scalar(run_id, _STR), count),
-            input_hashes,
-            outcomes,
-            column_hashes,
-            ids,
+            *(as_list(column) for column in tags.columns),
+            pa.array([run_id], _STR),
+            as_list(input_hashes),
+            as_list(outcomes),
+            as_list(column_hashes),
+            pa.array([f"{run_id}:{first}"], _STR),
         ],
         names=[*tags.column_names, RUN_ID, INPUT_HASH, OUTCOME, COLUMN_HASHES, RECORD_ID],
     )
+
+
+def computed_packets(records: pa.Table | None) -> pa.Table | None:
+    """The ``_computed`` records as one row per packet (tags, run id, input hash,
+    outcome, column hashes), in the order recorded."""
+    if records is None or records.num_rows == 0:
+        return records
+    lists = records.column(INPUT_HASH).combine_chunks()
+    parents = pc.list_parent_indices(lists)
+    columns = []
+    for name in records.column_names:
+        if name == RECORD_ID:
+            continue
+        column = records.column(name).combine_chunks()
+        if name == RUN_ID:
+            columns.append(column.take(parents))
+        else:
+            columns.append(pc.list_flatten(column))
+    names = [name for name in records.column_names if name != RECORD_ID]
+    return pa.Table.from_arrays(columns, names=names)

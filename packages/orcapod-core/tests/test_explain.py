@@ -12,6 +12,7 @@ import itertools
 import os
 import sys
 import textwrap
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -19,7 +20,7 @@ import pyarrow.compute as pc
 import pytest
 
 from orcapod.core.databases import InMemoryArrowDatabase
-from orcapod.core.errors import ExplainError
+from orcapod.core.errors import ExplainError, OrcapodError
 from orcapod.core.function_pods import function_pod
 from orcapod.core.operators import Filter
 from orcapod.core.pipeline import Explanation, Pipeline, explain
@@ -495,3 +496,39 @@ def test_closure_values_are_named_and_a_new_dependency_is_said_to_be_new(tmp_pat
         "new dependency `helper`",
         "dependency `k` removed",
     )
+
+
+class _CountingDatabase(InMemoryArrowDatabase):
+    """Counts the writes to each path."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: Counter[tuple[str, ...]] = Counter()
+
+    def add_records(self, path: Any, records: Any, *args: Any, **kwargs: Any) -> None:
+        self.writes[tuple(path)] += 1
+        super().add_records(path, records, *args, **kwargs)
+
+
+def test_a_run_records_its_nodes_in_one_write_per_table_however_many_nodes() -> None:
+    """A write per node would be a commit per node on a store like Delta."""
+    database = _CountingDatabase()
+    source = DictSource(_xs(1, 2), tag_columns=["id"], source_id="rows")
+    pipeline = Pipeline("lab", database)
+    with pipeline:
+        for index in range(5):
+            scale.pod(source, label=f"scale{index}")
+    pipeline.run()
+    assert database.writes[("lab", "_node_runs")] == 1
+    assert database.writes[("lab", "_identities")] == 1
+    assert database.get_all_records(("lab", "_node_runs")).num_rows == 5
+
+
+def test_a_run_id_already_recorded_is_refused_and_nothing_is_written() -> None:
+    database = InMemoryArrowDatabase()
+    pipeline, first = _run(database, _xs(1, 2), scale)
+    before = database.get_all_records(("lab", "_node_runs")).num_rows
+    with pytest.raises(OrcapodError, match=rf"run id '{first.run_id}' is already recorded"):
+        pipeline.run(run_id=first.run_id)
+    assert database.get_all_records(("lab", "_node_runs")).num_rows == before
+    assert pipeline.run(run_id="a-new-one").run_id == "a-new-one"

@@ -13,7 +13,6 @@ import signal
 from abc import ABC, abstractmethod
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from time import monotonic, perf_counter
 from traceback import format_exception
 from typing import TYPE_CHECKING, Any
@@ -45,6 +44,7 @@ from orcapod.protocols.isolation import DISCARD, PacketHooks
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Iterator, Sequence
+    from datetime import datetime
 
     from orcapod.core.function_pods import FunctionPodStream, ResultCache
     from orcapod.core.operators import OperatorStream
@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     from orcapod.protocols.streams import Stream
     from orcapod.protocols.values import RecordPath
 
-__all__ = ["FunctionNode", "Node", "OperatorNode", "SourceNode"]
+__all__ = ["FunctionNode", "Node", "OperatorNode", "SourceNode", "record_runs"]
 
 RECORD_ID = "__record_id"
 _FOUND = ("found", None)
@@ -243,21 +243,16 @@ class FunctionNode(Node):
             self.result_cache.path_for(self.function),
         )
 
-    def record_run(self, run_id: str) -> None:
-        """Record that run ``run_id`` runs this node: its identity (once per node version)
-        and the run's start, for ``explain`` (durable at the run's next checkpoint)."""
+    def identity_record(self) -> pa.Table:
+        """This node version's ``_identities`` record: its identity and components."""
         _, packet_schema = schemas_of(self.stream.input_stream)
-        database = self.database
-        identity = identity_record(
+        return identity_record(
             label=self.label,
             node_hash=self.node_hash,
             function=self.function,
             input_columns=list(packet_schema),
             upstreams=[(upstream.label, upstream.node_hash) for upstream in self.upstreams],
         )
-        database.add_records(self.identities_path, identity, RECORD_ID, skip_duplicates=True)
-        started = node_run_record(run_id, self.label, self.node_hash, datetime.now(UTC))
-        database.add_records(self.node_runs_path, started, RECORD_ID, skip_duplicates=True)
 
     def execute(self, inputs: Sequence[pa.Table], ctx: RunContext) -> pa.Table:
         """Run over all input rows, batch by batch.
@@ -508,7 +503,6 @@ class FunctionNodeRun:
     # -- the node --------------------------------------------------------------
 
     def start(self) -> None:
-        self.node.record_run(self.ctx.run_id)
         self.observer.on_node_start(self.label, self.node.node_hash, self.tag_schema)
         self.checkpoints.nodes.append(self)
 
@@ -1180,3 +1174,19 @@ def _store_rows(database: ArrowDatabase, path: tuple[str, ...], table: pa.Table)
         return
     ids = pa.array(hash_table_rows(table), pa.large_string())
     database.add_records(path, table.append_column(RECORD_ID, ids), RECORD_ID, skip_duplicates=True)
+
+
+def record_runs(nodes: Sequence[FunctionNode], run_id: str, started_at: datetime) -> None:
+    """Record that run ``run_id`` runs these function nodes, for ``explain``: each
+    version's identity (once) and each node's run, in one write per table for the
+    whole run (a write per node would be a commit per node on a store like Delta).
+    They become durable at the run's first checkpoint."""
+    if not nodes:
+        return
+    database = nodes[0].database
+    identities = pa.concat_tables([node.identity_record() for node in nodes])
+    database.add_records(nodes[0].identities_path, identities, RECORD_ID, skip_duplicates=True)
+    runs = pa.concat_tables(
+        [node_run_record(run_id, node.label, node.node_hash, started_at) for node in nodes]
+    )
+    database.add_records(nodes[0].node_runs_path, runs, RECORD_ID, skip_duplicates=True)

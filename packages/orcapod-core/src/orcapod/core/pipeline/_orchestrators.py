@@ -29,6 +29,7 @@ from orcapod.core.pipeline._nodes import (
     batches,
     carried,
     first_error,
+    record_runs,
     uncarried,
 )
 from orcapod.core.pipeline._run import RunContext, RunResult
@@ -101,6 +102,8 @@ class Orchestrator(ABC):
         )
         started = datetime.now(UTC)
         clock = perf_counter()
+        function_nodes = [n for n in pipeline.nodes.values() if isinstance(n, FunctionNode)]
+        record_runs(function_nodes, ctx.run_id, started)
         info = RunInfo(ctx.run_id, pipeline.name, pipeline.uri, started, checkpoints.interval)
         observer.on_run_start(info)
         state, error = RunState.FAILED, None

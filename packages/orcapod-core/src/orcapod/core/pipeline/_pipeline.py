@@ -227,7 +227,8 @@ class Pipeline:
             observer: told of every run, node and packet event; default: none.
             error_policy: ``"continue"`` records a failed packet and goes on;
                 ``"fail_fast"`` records it and stops the run, raising its error.
-            run_id: the run's id; a new one by default.
+            run_id: the run's id; a new one by default. An id the store already
+                records for this pipeline is refused.
             flush_interval: seconds between checkpoints, at which finished work
                 (results, then log rows and status events) becomes durable: a
                 ``kill -9`` loses at most the packets in flight and this much
@@ -253,6 +254,8 @@ class Pipeline:
         if error_policy not in ("continue", "fail_fast"):
             raise OrcapodError(f"error_policy={error_policy!r}; use 'continue' or 'fail_fast'")
         check_flush_options(flush_interval, flush_every)
+        if run_id is not None:
+            self._refuse_recorded_run(run_id)
         return _orchestrator(orchestrator).run(
             self,
             observer=NoOpObserver() if observer is None else observer,
@@ -262,6 +265,19 @@ class Pipeline:
             flush_interval=flush_interval,
             flush_every=flush_every,
         )
+
+    def _refuse_recorded_run(self, run_id: str) -> None:
+        """A run id names one run: the store's records of an earlier one would collide."""
+        from orcapod.core.pipeline._nodes import FunctionNode
+        from orcapod.core.pipeline._records import recorded_run
+
+        labels = [label for label, node in self.nodes.items() if isinstance(node, FunctionNode)]
+        if recorded_run(self.database, self.name, run_id, labels):
+            raise OrcapodError(
+                f"run id {run_id!r} is already recorded for pipeline {self.name!r}: a run id "
+                "names one run, and this one's records would be mixed with it; give a new "
+                "run_id, or leave it unset for a fresh one"
+            )
 
     def explain(self, label: str, run_id: str | None = None) -> Explanation:
         """Why run ``run_id`` (default: the latest) of function node ``label`` computed

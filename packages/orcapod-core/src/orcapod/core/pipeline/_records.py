@@ -44,6 +44,7 @@ __all__ = [
     "identities_path",
     "identity_record",
     "node_run_record",
+    "recorded_run",
     "node_runs_path",
 ]
 
@@ -146,6 +147,16 @@ def identity_record(
     }
     schema = pa.schema([pa.field(RECORD_ID, _STR, False), *IDENTITY_SCHEMA])
     return pa.Table.from_pylist([row], schema=schema)
+
+
+def recorded_run(database: Any, pipeline: str, run_id: str, labels: Sequence[str]) -> bool:
+    """Whether the store already records run ``run_id`` of one of these nodes (one
+    lookup by id, not a scan)."""
+    if not labels:
+        return False
+    ids = [f"{run_id}|{label}" for label in labels]
+    found = database.get_records_by_ids(node_runs_path(pipeline), ids)
+    return found is not None and found.num_rows > 0
 
 
 def node_run_record(run_id: str, label: str, node_hash: str, started_at: datetime) -> pa.Table:

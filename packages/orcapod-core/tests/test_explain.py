@@ -124,8 +124,8 @@ def test_a_run_records_the_identity_once_its_start_and_each_computed_packet() ->
     assert stored.column("__record_id").to_pylist() == [f"{first.run_id}:0"]
     computed = computed_packets(stored.drop_columns(["__record_id"]))
     assert computed is not None
-    # Rows 1 and 2 share a packet: it is computed once, and recorded once.
-    assert computed.num_rows == 2
+    # Rows 1 and 2 share a packet: it is computed once, and the repeat is cached.
+    assert computed.num_rows == 3
     assert computed.column_names == [
         "id",
         "__run_id",
@@ -134,12 +134,18 @@ def test_a_run_records_the_identity_once_its_start_and_each_computed_packet() ->
         "__input_column_hashes",
     ]
     assert set(computed.column("__run_id").to_pylist()) == {first.run_id}
-    assert computed.column("__outcome").to_pylist() == ["computed", "computed"]
-    assert computed.column("__input_column_hashes").null_count == 2  # one column: none kept
+    assert computed.column("__outcome").to_pylist() == ["computed", "computed", "cached"]
+    assert computed.column("id").to_pylist() == [0, 1, 2]
+    assert computed.column("__input_column_hashes").null_count == 3  # one column: none kept
 
     pipeline, second = _run(database, _xs(1, 2, 2), scale)  # everything cached
     assert second.nodes["node"].cached == 3
-    assert database.get_all_records(node.computed_path).num_rows == 1  # nothing more
+    # A run that finds everything stored records each packet's input, as cached.
+    again = computed_packets(database.get_all_records(node.computed_path))
+    assert (
+        again.filter(pc.equal(again["__run_id"], second.run_id))["__outcome"].to_pylist()
+        == ["cached"] * 3
+    )
     assert database.get_all_records(("lab", "_identities")).num_rows == 1  # once per version
     runs = database.get_all_records(("lab", "_node_runs"), record_id_column="__record_id")
     assert sorted(runs.column("__record_id").to_pylist()) == sorted(
@@ -340,6 +346,36 @@ def test_a_tag_first_seen_through_the_cache_is_compared_with_the_nodes_records()
     assert first.nodes["node"].cached == 2
     pipeline, _ = _run(database, _xs(1, 7), scale)
     assert _by_tag(pipeline.explain("node")) == {1: "input changed: column `x`"}
+
+
+def test_an_input_that_came_back_is_compared_with_the_run_that_found_it_stored() -> None:
+    """x: 1, then 2, then 1 again (found stored): a version bump after it is the only
+    reason, not "input changed" against the run that computed 2."""
+    database = InMemoryArrowDatabase()
+    _run(database, _xs(1), scale)
+    _run(database, _xs(2), scale)
+    _, third = _run(database, _xs(1), scale)
+    assert third.nodes["node"].cached == 1
+    pipeline, _ = _run(database, _xs(1), scale_v1)
+    assert _reasons(pipeline.explain("node")) == {"version v0 → v1": 1}
+
+
+def test_a_result_only_ever_found_stored_and_then_lost_is_stored_result_missing() -> None:
+    database = InMemoryArrowDatabase()
+    _run(database, _xs(1), scale)
+    _run(database, _xs(2), scale)
+    _run(database, _xs(1), scale)  # found stored
+    database = _without_results(database)
+    pipeline, _ = _run(database, _xs(1), scale)
+    assert _reasons(pipeline.explain("node")) == {"stored result missing": 1}
+
+
+def test_an_older_run_is_explained_without_what_later_runs_recorded() -> None:
+    database = InMemoryArrowDatabase()
+    _, first = _run(database, _xs(1), scale)
+    pipeline, _ = _run(database, _xs(2), scale)
+    assert _reasons(pipeline.explain("node", first.run_id)) == {"new tag": 1}
+    assert _reasons(pipeline.explain("node")) == {"input changed: column `x`": 1}
 
 
 def test_a_stream_without_tags_tells_packets_apart_by_their_input() -> None:

@@ -206,7 +206,12 @@ def explain(
     own = computed_packets(database.get_all_records(computed_path(pipeline, label, node_hash)))
     mine = None
     if own is not None and RUN_ID in own.column_names:
-        mine = own.filter(pc.equal(own.column(RUN_ID), pa.scalar(run, _STR)))
+        # The run's packets it called the function for (not those found stored).
+        ran = pc.and_(
+            pc.equal(own.column(RUN_ID), pa.scalar(run, _STR)),
+            pc.not_equal(own.column(OUTCOME), pa.scalar("cached", _STR)),
+        )
+        mine = own.filter(ran)
     started_at = datetime.fromtimestamp(start / 1e6, UTC) if start != _NEVER else None
     base: dict[str, Any] = {
         "pipeline": pipeline,
@@ -225,10 +230,13 @@ def explain(
     tag_keys = _tag_keys(mine, tags)
     inputs = mine.column(INPUT_HASH).cast(_STR)
 
+    read_tables: dict[str, pa.Table | None] = {node_hash: own}
+
     def read(version: str) -> pa.Table | None:
-        if version == node_hash:
-            return own
-        return computed_packets(database.get_all_records(computed_path(pipeline, label, version)))
+        if version not in read_tables:
+            stored = database.get_all_records(computed_path(pipeline, label, version))
+            read_tables[version] = computed_packets(stored)
+        return read_tables[version]
 
     states, positions = _earlier_computed(
         read, versions, latest, tag_keys, run=run, start=start, run_starts=run_starts
@@ -241,6 +249,15 @@ def explain(
             if (label, version) not in identities
             or _micros(identities[(label, version)]["__recorded_at"]) <= start
         ]
+        # A record some run of the node recorded in _computed is that run's (maybe a
+        # later one's): only records from before explain's records count here.
+        recorded = [pc.binary_join_element_wise(tag_keys, inputs, pa.scalar("|", _STR))]
+        for version in existed:
+            table = read(version)
+            if table is not None and table.num_rows and INPUT_HASH in table.column_names:
+                keys = _tag_keys(table, _tag_names(table))
+                inputs_of = table.column(INPUT_HASH).cast(_STR)
+                recorded.append(pc.binary_join_element_wise(keys, inputs_of, pa.scalar("|", _STR)))
         records = _node_records(
             database,
             pipeline,
@@ -248,12 +265,12 @@ def explain(
             existed,
             node_hash,
             identities,
-            pc.binary_join_element_wise(tag_keys, inputs, pa.scalar("|", _STR)),
+            pa.concat_arrays([_plain(keys) for keys in recorded]),
         )
         found = pc.add(pc.index_in(tag_keys, value_set=records.column("tag")), states.num_rows)
         positions = pc.coalesce(positions, found)
         states = pa.concat_tables([states, records])
-    before = states.take(positions)
+    before = _fill_column_hashes(states).take(positions)
     keys = _keys(mine, before, inputs, positions, identities.get((label, node_hash)))
     encoded = pc.dictionary_encode(keys).combine_chunks()
     # Without tags, a packet is known by its input alone: a new one is a new packet.
@@ -442,13 +459,15 @@ def _node_records(
     versions: Sequence[str],
     node_hash: str,
     identities: Mapping[tuple[str, str], Mapping[str, Any]],
-    own_keys: pa.Array,
+    recorded_keys: pa.Array,
 ) -> pa.Table:
-    """The node's records (tag, input) of every version, as earlier states.
+    """The node's records (tag, input) of every version, as earlier states: those of
+    runs from before explain's records (which carry no time).
 
-    Those of the run's own version with the same tag and input as one of the
-    run's packets are left out: the run may have written them itself. Versions
-    recorded later come first.
+    A record whose tag and input are in ``recorded_keys`` (the run's own
+    packets, and every packet a run recorded in ``_computed``) is left out: a
+    run of explain's time wrote it, maybe the run explained or a later one.
+    Versions recorded later come first.
     """
 
     def recorded(version: str) -> Any:
@@ -462,10 +481,9 @@ def _node_records(
             continue
         tag_hashes = _tag_keys(table, _tag_names(table))
         inputs = table.column(INPUT_HASH).cast(_STR)
-        if version == node_hash:
-            keys = pc.binary_join_element_wise(tag_hashes, inputs, pa.scalar("|", _STR))
-            keep = pc.invert(pc.is_in(keys, value_set=own_keys))
-            tag_hashes, inputs = tag_hashes.filter(keep), inputs.filter(keep)
+        keys = pc.binary_join_element_wise(tag_hashes, inputs, pa.scalar("|", _STR))
+        keep = pc.invert(pc.is_in(keys, value_set=recorded_keys))
+        tag_hashes, inputs = tag_hashes.filter(keep), inputs.filter(keep)
         count = len(tag_hashes)
         parts.append(
             pa.Table.from_arrays(
@@ -756,3 +774,22 @@ def _column_hashes(joined: pa.ChunkedArray | pa.Array) -> pa.Array:
     """The ``COLUMN_HASHES`` strings as lists of hashes (null stays null)."""
     strings = joined.combine_chunks() if isinstance(joined, pa.ChunkedArray) else joined
     return pc.split_pattern(strings.cast(_STR), COLUMN_SEPARATOR).cast(_STRINGS)
+
+
+def _plain(array: pa.Array | pa.ChunkedArray) -> pa.Array:
+    combined = array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
+    return combined.cast(_STR)
+
+
+def _fill_column_hashes(states: pa.Table) -> pa.Table:
+    """Column hashes for states that have none (a packet found stored records none):
+    those of another state with the same input, which a computation recorded."""
+    columns = states.column("columns").combine_chunks()
+    if columns.null_count in (0, len(columns)):
+        return states
+    has = columns.is_valid()
+    inputs = states.column("input").combine_chunks()
+    known = columns.filter(has)
+    where = pc.index_in(inputs, value_set=inputs.filter(has))
+    filled = pc.if_else(has, columns, known.take(where))
+    return states.set_column(states.schema.get_field_index("columns"), "columns", filled)

@@ -406,6 +406,7 @@ class _Batch:
         "found",
         "found_hashes",
         "hashes",
+        "hits",
         "noted_computed",
         "noted_failed",
         "outcome",
@@ -425,6 +426,7 @@ class _Batch:
         self.tags = tags
         self.packets = packets
         self.hashes: list[str] = packets.content_hashes()
+        self.hits: list[bool] = []  # per row, whether its result was found stored
         self.found: pa.Table | None = None
         self.found_hashes: pa.Array | None = None
         self.arguments: list[tuple[str, list[Any]]] = []
@@ -537,6 +539,7 @@ class FunctionNodeRun:
         lookup = self.node.result_cache.lookup_hashes(self.function, batch.hashes)
         found = RowBlock(lookup.outputs, self.output_schema) if any(lookup.hits) else None
         batch.found = lookup.outputs
+        batch.hits = lookup.hits
         batch.found_hashes = lookup.output_hashes
         first: dict[str, int] = {}
         # Once per row, so written with locals: a cached row is reported and marked.
@@ -690,7 +693,7 @@ class FunctionNodeRun:
         """Settle duplicates, store new results and records; the batch's output rows."""
         self._settle_duplicates(batch)
         self._store_computed(batch)
-        self._note_called(batch)
+        self._note_called(batch, final=True)
         self.batch = None
         if batch.stored_parts:
             computed = pa.concat_tables(batch.stored_parts)
@@ -770,29 +773,38 @@ class FunctionNodeRun:
         batch.stored_hashes.append(hashes)
         batch.stored = end
 
-    def _note_called(self, batch: _Batch) -> None:
-        """Record the batch's packets the function was called for since the last time
-        (computed, or failed after its attempts), in one write, beside their results.
-
-        Rows found in the cache, repeats of a packet of the same run and cancelled
-        packets are not recorded; so a run that computes nothing writes nothing here.
+    def _note_called(self, batch: _Batch, *, final: bool = False) -> None:
+        """Record what became of the batch's packets since the last time, in one write,
+        beside their results: those the function was called for (computed, or failed
+        after its attempts) and, once the batch is done (``final``), those found
+        stored or repeating a packet of the same run (``cached``), so that ``explain``
+        knows every tag's input in every run. Cancelled packets are not recorded.
         A computed row is recorded once its result is stored (``_store_computed``).
         """
         computed = batch.computed_rows[batch.noted_computed : batch.stored]
         failed = batch.failed_rows[batch.noted_failed :]
-        if not computed and not failed:
+        cached: list[int] = []
+        if final:
+            cached = [row for row in range(len(batch.hashes)) if batch.hits[row]]
+            cached += [row for row, first in batch.waiting.items() if row in batch.outcome]
+            cached = [row for row in cached if batch.outcome.get(row, _NO_OUTCOME)[0] != "failed"]
+        if not computed and not failed and not cached:
             return
         batch.noted_computed += len(computed)
         batch.noted_failed += len(failed)
-        rows = computed + failed
+        called = computed + failed
+        rows = called + cached
         taken = pa.array(rows, pa.int64())
         hashes = batch.hashes
         packet_names = list(self.packet_schema)
+        several = len(packet_names) > 1 and called
         records = computed_records(
             batch.tags.table.select(list(self.tag_schema)).take(taken),
-            batch.packets.table.select(packet_names).take(taken) if len(packet_names) > 1 else None,
+            batch.packets.table.select(packet_names).take(taken[: len(called)])
+            if several
+            else None,
             pa.array([hashes[row] for row in rows], pa.large_string()),
-            len(computed),
+            (len(computed), len(failed), len(cached)),
             run_id=self.ctx.run_id,
             first=self.calls_noted,
         )

@@ -7,9 +7,10 @@ things are"):
   hash), written once: the function's identity and its components
   (``Dependency`` rows), the node's input columns and its upstream nodes.
 - ``(P, "_node_runs")``: one row per run of each function node, at its start.
-- ``(P, "_computed", label, hash)``: the packets a run called the function
-  for (computed, or failed after its attempts): their tags, input hashes,
-  outcomes and, for packets of several columns, the hash of each column. One
+- ``(P, "_computed", label, hash)``: every packet of each run: its tags,
+  input hash, outcome (``computed``, ``failed`` after its attempts, or
+  ``cached``) and, for a computed or failed packet of several columns, the
+  hash of each column. One
   record per write (a batch, or a checkpoint's part of one) holding a list per
   column, written with the results, at the same checkpoints;
   ``computed_packets`` reads them back one row per packet.
@@ -176,44 +177,49 @@ def computed_records(
     tags: pa.Table,
     packets: pa.Table | None,
     input_hashes: pa.Array,
-    computed: int,
+    counts: tuple[int, int, int],
     *,
     run_id: str,
     first: int,
 ) -> pa.Table:
-    """The ``_computed`` record of packets a run called the function for: one row of
-    lists, a list per column (id column included).
+    """The ``_computed`` record of packets of a run: one row of lists, a list per
+    column (id column included).
 
     Args:
-        tags: their tag columns: first the packets computed, then those that failed.
-        packets: their input packet columns, when there are several (each
-            column is hashed on its own); ``None`` for packets of one column.
+        tags: their tag columns: first the packets computed, then those that
+            failed, then those found stored (or repeating a packet of the run).
+        packets: the input packet columns of the computed and failed ones, when
+            there are several (each column is hashed on its own); ``None`` for
+            packets of one column. Cached packets get none: their input is
+            known by its hash, whose columns an earlier computation recorded.
         input_hashes: their input packet hashes.
-        computed: how many of them (the first) were computed; the rest failed.
+        counts: how many were computed, failed and cached, in that order.
         run_id: the run.
         first: how many packets the node's run recorded before these: the
             record's id is ``<run id>:<first>``.
     """
+    computed, failed, cached = counts
     count = len(input_hashes)  # a stream without tags gives tables of no columns
     if packets is None or packets.num_columns < 2:
         column_hashes: pa.Array = pa.nulls(count, _STR)
     else:
         names = sorted(packets.column_names)
-        width = len(names)
+        width, called = len(names), packets.num_rows
         per_column = pa.concat_arrays(
             [pa.array(hash_table_rows(packets, [name]), _STR) for name in names]
         )
-        # Column-major to row-major: row i's hashes are at j * count + i for each column j.
-        order = pa.array([j * count + i for i in range(count) for j in range(width)], pa.int64())
-        offsets = pa.array(range(0, (count + 1) * width, width), pa.int32())
+        # Column-major to row-major: row i's hashes are at j * called + i for each column j.
+        order = pa.array([j * called + i for i in range(called) for j in range(width)], pa.int64())
+        offsets = pa.array(range(0, (called + 1) * width, width), pa.int32())
         listed = pa.ListArray.from_arrays(offsets, per_column.take(order), type=_STRINGS)
         # One string per row, not a list: stores read strings without decoding each row.
-        column_hashes = pc.binary_join(listed, pa.scalar(COLUMN_SEPARATOR, _STR))
+        joined = pc.binary_join(listed, pa.scalar(COLUMN_SEPARATOR, _STR))
+        column_hashes = pa.concat_arrays([joined, pa.nulls(count - called, _STR)])
     input_hashes = input_hashes.cast(_STR)
     outcomes = pa.concat_arrays(
         [
-            pa.repeat(pa.scalar("computed", _STR), computed),
-            pa.repeat(pa.scalar("failed", _STR), count - computed),
+            pa.repeat(pa.scalar(outcome, _STR), number)
+            for outcome, number in (("computed", computed), ("failed", failed), ("cached", cached))
         ]
     )
     # One record for them all: a row per packet would cost each store its per-row

@@ -783,10 +783,26 @@ class FunctionNodeRun:
         """
         computed = batch.computed_rows[batch.noted_computed : batch.stored]
         failed = batch.failed_rows[batch.noted_failed :]
+        tag_names = list(self.tag_schema)
+        if final and not computed and not failed and not batch.pending and all(batch.hits):
+            # Every packet found stored (a re-run): the batch as it is, nothing taken.
+            records = computed_records(
+                batch.tags.table.select(tag_names),
+                None,
+                pa.array(batch.hashes, pa.large_string()),
+                (0, 0, len(batch.hashes)),
+                run_id=self.ctx.run_id,
+                first=self.calls_noted,
+            )
+            self.calls_noted += len(batch.hashes)
+            self.node.database.add_records(
+                self.node.computed_path, records, RECORD_ID, skip_duplicates=True
+            )
+            return
         cached: list[int] = []
         if final:
-            cached = [row for row in range(len(batch.hashes)) if batch.hits[row]]
-            cached += [row for row, first in batch.waiting.items() if row in batch.outcome]
+            cached = [row for row, hit in enumerate(batch.hits) if hit]
+            cached += [row for row in batch.waiting if row in batch.outcome]
             cached = [row for row in cached if batch.outcome.get(row, _NO_OUTCOME)[0] != "failed"]
         if not computed and not failed and not cached:
             return
@@ -799,7 +815,7 @@ class FunctionNodeRun:
         packet_names = list(self.packet_schema)
         several = len(packet_names) > 1 and called
         records = computed_records(
-            batch.tags.table.select(list(self.tag_schema)).take(taken),
+            batch.tags.table.select(tag_names).take(taken),
             batch.packets.table.select(packet_names).take(taken[: len(called)])
             if several
             else None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import warnings
 from typing import TYPE_CHECKING, Any
@@ -155,10 +156,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         for failure in failures:
             _warn(failure.describe())
     try:
-        return int(command.run(args))
+        status = int(command.run(args))
+        sys.stdout.flush()  # here, where a closed pipe is caught below, not at exit
+        return status
     except OrcapodError as error:
         print(f"orcapod {args.command}: error: {error}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        # The reader went away (``orcapod logs ... | head``): what it read was all it
+        # wanted. Output still buffered is dropped, not reported as another error.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141  # as a shell reports a process ended by SIGPIPE
 
 
 def _warn(message: str) -> None:

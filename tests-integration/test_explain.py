@@ -134,7 +134,7 @@ def test_explain_says_new_tag_then_what_changed_version_and_column_and_why_the_t
         "version v0 → v1; input changed: columns `x`, `z`": 1,
         "new tag": 1,
     }
-    assert {p["id"]: p["reason"] for p in data["packets"]}["e"] == "new tag"
+    assert {p["tags"]["id"]: p["reason"] for p in data["packets"]}["e"] == "new tag"
     downstream = _explained(orcapod("explain", uri, "--node", "double", "--json"))  # one pipeline
     assert downstream["moved"] == ["upstream `scale` changed: version v0 → v1"]
 

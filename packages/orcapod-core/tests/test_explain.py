@@ -91,7 +91,7 @@ def _reasons(explanation: Explanation) -> dict[str, int]:
 
 
 def _by_tag(explanation: Explanation) -> dict[Any, str]:
-    return {row["id"]: row["reason"] for row in explanation.packets.to_pylist()}
+    return {row["id"]: row["__reason"] for row in explanation.packets.to_pylist()}
 
 
 # -- what is recorded ---------------------------------------------------------------
@@ -206,7 +206,7 @@ def test_a_first_run_computes_new_tags_and_a_cached_run_computes_nothing() -> No
     assert explanation.moved == ()
     assert explanation.reasons == (("new tag", 3),)
     assert (explanation.computed, explanation.failed) == (3, 0)
-    assert explanation.packets.column_names == ["id", "outcome", "reason"]
+    assert explanation.packets.column_names == ["id", "__outcome", "__reason"]
     assert "no earlier run of this node is recorded" in str(explanation)
     assert "3  new tag" in str(explanation)
 
@@ -264,7 +264,7 @@ def test_a_packet_that_failed_before_is_earlier_attempt_failed(
     assert (earlier.computed, earlier.failed) == (2, 1)
     assert earlier.reasons == (("new tag", 3),)
     assert _by_tag(earlier) == {0: "new tag", 1: "new tag", 2: "new tag"}
-    outcomes = {row["id"]: row["outcome"] for row in earlier.packets.to_pylist()}
+    outcomes = {row["id"]: row["__outcome"] for row in earlier.packets.to_pylist()}
     assert outcomes == {0: "computed", 1: "failed", 2: "computed"}
 
 
@@ -391,7 +391,7 @@ def test_a_stream_without_tags_tells_packets_apart_by_their_input() -> None:
     assert run([1, 2]).explain("node").reasons == (("new packet", 2),)
     explanation = run([1, 5]).explain("node")
     assert explanation.reasons == (("new packet", 1),)
-    assert explanation.packets.column_names == ["outcome", "reason"]
+    assert explanation.packets.column_names == ["__outcome", "__reason"]
     assert "e.g." not in str(explanation)
 
 
@@ -412,7 +412,7 @@ def test_to_dict_is_plain_data() -> None:
     data = pipeline.explain("node").to_dict()
     assert data["run_id"] == result.run_id
     assert data["reasons"] == [{"reason": "new tag", "count": 1}]
-    assert data["packets"] == [{"id": 0, "outcome": "computed", "reason": "new tag"}]
+    assert data["packets"] == [{"tags": {"id": 0}, "outcome": "computed", "reason": "new tag"}]
     assert "packets" not in pipeline.explain("node").to_dict(packets=False)
 
 
@@ -568,3 +568,23 @@ def test_a_run_id_already_recorded_is_refused_and_nothing_is_written() -> None:
         pipeline.run(run_id=first.run_id)
     assert database.get_all_records(("lab", "_node_runs")).num_rows == before
     assert pipeline.run(run_id="a-new-one").run_id == "a-new-one"
+
+
+def test_tags_named_like_the_report_and_nan_tags_stay_apart_and_valid_json() -> None:
+    import json
+
+    database = InMemoryArrowDatabase()
+    rows = [{"reason": "a", "outcome": float("nan"), "x": 1}]
+    pipeline = Pipeline("lab", database)
+    with pipeline:
+        scale.pod(DictSource(rows, tag_columns=["reason", "outcome"], source_id="r"), label="n")
+    pipeline.run()
+    explanation = pipeline.explain("n")
+    assert explanation.packets.column_names == ["reason", "outcome", "__outcome", "__reason"]
+    text = json.dumps(explanation.to_dict(), allow_nan=False)  # strict JSON
+    [packet] = json.loads(text)["packets"]
+    assert packet == {
+        "tags": {"reason": "a", "outcome": "nan"},
+        "outcome": "computed",
+        "reason": "new tag",
+    }

@@ -22,6 +22,7 @@ row hash); Python runs once per distinct reason, not per packet.
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
@@ -59,7 +60,9 @@ if TYPE_CHECKING:
 
 __all__ = ["ExplainCommand", "Explanation", "explain"]
 
-REASON = "reason"
+REASON = "__reason"
+OUTCOME_COLUMN = "__outcome"
+"""The packets table's own columns: named like system columns, so no tag can clash."""
 _STR = pa.large_string()
 _STRINGS = pa.list_(_STR)
 _EXAMPLES = 3
@@ -87,8 +90,8 @@ class Explanation:
             several reasons counts once, under their text joined by ``"; "``.
         computed: packets the run computed.
         failed: packets whose function failed (after its attempts).
-        packets: one row per packet explained: its tag columns, ``outcome``
-            (``computed`` or ``failed``) and ``reason``.
+        packets: one row per packet explained: its tag columns, ``__outcome``
+            (``computed`` or ``failed``) and ``__reason``.
     """
 
     pipeline: str
@@ -126,7 +129,7 @@ class Explanation:
             return "\n".join(lines)
         lines.append("  why:")
         width = len(str(self.reasons[0][1]))
-        tags = [name for name in self.packets.column_names if name not in (REASON, "outcome")]
+        tags = [name for name in self.packets.column_names if name not in (REASON, OUTCOME_COLUMN)]
         for reason, count in self.reasons:
             lines.append(f"    {count:>{width}}  {reason}")
             examples = self._examples(reason, tags)
@@ -159,7 +162,7 @@ class Explanation:
             "reasons": [{"reason": reason, "count": count} for reason, count in self.reasons],
         }
         if packets:
-            data["packets"] = self.packets.to_pylist()
+            data["packets"] = [_packet_dict(row) for row in self.packets.to_pylist()]
         return data
 
 
@@ -223,7 +226,7 @@ def explain(
         "moved": moved,
     }
     if mine is None or mine.num_rows == 0:
-        empty = pa.schema([pa.field("outcome", _STR), pa.field(REASON, _STR)]).empty_table()
+        empty = pa.schema([pa.field(OUTCOME_COLUMN, _STR), pa.field(REASON, _STR)]).empty_table()
         return Explanation(**base, reasons=(), computed=0, failed=0, packets=empty)
 
     tags = _tag_names(mine)
@@ -290,7 +293,7 @@ def explain(
     failed = pc.sum(pc.equal(outcomes, pa.scalar("failed", _STR)).cast(pa.int64())).as_py() or 0
     packets = pa.Table.from_arrays(
         [*(mine.column(name) for name in tags), outcomes, reason_of_row],
-        names=[*tags, "outcome", REASON],
+        names=[*tags, OUTCOME_COLUMN, REASON],
     )
     return Explanation(
         **base,
@@ -739,7 +742,7 @@ class ExplainCommand:
             pipeline = args.pipeline or _only_pipeline(database)
             explanation = explain(database, pipeline, args.node, args.run)
             if args.json:
-                print(json.dumps(explanation.to_dict(), indent=2, default=str))
+                print(json.dumps(explanation.to_dict(), indent=2, default=str, allow_nan=False))
             else:
                 print(explanation)
         except OrcapodError as error:
@@ -793,3 +796,19 @@ def _fill_column_hashes(states: pa.Table) -> pa.Table:
     where = pc.index_in(inputs, value_set=inputs.filter(has))
     filled = pc.if_else(has, columns, known.take(where))
     return states.set_column(states.schema.get_field_index("columns"), "columns", filled)
+
+
+def _packet_dict(row: dict[str, Any]) -> dict[str, Any]:
+    tags = {k: _json_safe(v) for k, v in row.items() if k not in (OUTCOME_COLUMN, REASON)}
+    return {"tags": tags, "outcome": row[OUTCOME_COLUMN], "reason": row[REASON]}
+
+
+def _json_safe(value: Any) -> Any:
+    """A tag value JSON can hold: NaN and infinities as their names (JSON has none)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, list):
+        return [_json_safe(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    return value

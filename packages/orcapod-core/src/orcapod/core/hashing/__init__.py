@@ -12,7 +12,6 @@ from orcapod.core.hashing._dependencies import (
     Dependency,
     class_source_hash,
     code_dependencies,
-    value_hash,
 )
 from orcapod.core.hashing._encoding import HASH_METHOD
 from orcapod.core.hashing._functions import (
@@ -21,6 +20,7 @@ from orcapod.core.hashing._functions import (
     function_source_hash,
     source_code_hash,
 )
+from orcapod.core.hashing._plain_data import value_hash
 from orcapod.core.hashing._tables import (
     hash_row,
     hash_table,

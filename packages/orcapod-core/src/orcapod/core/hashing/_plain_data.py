@@ -112,26 +112,7 @@ _REPR_DATA: tuple[type, ...] = (
     types.EllipsisType,
 )
 """Standard library value types whose ``repr`` spells out their whole value."""
-_REPR_EXACT = frozenset(
-    {
-        datetime.date,
-        datetime.datetime,
-        datetime.time,
-        datetime.timedelta,
-        datetime.timezone,
-        datetime.tzinfo,
-        zoneinfo.ZoneInfo,
-        decimal.Decimal,
-        fractions.Fraction,
-        uuid.UUID,
-        range,
-        slice,
-        operator.itemgetter,
-        operator.attrgetter,
-        operator.methodcaller,
-        types.EllipsisType,
-    }
-)
+_REPR_EXACT = frozenset({*_REPR_DATA, datetime.datetime, datetime.timezone, zoneinfo.ZoneInfo})
 """The standard library's own types of ``_REPR_DATA`` (a subclass brings its class)."""
 _BUILTIN_DATA: tuple[type, ...] = (
     bool, int, float, complex, str, bytes, bytearray, tuple, list, dict, set, frozenset,

@@ -11,6 +11,8 @@ import pyarrow as pa
 import pytest
 
 from orcapod.core import DictSource, InMemoryArrowDatabase, Pipeline, function_pod
+from orcapod.core.errors import OrcapodError
+from orcapod.core.pipeline import SyncPipelineOrchestrator
 from orcapod.observers._composite import CompositeObserver
 from orcapod.observers._layout import LOG_COLUMNS
 from orcapod.observers._logging import LoggingObserver
@@ -164,7 +166,9 @@ def test_a_run_id_already_recorded_is_refused_and_the_earlier_runs_records_kept(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     # A scheduler's job id reused on a requeue: the second run's rows would collide
-    # with the first's (ids are "<run id>:<n>"), so its observers record nothing of it.
+    # with the first's (ids are "<run id>:<n>"). Pipeline.run refuses it before
+    # anything runs; an orchestrator driven directly runs it, and then its observers
+    # record nothing of it.
     database = InMemoryArrowDatabase()
     first = _pipeline(database).run(
         observer=CompositeObserver(LoggingObserver(database), StatusObserver(database)),
@@ -180,8 +184,12 @@ def test_a_run_id_already_recorded_is_refused_and_the_earlier_runs_records_kept(
         return [0 if table is None else table.num_rows for table in tables]
 
     before = stored()
+    with pytest.raises(OrcapodError, match="run id 'job-42' is already recorded"):
+        again.run(run_id="job-42")
+    assert stored() == before
     with caplog.at_level(logging.ERROR, logger="orcapod.observers"):
-        second = again.run(
+        second = SyncPipelineOrchestrator().run(
+            again,
             observer=CompositeObserver(LoggingObserver(database), StatusObserver(database)),
             run_id="job-42",
         )

@@ -786,17 +786,11 @@ class FunctionNodeRun:
         tag_names = list(self.tag_schema)
         if final and not computed and not failed and not batch.pending and all(batch.hits):
             # Every packet found stored (a re-run): the batch as it is, nothing taken.
-            records = computed_records(
+            self._write_noted(
                 batch.tags.table.select(tag_names),
                 None,
                 pa.array(batch.hashes, pa.large_string()),
                 (0, 0, len(batch.hashes)),
-                run_id=self.ctx.run_id,
-                first=self.calls_noted,
-            )
-            self.calls_noted += len(batch.hashes)
-            self.node.database.add_records(
-                self.node.computed_path, records, RECORD_ID, skip_duplicates=True
             )
             return
         cached: list[int] = []
@@ -811,20 +805,29 @@ class FunctionNodeRun:
         called = computed + failed
         rows = called + cached
         taken = pa.array(rows, pa.int64())
-        hashes = batch.hashes
         packet_names = list(self.packet_schema)
         several = len(packet_names) > 1 and called
-        records = computed_records(
+        self._write_noted(
             batch.tags.table.select(tag_names).take(taken),
             batch.packets.table.select(packet_names).take(taken[: len(called)])
             if several
             else None,
-            pa.array([hashes[row] for row in rows], pa.large_string()),
+            pa.array([batch.hashes[row] for row in rows], pa.large_string()),
             (len(computed), len(failed), len(cached)),
-            run_id=self.ctx.run_id,
-            first=self.calls_noted,
         )
-        self.calls_noted += len(rows)
+
+    def _write_noted(
+        self,
+        tags: pa.Table,
+        packets: pa.Table | None,
+        hashes: pa.Array,
+        counts: tuple[int, int, int],
+    ) -> None:
+        """One ``_computed`` record of these packets (see ``computed_records``)."""
+        records = computed_records(
+            tags, packets, hashes, counts, run_id=self.ctx.run_id, first=self.calls_noted
+        )
+        self.calls_noted += len(hashes)
         self.node.database.add_records(
             self.node.computed_path, records, RECORD_ID, skip_duplicates=True
         )

@@ -18,6 +18,10 @@ if TYPE_CHECKING:
     from orcapod.core.datagrams import Tag as Tag
     from orcapod.core.errors import OrcapodError as OrcapodError
     from orcapod.core.executors import LocalExecutor as LocalExecutor
+    from orcapod.core.files import Directory as Directory
+    from orcapod.core.files import File as File
+    from orcapod.core.files import FileStore as FileStore
+    from orcapod.core.files import scratch_dir as scratch_dir
     from orcapod.core.function_pods import (
         FunctionPod as FunctionPod,
     )
@@ -92,6 +96,10 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "AsyncPipelineOrchestrator": "orcapod.core.pipeline",
         "SemiJoin": "orcapod.core.operators",
         "LocalExecutor": "orcapod.core.executors",
+        "Directory": "orcapod.core.files",
+        "File": "orcapod.core.files",
+        "FileStore": "orcapod.core.files",
+        "scratch_dir": "orcapod.core.files",
         "PythonPacketFunction": "orcapod.core.function_pods",
         "ResultCache": "orcapod.core.function_pods",
         "function_pod": "orcapod.core.function_pods",

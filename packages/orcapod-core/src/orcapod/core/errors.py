@@ -22,6 +22,7 @@ __all__ = [
     "DatabaseError",
     "DuplicateRecordError",
     "ExplainError",
+    "FileContentError",
     "InvalidRecordPathError",
     "NotAvailableError",
     "OrcapodError",
@@ -93,6 +94,10 @@ class ReturnValueError(OrcapodError, TypeError):
 
 class ExplainError(OrcapodError, LookupError):
     """``explain`` was asked about a pipeline, node or run the store does not record."""
+
+
+class FileContentError(OrcapodError, OSError):
+    """A ``File`` or ``Directory`` value whose content cannot be read or identified."""
 
 
 class ResultNotStoredError(OrcapodError):

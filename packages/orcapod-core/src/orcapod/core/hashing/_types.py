@@ -19,6 +19,9 @@ __all__ = ["LOGICAL_TYPE_KEY", "hash_schema", "row_type_digest", "sorted_fields"
 LOGICAL_TYPE_KEY = b"orcapod.logical_type"
 """Field metadata key naming a logical type carried by a storage type (``b"path"``)."""
 
+IDENTITY_KEY = b"orcapod.identity"
+"""Field metadata naming the struct fields that identify a value (``b"digest"`` of a File)."""
+
 
 def sorted_fields(fields: Sequence[pa.Field]) -> list[pa.Field]:
     """The fields ordered by the UTF-8 bytes of their names.

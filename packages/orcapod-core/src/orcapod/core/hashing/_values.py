@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from orcapod.core.errors import HashingError
-from orcapod.core.hashing._types import logical_type_name
+from orcapod.core.hashing._types import IDENTITY_KEY, logical_type_name
 
 __all__ = ["BYTES", "EMPTY", "binary_scalar", "encode_column", "join_rows"]
 
@@ -174,10 +174,17 @@ def _join_lists(array: pa.Array, elements: pa.Array, *, sort_entries: bool = Fal
 
 
 def _struct_payload(array: pa.Array, field: pa.Field) -> pa.Array:
-    children = [
-        encode_column(array.field(index), array.type.field(index))
-        for index in range(array.type.num_fields)
-    ]
+    indices: list[int] | range = range(array.type.num_fields)
+    identity = (field.metadata or {}).get(IDENTITY_KEY)
+    if identity is not None:  # a logical type identified by some of its fields (a File's digest)
+        names = identity.decode("utf-8", errors="replace").split(",")
+        indices = [array.type.get_field_index(name) for name in names]
+        if any(index < 0 for index in indices):
+            raise HashingError(
+                f"cannot hash column {field.name!r}: its identity fields {names} are not all "
+                f"fields of {array.type}"
+            )
+    children = [encode_column(array.field(index), array.type.field(index)) for index in indices]
     if not children:
         return pa.repeat(EMPTY, len(array))
     return join_rows(*children)

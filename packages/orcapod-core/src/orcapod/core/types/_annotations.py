@@ -35,6 +35,7 @@ SCALAR_TYPES: tuple[Any, ...] = (int, float, bool, str, bytes, datetime, NaiveDa
 SUPPORTED_TYPES = (
     "int, float, bool, str, bytes, datetime.datetime (timezone-aware), "
     "orcapod.core.types.NaiveDatetime (no timezone), datetime.date, pathlib.Path, "
+    "orcapod.core.File, orcapod.core.Directory, numpy.ndarray, frozen dataclasses of these, "
     "list[T], dict[str, T], T | None (Optional[T]) and their nested combinations"
 )
 
@@ -74,6 +75,9 @@ def normalize_type(tp: Any, *, where: str = "") -> Any:
 def _normalize(tp: Any, whole: Any, where: str) -> Any:
     if _is_scalar(tp):
         return tp
+    logical = _logical_class(tp)
+    if logical is not None:
+        return logical
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin is Union or origin is types.UnionType:
@@ -85,6 +89,14 @@ def _normalize(tp: Any, whole: Any, where: str) -> Any:
     elif origin is dict and len(args) == 2 and args[0] is str:
         return dict[str, _normalize(args[1], whole, where)]  # type: ignore[misc]
     raise _unsupported(tp, whole, where)
+
+
+def _logical_class(tp: Any) -> Any:
+    """The class of the logical type ``tp`` stands for (``File``, ``numpy.ndarray``...)."""
+    from orcapod.core.types._logical import logical_type_of
+
+    logical = logical_type_of(tp)
+    return None if logical is None else logical.python_class
 
 
 def optional(tp: Any) -> Any:
@@ -148,6 +160,11 @@ def type_name(tp: Any) -> str:
     for scalar, name in _NAMES.items():
         if tp is scalar:
             return name
+    if isinstance(tp, type):
+        from orcapod.core.types._logical import logical_type_of
+
+        if logical_type_of(tp) is not None:
+            return tp.__name__
     args = typing.get_args(tp)
     if is_optional(tp):
         return f"{type_name(args[0])} | None"

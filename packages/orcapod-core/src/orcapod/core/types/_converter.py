@@ -15,6 +15,13 @@ Python                     Arrow
 ``date``                   ``date32``
 ``pathlib.Path``           ``large_string`` whose field carries the metadata
                            ``{b"orcapod.logical_type": b"path"}``
+``File``, ``Directory``    ``struct<path: large_string, digest: large_string>``
+                           with the metadata ``{b"orcapod.logical_type":
+                           b"file"}`` (or ``b"directory"``) and
+                           ``{b"orcapod.identity": b"digest"}``: only the
+                           digest identifies the value
+other logical types        their ``storage_type``, named in the metadata
+                           (see ``_logical``)
 ``list[T]``                ``large_list(T)``, item field named ``item``
 ``dict[str, T]``           ``map_(large_string, T)``: non-null keys, value
                            field named ``value``
@@ -76,6 +83,7 @@ from orcapod.core.types._annotations import (
     optional,
     strip_optional,
 )
+from orcapod.core.types._logical import logical_type_named, logical_type_of
 
 __all__ = [
     "DEFAULT_ZONE",
@@ -132,7 +140,11 @@ def arrow_field(name: str, tp: Any, *, zone: str = DEFAULT_ZONE) -> pa.Field:
 def arrow_field_of(name: str, tp: Any, zone: str) -> pa.Field:
     """``arrow_field`` of a normalised type."""
     bare = strip_optional(tp)
-    metadata = _PATH_METADATA if bare is Path else None
+    metadata: dict[bytes, bytes] | None = _PATH_METADATA if bare is Path else None
+    if metadata is None and isinstance(bare, type):
+        logical = logical_type_of(bare)
+        if logical is not None:
+            metadata = logical.field_metadata()
     return pa.field(name, arrow_type_of(bare, zone), nullable=is_optional(tp), metadata=metadata)
 
 
@@ -144,6 +156,10 @@ def arrow_type_of(tp: Any, zone: str) -> pa.DataType:
             return arrow
     if tp is datetime:
         return pa.timestamp("us", tz=zone)
+    if isinstance(tp, type):
+        logical = logical_type_of(tp)
+        if logical is not None:
+            return logical.storage_type
     args = typing.get_args(tp)
     if typing.get_origin(tp) is list:
         return pa.large_list(arrow_field_of("item", args[0], zone))
@@ -168,8 +184,22 @@ def python_type(arrow: pa.Field | pa.DataType) -> Any:
 def python_type_of_field(field: pa.Field) -> Any:
     """``python_type`` of a field."""
     metadata = field.metadata or {}
-    tp = _python_type(field.type, is_path=metadata.get(LOGICAL_TYPE_KEY) == PATH_LOGICAL_TYPE)
+    name = metadata.get(LOGICAL_TYPE_KEY)
+    if name is not None and name != PATH_LOGICAL_TYPE:
+        tp = _logical_class_named(name.decode(errors="replace"), field)
+    else:
+        tp = _python_type(field.type, is_path=name == PATH_LOGICAL_TYPE)
     return optional(tp) if field.nullable else tp
+
+
+def _logical_class_named(name: str, field: pa.Field) -> Any:
+    logical = logical_type_named(name)
+    if logical is None:
+        raise UnsupportedTypeError(
+            f"column {field.name!r} holds values of logical type {name!r}, which no installed "
+            "plugin provides; install the distribution that registers it"
+        )
+    return logical.python_class
 
 
 def _python_type(arrow: pa.DataType, *, is_path: bool) -> Any:

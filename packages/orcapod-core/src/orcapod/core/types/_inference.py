@@ -19,6 +19,7 @@ from typing import Any
 
 from orcapod.core.errors import TypeInferenceError
 from orcapod.core.types._annotations import NaiveDatetime, optional, type_name
+from orcapod.core.types._logical import logical_type_of
 from orcapod.core.types._schema import Schema
 
 __all__ = ["infer_schema", "infer_type"]
@@ -67,7 +68,8 @@ def _kind_of(value: Any) -> Any:
         return Path
     if isinstance(value, Mapping):
         return dict
-    return None
+    logical = logical_type_of(type(value))
+    return None if logical is None else logical.python_class
 
 
 def _see(shape: _Shape, value: Any, column: str, where: str) -> None:
@@ -78,8 +80,8 @@ def _see(shape: _Shape, value: Any, column: str, where: str) -> None:
     if kind is None:
         raise TypeInferenceError(
             f"column {column!r} {where}: value {value!r} of type {type(value).__name__} is not "
-            "of a supported type (int, float, bool, str, bytes, datetime, date, Path, list, "
-            "dict with str keys); convert it."
+            "of a supported type (int, float, bool, str, bytes, datetime, date, Path, File, "
+            "Directory, list, dict with str keys); convert it."
         )
     _unify(shape, kind, value, column, where)
     if kind is list:

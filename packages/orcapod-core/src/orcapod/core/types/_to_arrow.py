@@ -30,6 +30,7 @@ from orcapod.core.types._converter import (
     arrow_field_of,
     arrow_type_of,
 )
+from orcapod.core.types._logical import LogicalType, logical_type_of
 
 __all__ = ["column_to_arrow", "to_arrow_array", "value_checker"]
 
@@ -181,6 +182,9 @@ def _fast_checker_of_bare(bare: Any, zones: _ZoneOfColumn) -> _Checker:
         return lambda value: (
             value if type(value) is datetime and value.tzinfo is None else _reject()
         )
+    logical = logical_type_of(bare) if isinstance(bare, type) and bare is not datetime else None
+    if logical is not None:
+        return _fast_logical_checker(logical)
 
     def check_aware(value: Any) -> Any:
         if type(value) is not datetime or value.tzinfo is None or value.utcoffset() is None:
@@ -189,6 +193,20 @@ def _fast_checker_of_bare(bare: Any, zones: _ZoneOfColumn) -> _Checker:
         return value
 
     return check_aware
+
+
+def _fast_logical_checker(logical: LogicalType) -> typing.Callable[[Any], Any]:
+    kind, to_storage = logical.python_class, logical.to_storage
+
+    def check_logical(value: Any) -> Any:
+        if type(value) is not kind:
+            raise _Rejected
+        try:
+            return to_storage(value)
+        except (TypeError, ValueError) as error:
+            raise _Rejected from error
+
+    return check_logical
 
 
 def _fast_list_checker(item: _Checker) -> typing.Callable[[Any], Any]:
@@ -384,6 +402,17 @@ def _check_scalar(
         if not isinstance(value, PurePath):
             raise _mismatch(column, row, where, value, tp)
         return str(value)
+    logical = logical_type_of(tp) if isinstance(tp, type) and tp is not datetime else None
+    if logical is not None:
+        if not isinstance(value, tp):
+            hint = ""
+            if isinstance(value, str | PurePath) and tp.__name__ in ("File", "Directory"):
+                hint = f"wrap the path: {tp.__name__}({str(value)!r})"
+            raise _mismatch(column, row, where, value, tp, hint)
+        try:
+            return logical.to_storage(value)
+        except (TypeError, ValueError, OSError) as error:
+            raise _mismatch(column, row, where, value, tp, str(error)) from None
     if tp is date:
         ok = isinstance(value, date) and not isinstance(value, datetime)
     elif tp is float:

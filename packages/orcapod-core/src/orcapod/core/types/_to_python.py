@@ -20,6 +20,7 @@ from orcapod.core.types._annotations import (
     type_name,
 )
 from orcapod.core.types._converter import DEFAULT_ZONE, arrow_type_of, python_type
+from orcapod.core.types._logical import logical_type_of
 
 __all__ = ["to_pylist"]
 
@@ -56,7 +57,7 @@ def to_pylist(array: pa.Array | pa.ChunkedArray, tp: Any | None = None) -> list[
             ) from error
     values: list[Any] = array.to_pylist(maps_as_pydicts="strict")
     leaf = leaf_type(tp)
-    if leaf is Path or leaf is datetime:
+    if leaf is Path or leaf is datetime or _is_logical(leaf):
         tz = _tzinfo(zone or DEFAULT_ZONE)
         return [_restore(value, tp, tz) for value in values]
     return values
@@ -114,4 +115,11 @@ def _restore(value: Any, tp: Any, tz: tzinfo) -> Any:
         return Path(value)
     if bare is datetime:
         return value.astimezone(tz)
+    logical = logical_type_of(bare) if isinstance(bare, type) else None
+    if logical is not None:
+        return logical.from_storage(value)
     return value
+
+
+def _is_logical(tp: Any) -> bool:
+    return isinstance(tp, type) and tp is not datetime and logical_type_of(tp) is not None

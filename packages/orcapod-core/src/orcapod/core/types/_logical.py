@@ -1,0 +1,234 @@
+"""Logical types: Python classes stored as an Arrow storage type, named in field metadata.
+
+A logical type says how values of one Python class are stored in Arrow
+(``storage_type``, ``to_storage``, ``from_storage``) and which part of the
+stored value identifies it (``identity_fields``: the struct fields a content
+hash covers; all of it by default). A column of a logical type is a field of
+the storage type with the metadata ``{b"orcapod.logical_type": name}`` (and
+``{b"orcapod.identity": b"field,field"}`` when only some fields identify a
+value), so any store that keeps the storage type keeps the value, and the
+schema hash says "a File", never the path.
+
+``File`` and ``Directory`` are built in. ``numpy.ndarray`` and frozen
+dataclasses are resolved on demand, and distributions add their own through
+the ``orcapod_logical_types`` plugin hook.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from orcapod.core.errors import UnsupportedTypeError
+from orcapod.core.files._values import Directory, File, PathValue
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = [
+    "IDENTITY_KEY",
+    "LogicalType",
+    "logical_type_named",
+    "logical_type_of",
+    "logical_types",
+    "register_logical_type",
+    "register_resolver",
+]
+
+IDENTITY_KEY = b"orcapod.identity"
+"""Field metadata naming the struct fields that identify a value (comma-separated)."""
+
+
+@dataclass(frozen=True)
+class LogicalType:
+    """How values of a Python class are stored in Arrow and identified.
+
+    Attributes:
+        name: the logical type's name in field metadata: stable, unique, e.g.
+            ``"file"`` or ``"mylab.decimal"``. Part of every schema hash.
+        python_class: the class of the values (and the annotation that selects it).
+        storage_type: the Arrow type values are stored as.
+        to_storage: a value → what ``pyarrow.array`` takes for ``storage_type``
+            (a dict for a struct). Raise ``TypeError`` or ``ValueError`` to refuse it.
+        from_storage: what ``to_pylist`` gives for ``storage_type`` → the value.
+        identity_fields: the fields of a struct ``storage_type`` that identify a
+            value; ``None``: all of it.
+        description: one line for ``orcapod plugins``.
+    """
+
+    name: str
+    python_class: type
+    storage_type: pa.DataType
+    to_storage: Callable[[Any], Any]
+    from_storage: Callable[[Any], Any]
+    identity_fields: tuple[str, ...] | None = None
+    description: str = ""
+
+    def field_metadata(self) -> dict[bytes, bytes]:
+        from orcapod.core.types._converter import LOGICAL_TYPE_KEY
+
+        metadata = {LOGICAL_TYPE_KEY: self.name.encode()}
+        if self.identity_fields is not None:
+            metadata[IDENTITY_KEY] = ",".join(self.identity_fields).encode()
+        return metadata
+
+
+_LOCK = threading.RLock()
+_BY_CLASS: dict[type, LogicalType] = {}
+_BY_NAME: dict[str, LogicalType] = {}
+_RESOLVERS: list[Callable[[Any], LogicalType | None]] = []
+_RESERVED = frozenset({"path"})
+_plugins_loaded = False
+
+
+def register_logical_type(logical: LogicalType) -> LogicalType:
+    """Make ``logical`` known: annotations of its class, and fields of its name, use it.
+
+    Registering the same type again is harmless.
+
+    Raises:
+        UnsupportedTypeError: another type has its name or class, or it is malformed.
+    """
+    _check(logical)
+    with _LOCK:
+        known = _BY_NAME.get(logical.name)
+        if known is not None and known != logical:
+            raise UnsupportedTypeError(
+                f"logical type {logical.name!r} is registered twice, for "
+                f"{known.python_class.__qualname__} and {logical.python_class.__qualname__}; "
+                "give each logical type a unique name (prefix it with your package's name)"
+            )
+        known = _BY_CLASS.get(logical.python_class)
+        if known is not None and known != logical:
+            raise UnsupportedTypeError(
+                f"class {logical.python_class.__qualname__} is registered twice, as logical "
+                f"types {known.name!r} and {logical.name!r}; register it once"
+            )
+        _BY_NAME[logical.name] = logical
+        _BY_CLASS[logical.python_class] = logical
+    return logical
+
+
+def _check(logical: LogicalType) -> None:
+    what = f"logical type {getattr(logical, 'name', logical)!r}"
+    if not isinstance(logical, LogicalType):
+        raise UnsupportedTypeError(f"{what} is not an orcapod.core.types.LogicalType")
+    if not isinstance(logical.name, str) or not logical.name or logical.name in _RESERVED:
+        raise UnsupportedTypeError(f"{what}: name must be a non-empty str other than 'path'")
+    if not isinstance(logical.python_class, type):
+        raise UnsupportedTypeError(f"{what}: python_class must be a class")
+    if not isinstance(logical.storage_type, pa.DataType):
+        raise UnsupportedTypeError(f"{what}: storage_type must be a pyarrow DataType")
+    if not callable(logical.to_storage) or not callable(logical.from_storage):
+        raise UnsupportedTypeError(f"{what}: to_storage and from_storage must be callables")
+    fields = logical.identity_fields
+    if fields is not None:
+        storage = logical.storage_type
+        names = (
+            {storage.field(i).name for i in range(storage.num_fields)}
+            if pa.types.is_struct(storage)
+            else set()
+        )
+        if not fields or not set(fields) <= names:
+            raise UnsupportedTypeError(
+                f"{what}: identity_fields {fields!r} must name fields of its struct "
+                f"storage type {storage}"
+            )
+
+
+def register_resolver(resolver: Callable[[Any], LogicalType | None]) -> None:
+    """Add a function that makes the logical type of annotations no class lookup finds
+    (a generic alias, a family of classes such as frozen dataclasses)."""
+    with _LOCK:
+        _RESOLVERS.append(resolver)
+
+
+def logical_type_of(tp: Any) -> LogicalType | None:
+    """The logical type an annotation stands for, or ``None`` if it is no logical type."""
+    try:
+        found = _BY_CLASS.get(tp)
+    except TypeError:  # an unhashable annotation
+        return None
+    if found is not None:
+        return found
+    for resolver in list(_RESOLVERS):
+        found = resolver(tp)
+        if found is not None:
+            return found
+    if _load_plugins():
+        return logical_type_of(tp)
+    return None
+
+
+def logical_type_named(name: str) -> LogicalType | None:
+    """The logical type of that name, or ``None`` if none is known in this process."""
+    found = _BY_NAME.get(name)
+    if found is None and _load_plugins():
+        found = _BY_NAME.get(name)
+    return found
+
+
+def logical_types() -> list[LogicalType]:
+    """Every logical type registered so far (plugins' included), by name."""
+    _load_plugins()
+    with _LOCK:
+        return sorted(_BY_NAME.values(), key=lambda logical: logical.name)
+
+
+def _load_plugins() -> bool:
+    """Register the plugins' logical types, once per process; whether any new one came."""
+    global _plugins_loaded
+    with _LOCK:
+        if _plugins_loaded:
+            return False
+        _plugins_loaded = True
+        before = len(_BY_NAME)
+    from orcapod.core.plugins import default_registry
+
+    load = getattr(default_registry(), "logical_types", None)
+    if load is not None:
+        load()
+    return len(_BY_NAME) > before
+
+
+# -- the built-in logical types -----------------------------------------------
+
+_PATH_AND_DIGEST = pa.struct(
+    [
+        pa.field("path", pa.large_string(), nullable=False),
+        pa.field("digest", pa.large_string(), nullable=False),
+    ]
+)
+
+
+def _path_value_type(kind: type[PathValue], name: str, description: str) -> LogicalType:
+    def to_storage(value: Any) -> dict[str, str]:
+        if type(value) is not kind and not isinstance(value, kind):
+            raise TypeError(f"expected {kind.__name__}")
+        return {"path": str(value.path), "digest": value.digest}
+
+    def from_storage(stored: dict[str, str]) -> PathValue:
+        return kind(stored["path"], digest=stored["digest"])
+
+    return LogicalType(
+        name=name,
+        python_class=kind,
+        storage_type=_PATH_AND_DIGEST,
+        to_storage=to_storage,
+        from_storage=from_storage,
+        identity_fields=("digest",),
+        description=description,
+    )
+
+
+FILE_TYPE = register_logical_type(
+    _path_value_type(File, "file", "a file, identified by the SHA-256 of its bytes")
+)
+DIRECTORY_TYPE = register_logical_type(
+    _path_value_type(
+        Directory, "directory", "a directory, identified by a Merkle digest of its files"
+    )
+)

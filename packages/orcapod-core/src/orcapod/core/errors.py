@@ -23,6 +23,8 @@ __all__ = [
     "DuplicateRecordError",
     "ExplainError",
     "FileContentError",
+    "FileStoreWarning",
+    "PathIdentityWarning",
     "InvalidRecordPathError",
     "NotAvailableError",
     "OrcapodError",
@@ -98,6 +100,14 @@ class ExplainError(OrcapodError, LookupError):
 
 class FileContentError(OrcapodError, OSError):
     """A ``File`` or ``Directory`` value whose content cannot be read or identified."""
+
+
+class FileStoreWarning(UserWarning):
+    """Stored results named output files that are missing or altered: they are computed again."""
+
+
+class PathIdentityWarning(UserWarning):
+    """A ``pathlib.Path`` parameter names an existing file: it is identified by its name only."""
 
 
 class ResultNotStoredError(OrcapodError):

@@ -24,7 +24,7 @@ import os
 import stat
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -161,7 +161,7 @@ class FileHasher:
                 "digest": pa.array([pending[k][1] for k in keys], pa.large_string()),
             }
         )
-        self.database.add_records(CACHE_PATH, table, "key", skip_duplicates=True)
+        self.database.add_records(CACHE_PATH, table, "key", skip_duplicates=True, flush=True)
 
     # -- directories -------------------------------------------------------------
 
@@ -292,6 +292,11 @@ def hashing_with(hasher: FileHasher) -> Iterator[FileHasher]:
     token = _CURRENT.set(hasher)
     try:
         yield hasher
-    finally:
+    except BaseException:
         _CURRENT.reset(token)
-        hasher.flush()
+        # The block's own error is the one to see; the cache only saves work.
+        with suppress(Exception):
+            hasher.flush()
+        raise
+    _CURRENT.reset(token)
+    hasher.flush()

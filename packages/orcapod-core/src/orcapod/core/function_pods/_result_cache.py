@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +13,8 @@ import pyarrow.compute as pc
 
 from orcapod.core.datagrams import Packet, RowBlock
 from orcapod.core.errors import SchemaError
+from orcapod.core.files import FileStore, default_file_store
+from orcapod.core.function_pods._file_outputs import FileOutputs
 from orcapod.core.hashing import hash_table_rows
 from orcapod.core.types import Schema, to_arrow_table
 
@@ -40,6 +42,11 @@ _COMPUTED_AT = pa.timestamp("us", "UTC")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.=-]")
 
 
+REPAIR_ID = "__repair_id"
+"""The record id of a repair: ``<input hash>|<output hash of the damaged result>``."""
+_MAX_REPAIRS = 32
+
+
 @dataclass(frozen=True)
 class CacheLookup:
     """Stored results of a batch of input packets, aligned with the inputs.
@@ -52,12 +59,16 @@ class CacheLookup:
             for a miss, or a result stored outside any run).
         output_hashes: per input, the content hash of the stored output packet
             (null for a miss).
+        damaged: inputs whose stored result names a file that is missing or
+            altered (a miss, to compute again) → the output hash of that result,
+            which the new result repairs (see :meth:`ResultCache.store`).
     """
 
     outputs: pa.Table
     hits: list[bool]
     run_ids: list[str | None]
     output_hashes: pa.Array
+    damaged: dict[int, str] = field(default_factory=dict)
 
 
 class ResultCache:
@@ -75,15 +86,40 @@ class ResultCache:
     ``(*prefix, <function name>, <identity>)`` of ``database``. Aware datetimes
     among the outputs are stored in UTC (one table holds one zone per column).
 
+    Files: the ``File`` and ``Directory`` values a function returns are kept
+    in :attr:`files`, and a stored result naming a file that is missing or
+    altered is not used again: it is computed again, and the new result is
+    stored as a *repair* of the damaged one, at
+    ``(*prefix, <function name>, <identity>.repairs)``, under the id
+    ``<input hash>|<output hash of the damaged result>``. A lookup follows
+    that chain, so the first result stays stored as it was and no result is
+    ever returned stale.
+
     Args:
         database: where results live.
         prefix: the path under which this cache keeps its tables.
+        file_store: where output files are kept; by default beside the database
+            (:func:`orcapod.core.files.default_file_store`).
     """
 
-    def __init__(self, database: ArrowDatabase, *, prefix: RecordPath = ("_results",)) -> None:
+    def __init__(
+        self,
+        database: ArrowDatabase,
+        *,
+        prefix: RecordPath = ("_results",),
+        file_store: FileStore | None = None,
+    ) -> None:
         self.database = database
         self.prefix = tuple(prefix)
+        self._files = file_store
         self._latest_context: tuple[tuple[str, str | None, dict[str, Any]], pa.Table] | None = None
+
+    @property
+    def files(self) -> FileStore:
+        """The content-addressed store of the files results name."""
+        if self._files is None:
+            self._files = default_file_store(self.database)
+        return self._files
 
     def __repr__(self) -> str:
         return f"ResultCache({self.database!r}, prefix={self.prefix!r})"
@@ -92,6 +128,15 @@ class ResultCache:
         """Where the results of ``function`` are stored."""
         name = _UNSAFE.sub("_", function.name)[:64].lstrip(".-") or "function"
         return (*self.prefix, name, function.content_hash().replace(":", "-"))
+
+    def repairs_path_for(self, function: PacketFunction) -> RecordPath:
+        """Where results computed again for damaged results of ``function`` are stored."""
+        *head, last = self.path_for(function)
+        return (*head, f"{last}.repairs")
+
+    def file_outputs(self, function: PacketFunction) -> FileOutputs | None:
+        """What ``function``'s ``File``/``Directory`` outputs need, or ``None`` if it has none."""
+        return FileOutputs.of(Schema.of(function.output_schema()), lambda: self.files)
 
     # -- reading ---------------------------------------------------------------
 
@@ -102,8 +147,19 @@ class ResultCache:
             return None
         return Packet(RowBlock(found.outputs, Schema.of(function.output_schema())), 0)
 
-    def lookup_hashes(self, function: PacketFunction, input_hashes: Sequence[str]) -> CacheLookup:
-        """The stored outputs of ``function`` for inputs of these content hashes, in one read."""
+    def lookup_hashes(
+        self,
+        function: PacketFunction,
+        input_hashes: Sequence[str],
+        *,
+        files: FileOutputs | None = None,
+    ) -> CacheLookup:
+        """The stored outputs of ``function`` for inputs of these content hashes, in one read.
+
+        With ``files`` (the function's file outputs), a result naming a file that
+        is missing or altered is a miss, listed in ``damaged``, unless a repair
+        of it is stored intact.
+        """
         schema = Schema.of(function.output_schema())
         keys = list(schema)
         found = self.database.get_records_by_ids(
@@ -121,11 +177,67 @@ class ResultCache:
         wanted = pa.array(input_hashes, pa.large_string())
         positions = pc.index_in(wanted, value_set=stored_ids)
         taken = found.select([*keys, RUN_ID, OUTPUT_HASH]).take(positions)
+        hits = positions.is_valid().to_pylist()
+        if files is not None and any(hits):
+            return self._checked_files(function, files, input_hashes, taken, hits)
         return CacheLookup(
             taken.select(keys),
-            positions.is_valid().to_pylist(),
+            hits,
             taken.column(RUN_ID).to_pylist(),
             taken.column(OUTPUT_HASH).combine_chunks().cast(pa.large_string()),
+        )
+
+    def _checked_files(
+        self,
+        function: PacketFunction,
+        files: FileOutputs,
+        input_hashes: Sequence[str],
+        taken: pa.Table,
+        hits: list[bool],
+    ) -> CacheLookup:
+        """The lookup of ``taken`` with damaged results replaced by their intact repairs,
+        or turned into misses."""
+        columns = taken.column_names
+        candidates = [taken]
+        choice = list(range(len(hits)))  # row of the concatenated candidates, per input
+        hashes = taken.column(OUTPUT_HASH).to_pylist()
+        damaged = {
+            row: hashes[row]
+            for row in files.damaged_rows(taken, [row for row, hit in enumerate(hits) if hit])
+        }
+        offset = taken.num_rows
+        for _ in range(_MAX_REPAIRS):
+            if not damaged:
+                break
+            ids = {f"{input_hashes[row]}|{link}": row for row, link in damaged.items()}
+            repairs = self.database.get_records_by_ids(
+                self.repairs_path_for(function), list(ids), record_id_column=REPAIR_ID
+            )
+            if repairs is None or repairs.num_rows == 0:
+                break
+            repair_rows = [ids[i] for i in repairs.column(REPAIR_ID).to_pylist()]
+            repairs = repairs.select(columns).cast(taken.schema)
+            bad = set(files.damaged_rows(repairs, list(range(repairs.num_rows))))
+            repaired_hashes = repairs.column(OUTPUT_HASH).to_pylist()
+            for index, row in enumerate(repair_rows):
+                if index in bad:
+                    damaged[row] = repaired_hashes[index]
+                else:
+                    choice[row] = offset + index
+                    del damaged[row]
+            candidates.append(repairs)
+            offset += repairs.num_rows
+        for row in damaged:
+            hits[row] = False
+        combined = pa.concat_tables(candidates).take(pa.array(choice, pa.int64()))
+        run_ids = combined.column(RUN_ID).to_pylist()
+        # A damaged row's values stay as they were: a miss, which no caller reads.
+        return CacheLookup(
+            combined.select(list(Schema.of(function.output_schema()))),
+            hits,
+            [run_id if hit else None for run_id, hit in zip(run_ids, hits, strict=True)],
+            combined.column(OUTPUT_HASH).combine_chunks().cast(pa.large_string()),
+            damaged,
         )
 
     # -- writing ---------------------------------------------------------------
@@ -139,10 +251,13 @@ class ResultCache:
         run_id: str | None = None,
         execution_data: dict[str, Any] | None = None,
         output_hashes: pa.Array | None = None,
+        repairs: Sequence[str | None] | None = None,
     ) -> None:
         """Store the outputs of ``function`` for inputs of these hashes, in one write.
 
         Results already stored are kept as they are (the first computation wins).
+        A row with a ``repairs`` entry (the output hash of a damaged result,
+        from :attr:`CacheLookup.damaged`) is stored as that result's repair.
 
         Args:
             outputs: one row per input hash: the output columns in canonical types.
@@ -169,10 +284,24 @@ class ResultCache:
             output_hashes = pa.array(hash_table_rows(outputs), pa.large_string())
         columns = [ids, *outputs.columns, output_hashes, *context.columns]
         names = [INPUT_HASH, *outputs.column_names, OUTPUT_HASH, *context.column_names]
+        table = pa.Table.from_arrays(columns, names=names)
+        if repairs is None or not any(link is not None for link in repairs):
+            self.database.add_records(
+                self.path_for(function), table, INPUT_HASH, skip_duplicates=True
+            )
+            return
+        repairing = pa.array([link is not None for link in repairs], pa.bool_())
+        plain = table.filter(pc.invert(repairing))
+        if plain.num_rows:
+            self.database.add_records(
+                self.path_for(function), plain, INPUT_HASH, skip_duplicates=True
+            )
+        repaired = table.filter(repairing)
+        links = [f"{h}|{link}" for h, link in zip(input_hashes, repairs, strict=True) if link]
         self.database.add_records(
-            self.path_for(function),
-            pa.Table.from_arrays(columns, names=names),
-            INPUT_HASH,
+            self.repairs_path_for(function),
+            repaired.add_column(0, REPAIR_ID, pa.array(links, pa.large_string())),
+            REPAIR_ID,
             skip_duplicates=True,
         )
 

@@ -9,10 +9,13 @@ pipeline hash, so its results go to a new table and the old one is kept.
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import warnings
 from abc import ABC, abstractmethod
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from pathlib import Path
 from time import monotonic, perf_counter
 from traceback import format_exception
 from typing import TYPE_CHECKING, Any
@@ -22,7 +25,13 @@ import pyarrow.compute as pc
 
 from orcapod.capture import bound_text
 from orcapod.core.datagrams import Packet, PythonRowBlock, RowBlock, Tag
-from orcapod.core.errors import ResultNotStoredError, ReturnValueError, RunInterrupted
+from orcapod.core.errors import (
+    FileStoreWarning,
+    PathIdentityWarning,
+    ResultNotStoredError,
+    ReturnValueError,
+    RunInterrupted,
+)
 from orcapod.core.function_pods import INPUT_HASH, OUTPUT_HASH, canonical_outputs
 from orcapod.core.function_pods._result_cache import COMPUTED_AT, RUN_ID
 from orcapod.core.hashing import hash_table_rows
@@ -39,6 +48,7 @@ from orcapod.core.pipeline._run import PacketFailure
 from orcapod.core.streams import schemas_of, side_by_side
 from orcapod.core.system_columns import PROVENANCE, PROVENANCE_TYPE, is_system_column
 from orcapod.core.types import Schema, value_checker
+from orcapod.core.types._annotations import leaf_type
 from orcapod.protocols.errors import PacketCancelled
 from orcapod.protocols.isolation import DISCARD, PacketHooks
 
@@ -234,12 +244,13 @@ class FunctionNode(Node):
         self._executor = executor
 
     def written_paths(self) -> tuple[RecordPath, ...]:
-        """Its records, what explains its runs, then its results table (last)."""
+        """Its records, what explains its runs, then its results tables (last)."""
         return (
             self.pipeline_path,
             self.computed_path,
             self.node_runs_path,
             self.identities_path,
+            self.result_cache.repairs_path_for(self.function),
             self.result_cache.path_for(self.function),
         )
 
@@ -307,17 +318,21 @@ class FunctionNode(Node):
         The inputs are what the upstream nodes give now (their own ``as_table``);
         each packet's result is looked up by its content and the function's
         current identity, as a run would, batch by batch. Rows whose packet has
-        no stored result (not computed yet, or failed) are left out.
+        no stored result (not computed yet, or failed, or naming an output file
+        that is missing or altered in the file store) are left out.
         """
         table = self.upstreams[0].as_table(include_system_columns=True)
         tag_schema, packet_schema = schemas_of(self.stream.input_stream)
         output_types = self.function.output_schema()
         arrow = Schema.of(output_types).to_arrow()
+        files = self.result_cache.file_outputs(self.function)
         parts = []
         for rows in batches(table):
             system = [name for name in rows.column_names if is_system_column(name)]
             packets = RowBlock(rows.select(list(packet_schema)), packet_schema)
-            found = self.result_cache.lookup_hashes(self.function, packets.content_hashes())
+            found = self.result_cache.lookup_hashes(
+                self.function, packets.content_hashes(), files=files
+            )
             hits = pa.array(found.hits, pa.bool_())
             tags = rows.select([*tag_schema, *system]).filter(hits)
             parts.append(side_by_side(tags, found.outputs.filter(hits).cast(arrow)))
@@ -413,6 +428,7 @@ class _Batch:
         "outputs",
         "packets",
         "pending",
+        "repairs",
         "rows",
         "stored",
         "stored_hashes",
@@ -443,6 +459,7 @@ class _Batch:
         self.stored_hashes: list[pa.Array] = []  # and their output hashes
         self.pending: list[int] = []  # rows to compute: the first of each distinct packet
         self.waiting: dict[int, int] = {}  # a duplicate row -> the row computing its packet
+        self.repairs: dict[int, str] = {}  # a row whose stored result is damaged -> its hash
         # computed_rows and failed_rows recorded for explain (FunctionNodeRun._note_called)
         self.noted_computed = 0
         self.noted_failed = 0
@@ -501,6 +518,13 @@ class FunctionNodeRun:
             if name not in self.packet_schema
         }
         self.calls_noted = 0  # packets recorded for explain: numbers their records' ids
+        # File/Directory outputs: kept in the file store, checked when found stored
+        self.files = node.result_cache.file_outputs(self.function)
+        self.path_parameters = [
+            name
+            for name in self.parameters
+            if leaf_type(self.function.input_schema()[name]) is Path
+        ]
 
     # -- the node --------------------------------------------------------------
 
@@ -536,7 +560,10 @@ class FunctionNodeRun:
         batch.outputs = PythonRowBlock({key: [] for key in self.keys}, self.output_schema)
         batch.columns = list(batch.outputs._columns.values())
         self.unflushed.append(batch)
-        lookup = self.node.result_cache.lookup_hashes(self.function, batch.hashes)
+        lookup = self.node.result_cache.lookup_hashes(self.function, batch.hashes, files=self.files)
+        if lookup.damaged:
+            batch.repairs = lookup.damaged
+            self._warn_damaged(len(lookup.damaged))
         found = RowBlock(lookup.outputs, self.output_schema) if any(lookup.hits) else None
         batch.found = lookup.outputs
         batch.hits = lookup.hits
@@ -565,6 +592,8 @@ class FunctionNodeRun:
         self.counts.cached += hits
         if batch.pending:  # the arguments' values, read from Arrow only when needed
             batch.arguments = [(name, packets.values(name)) for name in self.parameters]
+            if self.path_parameters:
+                self._warn_path_names(batch)
         self.batch = batch
         if hits:
             self.checkpoints.packets_finished(hits)
@@ -607,9 +636,12 @@ class FunctionNodeRun:
             kwargs.update(self.defaults)
         fn, executor, checkpoints = self.fn, self.executor, self.checkpoints
         lock = checkpoints.lock
+        files, scratch = self.files, None
+        if files is not None:
+            fn, scratch = files.wrap(fn)
         try:
             if self.retries:
-                value = self._call_with_retries(kwargs, logger, held)
+                value = self._call_with_retries(fn, kwargs, logger, held)
             else:
                 lock.release()
                 try:
@@ -628,9 +660,14 @@ class FunctionNodeRun:
                 values: tuple[Any, ...] = (value,)
             else:
                 values = self._checked(value, tag)
+            if files is not None:
+                values = files.keep(values)
         except BaseException as error:
             self._stopped(batch, row, tag, packet, error, held)
             return
+        finally:
+            if scratch is not None:
+                files.discard(scratch)  # type: ignore[union-attr]
         columns = batch.columns
         index = len(columns[0])
         for column, item in zip(columns, values, strict=True):
@@ -650,10 +687,12 @@ class FunctionNodeRun:
     async def compute_async(self, batch: _Batch, row: int) -> None:
         """As :meth:`compute`, through the executor's async path."""
         tag, packet, kwargs, logger, held = self._prepare(batch, row)
-        fn = self.fn
+        fn, files, scratch = self.fn, self.files, None
+        if files is not None:
+            fn, scratch = files.wrap(fn)
         try:
             if self.retries:
-                value = await self._call_with_retries_async(kwargs, logger, held)
+                value = await self._call_with_retries_async(fn, kwargs, logger, held)
             elif self.executor is None:
                 value = fn(**kwargs)
             else:
@@ -661,9 +700,14 @@ class FunctionNodeRun:
             if held is not None:
                 held.release()
             values = self._checked(value, tag)
+            if files is not None:
+                values = files.keep(values)
         except BaseException as error:
             self._stopped(batch, row, tag, packet, error, held)
             return
+        finally:
+            if scratch is not None:
+                files.discard(scratch)  # type: ignore[union-attr]
         self._succeeded(batch, row, tag, packet, values)
 
     async def compute_pending_async(self, batch: _Batch, workers: int) -> None:
@@ -761,13 +805,15 @@ class FunctionNodeRun:
             self.output_schema,
         )
         hashes = pa.array(hash_table_rows(part), pa.large_string())
+        rows = batch.computed_rows[start:end]
         self.node.result_cache.store(
             self.function,
-            [batch.hashes[row] for row in batch.computed_rows[start:end]],
+            [batch.hashes[row] for row in rows],
             part,
             run_id=self.ctx.run_id,
             execution_data=self.function.execution_data(self.executor),
             output_hashes=hashes,
+            repairs=[batch.repairs.get(row) for row in rows] if batch.repairs else None,
         )
         batch.stored_parts.append(part)
         batch.stored_hashes.append(hashes)
@@ -876,7 +922,11 @@ class FunctionNodeRun:
             return DISCARD
 
     def _call_with_retries(
-        self, kwargs: dict[str, Any], logger: PacketExecutionLogger, held: HeldRecords | None
+        self,
+        fn: Callable[..., Any],
+        kwargs: dict[str, Any],
+        logger: PacketExecutionLogger,
+        held: HeldRecords | None,
     ) -> Any:
         """Call the function until an attempt succeeds or its error is not retried.
 
@@ -887,7 +937,7 @@ class FunctionNodeRun:
         Raises:
             BaseException: the last attempt's error, unchanged.
         """
-        fn, executor, interruption = self.fn, self.executor, self.interruption
+        executor, interruption = self.executor, self.interruption
         lock = self.checkpoints.lock
         attempt = 0
         while True:
@@ -913,10 +963,14 @@ class FunctionNodeRun:
                 interruption.check()  # a signal arrived during the attempt: no other
 
     async def _call_with_retries_async(
-        self, kwargs: dict[str, Any], logger: PacketExecutionLogger, held: HeldRecords | None
+        self,
+        fn: Callable[..., Any],
+        kwargs: dict[str, Any],
+        logger: PacketExecutionLogger,
+        held: HeldRecords | None,
     ) -> Any:
         """As :meth:`_call_with_retries`, through the executor's async path."""
-        fn, executor = self.fn, self.executor
+        executor = self.executor
         attempt = 0
         while True:
             attempt += 1
@@ -967,6 +1021,35 @@ class FunctionNodeRun:
             )
         except Exception as failure:  # an observer's failure never fails the packet
             isolation.fail("record", failure)
+
+    def _warn_damaged(self, count: int) -> None:
+        warnings.warn(
+            f"node {self.label!r}: {count} stored result(s) of function {self.function.name!r} "
+            f"name output files that are missing or altered in the file store at "
+            f"{str(self.node.result_cache.files.root)!r}; computing them again",
+            FileStoreWarning,
+            stacklevel=2,
+        )
+
+    def _warn_path_names(self, batch: _Batch) -> None:
+        """Warn once per node and run when a ``Path`` parameter names an existing file."""
+        for name, values in batch.arguments:
+            if name not in self.path_parameters:
+                continue
+            for row in batch.pending:
+                value = values[row]
+                if value is not None and os.path.exists(value):
+                    self.path_parameters = []
+                    warnings.warn(
+                        f"node {self.label!r}: parameter {name!r} of function "
+                        f"{self.function.name!r} is a Path, and {str(value)!r} names an existing "
+                        f"{'directory' if os.path.isdir(value) else 'file'}: it is hashed by its "
+                        "name, so editing it will not recompute; annotate File or Directory to "
+                        "identify it by content",
+                        PathIdentityWarning,
+                        stacklevel=2,
+                    )
+                    return
 
     def _check_single_retry(self, executor: object) -> None:
         """Refuse retries declared twice: by the function, and by an executor retrying

@@ -10,6 +10,7 @@ from orcapod.core._noop import NoOpObserver
 from orcapod.core._recording import RECORDER
 from orcapod.core.errors import OrcapodError, SchemaError
 from orcapod.core.executors import LocalExecutor
+from orcapod.core.files import FileHasher, FileStore, hashing_with
 from orcapod.core.function_pods import FunctionPodStream, ResultCache
 from orcapod.core.operators import OperatorStream
 from orcapod.core.pipeline._durability import (
@@ -26,6 +27,7 @@ from orcapod.core.pipeline._orchestrators import (
 from orcapod.protocols.database import validate_record_path
 
 if TYPE_CHECKING:
+    import os
     from contextvars import Token
     from types import TracebackType
 
@@ -71,15 +73,34 @@ class Pipeline:
     records at ``(name, label, hash)``; results of functions, shared by every
     pipeline of the database, at ``("_results", ...)``.
 
+    Files: ``File`` and ``Directory`` values are identified by their content.
+    Their digests are cached in the database by (path, size, mtime, inode,
+    device), so a run over unchanged files reads none of them; files returned
+    by functions are kept in a content-addressed file store beside the
+    database (see docs/files.md).
+
     Args:
         name: the pipeline's name: letters, digits, ``_``, ``-``, ``.``, ``=``.
         database: an ``ArrowDatabase``, or a URI for ``open_database``.
+        file_store: where output files are kept: a directory (or a
+            ``FileStore``); by default beside the database
+            (:func:`orcapod.core.files.default_file_store`).
+        rehash_files: read every input file's content on every run instead of
+            trusting the digest cache (strict mode, for filesystems whose
+            mtimes cannot be trusted).
 
     Raises:
         InvalidRecordPathError: the name cannot be a storage path component.
     """
 
-    def __init__(self, name: str, database: ArrowDatabase | str) -> None:
+    def __init__(
+        self,
+        name: str,
+        database: ArrowDatabase | str,
+        *,
+        file_store: FileStore | str | os.PathLike[str] | None = None,
+        rehash_files: bool = False,
+    ) -> None:
         validate_record_path((name,))
         self.name = name
         collecting = COLLECTOR.get()
@@ -95,7 +116,10 @@ class Pipeline:
         else:
             self.uri = getattr(database, "uri", None) or repr(database)
         self.database = database
-        self.result_cache = ResultCache(database)
+        if file_store is not None and not isinstance(file_store, FileStore):
+            file_store = FileStore(file_store)
+        self.result_cache = ResultCache(database, file_store=file_store)
+        self.rehash_files = bool(rehash_files)
         self.nodes: dict[str, Node] = {}
         self._recorded: list[Stream] = []
         self._token: Token[Recorder | None] | None = None
@@ -256,15 +280,21 @@ class Pipeline:
         check_flush_options(flush_interval, flush_every)
         if run_id is not None:
             self._refuse_recorded_run(run_id)
-        return _orchestrator(orchestrator).run(
-            self,
-            observer=NoOpObserver() if observer is None else observer,
-            executor=executor,
-            error_policy=error_policy,
-            run_id=run_id,
-            flush_interval=flush_interval,
-            flush_every=flush_every,
-        )
+        with hashing_with(FileHasher(self.database, strict=self.rehash_files)):
+            return _orchestrator(orchestrator).run(
+                self,
+                observer=NoOpObserver() if observer is None else observer,
+                executor=executor,
+                error_policy=error_policy,
+                run_id=run_id,
+                flush_interval=flush_interval,
+                flush_every=flush_every,
+            )
+
+    @property
+    def file_store(self) -> FileStore:
+        """Where the files that this pipeline's functions return are kept."""
+        return self.result_cache.files
 
     def _refuse_recorded_run(self, run_id: str) -> None:
         """A run id names one run: the store's records of an earlier one would collide."""

@@ -336,6 +336,12 @@ class DeltaTableDatabase:
         return self._root
 
     @property
+    def files_location(self) -> str:
+        """Where a pipeline keeps its output files by default: ``<root>/.files`` (a name
+        no record path can take, so it is never mistaken for a table)."""
+        return str(self._root / ".files")
+
+    @property
     def uri(self) -> str:
         """``delta:///absolute/root``: opens this store again (``open_database``)."""
         return f"delta://{self._root.as_posix()}"

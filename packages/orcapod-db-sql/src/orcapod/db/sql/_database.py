@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from contextlib import contextmanager
@@ -166,6 +167,15 @@ class SQLDatabase:
     def schema(self) -> str | None:
         """The PostgreSQL schema holding the tables, or None for the default one."""
         return self._schema
+
+    @property
+    def files_location(self) -> str | None:
+        """Where a pipeline keeps its output files by default: ``<sqlite file>.files``
+        beside an SQLite file; ``None`` (orcapod's default) for a server's database."""
+        database = self._engine.url.database
+        if self._dialect != SQLITE or not database or database == ":memory:":
+            return None
+        return os.path.abspath(database) + ".files"
 
     @property
     def uri(self) -> str:

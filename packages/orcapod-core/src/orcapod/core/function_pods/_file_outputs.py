@@ -1,0 +1,138 @@
+"""Functions returning ``File`` or ``Directory``: scratch directories, keeping, checking.
+
+A call of such a function gets a fresh scratch directory (``scratch_dir()``);
+what it returns is kept in the result cache's :class:`FileStore` (moved out of
+the scratch directory, copied from anywhere else), and the output names the
+stored copy. A stored result is used again only while every file it names is
+still in the store with its digest (:meth:`FileOutputs.damaged_rows`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from typing import TYPE_CHECKING, Any
+
+from orcapod.core.files import FileStore, PathValue, current_hasher
+from orcapod.core.files._scratch import WithScratch
+from orcapod.core.types import to_pylist
+from orcapod.core.types._annotations import strip_optional
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    import pyarrow as pa
+
+    from orcapod.core.types import Schema
+
+__all__ = ["FileOutputs", "holds_path_values"]
+
+
+def holds_path_values(tp: Any) -> bool:
+    """Whether values of a normalised type may hold ``File`` or ``Directory`` values."""
+    tp = strip_optional(tp)
+    if isinstance(tp, type):
+        if issubclass(tp, PathValue):
+            return True
+        if dataclasses.is_dataclass(tp):
+            return any(holds_path_values(t) for t in _field_types(tp).values())
+        return False
+    return any(holds_path_values(arg) for arg in typing.get_args(tp))
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+class FileOutputs:
+    """The ``File``/``Directory`` outputs of one function, and the store they are kept in.
+
+    Args:
+        schema: the function's output schema.
+        store: where outputs are kept.
+    """
+
+    def __init__(self, schema: Schema, store: FileStore) -> None:
+        self.schema = schema
+        self.store = store
+        self.columns = [name for name, tp in schema.items() if holds_path_values(tp)]
+
+    @classmethod
+    def of(cls, schema: Schema, store: Callable[[], FileStore]) -> FileOutputs | None:
+        """The file outputs of ``schema``, or ``None`` when it has none (nothing to do)."""
+        if not any(holds_path_values(tp) for tp in schema.types()):
+            return None
+        return cls(schema, store())
+
+    def wrap(self, function: Callable[..., Any]) -> tuple[WithScratch, Path]:
+        """``function`` called with a fresh scratch directory, and that directory."""
+        scratch = self.store.new_scratch()
+        return WithScratch(function, scratch), scratch
+
+    def keep(self, values: tuple[Any, ...]) -> tuple[Any, ...]:
+        """The output values with every ``File``/``Directory`` replaced by its stored copy.
+
+        Raises:
+            FileContentError: a returned path does not exist or is of the wrong kind.
+        """
+        hasher = current_hasher()
+        kept = []
+        for (_, tp), value in zip(self.schema.items(), values, strict=True):
+            kept.append(_map(value, tp, lambda v: self.store.keep(v, hasher=hasher)))
+        return tuple(kept)
+
+    def discard(self, scratch: Path) -> None:
+        """Remove a call's scratch directory (after its outputs were kept)."""
+        self.store.discard_scratch(scratch)
+
+    def damaged_rows(self, outputs: pa.Table, rows: list[int]) -> list[int]:
+        """Of ``rows`` of stored ``outputs``, those whose files are missing or altered."""
+        hasher = current_hasher()
+        damaged = set()
+        for name in self.columns:
+            tp = self.schema[name]
+            values = to_pylist(outputs.column(name).take(rows), tp)
+            for row, value in zip(rows, values, strict=True):
+                if row in damaged:
+                    continue
+                for stored in _leaves(value, tp):
+                    if not self.store.intact(stored.path, stored.digest, hasher):
+                        damaged.add(row)
+                        break
+        return sorted(damaged)
+
+
+def _map(value: Any, tp: Any, keep: Callable[[PathValue], PathValue]) -> Any:
+    if value is None:
+        return None
+    bare = strip_optional(tp)
+    if isinstance(value, PathValue):
+        return keep(value)
+    origin = typing.get_origin(bare)
+    if origin is list:
+        item = typing.get_args(bare)[0]
+        return [_map(v, item, keep) for v in value]
+    if origin is dict:
+        item = typing.get_args(bare)[1]
+        return {k: _map(v, item, keep) for k, v in value.items()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        types = _field_types(type(value))
+        changes = {
+            name: _map(getattr(value, name), types[name], keep)
+            for name in types
+            if holds_path_values(types[name])
+        }
+        return dataclasses.replace(value, **changes) if changes else value
+    return value
+
+
+def _leaves(value: Any, tp: Any) -> list[PathValue]:
+    found: list[PathValue] = []
+
+    def note(leaf: PathValue) -> PathValue:
+        found.append(leaf)
+        return leaf
+
+    _map(value, tp, note)
+    return found

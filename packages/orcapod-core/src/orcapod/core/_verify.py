@@ -16,6 +16,11 @@ it were true. The check reads the stores as written by
 A record names the node and tag that use a result (by input hash and output
 hash); a result no record references is still checked, and reported by its
 path and input hash.
+
+Results that name ``File`` or ``Directory`` values (in the file store) have
+each file read again and compared with its digest. A missing or altered file
+is a problem unless a run has already computed the result again and stored
+it as a repair (``<identity>.repairs``) whose files are intact.
 """
 
 from __future__ import annotations
@@ -25,10 +30,14 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from orcapod.core.files import FileHasher, hashing_with
 from orcapod.core.function_pods import INPUT_HASH, OUTPUT_HASH
+from orcapod.core.function_pods._file_outputs import FileOutputs
+from orcapod.core.function_pods._result_cache import MAX_REPAIRS, REPAIR_ID, REPAIRS_SUFFIX
 from orcapod.core.hashing import hash_table_rows
 from orcapod.core.pipeline._records import RECORD_BRANCHES
 from orcapod.core.system_columns import PROVENANCE
+from orcapod.core.types import Schema
 from orcapod.protocols.errors import OrcapodError, StoreCorruptedError
 
 if TYPE_CHECKING:
@@ -75,7 +84,8 @@ class Problem:
 
     kind: str
     """``"result"``: contents differ from the stored hash; ``"record"``: a record's
-    output hash matches no stored result."""
+    output hash matches no stored result; ``"file"``: a file the result names is
+    missing or altered (``found_hash`` names it)."""
     path: RecordPath
     input_hash: str
     stored_hash: str
@@ -84,6 +94,17 @@ class Problem:
 
     def describe(self) -> str:
         """Several lines: what is wrong, who uses it, how to repair it."""
+        if self.kind == "file":
+            lines = [
+                f"MISSING OR ALTERED file of result {self.input_hash} at {self.path!r}: "
+                f"{self.found_hash}"
+            ]
+            lines += [f"  used by {use.describe()}" for use in self.uses]
+            lines.append(
+                "  repair: run the pipeline again: the result is computed again and its "
+                "files stored (the next run says so with a FileStoreWarning)"
+            )
+            return "\n".join(lines)
         if self.kind == "result":
             lines = [
                 f"MISMATCH result {self.input_hash} at {self.path!r}: its output columns hash "
@@ -112,6 +133,7 @@ class VerifyReport:
 
     results: int = 0
     records: int = 0
+    files: int = 0
     problems: list[Problem] = field(default_factory=list)
 
 
@@ -166,9 +188,11 @@ def _check_results(
     uses: dict[str, list[NodeUse]],
     wanted: set[tuple[str, str]] | None,
     report: VerifyReport,
+    hasher: FileHasher,
 ) -> dict[str, set[str]]:
     """Rehash one results table; the stored output hashes by input hash."""
-    table = database.get_all_records(path, record_id_column=INPUT_HASH)
+    repairs = path[-1].endswith(REPAIRS_SUFFIX)
+    table = database.get_all_records(path, record_id_column=REPAIR_ID if repairs else INPUT_HASH)
     if table is None:
         return {}
     if OUTPUT_HASH not in table.column_names:
@@ -194,7 +218,62 @@ def _check_results(
             report.problems.append(
                 Problem("result", path, input_hash, stored_hash, found_hash, users)
             )
+    if not repairs:
+        _check_files(database, path, table, uses, report, hasher)
     return held
+
+
+def _check_files(
+    database: ArrowDatabase,
+    path: RecordPath,
+    table: pa.Table,
+    uses: dict[str, list[NodeUse]],
+    report: VerifyReport,
+    hasher: FileHasher,
+) -> None:
+    """Read again every file the results name; report those missing or altered, unless
+    a repair of their result is stored with its files intact."""
+    schema = Schema.from_arrow(table.select(_output_columns(table)).schema)
+    outputs = FileOutputs(schema)
+    if not outputs.columns:
+        return
+    rows = list(range(table.num_rows))
+    with hashing_with(hasher):
+        damaged = outputs.damaged_rows(table, rows)
+        report.files += sum(len(outputs.files_of(table, row)) for row in rows)
+        if not damaged:
+            return
+        inputs = table.column(INPUT_HASH).to_pylist()
+        stored = table.column(OUTPUT_HASH).to_pylist()
+        repairs_path = (*path[:-1], path[-1] + REPAIRS_SUFFIX)
+        for row in damaged:
+            if _repaired(database, repairs_path, outputs, inputs[row], stored[row]):
+                continue
+            users = tuple(u for u in uses.get(inputs[row], ()) if u.output_hash == stored[row])
+            lost = outputs.damaged_files(table, row)
+            report.problems.append(
+                Problem("file", path, inputs[row], stored[row], ", ".join(lost), users)
+            )
+
+
+def _repaired(
+    database: ArrowDatabase,
+    repairs_path: RecordPath,
+    outputs: FileOutputs,
+    input_hash: str,
+    output_hash: str,
+) -> bool:
+    """Whether the chain of repairs of this damaged result ends in one that is intact."""
+    for _ in range(MAX_REPAIRS):
+        found = database.get_records_by_ids(
+            repairs_path, [f"{input_hash}|{output_hash}"], record_id_column=REPAIR_ID
+        )
+        if found is None or found.num_rows == 0:
+            return False
+        if not outputs.damaged_rows(found, [0]):
+            return True
+        output_hash = found.column(OUTPUT_HASH)[0].as_py()
+    return False
 
 
 def verify_store(database: ArrowDatabase, pipeline: str | None = None) -> VerifyReport:
@@ -206,13 +285,15 @@ def verify_store(database: ArrowDatabase, pipeline: str | None = None) -> Verify
     """
     uses, count = _records_of_pipelines(database, pipeline)
     report = VerifyReport(records=count)
+    hasher = FileHasher(strict=True)  # every file is read: the cache is what is checked
     wanted = None
     if pipeline is not None:
         wanted = {(i, u.output_hash) for i, found in uses.items() for u in found}
     held: dict[str, set[str]] = defaultdict(set)
     for path in database.list_paths((RESULTS_BRANCH,)):
         if len(path) == 3:
-            for input_hash, hashes in _check_results(database, path, uses, wanted, report).items():
+            checked = _check_results(database, path, uses, wanted, report, hasher)
+            for input_hash, hashes in checked.items():
                 held[input_hash] |= hashes
     for input_hash, node_uses in uses.items():
         for use in node_uses:
@@ -268,9 +349,10 @@ class VerifyCommand:
         for problem in report.problems:
             print(problem.describe())
         scope = "" if args.pipeline is None else f" of pipeline {args.pipeline!r}"
+        files = f", {report.files} stored file(s)" if report.files else ""
         summary = (
-            f"checked {report.results} result(s){scope} and {report.records} node record(s): "
-            f"{len(report.problems) or 'no'} mismatch(es)"
+            f"checked {report.results} result(s){scope}, {report.records} node record(s)"
+            f"{files}: {len(report.problems) or 'no'} mismatch(es)"
         )
         print(summary)
         return 1 if report.problems else 0

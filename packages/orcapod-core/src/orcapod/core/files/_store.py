@@ -14,6 +14,7 @@ once, and a stored copy whose content no longer matches its name is detected
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
 import shutil
@@ -31,7 +32,7 @@ from orcapod.core.files._values import Directory, File, PathValue
 if TYPE_CHECKING:
     from orcapod.protocols.database import ArrowDatabase
 
-__all__ = ["FileStore", "default_file_store"]
+__all__ = ["FileStore", "default_file_store", "intact"]
 
 
 class FileStore:
@@ -107,20 +108,25 @@ class FileStore:
         return stored
 
     def intact(self, target: Path, digest: str, hasher: FileHasher | None = None) -> bool:
-        """Whether ``target`` exists and its content has ``digest`` (through the hash cache)."""
-        hasher = current_hasher() if hasher is None else hasher
-        try:
-            if digest.startswith("sha256-tree:"):
-                found = hasher.directory_digest(target)
-            else:
-                found = hasher.file_digest(target)
-        except FileContentError:
-            return False
-        return found == digest
+        """Whether ``target`` exists and its content has ``digest`` (see :func:`intact`)."""
+        return intact(target, digest, hasher)
 
     def discard_scratch(self, scratch: Path) -> None:
         """Remove a packet's scratch directory and what is left in it."""
         _remove(scratch)
+
+
+def intact(path: Path, digest: str, hasher: FileHasher | None = None) -> bool:
+    """Whether ``path`` exists and its content has ``digest`` (through the hash cache)."""
+    hasher = current_hasher() if hasher is None else hasher
+    try:
+        if digest.startswith("sha256-tree:"):
+            found = hasher.directory_digest(path)
+        else:
+            found = hasher.file_digest(path)
+    except FileContentError:
+        return False
+    return found == digest
 
 
 def _place_directory(source: Path, temporary: Path, ignore: tuple[str, ...], *, move: bool) -> None:
@@ -184,6 +190,7 @@ def _temporary_store(database: Any) -> FileStore:
         found = _TEMPORARY_BY_ID.get(id(database))
     if found is None:
         found = FileStore(tempfile.mkdtemp(prefix="orcapod-files-"))
+        atexit.register(shutil.rmtree, found.root, ignore_errors=True)
         try:
             _TEMPORARY_STORES[database] = found
         except TypeError:

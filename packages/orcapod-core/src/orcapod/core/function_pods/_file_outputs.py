@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from orcapod.core.files import FileStore, PathValue, current_hasher
 from orcapod.core.files._scratch import WithScratch
+from orcapod.core.files._store import intact
 from orcapod.core.types import to_pylist
 from orcapod.core.types._annotations import strip_optional
 
@@ -50,10 +51,10 @@ class FileOutputs:
 
     Args:
         schema: the function's output schema.
-        store: where outputs are kept.
+        store: where outputs are kept (``None``: only checking stored outputs).
     """
 
-    def __init__(self, schema: Schema, store: FileStore) -> None:
+    def __init__(self, schema: Schema, store: FileStore | None = None) -> None:
         self.schema = schema
         self.store = store
         self.columns = [name for name, tp in schema.items() if holds_path_values(tp)]
@@ -67,7 +68,8 @@ class FileOutputs:
 
     def wrap(self, function: Callable[..., Any]) -> tuple[WithScratch, Path]:
         """``function`` called with a fresh scratch directory, and that directory."""
-        scratch = self.store.new_scratch()
+        store = self._keeping()
+        scratch = store.new_scratch()
         return WithScratch(function, scratch), scratch
 
     def keep(self, values: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -76,15 +78,38 @@ class FileOutputs:
         Raises:
             FileContentError: a returned path does not exist or is of the wrong kind.
         """
-        hasher = current_hasher()
+        hasher, store = current_hasher(), self._keeping()
         kept = []
         for (_, tp), value in zip(self.schema.items(), values, strict=True):
-            kept.append(_map(value, tp, lambda v: self.store.keep(v, hasher=hasher)))
+            kept.append(_map(value, tp, lambda v: store.keep(v, hasher=hasher)))
         return tuple(kept)
+
+    def _keeping(self) -> FileStore:
+        if self.store is None:
+            raise RuntimeError("these FileOutputs only check stored outputs; give a FileStore")
+        return self.store
 
     def discard(self, scratch: Path) -> None:
         """Remove a call's scratch directory (after its outputs were kept)."""
-        self.store.discard_scratch(scratch)
+        self._keeping().discard_scratch(scratch)
+
+    def files_of(self, outputs: pa.Table, row: int) -> list[PathValue]:
+        """The ``File``/``Directory`` values one row of stored ``outputs`` names."""
+        found: list[PathValue] = []
+        for name in self.columns:
+            tp = self.schema[name]
+            (value,) = to_pylist(outputs.column(name).slice(row, 1), tp)
+            found += _leaves(value, tp)
+        return found
+
+    def damaged_files(self, outputs: pa.Table, row: int) -> list[str]:
+        """The paths of the files of one row that are missing or altered."""
+        hasher = current_hasher()
+        return [
+            str(value.path)
+            for value in self.files_of(outputs, row)
+            if not intact(value.path, value.digest, hasher)
+        ]
 
     def damaged_rows(self, outputs: pa.Table, rows: list[int]) -> list[int]:
         """Of ``rows`` of stored ``outputs``, those whose files are missing or altered."""
@@ -97,7 +122,7 @@ class FileOutputs:
                 if row in damaged:
                     continue
                 for stored in _leaves(value, tp):
-                    if not self.store.intact(stored.path, stored.digest, hasher):
+                    if not intact(stored.path, stored.digest, hasher):
                         damaged.add(row)
                         break
         return sorted(damaged)

@@ -9,6 +9,8 @@ import pyarrow as pa
 from orcapod.core._recording import record
 from orcapod.core.datagrams import Packet, RowBlock, Tag
 from orcapod.core.errors import ReturnValueError, SchemaError, TypeMismatchError
+from orcapod.core.files import default_file_store
+from orcapod.core.function_pods._file_outputs import FileOutputs
 from orcapod.core.hashing import combine_hashes
 from orcapod.core.streams import StreamBase, schemas_of, side_by_side
 from orcapod.core.system_columns import is_system_column
@@ -125,18 +127,25 @@ class FunctionPod:
             ReturnValueError: the function's value does not fit its outputs; names the tag.
             BaseException: whatever the function raised, unchanged.
         """
-        cache = self.result_cache
+        cache, function = self.result_cache, self._function
+        files = self._file_outputs()
+        repairs = None
         if cache is not None:
-            cached = cache.lookup(self._function, packet)
-            if cached is not None:
-                return tag, cached
+            found = cache.lookup_hashes(function, [packet.content_hash()], files=files)
+            if found.hits[0]:
+                schema = Schema.of(function.output_schema())
+                return tag, Packet(RowBlock(found.outputs, schema), 0)
+            repairs = [found.damaged.get(0)] if found.damaged else None
         try:
-            output = self._function.call(packet, logger=logger)
+            if files is None:
+                output = function.call(packet, logger=logger)
+            else:
+                output = _call_keeping_files(function, files, packet, logger)
         except ReturnValueError as error:
             raise ReturnValueError(f"{error} (tag {tag.as_dict()})") from None
         if cache is not None:
-            outputs = output.as_table().cast(self._function.output_schema().to_arrow())
-            cache.store(self._function, [packet.content_hash()], outputs)
+            outputs = output.as_table().cast(function.output_schema().to_arrow())
+            cache.store(function, [packet.content_hash()], outputs, repairs=repairs)
         return tag, output
 
     # -- whole tables ------------------------------------------------------------
@@ -165,6 +174,15 @@ class FunctionPod:
             return side_by_side(table.select(tag_names).slice(0, 0), canonical.empty_table())
         return pa.concat_tables(parts)
 
+    def _file_outputs(self) -> FileOutputs | None:
+        """The function's File/Directory outputs, kept beside the cache's database (or,
+        without a cache, in a temporary file store of this process)."""
+        if self.result_cache is not None:
+            return self.result_cache.file_outputs(self._function)
+        return FileOutputs.of(
+            Schema.of(self._function.output_schema()), lambda: default_file_store(None)
+        )
+
     def _display_name(self) -> str:
         return self._label or self._function.name
 
@@ -187,11 +205,13 @@ class FunctionPod:
             hits = [False] * count
         else:
             keys = packets.content_hashes()
-            lookup = cache.lookup_hashes(function, keys)
+            lookup = cache.lookup_hashes(function, keys, files=self._file_outputs())
             if all(lookup.hits):
                 return lookup.outputs.cast(canonical)
             hits = lookup.hits
         work = _Computed(function.output_keys)
+        if lookup is not None and lookup.damaged:
+            work.repairs = {keys[row]: link for row, link in lookup.damaged.items()}
         try:
             self._compute_missing(tags, packets, hits, keys, work)
         except BaseException:
@@ -223,6 +243,7 @@ class FunctionPod:
         """
         function = self._function
         fn, executor = function.function, function.executor
+        files = self._file_outputs()
         columns = [
             (name, packets.values(name))
             for name in function.input_schema()
@@ -241,13 +262,16 @@ class FunctionPod:
             if defaults:
                 kwargs.update(defaults)
             try:
-                if invoke is not None:
+                if files is not None:
+                    values = _call_keeping_files(function, files, kwargs, None, split=True)
+                elif invoke is not None:
                     value = invoke(kwargs)
+                    values = (value,) if split is None else split(value)
                 else:
                     value = (
                         fn(**kwargs) if executor is None else executor.execute_callable(fn, kwargs)  # type: ignore[attr-defined]
                     )
-                values = (value,) if split is None else split(value)
+                    values = (value,) if split is None else split(value)
             except ReturnValueError as error:
                 raise ReturnValueError(f"{error} (tag {Tag(tags, row).as_dict()})") from None
             except BaseException as error:
@@ -278,12 +302,35 @@ class FunctionPod:
         function, cache = self._function, self.result_cache
         table, kept, wrong = _to_outputs(work, function)
         if cache is not None and kept:  # then the keys are the input hashes
-            cache.store(function, [str(keys[work.rows[i]]) for i in kept], table)
+            hashes = [str(keys[work.rows[i]]) for i in kept]
+            repairs = [work.repairs.get(h) for h in hashes] if work.repairs else None
+            cache.store(function, hashes, table, repairs=repairs)
         if wrong is not None and raise_wrong_values:
             index, values = wrong
             error = function.value_error(dict(zip(function.output_keys, values, strict=True)))
             raise ReturnValueError(f"{error} (tag {Tag(tags, work.rows[index]).as_dict()})")
         return table
+
+
+def _call_keeping_files(
+    function: PythonPacketFunction,
+    files: FileOutputs,
+    arguments: data.Packet | dict[str, Any],
+    logger: PacketExecutionLogger | None,
+    *,
+    split: bool = False,
+) -> Any:
+    """Call ``function`` with a scratch directory; its File/Directory outputs kept in the
+    file store. The output packet, or (``split``) the tuple of output values."""
+    wrapped, scratch = files.wrap(function.function)
+    kwargs = arguments if isinstance(arguments, dict) else function.arguments(arguments)
+    try:
+        values = files.keep(
+            function.split_outputs(function.invoke(kwargs, logger=logger, fn=wrapped))
+        )
+    finally:
+        files.discard(scratch)
+    return values if split else function.output_packet(values)
 
 
 class _Computed:
@@ -292,12 +339,13 @@ class _Computed:
     A packet's key is its content hash when results are cached, else its row.
     """
 
-    __slots__ = ("position", "rows", "values")
+    __slots__ = ("position", "repairs", "rows", "values")
 
     def __init__(self, keys: tuple[str, ...]) -> None:
         self.rows: list[int] = []
         self.position: dict[Hashable, int] = {}  # packet key -> index among the computed
         self.values: dict[str, list[Any]] = {key: [] for key in keys}
+        self.repairs: dict[Hashable, str] = {}  # input hash -> the damaged result it repairs
 
 
 def _to_outputs(

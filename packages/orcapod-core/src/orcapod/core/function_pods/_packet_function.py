@@ -287,12 +287,19 @@ class PythonPacketFunction:
         }
 
     def invoke(
-        self, kwargs: Mapping[str, Any], *, logger: PacketExecutionLogger | None = None
+        self,
+        kwargs: Mapping[str, Any],
+        *,
+        logger: PacketExecutionLogger | None = None,
+        fn: Callable[..., Any] | None = None,
     ) -> Any:
         """Run the function on ``kwargs`` through its executor (or directly); return its value.
 
         An error of ``retry_on`` is followed by another attempt while ``retries``
         allow; each attempt's records carry its number (``attempt=``).
+
+        Args:
+            fn: what to call instead of the function itself (the function wrapped).
 
         Raises:
             BaseException: the last attempt's error, unchanged.
@@ -300,13 +307,14 @@ class PythonPacketFunction:
         executor = self._python_executor()
         if executor is None:
             self._warn_if_logged(logger)
+        function = self.function if fn is None else fn
         attempt = 1
         while True:
             try:
                 if executor is None:
-                    return self.function(**kwargs)
+                    return function(**kwargs)
                 return executor.execute_callable(
-                    self.function, kwargs, logger=_numbered(logger, attempt)
+                    function, kwargs, logger=_numbered(logger, attempt)
                 )
             except BaseException as error:
                 if not self.retried(error, attempt):

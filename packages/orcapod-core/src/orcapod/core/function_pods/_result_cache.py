@@ -44,7 +44,10 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_.=-]")
 
 REPAIR_ID = "__repair_id"
 """The record id of a repair: ``<input hash>|<output hash of the damaged result>``."""
-_MAX_REPAIRS = 32
+REPAIRS_SUFFIX = ".repairs"
+"""Ends the last component of the path of a function's repairs table."""
+MAX_REPAIRS = 32
+"""The longest chain of repairs a lookup follows."""
 
 
 @dataclass(frozen=True)
@@ -132,7 +135,7 @@ class ResultCache:
     def repairs_path_for(self, function: PacketFunction) -> RecordPath:
         """Where results computed again for damaged results of ``function`` are stored."""
         *head, last = self.path_for(function)
-        return (*head, f"{last}.repairs")
+        return (*head, f"{last}{REPAIRS_SUFFIX}")
 
     def file_outputs(self, function: PacketFunction) -> FileOutputs | None:
         """What ``function``'s ``File``/``Directory`` outputs need, or ``None`` if it has none."""
@@ -206,7 +209,7 @@ class ResultCache:
             for row in files.damaged_rows(taken, [row for row, hit in enumerate(hits) if hit])
         }
         offset = taken.num_rows
-        for _ in range(_MAX_REPAIRS):
+        for _ in range(MAX_REPAIRS):
             if not damaged:
                 break
             ids = {f"{input_hashes[row]}|{link}": row for row, link in damaged.items()}
@@ -285,6 +288,20 @@ class ResultCache:
         columns = [ids, *outputs.columns, output_hashes, *context.columns]
         names = [INPUT_HASH, *outputs.column_names, OUTPUT_HASH, *context.column_names]
         table = pa.Table.from_arrays(columns, names=names)
+        # The output fields' metadata goes with them: a File column says it is one, and
+        # which of its fields identify it (verify rehashes the stored outputs).
+        stored = table.schema
+        outputs_at = range(1, 1 + outputs.num_columns)
+        table = table.replace_schema_metadata(None).cast(
+            pa.schema(
+                [
+                    stored.field(i).with_metadata(outputs.schema.field(i - 1).metadata)
+                    if i in outputs_at
+                    else stored.field(i)
+                    for i in range(len(names))
+                ]
+            )
+        )
         if repairs is None or not any(link is not None for link in repairs):
             self.database.add_records(
                 self.path_for(function), table, INPUT_HASH, skip_duplicates=True

@@ -16,6 +16,7 @@ from orcapod.core.errors import (
     SchemaError,
     TypeMismatchError,
 )
+from orcapod.core.files import PathValue
 from orcapod.core.function_pods._execution_context import (
     EXECUTION_DATA_SCHEMA,
     extra_info,
@@ -358,9 +359,13 @@ class PythonPacketFunction:
             tp = self._output_schema[key]
             try:
                 Packet.from_dict({key: value}, Schema({key: tp}))
-            except TypeMismatchError:
+            except TypeMismatchError as error:
                 got = "None" if value is None else f"{type(value).__name__} {value!r}"
-                wrong.append(f"output {key!r} must be {type_name(tp)}, got {got}")
+                why = ""
+                if isinstance(value, PathValue) and "(" in str(error):
+                    # the right kind, but unreadable: say why (a File that does not exist)
+                    why = f" ({str(error).split(' (', 1)[1].split('). ', 1)[0]})"
+                wrong.append(f"output {key!r} must be {type_name(tp)}, got {got}{why}")
         detail = "; ".join(wrong) or f"values {dict(row)!r} do not fit {self._output_schema!r}"
         return ReturnValueError(f"function {self._name!r} returned a wrong value: {detail}")
 

@@ -28,6 +28,7 @@ from orcapod.protocols.database import validate_record_path
 
 if TYPE_CHECKING:
     import os
+    from contextlib import AbstractContextManager
     from contextvars import Token
     from types import TracebackType
 
@@ -123,6 +124,7 @@ class Pipeline:
         self.nodes: dict[str, Node] = {}
         self._recorded: list[Stream] = []
         self._token: Token[Recorder | None] | None = None
+        self._hashing: AbstractContextManager[FileHasher] | None = None
 
     def __repr__(self) -> str:
         return f"Pipeline({self.name!r}, nodes={list(self.nodes)})"
@@ -138,6 +140,9 @@ class Pipeline:
         if self._token is not None:
             raise OrcapodError(f"pipeline {self.name!r} is already recording")
         self._token = RECORDER.set(self)
+        # Sources made in the block hash their files through the store's digest cache.
+        self._hashing = hashing_with(self.file_hasher())
+        self._hashing.__enter__()
         return self
 
     def __exit__(
@@ -149,6 +154,9 @@ class Pipeline:
         token, self._token = self._token, None
         if token is not None:
             RECORDER.reset(token)
+        hashing, self._hashing = self._hashing, None
+        if hashing is not None:
+            hashing.__exit__(exc_type, exc, tb)
         if exc_type is None:
             self.compile()
 
@@ -280,7 +288,7 @@ class Pipeline:
         check_flush_options(flush_interval, flush_every)
         if run_id is not None:
             self._refuse_recorded_run(run_id)
-        with hashing_with(FileHasher(self.database, strict=self.rehash_files)):
+        with hashing_with(self.file_hasher()):
             return _orchestrator(orchestrator).run(
                 self,
                 observer=NoOpObserver() if observer is None else observer,
@@ -290,6 +298,10 @@ class Pipeline:
                 flush_interval=flush_interval,
                 flush_every=flush_every,
             )
+
+    def file_hasher(self) -> FileHasher:
+        """A hasher of files whose digests are cached in this pipeline's database."""
+        return FileHasher(self.database, strict=self.rehash_files)
 
     @property
     def file_store(self) -> FileStore:

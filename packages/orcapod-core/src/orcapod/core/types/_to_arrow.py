@@ -203,7 +203,7 @@ def _fast_logical_checker(logical: LogicalType) -> typing.Callable[[Any], Any]:
             raise _Rejected
         try:
             return to_storage(value)
-        except (TypeError, ValueError) as error:
+        except (TypeError, ValueError, OSError) as error:
             raise _Rejected from error
 
     return check_logical

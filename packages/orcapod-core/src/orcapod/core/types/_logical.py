@@ -168,6 +168,10 @@ def logical_type_named(name: str) -> LogicalType | None:
     found = _BY_NAME.get(name)
     if found is None and _load_plugins():
         found = _BY_NAME.get(name)
+    for resolver in list(_NAME_RESOLVERS):
+        if found is not None:
+            break
+        found = resolver(name)
     return found
 
 
@@ -232,3 +236,20 @@ DIRECTORY_TYPE = register_logical_type(
         Directory, "directory", "a directory, identified by a Merkle digest of its files"
     )
 )
+
+
+# -- numpy arrays and frozen dataclasses, resolved on demand ------------------------
+
+_NAME_RESOLVERS: list[Callable[[str], LogicalType | None]] = []
+"""Functions from a stored logical type name to its type, for names registered lazily."""
+
+
+def _register_on_demand_types() -> None:
+    from orcapod.core.types import _arrays, _dataclasses
+
+    for module in (_arrays, _dataclasses):
+        register_resolver(module.resolve)
+        _NAME_RESOLVERS.append(module.resolve_name)
+
+
+_register_on_demand_types()

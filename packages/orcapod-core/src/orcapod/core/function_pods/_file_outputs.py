@@ -43,7 +43,9 @@ def holds_path_values(tp: Any) -> bool:
 
 
 def _field_types(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
+    from orcapod.core.types._dataclasses import field_types
+
+    return field_types(cls)
 
 
 class FileOutputs:

@@ -16,7 +16,6 @@ from orcapod.core.errors import (
     SchemaError,
     TypeMismatchError,
 )
-from orcapod.core.files import PathValue
 from orcapod.core.function_pods._execution_context import (
     EXECUTION_DATA_SCHEMA,
     extra_info,
@@ -362,9 +361,10 @@ class PythonPacketFunction:
             except TypeMismatchError as error:
                 got = "None" if value is None else f"{type(value).__name__} {value!r}"
                 why = ""
-                if isinstance(value, PathValue) and "(" in str(error):
-                    # the right kind, but unreadable: say why (a File that does not exist)
-                    why = f" ({str(error).split(' (', 1)[1].split('). ', 1)[0]})"
+                if isinstance(tp, type) and isinstance(value, tp) and " (" in str(error):
+                    # the right class, but refused: say why (a File that does not exist,
+                    # an array of objects)
+                    why = f" ({str(error).split(' (', 1)[1].rsplit('). ', 1)[0]})"
                 wrong.append(f"output {key!r} must be {type_name(tp)}, got {got}{why}")
         detail = "; ".join(wrong) or f"values {dict(row)!r} do not fit {self._output_schema!r}"
         return ReturnValueError(f"function {self._name!r} returned a wrong value: {detail}")

@@ -359,7 +359,6 @@ class FunctionNode(Node):
                 records.column(INPUT_HASH).unique().to_pylist(),
                 record_id_column=INPUT_HASH,
             )
-        history_columns = [RUN_ID, COMPUTED_AT]
         if records is None or stored is None:
             empty = self._empty()
             schema = pa.schema(
@@ -390,6 +389,7 @@ class FunctionNode(Node):
         kept = records.filter(found)
         taken = stored.take(positions.filter(found))
         arrow = Schema.of(self.function.output_schema()).to_arrow()
+        empty = self._empty()
         table = pa.Table.from_arrays(
             [
                 *(kept.column(name) for name in tags),
@@ -399,7 +399,17 @@ class FunctionNode(Node):
                 taken.column(RUN_ID).cast(pa.large_string()),
                 taken.column(COMPUTED_AT),
             ],
-            names=[*tags, *outputs, PROVENANCE, INPUT_HASH, *history_columns],
+            # the declared fields (Path, File, array... metadata), as as_table() has them
+            schema=pa.schema(
+                [
+                    *(empty.schema.field(name) for name in tags),
+                    *arrow,
+                    pa.field(PROVENANCE, kept.column(PROVENANCE).type),
+                    pa.field(INPUT_HASH, pa.large_string()),
+                    pa.field(RUN_ID, pa.large_string()),
+                    pa.field(COMPUTED_AT, taken.column(COMPUTED_AT).type),
+                ]
+            ),
         )
         return table.sort_by([(COMPUTED_AT, "ascending"), (INPUT_HASH, "ascending")])
 

@@ -20,6 +20,7 @@ def test_exported_names_are_what_we_mean_to_publish() -> None:
         "CSVSource",
         "DataFrameSource",
         "DictSource",
+        "GlobSource",
         "ListSource",
         "Packet",
         "Schema",

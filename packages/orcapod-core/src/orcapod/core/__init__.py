@@ -73,6 +73,9 @@ if TYPE_CHECKING:
         DictSource as DictSource,
     )
     from orcapod.core.sources import (
+        GlobSource as GlobSource,
+    )
+    from orcapod.core.sources import (
         ListSource as ListSource,
     )
     from orcapod.core.types import Schema as Schema
@@ -84,6 +87,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "CSVSource": "orcapod.core.sources",
         "DataFrameSource": "orcapod.core.sources",
         "DictSource": "orcapod.core.sources",
+        "GlobSource": "orcapod.core.sources",
         "ListSource": "orcapod.core.sources",
         "Packet": "orcapod.core.datagrams",
         "Schema": "orcapod.core.types",

@@ -1,9 +1,11 @@
-"""Sources: streams that originate data (rows, lists, Arrow tables, data frames, CSV files)."""
+"""Sources: streams that originate data (rows, lists, Arrow tables, data frames, CSV files,
+the files a path pattern matches)."""
 
 from __future__ import annotations
 
 from orcapod.core.sources._csv import CSVSource
 from orcapod.core.sources._dataframe import DataFrameSource
+from orcapod.core.sources._glob import GlobSource
 from orcapod.core.sources._python import DictSource, ListSource
 from orcapod.core.sources._table_source import ArrowTableSource, TableSource
 
@@ -12,6 +14,7 @@ __all__ = [
     "CSVSource",
     "DataFrameSource",
     "DictSource",
+    "GlobSource",
     "ListSource",
     "TableSource",
 ]

@@ -565,3 +565,24 @@ def test_file_store_keep_is_atomic_and_idempotent(tmp_path: Path) -> None:
     assert not store.intact(first.path, first.digest)
     third = store.keep(File(source))  # an altered object is replaced
     assert third.path.read_text() == "payload"
+
+
+def test_a_path_given_twice_is_read_once_and_a_file_changing_while_read_is_not_cached(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _write(tmp_path / "growing.log", "start")
+    hasher = FileHasher(InMemoryArrowDatabase())
+    assert len(set(hasher.file_digests([path, path, path]))) == 1
+    assert hasher.reads == 1
+    other = _write(tmp_path / "other.log", "start")
+    real_fstat = os.fstat
+
+    def fstat_after_an_append(fd: int) -> os.stat_result:
+        info = real_fstat(fd)
+        return os.stat_result((*info[:6], info.st_size + 1, *info[7:]))
+
+    monkeypatch.setattr(os, "fstat", fstat_after_an_append)
+    hasher.file_digest(other)
+    monkeypatch.undo()
+    hasher.file_digest(other)
+    assert hasher.reads == 3  # the digest of a file that moved under the read is not kept

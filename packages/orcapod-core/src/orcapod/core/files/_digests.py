@@ -24,6 +24,7 @@ import os
 import stat
 import threading
 import time
+import warnings
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from pathlib import Path
@@ -109,26 +110,35 @@ class FileHasher:
                         digests[index] = found
                         self._remember(keys[index], found)
         now = time.time()
+        read: dict[str, str] = {}  # a path given twice is read once
         for index, digest in enumerate(digests):
             if digest is None:
-                path, info = located[index]
-                digest = self._read(path, info)
+                key = keys[index]
+                digest = read.get(key)
+                if digest is None:
+                    path, info = located[index]
+                    digest, steady = self._read(path, info)
+                    read[key] = digest
+                    if steady and now - info.st_mtime >= RACY_SECONDS:
+                        self._remember(key, digest)
+                        with self._lock:
+                            self._pending[key] = (str(path), digest)
                 digests[index] = digest
-                if now - info.st_mtime >= RACY_SECONDS:
-                    self._remember(keys[index], digest)
-                    with self._lock:
-                        self._pending[keys[index]] = (str(path), digest)
         return [d for d in digests if d is not None]
 
-    def _read(self, path: Path, info: os.stat_result) -> str:
+    def _read(self, path: Path, info: os.stat_result) -> tuple[str, bool]:
+        """The digest of the file's content, and whether it held still while read (its
+        size and mtime after the read are those of ``info``): only then is it cached."""
         try:
             with open(path, "rb") as handle:
                 digest = hashlib.file_digest(handle, FILE_METHOD)
+                after = os.fstat(handle.fileno())
         except OSError as error:
             raise FileContentError(f"cannot read file {str(path)!r}: {error}") from None
         with self._lock:
             self.reads += 1
-        return f"{FILE_METHOD}:{digest.hexdigest()}"
+        steady = (after.st_size, after.st_mtime_ns) == (info.st_size, info.st_mtime_ns)
+        return f"{FILE_METHOD}:{digest.hexdigest()}", steady
 
     def _remember(self, key: str, digest: str) -> None:
         with self._lock:
@@ -138,7 +148,16 @@ class FileHasher:
 
     def _stored(self, keys: list[str]) -> dict[str, str]:
         assert self.database is not None
-        table = self.database.get_records_by_ids(CACHE_PATH, keys, record_id_column="key")
+        try:
+            table = self.database.get_records_by_ids(CACHE_PATH, keys, record_id_column="key")
+        except Exception as error:  # the cache only saves work: read the files instead
+            warnings.warn(
+                f"the file-hash cache of {self.database!r} cannot be read ({error}); "
+                "reading the files instead",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            return {}
         if table is None or table.num_rows == 0:
             return {}
         return dict(

@@ -13,6 +13,7 @@ import hashlib
 import os
 import pickle
 import shutil
+import stat
 import subprocess
 import sys
 import time
@@ -586,3 +587,225 @@ def test_a_path_given_twice_is_read_once_and_a_file_changing_while_read_is_not_c
     monkeypatch.undo()
     hasher.file_digest(other)
     assert hasher.reads == 3  # the digest of a file that moved under the read is not kept
+
+
+# -- what a hostile tester found -------------------------------------------------------
+
+
+def test_an_input_edited_after_its_source_read_it_is_never_computed_or_found_stale(
+    tmp_path: Path,
+) -> None:
+    from orcapod.core.errors import FileChangedError
+
+    path = _write(tmp_path / "in.txt", "4")
+    database = InMemoryArrowDatabase()
+
+    def build() -> Pipeline:
+        pipeline = Pipeline("edits", database)
+        with pipeline:
+            rows = [{"i": 0, "data": File(path)}]
+            read_value.pod(DictSource(rows, tag_columns=["i"]), label="read")
+        return pipeline
+
+    stale = build()  # its source took the digest of "4"
+    _write(path, "7")
+    result = stale.run()
+    (failure,) = result.failures
+    assert failure.error_type == FileChangedError.__name__
+    assert "Make the source again" in failure.message
+    fresh = build()
+    assert fresh.run().nodes["read"].computed == 1
+    assert fresh.nodes["read"].as_table().column("value").to_pylist() == [7]
+    _write(path, "4")  # back to the content of the stale source's digest...
+    _write(path, "9")  # ...and away again: the result of "4" is never served for "9"
+    assert stale.run().failures
+    claimed = File(path, digest="sha256:" + "0" * 64)  # a digest that is not the content
+    with pytest.raises(FileChangedError, match="changed after its digest was taken"):
+        read_value.pod(DictSource([{"i": 0, "data": claimed}], tag_columns=["i"])).as_table()
+
+
+@function_pod(output_keys="out")
+def link_and_return(data: File) -> File:
+    linked = scratch_dir() / "inputs"
+    linked.symlink_to(data.parent)
+    return File(linked / data.name)
+
+
+@function_pod(output_keys="out")
+def hardlink_and_return(data: File) -> File:
+    linked = scratch_dir() / "hard.txt"
+    os.link(data.path, linked)
+    return File(linked)
+
+
+@pytest.mark.parametrize("function", [link_and_return, hardlink_and_return])
+def test_an_input_reached_through_a_link_in_scratch_is_copied_not_taken(
+    tmp_path: Path, function: object
+) -> None:
+    source = _write(tmp_path / "inputs" / "raw.txt", "precious")
+    pipeline = Pipeline("links", InMemoryArrowDatabase(), file_store=tmp_path / "files")
+    with pipeline:
+        function.pod(  # type: ignore[attr-defined]
+            DictSource([{"i": 0, "data": File(source)}], tag_columns=["i"]), label="out"
+        )
+    result = pipeline.run()
+    assert not result.failures
+    assert source.read_text() == "precious"
+    assert os.access(source, os.W_OK)  # not made read-only through a shared inode
+    (stored,) = _stored_paths(pipeline, "out")
+    assert stored.read_text() == "precious"
+    assert os.stat(stored).st_ino != os.stat(source).st_ino
+
+
+def test_concurrent_keeps_of_the_same_content_all_succeed(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    store = FileStore(tmp_path / "store")
+
+    def keep(i: int) -> str:
+        scratch = store.new_scratch()
+        (scratch / "tree").mkdir(parents=True)
+        (scratch / "tree" / "a.txt").write_text("same")
+        (scratch / "one.txt").write_text("same")
+        kept_file = store.keep(File(scratch / "one.txt"), hasher=FileHasher())
+        kept_tree = store.keep(Directory(scratch / "tree"), hasher=FileHasher())
+        store.discard_scratch(scratch)
+        return f"{kept_file.digest} {kept_tree.digest}"
+
+    with ThreadPoolExecutor(8) as pool:
+        kept = list(pool.map(keep, range(64)))
+    assert len(set(kept)) == 1
+    assert [p.name for p in (store.root / "sha256-tree").rglob("a.txt")] == ["a.txt"]
+
+
+@function_pod(output_keys=("tree", "inner"))
+def tree_and_file(n: int) -> tuple[Directory, File]:
+    root = scratch_dir() / "tree"
+    root.mkdir()
+    (root / "a.txt").write_text(str(n))
+    (root / "b.txt").write_text("b")
+    return Directory(root), File(root / "a.txt")
+
+
+def test_a_file_returned_inside_a_returned_directory_is_kept_whole(tmp_path: Path) -> None:
+    pipeline = Pipeline("nested", InMemoryArrowDatabase(), file_store=tmp_path / "files")
+    with pipeline:
+        tree_and_file.pod(DictSource([{"i": 0, "n": 5}], tag_columns=["i"]), label="t")
+    assert not pipeline.run().failures
+    (row,) = pipeline.nodes["t"].as_table().to_pylist()
+    assert sorted(p.name for p in Path(row["tree"]["path"]).iterdir()) == ["a.txt", "b.txt"]
+    assert Path(row["inner"]["path"]).read_text() == "5"
+    assert not verify_store(pipeline.database).problems
+
+
+@function_pod(output_keys="same")
+def same_directory(folder: Directory) -> Directory:
+    return folder
+
+
+def test_a_directory_returned_as_it_came_keeps_its_ignore_patterns(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    _write(folder / "keep.txt", "k")
+    _write(folder / "junk.tmp", "j")
+    database = InMemoryArrowDatabase()
+
+    def build() -> Pipeline:
+        pipeline = Pipeline("dirs", database, file_store=tmp_path / "files")
+        with pipeline:
+            rows = [{"i": 0, "folder": Directory(folder, ignore=["*.tmp"])}]
+            same_directory.pod(DictSource(rows, tag_columns=["i"]), label="same")
+        return pipeline
+
+    first = build()
+    assert not first.run().failures
+    (stored,) = _stored_paths(first, "same")
+    assert [p.name for p in stored.iterdir()] == ["keep.txt"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert build().run().nodes["same"].cached == 1
+
+
+@function_pod(output_keys="out")
+def claims_a_digest(value: int) -> File:
+    out = scratch_dir() / "x.txt"
+    out.write_text(str(value))
+    return File(out, digest="sha256:" + "ab" * 32)
+
+
+def test_a_claimed_digest_that_is_not_the_content_fails_the_packet(tmp_path: Path) -> None:
+    pipeline = Pipeline("claims", InMemoryArrowDatabase(), file_store=tmp_path / "files")
+    with pipeline:
+        claims_a_digest.pod(DictSource([{"i": 0, "value": 1}], tag_columns=["i"]), label="out")
+    (failure,) = pipeline.run().failures
+    assert "changed while it was being kept" in failure.message
+    assert not list((tmp_path / "files" / "sha256").rglob("*.txt"))
+
+
+@function_pod(output_keys="tree")
+def linked_tree(n: int) -> Directory:
+    outside = scratch_dir().parent.parent / f"outside-{n}.txt"
+    outside.write_text("outside")
+    root = scratch_dir() / "tree"
+    root.mkdir()
+    (root / "link.txt").symlink_to(outside)
+    return Directory(root)
+
+
+def test_a_stored_directory_holds_read_only_copies_not_links(tmp_path: Path) -> None:
+    pipeline = Pipeline("linked", InMemoryArrowDatabase(), file_store=tmp_path / "files")
+    with pipeline:
+        linked_tree.pod(DictSource([{"i": 0, "n": 1}], tag_columns=["i"]), label="tree")
+    pipeline.run()
+    (stored,) = _stored_paths(pipeline, "tree")
+    copy = stored / "link.txt"
+    assert not copy.is_symlink()
+    assert copy.read_text() == "outside"
+    assert stat.S_IMODE(os.stat(copy).st_mode) == 0o444
+
+
+def test_an_output_file_is_read_once_and_never_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orcapod.core.files import _digests, _store
+
+    reads: list[Path] = []
+    real_read, real_digest = _digests.FileHasher._read, _store.read_digest
+
+    def counting_read(self: FileHasher, path: Path, info: os.stat_result) -> tuple[str, bool]:
+        reads.append(path)
+        return real_read(self, path, info)
+
+    def counting_digest(path: Path) -> str:
+        reads.append(path)
+        return real_digest(path)
+
+    monkeypatch.setattr(_digests.FileHasher, "_read", counting_read)
+    monkeypatch.setattr(_store, "read_digest", counting_digest)
+    database = InMemoryArrowDatabase()
+    _plot_pipeline(database, [1, 2, 3], file_store=tmp_path / "files").run()
+    assert len(reads) == 3  # each output, once: in incoming/, before it is named
+    reads.clear()
+    assert _plot_pipeline(database, [1, 2, 3], file_store=tmp_path / "files").run().n_cached == 3
+    assert reads == []
+
+
+def test_scratch_left_by_a_killed_process_is_swept(tmp_path: Path) -> None:
+    from orcapod.core.files._store import _HOST
+
+    store = FileStore(tmp_path / "store")
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    left = store.scratch_root / f"{_HOST}-{dead}-{'0' * 32}"
+    (left / "big").mkdir(parents=True)
+    mine = store.scratch_root / f"{_HOST}-{os.getpid()}-{'1' * 32}"
+    mine.mkdir()
+    other_host = store.scratch_root / f"elsewhere-{dead}-{'2' * 32}"
+    other_host.mkdir()
+    store.new_scratch()
+    assert not left.exists()
+    assert mine.exists()
+    assert other_host.exists()

@@ -22,6 +22,7 @@ __all__ = [
     "DatabaseError",
     "DuplicateRecordError",
     "ExplainError",
+    "FileChangedError",
     "FileContentError",
     "FileStoreWarning",
     "PathIdentityWarning",
@@ -100,6 +101,10 @@ class ExplainError(OrcapodError, LookupError):
 
 class FileContentError(OrcapodError, OSError):
     """A ``File`` or ``Directory`` value whose content cannot be read or identified."""
+
+
+class FileChangedError(FileContentError):
+    """An input file's content is not the digest its source took: it changed since."""
 
 
 class FileStoreWarning(UserWarning):

@@ -45,6 +45,10 @@ __all__ = [
     "current_hasher",
     "directory_files",
     "hashing_with",
+    "prefetch_digests",
+    "read_digest",
+    "read_tree_digest",
+    "tree_digest",
 ]
 
 CACHE_PATH: RecordPath = ("_file_hashes",)
@@ -75,7 +79,7 @@ class FileHasher:
         self.database = database
         self.strict = strict
         self.reads = 0
-        self._memory: dict[str, str] = {}
+        self._memory = _MEMORY  # what a stat key's content is holds for every hasher
         self._pending: dict[str, tuple[str, str]] = {}  # key -> (path, digest), to store
         self._lock = threading.RLock()
 
@@ -141,10 +145,46 @@ class FileHasher:
         return f"{FILE_METHOD}:{digest.hexdigest()}", steady
 
     def _remember(self, key: str, digest: str) -> None:
-        with self._lock:
+        with _MEMORY_LOCK:
             if len(self._memory) >= _MAX_MEMORY_ENTRIES:
                 self._memory.clear()
             self._memory[key] = digest
+
+    def remember(self, path: str | os.PathLike[str], digest: str) -> None:
+        """Cache ``digest`` as the content of ``path`` as it is now, whatever its age.
+
+        For files orcapod itself has just written and hashed (the file store's
+        objects, which nothing else writes), so that the next check of them
+        is a ``stat``; anything else goes through :meth:`file_digests`.
+        """
+        located = Path(os.path.abspath(os.fspath(path)))
+        key = _stat_key(located, os.stat(located))
+        self._remember(key, digest)
+        with self._lock:
+            self._pending[key] = (str(located), digest)
+
+    def present_digests(self, paths: Sequence[str | os.PathLike[str]]) -> list[str | None]:
+        """As :meth:`file_digests`, with ``None`` for a path that is missing or unreadable
+        (one lookup in the store for all the others)."""
+        present, found = [], []
+        for index, path in enumerate(paths):
+            try:
+                _regular_file(Path(os.path.abspath(os.fspath(path))))
+            except FileContentError:
+                continue
+            present.append(index)
+            found.append(path)
+        digests: list[str | None] = [None] * len(paths)
+        try:
+            for index, digest in zip(present, self.file_digests(found), strict=True):
+                digests[index] = digest
+        except FileContentError:  # one vanished since: check them one by one
+            for index, path in zip(present, found, strict=True):
+                try:
+                    digests[index] = self.file_digest(path)
+                except FileContentError:
+                    digests[index] = None
+        return digests
 
     def _stored(self, keys: list[str]) -> dict[str, str]:
         assert self.database is not None
@@ -295,6 +335,42 @@ def _stat_key(path: Path, info: os.stat_result) -> str:
     return f"{info.st_dev}:{info.st_ino}:{info.st_size}:{info.st_mtime_ns}:{path}"
 
 
+def prefetch_digests(values: Sequence[object]) -> None:
+    """Take the digests of the ``File`` values among ``values`` that have none yet, in one
+    batch (one lookup in the store's cache instead of one per file)."""
+    from orcapod.core.files._values import File
+
+    pending = [value for value in values if type(value) is File and not value.digest_known]
+    if len(pending) < 2:
+        return
+    digests = current_hasher().present_digests([value.path for value in pending])
+    for value, digest in zip(pending, digests, strict=True):
+        if digest is not None:
+            value._digest = digest
+
+
+def read_digest(path: Path) -> str:
+    """The digest of a file's content, read now (no cache).
+
+    Raises:
+        FileContentError: it cannot be read.
+    """
+    try:
+        with open(path, "rb") as handle:
+            digest = hashlib.file_digest(handle, FILE_METHOD)
+    except OSError as error:
+        raise FileContentError(f"cannot read file {str(path)!r}: {error}") from None
+    return f"{FILE_METHOD}:{digest.hexdigest()}"
+
+
+def read_tree_digest(root: Path) -> str:
+    """The Merkle digest of a directory's content, every file read now (no cache)."""
+    files = directory_files(root)
+    return tree_digest([name for name, _ in files], [read_digest(path) for _, path in files])
+
+
+_MEMORY: dict[str, str] = {}
+_MEMORY_LOCK = threading.Lock()
 _PROCESS_HASHER = FileHasher()
 _CURRENT: ContextVar[FileHasher | None] = ContextVar("orcapod_file_hasher", default=None)
 

@@ -18,16 +18,24 @@ import atexit
 import hashlib
 import os
 import shutil
+import socket
 import stat
 import tempfile
 import uuid
 import weakref
+from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orcapod.core.errors import FileContentError
-from orcapod.core.files._digests import FileHasher, current_hasher
-from orcapod.core.files._values import Directory, File, PathValue
+from orcapod.core.files._digests import (
+    FileHasher,
+    current_hasher,
+    directory_files,
+    read_digest,
+    read_tree_digest,
+)
+from orcapod.core.files._values import Directory, PathValue
 
 if TYPE_CHECKING:
     from orcapod.protocols.database import ArrowDatabase
@@ -44,6 +52,7 @@ class FileStore:
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(os.path.abspath(os.fspath(root)))
+        self._swept = False
 
     def __repr__(self) -> str:
         return f"FileStore({str(self.root)!r})"
@@ -54,8 +63,26 @@ class FileStore:
         return self.root / "scratch"
 
     def new_scratch(self) -> Path:
-        """A fresh, not yet created, scratch directory path for one packet."""
-        return self.scratch_root / uuid.uuid4().hex
+        """A fresh, not yet created, scratch directory path for one packet, named by the
+        host and process it is made for (so that :meth:`sweep_scratch` can tell
+        whose are left over)."""
+        if not self._swept:
+            self._swept = True
+            self.sweep_scratch()
+        return self.scratch_root / f"{_HOST}-{os.getpid()}-{uuid.uuid4().hex}"
+
+    def sweep_scratch(self) -> None:
+        """Remove the scratch directories a process of this host left when it was killed."""
+        try:
+            entries = list(os.scandir(self.scratch_root))
+        except OSError:
+            return
+        for entry in entries:
+            host, _, rest = entry.name.rpartition("-")[0].rpartition("-")
+            pid = rest
+            if host != _HOST or not pid.isdigit() or _alive(int(pid)):
+                continue
+            _remove(Path(entry.path))
 
     def location(self, digest: str) -> Path:
         """Where the object of ``digest`` is (or would be) stored."""
@@ -67,45 +94,103 @@ class FileStore:
     def keep(self, value: PathValue, *, hasher: FileHasher | None = None) -> PathValue:
         """Store ``value``'s content and return the value naming the stored copy.
 
-        Content inside this store's scratch directories is moved; anything
-        else (an input file returned as it is, say) is copied, never moved.
-        An object already stored intact is not stored again.
+        The content is placed in ``incoming/`` first and read there, once:
+        the stored object is named by what was read, and a value whose digest
+        was already known must still have it. A regular file inside this
+        store's scratch directories with no other link is moved; anything else
+        (an input file returned as it is, a link, a directory) is copied,
+        following links, so nothing outside the store is ever moved or shared.
+        An object already stored intact is not stored again; several
+        processes may keep the same content at once.
 
         Raises:
-            FileContentError: the value's path is missing or of the wrong kind.
+            FileContentError: the path is missing or of the wrong kind, or its
+                content is not the digest the value claims.
         """
         hasher = current_hasher() if hasher is None else hasher
-        digest = value.digest
-        target = self.location(digest)
-        if self.intact(target, digest, hasher):
-            return type(value)(target, digest=digest)
+        claimed = value._digest
+        extra = value._extra()
+        if claimed is not None:
+            known = self.location(claimed)
+            if intact(known, claimed, hasher):
+                return type(value)(known, digest=claimed, **extra)
         incoming = self.root / "incoming"
         incoming.mkdir(parents=True, exist_ok=True)
         temporary = incoming / uuid.uuid4().hex
-        source = value.path
-        movable = source.is_relative_to(self.scratch_root) and not source.is_symlink()
+        is_directory = isinstance(value, Directory)
         try:
-            if isinstance(value, Directory):
-                _place_directory(source, temporary, value.ignore, move=movable)
+            if is_directory:
+                _copy_tree(value.path, temporary, value.ignore)
+                digest = read_tree_digest(temporary)
             else:
-                if movable:
-                    os.replace(source, temporary)
+                if not value.path.exists():
+                    raise FileContentError(f"File {str(value.path)!r} does not exist")
+                if self._movable(value.path):
+                    os.replace(value.path, temporary)
                 else:
-                    shutil.copyfile(source, temporary)
+                    shutil.copyfile(value.path, temporary)
                 os.chmod(temporary, 0o444)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if target.exists() or target.is_symlink():
-                _remove(target)  # altered or partial: the new copy replaces it
-            os.replace(temporary, target)
+                digest = read_digest(temporary)
+            if claimed is not None and digest != claimed:
+                raise FileContentError(
+                    f"{value!r} changed while it was being kept: its digest was {claimed}, "
+                    f"its content is now {digest}; a function must not change a file it "
+                    "returns (or an input it returns) while orcapod runs"
+                )
+            target = self.location(digest)
+            self._install(temporary, target, digest, is_directory, hasher)
         except OSError as error:
             _remove(temporary)
+            if isinstance(error, FileContentError):
+                raise
             raise FileContentError(
                 f"cannot keep {value!r} in the file store at {str(self.root)!r}: {error}"
             ) from None
-        stored = type(value)(target, digest=digest)
-        # What was just stored is known to match: spare the check of the next lookup.
-        hasher.file_digests([target]) if isinstance(stored, File) else None
-        return stored
+        # What was just read and placed is known: the next check of it is a stat.
+        if is_directory:
+            for _, path in directory_files(target):
+                hasher.remember(path, read_digest(path))
+        else:
+            hasher.remember(target, digest)
+        return type(value)(target, digest=digest, **extra)
+
+    def _movable(self, source: Path) -> bool:
+        """Whether ``source`` is a regular file of this store's scratch directories that
+        nothing else links to (a move takes nothing from anyone)."""
+        try:
+            info = os.lstat(source)
+        except OSError:
+            return False
+        real = os.path.realpath(source)
+        scratch = os.path.realpath(self.scratch_root) + os.sep
+        return real.startswith(scratch) and stat.S_ISREG(info.st_mode) and info.st_nlink == 1
+
+    def _install(
+        self, temporary: Path, target: Path, digest: str, is_directory: bool, hasher: FileHasher
+    ) -> None:
+        """Rename ``temporary`` to ``target`` atomically; another process's intact copy
+        there is as good, a damaged one is replaced."""
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not is_directory:
+            os.replace(temporary, target)  # atomic, over a damaged copy too
+            return
+        try:
+            os.rename(temporary, target)
+            return
+        except OSError:
+            if intact(target, digest, hasher):
+                _remove(temporary)
+                return
+        aside = temporary.parent / f"{temporary.name}.damaged"
+        with suppress(FileNotFoundError):
+            os.rename(target, aside)
+        try:
+            os.rename(temporary, target)
+        except OSError:
+            if not intact(target, digest, hasher):
+                raise
+            _remove(temporary)
+        _remove(aside)
 
     def intact(self, target: Path, digest: str, hasher: FileHasher | None = None) -> bool:
         """Whether ``target`` exists and its content has ``digest`` (see :func:`intact`)."""
@@ -129,17 +214,28 @@ def intact(path: Path, digest: str, hasher: FileHasher | None = None) -> bool:
     return found == digest
 
 
-def _place_directory(source: Path, temporary: Path, ignore: tuple[str, ...], *, move: bool) -> None:
-    from orcapod.core.files._digests import directory_files
-
-    if move and not ignore:
-        os.replace(source, temporary)
-        return
+def _copy_tree(source: Path, temporary: Path, ignore: tuple[str, ...]) -> None:
+    """Copy the files a directory's digest covers (links followed), read-only."""
+    files = directory_files(source, ignore)
     temporary.mkdir()
-    for name, path in directory_files(source, ignore):
+    for name, path in files:
         destination = temporary / name
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, destination)
+        os.chmod(destination, 0o444)
+
+
+_HOST = socket.gethostname().replace("-", "_") or "host"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def _remove(path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -10,6 +11,10 @@ if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
 __all__ = ["Directory", "File", "PathValue"]
+
+_METHOD = {"file": "sha256", "directory": "sha256-tree"}
+_DIGEST = {kind: re.compile(rf"{method}:[0-9a-f]{{64}}") for kind, method in _METHOD.items()}
+_ANY = re.compile(r"(sha256|sha256-tree):[0-9a-f]{64}")
 
 
 class PathValue(os.PathLike[str]):
@@ -32,9 +37,19 @@ class PathValue(os.PathLike[str]):
                 f"{type(self).__name__}() takes a path (str or os.PathLike), got "
                 f"{type(path).__name__} {path!r}"
             )
-        self._path = Path(os.path.abspath(os.fspath(path)))
-        if digest is not None and not isinstance(digest, str):
-            raise TypeError(f"{type(self).__name__} digest must be a str, got {digest!r}")
+        text = os.fspath(path)
+        if not text:
+            raise ValueError(f"{type(self).__name__}() takes a path, got an empty one")
+        self._path = Path(os.path.abspath(text))
+        if digest is not None and (
+            not isinstance(digest, str)
+            or _DIGEST.get(type(self).kind, _ANY).fullmatch(digest) is None
+        ):
+            raise ValueError(
+                f"{type(self).__name__}({str(self._path)!r}, digest={digest!r}): a digest is "
+                f"'{_METHOD.get(type(self).kind, 'sha256')}:' and 64 lowercase hex digits; "
+                "leave it out to have it read from the content"
+            )
         self._digest = digest
 
     @property

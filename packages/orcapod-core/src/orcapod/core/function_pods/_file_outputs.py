@@ -13,21 +13,22 @@ import dataclasses
 import typing
 from typing import TYPE_CHECKING, Any
 
-from orcapod.core.files import FileStore, PathValue, current_hasher
+from orcapod.core.errors import FileContentError, ReturnValueError
+from orcapod.core.files import Directory, FileStore, PathValue, current_hasher
 from orcapod.core.files._scratch import WithScratch
-from orcapod.core.files._store import intact
-from orcapod.core.types import to_pylist
+from orcapod.core.types import Schema, to_pylist
 from orcapod.core.types._annotations import strip_optional
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping, Sequence
     from pathlib import Path
 
     import pyarrow as pa
 
-    from orcapod.core.types import Schema
+    from orcapod.protocols.pods import PacketFunction
 
-__all__ = ["FileOutputs", "holds_path_values"]
+
+__all__ = ["FileInputs", "FileOutputs", "changed_leaves", "holds_path_values"]
 
 
 def holds_path_values(tp: Any) -> bool:
@@ -86,6 +87,17 @@ class FileOutputs:
             kept.append(_map(value, tp, lambda v: store.keep(v, hasher=hasher)))
         return tuple(kept)
 
+    def keep_returned(self, returned: Any, function: PacketFunction) -> Any:
+        """What ``function`` returned, its ``File``/``Directory`` values kept (as
+        :meth:`keep`); returned as it is when it does not have the outputs' shape,
+        for the caller's check to report."""
+        try:
+            values = function.split_outputs(returned)  # type: ignore[attr-defined]
+        except ReturnValueError:
+            return returned
+        kept = self.keep(values)
+        return kept[0] if len(kept) == 1 else kept
+
     def _keeping(self) -> FileStore:
         if self.store is None:
             raise RuntimeError("these FileOutputs only check stored outputs; give a FileStore")
@@ -106,28 +118,81 @@ class FileOutputs:
 
     def damaged_files(self, outputs: pa.Table, row: int) -> list[str]:
         """The paths of the files of one row that are missing or altered."""
-        hasher = current_hasher()
         return [
-            str(value.path)
-            for value in self.files_of(outputs, row)
-            if not intact(value.path, value.digest, hasher)
+            str(value.path) for value in self.files_of(outputs, row) if changed_leaves([(0, value)])
         ]
 
     def damaged_rows(self, outputs: pa.Table, rows: list[int]) -> list[int]:
-        """Of ``rows`` of stored ``outputs``, those whose files are missing or altered."""
-        hasher = current_hasher()
-        damaged = set()
+        """Of ``rows`` of stored ``outputs``, those whose files are missing or altered
+        (checked in one batch through the digest cache)."""
+        leaves: list[tuple[int, PathValue]] = []
         for name in self.columns:
             tp = self.schema[name]
             values = to_pylist(outputs.column(name).take(rows), tp)
-            for row, value in zip(rows, values, strict=True):
-                if row in damaged:
-                    continue
-                for stored in _leaves(value, tp):
-                    if not intact(stored.path, stored.digest, hasher):
-                        damaged.add(row)
-                        break
-        return sorted(damaged)
+            leaves += [
+                (row, leaf)
+                for row, value in zip(rows, values, strict=True)
+                for leaf in _leaves(value, tp)
+            ]
+        return sorted(changed_leaves(leaves))
+
+
+def changed_leaves(leaves: Sequence[tuple[int, PathValue]]) -> dict[int, PathValue]:
+    """Of (row, value) pairs, the rows whose value's content is not its digest (missing,
+    altered, or of the wrong kind), each with the first such value; one batch for files."""
+    hasher = current_hasher()
+    changed: dict[int, PathValue] = {}
+    files = [(row, value) for row, value in leaves if not isinstance(value, Directory)]
+    found = hasher.present_digests([value.path for _, value in files])
+    for (row, value), digest in zip(files, found, strict=True):
+        if digest != value.digest:
+            changed.setdefault(row, value)
+    for row, value in leaves:
+        if isinstance(value, Directory) and row not in changed:
+            try:
+                digest = hasher.directory_digest(value.path, value.ignore)
+            except FileContentError:
+                digest = None
+            if digest != value.digest:
+                changed[row] = value
+    return changed
+
+
+class FileInputs:
+    """The ``File``/``Directory`` parameters of a function: their values are checked
+    against their digests before a packet is computed or found stored, so a file that
+    changed after its source read it is never computed (or found) under the old content.
+    """
+
+    def __init__(self, schema: Schema) -> None:
+        self.schema = schema
+        self.columns = [name for name, tp in schema.items() if holds_path_values(tp)]
+
+    @classmethod
+    def of(cls, schema: Schema, parameters: Sequence[str]) -> FileInputs | None:
+        """The file parameters among ``parameters``, or ``None`` if there are none."""
+        wanted = Schema([(name, schema[name]) for name in parameters])
+        found = cls(wanted)
+        return found if found.columns else None
+
+    def changed(self, columns: Mapping[str, Sequence[Any]], rows: Sequence[int]) -> dict[int, str]:
+        """Of ``rows``, those whose input files changed since their digests were taken,
+        each with the error message to fail its packet with."""
+        leaves = [
+            (row, leaf)
+            for name in self.columns
+            for row in rows
+            for leaf in _leaves(columns[name][row], self.schema[name])
+        ]
+        return {
+            row: (
+                f"input {value!r} changed after its digest was taken ({value.digest}): its "
+                "content is missing or different now, so the packet is not computed or "
+                "looked up under the old content. Make the source again (a new GlobSource "
+                "or DictSource) and run again"
+            )
+            for row, value in changed_leaves(leaves).items()
+        }
 
 
 def _map(value: Any, tp: Any, keep: Callable[[PathValue], PathValue]) -> Any:

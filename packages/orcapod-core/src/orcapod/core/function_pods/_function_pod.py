@@ -8,9 +8,14 @@ import pyarrow as pa
 
 from orcapod.core._recording import record
 from orcapod.core.datagrams import Packet, RowBlock, Tag
-from orcapod.core.errors import ReturnValueError, SchemaError, TypeMismatchError
+from orcapod.core.errors import (
+    FileChangedError,
+    ReturnValueError,
+    SchemaError,
+    TypeMismatchError,
+)
 from orcapod.core.files import default_file_store
-from orcapod.core.function_pods._file_outputs import FileOutputs
+from orcapod.core.function_pods._file_outputs import FileInputs, FileOutputs
 from orcapod.core.hashing import combine_hashes
 from orcapod.core.streams import StreamBase, schemas_of, side_by_side
 from orcapod.core.system_columns import is_system_column
@@ -174,6 +179,22 @@ class FunctionPod:
             return side_by_side(table.select(tag_names).slice(0, 0), canonical.empty_table())
         return pa.concat_tables(parts)
 
+    def _refuse_changed_inputs(self, tags: RowBlock, packets: RowBlock) -> None:
+        """Raise for the first packet whose input files changed since they were hashed.
+
+        Raises:
+            FileChangedError: naming the file and the tag.
+        """
+        present = [name for name in self._function.input_schema() if name in packets.schema]
+        inputs = FileInputs.of(self._function.input_schema(), present)
+        if inputs is None:
+            return
+        columns = {name: packets.values(name) for name in inputs.columns}
+        changed = inputs.changed(columns, range(packets.num_rows))
+        if changed:
+            row, message = min(changed.items())
+            raise FileChangedError(f"{message} (tag {Tag(tags, row).as_dict()})")
+
     def _file_outputs(self) -> FileOutputs | None:
         """The function's File/Directory outputs, kept beside the cache's database (or,
         without a cache, in a temporary file store of this process)."""
@@ -207,8 +228,10 @@ class FunctionPod:
             keys = packets.content_hashes()
             lookup = cache.lookup_hashes(function, keys, files=self._file_outputs())
             if all(lookup.hits):
+                self._refuse_changed_inputs(tags, packets)
                 return lookup.outputs.cast(canonical)
             hits = lookup.hits
+        self._refuse_changed_inputs(tags, packets)
         work = _Computed(function.output_keys)
         if lookup is not None and lookup.damaged:
             work.repairs = {keys[row]: link for row, link in lookup.damaged.items()}

@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 from orcapod.capture import bound_text
 from orcapod.core.datagrams import Packet, PythonRowBlock, RowBlock, Tag
 from orcapod.core.errors import (
+    FileChangedError,
     FileStoreWarning,
     PathIdentityWarning,
     ResultNotStoredError,
@@ -33,6 +34,7 @@ from orcapod.core.errors import (
     RunInterrupted,
 )
 from orcapod.core.function_pods import INPUT_HASH, OUTPUT_HASH, canonical_outputs
+from orcapod.core.function_pods._file_outputs import FileInputs
 from orcapod.core.function_pods._result_cache import COMPUTED_AT, RUN_ID
 from orcapod.core.hashing import hash_table_rows
 from orcapod.core.pipeline._durability import HeldRecords, asyncio_checkpoints
@@ -528,8 +530,10 @@ class FunctionNodeRun:
             if name not in self.packet_schema
         }
         self.calls_noted = 0  # packets recorded for explain: numbers their records' ids
-        # File/Directory outputs: kept in the file store, checked when found stored
+        # File/Directory outputs: kept in the file store, checked when found stored;
+        # File/Directory inputs: checked against their digests before anything else
         self.files = node.result_cache.file_outputs(self.function)
+        self.file_inputs = FileInputs.of(self.function.input_schema(), self.parameters)
         self.path_parameters = [
             name
             for name in self.parameters
@@ -574,6 +578,12 @@ class FunctionNodeRun:
         if lookup.damaged:
             batch.repairs = lookup.damaged
             self._warn_damaged(len(lookup.damaged))
+        changed: dict[int, str] = {}
+        if self.file_inputs is not None:
+            columns = {name: packets.values(name) for name in self.file_inputs.columns}
+            changed = self.file_inputs.changed(columns, range(len(batch.hashes)))
+            for row in changed:
+                lookup.hits[row] = False
         found = RowBlock(lookup.outputs, self.output_schema) if any(lookup.hits) else None
         batch.found = lookup.outputs
         batch.hits = lookup.hits
@@ -583,6 +593,8 @@ class FunctionNodeRun:
         outcome, pending, waiting = batch.outcome, batch.pending, batch.waiting
         on_packet_end, label, run_ids = self.observer.on_packet_end, self.label, lookup.run_ids
         for row, (hit, input_hash) in enumerate(zip(lookup.hits, batch.hashes, strict=True)):
+            if changed and row in changed:
+                continue
             if hit:
                 outcome[row] = _FOUND
                 on_packet_end(
@@ -598,6 +610,11 @@ class FunctionNodeRun:
             else:
                 first[input_hash] = row
                 pending.append(row)
+        for row, message in changed.items():
+            batch.failed_rows.append(row)
+            self._failed(
+                batch, row, Tag(tags, row), Packet(packets, row), FileChangedError(message)
+            )
         hits = lookup.hits.count(True)
         self.counts.cached += hits
         if batch.pending:  # the arguments' values, read from Arrow only when needed
@@ -605,8 +622,8 @@ class FunctionNodeRun:
             if self.path_parameters:
                 self._warn_path_names(batch)
         self.batch = batch
-        if hits:
-            self.checkpoints.packets_finished(hits)
+        if hits or changed:
+            self.checkpoints.packets_finished(hits + len(changed))
         return batch
 
     def compute(self, batch: _Batch, row: int) -> None:
@@ -666,12 +683,12 @@ class FunctionNodeRun:
                     lock.acquire()
             if held is not None:
                 held.release()
+            if files is not None:  # kept first: its one read of each file gives the digest
+                value = files.keep_returned(value, self.function)
             if self.check is not None and self.check(value):  # one output key: the common case
                 values: tuple[Any, ...] = (value,)
             else:
                 values = self._checked(value, tag)
-            if files is not None:
-                values = files.keep(values)
         except BaseException as error:
             self._stopped(batch, row, tag, packet, error, held)
             return
@@ -709,9 +726,9 @@ class FunctionNodeRun:
                 value = await self.executor.async_execute_callable(fn, kwargs, logger=held)
             if held is not None:
                 held.release()
-            values = self._checked(value, tag)
             if files is not None:
-                values = files.keep(values)
+                value = files.keep_returned(value, self.function)
+            values = self._checked(value, tag)
         except BaseException as error:
             self._stopped(batch, row, tag, packet, error, held)
             return

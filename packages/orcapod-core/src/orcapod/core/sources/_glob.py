@@ -246,13 +246,14 @@ class GlobSource(StreamBase):
     def _compute_table(self) -> pa.Table:
         digests = self._digests()
         packet_field = self._packet_schema.to_arrow().field(0)
-        packet = pa.StructArray.from_arrays(
-            [
-                pa.array(self._paths, pa.large_string()),
-                pa.array(digests, pa.large_string(), from_pandas=False),
-            ],
-            fields=list(packet_field.type),
-        )
+        children = [
+            pa.array(self._paths, pa.large_string()),
+            pa.array(digests, pa.large_string(), from_pandas=False),
+        ]
+        if self.kind == "directory":  # each directory keeps its ignore patterns
+            patterns = pa.array([list(self.ignore)], packet_field.type.field("ignore").type)
+            children.append(patterns.take(pa.array([0] * len(self._paths), pa.int64())))
+        packet = pa.StructArray.from_arrays(children, fields=list(packet_field.type))
         provenance = provenance_array(
             self.source_id, pa.array(self._relative, pa.large_string(), from_pandas=False)
         )

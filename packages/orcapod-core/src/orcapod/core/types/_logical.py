@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from orcapod.core.errors import UnsupportedTypeError
-from orcapod.core.files._values import Directory, File, PathValue
+from orcapod.core.files._values import Directory, File
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -152,14 +152,14 @@ def logical_type_of(tp: Any) -> LogicalType | None:
         found = _BY_CLASS.get(tp)
     except TypeError:  # an unhashable annotation
         return None
+    if found is None and _load_plugins():  # plugins' types before resolvers', from the start
+        found = _BY_CLASS.get(tp)
     if found is not None:
         return found
     for resolver in list(_RESOLVERS):
         found = resolver(tp)
         if found is not None:
             return found
-    if _load_plugins():
-        return logical_type_of(tp)
     return None
 
 
@@ -200,40 +200,63 @@ def _load_plugins() -> bool:
 
 # -- the built-in logical types -----------------------------------------------
 
-_PATH_AND_DIGEST = pa.struct(
+_PATH_AND_DIGEST = [
+    pa.field("path", pa.large_string(), nullable=False),
+    pa.field("digest", pa.large_string(), nullable=False),
+]
+_FILE_STORAGE = pa.struct(_PATH_AND_DIGEST)
+# A directory keeps its ignore patterns (not part of its identity), so that a
+# directory read back and returned as it is stands for the same files.
+_DIRECTORY_STORAGE = pa.struct(
     [
-        pa.field("path", pa.large_string(), nullable=False),
-        pa.field("digest", pa.large_string(), nullable=False),
+        *_PATH_AND_DIGEST,
+        pa.field(
+            "ignore", pa.large_list(pa.field("item", pa.large_string(), nullable=False)), False
+        ),
     ]
 )
 
 
-def _path_value_type(kind: type[PathValue], name: str, description: str) -> LogicalType:
-    def to_storage(value: Any) -> dict[str, str]:
-        if type(value) is not kind and not isinstance(value, kind):
-            raise TypeError(f"expected {kind.__name__}")
-        return {"path": str(value.path), "digest": value.digest}
+def _file_to_storage(value: Any) -> dict[str, str]:
+    if not isinstance(value, File):
+        raise TypeError("expected File")
+    return {"path": str(value.path), "digest": value.digest}
 
-    def from_storage(stored: dict[str, str]) -> PathValue:
-        return kind(stored["path"], digest=stored["digest"])
 
-    return LogicalType(
-        name=name,
-        python_class=kind,
-        storage_type=_PATH_AND_DIGEST,
-        to_storage=to_storage,
-        from_storage=from_storage,
-        identity_fields=("digest",),
-        description=description,
-    )
+def _file_from_storage(stored: dict[str, str]) -> File:
+    return File(stored["path"], digest=stored["digest"])
+
+
+def _directory_to_storage(value: Any) -> dict[str, Any]:
+    if not isinstance(value, Directory):
+        raise TypeError("expected Directory")
+    return {"path": str(value.path), "digest": value.digest, "ignore": list(value.ignore)}
+
+
+def _directory_from_storage(stored: dict[str, Any]) -> Directory:
+    return Directory(stored["path"], digest=stored["digest"], ignore=stored["ignore"])
 
 
 FILE_TYPE = register_logical_type(
-    _path_value_type(File, "file", "a file, identified by the SHA-256 of its bytes")
+    LogicalType(
+        name="file",
+        python_class=File,
+        storage_type=_FILE_STORAGE,
+        to_storage=_file_to_storage,
+        from_storage=_file_from_storage,
+        identity_fields=("digest",),
+        description="a file, identified by the SHA-256 of its bytes",
+    )
 )
 DIRECTORY_TYPE = register_logical_type(
-    _path_value_type(
-        Directory, "directory", "a directory, identified by a Merkle digest of its files"
+    LogicalType(
+        name="directory",
+        python_class=Directory,
+        storage_type=_DIRECTORY_STORAGE,
+        to_storage=_directory_to_storage,
+        from_storage=_directory_from_storage,
+        identity_fields=("digest",),
+        description="a directory, identified by a Merkle digest of its files",
     )
 )
 

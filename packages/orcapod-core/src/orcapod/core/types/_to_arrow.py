@@ -17,6 +17,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from orcapod.core.errors import TypeMismatchError
+from orcapod.core.files._digests import prefetch_digests
+from orcapod.core.files._values import File
 from orcapod.core.types._annotations import (
     NaiveDatetime,
     is_optional,
@@ -105,6 +107,8 @@ def column_to_arrow(
         array = _simple_column(values, tp, column)
         zone = DEFAULT_ZONE
     else:
+        if bare is File:
+            prefetch_digests(values)
         checked, zone = _checked_values(values, tp, column)
         array = _to_array(checked, arrow_type_of(tp, zone), tp, column)
     return array, arrow_field_of(column, tp, zone)

@@ -24,6 +24,7 @@ def postgres() -> Iterator[PostgresServer]:
 
 
 PLUGIN_EXAMPLE = Path(__file__).parent / "plugin_example"
+TYPE_PLUGIN_EXAMPLE = Path(__file__).parent / "type_plugin_example"
 
 
 @pytest.fixture(scope="session")
@@ -35,19 +36,29 @@ def plugin_example_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     on ``sys.path`` (or ``PYTHONPATH``) and ``importlib.metadata`` finds its
     entry point like any installed distribution's.
     """
+    return _installed_from_wheel(PLUGIN_EXAMPLE, tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def type_plugin_example_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the logical-type plugin (type_plugin_example/) is installed, the same way."""
+    return _installed_from_wheel(TYPE_PLUGIN_EXAMPLE, tmp_path_factory)
+
+
+def _installed_from_wheel(project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     uv = shutil.which("uv")
     if uv is None:
-        pytest.fail("building the plugin example needs uv on PATH (pip install uv)")
-    wheels = tmp_path_factory.mktemp("plugin-example-wheel")
+        pytest.fail(f"building {project.name} needs uv on PATH (pip install uv)")
+    wheels = tmp_path_factory.mktemp(f"{project.name}-wheel")
     built = subprocess.run(
-        [uv, "build", "--wheel", "--out-dir", str(wheels), str(PLUGIN_EXAMPLE)],
+        [uv, "build", "--wheel", "--out-dir", str(wheels), str(project)],
         capture_output=True,
         text=True,
         timeout=300,
     )
-    assert built.returncode == 0, f"uv build of {PLUGIN_EXAMPLE} failed:\n{built.stderr}"
+    assert built.returncode == 0, f"uv build of {project} failed:\n{built.stderr}"
     (wheel,) = wheels.glob("*.whl")
-    site = tmp_path_factory.mktemp("plugin-example-site")
+    site = tmp_path_factory.mktemp(f"{project.name}-site")
     with zipfile.ZipFile(wheel) as archive:
         archive.extractall(site)
     return site

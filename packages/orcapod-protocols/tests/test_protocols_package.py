@@ -42,6 +42,8 @@ EXPECTED = {
     "DatabaseFactory",
     "ExecutorFactory",
     "ObserverFactory",
+    "LogicalTypeDefinition",
+    "LogicalTypeSpec",
     # values and errors
     "CaptureLevel",
     "ErrorPolicy",
@@ -89,6 +91,7 @@ def test_contracts_are_protocols_not_base_classes() -> None:
         "ArrowDatabase",
         "CliCommand",
         "CliHost",
+        "LogicalTypeDefinition",
     ]:
         value = getattr(protocols, name)
         assert Protocol in value.__mro__, name
@@ -122,6 +125,7 @@ def test_every_hook_is_named_orcapod_star_takes_no_arguments_and_is_documented()
         "orcapod_executors",
         "orcapod_observers",
         "orcapod_cli_commands",
+        "orcapod_logical_types",
     }
     for spec in specs:
         assert not inspect.signature(spec).parameters

@@ -79,6 +79,23 @@ class PluginsCommand:
                 }
                 for p in self.registry.provisions()
             ],
+            "logical_types": [
+                {
+                    "name": p.name,
+                    "class": _class_path(p.logical_type.python_class),
+                    "storage_type": str(p.logical_type.storage_type),
+                    "identity_fields": (
+                        None
+                        if p.logical_type.identity_fields is None
+                        else list(p.logical_type.identity_fields)
+                    ),
+                    "description": p.logical_type.description,
+                    "plugin": p.plugin,
+                    "distribution": p.distribution,
+                    "version": p.version,
+                }
+                for p in self.registry.logical_type_provisions()
+            ],
             "failed": [
                 {
                     "plugin": f.plugin,
@@ -91,18 +108,20 @@ class PluginsCommand:
         }
 
     def print_table(self) -> None:
-        """One aligned row per provided name, then notes on autoload and skipped plugins."""
+        """One aligned row per provided name, one per logical type, then notes on
+        autoload and skipped plugins."""
         rows = [("KIND", "NAME", "DISTRIBUTION", "VERSION")]
         rows += [
             (str(p.kind), p.name, p.distribution, p.version) for p in self.registry.provisions()
         ]
-        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-        for row in rows:
-            print(
-                "  ".join(
-                    cell.ljust(width) for cell, width in zip(row, widths, strict=True)
-                ).rstrip()
-            )
+        _print_aligned(rows)
+        logical = [("LOGICAL TYPE", "CLASS", "DISTRIBUTION", "VERSION")]
+        logical += [
+            (p.name, _class_path(p.logical_type.python_class), p.distribution, p.version)
+            for p in self.registry.logical_type_provisions()
+        ]
+        print()
+        _print_aligned(logical)
         if not self.registry.autoload:
             print(
                 f"\nPlugin autoloading is disabled ({AUTOLOAD_ENV_VAR}); only built-ins are listed."
@@ -112,6 +131,18 @@ class PluginsCommand:
             print(f"\nSkipped {len(failures)} plugin(s) that failed to load:")
             for f in failures:
                 print(f"  {f.plugin} ({f.distribution} {f.version}): {f.error}")
+
+
+def _print_aligned(rows: Sequence[tuple[str, ...]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+
+
+def _class_path(kind: type) -> str:
+    return f"{kind.__module__}.{kind.__qualname__}"
 
 
 def build_parser(registry: PluginRegistry) -> argparse.ArgumentParser:

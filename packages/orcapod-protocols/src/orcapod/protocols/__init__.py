@@ -86,6 +86,12 @@ if TYPE_CHECKING:
     from orcapod.protocols.hooks import (
         hookspec as hookspec,
     )
+    from orcapod.protocols.logical_types import (
+        LogicalTypeDefinition as LogicalTypeDefinition,
+    )
+    from orcapod.protocols.logical_types import (
+        LogicalTypeSpec as LogicalTypeSpec,
+    )
     from orcapod.protocols.observability import (
         ExecutionObserver as ExecutionObserver,
     )
@@ -172,6 +178,7 @@ _EXPORTS: dict[str, str] = {
         ],
         "hooks",
     ),
+    **dict.fromkeys(["LogicalTypeDefinition", "LogicalTypeSpec"], "logical_types"),
     **dict.fromkeys(["ExecutionObserver", "PacketExecutionLogger"], "observability"),
     **dict.fromkeys(["FunctionPod", "PacketFunction", "Pod"], "pods"),
     **dict.fromkeys(["Source", "Stream"], "streams"),

@@ -7,12 +7,19 @@ group::
     [project.entry-points.orcapod]
     my-plugin = "my_package._plugin"
 
-Every hook takes no arguments and returns a mapping of *name* to *factory*.
-All implementations are called and their mappings merged; a name claimed by
-two plugins is reported and the first claim wins, where plugins come before
-orcapod's built-ins (which register with ``trylast=True``). Factories are
-called only when the user asks for that name, so a plugin module imports its
-heavy dependencies inside its factories, never at module level.
+Every hook takes no arguments. All but one return a mapping of *name* to
+*factory*: all implementations are called and their mappings merged; a name
+claimed by two plugins is reported and the first claim wins, where plugins
+come before orcapod's built-ins (which register with ``trylast=True``).
+Factories are called only when the user asks for that name, so a plugin
+module imports its heavy dependencies inside its factories, never at module
+level.
+
+``orcapod_logical_types`` returns a list of logical types instead
+(:class:`~orcapod.protocols.logical_types.LogicalTypeSpec`): Python classes
+orcapod can then store. It is called once per process, the first time orcapod
+looks up how to store a type (declaring a function pod, converting values,
+reading a stored column), and by ``orcapod plugins``.
 """
 
 from __future__ import annotations
@@ -23,10 +30,11 @@ import pluggy
 
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Mapping, Sequence
 
     from orcapod.protocols.database import ArrowDatabase
     from orcapod.protocols.executors import PacketFunctionExecutor
+    from orcapod.protocols.logical_types import LogicalTypeDefinition
     from orcapod.protocols.observability import ExecutionObserver
 
 __all__ = [
@@ -42,6 +50,7 @@ __all__ = [
     "orcapod_cli_commands",
     "orcapod_database_schemes",
     "orcapod_executors",
+    "orcapod_logical_types",
     "orcapod_observers",
 ]
 
@@ -156,4 +165,22 @@ def orcapod_cli_commands() -> Mapping[str, CliCommandFactory]:  # type: ignore[e
 
     Returns:
         Sub-command name (``"logs"``) to a factory called with a :class:`CliHost`.
+    """
+
+
+@hookspec
+def orcapod_logical_types() -> Sequence[LogicalTypeDefinition]:  # type: ignore[empty-body]
+    """Logical types this plugin provides: Python classes orcapod can then store.
+
+    Called once per process, the first time orcapod looks up how to store a
+    type (declaring a function pod, converting values, reading a stored
+    column), so keep it cheap; the classes must be importable then.
+    Each type is registered on its own: one that is malformed, or whose name or
+    class another type already has, is reported naming this plugin and
+    skipped, and the others are kept.
+
+    Returns:
+        A list of :class:`~orcapod.protocols.logical_types.LogicalTypeSpec`
+        (or of any objects with the attributes of
+        :class:`~orcapod.protocols.logical_types.LogicalTypeDefinition`).
     """

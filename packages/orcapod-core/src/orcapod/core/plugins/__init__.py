@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from orcapod.core.plugins._registry import (
     AUTOLOAD_ENV_VAR,
     ENTRY_POINT_GROUP,
+    LogicalTypeProvision,
     PluginFailure,
     PluginProvision,
     PluginRegistry,
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AUTOLOAD_ENV_VAR",
     "ENTRY_POINT_GROUP",
+    "LogicalTypeProvision",
     "PluginFailure",
     "PluginProvision",
     "PluginRegistry",

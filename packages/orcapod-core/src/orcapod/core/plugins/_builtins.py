@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from orcapod.core.cli import RegistryHost
+    from orcapod.core.types._logical import LogicalType
     from orcapod.protocols.database import ArrowDatabase
     from orcapod.protocols.executors import PacketFunctionExecutor
     from orcapod.protocols.hooks import (
@@ -83,6 +84,14 @@ def orcapod_executors() -> Mapping[str, ExecutorFactory]:
 def orcapod_observers() -> Mapping[str, ObserverFactory]:
     """``noop``."""
     return {"noop": make_noop_observer}
+
+
+@hookimpl(trylast=True)
+def orcapod_logical_types() -> list[LogicalType]:
+    """``file`` and ``directory``."""
+    from orcapod.core.types._logical import DIRECTORY_TYPE, FILE_TYPE
+
+    return [FILE_TYPE, DIRECTORY_TYPE]
 
 
 def make_plugins_command(host: CliHost) -> CliCommand:

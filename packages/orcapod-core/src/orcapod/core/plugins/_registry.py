@@ -15,6 +15,7 @@ from orcapod.protocols.values import PluginKind
 if TYPE_CHECKING:
     import pluggy
 
+    from orcapod.core.types._logical import LogicalType
     from orcapod.protocols.database import ArrowDatabase
     from orcapod.protocols.executors import PacketFunctionExecutor
     from orcapod.protocols.hooks import CliCommandFactory
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AUTOLOAD_ENV_VAR",
     "ENTRY_POINT_GROUP",
+    "LogicalTypeProvision",
     "PluginFailure",
     "PluginProvision",
     "PluginRegistry",
@@ -33,6 +35,17 @@ AUTOLOAD_ENV_VAR = "ORCAPOD_DISABLE_PLUGIN_AUTOLOAD"
 """Set to a non-empty value other than ``0`` to load only orcapod's built-ins."""
 
 BUILTIN_PLUGIN = "builtin"
+
+LOGICAL_TYPES_HOOK = "orcapod_logical_types"
+_DEFINITION_ATTRIBUTES = (
+    "name",
+    "python_class",
+    "storage_type",
+    "to_storage",
+    "from_storage",
+    "identity_fields",
+    "description",
+)
 
 _HOOKS: dict[PluginKind, str] = {
     PluginKind.DATABASE: "orcapod_database_schemes",
@@ -83,6 +96,22 @@ class PluginProvision:
     distribution: str
     version: str
     factory: Callable[..., Any]
+
+
+@dataclass(frozen=True, slots=True)
+class LogicalTypeProvision:
+    """A logical type a plugin provides (``file`` from orcapod-core, ...), registered."""
+
+    logical_type: LogicalType
+    plugin: str
+    """The entry-point name, or ``"builtin"``."""
+    distribution: str
+    version: str
+
+    @property
+    def name(self) -> str:
+        """The logical type's name."""
+        return self.logical_type.name
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +167,7 @@ class PluginRegistry:
         self._origins: dict[int, _Origin] = {}
         self._failures: list[PluginFailure] = []
         self._provisions: dict[PluginKind, dict[str, PluginProvision]] | None = None
+        self._logical: dict[str, LogicalTypeProvision] | None = None
 
     # -- loading ---------------------------------------------------------------
 
@@ -215,6 +245,14 @@ class PluginRegistry:
             if len(self._failures) > before:
                 raise PluginError(self._failures.pop().describe())
             self._provisions = None
+            if self._logical is not None:  # already collected: add this plugin's types now
+                caller = getattr(manager.hook, LOGICAL_TYPES_HOOK)
+                impls = [impl for impl in caller.get_hookimpls() if impl.plugin is plugin]
+                self._add_logical_types(impls, self._logical)
+                if len(self._failures) > before:
+                    failed = self._failures[before:]
+                    del self._failures[before:]
+                    raise PluginError("\n".join(f.describe() for f in failed))
 
     # -- what plugins provide --------------------------------------------------
 
@@ -267,6 +305,58 @@ class PluginRegistry:
                     kind, name, origin.plugin, origin.distribution, origin.version, factory
                 )
         return provided
+
+    def logical_types(self) -> list[LogicalType]:
+        """Every logical type the plugins provide (orcapod-core's ``file`` and ``directory``
+        included), registered in this process, by name.
+
+        The ``orcapod_logical_types`` hooks are called once per registry; each
+        type goes through ``register_logical_type``, after which annotations of
+        its class and columns of its name use it. A hook that raises or answers
+        something other than a list, and a type that is malformed or whose name
+        or class is taken, are reported as failures of their plugin (a
+        :class:`PluginLoadWarning`) and skipped; the other types still register.
+        """
+        return [provision.logical_type for provision in self.logical_type_provisions()]
+
+    def logical_type_provisions(self) -> list[LogicalTypeProvision]:
+        """:meth:`logical_types` with the plugin and distribution providing each."""
+        manager = self._ensure_manager()
+        with self._lock:
+            if self._logical is None:
+                provided: dict[str, LogicalTypeProvision] = {}
+                # Built-ins (trylast) come first here, so they are the first claim.
+                self._add_logical_types(
+                    getattr(manager.hook, LOGICAL_TYPES_HOOK).get_hookimpls(), provided
+                )
+                self._logical = provided
+            return sorted(self._logical.values(), key=lambda p: p.name)
+
+    def _add_logical_types(
+        self, impls: Iterable[Any], provided: dict[str, LogicalTypeProvision]
+    ) -> None:
+        from orcapod.core.types._logical import register_logical_type
+
+        for impl in impls:
+            origin = self._origins[id(impl.plugin)]
+            try:
+                definitions = _validated_definitions(impl.function())
+            except Exception as error:
+                self._fail(origin, f"hook {LOGICAL_TYPES_HOOK} raised {_describe(error)}")
+                continue
+            for definition in definitions:
+                what = f"logical type {getattr(definition, 'name', definition)!r}"
+                try:
+                    logical = _as_logical_type(definition)
+                    _check_unclaimed(logical, provided)
+                    register_logical_type(logical)
+                except Exception as error:
+                    self._fail(origin, f"{what} was not registered: {_describe(error)}")
+                    continue
+                if logical.name not in provided:
+                    provided[logical.name] = LogicalTypeProvision(
+                        logical, origin.plugin, origin.distribution, origin.version
+                    )
 
     def lookup(self, kind: PluginKind, name: str) -> PluginProvision:
         """What provides ``name`` of ``kind``.
@@ -383,6 +473,66 @@ def _validated_items(answer: object, kind: PluginKind) -> Iterable[tuple[str, Ca
         if not callable(factory):
             raise TypeError(f"the factory for {name!r} is a {type(factory).__name__}, not callable")
     return list(answer.items())
+
+
+def _validated_definitions(answer: object) -> list[object]:
+    if not isinstance(answer, list | tuple):
+        raise TypeError(f"expected a list of logical types, got {type(answer).__name__}")
+    return list(answer)
+
+
+def _as_logical_type(definition: object) -> LogicalType:
+    """A core ``LogicalType`` of what a plugin gave: any object with its attributes."""
+    from orcapod.core.types._logical import LogicalType
+
+    if isinstance(definition, LogicalType):
+        return definition
+    missing = [name for name in _DEFINITION_ATTRIBUTES if not hasattr(definition, name)]
+    if missing:
+        raise TypeError(
+            f"a {type(definition).__qualname__} has no {', '.join(missing)}; return "
+            "orcapod.protocols.logical_types.LogicalTypeSpec objects"
+        )
+    given: Any = definition
+    if not isinstance(given.description, str):
+        raise TypeError(f"description must be a str, not {given.description!r}")
+    identity = given.identity_fields
+    if isinstance(identity, str):
+        raise TypeError(
+            f"identity_fields must be a tuple of field names, not the str {identity!r}; "
+            f"write ({identity!r},)"
+        )
+    return LogicalType(
+        name=given.name,
+        python_class=given.python_class,
+        storage_type=given.storage_type,
+        to_storage=given.to_storage,
+        from_storage=given.from_storage,
+        identity_fields=None if identity is None else tuple(identity),
+        description=given.description,
+    )
+
+
+def _check_unclaimed(logical: LogicalType, provided: Mapping[str, LogicalTypeProvision]) -> None:
+    """Raise if another plugin already provides ``logical``'s name or class (as another type)."""
+    for first in provided.values():
+        if first.logical_type == logical:
+            return
+        by = f"plugin {first.plugin!r} ({first.distribution})"
+        if first.name == logical.name:
+            raise ValueError(
+                f"the name is already taken by {by}, for class "
+                f"{_class_name(first.logical_type.python_class)}"
+            )
+        if first.logical_type.python_class is logical.python_class:
+            raise ValueError(
+                f"class {_class_name(logical.python_class)} is already the logical type "
+                f"{first.name!r} of {by}"
+            )
+
+
+def _class_name(kind: type) -> str:
+    return f"{kind.__module__}.{kind.__qualname__}"
 
 
 def _accepts_create(factory: Callable[..., Any]) -> bool:

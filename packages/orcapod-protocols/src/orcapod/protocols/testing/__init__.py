@@ -11,6 +11,8 @@ its factory; the inherited tests then run against it::
         def make_database(self, tmp_path):
             return MyDatabase(tmp_path / "store")
 
+A plugin's logical types subclass ``LogicalTypeContract`` the same way.
+
 Needs pytest and hypothesis (``pip install 'orcapod-protocols[testing]'``).
 Names are imported on first use, so a process that needs only one part of
 the kit (a writer process of the durability tests) does not import pytest.
@@ -32,9 +34,15 @@ if TYPE_CHECKING:
     from orcapod.protocols.testing.database import (
         PersistentArrowDatabaseContract as PersistentArrowDatabaseContract,
     )
+    from orcapod.protocols.testing.logical_types import (
+        LogicalTypeContract as LogicalTypeContract,
+    )
     from orcapod.protocols.testing.observers import Event as Event
     from orcapod.protocols.testing.observers import RecordingLogger as RecordingLogger
     from orcapod.protocols.testing.observers import RecordingObserver as RecordingObserver
+    from orcapod.protocols.testing.plugins import (
+        load_distribution_logical_types as load_distribution_logical_types,
+    )
     from orcapod.protocols.testing.plugins import (
         load_distribution_plugins as load_distribution_plugins,
     )
@@ -45,9 +53,11 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "ArrowDatabaseContract": "orcapod.protocols.testing.database",
         "DurableArrowDatabaseContract": "orcapod.protocols.testing.database",
         "PersistentArrowDatabaseContract": "orcapod.protocols.testing.database",
+        "LogicalTypeContract": "orcapod.protocols.testing.logical_types",
         "Event": "orcapod.protocols.testing.observers",
         "RecordingLogger": "orcapod.protocols.testing.observers",
         "RecordingObserver": "orcapod.protocols.testing.observers",
+        "load_distribution_logical_types": "orcapod.protocols.testing.plugins",
         "load_distribution_plugins": "orcapod.protocols.testing.plugins",
     },
 )

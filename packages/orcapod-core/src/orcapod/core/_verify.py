@@ -349,10 +349,14 @@ class VerifyCommand:
         for problem in report.problems:
             print(problem.describe())
         scope = "" if args.pipeline is None else f" of pipeline {args.pipeline!r}"
-        files = f", {report.files} stored file(s)" if report.files else ""
+        records = f"{report.records} node record(s)"
+        if report.files:
+            checked = f", {records} and {report.files} stored file(s)"
+        else:
+            checked = f" and {records}"
         summary = (
-            f"checked {report.results} result(s){scope}, {report.records} node record(s)"
-            f"{files}: {len(report.problems) or 'no'} mismatch(es)"
+            f"checked {report.results} result(s){scope}{checked}: "
+            f"{len(report.problems) or 'no'} mismatch(es)"
         )
         print(summary)
         return 1 if report.problems else 0

@@ -26,6 +26,13 @@ from orcapod.core.types._converter import (
     python_type,
 )
 from orcapod.core.types._inference import infer_schema, infer_type
+from orcapod.core.types._logical import (
+    LogicalType,
+    logical_type_named,
+    logical_type_of,
+    logical_types,
+    register_logical_type,
+)
 from orcapod.core.types._schema import Schema
 from orcapod.core.types._tables import (
     rows_to_table,
@@ -38,6 +45,7 @@ from orcapod.core.types._to_python import to_pylist
 
 __all__ = [
     "LOGICAL_TYPE_KEY",
+    "LogicalType",
     "PATH_LOGICAL_TYPE",
     "SUPPORTED_TYPES",
     "NaiveDatetime",
@@ -50,8 +58,12 @@ __all__ = [
     "arrow_type",
     "infer_schema",
     "infer_type",
+    "logical_type_named",
+    "logical_type_of",
+    "logical_types",
     "normalize_type",
     "python_type",
+    "register_logical_type",
     "rows_to_table",
     "table_to_columns",
     "table_to_rows",

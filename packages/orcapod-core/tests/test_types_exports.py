@@ -9,6 +9,7 @@ import orcapod.core.types as types_package
 
 PUBLIC = {
     "LOGICAL_TYPE_KEY",
+    "LogicalType",
     "PATH_LOGICAL_TYPE",
     "SUPPORTED_TYPES",
     "NaiveDatetime",
@@ -21,8 +22,12 @@ PUBLIC = {
     "arrow_type",
     "infer_schema",
     "infer_type",
+    "logical_type_named",
+    "logical_type_of",
+    "logical_types",
     "normalize_type",
     "python_type",
+    "register_logical_type",
     "rows_to_table",
     "table_to_columns",
     "table_to_rows",

@@ -818,3 +818,10 @@ def test_no_orcapod_module_imports_numpy_at_module_level() -> None:
             if any(name == "numpy" or name.startswith("numpy.") for name in names):
                 offenders.append(str(path))
     assert offenders == []
+
+
+def test_padded_long_doubles_are_refused_with_the_fix() -> None:
+    if np.finfo(np.longdouble).nmant >= 112 or np.dtype(np.longdouble).itemsize <= 8:
+        pytest.skip("this machine's long double has no padding")
+    with pytest.raises(TypeMismatchError, match=r"long double.*float64"):
+        to_arrow_table({"x": [np.zeros(3, dtype=np.longdouble)]}, Schema(x=np.ndarray))

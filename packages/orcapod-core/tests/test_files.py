@@ -809,3 +809,84 @@ def test_scratch_left_by_a_killed_process_is_swept(tmp_path: Path) -> None:
     assert not left.exists()
     assert mine.exists()
     assert other_host.exists()
+
+
+@function_pod(output_keys=("inner", "tree"))
+def file_then_tree(n: int) -> tuple[File, Directory]:
+    root = scratch_dir() / "tree"
+    root.mkdir()
+    (root / "x.txt").write_text(str(n))
+    return File(root / "x.txt"), Directory(root)
+
+
+@function_pod(output_keys=("first", "second"))
+def same_file_twice(n: int) -> tuple[File, list[File]]:
+    out = scratch_dir() / "x.txt"
+    out.write_text(str(n))
+    return File(out), [File(out), File(out)]
+
+
+@pytest.mark.parametrize("function", [file_then_tree, same_file_twice])
+def test_a_file_returned_twice_is_kept_everywhere_it_is_named(
+    tmp_path: Path, function: object
+) -> None:
+    pipeline = Pipeline("twice", InMemoryArrowDatabase(), file_store=tmp_path / "files")
+    with pipeline:
+        function.pod(  # type: ignore[attr-defined]
+            DictSource([{"i": 0, "n": 3}], tag_columns=["i"]), label="out"
+        )
+    assert not pipeline.run().failures
+    (row,) = pipeline.nodes["out"].as_table().drop_columns(["i"]).to_pylist()
+    for value in row.values():
+        for stored in value if isinstance(value, list) else [value]:
+            path = Path(stored["path"])
+            assert (path / "x.txt" if path.is_dir() else path).read_text() == "3"
+    assert not verify_store(pipeline.database).problems
+
+
+@function_pod(output_keys="out")
+def edits_and_returns(data: File) -> File:
+    os.chmod(data.path, 0o644)
+    data.path.write_text("edited in place")
+    return data  # still claiming the digest of what it was given
+
+
+def test_a_returned_value_claiming_another_stored_content_fails(tmp_path: Path) -> None:
+    source = _write(tmp_path / "in.txt", "original")
+    pipeline = Pipeline("claims2", InMemoryArrowDatabase(), file_store=tmp_path / "files")
+    pipeline.file_store.keep(File(source))  # the original content is stored already
+    with pipeline:
+        edits_and_returns.pod(
+            DictSource([{"i": 0, "data": File(source)}], tag_columns=["i"]), label="out"
+        )
+    (failure,) = pipeline.run().failures
+    assert "changed while it was being kept" in failure.message
+
+
+def test_the_incoming_copy_of_a_killed_process_is_swept(tmp_path: Path) -> None:
+    from orcapod.core.files._store import _HOST
+
+    store = FileStore(tmp_path / "store")
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    (store.root / "incoming").mkdir(parents=True)
+    left = store.root / "incoming" / f"{_HOST}-{dead}-{'0' * 32}"
+    left.write_bytes(b"half a copy")
+    os.chmod(left, 0o444)
+    store.sweep_scratch()
+    assert not left.exists()
+
+
+def test_as_table_leaves_out_rows_whose_input_files_changed(tmp_path: Path) -> None:
+    path = _write(tmp_path / "in.txt", "4")
+    pipeline = Pipeline("stale-view", InMemoryArrowDatabase())
+    with pipeline:
+        read_value.pod(DictSource([{"i": 0, "data": File(path)}], tag_columns=["i"]), label="read")
+    pipeline.run()
+    assert len(pipeline.nodes["read"].as_table()) == 1
+    _write(path, "5")
+    assert len(pipeline.nodes["read"].as_table()) == 0  # never the value of "4" for "5"

@@ -532,6 +532,7 @@ def test_editing_one_file_recomputes_exactly_that_packet(tmp_path: Path) -> None
 def test_moving_the_directory_of_unchanged_files_keeps_every_result(tmp_path: Path) -> None:
     root = _recordings(tmp_path / "before")
     first, _ = _run(root)
+    before = _sizes(first)
     moved = tmp_path / "after" / "elsewhere"
     moved.parent.mkdir()
     root.rename(moved)
@@ -540,7 +541,8 @@ def test_moving_the_directory_of_unchanged_files_keeps_every_result(tmp_path: Pa
     assert result.nodes["size_of"].computed == 0
     assert result.nodes["size_of"].cached == 4
     assert CALLS == []
-    assert _sizes(second) == _sizes(first)
+    assert _sizes(second) == before
+    assert _sizes(first) == {}  # the old source names files that are gone: no result shown
     rows = second.nodes["size_of"].as_table(include_system_columns=True).to_pylist()
     assert {row[PROVENANCE][0] for row in rows} == {
         f"recordings_subject_session.wav:{name}"

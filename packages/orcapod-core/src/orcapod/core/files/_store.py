@@ -66,20 +66,21 @@ class FileStore:
         """A fresh, not yet created, scratch directory path for one packet, named by the
         host and process it is made for (so that :meth:`sweep_scratch` can tell
         whose are left over)."""
-        if not self._swept:
-            self._swept = True
-            self.sweep_scratch()
+        self.sweep_scratch()
         return self.scratch_root / f"{_HOST}-{os.getpid()}-{uuid.uuid4().hex}"
 
     def sweep_scratch(self) -> None:
-        """Remove the scratch directories a process of this host left when it was killed."""
-        try:
-            entries = list(os.scandir(self.scratch_root))
-        except OSError:
+        """Remove the scratch directories and incoming copies a process of this host left
+        when it was killed (once per store object and process; cheap: one listing each)."""
+        if self._swept:
             return
+        self._swept = True
+        entries = []
+        for folder in (self.scratch_root, self.root / "incoming"):
+            with suppress(OSError):
+                entries += list(os.scandir(folder))
         for entry in entries:
-            host, _, rest = entry.name.rpartition("-")[0].rpartition("-")
-            pid = rest
+            host, _, pid = entry.name.split(".")[0].rpartition("-")[0].rpartition("-")
             if host != _HOST or not pid.isdigit() or _alive(int(pid)):
                 continue
             _remove(Path(entry.path))
@@ -91,7 +92,9 @@ class FileStore:
             raise FileContentError(f"{digest!r} is not a content digest this store keeps")
         return self.root / method / hexdigest[:2] / hexdigest
 
-    def keep(self, value: PathValue, *, hasher: FileHasher | None = None) -> PathValue:
+    def keep(
+        self, value: PathValue, *, hasher: FileHasher | None = None, move: bool = True
+    ) -> PathValue:
         """Store ``value``'s content and return the value naming the stored copy.
 
         The content is placed in ``incoming/`` first and read there, once:
@@ -112,11 +115,13 @@ class FileStore:
         extra = value._extra()
         if claimed is not None:
             known = self.location(claimed)
-            if intact(known, claimed, hasher):
+            if intact(known, claimed, hasher) and (
+                value.path == known or _has_digest(value, claimed, hasher)
+            ):
                 return type(value)(known, digest=claimed, **extra)
         incoming = self.root / "incoming"
         incoming.mkdir(parents=True, exist_ok=True)
-        temporary = incoming / uuid.uuid4().hex
+        temporary = incoming / f"{_HOST}-{os.getpid()}-{uuid.uuid4().hex}"
         is_directory = isinstance(value, Directory)
         try:
             if is_directory:
@@ -125,7 +130,7 @@ class FileStore:
             else:
                 if not value.path.exists():
                     raise FileContentError(f"File {str(value.path)!r} does not exist")
-                if self._movable(value.path):
+                if move and self._movable(value.path):
                     os.replace(value.path, temporary)
                 else:
                     shutil.copyfile(value.path, temporary)
@@ -199,6 +204,18 @@ class FileStore:
     def discard_scratch(self, scratch: Path) -> None:
         """Remove a packet's scratch directory and what is left in it."""
         _remove(scratch)
+
+
+def _has_digest(value: PathValue, digest: str, hasher: FileHasher) -> bool:
+    """Whether ``value``'s own content (not the stored copy) has ``digest``."""
+    try:
+        if isinstance(value, Directory):
+            found = hasher.directory_digest(value.path, value.ignore)
+        else:
+            found = hasher.file_digest(value.path)
+    except FileContentError:
+        return False
+    return found == digest
 
 
 def intact(path: Path, digest: str, hasher: FileHasher | None = None) -> bool:

@@ -10,6 +10,7 @@ still in the store with its digest (:meth:`FileOutputs.damaged_rows`).
 from __future__ import annotations
 
 import dataclasses
+import os
 import typing
 from typing import TYPE_CHECKING, Any
 
@@ -82,9 +83,26 @@ class FileOutputs:
             FileContentError: a returned path does not exist or is of the wrong kind.
         """
         hasher, store = current_hasher(), self._keeping()
+        returned = [
+            leaf
+            for (_, tp), value in zip(self.schema.items(), values, strict=True)
+            for leaf in _leaves(value, tp)
+        ]
+        # A file may be moved into the store only if nothing else returned names it
+        # (the same file twice, or a file inside a returned directory).
+        shared = _shared_paths(returned)
+        kept_by_path: dict[tuple[str, str | None, str], PathValue] = {}
+
+        def keep_one(value: PathValue) -> PathValue:
+            key = (type(value).__name__, value._digest, str(value.path))
+            if key not in kept_by_path:
+                movable = str(value.path) not in shared
+                kept_by_path[key] = store.keep(value, hasher=hasher, move=movable)
+            return kept_by_path[key]
+
         kept = []
         for (_, tp), value in zip(self.schema.items(), values, strict=True):
-            kept.append(_map(value, tp, lambda v: store.keep(v, hasher=hasher)))
+            kept.append(_map(value, tp, keep_one))
         return tuple(kept)
 
     def keep_returned(self, returned: Any, function: PacketFunction) -> Any:
@@ -193,6 +211,20 @@ class FileInputs:
             )
             for row, value in changed_leaves(leaves).items()
         }
+
+
+def _shared_paths(returned: Sequence[PathValue]) -> set[str]:
+    """The paths of returned files that another returned value also names: the same
+    file again, or a file inside a returned directory."""
+    files = [str(value.path) for value in returned if not isinstance(value, Directory)]
+    folders = [str(value.path) + os.sep for value in returned if isinstance(value, Directory)]
+    seen: set[str] = set()
+    shared: set[str] = set()
+    for path in files:
+        if path in seen or any(path.startswith(folder) for folder in folders):
+            shared.add(path)
+        seen.add(path)
+    return shared
 
 
 def _map(value: Any, tp: Any, keep: Callable[[PathValue], PathValue]) -> Any:

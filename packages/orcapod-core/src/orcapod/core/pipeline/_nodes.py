@@ -321,13 +321,16 @@ class FunctionNode(Node):
         each packet's result is looked up by its content and the function's
         current identity, as a run would, batch by batch. Rows whose packet has
         no stored result (not computed yet, or failed, or naming an output file
-        that is missing or altered in the file store) are left out.
+        that is missing or altered in the file store) are left out, and so are
+        rows whose input files changed since their source read them.
         """
         table = self.upstreams[0].as_table(include_system_columns=True)
         tag_schema, packet_schema = schemas_of(self.stream.input_stream)
         output_types = self.function.output_schema()
         arrow = Schema.of(output_types).to_arrow()
         files = self.result_cache.file_outputs(self.function)
+        present = [name for name in self.function.input_schema() if name in packet_schema]
+        inputs = FileInputs.of(self.function.input_schema(), present)
         parts = []
         for rows in batches(table):
             system = [name for name in rows.column_names if is_system_column(name)]
@@ -335,6 +338,10 @@ class FunctionNode(Node):
             found = self.result_cache.lookup_hashes(
                 self.function, packets.content_hashes(), files=files
             )
+            if inputs is not None:  # an input file changed since its source read it
+                columns = {name: packets.values(name) for name in inputs.columns}
+                for row in inputs.changed(columns, range(rows.num_rows)):
+                    found.hits[row] = False
             hits = pa.array(found.hits, pa.bool_())
             tags = rows.select([*tag_schema, *system]).filter(hits)
             parts.append(side_by_side(tags, found.outputs.filter(hits).cast(arrow)))
@@ -534,6 +541,8 @@ class FunctionNodeRun:
         # File/Directory inputs: checked against their digests before anything else
         self.files = node.result_cache.file_outputs(self.function)
         self.file_inputs = FileInputs.of(self.function.input_schema(), self.parameters)
+        if self.files is not None and self.files.store is not None:
+            self.files.store.sweep_scratch()  # what a killed run left, even if nothing runs
         self.path_parameters = [
             name
             for name in self.parameters

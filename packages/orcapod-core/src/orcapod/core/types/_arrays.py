@@ -17,8 +17,9 @@ Storage layout (the field ``numpy.ndarray`` of :mod:`._logical`)::
 Only ``dtype``, ``shape`` and ``data`` identify an array (field metadata
 ``orcapod.identity``), so an F-ordered array hashes as the C-ordered array of
 equal values, and reads back F-ordered. Arrays whose bytes are not their
-values are refused: object dtypes, structured (void) dtypes and numpy's
-variable-width ``StringDType``.
+values are refused: object dtypes, structured (void) dtypes, numpy's
+variable-width ``StringDType``, and long doubles padded to 12 or 16 bytes (x86),
+whose padding would make equal arrays differ.
 
 numpy stays optional: nothing here imports it before a numpy annotation or
 value is met, and a value of ``numpy.ndarray`` means numpy is imported already
@@ -145,8 +146,27 @@ def _make_array_type() -> LogicalType:
     )
 
 
+def _padded(dtype: Any) -> bool:
+    """Whether a float or complex dtype carries bytes that are not part of its value
+    (the x86 80-bit long double, stored in 12 or 16 bytes)."""
+    import numpy
+
+    real = dtype if dtype.kind == "f" else numpy.dtype(f"f{dtype.itemsize // 2}")
+    if real.itemsize <= 8:
+        return False
+    info = numpy.finfo(real)
+    return bool(1 + info.nexp + info.nmant < 8 * real.itemsize)
+
+
 def _check_dtype(dtype: Any) -> None:
     """Refuse dtypes whose bytes are not their values (with the fix)."""
+    if dtype.kind in "fc" and _padded(dtype):
+        raise TypeError(
+            f"numpy arrays of {dtype} (long double) cannot be stored: on this machine its "
+            f"{dtype.itemsize} bytes per value hold padding that is not part of the value, "
+            "so equal arrays would differ; convert it first (value.astype(numpy.float64), "
+            "or numpy.complex128)"
+        )
     if dtype.kind in _STORABLE_KINDS and dtype.fields is None and not dtype.hasobject:
         return
     if dtype.fields is not None or dtype.kind == "V":

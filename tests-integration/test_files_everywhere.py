@@ -164,3 +164,44 @@ def test_file_outputs_on_a_local_ray_cluster(tmp_path: Path) -> None:
     finally:
         ray.shutdown()
         sys.path.remove(str(tmp_path))
+
+
+@pytest.mark.parametrize("store", ["sqlite", "delta"])
+def test_a_second_process_reads_no_file_content(tmp_path: Path, store: str) -> None:
+    """The digest cache lives in the store: a second run, in another process, reads
+    none of the unchanged input files (counted, not timed)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    for i in range(5):
+        _old(data / f"{i}.txt", str(i))
+    script = tmp_path / "run.py"
+    script.write_text(
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from orcapod.core import DictSource, File, Pipeline, function_pod\n"
+        "from orcapod.core.files import _digests\n"
+        "reads = []\n"
+        "original = _digests.FileHasher._read\n"
+        "def counting(self, path, info):\n"
+        "    reads.append(path)\n"
+        "    return original(self, path, info)\n"
+        "_digests.FileHasher._read = counting\n"
+        "@function_pod(output_keys='n')\n"
+        "def size(f: File) -> int:\n"
+        "    return len(f.read_bytes())\n"
+        f"folder = Path({str(data)!r})\n"
+        "pipeline = Pipeline('p', sys.argv[1])\n"
+        "with pipeline:\n"
+        "    rows = [{'i': i, 'f': File(folder / f'{i}.txt')} for i in range(5)]\n"
+        "    size.pod(DictSource(rows, tag_columns=['i']))\n"
+        "result = pipeline.run()\n"
+        "print(result.n_computed, result.n_cached, len(reads))\n"
+    )
+    uri = f"sqlite:///{tmp_path / 'store.db'}" if store == "sqlite" else f"delta://{tmp_path / 'd'}"
+    runs = [
+        subprocess.run(
+            [sys.executable, str(script), uri], capture_output=True, text=True, check=True
+        ).stdout.split()
+        for _ in range(2)
+    ]
+    assert runs == [["5", "0", "5"], ["0", "5", "0"]]

@@ -261,43 +261,6 @@ def test_a_file_modified_within_the_racy_window_is_not_cached(tmp_path: Path) ->
     assert hasher.reads == 3
 
 
-def test_a_second_process_reads_no_file_content(tmp_path: Path) -> None:
-    data = tmp_path / "data"
-    for i in range(5):
-        _write(data / f"{i}.txt", str(i))
-    script = tmp_path / "run.py"
-    script.write_text(
-        "import sys\n"
-        "from pathlib import Path\n"
-        "from orcapod.core import DictSource, File, Pipeline, function_pod\n"
-        "from orcapod.core.files import _digests\n"
-        "reads = []\n"
-        "original = _digests.FileHasher._read\n"
-        "def counting(self, path, info):\n"
-        "    reads.append(path)\n"
-        "    return original(self, path, info)\n"
-        "_digests.FileHasher._read = counting\n"
-        "@function_pod(output_keys='n')\n"
-        "def size(f: File) -> int:\n"
-        "    return len(f.read_bytes())\n"
-        f"folder = Path({str(data)!r})\n"
-        "pipeline = Pipeline('p', sys.argv[1])\n"
-        "with pipeline:\n"
-        "    rows = [{'i': i, 'f': File(folder / f'{i}.txt')} for i in range(5)]\n"
-        "    size.pod(DictSource(rows, tag_columns=['i']))\n"
-        "result = pipeline.run()\n"
-        "print(result.n_computed, result.n_cached, len(reads))\n"
-    )
-    uri = f"sqlite:///{tmp_path / 'store.db'}"
-    runs = [
-        subprocess.run(
-            [sys.executable, str(script), uri], capture_output=True, text=True, check=True
-        ).stdout.split()
-        for _ in range(2)
-    ]
-    assert runs == [["5", "0", "5"], ["0", "5", "0"]]
-
-
 # -- pipelines ------------------------------------------------------------------------
 
 

@@ -140,6 +140,7 @@ def cached_rerun(directory: Path, count: int, stores: list[str], rounds: int) ->
         except Exception as error:  # a store whose package is not installed
             print(f"  {name}: skipped ({type(error).__name__}: {error})")
             continue
+        FileHasher.forget_memory()  # as a new process: only the store remembers
         first = FileHasher(first_store)
         hashing = timed(lambda hasher=first: hasher.file_digests(paths))
         flushing = timed(first.flush)
@@ -147,6 +148,7 @@ def cached_rerun(directory: Path, count: int, stores: list[str], rounds: int) ->
         again, reads = [], []
         for _ in range(rounds):
             opened.append(opener())
+            FileHasher.forget_memory()
             second = FileHasher(opened[-1])
             again.append(timed(lambda hasher=second: hasher.file_digests(paths)))
             reads.append(second.reads)

@@ -150,6 +150,13 @@ class FileHasher:
                 self._memory.clear()
             self._memory[key] = digest
 
+    @staticmethod
+    def forget_memory() -> None:
+        """Empty this process's memory of digests (which every hasher shares), as a
+        new process starts: for measuring the store's cache alone."""
+        with _MEMORY_LOCK:
+            _MEMORY.clear()
+
     def remember(self, path: str | os.PathLike[str], digest: str) -> None:
         """Cache ``digest`` as the content of ``path`` as it is now, whatever its age.
 

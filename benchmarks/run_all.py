@@ -38,6 +38,7 @@ SCRIPTS: dict[str, tuple[list[str], list[str]]] = {
     "explain": ([], ["--rows", "10000", "--rounds", "1"]),
     "file_hashing": ([], ["--files", "1", "--size", "16", "--small", "100", "--rounds", "1"]),
     "glob_source": ([], ["--files", "1000", "--rounds", "1"]),
+    "file_pipeline": ([], ["--files", "500"]),
     # Each kill costs about one whole run of the worker: 3 per store here, 10 by itself.
     "crash_loss": (["--kills", "3"], ["--kills", "1", "--packets", "1000"]),
     "ray_overhead": ([], ["--rows", "200", "--rounds", "1"]),

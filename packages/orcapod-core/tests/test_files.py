@@ -853,3 +853,18 @@ def test_as_table_leaves_out_rows_whose_input_files_changed(tmp_path: Path) -> N
     assert len(pipeline.nodes["read"].as_table()) == 1
     _write(path, "5")
     assert len(pipeline.nodes["read"].as_table()) == 0  # never the value of "4" for "5"
+
+
+def test_rows_sharing_a_damaged_packet_all_find_its_repair(tmp_path: Path) -> None:
+    database, store = InMemoryArrowDatabase(), tmp_path / "files"
+    pipeline = _plot_pipeline(database, [1, 1, 2], file_store=store)
+    pipeline.run()
+    victim = _stored_paths(pipeline)[0]
+    os.chmod(victim, 0o644)
+    victim.unlink()
+    with pytest.warns(FileStoreWarning):
+        _plot_pipeline(database, [1, 1, 2], file_store=store).run()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again = _plot_pipeline(database, [1, 1, 2], file_store=store).run()
+    assert (again.n_computed, again.n_cached) == (0, 3)

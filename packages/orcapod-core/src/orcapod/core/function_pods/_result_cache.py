@@ -212,7 +212,9 @@ class ResultCache:
         for _ in range(MAX_REPAIRS):
             if not damaged:
                 break
-            ids = {f"{input_hashes[row]}|{link}": row for row, link in damaged.items()}
+            ids: dict[str, list[int]] = {}  # rows of one packet share their repairs
+            for row, link in damaged.items():
+                ids.setdefault(f"{input_hashes[row]}|{link}", []).append(row)
             repairs = self.database.get_records_by_ids(
                 self.repairs_path_for(function), list(ids), record_id_column=REPAIR_ID
             )
@@ -222,12 +224,13 @@ class ResultCache:
             repairs = repairs.select(columns).cast(taken.schema)
             bad = set(files.damaged_rows(repairs, list(range(repairs.num_rows))))
             repaired_hashes = repairs.column(OUTPUT_HASH).to_pylist()
-            for index, row in enumerate(repair_rows):
-                if index in bad:
-                    damaged[row] = repaired_hashes[index]
-                else:
-                    choice[row] = offset + index
-                    del damaged[row]
+            for index, rows in enumerate(repair_rows):
+                for row in rows:
+                    if index in bad:
+                        damaged[row] = repaired_hashes[index]
+                    else:
+                        choice[row] = offset + index
+                        del damaged[row]
             candidates.append(repairs)
             offset += repairs.num_rows
         for row in damaged:

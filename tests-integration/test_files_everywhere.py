@@ -205,3 +205,40 @@ def test_a_second_process_reads_no_file_content(tmp_path: Path, store: str) -> N
         for _ in range(2)
     ]
     assert runs == [["5", "0", "5"], ["0", "5", "0"]]
+
+
+def test_a_moved_sqlite_store_keeps_its_file_results(tmp_path: Path) -> None:
+    """Moving the folder of ``results.db`` and ``results.db.files`` recomputes nothing,
+    and ``orcapod verify`` finds the files at their new place."""
+    project = tmp_path / "project"
+    data = tmp_path / "data"
+    project.mkdir()
+    data.mkdir()
+    for name, value in (("a", "1"), ("b", "2"), ("c", "3")):
+        _old(data / f"{name}.txt", value)
+    script = tmp_path / "pipeline.py"
+    script.write_text(PIPELINE)
+
+    def run(folder: Path) -> list[str]:
+        uri = f"sqlite:///{folder / 'results.db'}"
+        done = subprocess.run(
+            [sys.executable, str(script), uri, str(data)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return done.stdout.splitlines()
+
+    assert run(project)[0] == "3 3"
+    moved = tmp_path / "elsewhere" / "project"
+    moved.parent.mkdir()
+    project.rename(moved)
+    again = run(moved)
+    assert again[:2] == ["0 0", "value=1 value=2 value=3"]
+    assert Path(again[2]) == moved / "results.db.files"
+    verify = subprocess.run(
+        [sys.executable, "-m", "orcapod.core", "verify", f"sqlite:///{moved / 'results.db'}"],
+        capture_output=True,
+        text=True,
+    )
+    assert verify.returncode == 0, verify.stdout + verify.stderr

@@ -868,3 +868,20 @@ def test_rows_sharing_a_damaged_packet_all_find_its_repair(tmp_path: Path) -> No
         warnings.simplefilter("error")
         again = _plot_pipeline(database, [1, 1, 2], file_store=store).run()
     assert (again.n_computed, again.n_cached) == (0, 3)
+
+
+def test_moving_the_store_and_its_files_keeps_every_result(tmp_path: Path) -> None:
+    database = InMemoryArrowDatabase()
+    before, after = tmp_path / "project" / "files", tmp_path / "moved" / "files"
+    pipeline = _plot_pipeline(database, [1, 2, 3], file_store=before)
+    pipeline.run()
+    after.parent.mkdir()
+    before.rename(after)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        moved = _plot_pipeline(database, [1, 2, 3], file_store=after)
+        result = moved.run()
+    assert (result.n_computed, result.n_cached) == (0, 3)
+    paths = _stored_paths(moved)
+    assert all(path.is_relative_to(after) for path in paths)
+    assert [path.read_text() for path in paths] == ["plot of 1", "plot of 2", "plot of 3"]

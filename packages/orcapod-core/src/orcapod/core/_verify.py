@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from orcapod.core.errors import UnsupportedTypeError
-from orcapod.core.files import FileHasher, hashing_with
+from orcapod.core.files import FileHasher, default_file_store, hashing_with
 from orcapod.core.function_pods import INPUT_HASH, OUTPUT_HASH
 from orcapod.core.function_pods._file_outputs import FileOutputs
 from orcapod.core.function_pods._result_cache import MAX_REPAIRS, REPAIR_ID, REPAIRS_SUFFIX
@@ -241,7 +241,8 @@ def _check_files(
     except UnsupportedTypeError as error:  # a dataclass renamed since, a plugin gone...
         report.unchecked.append(f"{path!r}: its output files were not checked: {error}")
         return
-    outputs = FileOutputs(schema)
+    # the store beside the database: where a moved store's files are found by digest
+    outputs = FileOutputs(schema, default_file_store(database))
     if not outputs.columns:
         return
     rows = list(range(table.num_rows))
@@ -253,8 +254,9 @@ def _check_files(
         inputs = table.column(INPUT_HASH).to_pylist()
         stored = table.column(OUTPUT_HASH).to_pylist()
         repairs_path = (*path[:-1], path[-1] + REPAIRS_SUFFIX)
+        moved = outputs.relocated(table, damaged)
         for row in damaged:
-            if _repaired(database, repairs_path, outputs, inputs[row], stored[row]):
+            if row in moved or _repaired(database, repairs_path, outputs, inputs[row], stored[row]):
                 continue
             users = tuple(u for u in uses.get(inputs[row], ()) if u.output_hash == stored[row])
             lost = outputs.damaged_files(table, row)

@@ -154,6 +154,34 @@ class FileOutputs:
             ]
         return sorted(changed_leaves(leaves))
 
+    def relocated(self, outputs: pa.Table, rows: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """Of ``rows`` of stored ``outputs`` (damaged where they say), those whose every
+        file is intact where this store keeps its digest, each as its output values
+        naming those places: the results of a store whose folder was moved."""
+        if self.store is None or not rows:
+            return {}
+        store = self.store
+
+        def here(value: PathValue) -> PathValue:
+            return type(value)(store.location(value.digest), digest=value.digest, **value._extra())
+
+        found: dict[int, dict[str, Any]] = {}
+        for row in rows:
+            values = {
+                name: to_pylist(outputs.column(name).slice(row, 1), tp)[0]
+                for name, tp in self.schema.items()
+            }
+            for name in self.columns:
+                values[name] = _map(values[name], self.schema[name], here)
+            leaves = [
+                (0, leaf)
+                for name in self.columns
+                for leaf in _leaves(values[name], self.schema[name])
+            ]
+            if not changed_leaves(leaves):
+                found[row] = values
+        return found
+
 
 def changed_leaves(leaves: Sequence[tuple[int, PathValue]]) -> dict[int, PathValue]:
     """Of (row, value) pairs, the rows whose value's content is not its digest (missing,

@@ -209,6 +209,25 @@ class ResultCache:
             for row in files.damaged_rows(taken, [row for row, hit in enumerate(hits) if hit])
         }
         offset = taken.num_rows
+        moved = files.relocated(taken, sorted(damaged))
+        if moved:  # the store's folder moved: the same results, at their new place
+            schema = Schema.of(function.output_schema())
+            rows = sorted(moved)
+            values = to_arrow_table({k: [moved[row][k] for row in rows] for k in schema}, schema)
+            index = pa.array(rows, pa.int64())
+            here = pa.Table.from_arrays(
+                [
+                    *values.columns,
+                    taken.column(RUN_ID).take(index),
+                    taken.column(OUTPUT_HASH).take(index),
+                ],
+                names=columns,
+            ).cast(taken.schema)
+            for position, row in enumerate(rows):
+                choice[row] = offset + position
+                del damaged[row]
+            candidates.append(here)
+            offset += here.num_rows
         for _ in range(MAX_REPAIRS):
             if not damaged:
                 break

@@ -140,3 +140,39 @@ def test_an_existing_postgres_store_opens_to_read(postgres: PostgresServer) -> N
 
 def test_store_not_found_is_a_database_error() -> None:
     assert issubclass(StoreNotFoundError, DatabaseError)
+
+
+def test_opening_a_store_again_does_not_break_this_process_for_a_readers_close(
+    tmp_path: Path,
+) -> None:
+    """Opening a store must not open its file outside SQLite: closing that descriptor
+    would drop the locks this process's open connections hold, and another process's
+    reader, closing, would take itself for the last connection and delete the -shm
+    file they use (a pipeline then failed with "disk I/O error" after `orcapod verify`)."""
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    writer = SQLDatabase(url)
+    record = pa.table({"id": ["1"], "x": pa.array([1], pa.int64())})
+    writer.add_records(("p",), record, "id", flush=True)
+    again = SQLDatabase(url)  # what every new Pipeline(...) of the same store does
+    reader = (
+        "import sys\n"
+        "from orcapod.db.sql import SQLDatabase\n"
+        "store = SQLDatabase(sys.argv[1], create=False)\n"
+        "print(store.get_all_records(('p',)).num_rows)\n"
+        "store.close()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", reader, url], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "1"
+    assert (tmp_path / "store.db-shm").exists()
+    more = pa.table({"id": ["2"], "x": pa.array([2], pa.int64())})
+    writer.add_records(("p",), more, "id", flush=True)  # once "disk I/O error"
+    found = again.get_all_records(("p",))
+    assert found is not None
+    assert found.num_rows == 2
+    writer.close()
+    again.close()

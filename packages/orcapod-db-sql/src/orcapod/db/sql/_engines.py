@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import itertools
 import os
 import sqlite3
@@ -234,14 +235,22 @@ def _require_readable(file: Path, url: str) -> None:
 
 
 def _read_failure(file: Path) -> OSError | None:
-    """Why ``file`` cannot be opened to read; None if it can, is missing or is a directory."""
+    """Why ``file`` cannot be opened to read; None if it can, is missing or is a directory.
+
+    Asked with ``os.access``, never by opening the file: closing a descriptor of
+    the database drops every POSIX lock this process's own SQLite connections
+    hold on it, and another process closing its last connection would then take
+    itself for the last one and delete the -shm file those connections use
+    ("disk I/O error" at their next read).
+    """
     try:
-        with file.open("rb"):
+        if file.is_dir() or os.access(file, os.R_OK):
             return None
-    except (FileNotFoundError, IsADirectoryError):
-        return None
     except OSError as error:
         return error
+    if not file.exists():
+        return None
+    return PermissionError(errno.EACCES, "Permission denied", str(file))
 
 
 def sqlite_cannot_open(url: str, file: Path, cause: BaseException) -> DatabaseError:

@@ -24,7 +24,13 @@ if TYPE_CHECKING:
 
     import pyarrow as pa
 
-__all__ = ["LogicalTypeDefinition", "LogicalTypeSpec"]
+__all__ = ["IDENTITY_KEY", "LOGICAL_TYPE_KEY", "LogicalTypeDefinition", "LogicalTypeSpec"]
+
+LOGICAL_TYPE_KEY = b"orcapod.logical_type"
+"""Field metadata naming a column's logical type (``b"path"``, ``b"file"``, a plugin's name)."""
+
+IDENTITY_KEY = b"orcapod.identity"
+"""Field metadata naming the struct fields that identify a value (comma-separated)."""
 
 
 @runtime_checkable

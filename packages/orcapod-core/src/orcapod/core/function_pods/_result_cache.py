@@ -144,8 +144,11 @@ class ResultCache:
     # -- reading ---------------------------------------------------------------
 
     def lookup(self, function: PacketFunction, packet: data.Packet) -> Packet | None:
-        """The stored output packet of ``function`` for ``packet``, or ``None``."""
-        found = self.lookup_hashes(function, [packet.content_hash()])
+        """The stored output packet of ``function`` for ``packet``, or ``None`` (also when
+        it names a file that is missing or altered in the file store)."""
+        found = self.lookup_hashes(
+            function, [packet.content_hash()], files=self.file_outputs(function)
+        )
         if not found.hits[0]:
             return None
         return Packet(RowBlock(found.outputs, Schema.of(function.output_schema())), 0)

@@ -10,17 +10,12 @@ import pyarrow as pa
 
 from orcapod.core.errors import HashingError
 from orcapod.core.hashing._encoding import domain, encode_str, render, u8, u64
+from orcapod.protocols.logical_types import IDENTITY_KEY, LOGICAL_TYPE_KEY
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = ["LOGICAL_TYPE_KEY", "hash_schema", "row_type_digest", "sorted_fields"]
-
-LOGICAL_TYPE_KEY = b"orcapod.logical_type"
-"""Field metadata key naming a logical type carried by a storage type (``b"path"``)."""
-
-IDENTITY_KEY = b"orcapod.identity"
-"""Field metadata naming the struct fields that identify a value (``b"digest"`` of a File)."""
+__all__ = ["IDENTITY_KEY", "LOGICAL_TYPE_KEY", "hash_schema", "row_type_digest", "sorted_fields"]
 
 
 def sorted_fields(fields: Sequence[pa.Field]) -> list[pa.Field]:

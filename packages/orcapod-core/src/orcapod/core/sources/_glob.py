@@ -21,7 +21,7 @@ import pyarrow as pa
 from orcapod.core.errors import SchemaError, SourceError, TypeMismatchError, UnsupportedTypeError
 from orcapod.core.files import Directory, File, current_hasher
 from orcapod.core.files._digests import directory_files, tree_digest
-from orcapod.core.hashing import combine_hashes, hash_label, hash_table
+from orcapod.core.sources._table_source import source_content_hash
 from orcapod.core.streams import StreamBase, schema_pipeline_hash
 from orcapod.core.system_columns import (
     PROVENANCE,
@@ -228,12 +228,7 @@ class GlobSource(StreamBase):
     def content_hash(self) -> str:
         """The source id, schemas, and every row (file digests, not paths) with its provenance."""
         if self._content_hash is None:
-            self._content_hash = combine_hashes(
-                "source-content",
-                hash_label("source-id", self.source_id),
-                self.pipeline_hash(),
-                hash_table(self._full_table()),
-            )
+            self._content_hash = source_content_hash(self)
         return self._content_hash
 
     @property

@@ -23,7 +23,13 @@ from orcapod.core.types import Schema
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = ["ArrowTableSource", "TableSource", "tag_column_list", "without_false_nullability"]
+__all__ = [
+    "ArrowTableSource",
+    "TableSource",
+    "source_content_hash",
+    "tag_column_list",
+    "without_false_nullability",
+]
 
 
 class TableSource(StreamBase):
@@ -100,12 +106,7 @@ class TableSource(StreamBase):
     def content_hash(self) -> str:
         """The source id, schemas, and every row with its provenance, in order."""
         if self._content_hash is None:
-            self._content_hash = combine_hashes(
-                "source-content",
-                hash_label("source-id", self.source_id),
-                self.pipeline_hash(),
-                hash_table(self._full_table()),
-            )
+            self._content_hash = source_content_hash(self)
         return self._content_hash
 
     def __repr__(self) -> str:
@@ -148,6 +149,17 @@ class ArrowTableSource(TableSource):
             record_id_column=record_id_column,
             kind="arrow",
         )
+
+
+def source_content_hash(source: StreamBase) -> str:
+    """A source's content hash: its id, its pipeline hash (schemas), and every row with its
+    provenance, in order (what every source here is identified by)."""
+    return combine_hashes(
+        "source-content",
+        hash_label("source-id", source.source_id),  # type: ignore[attr-defined]
+        source.pipeline_hash(),
+        hash_table(source._full_table()),
+    )
 
 
 def tag_column_list(

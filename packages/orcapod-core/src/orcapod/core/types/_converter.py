@@ -84,6 +84,7 @@ from orcapod.core.types._annotations import (
     strip_optional,
 )
 from orcapod.core.types._logical import logical_type_named, logical_type_of
+from orcapod.protocols.logical_types import LOGICAL_TYPE_KEY
 
 __all__ = [
     "DEFAULT_ZONE",
@@ -98,7 +99,6 @@ __all__ = [
     "python_type_of_field",
 ]
 
-LOGICAL_TYPE_KEY = b"orcapod.logical_type"
 PATH_LOGICAL_TYPE = b"path"
 _PATH_METADATA = {LOGICAL_TYPE_KEY: PATH_LOGICAL_TYPE}
 DEFAULT_ZONE = "UTC"

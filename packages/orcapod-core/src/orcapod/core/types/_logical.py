@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from orcapod.core.errors import UnsupportedTypeError
 from orcapod.core.files._values import Directory, File
+from orcapod.protocols.logical_types import IDENTITY_KEY, LOGICAL_TYPE_KEY, LogicalTypeSpec
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -38,13 +39,11 @@ __all__ = [
     "register_resolver",
 ]
 
-IDENTITY_KEY = b"orcapod.identity"
-"""Field metadata naming the struct fields that identify a value (comma-separated)."""
-
 
 @dataclass(frozen=True)
-class LogicalType:
-    """How values of a Python class are stored in Arrow and identified.
+class LogicalType(LogicalTypeSpec):
+    """How values of a Python class are stored in Arrow and identified: the plugins'
+    :class:`~orcapod.protocols.logical_types.LogicalTypeSpec`, as the registry holds it.
 
     Attributes:
         name: the logical type's name in field metadata: stable, unique, e.g.
@@ -59,17 +58,8 @@ class LogicalType:
         description: one line for ``orcapod plugins``.
     """
 
-    name: str
-    python_class: type
-    storage_type: pa.DataType
-    to_storage: Callable[[Any], Any]
-    from_storage: Callable[[Any], Any]
-    identity_fields: tuple[str, ...] | None = None
-    description: str = ""
-
     def field_metadata(self) -> dict[bytes, bytes]:
-        from orcapod.core.types._converter import LOGICAL_TYPE_KEY
-
+        """The metadata of a field of this type: its name, and its identity fields."""
         metadata = {LOGICAL_TYPE_KEY: self.name.encode()}
         if self.identity_fields is not None:
             metadata[IDENTITY_KEY] = ",".join(self.identity_fields).encode()

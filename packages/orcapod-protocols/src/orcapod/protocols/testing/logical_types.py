@@ -41,7 +41,7 @@ import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 
-from orcapod.protocols.logical_types import LogicalTypeDefinition
+from orcapod.protocols.logical_types import IDENTITY_KEY, LOGICAL_TYPE_KEY, LogicalTypeDefinition
 from orcapod.protocols.testing.plugins import load_distribution_logical_types
 
 if TYPE_CHECKING:
@@ -51,11 +51,6 @@ if TYPE_CHECKING:
 
 __all__ = ["LOGICAL_TYPE_KEY", "NAME_PATTERN", "LogicalTypeContract", "identity_key"]
 
-LOGICAL_TYPE_KEY = b"orcapod.logical_type"
-"""The field metadata naming a column's logical type (as orcapod-core writes it)."""
-
-IDENTITY_KEY = b"orcapod.identity"
-"""The field metadata naming the struct fields that identify a value."""
 
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]*(\.[a-z0-9_][a-z0-9_-]*)+")
 """A plugin's logical type name: lower-case, dot-separated, the first part naming the plugin."""

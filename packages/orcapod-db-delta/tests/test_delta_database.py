@@ -558,7 +558,7 @@ def test_delta_table_source_without_orcapod_core_says_how_to_install_it() -> Non
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
-    assert "pip install orcapod-core" in result.stdout
+    assert "orcapod-db-delta[source]" in result.stdout
 
 
 def test_the_uri_of_a_database_opens_the_same_store_through_the_plugin(tmp_path: Path) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -127,7 +127,14 @@ class ArrowTableSource(TableSource):
         source_id: names this source in provenance; derived from the data by default.
         record_id_column: a column of unique ``int`` or ``str`` row ids; by default
             the row's position.
+
+    Attributes:
+        source_kind: what the source is called in messages and default source ids
+            (``"<kind>-<hash>"``); a subclass that reads another format into a
+            table sets its own.
     """
+
+    source_kind: ClassVar[str] = "arrow"
 
     def __init__(
         self,
@@ -147,7 +154,7 @@ class ArrowTableSource(TableSource):
             tag_columns,
             source_id=source_id,
             record_id_column=record_id_column,
-            kind="arrow",
+            kind=self.source_kind,
         )
 
 

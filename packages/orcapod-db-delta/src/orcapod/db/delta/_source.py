@@ -1,6 +1,7 @@
 """DeltaTableSource: an existing Delta table as an orcapod source (needs orcapod-core).
 
-This module imports orcapod-core; ``orcapod.db.delta`` imports it only when
+This module imports orcapod-core's public API (the ``source`` extra of
+orcapod-db-delta declares it); ``orcapod.db.delta`` imports it only when
 ``DeltaTableSource`` is first used, so the database works without core.
 """
 
@@ -13,11 +14,10 @@ from typing import TYPE_CHECKING
 try:
     from orcapod.core.errors import SourceError
     from orcapod.core.sources import ArrowTableSource
-    from orcapod.core.sources._table_source import TableSource, without_false_nullability
 except ImportError as error:  # pragma: no cover - exercised in an environment without core
     raise ImportError(
         "DeltaTableSource is an orcapod-core source and needs orcapod-core, which is not "
-        f"installed ({error}); install it with: pip install orcapod-core"
+        f"installed ({error}); install it with: pip install 'orcapod-db-delta[source]'"
     ) from error
 
 from orcapod.db.delta._layout import TABLE_DIRECTORY
@@ -61,6 +61,8 @@ class DeltaTableSource(ArrowTableSource):
         version: the Delta version that was read.
     """
 
+    source_kind = "delta"
+
     def __init__(
         self,
         path: str | os.PathLike[str],
@@ -73,15 +75,11 @@ class DeltaTableSource(ArrowTableSource):
         location = Path(path).expanduser().resolve()
         table, self.version = _read_table(location, version)
         self.path = location
-        # ArrowTableSource's own __init__ would name the source kind "arrow" in
-        # messages; the shared base takes the kind, the rest is the same.
-        TableSource.__init__(
-            self,
-            without_false_nullability(table),
+        super().__init__(
+            table,
             tag_columns,
             source_id=source_id if source_id is not None else default_source_id(location),
             record_id_column=record_id_column,
-            kind="delta",
         )
 
 

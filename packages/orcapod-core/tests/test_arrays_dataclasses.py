@@ -194,6 +194,21 @@ def _hash(value: Any, tp: Any) -> str:
 # -- arrays: annotations and round trips ------------------------------------------------
 
 
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="type aliases (TypeAliasType) are 3.12+")
+def test_type_aliases_of_ndarray_normalise_to_ndarray() -> None:
+    """numpy 2.5 made NDArray a ``type`` alias; any alias of ndarray is an array column."""
+    import typing
+
+    shape, dtype = typing.TypeVar("shape"), typing.TypeVar("dtype")
+    alias = typing.TypeAliasType(  # type: ignore[attr-defined,unused-ignore]
+        "Alias", np.ndarray[shape, dtype], type_params=(shape, dtype)
+    )
+    bare = typing.TypeAliasType("Bare", np.ndarray)  # type: ignore[attr-defined,unused-ignore]
+    assert normalize_type(alias[tuple[int], np.dtype[np.float64]]) is np.ndarray
+    assert normalize_type(bare) is np.ndarray
+    assert normalize_type(list[bare] | None) == list[np.ndarray] | None
+
+
 def test_ndarray_annotations_normalise_to_ndarray() -> None:
     assert normalize_type(np.ndarray) is np.ndarray
     assert normalize_type(npt.NDArray[np.float64]) is np.ndarray

@@ -72,9 +72,25 @@ def resolve(tp: Any) -> LogicalType | None:
     numpy = sys.modules.get("numpy")
     if numpy is None:
         return None
-    if tp is numpy.ndarray or typing.get_origin(tp) is numpy.ndarray:
+    if numpy.ndarray in (tp, typing.get_origin(tp), _aliased_class(tp)):
         return array_type()
     return None
+
+
+def _aliased_class(tp: Any) -> Any:
+    """The class a ``type`` alias names, subscripted or not (Python 3.12+), else None.
+
+    From numpy 2.5, ``NDArray`` is such an alias: ``NDArray[np.float64]`` has the
+    alias as its origin, and the alias's value is ``ndarray[shape, dtype]``.
+    """
+    alias_type = getattr(typing, "TypeAliasType", None)
+    if alias_type is None:
+        return None
+    alias = typing.get_origin(tp) if not isinstance(tp, alias_type) else tp
+    if not isinstance(alias, alias_type):
+        return None
+    value = alias.__value__
+    return typing.get_origin(value) or value
 
 
 def resolve_name(name: str) -> LogicalType | None:

@@ -6,7 +6,13 @@ and never imports a plugin or an optional library.
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
+
+if getattr(sys.modules.get("orcapod"), "__file__", None):  # a foreign regular package
+    from _orcapod_root_guard import foreign_package_error
+
+    raise foreign_package_error(sys.modules["orcapod"].__file__)
 
 from orcapod.protocols.lazy import lazy_exports
 

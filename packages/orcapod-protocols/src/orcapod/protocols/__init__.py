@@ -8,9 +8,15 @@ does not pay for pyarrow or pluggy.
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
 from orcapod.protocols.lazy import lazy_exports
+
+if getattr(sys.modules.get("orcapod"), "__file__", None):  # a foreign regular package
+    from _orcapod_root_guard import foreign_package_error
+
+    raise foreign_package_error(sys.modules["orcapod"].__file__)
 
 if TYPE_CHECKING:
     # `name as name`: marks each as re-exported for type checkers (mypy --strict).

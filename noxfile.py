@@ -77,9 +77,9 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy (strict, namespace packages) over every package's source."""
+    """mypy (strict, namespace packages) over every package's source and scripts/."""
     _sync_workspace(session)
-    session.run("mypy", *(str(path / "src") for path in PACKAGES.values()))
+    session.run("mypy", *(str(path / "src") for path in PACKAGES.values()), str(ROOT / "scripts"))
 
 
 def _package_session(name: str) -> None:
@@ -161,3 +161,22 @@ def _unrendered_members(site: Path) -> list[str]:
             anchors = [f"{target}.{name}" for name in members] or [target]
             missing += [anchor for anchor in anchors if f'id="{anchor}"' not in html]
     return missing
+
+
+@nox.session
+def release(session: nox.Session) -> None:
+    """The release rehearsal: scripts/release.py's tests, then its build, check and rehearse.
+
+    rehearse installs the built wheels, as README.md says, from a package index
+    served on this machine into fresh environments and runs ``orcapod demo``
+    (RELEASING.md).
+    """
+    session.install("twine>=6.1", "packaging>=24.2", "pytest>=8.3")
+    script = str(ROOT / "scripts" / "release.py")
+    tests = str(ROOT / "tests-integration" / "test_release.py")
+    # --noconftest: these tests need no orcapod installed, only the script.
+    session.run("python", "-m", "pytest", tests, "--noconftest", *session.posargs)
+    dist = Path(session.create_tmp()) / "dist"
+    session.run("python", script, "build", "--out", str(dist))
+    session.run("python", script, "check", str(dist))
+    session.run("python", script, "rehearse", str(dist))

@@ -6,6 +6,7 @@ import json
 import os
 import threading
 import time
+import weakref
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -120,6 +121,9 @@ class SQLDatabase:
         self._paths: dict[RecordPath, PathTable] = {}
         self._lock = threading.RLock()
         self._closed = False
+        # A database dropped without close() still closes its pooled connections
+        # (Python 3.13 warns about a garbage-collected, unclosed sqlite3 connection).
+        weakref.finalize(self, self._engine.dispose)
         try:
             self._create_catalog(create)
         except sa.exc.SQLAlchemyError as error:

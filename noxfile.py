@@ -104,6 +104,61 @@ for _name in PACKAGES:
     _package_session(_name)
 
 
+# Extras a package's tests use besides its dependencies. (orcapod-db-sql's `postgres`
+# extra serves only tests marked postgres: the postgres session, at the locked versions.)
+TESTED_EXTRAS = {"orcapod-protocols": ["testing"]}
+
+
+def _floor_python() -> str:
+    """The oldest Python of the workspace: each package says ``requires-python = ">=X.Y"``."""
+    floors = set()
+    for path in PACKAGES.values():
+        project = tomllib.loads((path / "pyproject.toml").read_text())["project"]
+        version = project["requires-python"].removeprefix(">=")
+        floors.add(tuple(int(part) for part in version.split(".")))
+    return ".".join(map(str, max(floors)))
+
+
+def _declared_requirements(name: str) -> list[str]:
+    """Third-party requirements of a package and of its tests, as declared (with their floors)."""
+    project = tomllib.loads((PACKAGES[name] / "pyproject.toml").read_text())
+    declared = list(project["project"].get("dependencies", []))
+    for extra in TESTED_EXTRAS.get(name, []):
+        declared += project["project"]["optional-dependencies"][extra]
+    declared += project.get("dependency-groups", {}).get("test", [])
+    declared += TEST_TOOLS
+    return list(dict.fromkeys(r for r in declared if _requirement_name(r) not in PACKAGES))
+
+
+@nox.session(python=_floor_python())
+@nox.parametrize("package", list(PACKAGES), ids=list(PACKAGES))
+def lowest(session: nox.Session, package: str) -> None:
+    """Each package's tests at its floors: the oldest Python, each requirement's lowest version.
+
+    As in ``tests-<package>``, the package and its siblings are built from their
+    directories; uv's ``lowest-direct`` resolution lowers only the requirements
+    named on the command line, so each declared requirement is named.
+    """
+    paths = [str(PACKAGES[dep]) for dep in _workspace_closure([package])]
+    requirements = _declared_requirements(package)
+    session.install("--no-sources", "--resolution=lowest-direct", *paths, *requirements)
+    named = {_requirement_name(r) for r in requirements}
+    frozen = session.run(
+        "uv", "pip", "freeze", "--python", session.virtualenv.location, silent=True, external=True
+    )
+    tested = [line for line in str(frozen).splitlines() if _requirement_name(line) in named]
+    session.log(f"{package} at its floors: {', '.join(tested)}")
+    session.run(
+        "python",
+        "-m",
+        "pytest",
+        str(PACKAGES[package] / "tests"),
+        "-m",
+        "not postgres",
+        *session.posargs,
+    )
+
+
 @nox.session
 def integration(session: nox.Session) -> None:
     """Every package installed together: tests-integration/."""

@@ -640,6 +640,9 @@ def test_dataclasses_round_trip_through_a_pipeline(values: list[Sample]) -> None
 
 # -- errors -----------------------------------------------------------------------------------
 
+# Variable-width strings are numpy 2.0+: numpy 1.26 (the tested floor) cannot make them.
+_STRING_DTYPE = getattr(np.dtypes, "StringDType", None)
+
 
 @pytest.mark.parametrize(
     ("array", "words"),
@@ -647,7 +650,11 @@ def test_dataclasses_round_trip_through_a_pipeline(values: list[Sample]) -> None
         (np.array([1, "x"], dtype=object), ["object dtype", "astype"]),
         (np.zeros(2, dtype=[("x", "<i4"), ("y", "<f8")]), ["structured", "own"]),
         (np.zeros(2, dtype="V3"), ["structured"]),
-        (np.array(["a"], dtype=np.dtypes.StringDType()), ["variable-width", "astype(str)"]),
+        pytest.param(
+            None if _STRING_DTYPE is None else np.array(["a"], dtype=_STRING_DTYPE()),
+            ["variable-width", "astype(str)"],
+            marks=pytest.mark.skipif(_STRING_DTYPE is None, reason="StringDType is numpy 2.0+"),
+        ),
         (np.ma.masked_array([1, 2], mask=[False, True]), ["subclass", "numpy.asarray"]),
     ],
 )

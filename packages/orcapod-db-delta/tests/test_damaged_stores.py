@@ -104,6 +104,27 @@ def test_every_use_of_a_damaged_table_is_a_store_corrupted_error_naming_it(
     assert isinstance(caught.value, DatabaseError)
 
 
+@pytest.mark.parametrize(
+    "damage", ["data-file-deleted", "data-file-truncated", "data-file-overwritten"]
+)
+def test_a_damaged_data_file_is_named_once_however_deep_the_store(
+    tmp_path: Path, damage: str
+) -> None:
+    """Arrow's own message names the file by its full path (pyarrow < 25: twice); ours does not."""
+    deep = tmp_path.joinpath(*["a-rather-long-directory-name"] * 8)
+    table = _stored_table(deep)
+    file = sorted(table.glob("*.parquet"))[0]
+    DAMAGE[damage](table)
+    with pytest.raises(StoreCorruptedError) as caught:
+        DeltaTableDatabase(deep / "store").get_all_records(_PATH)
+    message = str(caught.value)
+    assert str(file) not in message, message
+    assert file.name in message
+    # the table directory itself is named (twice: where, and in the repair), nothing longer
+    assert len(message.replace(str(table), "")) < 700, message
+    assert "restore" in message
+
+
 def test_a_deleted_data_file_is_named_with_deltalakes_repair(tmp_path: Path) -> None:
     table = _stored_table(tmp_path)
     deleted = sorted(table.glob("*.parquet"))[0]

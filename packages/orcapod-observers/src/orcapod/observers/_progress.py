@@ -62,7 +62,14 @@ def _bar_class() -> type[Any]:
         def __init__(self, progress: _NodeProgress, **options: Any) -> None:
             # Set before tqdm's __init__, which draws the bar once.
             self._progress = progress
-            super().__init__(**options)
+            try:
+                super().__init__(**options)
+            except BaseException:
+                # A bar whose first draw failed (a broken stream) is never closed: when it
+                # is collected, tqdm < 4.70 would fail again in __del__ ("no attribute
+                # 'last_print_t'") and print that to stderr. Disabled, it closes as a no-op.
+                self.disable = True
+                raise
 
         @property
         def format_dict(self) -> dict[str, Any]:

@@ -84,7 +84,10 @@ def _corrupted(
     """The error of a table whose log or data files cannot be read as written."""
     if file is not None:
         problem = "is missing" if isinstance(error, FileNotFoundError) else "cannot be read"
-        what = f"its data file {file.name!r} {problem} ({_first_line(error)})"
+        # Arrow's message repeats the file's full path (twice before pyarrow 25, whose
+        # read_table wraps it in "Error creating dataset"): the message names it once.
+        cause = _first_line(error).replace(str(file), file.name)
+        what = f"its data file {file.name!r} {problem} ({cause})"
         repair = (
             "restore the file from a backup; or drop it from the table with "
             f"deltalake.DeltaTable({str(directory)!r}).repair() (its records are then "

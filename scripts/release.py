@@ -6,12 +6,15 @@ released together from one git tag ``vX.Y.Z`` (RELEASING.md says why and
 lists every step). This script does the mechanical parts::
 
     python scripts/release.py build [--out DIR]          # 7 sdists + 7 wheels into a clean DIR
-    python scripts/release.py check DIR [--tag vX.Y.Z]   # are they fit to upload?
+    python scripts/release.py check DIR [--tag vX.Y.Z]   # are they (and the tree) fit to upload?
     python scripts/release.py rehearse DIR               # install them as a user would
     python scripts/release.py bump X.Y.Z                 # the next version, everywhere
     python scripts/release.py notes X.Y.Z                # that version's CHANGELOG section
 
-``nox -s release`` runs build, check and rehearse in a temporary directory.
+With ``--tag``, ``check`` also requires the tag to name the shared version,
+CHANGELOG.md to have that version's section and CITATION.cff to carry it: the
+release workflow runs it before anything is published. ``nox -s release`` runs
+build, check (without a tag) and rehearse in a temporary directory.
 The script needs the standard library, ``packaging``, ``uv`` (for ``build``)
 and ``twine`` (for ``check``).
 """
@@ -19,7 +22,10 @@ and ``twine`` (for ``check``).
 from __future__ import annotations
 
 import argparse
+import base64
+import configparser
 import contextlib
+import csv
 import datetime
 import email.message
 import email.parser
@@ -44,8 +50,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from packaging.markers import InvalidMarker, Marker
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.specifiers import SpecifierSet
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import (
     InvalidSdistFilename,
     InvalidWheelFilename,
@@ -92,9 +99,19 @@ class Package:
     name: str  # "orcapod-db-delta"
     directory: Path
     version: str
+    requires_python: str  # its requires-python, as written ("" if none)
     dependencies: tuple[str, ...]  # its [project] dependencies, as written
+    # its [project.optional-dependencies]: (extra, its requirements as written), in order
+    optional_dependencies: tuple[tuple[str, tuple[str, ...]], ...]
+    # the entry points its wheel must declare: (group, ((name, object reference), ...));
+    # [project.scripts] is the group console_scripts, [project.gui-scripts] gui_scripts
+    entry_points: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]
     extra_wheel_paths: tuple[str, ...]  # files outside its leaf it puts in its wheel on purpose
-    has_plugins: bool  # declares [project.entry-points.orcapod]
+
+    @property
+    def has_plugins(self) -> bool:
+        """It declares ``[project.entry-points.orcapod]``."""
+        return any(group == "orcapod" for group, _ in self.entry_points)
 
     @property
     def leaf(self) -> str:
@@ -123,13 +140,27 @@ def read_packages(root: Path = ROOT) -> dict[str, Package]:
         data = tomllib.loads(pyproject.read_text())
         project = data["project"]
         targets = data.get("tool", {}).get("hatch", {}).get("build", {}).get("targets", {})
+        groups = {
+            "console_scripts": project.get("scripts", {}),
+            "gui_scripts": project.get("gui-scripts", {}),
+            **project.get("entry-points", {}),
+        }
         package = Package(
             name=canonicalize_name(project["name"]),
             directory=pyproject.parent,
             version=str(project.get("version", "")),
+            requires_python=str(project.get("requires-python", "")),
             dependencies=tuple(project.get("dependencies", [])),
+            optional_dependencies=tuple(
+                (str(extra), tuple(requirements))
+                for extra, requirements in project.get("optional-dependencies", {}).items()
+            ),
+            entry_points=tuple(
+                (group, tuple((str(k), str(v)) for k, v in entries.items()))
+                for group, entries in groups.items()
+                if entries
+            ),
             extra_wheel_paths=_deliberate_extras(targets.get("wheel", {})),
-            has_plugins="orcapod" in project.get("entry-points", {}),
         )
         packages[package.name] = package
     return packages
@@ -160,6 +191,23 @@ def shared_version(packages: dict[str, Package]) -> str:
     if not counts:
         raise SystemExit("no packages/*/pyproject.toml found")
     return counts.most_common(1)[0][0]
+
+
+# A release version: three numbers, digits only (no pre-, post-, dev- or local part).
+RELEASE_VERSION = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+")
+
+
+def release_version_error(version: str) -> str | None:
+    """Why ``version`` cannot be a release's version, or None if it can (``X.Y.Z``)."""
+    if not RELEASE_VERSION.fullmatch(version):
+        return (
+            f"{version!r} is not a release version: releases are X.Y.Z, three numbers of"
+            " digits only (no 'v', no pre-, post-, dev- or local part; RELEASING.md)"
+        )
+    normal = ".".join(str(int(part)) for part in version.split("."))
+    if normal != version:
+        return f"{version!r} is not in normal form: write {normal}"
+    return None
 
 
 def sibling_bound(version: str) -> str:
@@ -222,9 +270,87 @@ class Problem:
 
 
 def check(dist_dir: Path, tag: str | None = None, root: Path = ROOT) -> list[Problem]:
-    """Everything ``check`` looks at: ``twine check --strict`` and :func:`check_dists`."""
+    """Everything ``check`` looks at: ``twine check --strict``, :func:`check_dists` and,
+    given a tag, :func:`check_release` (the tag, CHANGELOG.md and CITATION.cff)."""
     files = sorted(p for p in dist_dir.iterdir() if p.name.endswith((".whl", ".tar.gz")))
-    return check_twine(files) + check_dists(dist_dir, tag, root)
+    problems = check_twine(files) + check_dists(dist_dir, tag, root)
+    if tag is not None:
+        problems += check_release(tag, root)
+    return problems
+
+
+CFF_VERSION_VALUE = re.compile(
+    r"^version:[ \t]*(?P<q>[\"']?)(?P<version>[^\"'\n]*?)(?P=q)[ \t]*$", re.M
+)
+
+
+def check_release(tag: str, root: Path = ROOT) -> list[Problem]:
+    """Is the tree ready to be released as ``tag``? Run before anything is published.
+
+    The tag is ``vX.Y.Z`` with X.Y.Z the shared version; CHANGELOG.md has a
+    non-empty section ``## [X.Y.Z]`` (the GitHub release's notes; ``bump``
+    creates it); CITATION.cff, if there is one, says ``version: X.Y.Z``.
+    """
+    version = shared_version(read_packages(root))
+    tagged = tag.removeprefix("v")
+    error = release_version_error(tagged)
+    if not tag.startswith("v") or error is not None:
+        return [
+            Problem(
+                f"tag {tag}",
+                "release tags are vX.Y.Z" + (f": {error}" if tag.startswith("v") else ""),
+                f"delete the tag (git push --delete origin {tag}) and tag the release v{version}",
+            )
+        ]
+    if tagged != version:
+        return [
+            Problem(
+                f"tag {tag}",
+                f"names {tagged}, but the pyprojects say {version}",
+                f"tag v{version}, or release {tagged}: python scripts/release.py bump {tagged}",
+            )
+        ]
+    problems = []
+    bump_fix = (
+        f"python scripts/release.py bump {version} (it turns ## [Unreleased] into"
+        f" ## [{version}] - <date>), merge, then tag v{version}"
+    )
+    changelog = root / "CHANGELOG.md"
+    if not changelog.exists():
+        problems.append(Problem("CHANGELOG.md", "does not exist", bump_fix))
+    else:
+        try:
+            section = changelog_section(changelog.read_text(), version)
+        except ValueError as error_:
+            problems.append(
+                Problem("CHANGELOG.md", f"{error_}: the release has no notes", bump_fix)
+            )
+        else:
+            if not section.strip():
+                problems.append(
+                    Problem(
+                        "CHANGELOG.md",
+                        f"its section ## [{version}] is empty: the release would have no notes",
+                        f"write the release's entries under ## [{version}]",
+                    )
+                )
+    citation = root / "CITATION.cff"
+    if citation.exists():
+        said = [m["version"] for m in CFF_VERSION_VALUE.finditer(citation.read_text())]
+        if said != [version]:
+            what = (
+                f"says version {said[0]!r}"
+                if len(said) == 1
+                else f"has {len(said)} 'version:' lines"
+            )
+            problems.append(
+                Problem(
+                    "CITATION.cff",
+                    f"{what}, not {version!r}",
+                    f"version: {version} there ({bump_fix})",
+                )
+            )
+    return problems
 
 
 def check_twine(files: Sequence[Path]) -> list[Problem]:
@@ -280,19 +406,13 @@ def check_dists(dist_dir: Path, tag: str | None = None, root: Path = ROOT) -> li
         for p in packages.values()
         if p.version != version
     ]
-    if tag is not None and not tag.startswith("v"):
-        problems.append(
-            Problem(f"tag {tag}", "release tags are vX.Y.Z", f"tag the release v{version}")
-        )
-    elif tag is not None and tag.removeprefix("v") != version:
-        tagged = tag.removeprefix("v")
-        problems.append(
-            Problem(
-                f"tag {tag}",
-                f"names {tagged}, but the pyprojects say {version}",
-                f"tag v{version}, or release {tagged}: python scripts/release.py bump {tagged}",
-            )
-        )
+    error = release_version_error(version)
+    if error is not None:
+        problems += [
+            Problem(_relative(p.pyproject), error, "python scripts/release.py bump X.Y.Z")
+            for p in packages.values()
+            if p.version == version
+        ]
     license_text = (root / "LICENSE").read_bytes() if (root / "LICENSE").exists() else None
     expect = _Expectations(packages, version, tag.removeprefix("v") if tag else None, license_text)
 
@@ -358,6 +478,9 @@ def _check_wheel(path: Path, expect: _Expectations) -> tuple[str, list[Problem]]
             return name, [*problems, Problem(path.name, f"has no {metadata_name}", _REBUILD)]
         metadata = _parse_metadata(wheel.read(metadata_name))
         problems += _check_metadata(path.name, package, str(version), metadata, expect)
+        problems += _check_wheel_file(path.name, wheel, f"{dist_info}/WHEEL", tags)
+        problems += _check_record(path.name, wheel, f"{dist_info}/RECORD")
+        problems += _check_entry_points(path.name, package, wheel, dist_info)
         for license_file in metadata.get_all("License-File") or []:
             inside = f"{dist_info}/licenses/{license_file}"
             if inside not in names:
@@ -396,6 +519,23 @@ def _check_layout(file: str, package: Package, names: set[str], dist_info: str) 
                 f' only-include = ["src/{package.leaf}"]; force-include what belongs there',
             )
         )
+    # What the pyproject puts there by name must be there (orcapod-protocols' .pth
+    # without the module it imports prints a traceback at every interpreter start).
+    missing = [
+        extra
+        for extra in package.extra_wheel_paths
+        if not any(n == extra or n.startswith(extra + "/") for n in names)
+    ]
+    if missing:
+        problems.append(
+            Problem(
+                file,
+                f"lacks {', '.join(missing)}, which {_relative(package.pyproject)}"
+                " includes by name",
+                f"rebuild; check that the sources named in {_relative(package.pyproject)}'s"
+                " [tool.hatch.build.targets.wheel] (only-include, force-include) exist",
+            )
+        )
     for needed in ("__init__.py", "py.typed"):
         if f"{package.leaf}/{needed}" not in names:
             problems.append(
@@ -406,6 +546,112 @@ def _check_layout(file: str, package: Package, names: set[str], dist_info: str) 
                 )
             )
     return problems
+
+
+def _check_wheel_file(
+    file: str, wheel: zipfile.ZipFile, name: str, tags: Iterable[object]
+) -> list[Problem]:
+    """The dist-info's WHEEL: wheel format 1, pure Python, the tags of the file name."""
+    try:
+        raw = wheel.read(name)
+    except KeyError:
+        return [Problem(file, f"has no {name}: pip refuses to install it", _REBUILD)]
+    fields = _parse_metadata(raw)
+    problems = []
+    if not fields.get("Wheel-Version", "").strip().startswith("1."):
+        problems.append(
+            Problem(
+                file, f"{name}: Wheel-Version {fields.get('Wheel-Version')!r}, not 1.x", _REBUILD
+            )
+        )
+    if fields.get("Root-Is-Purelib", "").strip().lower() != "true":
+        problems.append(Problem(file, f"{name}: Root-Is-Purelib is not true", _REBUILD))
+    declared = {t.strip() for t in fields.get_all("Tag") or []}
+    if declared != {str(t) for t in tags}:
+        problems.append(
+            Problem(
+                file,
+                f"{name}: Tag {', '.join(sorted(declared)) or 'none'} differs from its file name",
+                _REBUILD,
+            )
+        )
+    return problems
+
+
+def _check_record(file: str, wheel: zipfile.ZipFile, name: str) -> list[Problem]:
+    """The dist-info's RECORD lists every file of the wheel with its sha256 and size."""
+    try:
+        raw = wheel.read(name).decode()
+    except KeyError:
+        return [Problem(file, f"has no {name}: pip refuses to install it", _REBUILD)]
+    except UnicodeDecodeError:
+        return [Problem(file, f"{name} is not UTF-8", _REBUILD)]
+    listed: dict[str, tuple[str, str]] = {}
+    for row in csv.reader(raw.splitlines()):
+        if row:
+            path, digest, size = [*row, "", ""][:3]
+            listed[path] = (digest, size)
+    files = {n for n in wheel.namelist() if not n.endswith("/")}
+    problems = []
+    unlisted = sorted(files - listed.keys())
+    if unlisted:
+        problems.append(Problem(file, f"{name} does not list {', '.join(unlisted)}", _REBUILD))
+    absent = sorted(listed.keys() - files)
+    if absent:
+        problems.append(
+            Problem(file, f"{name} lists files it lacks: {', '.join(absent)}", _REBUILD)
+        )
+    wrong = []
+    for path in sorted(files & listed.keys() - {name}):
+        data = wheel.read(path)
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        if listed[path] != (f"sha256={digest}", str(len(data))):
+            wrong.append(path)
+    if wrong:
+        problems.append(
+            Problem(file, f"{name}: wrong hash or size of {', '.join(wrong)}", _REBUILD)
+        )
+    return problems
+
+
+def _check_entry_points(
+    file: str, package: Package, wheel: zipfile.ZipFile, dist_info: str
+) -> list[Problem]:
+    """The wheel's entry_points.txt declares exactly the pyproject's scripts and entry points."""
+    name = f"{dist_info}/entry_points.txt"
+    parser = configparser.ConfigParser(delimiters=("=",), interpolation=None)
+    parser.optionxform = str  # type: ignore[assignment, method-assign]  # names are case-sensitive
+    try:
+        parser.read_string(wheel.read(name).decode() if name in wheel.namelist() else "")
+    except (configparser.Error, UnicodeDecodeError) as error:
+        return [Problem(file, f"{name} does not parse: {error}", _REBUILD)]
+
+    def reference(value: str) -> str:
+        return re.sub(r"\s*:\s*", ":", value.strip())
+
+    found = {
+        (group, key, reference(value))
+        for group in parser.sections()
+        for key, value in parser.items(group)
+    }
+    wanted = {
+        (group, key, reference(value))
+        for group, entries in package.entry_points
+        for key, value in entries
+    }
+    if found == wanted:
+        return []
+    differences = [f"lacks [{g}] {k} = {v}" for g, k, v in sorted(wanted - found)]
+    differences += [f"has [{g}] {k} = {v}, not declared" for g, k, v in sorted(found - wanted)]
+    return [
+        Problem(
+            file,
+            f"its entry points differ from {_relative(package.pyproject)}:"
+            f" {'; '.join(differences)}",
+            f"rebuild from {_relative(package.pyproject)} ([project.scripts],"
+            " [project.entry-points.*])",
+        )
+    ]
 
 
 def _check_sdist(path: Path, expect: _Expectations) -> tuple[str, list[Problem]]:
@@ -498,7 +744,9 @@ def _check_metadata(
     if expect.tagged is not None and version != expect.tagged:
         problem(
             f"version {version} is not the tag's version {expect.tagged}",
-            f"python scripts/release.py bump {expect.tagged}, or tag v{version}",
+            f"python scripts/release.py bump {expect.tagged}, or tag v{version}"
+            if release_version_error(expect.tagged) is None
+            else f"tag v{version}: release tags are vX.Y.Z",
         )
 
     if canonicalize_name(metadata.get("Name", "")) != package.name:
@@ -506,6 +754,7 @@ def _check_metadata(
     for field in ("Summary", "Requires-Python", "Keywords"):
         if not metadata.get(field, "").strip():
             problem(f"no {field}", f"set it in [project] of {pyproject}")
+    problems += _check_requires_python(file, package, metadata.get("Requires-Python", ""))
     if not (metadata.get("Author", "") + metadata.get("Author-email", "")).strip():
         problem("no Author", f"set authors in [project] of {pyproject}")
     if metadata.get("License-Expression") != LICENSE_EXPRESSION:
@@ -528,12 +777,15 @@ def _check_metadata(
             problem(f"no https Project-URL {label!r}", f"add it to [project.urls] of {pyproject}")
 
     bound = sibling_bound(expect.version)
+    found: list[_RequirementKey] = []
     for line in metadata.get_all("Requires-Dist") or []:
         try:
             requirement = Requirement(line)
         except InvalidRequirement as error:
             problem(f"Requires-Dist {line!r} does not parse: {error}", f"fix it in {pyproject}")
             continue
+        key = _requirement_key(requirement)
+        found.append(key)
         sibling = canonicalize_name(requirement.name)
         if sibling in expect.packages and requirement.specifier != SpecifierSet(bound):
             problem(
@@ -541,10 +793,143 @@ def _check_metadata(
                 f"write {sibling}{bound} in {pyproject} (python scripts/release.py bump keeps"
                 " every sibling bound in step)",
             )
+        if sibling in expect.packages and key.marker:
+            problem(
+                f"Requires-Dist {line!r}: a sibling requirement must hold everywhere, without"
+                f" a marker (here {key.marker!r})",
+                f"write {sibling}{bound} without a marker in {pyproject}",
+            )
+    problems += _compare_requirements(file, package, found, metadata)
 
     description = metadata.get_payload()
     if isinstance(description, str):
         problems += _check_links(file, "its description (README.md)", description, package)
+    return problems
+
+
+def _check_requires_python(file: str, package: Package, declared: str) -> list[Problem]:
+    """The metadata's Requires-Python is the pyproject's requires-python."""
+    pyproject = _relative(package.pyproject)
+    if not package.requires_python:
+        return [Problem(file, f"{pyproject} has no requires-python", f"set it in {pyproject}")]
+    if not declared.strip():
+        return []  # reported as a missing field
+    try:
+        same = SpecifierSet(declared) == SpecifierSet(package.requires_python)
+    except InvalidSpecifier as error:
+        return [Problem(file, f"Requires-Python {declared!r} does not parse: {error}", _REBUILD)]
+    if same:
+        return []
+    return [
+        Problem(
+            file,
+            f"Requires-Python {declared!r} is not {pyproject}'s"
+            f" requires-python {package.requires_python!r}",
+            _REBUILD,
+        )
+    ]
+
+
+@dataclass(frozen=True, order=True)
+class _RequirementKey:
+    """A requirement in a comparable form: names canonical, markers normalized, and
+    the condition ``extra == "..."`` of an extra's requirement taken out of its marker."""
+
+    extra: str  # "" for a requirement of the distribution itself
+    name: str
+    extras: tuple[str, ...]
+    specifier: str
+    url: str
+    marker: str  # the marker besides the extra condition, "" if none
+
+    def __str__(self) -> str:
+        text = self.name + (f"[{','.join(self.extras)}]" if self.extras else "")
+        text += f" @ {self.url}" if self.url else self.specifier
+        conditions = [c for c in (self.marker, self.extra and f"extra == {self.extra!r}") if c]
+        return text + (f"; {' and '.join(conditions)}" if conditions else "")
+
+
+_EXTRA_CONDITION = re.compile(r"(?:(?P<rest>.*) and )?extra == \"(?P<extra>[^\"]*)\"", re.S)
+
+
+def _requirement_key(requirement: Requirement, extra: str = "") -> _RequirementKey:
+    """The key of a requirement as core metadata writes it (``extra`` empty) or of one that
+    the pyproject declares in the extra ``extra``.
+
+    Core metadata writes an extra's requirement with the marker ``extra == "x"``, or
+    ``(M) and extra == "x"`` if the pyproject gave it the marker M.
+    """
+    marker = str(requirement.marker) if requirement.marker is not None else ""
+    if not extra and marker:
+        found = _EXTRA_CONDITION.fullmatch(marker)  # str(Marker) writes "extra == \"x\""
+        rest = found["rest"] if found else None
+        # `a or b and extra == "x"` means `a or (b and extra == "x")`: not only in extra x
+        if found and (rest is None or not _has_top_level_or(rest)):
+            with contextlib.suppress(InvalidMarker):  # then it is compared as it stands
+                marker = str(Marker(rest)) if rest is not None else ""
+                extra = found["extra"]
+    return _RequirementKey(
+        extra=canonicalize_name(extra) if extra else "",
+        name=canonicalize_name(requirement.name),
+        extras=tuple(sorted(canonicalize_name(e) for e in requirement.extras)),
+        specifier=str(requirement.specifier),
+        url=requirement.url or "",
+        marker=marker,
+    )
+
+
+def _has_top_level_or(marker: str) -> bool:
+    """Whether ``or`` joins parts of ``marker`` outside parentheses and quoted values."""
+    depth, quote = 0, ""
+    for index, char in enumerate(marker):
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "\"'":
+            quote = char
+        elif char in "()":
+            depth += 1 if char == "(" else -1
+        elif depth == 0 and marker.startswith(" or ", index):
+            return True
+    return False
+
+
+def _compare_requirements(
+    file: str, package: Package, found: list[_RequirementKey], metadata: email.message.Message
+) -> list[Problem]:
+    """Requires-Dist and Provides-Extra say what the pyproject declares, no more, no less."""
+    pyproject = _relative(package.pyproject)
+    wanted: list[_RequirementKey] = []
+    declared = [("", package.dependencies), *package.optional_dependencies]
+    for extra, lines in declared:
+        for line in lines:
+            try:
+                wanted.append(_requirement_key(Requirement(line), extra))
+            except InvalidRequirement as error:
+                return [Problem(file, f"{pyproject}: {line!r} does not parse: {error}", "fix it")]
+    problems = []
+    lacking = Counter(wanted) - Counter(found)
+    undeclared = Counter(found) - Counter(wanted)
+    if lacking or undeclared:
+        differences = [f"lacks {k}" for k in sorted(lacking.elements())]
+        differences += [f"has {k}, not declared" for k in sorted(undeclared.elements())]
+        problems.append(
+            Problem(
+                file,
+                f"its Requires-Dist differs from what {pyproject} declares"
+                f" (dependencies, optional-dependencies): {'; '.join(differences)}",
+                f"rebuild from {pyproject}",
+            )
+        )
+    extras = {canonicalize_name(e) for e in metadata.get_all("Provides-Extra") or []}
+    if extras != {canonicalize_name(extra) for extra, _ in package.optional_dependencies}:
+        problems.append(
+            Problem(
+                file,
+                f"Provides-Extra {', '.join(sorted(extras)) or 'none'} differs from"
+                f" {pyproject}'s optional-dependencies",
+                f"rebuild from {pyproject}",
+            )
+        )
     return problems
 
 
@@ -923,16 +1308,15 @@ def bump(version: str, root: Path = ROOT, today: datetime.date | None = None) ->
     ``## [Unreleased]`` section becomes ``## [X.Y.Z] - <today>`` under a new,
     empty ``Unreleased``. Nothing is written unless every file can be changed.
 
-    ``version`` may equal the current version once, for a first release whose
+    ``version`` must be ``X.Y.Z`` (digits only: no pre-, post-, dev- or local
+    release). It may equal the current version once, for a first release whose
     number the pyprojects already carry: the CHANGELOG refuses a second
     ``## [X.Y.Z]`` section.
     """
-    try:
-        parsed = Version(version)
-    except InvalidVersion:
-        raise SystemExit(f"{version!r} is not a PEP 440 version") from None
-    if parsed.local is not None or str(parsed) != version or len(parsed.release) != 3:
-        raise SystemExit(f"{version!r}: use a public version X.Y.Z in normal form (PEP 440)")
+    error = release_version_error(version)
+    if error is not None:
+        raise SystemExit(error)
+    parsed = Version(version)
     packages = read_packages(root)
     current = shared_version(packages)
     if Version(current) > parsed:
@@ -1027,7 +1411,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     check_cmd = commands.add_parser("check", help="check the 14 files in DIR before upload")
     check_cmd.add_argument("dist_dir", type=Path, metavar="DIR")
-    check_cmd.add_argument("--tag", help="the git tag being released, e.g. v0.1.0")
+    check_cmd.add_argument(
+        "--tag",
+        help="the git tag being released, e.g. v0.1.0: also check the tag, CHANGELOG.md and"
+        " CITATION.cff",
+    )
 
     rehearse_cmd = commands.add_parser("rehearse", help="install DIR's wheels from a local index")
     rehearse_cmd.add_argument("dist_dir", type=Path, metavar="DIR")
@@ -1056,7 +1444,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("\n".join(map(str, problems)), file=sys.stderr)
             return 1
         files = [p for p in args.dist_dir.iterdir() if not p.name.startswith(".")]
-        print(f"{len(files)} distributions in {args.dist_dir} checked: no problems")
+        ready = f"; CHANGELOG.md and CITATION.cff ready for {args.tag}" if args.tag else ""
+        print(f"{len(files)} distributions in {args.dist_dir} checked: no problems{ready}")
     elif args.command == "rehearse":
         try:
             rehearse(args.dist_dir, python=args.python, cache=args.cache, refresh=args.refresh)

@@ -226,7 +226,7 @@ def release(session: nox.Session) -> None:
     served on this machine into fresh environments and runs ``orcapod demo``
     (RELEASING.md).
     """
-    session.install("twine>=6.1", "packaging>=24.2", "pytest>=8.3")
+    session.install("twine>=6.1", "packaging>=24.2", "pytest>=8.3", "pyyaml>=6.0")
     script = str(ROOT / "scripts" / "release.py")
     tests = str(ROOT / "tests-integration" / "test_release.py")
     # --noconftest: these tests need no orcapod installed, only the script.

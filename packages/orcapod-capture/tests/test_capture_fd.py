@@ -15,7 +15,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -28,6 +28,9 @@ from orcapod.capture import (
     recover_spooled_output,
     run_captured,
 )
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX descriptors")
 
@@ -91,23 +94,36 @@ def test_python_and_descriptor_writes_keep_their_order(passthrough: bool) -> Non
 
 
 def test_passthrough_shows_the_output_live_on_the_original_descriptor(
-    capfd: pytest.CaptureFixture[str], pump_kind: str
+    tmp_path: Path, pump_kind: str
 ) -> None:
+    # The original descriptor is a file of the test's own, read without being
+    # truncated: capfd's readouterr() truncates its file after reading, so a
+    # write passed through between its read and its truncate would be lost.
+    original = tmp_path / "original-stdout"
     seen_during_call: list[str] = []
 
     def work() -> None:
         os.write(1, b"live line\n")
         deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:  # wait until it has reached capfd's file
-            if "live line" in capfd.readouterr().out:
+        while time.monotonic() < deadline:  # wait until it has reached the original file
+            if "live line" in original.read_text():
                 seen_during_call.append("live line")
                 break
             time.sleep(0.01)
 
-    result = run_captured(work, level="fd").result
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with original.open("wb") as file:
+            os.dup2(file.fileno(), 1)
+        result = run_captured(work, level="fd").result
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
 
     assert seen_during_call == ["live line"]
     assert result.stdout == "live line\n"
+    assert original.read_text() == "live line\n"
 
 
 def test_spool_only_mode_keeps_output_off_the_terminal(

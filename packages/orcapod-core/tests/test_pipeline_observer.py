@@ -492,3 +492,34 @@ def test_a_logger_that_keeps_no_records_gets_none_and_the_call_is_not_captured()
         pipeline.run(observer=observer)
     assert [len(logger.records) for logger in keeping.loggers] == [1, 1]
     assert [len(logger.records) for logger in not_keeping.loggers] == [0, 0]
+
+
+@pytest.mark.parametrize("orchestrator", ORCHESTRATORS)
+def test_a_base_observer_subclass_hears_what_it_overrides_and_a_failing_one_is_isolated(
+    orchestrator: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A plugin's observer from orcapod-protocols' BaseObserver: one hook is enough."""
+    from orcapod.protocols import BaseObserver
+
+    class CountCrashes(BaseObserver):
+        def __init__(self) -> None:
+            self.crashes: list[str] = []
+
+        def on_packet_crash(self, node_label: str, tag: Any, packet: Any, error: Any) -> None:
+            self.crashes.append(node_label)
+
+    class Broken(BaseObserver):
+        def on_node_start(self, node_label: str, node_hash: str, tag_schema: Any) -> None:
+            raise RuntimeError("this observer is broken")
+
+    FAILING.add(2)
+    counting = CountCrashes()
+    result = _joined().run(orchestrator, observer=counting)
+    assert counting.crashes == ["chatty"]
+    assert result.nodes["chatty"] == NodeCounts(computed=1, failed=1, rows=1)
+
+    FAILING.add(2)
+    with caplog.at_level(logging.WARNING):
+        again = _joined().run(orchestrator, observer=Broken())
+    assert again.nodes == result.nodes  # the run went on without the broken observer
+    assert "this observer is broken" in caplog.text

@@ -30,6 +30,7 @@ EXPECTED = {
     "PythonFunctionExecutor",
     "ExecutionObserver",
     "PacketExecutionLogger",
+    "BaseObserver",
     # storage
     "ArrowDatabase",
     "validate_record_path",

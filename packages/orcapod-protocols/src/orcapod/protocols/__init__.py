@@ -99,6 +99,9 @@ if TYPE_CHECKING:
         LogicalTypeSpec as LogicalTypeSpec,
     )
     from orcapod.protocols.observability import (
+        BaseObserver as BaseObserver,
+    )
+    from orcapod.protocols.observability import (
         ExecutionObserver as ExecutionObserver,
     )
     from orcapod.protocols.observability import (
@@ -185,7 +188,9 @@ _EXPORTS: dict[str, str] = {
         "hooks",
     ),
     **dict.fromkeys(["LogicalTypeDefinition", "LogicalTypeSpec"], "logical_types"),
-    **dict.fromkeys(["ExecutionObserver", "PacketExecutionLogger"], "observability"),
+    **dict.fromkeys(
+        ["BaseObserver", "ExecutionObserver", "PacketExecutionLogger"], "observability"
+    ),
     **dict.fromkeys(["FunctionPod", "PacketFunction", "Pod"], "pods"),
     **dict.fromkeys(["Source", "Stream"], "streams"),
     **dict.fromkeys(

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, Self, runtime_checkable
 
 if TYPE_CHECKING:
     from orcapod.protocols.data import Packet, Schema, Tag
     from orcapod.protocols.values import RunInfo, RunOutcome
 
-__all__ = ["ExecutionObserver", "PacketExecutionLogger"]
+__all__ = ["BaseObserver", "DiscardingPacketLogger", "ExecutionObserver", "PacketExecutionLogger"]
 
 
 @runtime_checkable
@@ -129,3 +129,79 @@ class ExecutionObserver(Protocol):
     def create_packet_logger(self, tag: Tag, packet: Packet) -> PacketExecutionLogger:
         """A logger for the execution attempts of one packet of this node."""
         ...
+
+
+class DiscardingPacketLogger:
+    """A packet logger that keeps nothing (``keeps_records = False``: no capture is done for it)."""
+
+    keeps_records = False
+
+    def record(self, **fields: Any) -> None:
+        """Discard ``fields``."""
+
+
+_DISCARDING = DiscardingPacketLogger()
+
+
+class BaseObserver:
+    """An :class:`ExecutionObserver` whose every hook does nothing: subclass it and
+    override only the hooks you need.
+
+    :meth:`contextualize` returns the observer itself and
+    :meth:`create_packet_logger` a :class:`DiscardingPacketLogger`; override
+    them to keep per-node state or the packets' captured output. A subclass is
+    isolated by the run like any observer (its first failure is reported, then
+    it is skipped): set ``isolates_failures = True`` only if it never raises.
+
+    Example::
+
+        class CountFailures(BaseObserver):
+            def __init__(self) -> None:
+                self.failed = 0
+
+            def on_packet_crash(self, node_label, tag, packet, error) -> None:
+                self.failed += 1
+    """
+
+    def on_run_start(self, run: RunInfo) -> None:
+        """Nothing to do at the start of a run."""
+
+    def on_run_end(self, run: RunInfo, outcome: RunOutcome) -> None:
+        """Nothing to do at the end of a run."""
+
+    def flush(self) -> None:
+        """Nothing is buffered: nothing to write."""
+
+    def contextualize(self, *pipeline_path: str) -> Self:
+        """This observer itself: no per-node state to bind."""
+        return self
+
+    def on_node_start(self, node_label: str, node_hash: str, tag_schema: Schema) -> None:
+        """Nothing to do at the start of a node."""
+
+    def on_node_end(self, node_label: str, node_hash: str) -> None:
+        """Nothing to do at the end of a node."""
+
+    def on_packet_start(self, node_label: str, tag: Tag, packet: Packet) -> None:
+        """Nothing to do before a packet is computed."""
+
+    def on_packet_end(
+        self,
+        node_label: str,
+        tag: Tag,
+        input_packet: Packet,
+        output_packet: Packet | None,
+        *,
+        cached: bool,
+        source_run_id: str | None = None,
+    ) -> None:
+        """Nothing to do with a packet's result."""
+
+    def on_packet_crash(
+        self, node_label: str, tag: Tag, packet: Packet, error: BaseException
+    ) -> None:
+        """Nothing to do with a packet's failure."""
+
+    def create_packet_logger(self, tag: Tag, packet: Packet) -> PacketExecutionLogger:
+        """A logger that discards every record."""
+        return _DISCARDING

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orcapod.core.errors import OrcapodError, PluginNotFoundError
+from orcapod.protocols.text import escape_control
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -112,7 +113,8 @@ class _Runner:
             return
         print()
         for failure in result.failures:
-            print(f"  {failure.node} {failure.tag}: {failure.error_type}: {failure.message}")
+            line = f"{failure.node} {failure.tag}: {failure.error_type}: {failure.message}"
+            print(f"  {escape_control(line)}")
 
 
 class DemoCommand(_Runner):
@@ -275,6 +277,8 @@ def _print_table(table: pa.Table) -> None:
 
 
 def _print_rows(rows: Sequence[Sequence[str]]) -> None:
+    """Columns aligned; control characters, newlines and tabs in a cell escaped."""
+    rows = [[escape_control(cell) for cell in row] for row in rows]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from orcapod.core.errors import OrcapodError, PluginLoadWarning
 from orcapod.core.plugins import AUTOLOAD_ENV_VAR, PluginRegistry, default_registry
+from orcapod.protocols.text import escape_control
 from orcapod.protocols.values import PluginKind
 
 if TYPE_CHECKING:
@@ -134,6 +135,7 @@ class PluginsCommand:
 
 
 def _print_aligned(rows: Sequence[tuple[str, ...]]) -> None:
+    rows = [tuple(escape_control(cell) for cell in row) for row in rows]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print(
@@ -171,7 +173,16 @@ def build_parser(registry: PluginRegistry) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``orcapod`` command line; returns the exit status."""
+    """Run the ``orcapod`` command line; returns the exit status.
+
+    0 on success, 1 for an :class:`OrcapodError` (one line on stderr), 2 for no
+    sub-command. A reader that goes away early (``orcapod logs URI | head -1``)
+    ends every sub-command, core's and plugins', quietly, as Python's docs
+    recommend: on ``BrokenPipeError`` stdout is pointed at ``os.devnull`` (so
+    the interpreter's last flush cannot raise again), what was still buffered
+    is dropped, and the status is 141 (128 + SIGPIPE, what a shell reports for
+    a process SIGPIPE ended), with no traceback.
+    """
     registry = default_registry()
     with warnings.catch_warnings():
         # Reported once below, in the command line's own words.

@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 
 from orcapod.observers._reader import STATES, ObservabilityReader, list_pipelines
 from orcapod.protocols.errors import OrcapodError
+from orcapod.protocols.text import escape_control
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -330,8 +331,9 @@ def _positive(text: str) -> int:
 
 
 def _cell(value: Any) -> str:
-    """A value of a results row on one line, cut to ``CELL_CHARS``."""
-    text = " ".join(_format_value(value, none="null").split())
+    """A value of a results row on one line (control characters, newlines and tabs
+    escaped), cut to ``CELL_CHARS``."""
+    text = escape_control(_format_value(value, none="null"))
     return text if len(text) <= CELL_CHARS else text[: CELL_CHARS - 3] + "..."
 
 
@@ -439,8 +441,9 @@ def _python_value(text: str, arrow_type: pa.DataType) -> Any:
 
 
 def _print_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    """Columns aligned with two spaces between them."""
-    table = [list(headers), *map(list, rows)]
+    """Columns aligned with two spaces between them; control characters, newlines
+    and tabs in a cell escaped, so each row is one line."""
+    table = [[escape_control(cell) for cell in row] for row in [headers, *rows]]
     widths = [max(len(row[i]) for row in table) for i in range(len(headers))]
     for row in table:
         print(
@@ -494,10 +497,14 @@ def _state_counts(events: pa.Table) -> dict[str, int]:
 def _log_block(row: dict[str, Any], *, full: bool) -> str:
     """One log row: a header line, its tags, whether capture failed, then each
     non-empty output section (its title saying when it was truncated at capture)."""
-    lines = [_log_header(row), f"tags: {_format_tags(row, _tag_names_of(row)) or '(none)'}"]
+    lines = [
+        escape_control(_log_header(row)),
+        escape_control(f"tags: {_format_tags(row, _tag_names_of(row)) or '(none)'}"),
+    ]
     capture_error = row.get("__capture_error")
     if capture_error:
-        lines.append(f"capture failed: {_cut_line(capture_error.strip(), full=full)}")
+        message = escape_control(capture_error.strip())
+        lines.append(f"capture failed: {_cut_line(message, full=full)}")
         lines.append("(what the attempt printed or logged may be missing below)")
     sections = [
         (_stream_title("stdout", row), row.get("__stdout")),
@@ -508,7 +515,8 @@ def _log_block(row: dict[str, Any], *, full: bool) -> str:
     shown = [(title, text) for title, text in sections if text]
     for title, text in shown:
         lines.append(f"--- {title} ---")
-        lines += _bounded(text.rstrip("\n").splitlines(), full=full)
+        section = [escape_control(line, keep="\t") for line in text.rstrip("\n").splitlines()]
+        lines += _bounded(section, full=full)
     if not shown:
         lines.append("(no output captured)" if capture_error else "(no output)")
     return "\n".join(lines)

@@ -11,7 +11,8 @@ its factory; the inherited tests then run against it::
         def make_database(self, tmp_path):
             return MyDatabase(tmp_path / "store")
 
-A plugin's logical types subclass ``LogicalTypeContract`` the same way.
+A plugin's logical types subclass ``LogicalTypeContract`` the same way, and
+its observers ``ObserverContract`` (supplying ``make_observer``).
 
 Needs pytest and hypothesis (``pip install 'orcapod-protocols[testing]'``).
 Names are imported on first use, so a process that needs only one part of
@@ -37,6 +38,9 @@ if TYPE_CHECKING:
     from orcapod.protocols.testing.logical_types import (
         LogicalTypeContract as LogicalTypeContract,
     )
+    from orcapod.protocols.testing.observer_contract import (
+        ObserverContract as ObserverContract,
+    )
     from orcapod.protocols.testing.observers import Event as Event
     from orcapod.protocols.testing.observers import RecordingLogger as RecordingLogger
     from orcapod.protocols.testing.observers import RecordingObserver as RecordingObserver
@@ -54,6 +58,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "DurableArrowDatabaseContract": "orcapod.protocols.testing.database",
         "PersistentArrowDatabaseContract": "orcapod.protocols.testing.database",
         "LogicalTypeContract": "orcapod.protocols.testing.logical_types",
+        "ObserverContract": "orcapod.protocols.testing.observer_contract",
         "Event": "orcapod.protocols.testing.observers",
         "RecordingLogger": "orcapod.protocols.testing.observers",
         "RecordingObserver": "orcapod.protocols.testing.observers",

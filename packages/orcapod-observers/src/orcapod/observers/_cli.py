@@ -3,15 +3,20 @@
 Each sub-command opens the database by URI through the host (so every
 installed database plugin works), reads it with an
 :class:`~orcapod.observers._reader.ObservabilityReader` and prints plain
-text. Errors a user can make (an unknown scheme, pipeline, node or run, a
-malformed ``--tag``) are one line on stderr and exit status 1.
+text (``runs``, ``status`` and ``logs`` with ``--json``: JSON lines, one JSON
+object per row, and nothing at all when there are no rows). Errors a user can
+make (an unknown scheme, pipeline, node or run, a malformed ``--tag``) are one
+line on stderr and exit status 1.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import json
 import sys
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -53,6 +58,35 @@ CELL_CHARS = 60
 
 _NONE = "-"
 
+_RUN_FIELDS = (
+    "run_id",
+    "state",
+    "started_at",
+    "ended_at",
+    "n_success",
+    "n_failed",
+    "n_cached",
+    "host",
+    "pid",
+    "error",
+)
+"""The fields of a run's JSON object under ``orcapod runs --json``: the table's columns."""
+
+_JSON_FIELDS = {
+    "runs": "per run, newest first: " + ", ".join(_RUN_FIELDS),
+    "status": (
+        "per packet: node_label, state, attempt, timestamp, run_id, "
+        "tags (an object, tag name to value), detail"
+    ),
+    "logs": (
+        "per executed attempt, oldest first: node_label, run_id, attempt, state "
+        "(SUCCESS or FAILED), timestamp, tags (an object), stdout, stderr, python_logs, "
+        "traceback, capture_error and every other column of the log row, without its "
+        "leading '__'"
+    ),
+}
+"""What ``--json`` prints, per sub-command (said in its help)."""
+
 
 class _Failure(Exception):
     """A mistake in the command line, reported as one line on stderr."""
@@ -80,6 +114,18 @@ class _ObservabilityCommand:
             help="the pipeline's name; may be left out when the database holds one pipeline",
         )
         self.add_options(parser)
+        if self.name in _JSON_FIELDS:
+            parser.add_argument(
+                "--json",
+                action="store_true",
+                help=(
+                    "print JSON lines instead of text: one JSON object per row, newline-"
+                    f"delimited ({_JSON_FIELDS[self.name]}); numbers stay numbers, missing "
+                    "values are null, times are ISO 8601 strings, bytes are base64 strings, "
+                    "text is complete (not cut, control characters left to JSON's escapes); "
+                    "nothing is printed when there are no rows"
+                ),
+            )
 
     def add_options(self, parser: argparse.ArgumentParser) -> None:
         """The sub-command's own options."""
@@ -130,6 +176,10 @@ class RunsCommand(_ObservabilityCommand):
     def show(self, reader: ObservabilityReader, args: argparse.Namespace) -> None:
         """Print the runs table (``CRASHED`` runs say why in ERROR)."""
         runs = reader.runs()
+        if args.json:
+            for row in runs.to_pylist():
+                _print_json({name: row[f"__{name}"] for name in _RUN_FIELDS})
+            return
         if runs.num_rows == 0:
             print(f"no runs recorded for pipeline {reader.pipeline!r}")
             return
@@ -190,7 +240,13 @@ class StatusCommand(_ObservabilityCommand):
                 counts[state] = counts.get(state, 0) + count
             if run_states is None and "LOST" in counts:
                 run_states = _run_states(reader)
-            rows += _status_rows(events, run_states or {})
+            if args.json:
+                for record in _status_records(events, run_states or {}):
+                    _print_json(record)
+            else:
+                rows += _status_rows(events, run_states or {})
+        if args.json:
+            return
         if not rows:
             what = "failed packets" if args.failed else "status events"
             print(f"no {what} recorded for {_scope(reader, args.node)}")
@@ -239,9 +295,12 @@ class LogsCommand(_ObservabilityCommand):
         shown = 0
         for node, logs in per_node:
             for row in _filter_tags(logs, node, wanted).to_pylist():
+                if args.json:
+                    _print_json(_log_record(row))
+                    continue
                 print(("\n" if shown else "") + _log_block(row, full=args.full))
                 shown += 1
-        if not shown:
+        if not shown and not args.json:
             print(f"no log rows match in {_scope(reader, args.node)}")
 
 
@@ -483,6 +542,77 @@ def _status_rows(events: pa.Table, run_states: dict[str, str]) -> list[list[str]
             ]
         )
     return rows
+
+
+def _status_records(events: pa.Table, run_states: dict[str, str]) -> list[dict[str, Any]]:
+    """One JSON object per packet: the status table's columns, the detail complete."""
+    tags = _tag_names(events)
+    records = []
+    for event in events.to_pylist():
+        state = event["__state"]
+        detail: str | None
+        if state in ("FAILED", "CANCELLED"):
+            detail = event.get("__error_summary")
+        elif state == "CACHED" and event.get("__source_run_id"):
+            detail = f"computed in run {event['__source_run_id']}"
+        elif state == "LOST":
+            run_state = run_states.get(event["__run_id"], "ended")
+            detail = f"left RUNNING: its run {run_state} before it finished"
+        else:
+            detail = None
+        records.append(
+            {
+                "node_label": event["__node_label"],
+                "state": state,
+                "attempt": event.get("__attempt"),
+                "timestamp": event["__timestamp"],
+                "run_id": event["__run_id"],
+                "tags": {name: event.get(name) for name in tags},
+                "detail": detail,
+            }
+        )
+    return records
+
+
+def _log_record(row: dict[str, Any]) -> dict[str, Any]:
+    """A log row as one JSON object: its columns without ``__``, a ``state``, the tags nested."""
+    tags = _tag_names_of(row)
+    record: dict[str, Any] = {
+        "node_label": row["__node_label"],
+        "run_id": row["__run_id"],
+        "attempt": row.get("__attempt"),
+        "state": "SUCCESS" if row["__success"] else "FAILED",
+        "timestamp": row["__timestamp"],
+        "tags": {name: row[name] for name in tags},
+    }
+    for name, value in row.items():
+        if name.startswith("__"):
+            record.setdefault(name[2:], value)
+    return record
+
+
+def _print_json(record: dict[str, Any]) -> None:
+    """``record`` as one line of JSON (control characters escaped by JSON itself)."""
+    print(json.dumps(_json_value(record)))
+
+
+def _json_value(value: Any) -> Any:
+    """``value`` as JSON-native data: times ISO 8601, bytes base64, containers walked."""
+    if isinstance(value, dict):
+        return {str(key): _json_value(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_value(item) for item in value]
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, bytes | bytearray | memoryview):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if isinstance(value, Decimal):
+        return str(value)
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
 
 
 def _state_counts(events: pa.Table) -> dict[str, int]:

@@ -516,36 +516,24 @@ def _run_states(reader: ObservabilityReader) -> dict[str, str]:
 
 
 def _status_rows(events: pa.Table, run_states: dict[str, str]) -> list[list[str]]:
-    """One line per packet; ``run_states`` (run id to state) says how a LOST packet's run ended."""
-    tags = _tag_names(events)
-    rows = []
-    for event in events.to_pylist():
-        state = event["__state"]
-        if state in ("FAILED", "CANCELLED"):
-            detail = _first_line(event.get("__error_summary"))
-        elif state == "CACHED" and event.get("__source_run_id"):
-            detail = f"computed in run {event['__source_run_id']}"
-        elif state == "LOST":
-            run_state = run_states.get(event["__run_id"], "ended")
-            detail = f"left RUNNING: its run {run_state} before it finished"
-        else:
-            detail = ""
-        rows.append(
-            [
-                event["__node_label"],
-                state,
-                _format_value(event.get("__attempt")),
-                _format_time(event["__timestamp"]),
-                event["__run_id"],
-                _format_tags(event, tags),
-                detail,
-            ]
-        )
-    return rows
+    """One line per packet (the detail's first line); ``run_states`` (run id to state)
+    says how a LOST packet's run ended."""
+    return [
+        [
+            record["node_label"],
+            record["state"],
+            _format_value(record["attempt"]),
+            _format_time(record["timestamp"]),
+            record["run_id"],
+            _format_tags(record["tags"], list(record["tags"])),
+            _first_line(record["detail"]),
+        ]
+        for record in _status_records(events, run_states)
+    ]
 
 
 def _status_records(events: pa.Table, run_states: dict[str, str]) -> list[dict[str, Any]]:
-    """One JSON object per packet: the status table's columns, the detail complete."""
+    """One record per packet: the status table's columns, the detail complete."""
     tags = _tag_names(events)
     records = []
     for event in events.to_pylist():

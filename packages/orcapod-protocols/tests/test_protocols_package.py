@@ -34,6 +34,7 @@ EXPECTED = {
     # storage
     "ArrowDatabase",
     "validate_record_path",
+    "BaseArrowDatabase",
     # plugins
     "hookimpl",
     "hookspec",

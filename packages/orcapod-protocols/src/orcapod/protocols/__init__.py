@@ -116,6 +116,9 @@ if TYPE_CHECKING:
     from orcapod.protocols.pods import (
         Pod as Pod,
     )
+    from orcapod.protocols.store import (
+        BaseArrowDatabase as BaseArrowDatabase,
+    )
     from orcapod.protocols.streams import Source as Source
     from orcapod.protocols.streams import Stream as Stream
     from orcapod.protocols.values import (
@@ -192,6 +195,7 @@ _EXPORTS: dict[str, str] = {
         ["BaseObserver", "ExecutionObserver", "PacketExecutionLogger"], "observability"
     ),
     **dict.fromkeys(["FunctionPod", "PacketFunction", "Pod"], "pods"),
+    **dict.fromkeys(["BaseArrowDatabase"], "store"),
     **dict.fromkeys(["Source", "Stream"], "streams"),
     **dict.fromkeys(
         [

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import threading
 from bisect import bisect_left, bisect_right
-from collections import Counter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from orcapod.protocols.database import validate_record_path
-from orcapod.protocols.errors import DatabaseError, DuplicateRecordError, RecordSchemaError
+from orcapod.protocols.store import BaseArrowDatabase
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Mapping
-    from types import TracebackType
+    from collections.abc import Iterable, Set
 
+    from orcapod.protocols.store import NewRecords
     from orcapod.protocols.values import RecordPath
 
 __all__ = ["InMemoryArrowDatabase"]
@@ -30,7 +27,6 @@ FEW_ROWS = 16
 """Lookups of at most this many rows slice them out instead of concatenating and taking."""
 
 _ID_FIELD = pa.field("__record_id", pa.large_string(), nullable=False)
-_PREVIEW = 5
 
 
 def _concatenate(tables: list[pa.Table]) -> pa.Table:
@@ -154,7 +150,7 @@ class _PathRecords:
             self._segments[-1] = _concatenate([self._segments[-1], newer])
 
 
-class InMemoryArrowDatabase:
+class InMemoryArrowDatabase(BaseArrowDatabase):
     """An ArrowDatabase that keeps every record in this process's memory.
 
     Records are found through an index from id to row, so adding a record and
@@ -166,9 +162,8 @@ class InMemoryArrowDatabase:
     """
 
     def __init__(self) -> None:
+        super().__init__()
         self._paths: dict[RecordPath, _PathRecords] = {}
-        self._lock = threading.RLock()
-        self._closed = False
 
     uri = "memory://"
     """What ``open_database`` opens one like it with (a new, empty one: memory is not shared)."""
@@ -179,446 +174,44 @@ class InMemoryArrowDatabase:
         records = sum(stored.row_count for stored in self._paths.values())
         return f"InMemoryArrowDatabase({len(self._paths)} paths, {records} records)"
 
-    def __enter__(self) -> InMemoryArrowDatabase:
-        return self
+    # -- the engine (BaseArrowDatabase holds the contract's rules) -------------------------
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
+    def _path_schema(self, path: RecordPath) -> pa.Schema | None:
+        stored = self._paths.get(path)
+        return None if stored is None else stored.data_schema
 
-    def add_record(
-        self,
-        path: RecordPath,
-        record_id: str,
-        record: pa.Table,
-        *,
-        skip_duplicates: bool = False,
-        flush: bool = False,
-    ) -> None:
-        """Add one record (a one-row table) under ``record_id``.
+    def _known_ids(self, path: RecordPath, ids: Set[str]) -> Set[str]:
+        return self._paths[path].row_of.keys() & ids
 
-        Raises:
-            DuplicateRecordError: ``record_id`` is stored at ``path`` and
-                ``skip_duplicates`` is false.
-            RecordSchemaError: ``record`` is not one row, or does not have the
-                schema of the records already at ``path``.
-        """
-        path = validate_record_path(path)
-        _require_str("record_id", record_id)
-        _require_table("record", record)
-        if record.num_rows != 1:
-            raise RecordSchemaError(
-                f"add_record at path {path!r} takes a one-row table for record id "
-                f"{record_id!r}, got {record.num_rows} rows; use add_records for many records"
-            )
-        with self._lock:
-            stored = self._open_path(path)
-            if stored is None:
-                _check_new_schema(path, record.schema)
-                stored = self._paths[path] = _PathRecords(record.schema)
-            else:
-                _check_schema(path, stored.data_schema, record.schema)
-                if record_id in stored.row_of:
-                    if skip_duplicates:
-                        return
-                    raise DuplicateRecordError(_duplicates_message(path, [record_id], []))
-            stored.append([record_id], record)
+    def _keep(self, records: NewRecords) -> None:
+        if records.new_path:
+            self._paths[records.path] = _PathRecords(records.data.schema)
+        self._paths[records.path].append(records.ids, records.data)
 
-    def add_records(
-        self,
-        path: RecordPath,
-        records: pa.Table,
-        record_id_column: str,
-        *,
-        skip_duplicates: bool = False,
-        flush: bool = False,
-    ) -> None:
-        """Add many records at once; their ids are taken from ``record_id_column``.
+    def _read_ids(self, path: RecordPath, ids: list[str]) -> pa.Table | None:
+        stored = self._paths[path]
+        row_of = stored.row_of
+        rows = sorted(row for rid in ids if (row := row_of.get(rid)) is not None)
+        return stored.rows(rows) if rows else None
 
-        The batch goes in whole or not at all. With ``skip_duplicates``, rows
-        whose id is stored or earlier in ``records`` are dropped instead.
+    def _read_record(self, path: RecordPath, record_id: str) -> pa.Table | None:
+        stored = self._paths[path]
+        row = stored.row_of.get(record_id)
+        return None if row is None else stored.record(row)
 
-        Raises:
-            DuplicateRecordError: an id is stored or repeated and
-                ``skip_duplicates`` is false; the error lists them.
-            RecordSchemaError: ``record_id_column`` is missing, not strings or
-                has nulls, or the other columns do not have the schema of the
-                records already at ``path``.
-        """
-        path = validate_record_path(path)
-        _require_table("records", records)
-        ids = _record_ids(path, records, record_id_column)
-        data = records.drop_columns([record_id_column])
-        with self._lock:
-            stored = self._open_path(path)
-            if stored is None:
-                _check_new_schema(path, data.schema)
-            else:
-                _check_schema(path, stored.data_schema, data.schema)
-            known = stored.row_of if stored is not None else {}
-            if skip_duplicates:
-                ids, data = _first_new_occurrences(ids, data, known)
-            else:
-                _refuse_duplicates(path, ids, known)
-            if not ids:
-                return
-            if stored is None:
-                stored = self._paths[path] = _PathRecords(data.schema)
-            stored.append(ids, data)
+    def _read_all(self, path: RecordPath) -> pa.Table | None:
+        return self._paths[path].whole()
 
-    def get_record_by_id(
-        self, path: RecordPath, record_id: str, *, record_id_column: str | None = None
-    ) -> pa.Table | None:
-        """The record stored under ``record_id`` as a one-row table, or None."""
-        path = validate_record_path(path)
-        _require_str("record_id", record_id)
-        with self._lock:
-            stored = self._open_path(path)
-            row = None if stored is None else stored.row_of.get(record_id)
-            if stored is None or row is None:
-                return None
-            return _present_record(path, stored, stored.record(row), record_id, record_id_column)
+    def _list_paths(self, prefix: RecordPath) -> Iterable[RecordPath]:
+        return list(self._paths)
 
-    def get_records_by_ids(
-        self,
-        path: RecordPath,
-        record_ids: Collection[str],
-        *,
-        record_id_column: str | None = None,
-    ) -> pa.Table | None:
-        """The records stored under any of ``record_ids``, each once, in the order added.
-
-        Unknown ids are left out; None when none is known.
-        """
-        path = validate_record_path(path)
-        if isinstance(record_ids, str | bytes):
-            raise TypeError(
-                f"record_ids must be a collection of ids, got the single id {record_ids!r}; "
-                f"pass [{record_ids!r}] or use get_record_by_id"
-            )
-        with self._lock:
-            stored = self._open_path(path)
-            if stored is None:
-                return None
-            row_of = stored.row_of
-            rows = sorted({row for rid in record_ids if (row := row_of.get(rid)) is not None})
-            if not rows:
-                return None
-            return _present(path, stored, stored.rows(rows), record_id_column)
-
-    def get_all_records(
-        self, path: RecordPath, *, record_id_column: str | None = None
-    ) -> pa.Table | None:
-        """Every record at ``path`` in the order added, or None for an unknown path."""
-        path = validate_record_path(path)
-        with self._lock:
-            stored = self._open_path(path)
-            if stored is None:
-                return None
-            return _present(path, stored, stored.whole(), record_id_column)
-
-    def get_records_with_column_value(
-        self,
-        path: RecordPath,
-        column_values: Mapping[str, Any],
-        *,
-        record_id_column: str | None = None,
-    ) -> pa.Table | None:
-        """The records whose columns equal every value in ``column_values``, or None.
-
-        A value of None matches nulls; an empty mapping matches every record.
-
-        Raises:
-            DatabaseError: a column does not exist at ``path``, a value cannot
-                be converted to its column's type, or the column's type (a map,
-                list or struct) cannot be compared.
-        """
-        path = validate_record_path(path)
-        with self._lock:
-            stored = self._open_path(path)
-            if stored is None:
-                return None
-            whole = stored.whole()
-            mask = _matching_rows(path, stored.data_schema, whole, column_values)
-            selected = whole if mask is None else whole.filter(mask)
-            if selected.num_rows == 0:
-                return None
-            return _present(path, stored, selected, record_id_column)
-
-    def list_paths(self, prefix: RecordPath = ()) -> list[RecordPath]:
-        """Every path holding records whose first names are ``prefix``, sorted."""
-        prefix = _validate_prefix(prefix)
-        with self._lock:
-            self._require_open()
-            return sorted(path for path in self._paths if path[: len(prefix)] == prefix)
-
-    def flush(self, *, paths: Collection[RecordPath] | None = None) -> None:
-        """Nothing to do: every record is visible the moment it is added.
-
-        Args:
-            paths: the paths to flush (see ``ArrowDatabase.flush``); all by default.
-
-        Raises:
-            DatabaseError: the database is closed.
-        """
-        with self._lock:
-            self._require_open()
-
-    def close(self) -> None:
+    def _close(self) -> None:
         """Release every record; later calls (other than ``close``) raise DatabaseError."""
-        with self._lock:
-            self._paths.clear()
-            self._closed = True
+        self._paths.clear()
 
-    def _open_path(self, path: RecordPath) -> _PathRecords | None:
-        self._require_open()
-        return self._paths.get(path)
-
-    def _require_open(self) -> None:
-        if self._closed:
-            raise DatabaseError(
-                "this InMemoryArrowDatabase is closed and its records were released; "
-                "create a new InMemoryArrowDatabase, and keep a database open until you "
-                "have read what you need from it"
-            )
-
-
-def _require_str(name: str, value: object) -> None:
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be a str, got {type(value).__name__} {value!r}")
-
-
-def _require_table(name: str, value: object) -> None:
-    if not isinstance(value, pa.Table):
-        raise TypeError(
-            f"{name} must be a pyarrow.Table, got {type(value).__name__}; convert a record "
-            "batch with pyarrow.Table.from_batches([batch])"
+    def _closed_message(self) -> str:
+        return (
+            "this InMemoryArrowDatabase is closed and its records were released; "
+            "create a new InMemoryArrowDatabase, and keep a database open until you "
+            "have read what you need from it"
         )
-
-
-def _validate_prefix(prefix: RecordPath) -> RecordPath:
-    if isinstance(prefix, tuple | list) and not prefix:
-        return ()
-    return validate_record_path(prefix)
-
-
-def _record_ids(path: RecordPath, records: pa.Table, record_id_column: str) -> list[str]:
-    """The ids in ``record_id_column`` of ``records``, checked to be non-null strings."""
-    _require_str("record_id_column", record_id_column)
-    found = records.schema.get_all_field_indices(record_id_column)
-    if len(found) != 1:
-        problem = "has no column" if not found else f"has {len(found)} columns"
-        raise RecordSchemaError(
-            f"records for path {path!r} {problem} named {record_id_column!r} "
-            f"(columns: {records.column_names}); pass as record_id_column the name of "
-            "the one column holding the record ids"
-        )
-    column = records.column(found[0])
-    if not (
-        pa.types.is_string(column.type)
-        or pa.types.is_large_string(column.type)
-        or pa.types.is_string_view(column.type)
-    ):
-        raise RecordSchemaError(
-            f"record id column {record_id_column!r} for path {path!r} is {column.type}, "
-            f"but record ids are strings; cast it, e.g. records.set_column({found[0]}, "
-            f"{record_id_column!r}, records[{record_id_column!r}].cast(pyarrow.large_string()))"
-        )
-    if column.null_count:
-        raise RecordSchemaError(
-            f"record id column {record_id_column!r} for path {path!r} has "
-            f"{column.null_count} null id(s); every record needs an id"
-        )
-    ids: list[str] = column.to_pylist()
-    return ids
-
-
-def _check_new_schema(path: RecordPath, schema: pa.Schema) -> None:
-    """The first records at a path fix its schema: names must be unique."""
-    repeated = [name for name, count in Counter(schema.names).items() if count > 1]
-    if repeated:
-        raise RecordSchemaError(
-            f"records for path {path!r} have more than one column named "
-            f"{', '.join(map(repr, repeated))}; rename them so each column name is unique"
-        )
-
-
-def _check_schema(path: RecordPath, stored: pa.Schema, given: pa.Schema) -> None:
-    """Refuse ``given`` unless it is ``stored`` exactly (metadata aside)."""
-    if given.equals(stored, check_metadata=False):
-        return
-    raise RecordSchemaError(
-        f"records for path {path!r} do not fit the schema stored there: "
-        f"{'; '.join(_schema_differences(stored, given))}. Cast the records to the stored "
-        f"schema (records.cast(schema), schema = {_describe_schema(stored)}) or store them "
-        "under another path"
-    )
-
-
-def _schema_differences(stored: pa.Schema, given: pa.Schema) -> list[str]:
-    given_fields = {field.name: field for field in given}
-    stored_fields = {field.name: field for field in stored}
-    differences = []
-    for field in stored:
-        other = given_fields.get(field.name)
-        if other is None:
-            differences.append(f"column {field.name!r} ({_describe(field)}) is missing")
-        elif not other.equals(field):
-            differences.append(
-                f"column {field.name!r} is {_describe(other)} here but {_describe(field)} "
-                "in the stored records"
-            )
-    differences += [
-        f"column {field.name!r} ({_describe(field)}) is not in the stored records"
-        for field in given
-        if field.name not in stored_fields
-    ]
-    if not differences and len(given.names) != len(set(given.names)):
-        differences.append(f"column names repeat: {given.names}")
-    if not differences:
-        differences.append(
-            f"the columns come in the order {given.names} but are stored in the order "
-            f"{stored.names} (reorder them with records.select({stored.names}))"
-        )
-    return differences
-
-
-def _describe(field: pa.Field) -> str:
-    return f"{field.type}" if field.nullable else f"{field.type} not null"
-
-
-def _describe_schema(schema: pa.Schema) -> str:
-    return "{" + ", ".join(f"{f.name!r}: {_describe(f)}" for f in schema) + "}"
-
-
-def _first_new_occurrences(
-    ids: list[str], data: pa.Table, known: Mapping[str, int]
-) -> tuple[list[str], pa.Table]:
-    """``ids`` and ``data`` without rows whose id is ``known`` or seen earlier in ``ids``."""
-    # The common cases, all new and distinct or all stored already, are settled by
-    # set operations in C.
-    distinct = set(ids)
-    if len(distinct) == len(ids) and known.keys().isdisjoint(distinct):
-        return ids, data
-    if distinct <= known.keys():
-        return [], data.slice(0, 0)
-    seen: set[str] = set()
-    keep = []
-    for record_id in ids:
-        keep.append(record_id not in known and record_id not in seen)
-        seen.add(record_id)
-    if all(keep):
-        return ids, data
-    kept_ids = [record_id for record_id, kept in zip(ids, keep, strict=True) if kept]
-    return kept_ids, data.filter(pa.array(keep, pa.bool_()))
-
-
-def _refuse_duplicates(path: RecordPath, ids: list[str], known: Mapping[str, int]) -> None:
-    distinct = set(ids)  # the common case, all new and distinct, settled in C
-    if len(distinct) == len(ids) and known.keys().isdisjoint(distinct):
-        return
-    seen: set[str] = set()
-    stored: dict[str, None] = {}
-    repeated: dict[str, None] = {}
-    for record_id in ids:
-        if record_id in known:
-            stored[record_id] = None
-        elif record_id in seen:
-            repeated[record_id] = None
-        seen.add(record_id)
-    if stored or repeated:
-        raise DuplicateRecordError(_duplicates_message(path, list(stored), list(repeated)))
-
-
-def _duplicates_message(path: RecordPath, stored: list[str], repeated: list[str]) -> str:
-    parts = []
-    if stored:
-        parts.append(f"record id(s) already stored there: {_preview(stored)}")
-    if repeated:
-        parts.append(f"record id(s) repeated within the batch: {_preview(repeated)}")
-    return (
-        f"cannot add to path {path!r}: {'; '.join(parts)}. Nothing was added; pass "
-        "skip_duplicates=True to keep the first record of each id and drop the rest"
-    )
-
-
-def _preview(ids: list[str]) -> str:
-    shown = ", ".join(map(repr, ids[:_PREVIEW]))
-    return shown if len(ids) <= _PREVIEW else f"{shown} and {len(ids) - _PREVIEW} more"
-
-
-def _present(
-    path: RecordPath, stored: _PathRecords, table: pa.Table, record_id_column: str | None
-) -> pa.Table:
-    """A segment's rows as readers get them: ids dropped, or first under ``record_id_column``."""
-    if record_id_column is None:
-        return table.remove_column(0)
-    _check_record_id_column(path, stored, record_id_column)
-    return table.rename_columns([record_id_column, *stored.data_schema.names])
-
-
-def _present_record(
-    path: RecordPath,
-    stored: _PathRecords,
-    record: pa.Table,
-    record_id: str,
-    record_id_column: str | None,
-) -> pa.Table:
-    """One record's data columns as readers get them, with its id first if asked."""
-    if record_id_column is None:
-        return record
-    _check_record_id_column(path, stored, record_id_column)
-    field = _ID_FIELD.with_name(record_id_column)
-    return record.add_column(0, field, pa.array([record_id], pa.large_string()))
-
-
-def _check_record_id_column(path: RecordPath, stored: _PathRecords, record_id_column: str) -> None:
-    _require_str("record_id_column", record_id_column)
-    if record_id_column in stored.data_schema.names:
-        raise DatabaseError(
-            f"record_id_column {record_id_column!r} is also a data column at path {path!r}; "
-            f"choose a name for the ids that is not one of {stored.data_schema.names}"
-        )
-
-
-def _matching_rows(
-    path: RecordPath, schema: pa.Schema, whole: pa.Table, column_values: Mapping[str, Any]
-) -> pa.ChunkedArray | None:
-    """A mask of the rows of ``whole`` equal to every value, or None to keep them all."""
-    import pyarrow.compute as pc
-
-    mask = None
-    for name, value in column_values.items():
-        index = schema.get_field_index(name)
-        if index < 0:
-            raise DatabaseError(
-                f"path {path!r} has no column {name!r} to match; its columns are {schema.names}"
-            )
-        matches = _equal_to(path, name, whole.column(index + 1), value)
-        mask = matches if mask is None else pc.and_(mask, matches)
-    return mask
-
-
-def _equal_to(path: RecordPath, name: str, column: pa.ChunkedArray, value: Any) -> Any:
-    import pyarrow.compute as pc
-
-    if value is None:
-        return pc.is_null(column)
-    try:
-        scalar = pa.scalar(value, type=column.type)
-    except (pa.ArrowException, TypeError, ValueError, OverflowError) as error:
-        raise DatabaseError(
-            f"cannot match column {name!r} ({column.type}) at path {path!r} against "
-            f"{value!r}: {error}; pass a value of the column's type"
-        ) from error
-    try:
-        return pc.fill_null(pc.equal(column, scalar), False)
-    except pa.ArrowNotImplementedError as error:
-        raise DatabaseError(
-            f"column {name!r} at path {path!r} is {column.type}, which cannot be matched "
-            "by value; read get_all_records(path) and filter it instead"
-        ) from error

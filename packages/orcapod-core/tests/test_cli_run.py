@@ -13,8 +13,8 @@ import pytest
 
 from orcapod.core import plugins
 from orcapod.core.cli import main
+from orcapod.core.cli.demo import DEMO_PIPELINE, build_demo
 from orcapod.core.databases import InMemoryArrowDatabase
-from orcapod.core.demo import DEMO_PIPELINE, build_demo
 from orcapod.core.pipeline import NodeCounts
 from orcapod.core.plugins import AUTOLOAD_ENV_VAR
 

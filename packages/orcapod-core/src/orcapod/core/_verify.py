@@ -46,8 +46,8 @@ if TYPE_CHECKING:
 
     import pyarrow as pa
 
-    from orcapod.core.cli import RegistryHost
     from orcapod.protocols.database import ArrowDatabase
+    from orcapod.protocols.hooks import CliHost
     from orcapod.protocols.values import RecordPath
 
 __all__ = ["Problem", "VerifyCommand", "VerifyReport", "verify_store"]
@@ -329,7 +329,7 @@ class VerifyCommand:
         "exit 1 on a mismatch"
     )
 
-    def __init__(self, host: RegistryHost) -> None:
+    def __init__(self, host: CliHost) -> None:
         self.host = host
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:

@@ -15,15 +15,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from orcapod.core.cli._output import print_outputs, print_summary
 from orcapod.core.errors import OrcapodError, PluginNotFoundError
 from orcapod.protocols.text import escape_control
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
-    import pyarrow as pa
-
-    from orcapod.core.cli import RegistryHost
+    from orcapod.core.cli._host import RegistryHost
     from orcapod.core.pipeline import Pipeline, RunResult
     from orcapod.protocols.database import ArrowDatabase
     from orcapod.protocols.executors import PacketFunctionExecutor
@@ -33,7 +30,6 @@ __all__ = ["DemoCommand", "RunCommand"]
 
 DEMO_DIRECTORY = "orcapod-demo"
 """Where the demo keeps its store by default, in the current directory."""
-_SHOWN_ROWS = 20
 
 
 class _Runner:
@@ -135,7 +131,7 @@ class DemoCommand(_Runner):
         )
 
     def run(self, args: argparse.Namespace) -> int:
-        from orcapod.core.demo import DEMO_PIPELINE, build_demo
+        from orcapod.core.cli.demo import DEMO_PIPELINE, build_demo
 
         uri = args.db or self.default_uri()
         if args.fresh:
@@ -156,8 +152,8 @@ class DemoCommand(_Runner):
             pipeline = build_demo(database)
             observer, missing = self.observer(args, database)
             result = pipeline.run(executor=self.executor(args.executor), observer=observer)
-            _print_outputs(pipeline, only="summary")
-            _print_summary(result)
+            print_outputs(pipeline, only="summary")
+            print_summary(result)
         finally:
             database.close()
         if missing:
@@ -219,8 +215,8 @@ class RunCommand(_Runner):
                 print(f"pipeline {pipeline.name!r}   store: {uri}   executor: {args.executor}")
                 observer, missing = self.observer(args, pipeline.database)
                 result = pipeline.run(executor=self.executor(args.executor), observer=observer)
-                _print_outputs(pipeline)
-                _print_summary(result)
+                print_outputs(pipeline)
+                print_summary(result)
                 pipeline.database.flush()
                 self.show_failures(result, uri, recorded="logging" not in missing)
                 failed = failed or not result.ok
@@ -244,51 +240,3 @@ def _pipelines_of(file: Path, override: ArrowDatabase | None) -> list[Pipeline]:
         sys.path.pop(0)
         COLLECTOR.reset(token)
     return [pipeline for pipeline in made if pipeline.nodes]
-
-
-def _print_outputs(pipeline: Pipeline, only: str | None = None) -> None:
-    """The last node's table (or ``only``'s), at most ``_SHOWN_ROWS`` rows."""
-    label = only or list(pipeline.nodes)[-1]
-    table = pipeline.nodes[label].as_table()
-    print(f"results of node {label!r} ({table.num_rows} rows):")
-    _print_table(table.slice(0, _SHOWN_ROWS))
-    if table.num_rows > _SHOWN_ROWS:
-        print(f"... {table.num_rows - _SHOWN_ROWS} more")
-
-
-def _print_summary(result: RunResult) -> None:
-    print(
-        f"\nrun {result.run_id}: {result.state} in {result.duration_s:.2f} s "
-        f"(computed {result.n_computed}, cached {result.n_cached}, failed {result.n_failed})"
-    )
-    rows = [("NODE", "COMPUTED", "CACHED", "FAILED", "ROWS")]
-    rows += [
-        (label, str(c.computed), str(c.cached), str(c.failed), str(c.rows))
-        for label, c in result.nodes.items()
-    ]
-    _print_rows(rows)
-
-
-def _print_table(table: pa.Table) -> None:
-    rows = [tuple(table.column_names)]
-    for row in table.to_pylist():
-        rows.append(tuple(_cell(row[name]) for name in table.column_names))
-    _print_rows(rows)
-
-
-def _print_rows(rows: Sequence[Sequence[str]]) -> None:
-    """Columns aligned; control characters, newlines and tabs in a cell escaped."""
-    rows = [[escape_control(cell) for cell in row] for row in rows]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, list) and len(value) > 6:
-        return f"[{', '.join(map(_cell, value[:3]))}, ... {len(value)} items]"
-    if isinstance(value, list):
-        return f"[{', '.join(map(_cell, value))}]"
-    return str(value)

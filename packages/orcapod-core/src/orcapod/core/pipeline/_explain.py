@@ -55,8 +55,8 @@ if TYPE_CHECKING:
     import argparse
     from collections.abc import Callable, Mapping, Sequence
 
-    from orcapod.core.cli import RegistryHost
     from orcapod.protocols.database import ArrowDatabase
+    from orcapod.protocols.hooks import CliHost
 
 __all__ = ["ExplainCommand", "Explanation", "explain"]
 
@@ -717,7 +717,7 @@ class ExplainCommand:
 
     help = "say why a run of a function node computed each packet it computed"
 
-    def __init__(self, host: RegistryHost) -> None:
+    def __init__(self, host: CliHost) -> None:
         self.host = host
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:

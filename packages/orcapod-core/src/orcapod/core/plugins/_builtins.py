@@ -1,10 +1,13 @@
 """What orcapod-core itself provides, registered through the same hooks as any plugin.
 
-``trylast=True`` lets an installed plugin deliberately take over a name.
+``trylast=True`` lets an installed plugin deliberately take over a name. Nothing
+here imports ``orcapod.core.cli``: the command line depends on the registry,
+never the other way round.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from orcapod.protocols.errors import StoreNotFoundError
@@ -13,7 +16,6 @@ from orcapod.protocols.hooks import hookimpl
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from orcapod.core.cli import RegistryHost
     from orcapod.core.types._logical import LogicalType
     from orcapod.protocols.database import ArrowDatabase
     from orcapod.protocols.executors import PacketFunctionExecutor
@@ -26,6 +28,9 @@ if TYPE_CHECKING:
         ObserverFactory,
     )
     from orcapod.protocols.observability import ExecutionObserver
+
+CLI_COMMANDS_MODULE = "orcapod.core.cli._commands"
+"""Where core's own sub-commands are made; imported when one is first made, never before."""
 
 
 def open_memory_database(uri: str, *, create: bool = True) -> ArrowDatabase:
@@ -94,58 +99,29 @@ def orcapod_logical_types() -> list[LogicalType]:
     return [FILE_TYPE, DIRECTORY_TYPE]
 
 
-def make_plugins_command(host: CliHost) -> CliCommand:
-    """``orcapod plugins``, which reads the host's own registry."""
-    from orcapod.core.cli import PluginsCommand, RegistryHost
+class LazyCliCommand:
+    """A factory of one of core's own sub-commands that imports the command line only
+    when called.
 
-    if not isinstance(host, RegistryHost):
-        raise TypeError(f"'orcapod plugins' needs orcapod's own command-line host, got {host!r}")
-    return PluginsCommand(host.registry)
+    The registry lists ``orcapod run`` without importing ``orcapod.core.cli`` (which
+    imports the registry and the pipeline): the factory is named by the
+    ``orcapod.core.cli._commands`` attribute that makes it, as an entry point is.
+    """
 
+    def __init__(self, factory: str) -> None:
+        self.factory = factory
 
-def make_demo_command(host: CliHost) -> CliCommand:
-    """``orcapod demo``."""
-    from orcapod.core._cli_run import DemoCommand
+    def __call__(self, host: CliHost) -> CliCommand:
+        module = importlib.import_module(CLI_COMMANDS_MODULE)
+        make: CliCommandFactory = getattr(module, self.factory)
+        return make(host)
 
-    return DemoCommand(_registry_host(host, "demo"))
-
-
-def make_run_command(host: CliHost) -> CliCommand:
-    """``orcapod run FILE.py``."""
-    from orcapod.core._cli_run import RunCommand
-
-    return RunCommand(_registry_host(host, "run"))
-
-
-def make_verify_command(host: CliHost) -> CliCommand:
-    """``orcapod verify URI``."""
-    from orcapod.core._verify import VerifyCommand
-
-    return VerifyCommand(_registry_host(host, "verify"))
-
-
-def make_explain_command(host: CliHost) -> CliCommand:
-    """``orcapod explain URI --node N``."""
-    from orcapod.core.pipeline._explain import ExplainCommand
-
-    return ExplainCommand(_registry_host(host, "explain"))
-
-
-def _registry_host(host: CliHost, command: str) -> RegistryHost:
-    from orcapod.core.cli import RegistryHost
-
-    if not isinstance(host, RegistryHost):
-        raise TypeError(f"'orcapod {command}' needs orcapod's own command-line host, got {host!r}")
-    return host
+    def __repr__(self) -> str:
+        return f"LazyCliCommand({CLI_COMMANDS_MODULE}:{self.factory})"
 
 
 @hookimpl(trylast=True)
 def orcapod_cli_commands() -> Mapping[str, CliCommandFactory]:
     """``orcapod plugins``, ``demo``, ``run``, ``verify`` and ``explain``."""
-    return {
-        "plugins": make_plugins_command,
-        "demo": make_demo_command,
-        "run": make_run_command,
-        "verify": make_verify_command,
-        "explain": make_explain_command,
-    }
+    names = ("plugins", "demo", "run", "verify", "explain")
+    return {name: LazyCliCommand(f"make_{name}_command") for name in names}

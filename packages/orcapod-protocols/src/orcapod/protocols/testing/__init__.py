@@ -12,7 +12,8 @@ its factory; the inherited tests then run against it::
             return MyDatabase(tmp_path / "store")
 
 A plugin's logical types subclass ``LogicalTypeContract`` the same way, and
-its observers ``ObserverContract`` (supplying ``make_observer``).
+its observers ``ObserverContract`` (supplying ``make_observer``) and its
+executors ``ExecutorContract`` (supplying ``make_executor``).
 
 Needs pytest and hypothesis (``pip install 'orcapod-protocols[testing]'``).
 Names are imported on first use, so a process that needs only one part of
@@ -34,6 +35,9 @@ if TYPE_CHECKING:
     )
     from orcapod.protocols.testing.database import (
         PersistentArrowDatabaseContract as PersistentArrowDatabaseContract,
+    )
+    from orcapod.protocols.testing.executor_contract import (
+        ExecutorContract as ExecutorContract,
     )
     from orcapod.protocols.testing.logical_types import (
         LogicalTypeContract as LogicalTypeContract,
@@ -57,6 +61,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "ArrowDatabaseContract": "orcapod.protocols.testing.database",
         "DurableArrowDatabaseContract": "orcapod.protocols.testing.database",
         "PersistentArrowDatabaseContract": "orcapod.protocols.testing.database",
+        "ExecutorContract": "orcapod.protocols.testing.executor_contract",
         "LogicalTypeContract": "orcapod.protocols.testing.logical_types",
         "ObserverContract": "orcapod.protocols.testing.observer_contract",
         "Event": "orcapod.protocols.testing.observers",

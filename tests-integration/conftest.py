@@ -25,6 +25,7 @@ def postgres() -> Iterator[PostgresServer]:
 
 PLUGIN_EXAMPLE = Path(__file__).parent / "plugin_example"
 TYPE_PLUGIN_EXAMPLE = Path(__file__).parent / "type_plugin_example"
+PLUGIN_TEMPLATE = Path(__file__).parent.parent / "examples" / "plugin-template"
 
 
 @pytest.fixture(scope="session")
@@ -43,6 +44,12 @@ def plugin_example_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def type_plugin_example_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Where the logical-type plugin (type_plugin_example/) is installed, the same way."""
     return _installed_from_wheel(TYPE_PLUGIN_EXAMPLE, tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def plugin_template_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the plugin template (examples/plugin-template/) is installed, the same way."""
+    return _installed_from_wheel(PLUGIN_TEMPLATE, tmp_path_factory)
 
 
 def _installed_from_wheel(project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:

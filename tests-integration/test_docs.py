@@ -1,8 +1,9 @@
 """Every code block of the documentation runs, and every output it shows is what it prints.
 
 Each page of ``docs/`` runs in a fresh process, in an empty temporary working
-directory, with the worked plugin of ``plugin_example/`` installed (as the
-reader of the plugin page does with ``pip install``). The blocks of a page run
+directory, with the worked plugin of ``plugin_example/`` and the plugin template
+of ``examples/plugin-template/`` installed (as the reader of the plugin page does
+with ``pip install``). The blocks of a page run
 in order:
 
 - ```` ```python ```` blocks in one namespace, like one script;
@@ -305,10 +306,14 @@ def test_every_page_of_the_docs_is_checked() -> None:
     "page", [_page_param(page) for page in PAGES if extract_blocks(page.read_text())]
 )
 def test_every_code_block_of_the_page_runs_and_prints_what_it_shows(
-    page: Path, plugin_example_site: Path, tmp_path: Path, request: pytest.FixtureRequest
+    page: Path,
+    plugin_example_site: Path,
+    plugin_template_site: Path,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
 ) -> None:
     env = dict(os.environ)
-    paths = [str(plugin_example_site), env.get("PYTHONPATH", "")]
+    paths = [str(plugin_example_site), str(plugin_template_site), env.get("PYTHONPATH", "")]
     env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
     env.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
     env.setdefault("RAY_AUTH_MODE", "disabled")

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from orcapod.core import plugins
-from orcapod.core.cli import main
+from orcapod.core.cli import RegistryHost, main
+from orcapod.core.cli._run import DemoCommand, default_store
 from orcapod.core.cli.demo import DEMO_PIPELINE, build_demo
 from orcapod.core.databases import InMemoryArrowDatabase
 from orcapod.core.pipeline import NodeCounts
@@ -83,7 +84,72 @@ def test_orcapod_demo_prints_results_summary_failure_and_next_commands(
     assert "measure" in out
     assert "ValueError: only 0 usable samples of 200: the recording is malformed" in out
     assert "not recorded: logging, status" in out  # orcapod-observers is not loaded here
-    assert f"orcapod status memory:// --pipeline {DEMO_PIPELINE} --failed" in out
+
+
+def test_orcapod_demo_suggests_no_command_that_is_not_installed_or_cannot_read_memory(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["demo", "--db", "memory://", "--no-progress"]) == 0
+
+    out = capsys.readouterr().out
+    assert "orcapod runs" not in out  # orcapod-observers is not loaded here
+    assert "orcapod status" not in out
+    assert "orcapod logs" not in out
+    assert "Try next" not in out  # and a memory:// store is gone once the demo ends
+
+
+class _Registry:
+    def __init__(self, commands: set[str]) -> None:
+        self.commands = commands
+
+    def cli_commands(self) -> dict[str, object]:
+        return dict.fromkeys(self.commands, object())
+
+
+def _suggestions(commands: set[str], uri: str, *, recorded: bool = True) -> list[str]:
+    host = RegistryHost(_Registry(commands))  # type: ignore[arg-type]
+    return DemoCommand(host).suggestions(uri, None, recorded=recorded)
+
+
+def test_the_demo_suggests_the_readers_of_its_store_only_where_they_are_installed() -> None:
+    store = "sqlite:///orcapod-demo/store.db"
+    again = "orcapod demo            # again: everything is cached"
+
+    assert _suggestions({"demo", "run"}, store) == [again]
+    assert _suggestions({"demo", "runs", "status", "logs"}, store) == [
+        f"orcapod runs {store}",
+        f"orcapod status {store} --pipeline {DEMO_PIPELINE} --failed",
+        f"orcapod logs {store} --pipeline {DEMO_PIPELINE} --node clean",
+        again,
+    ]
+    assert _suggestions({"runs", "status", "logs"}, store, recorded=False) == [again]
+
+
+@pytest.mark.parametrize(
+    ("schemes", "uri", "said"),
+    [
+        ({"delta", "sqlite", "memory"}, "delta://orcapod-demo", "a Delta store in ./orcapod-demo"),
+        ({"sqlite", "memory"}, "sqlite:///orcapod-demo/store.db", "orcapod-db-delta is not"),
+        ({"memory"}, "memory://", "lost at exit"),
+    ],
+)
+def test_the_demos_default_store_is_the_best_one_installed(
+    schemes: set[str], uri: str, said: str
+) -> None:
+    assert default_store(schemes)[0] == uri
+    assert said in default_store(schemes)[1]
+
+
+def test_demo_help_describes_the_store_the_demo_really_uses(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["demo", "--help"])
+
+    assert done.value.code == 0
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "(default: memory://, kept in memory and lost at exit" in help_text  # built-ins only
+    assert "Delta" not in help_text
 
 
 def test_orcapod_demo_fresh_with_a_given_store_is_refused(

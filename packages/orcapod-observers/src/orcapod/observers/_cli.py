@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 
 from orcapod.observers._reader import STATES, ObservabilityReader, list_pipelines
 from orcapod.protocols.errors import OrcapodError
-from orcapod.protocols.text import escape_control
+from orcapod.protocols.text import colour_enabled, escape_control, paint_state, print_table
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -211,7 +211,7 @@ class RunsCommand(_ObservabilityCommand):
             "PID",
             "ERROR",
         ]
-        _print_table(headers, rows)
+        print_table(headers, rows)
 
 
 class StatusCommand(_ObservabilityCommand):
@@ -251,9 +251,12 @@ class StatusCommand(_ObservabilityCommand):
             what = "failed packets" if args.failed else "status events"
             print(f"no {what} recorded for {_scope(reader, args.node)}")
             return
-        _print_table(["NODE", "STATE", "ATTEMPT", "UPDATED (UTC)", "RUN", "TAGS", "DETAIL"], rows)
+        print_table(["NODE", "STATE", "ATTEMPT", "UPDATED (UTC)", "RUN", "TAGS", "DETAIL"], rows)
         order = [state for state in STATES if state in counts] + sorted(set(counts) - set(STATES))
-        breakdown = ", ".join(f"{counts[state]} {state}" for state in order)
+        colour = colour_enabled()
+        breakdown = ", ".join(
+            f"{counts[state]} {paint_state(state, colour=colour)}" for state in order
+        )
         print(f"\n{len(rows)} packet(s): {breakdown}")
 
 
@@ -342,7 +345,7 @@ class ResultsCommand(_ObservabilityCommand):
             return
         shown = table.slice(0, args.limit)
         rows = [[_cell(value) for value in row.values()] for row in shown.to_pylist()]
-        _print_table(shown.column_names, rows)
+        print_table(shown.column_names, rows, state_columns=())  # user columns: no states
         if table.num_rows > shown.num_rows:
             more = table.num_rows - shown.num_rows
             print(f"... and {more} more row(s); --limit {table.num_rows} shows them all")
@@ -497,17 +500,6 @@ def _python_value(text: str, arrow_type: pa.DataType) -> Any:
 
 
 # -- printing ----------------------------------------------------------------------------
-
-
-def _print_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    """Columns aligned with two spaces between them; control characters, newlines
-    and tabs in a cell escaped, so each row is one line."""
-    table = [[escape_control(cell) for cell in row] for row in [headers, *rows]]
-    widths = [max(len(row[i]) for row in table) for i in range(len(headers))]
-    for row in table:
-        print(
-            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        )
 
 
 def _run_states(reader: ObservabilityReader) -> dict[str, str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import textwrap
 import warnings
 from typing import TYPE_CHECKING
 
@@ -19,7 +20,31 @@ if TYPE_CHECKING:
     from orcapod.core.plugins import PluginRegistry
     from orcapod.protocols.hooks import CliCommand
 
-__all__ = ["build_parser", "main"]
+__all__ = ["EXIT_STATUSES", "build_parser", "main"]
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports a process SIGPIPE ended
+
+EXIT_STATUSES = {
+    EXIT_OK: "success",
+    EXIT_ERROR: (
+        "an error, said in one line on stderr; 'run': a packet failed; "
+        "'verify': a stored result is damaged"
+    ),
+    EXIT_USAGE: (
+        "a usage error: no sub-command, an unknown option or a bad value; "
+        "'verify': nothing could be checked"
+    ),
+    EXIT_BROKEN_PIPE: "the reader of the output went away early (orcapod logs URI | head)",
+}
+"""What each exit status of ``orcapod`` means, as ``orcapod --help`` and docs/cli.md say."""
+
+_EPILOG = "exit status:\n" + "\n".join(
+    textwrap.fill(meaning, 78, initial_indent=f"  {status:<5}", subsequent_indent=" " * 7)
+    for status, meaning in EXIT_STATUSES.items()
+)
 
 
 def build_parser(registry: PluginRegistry) -> argparse.ArgumentParser:
@@ -27,6 +52,8 @@ def build_parser(registry: PluginRegistry) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="orcapod",
         description="orcapod: reproducible scientific data pipelines.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=_version())
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -50,8 +77,10 @@ def build_parser(registry: PluginRegistry) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``orcapod`` command line; returns the exit status.
 
-    0 on success, 1 for an :class:`OrcapodError` (one line on stderr), 2 for no
-    sub-command. A reader that goes away early (``orcapod logs URI | head -1``)
+    :data:`EXIT_STATUSES` says what each status means: 0 on success, 1 for an
+    :class:`OrcapodError` (one line on stderr) or what a sub-command reports as
+    a failure, 2 for no sub-command (argparse exits with 2 on a bad argument).
+    A reader that goes away early (``orcapod logs URI | head -1``)
     ends every sub-command, core's and plugins', quietly, as Python's docs
     recommend: on ``BrokenPipeError`` stdout is pointed at ``os.devnull`` (so
     the interpreter's last flush cannot raise again), what was still buffered
@@ -68,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = getattr(args, "_command", None)
     if command is None:
         parser.print_help(sys.stderr)
-        return 2
+        return EXIT_USAGE
     if args.command != "plugins":
         for failure in failures:
             _warn(failure.describe())
@@ -78,13 +107,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return status
     except OrcapodError as error:
         print(f"orcapod {args.command}: error: {error}", file=sys.stderr)
-        return 1
+        return EXIT_ERROR
     except BrokenPipeError:
         # The reader went away (``orcapod logs ... | head``): what it read was all it
         # wanted. Output still buffered is dropped, not reported as another error.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-        return 141  # as a shell reports a process ended by SIGPIPE
+        return EXIT_BROKEN_PIPE
 
 
 def _warn(message: str) -> None:

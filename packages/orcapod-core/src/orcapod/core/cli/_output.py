@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from orcapod.protocols.text import escape_control
+from orcapod.protocols.text import colour_enabled, paint_state, print_table
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
     import pyarrow as pa
 
     from orcapod.core.pipeline import Pipeline, RunResult
@@ -30,31 +28,22 @@ def print_outputs(pipeline: Pipeline, only: str | None = None) -> None:
 
 
 def print_summary(result: RunResult) -> None:
+    """The run's state, time and counts, then one row per node."""
+    state = paint_state(str(result.state), colour=colour_enabled())
     print(
-        f"\nrun {result.run_id}: {result.state} in {result.duration_s:.2f} s "
+        f"\nrun {result.run_id}: {state} in {result.duration_s:.2f} s "
         f"(computed {result.n_computed}, cached {result.n_cached}, failed {result.n_failed})"
     )
-    rows = [("NODE", "COMPUTED", "CACHED", "FAILED", "ROWS")]
-    rows += [
-        (label, str(c.computed), str(c.cached), str(c.failed), str(c.rows))
-        for label, c in result.nodes.items()
-    ]
-    _print_rows(rows)
+    print_table(
+        ["NODE", "COMPUTED", "CACHED", "FAILED", "ROWS"],
+        [(label, c.computed, c.cached, c.failed, c.rows) for label, c in result.nodes.items()],
+        indent="  ",
+    )
 
 
 def _print_table(table: pa.Table) -> None:
-    rows = [tuple(table.column_names)]
-    for row in table.to_pylist():
-        rows.append(tuple(_cell(row[name]) for name in table.column_names))
-    _print_rows(rows)
-
-
-def _print_rows(rows: Sequence[Sequence[str]]) -> None:
-    """Columns aligned; control characters, newlines and tabs in a cell escaped."""
-    rows = [[escape_control(cell) for cell in row] for row in rows]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    rows = [[_cell(row[name]) for name in table.column_names] for row in table.to_pylist()]
+    print_table(table.column_names, rows, indent="  ", state_columns=())
 
 
 def _cell(value: Any) -> str:

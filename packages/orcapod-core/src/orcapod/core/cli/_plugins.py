@@ -6,11 +6,10 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from orcapod.core.plugins import AUTOLOAD_ENV_VAR
-from orcapod.protocols.text import escape_control
+from orcapod.protocols.text import escape_control, print_table
 
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Sequence
 
     from orcapod.core.plugins import PluginRegistry
 
@@ -84,18 +83,18 @@ class PluginsCommand:
     def print_table(self) -> None:
         """One aligned row per provided name, one per logical type, then notes on
         autoload and skipped plugins."""
-        rows = [("KIND", "NAME", "DISTRIBUTION", "VERSION")]
-        rows += [
-            (str(p.kind), p.name, p.distribution, p.version) for p in self.registry.provisions()
-        ]
-        _print_aligned(rows)
-        logical = [("LOGICAL TYPE", "CLASS", "DISTRIBUTION", "VERSION")]
-        logical += [
-            (p.name, _class_path(p.logical_type.python_class), p.distribution, p.version)
-            for p in self.registry.logical_type_provisions()
-        ]
+        print_table(
+            ["KIND", "NAME", "DISTRIBUTION", "VERSION"],
+            [(p.kind, p.name, p.distribution, p.version) for p in self.registry.provisions()],
+        )
         print()
-        _print_aligned(logical)
+        print_table(
+            ["LOGICAL TYPE", "CLASS", "DISTRIBUTION", "VERSION"],
+            [
+                (p.name, _class_path(p.logical_type.python_class), p.distribution, p.version)
+                for p in self.registry.logical_type_provisions()
+            ],
+        )
         if not self.registry.autoload:
             print(
                 f"\nPlugin autoloading is disabled ({AUTOLOAD_ENV_VAR}); only built-ins are listed."
@@ -104,16 +103,7 @@ class PluginsCommand:
         if failures:
             print(f"\nSkipped {len(failures)} plugin(s) that failed to load:")
             for f in failures:
-                print(f"  {f.plugin} ({f.distribution} {f.version}): {f.error}")
-
-
-def _print_aligned(rows: Sequence[tuple[str, ...]]) -> None:
-    rows = [tuple(escape_control(cell) for cell in row) for row in rows]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print(
-            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        )
+                print(escape_control(f"  {f.plugin} ({f.distribution} {f.version}): {f.error}"))
 
 
 def _class_path(kind: type) -> str:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from orcapod.core.cli._output import print_outputs, print_summary
 from orcapod.core.errors import OrcapodError, PluginNotFoundError
 from orcapod.protocols.text import escape_control
+from orcapod.protocols.values import PluginKind
 
 if TYPE_CHECKING:
     from orcapod.core.cli._host import RegistryHost
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from orcapod.protocols.executors import PacketFunctionExecutor
     from orcapod.protocols.observability import ExecutionObserver
 
-__all__ = ["DemoCommand", "RunCommand"]
+__all__ = ["DemoCommand", "RunCommand", "default_store"]
 
 DEMO_DIRECTORY = "orcapod-demo"
 """Where the demo keeps its store by default, in the current directory."""
@@ -119,11 +120,8 @@ class DemoCommand(_Runner):
     help = "run a small scientific pipeline, observed, and show what orcapod recorded"
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        self.add_common(
-            parser,
-            f"the store (default: a Delta store in ./{DEMO_DIRECTORY}, or SQLite where "
-            "orcapod-db-delta is not installed)",
-        )
+        uri, what = default_store(self.database_schemes())
+        self.add_common(parser, f"the store (default: {uri}, {what})")
         parser.add_argument(
             "--fresh",
             action="store_true",
@@ -131,7 +129,7 @@ class DemoCommand(_Runner):
         )
 
     def run(self, args: argparse.Namespace) -> int:
-        from orcapod.core.cli.demo import DEMO_PIPELINE, build_demo
+        from orcapod.core.cli.demo import build_demo
 
         uri = args.db or self.default_uri()
         if args.fresh:
@@ -161,28 +159,44 @@ class DemoCommand(_Runner):
                 f"\n(not recorded: {', '.join(missing)}; pip install orcapod-observers "
                 "to keep logs and status)"
             )
+        recorded = "logging" not in missing and "status" not in missing
         self.show_failures(result, uri, recorded="logging" not in missing)
         if result.n_computed == 0 and result.nodes["summary"].cached:
             print("\nEverything that succeeded before was cached: nothing was computed again.")
-        print(
-            "\nTry next:\n"
-            f"  orcapod runs {uri}\n"
-            f"  orcapod status {uri} --pipeline {DEMO_PIPELINE} --failed\n"
-            f"  orcapod logs {uri} --pipeline {DEMO_PIPELINE} --node clean\n"
-            "  orcapod demo            # again: everything is cached"
-        )
+        suggestions = self.suggestions(uri, args.db, recorded=recorded)
+        if suggestions:
+            print("\nTry next:\n" + "\n".join(f"  {line}" for line in suggestions))
         return 0
+
+    def database_schemes(self) -> set[str]:
+        """The URI schemes of the installed database plugins."""
+        return {p.name for p in self.host.registry.provisions(PluginKind.DATABASE)}
 
     def default_uri(self) -> str:
         """A Delta store in the demo directory, else SQLite, else memory (said so)."""
-        schemes = {p.name for p in self.host.registry.provisions() if str(p.kind) == "database"}
-        if "delta" in schemes:
-            return f"delta://{DEMO_DIRECTORY}"
-        if "sqlite" in schemes:
+        uri, _ = default_store(self.database_schemes())
+        if uri.startswith("sqlite:"):
             Path(DEMO_DIRECTORY).mkdir(exist_ok=True)
-            return f"sqlite:///{DEMO_DIRECTORY}/store.db"
-        print("(no store on disk is installed: pip install orcapod-db-delta; using memory://)")
-        return "memory://"
+        if uri == "memory://":
+            print("(no store on disk is installed: pip install orcapod-db-delta; using memory://)")
+        return uri
+
+    def suggestions(self, uri: str, db: str | None, *, recorded: bool) -> list[str]:
+        """The commands worth running next, of those installed: the readers of what was
+        recorded (a store on disk only) and the demo again (cached, on disk)."""
+        from orcapod.core.cli.demo import DEMO_PIPELINE
+
+        if uri.startswith("memory:"):  # nothing outlives the process: nothing to read back
+            return []
+        installed = self.host.registry.cli_commands()
+        readers = {
+            "runs": f"orcapod runs {uri}",
+            "status": f"orcapod status {uri} --pipeline {DEMO_PIPELINE} --failed",
+            "logs": f"orcapod logs {uri} --pipeline {DEMO_PIPELINE} --node clean",
+        }
+        lines = [line for name, line in readers.items() if recorded and name in installed]
+        again = "orcapod demo" if db is None else f"orcapod demo --db {db}"
+        return [*lines, f"{again:<24}# again: everything is cached"]
 
 
 class RunCommand(_Runner):
@@ -225,6 +239,24 @@ class RunCommand(_Runner):
             if override is not None:
                 override.close()
         return 1 if failed else 0
+
+
+def default_store(schemes: set[str]) -> tuple[str, str]:
+    """The demo's store where ``--db`` is not given, of the database ``schemes``
+    installed, and what it is: Delta in the demo directory, else SQLite there,
+    else memory."""
+    if "delta" in schemes:
+        return f"delta://{DEMO_DIRECTORY}", f"a Delta store in ./{DEMO_DIRECTORY}"
+    if "sqlite" in schemes:
+        return (
+            f"sqlite:///{DEMO_DIRECTORY}/store.db",
+            f"a SQLite file in ./{DEMO_DIRECTORY}, as orcapod-db-delta is not installed",
+        )
+    return (
+        "memory://",
+        "kept in memory and lost at exit, as no store on disk is installed "
+        "(pip install orcapod-db-delta)",
+    )
 
 
 def _pipelines_of(file: Path, override: ArrowDatabase | None) -> list[Pipeline]:

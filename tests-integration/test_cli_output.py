@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import re
@@ -9,7 +10,9 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -168,3 +171,70 @@ def test_an_error_is_one_line_on_stderr(tmp_path: Path) -> None:
 
     assert done.returncode == 1
     assert re.fullmatch(r"orcapod logs: error: [^\n]+\n", done.stderr), done.stderr
+
+
+# -- --json, parsed back ---------------------------------------------------------------
+
+
+def _json_lines(*args: str) -> list[dict[str, Any]]:
+    """Run ``orcapod ARGS --json``; every line of its output, each parsed by ``json``."""
+    done = subprocess.run(
+        [*_orcapod(), *args, "--json"], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "" or done.stdout.endswith("\n")  # whole lines only
+    return [json.loads(line) for line in done.stdout.splitlines()]
+
+
+def test_runs_json_is_one_object_per_run(store: tuple[str, str]) -> None:
+    uri, run_id = store
+
+    [run] = _json_lines("runs", uri)
+
+    assert run["run_id"] == run_id
+    assert run["state"] == "PARTIAL"
+    assert (run["n_success"], run["n_failed"], run["n_cached"]) == (2, 1, 0)
+    assert run["pid"] > 0
+    started = datetime.fromisoformat(run["started_at"])
+    assert started <= datetime.fromisoformat(run["ended_at"])
+    assert started.utcoffset() is not None  # UTC, with its offset
+
+
+def test_status_json_is_one_object_per_packet(store: tuple[str, str]) -> None:
+    uri, run_id = store
+
+    packets = _json_lines("status", uri, "--pipeline", "halves")
+
+    by_tag = {packet["tags"]["k"]: packet for packet in packets}
+    assert sorted(by_tag) == ["k2", "k3", "k4"]
+    assert {tag: packet["state"] for tag, packet in by_tag.items()} == {
+        "k2": "SUCCESS",
+        "k3": "FAILED",
+        "k4": "SUCCESS",
+    }
+    assert {packet["node_label"] for packet in packets} == {"halve"}
+    assert {packet["run_id"] for packet in packets} == {run_id}
+    assert "ValueError: 3 is odd" in by_tag["k3"]["detail"]
+    assert by_tag["k2"]["detail"] is None
+    assert _json_lines("status", uri, "--failed") == [by_tag["k3"]]
+
+
+def test_logs_json_is_one_object_per_attempt_with_its_output(store: tuple[str, str]) -> None:
+    uri, run_id = store
+
+    attempts = _json_lines("logs", uri, "--node", "halve")
+
+    by_tag = {attempt["tags"]["k"]: attempt for attempt in attempts}
+    assert sorted(by_tag) == ["k2", "k3", "k4"]
+    failed = by_tag["k3"]
+    assert (failed["state"], failed["run_id"], failed["attempt"]) == ("FAILED", run_id, 1)
+    assert failed["stdout"] == "halving 3\n"
+    assert failed["traceback"].rstrip().endswith("ValueError: 3 is odd")
+    assert by_tag["k4"]["state"] == "SUCCESS"
+    assert by_tag["k4"]["stdout"] == "halving 4\n"
+    assert by_tag["k4"]["traceback"] is None
+    assert _json_lines("logs", uri, "--failed") == [failed]
+
+
+def test_json_prints_nothing_when_no_row_matches(store: tuple[str, str]) -> None:
+    assert _json_lines("logs", store[0], "--tag", "k=no-such-tag") == []

@@ -202,3 +202,45 @@ def test_one_store_serves_threads_writing_the_same_path() -> None:
     assert everything is not None
     assert everything.num_rows == 200
     assert len(set(everything.column("id").to_pylist())) == 200
+
+
+def test_an_id_utf8_cannot_encode_is_refused_before_anything_is_kept() -> None:
+    """A lone surrogate cannot be stored as text: refused at the add, naming the id and fix.
+
+    Before, such an id was accepted into memory and broke every later read of its path.
+    """
+    store = DictStore()
+    with pytest.raises(ValueError, match=r"record_id 'bad\\ud800' is not valid text.*surrogate"):
+        store.add_record(PATH, "bad\ud800", pa.table({"x": [1]}))
+    assert store.kept == []
+    store.add_record(PATH, "good é", pa.table({"x": [1]}))
+    with pytest.raises(ValueError, match="each of record_ids"):
+        store.get_records_by_ids(PATH, ["good é", "bad\ud800"])
+    with pytest.raises(ValueError, match="not valid text"):
+        store.get_record_by_id(PATH, "bad\ud800")
+
+
+@pytest.mark.parametrize(
+    ("record_ids", "message"),
+    [
+        (None, r"collection of str ids, got NoneType"),
+        ([1], r"each of record_ids must be a str, got int 1"),
+        ([b"r1"], r"each of record_ids must be a str, got bytes"),
+        ([["r1"]], r"collection of str ids, got list .*unhashable"),
+    ],
+)
+def test_record_ids_that_are_not_str_ids_are_refused_naming_them(
+    record_ids: object, message: str
+) -> None:
+    """Every store answers such ids alike (before, each store did something else)."""
+    store = DictStore()
+    store.add_record(PATH, "r1", pa.table({"x": [1]}))
+    with pytest.raises(TypeError, match=message):
+        store.get_records_by_ids(PATH, record_ids)  # type: ignore[arg-type]
+
+
+def test_column_values_that_are_not_a_mapping_are_refused_naming_the_fix() -> None:
+    store = DictStore()
+    store.add_record(PATH, "r1", pa.table({"x": [1]}))
+    with pytest.raises(TypeError, match=r"column_values must be a mapping.*got list"):
+        store.get_records_with_column_value(PATH, [("x", 1)])  # type: ignore[arg-type]

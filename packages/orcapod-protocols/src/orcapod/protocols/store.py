@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Self
 
 import pyarrow as pa
@@ -28,7 +29,7 @@ from orcapod.protocols.database import validate_record_path
 from orcapod.protocols.errors import DatabaseError, DuplicateRecordError, RecordSchemaError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Collection, Iterable, Mapping, Set
+    from collections.abc import Callable, Collection, Iterable, Set
     from types import TracebackType
 
     from orcapod.protocols.values import RecordPath
@@ -218,7 +219,7 @@ class BaseArrowDatabase:
                 schema of the records at ``path``.
         """
         path = validate_record_path(path)
-        _require_str("record_id", record_id)
+        _require_id("record_id", record_id)
         _require_table("record", record)
         if record.num_rows != 1:
             raise RecordSchemaError(
@@ -320,7 +321,7 @@ class BaseArrowDatabase:
     ) -> pa.Table | None:
         """The record stored or pending under ``record_id`` as a one-row table, or None."""
         path = validate_record_path(path)
-        _require_str("record_id", record_id)
+        _require_id("record_id", record_id)
         with self._lock:
             self._require_open()
             schema = self._path_schema(path)
@@ -348,15 +349,11 @@ class BaseArrowDatabase:
         Unknown ids are left out.
 
         Raises:
-            TypeError: ``record_ids`` is a single ``str`` rather than a collection.
+            TypeError: ``record_ids`` is a single ``str`` rather than a collection,
+                or holds something other than ``str`` ids.
         """
         path = validate_record_path(path)
-        if isinstance(record_ids, str | bytes):
-            raise TypeError(
-                f"record_ids must be a collection of ids, got the single id {record_ids!r}; "
-                f"pass [{record_ids!r}] or use get_record_by_id"
-            )
-        wanted = list(dict.fromkeys(record_ids))
+        wanted = _distinct_ids(record_ids)
         return self._read(path, record_id_column, lambda _: self._read_ids(path, wanted))
 
     def get_all_records(
@@ -383,6 +380,12 @@ class BaseArrowDatabase:
                 struct) cannot be compared.
         """
         path = validate_record_path(path)
+        if not isinstance(column_values, Mapping):
+            raise TypeError(
+                f"column_values must be a mapping of column name to value, got "
+                f"{type(column_values).__name__} {column_values!r:.80}; "
+                "write e.g. {'name': value}"
+            )
 
         def matching(schema: pa.Schema) -> pa.Table | None:
             for name in column_values:
@@ -438,6 +441,40 @@ class BaseArrowDatabase:
 def _require_str(name: str, value: object) -> None:
     if not isinstance(value, str):
         raise TypeError(f"{name} must be a str, got {type(value).__name__} {value!r}")
+
+
+def _require_id(name: str, value: object) -> None:
+    """A record id is a ``str`` that UTF-8 can encode (every store keeps ids as text)."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, got {type(value).__name__} {value!r}")
+    if not value.isascii():
+        try:
+            value.encode()
+        except UnicodeEncodeError as error:
+            raise ValueError(
+                f"{name} {value!r} is not valid text: {error.reason} at position "
+                f"{error.start}; ids are stored as UTF-8, so use ids without lone surrogates"
+            ) from error
+
+
+def _distinct_ids(record_ids: object) -> list[str]:
+    """``record_ids`` checked to be a collection of ids, without repeats."""
+    if isinstance(record_ids, str | bytes):
+        raise TypeError(
+            f"record_ids must be a collection of ids, got the single id {record_ids!r}; "
+            f"pass [{record_ids!r}] or use get_record_by_id"
+        )
+    try:
+        wanted = list(dict.fromkeys(record_ids))  # type: ignore[call-overload]
+    except TypeError as error:
+        raise TypeError(
+            f"record_ids must be a collection of str ids, got {type(record_ids).__name__} "
+            f"{record_ids!r:.80} ({error}); pass e.g. ['id-1', 'id-2']"
+        ) from error
+    if not all(type(record_id) is str for record_id in wanted) or not "".join(wanted).isascii():
+        for record_id in wanted:
+            _require_id("each of record_ids", record_id)
+    return wanted
 
 
 def _require_table(name: str, value: object) -> None:

@@ -93,20 +93,33 @@ def test_a_store_that_is_a_file_is_refused_naming_it(tmp_path: Path) -> None:
         ArrowDirDatabase(tmp_path / "file")
 
 
-def test_a_data_column_named_like_the_id_column_is_refused_and_nothing_is_stored(
+def test_a_data_column_named_like_the_id_column_is_kept_apart_from_the_ids(
     tmp_path: Path,
 ) -> None:
     import pyarrow as pa
     from arrowdir import ArrowDirDatabase
 
-    from orcapod.protocols.errors import RecordSchemaError
+    database = ArrowDirDatabase(tmp_path / "store")
+    database.add_records(("p",), pa.table({"id": ["a"], "@id": [1]}), "id", flush=True)
+    database.close()
+    reopened = ArrowDirDatabase(tmp_path / "store")
+    assert reopened.get_all_records(("p",), record_id_column="id").to_pylist() == [  # type: ignore[union-attr]
+        {"id": "a", "@id": 1}
+    ]
+    reopened.close()
+
+
+def test_the_store_s_uri_opens_it_again_and_its_files_live_inside_it(tmp_path: Path) -> None:
+    from arrowdir import ArrowDirDatabase
+
+    from orcapod.core.plugins import PluginRegistry
 
     database = ArrowDirDatabase(tmp_path / "store")
-    records = pa.table({"id": ["a"], "@id": [1]})
-    with pytest.raises(RecordSchemaError, match="'@id'"):
-        database.add_records(("p",), records, "id")
-    assert database.list_paths() == []
-    database.close()
+    assert database.files_location == str(tmp_path / "store" / "@files")
+    reopened = PluginRegistry().open_database(database.uri)
+    assert isinstance(reopened, ArrowDirDatabase)
+    assert reopened.root == tmp_path / "store"
+    reopened.close()
 
 
 def test_each_flush_is_one_file_whatever_the_number_of_records(tmp_path: Path) -> None:

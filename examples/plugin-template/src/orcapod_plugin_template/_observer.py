@@ -24,8 +24,9 @@ class RunSummaryObserver(BaseObserver):
 
     Each line holds the run's id, pipeline, final state and, per node, how many
     packets were computed, taken from the store (cached) and failed. The
-    counts start afresh with every run. Every hook BaseObserver provides and
-    this observer does not need stays a no-op.
+    counts start afresh with every run, so an instance observes one run at a
+    time: give runs that overlap an observer each. Every hook BaseObserver
+    provides and this observer does not need stays a no-op.
 
     Args:
         path: the JSON-lines file (created if missing; lines are appended).
@@ -35,6 +36,9 @@ class RunSummaryObserver(BaseObserver):
         self.path = Path(path)
         self._lock = threading.Lock()  # packets end on several threads at once
         self._counts: dict[str, Counter[str]] = {}
+
+    def __repr__(self) -> str:
+        return f"RunSummaryObserver({str(self.path)!r})"
 
     def on_run_start(self, run: RunInfo) -> None:
         with self._lock:

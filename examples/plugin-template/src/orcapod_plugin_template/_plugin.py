@@ -6,10 +6,8 @@ the store and the observer are imported only when one is asked for.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from orcapod.protocols.errors import StoreNotFoundError
 from orcapod.protocols.hooks import hookimpl
 
 if TYPE_CHECKING:
@@ -24,23 +22,19 @@ OBSERVER = "run-summary"
 
 def open_blobstore(uri: str, *, create: bool = True) -> ArrowDatabase:
     """``blobstore://FILE`` -> the store in SQLite file ``FILE`` (relative to the working
-    directory; ``blobstore:///abs/file.db`` for an absolute path).
+    directory; ``blobstore:///abs/file.db`` for an absolute path, ``~`` for home).
 
-    With ``create=False`` (orcapod's read-only commands) the file must exist.
+    With ``create=False`` (orcapod's read-only commands) the store must exist,
+    and is opened to read only.
     """
     from orcapod_plugin_template._database import BlobStore
 
-    location = uri.split("://", 1)[1]
-    if not location:
+    scheme, _, location = uri.partition("://")
+    if scheme != SCHEME or not location:
         raise ValueError(
             f"database URI {uri!r} names no file; write {SCHEME}://FILE, e.g. {SCHEME}://runs.db"
         )
-    if not create and not Path(location).is_file():
-        raise StoreNotFoundError(
-            f"there is no blob store at {uri!r}: the file {location!r} does not exist; check "
-            "the path, or run the pipeline that writes the store first"
-        )
-    return BlobStore(location)
+    return BlobStore(location, create=create)
 
 
 def run_summary(**options: Any) -> ExecutionObserver:

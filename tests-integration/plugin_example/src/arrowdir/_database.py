@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from orcapod.protocols.errors import DatabaseError, RecordSchemaError
+from orcapod.protocols.errors import DatabaseError
 from orcapod.protocols.store import BaseArrowDatabase
 
 if TYPE_CHECKING:
@@ -20,9 +20,8 @@ if TYPE_CHECKING:
 
 __all__ = ["ArrowDirDatabase"]
 
-ID_FIELD = pa.field("@id", pa.large_string(), nullable=False)
-"""The record ids inside each file. Record path components cannot contain ``@``,
-so no file of ours is ever mistaken for a path's directory, and no path for a file."""
+ID_FIELD = pa.field("@id", pa.large_string(), nullable=False)  # column 0 of every batch file
+# Path components cannot contain "@": no file is ever taken for a path, nor a path for a file.
 SCHEMA_FILE = "@schema.arrow"
 BATCH_PREFIX = "@batch-"
 
@@ -46,16 +45,13 @@ class _PathRecords:
 
 
 class ArrowDirDatabase(BaseArrowDatabase):
-    """An :class:`~orcapod.protocols.database.ArrowDatabase` in a directory of Arrow IPC files.
+    """An ArrowDatabase in a directory ``root`` (created at the first flush) of Arrow IPC files.
 
-    Path ``("a", "b")`` is the directory ``DIR/a/b``: its schema is in
-    ``@schema.arrow`` and each flush of its records is one more
-    ``@batch-<unique>.arrow`` file, written under a temporary name and renamed
-    into place, so a crash never leaves half a batch. A path's files are read
-    once, when the path is first used. One process writes a directory at a time.
-
-    Args:
-        root: the directory; created when the first records are flushed.
+    Path ``("a", "b")`` is the directory ``root/a/b``: its schema is in
+    ``@schema.arrow`` and each flush of its records one more ``@batch-*.arrow``
+    file, written under a temporary name and renamed into place, so a crash never
+    leaves half a batch. A path's files are read when the path is first used.
+    One process writes a directory at a time.
     """
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
@@ -71,7 +67,15 @@ class ArrowDirDatabase(BaseArrowDatabase):
     def __repr__(self) -> str:
         return f"ArrowDirDatabase({str(self.root)!r})"
 
-    # -- the engine: what BaseArrowDatabase asks of a store ------------------------------
+    @property
+    def uri(self) -> str:
+        """``arrowdir:///absolute/root``: opens this store again (pipelines record it)."""
+        return f"arrowdir://{self.root.absolute()}"
+
+    @property
+    def files_location(self) -> str:
+        """Where pipelines keep the output files of this store's results."""
+        return str(self.root.absolute() / "@files")
 
     def _path_schema(self, path: RecordPath) -> pa.Schema | None:
         stored = self._load(path)
@@ -79,13 +83,6 @@ class ArrowDirDatabase(BaseArrowDatabase):
 
     def _known_ids(self, path: RecordPath, ids: Set[str]) -> Set[str]:
         return self._paths[path].row_of.keys() & ids
-
-    def _check_new_schema(self, path: RecordPath, schema: pa.Schema) -> None:
-        if ID_FIELD.name in schema.names:
-            raise RecordSchemaError(
-                f"records for path {path!r} have a column named {ID_FIELD.name!r}, which "
-                "arrowdir keeps for record ids; rename that column"
-            )
 
     def _keep(self, records: NewRecords) -> None:
         if records.new_path:
@@ -128,27 +125,22 @@ class ArrowDirDatabase(BaseArrowDatabase):
                 ) from error
             stored.flushed = len(stored.tables)
 
-    # -- files ---------------------------------------------------------------------------
-
     def _load(self, path: RecordPath) -> _PathRecords | None:
         """The path's records, read from disk the first time the path is used."""
         directory = self.root.joinpath(*path)
         if path in self._paths or not (directory / SCHEMA_FILE).is_file():
             return self._paths.get(path)
         try:
-            schema = _read(directory / SCHEMA_FILE).schema
-            tables = [_read(file) for file in sorted(directory.glob(f"{BATCH_PREFIX}*.arrow"))]
+            files = [directory / SCHEMA_FILE, *sorted(directory.glob(f"{BATCH_PREFIX}*.arrow"))]
+            schema, *tables = [
+                pa.ipc.open_file(pa.py_buffer(f.read_bytes())).read_all() for f in files
+            ]
         except (OSError, pa.ArrowInvalid) as error:
             raise DatabaseError(
                 f"could not read the records of path {path!r} in {str(directory)!r}: {error}"
             ) from error
-        stored = self._paths[path] = _PathRecords(schema, tables)
+        stored = self._paths[path] = _PathRecords(schema.schema, tables)
         return stored
-
-
-def _read(file: Path) -> pa.Table:
-    with pa.memory_map(str(file)) as source:
-        return pa.ipc.open_file(source).read_all()
 
 
 def _write_atomically(target: Path, table: pa.Table) -> None:

@@ -1,10 +1,15 @@
-"""SQLDatabase: an ArrowDatabase over SQLite or PostgreSQL, through SQLAlchemy Core."""
+"""SQLDatabase: an ArrowDatabase over SQLite or PostgreSQL, through SQLAlchemy Core.
+
+The contract's rules (arguments, schemas, duplicates, reads' id column, closed
+stores, the lock, their messages) are :class:`~orcapod.protocols.store.BaseArrowDatabase`'s;
+this module is the SQL engine under them: the catalog, pending rows and their
+one-transaction flush, selecting in SQL, and the errors of a damaged store.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-import threading
 import time
 import weakref
 from contextlib import contextmanager
@@ -24,20 +29,6 @@ from orcapod.db.sql._catalog import (
     schema_from_catalog,
     table_name,
 )
-from orcapod.db.sql._checks import (
-    PREVIEW,
-    check_new_schema,
-    check_schema,
-    checked_record_ids,
-    equal_to,
-    first_new_occurrences,
-    preview,
-    refuse_duplicates,
-    require_str,
-    require_table,
-    schema_differences,
-    validate_prefix,
-)
 from orcapod.db.sql._engines import (
     POSTGRESQL,
     SQLITE,
@@ -53,12 +44,11 @@ from orcapod.db.sql._engines import (
 from orcapod.db.sql._types import (
     SQLITE_NEGATIVE_ZERO,
     ColumnCodec,
+    column_codec,
     decode_text,
     encode_text,
-    match_value,
     text_needs_escape,
 )
-from orcapod.protocols.database import validate_record_path
 from orcapod.protocols.errors import (
     DatabaseError,
     DuplicateRecordError,
@@ -66,11 +56,18 @@ from orcapod.protocols.errors import (
     StoreCorruptedError,
     StoreNotFoundError,
 )
+from orcapod.protocols.store import (
+    PREVIEW,
+    BaseArrowDatabase,
+    equal_mask,
+    preview_ids,
+    schema_differences,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Iterator, Mapping
-    from types import TracebackType
+    from collections.abc import Iterable, Iterator, Mapping, Set
 
+    from orcapod.protocols.store import NewRecords
     from orcapod.protocols.values import RecordPath
 
 __all__ = ["SQLDatabase"]
@@ -94,7 +91,7 @@ AUTO_FLUSH_ROWS = 100_000
 """Pending batches or rows of one path at which an add flushes that path by itself."""
 
 
-class SQLDatabase:
+class SQLDatabase(BaseArrowDatabase):
     """An ArrowDatabase storing each record path as a table of a SQLite or PostgreSQL database.
 
     ``url`` is a SQLAlchemy URL: ``sqlite:///relative.db``, ``sqlite:////absolute.db``,
@@ -104,23 +101,24 @@ class SQLDatabase:
     created if missing.
 
     Added records are pending until :meth:`flush` (or ``flush=True``, or
-    :meth:`close`), which writes every pending row in one transaction, with bulk
-    inserts (``COPY`` on PostgreSQL). Reads see pending rows. Ids are checked
-    against an in-memory set per path, loaded once; rows added with
-    ``skip_duplicates=True`` are inserted only if absent, so ids another process
-    committed meanwhile are skipped at commit time. Safe to share between
-    threads; several processes may write to one database at once.
+    :meth:`close`, or the add that brings a path's pending records to
+    ``AUTO_FLUSH_BATCHES`` batches or ``AUTO_FLUSH_ROWS`` rows), which writes
+    every pending row in one transaction, with bulk inserts (``COPY`` on
+    PostgreSQL). Reads see pending rows. Ids are checked against an in-memory
+    set per path, loaded once; rows added with ``skip_duplicates=True`` are
+    inserted only if absent, so ids another process committed meanwhile are
+    skipped at commit time. Safe to share between threads; several processes
+    may write to one database at once.
     """
 
     def __init__(self, url: str, *, schema: str | None = None, create: bool = True) -> None:
+        super().__init__()
         opened = open_engine(url, schema, create=create)
         self._engine, self._dialect, self._schema = opened.engine, opened.dialect, opened.schema
         self._read_only = opened.read_only
         self._metadata = sa.MetaData(schema=self._schema)
         self._catalog = catalog_table(self._metadata)
         self._paths: dict[RecordPath, PathTable] = {}
-        self._lock = threading.RLock()
-        self._closed = False
         # A database dropped without close() still closes its pooled connections
         # (Python 3.13 warns about a garbage-collected, unclosed sqlite3 connection).
         weakref.finalize(self, self._engine.dispose)
@@ -195,134 +193,49 @@ class SQLDatabase:
         state = "closed" if self._closed else f"{len(self._paths)} paths open"
         return f"SQLDatabase({_safe_url(self._engine)!r}, {state})"
 
-    def __enter__(self) -> SQLDatabase:
-        return self
+    # -- the engine under BaseArrowDatabase: writes ---------------------------------------
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
+    def _check_writable(self, path: RecordPath) -> None:
+        if self._read_only is not None:
+            raise DatabaseError(
+                f"cannot add records to path {path!r}: {_safe_url(self._engine)} was "
+                f"opened read-only, since {self._read_only}; nothing was added. To "
+                "write, make the store writable and open it again with create=True"
+            )
 
-    # -- writes ---------------------------------------------------------------------------
+    def _check_new_schema(self, path: RecordPath, schema: pa.Schema) -> None:
+        """Refuse column types SQL cannot store exactly, naming the column and a cast."""
+        for field in schema:
+            column_codec(field.name, field.type, self._dialect)
 
-    def add_record(
-        self,
-        path: RecordPath,
-        record_id: str,
-        record: pa.Table,
-        *,
-        skip_duplicates: bool = False,
-        flush: bool = False,
-    ) -> None:
-        """Add one record (a one-row table) under ``record_id``.
+    def _path_schema(self, path: RecordPath) -> pa.Schema | None:
+        stored = self._path_table(path)
+        return None if stored is None else stored.schema
 
-        The record is pending until a flush: ``flush=True`` (of ``path``),
-        :meth:`flush`, :meth:`close`, or the add that brings ``path``'s pending
-        records to ``AUTO_FLUSH_BATCHES`` batches or ``AUTO_FLUSH_ROWS`` rows.
+    def _known_ids(self, path: RecordPath, ids: Set[str]) -> Set[str]:
+        return self._ids_of(self._paths[path]) & ids
 
-        Raises:
-            DuplicateRecordError: ``record_id`` is stored or pending at ``path``
-                and ``skip_duplicates`` is false.
-            RecordSchemaError: ``record`` is not one row, or does not have the
-                schema of the records already at ``path``, or has a column type
-                that cannot be stored.
-            DatabaseError: the flush this add made failed (see :meth:`flush`).
-        """
-        path = validate_record_path(path)
-        require_str("record_id", record_id)
-        require_table("record", record)
-        if record.num_rows != 1:
+    def _keep(self, records: NewRecords) -> None:
+        """Encode the rows for the driver and keep them pending; flush a path with many."""
+        path = records.path
+        if records.new_path:
+            stored = PathTable.create(path, records.data.schema, self._dialect, self._metadata)
+        else:
+            stored = self._paths[path]
+        batch = pa.Table.from_arrays(
+            [records.id_array, *records.data.columns], schema=_stored_schema(stored.schema)
+        )
+        try:
+            rows = self._encode_rows(stored, batch)
+        except (pa.ArrowException, ValueError, OverflowError) as error:
             raise RecordSchemaError(
-                f"add_record at path {path!r} takes a one-row table for record id "
-                f"{record_id!r}, got {record.num_rows} rows; use add_records for many records"
-            )
-        ids = pa.array([record_id], pa.large_string())
-        self._add(path, ids, record, skip_duplicates, flush)
-
-    def add_records(
-        self,
-        path: RecordPath,
-        records: pa.Table,
-        record_id_column: str,
-        *,
-        skip_duplicates: bool = False,
-        flush: bool = False,
-    ) -> None:
-        """Add many records at once; their ids are taken from ``record_id_column``.
-
-        The batch goes in whole or not at all. With ``skip_duplicates``, rows
-        whose id is stored, pending or earlier in ``records`` are dropped.
-        The records are pending until a flush, as for :meth:`add_record`.
-
-        Raises:
-            DuplicateRecordError: an id is stored, pending or repeated and
-                ``skip_duplicates`` is false; the error lists them.
-            RecordSchemaError: ``record_id_column`` is missing, not strings or
-                has nulls, or the other columns do not fit the path's schema.
-            DatabaseError: the flush this add made failed (see :meth:`flush`).
-        """
-        path = validate_record_path(path)
-        require_table("records", records)
-        ids = checked_record_ids(path, records, record_id_column)
-        data = records.drop_columns([record_id_column])
-        self._add(path, ids, data, skip_duplicates, flush)
-
-    def _add(
-        self,
-        path: RecordPath,
-        ids: pa.Array | pa.ChunkedArray,
-        data: pa.Table,
-        skip_duplicates: bool,
-        flush: bool,
-    ) -> None:
-        with self._lock:
-            self._require_open()
-            if self._read_only is not None:
-                raise DatabaseError(
-                    f"cannot add records to path {path!r}: {_safe_url(self._engine)} was "
-                    f"opened read-only, since {self._read_only}; nothing was added. To "
-                    "write, make the store writable and open it again with create=True"
-                )
-            stored = self._path_table(path)
-            if stored is None:
-                check_new_schema(path, data.schema)
-                stored = self._new_path_table(path, data.schema)
-            else:
-                check_schema(path, stored.schema, data.schema)
-            known = self._known_ids(stored)
-            id_list: list[str] = ids.to_pylist()
-            if skip_duplicates:
-                keep = first_new_occurrences(id_list, known)
-                if keep is not None:
-                    id_list = [i for i, kept in zip(id_list, keep, strict=True) if kept]
-                    mask = pa.array(keep, pa.bool_())
-                    ids, data = ids.filter(mask), data.filter(mask)
-            else:
-                refuse_duplicates(path, id_list, known)
-            if not id_list:
-                return
-            batch = pa.Table.from_arrays(
-                [ids.cast(pa.large_string()), *data.columns],
-                schema=_stored_schema(stored.schema),
-            )
-            try:
-                rows = self._encode_rows(stored, batch)
-            except (pa.ArrowException, ValueError, OverflowError) as error:
-                raise RecordSchemaError(
-                    f"records for path {path!r} cannot be stored: {error}; nothing was added"
-                ) from error
-            self._paths[path] = stored
-            known.update(id_list)
-            stored.add_pending(batch, rows, skip_duplicates)
-            if (
-                flush
-                or len(stored.pending) >= AUTO_FLUSH_BATCHES
-                or stored.pending_row_count >= AUTO_FLUSH_ROWS
-            ):
-                self._flush_locked({path})
+                f"records for path {path!r} cannot be stored: {error}; nothing was added"
+            ) from error
+        self._paths[path] = stored
+        self._ids_of(stored).update(records.ids)
+        stored.add_pending(batch, rows, records.skip_duplicates)
+        if len(stored.pending) >= AUTO_FLUSH_BATCHES or stored.pending_row_count >= AUTO_FLUSH_ROWS:
+            self._flush({path})
 
     def _encode_rows(self, stored: PathTable, batch: pa.Table) -> list[tuple[Any, ...]]:
         """The rows of ``batch`` (ids first) as the driver binds them."""
@@ -336,24 +249,7 @@ class SQLDatabase:
             columns.append(codec.encode(batch.column(index + 1)))
         return list(zip(*columns, strict=True))
 
-    def flush(self, *, paths: Collection[RecordPath] | None = None) -> None:
-        """Write every pending row, of every path, in one transaction.
-
-        Args:
-            paths: only these paths' rows (a writer flushing what it wrote, see
-                ``orcapod.protocols.database.flush_paths``); all by default.
-
-        Raises:
-            DatabaseError: the database is closed, or the transaction failed
-                (nothing pending is lost; flush again to retry).
-            DuplicateRecordError: another process stored an id added here
-                without ``skip_duplicates`` (nothing of this flush was written).
-        """
-        with self._lock:
-            self._require_open()
-            self._flush_locked(None if paths is None else {validate_record_path(p) for p in paths})
-
-    def _flush_locked(self, paths: Collection[RecordPath] | None = None) -> None:
+    def _flush(self, paths: Set[RecordPath] | None) -> None:
         """Write every pending row in one transaction, retrying deadlocks.
 
         A batch that can never be written (its id was stored meanwhile by
@@ -459,7 +355,7 @@ class SQLDatabase:
             for pending in refused:
                 stored.known_ids.difference_update(set(pending.table.column(0).to_pylist()) - taken)
             messages.append(
-                f"another process stored record id(s) {preview(sorted(taken))} at path "
+                f"another process stored record id(s) {preview_ids(sorted(taken))} at path "
                 f"{stored.path!r} after they were added here without skip_duplicates; the "
                 f"{len(refused)} batch(es) holding them ("
                 f"{sum(len(p.rows) for p in refused)} record(s)) were not stored, the rest was."
@@ -512,76 +408,36 @@ class SQLDatabase:
         query = sa.select(self._catalog).where(self._catalog.c.path == path_to_text(path))
         return conn.execute(query).first()
 
-    def close(self) -> None:
-        """Flush pending rows and release the connections; closing twice is harmless.
+    def _close(self) -> None:
+        """Flush pending rows (if that fails, the store stays open) and release the connections."""
+        self._flush(None)
+        self._paths.clear()
+        self._engine.dispose()
 
-        Raises:
-            DatabaseError: the final flush failed; the database stays open so
-                nothing pending is lost.
-        """
-        with self._lock:
-            if self._closed:
-                return
-            self._flush_locked()
-            self._closed = True
-            self._paths.clear()
-            self._engine.dispose()
+    def _closed_message(self) -> str:
+        return (
+            f"this SQLDatabase ({_safe_url(self._engine)}) is closed; open a new "
+            "SQLDatabase on the same URL to keep reading or writing"
+        )
 
-    # -- reads ----------------------------------------------------------------------------
+    # -- the engine: reads ----------------------------------------------------------------
 
-    def get_record_by_id(
-        self, path: RecordPath, record_id: str, *, record_id_column: str | None = None
-    ) -> pa.Table | None:
-        """The record stored under ``record_id`` as a one-row table, or None."""
-        path = validate_record_path(path)
-        require_str("record_id", record_id)
-        return self._read_ids(path, [record_id], record_id_column)
-
-    def get_records_by_ids(
-        self,
-        path: RecordPath,
-        record_ids: Collection[str],
-        *,
-        record_id_column: str | None = None,
-    ) -> pa.Table | None:
-        """The records stored under any of ``record_ids``, each once, in one query.
-
-        Unknown ids are left out; None when none is known.
-        """
-        path = validate_record_path(path)
-        if isinstance(record_ids, str | bytes):
-            raise TypeError(
-                f"record_ids must be a collection of ids, got the single id {record_ids!r}; "
-                f"pass [{record_ids!r}] or use get_record_by_id"
-            )
-        wanted = list(dict.fromkeys(record_ids))
-        if not all(type(record_id) is str for record_id in wanted):
-            for record_id in wanted:
-                require_str("each of record_ids", record_id)
-        if not wanted:
-            with self._lock:
-                self._require_open()
+    def _read_ids(self, path: RecordPath, ids: list[str]) -> pa.Table | None:
+        """Stored rows of ``ids`` in one query, and pending ones."""
+        if not ids:
             return None
-        return self._read_ids(path, wanted, record_id_column)
-
-    def _read_ids(
-        self, path: RecordPath, ids: list[str], record_id_column: str | None
-    ) -> pa.Table | None:
-        with self._lock:
-            stored = self._path_table(path)
-            if stored is None:
-                return None
-            found = None
-            if stored.in_catalog:
-                found = self._select(stored, self._id_condition(stored, self._query_ids(ids)))
-            if len(ids) <= _FEW_IDS:
-                pending = stored.pending_rows_of(ids)
-            else:
-                pending = stored.pending_table()
-                if pending is not None:
-                    wanted = pa.array(ids, pa.large_string())
-                    pending = pending.filter(pc.is_in(pending.column(0), wanted))
-            return self._combine(stored, found, pending, record_id_column)
+        stored = self._paths[path]
+        found = None
+        if stored.in_catalog:
+            found = self._select(stored, self._id_condition(stored, self._query_ids(ids)))
+        if len(ids) <= _FEW_IDS:
+            pending = stored.pending_rows_of(ids)
+        else:
+            pending = stored.pending_table()
+            if pending is not None:
+                wanted = pa.array(ids, pa.large_string())
+                pending = pending.filter(pc.is_in(pending.column(0), wanted))
+        return _combine(found, pending)
 
     def _id_condition(self, stored: PathTable, ids: list[str]) -> sa.ColumnElement[bool]:
         id_column = stored.table.c[ID_COLUMN]
@@ -608,92 +464,51 @@ class SQLDatabase:
             sa.func.hex(id_column).in_(sa.select(by_hex.table_valued("value").c.value)),
         )
 
-    def get_all_records(
-        self, path: RecordPath, *, record_id_column: str | None = None
+    def _read_all(self, path: RecordPath) -> pa.Table | None:
+        stored = self._paths[path]
+        found = self._select(stored, None) if stored.in_catalog else None
+        return _combine(found, stored.pending_table())
+
+    def _read_matching(
+        self, path: RecordPath, schema: pa.Schema, column_values: Mapping[str, Any]
     ) -> pa.Table | None:
-        """Every record at ``path``, stored and pending, or None for an unknown path."""
-        path = validate_record_path(path)
-        with self._lock:
-            stored = self._path_table(path)
-            if stored is None:
-                return None
-            found = self._select(stored, None) if stored.in_catalog else None
-            return self._combine(stored, found, stored.pending_table(), record_id_column)
-
-    def get_records_with_column_value(
-        self,
-        path: RecordPath,
-        column_values: Mapping[str, Any],
-        *,
-        record_id_column: str | None = None,
-    ) -> pa.Table | None:
-        """The records whose columns equal every value in ``column_values``, or None.
-
-        A value of None matches nulls; an empty mapping matches every record.
-
-        Raises:
-            DatabaseError: a column does not exist at ``path``, a value does not
-                convert to its column's type, or the column is a map, list or
-                struct (which cannot be matched by value).
-        """
-        path = validate_record_path(path)
-        with self._lock:
-            stored = self._path_table(path)
-            if stored is None:
-                return None
-            conditions, pending_mask = self._conditions(stored, column_values)
-            found = None
-            if stored.in_catalog and conditions is not None:
-                found = self._select(stored, sa.and_(sa.true(), *conditions))
-            pending = stored.pending_table()
-            if pending is not None:
-                pending = pending.filter(pending_mask(pending)) if column_values else pending
-            return self._combine(stored, found, pending, record_id_column)
-
-    def _conditions(
-        self, stored: PathTable, column_values: Mapping[str, Any]
-    ) -> tuple[list[sa.ColumnElement[bool]] | None, Any]:
-        """SQL conditions (None: nothing can match) and a mask function for pending rows."""
+        """Stored rows selected in SQL (on scalar columns), and pending rows filtered in Arrow."""
+        stored = self._paths[path]
         conditions: list[sa.ColumnElement[bool]] | None = []
-        masks = []
         for name, value in column_values.items():
-            index = stored.schema.get_field_index(name)
-            if index < 0:
-                raise DatabaseError(
-                    f"path {stored.path!r} has no column {name!r} to match; its columns are "
-                    f"{stored.schema.names}"
-                )
+            index = schema.get_field_index(name)
             codec = stored.codecs[index]
             if not codec.comparable:
                 raise DatabaseError(
-                    f"column {name!r} at path {stored.path!r} is {codec.arrow_type}, which "
-                    "cannot be matched by value; read get_all_records(path) and filter it"
+                    f"column {name!r} at path {path!r} is {codec.arrow_type}, which cannot "
+                    "be matched by value; read get_all_records(path) and filter it instead"
                 )
+            # the value must convert to the column's type, as in every store
+            equal_mask(path, name, pa.array([], codec.arrow_type), value)
             column = stored.table.c[stored.sql_columns[index]]
-            masks.append((index + 1, name, value))
-            if value is None:
-                condition: sa.ColumnElement[bool] | None = column.is_(None)
-            else:
-                condition = self._equal(column, codec, name, value)
+            condition = column.is_(None) if value is None else self._equal(column, codec, value)
             if condition is None or conditions is None:
-                conditions = None
+                conditions = None  # nothing stored can match
             else:
                 conditions.append(condition)
-
-        def pending_mask(table: pa.Table) -> Any:
+        found = None
+        if stored.in_catalog and conditions is not None:
+            found = self._select(stored, sa.and_(sa.true(), *conditions))
+        pending = stored.pending_table()
+        if pending is not None and column_values:
             mask = None
-            for position, name, value in masks:
-                matches = equal_to(stored.path, name, table.column(position), value)
+            for name, value in column_values.items():
+                column = pending.column(schema.get_field_index(name) + 1)
+                matches = equal_mask(path, name, column, value)
                 mask = matches if mask is None else pc.and_(mask, matches)
-            return mask
-
-        return conditions, pending_mask
+            pending = pending.filter(mask)
+        return _combine(found, pending)
 
     def _equal(
-        self, column: sa.ColumnElement[Any], codec: ColumnCodec, name: str, value: Any
+        self, column: sa.ColumnElement[Any], codec: ColumnCodec, value: Any
     ) -> sa.ColumnElement[bool] | None:
         """``column = value`` as stored; None where nothing can be equal (NaN)."""
-        encoded = match_value(codec, name, value)
+        encoded = codec.encode(pa.chunked_array([pa.array([value], codec.arrow_type)]))[0]
         if pa.types.is_floating(codec.arrow_type):
             number = float(value)
             if number != number:
@@ -705,30 +520,18 @@ class SQLDatabase:
         equal: sa.ColumnElement[bool] = column == encoded
         return equal
 
-    def list_paths(self, prefix: RecordPath = ()) -> list[RecordPath]:
-        """Every path holding records (stored or pending) whose first names are ``prefix``."""
-        prefix = validate_prefix(prefix)
-        with self._lock:
-            self._require_open()
-            with self._reading_catalog(None):
-                with self._engine.connect() as conn:
-                    texts = conn.execute(sa.select(self._catalog.c.path)).scalars().all()
-                paths = {path_from_text(text) for text in texts}
-            paths.update(path for path, stored in self._paths.items() if stored.pending)
-            return sorted(path for path in paths if path[: len(prefix)] == prefix)
+    def _list_paths(self, prefix: RecordPath) -> Iterable[RecordPath]:
+        with self._reading_catalog(None):
+            with self._engine.connect() as conn:
+                texts = conn.execute(sa.select(self._catalog.c.path)).scalars().all()
+            paths = {path_from_text(text) for text in texts}
+        paths.update(path for path, stored in self._paths.items() if stored.pending)
+        return paths
 
     # -- helpers ---------------------------------------------------------------------------
 
-    def _require_open(self) -> None:
-        if self._closed:
-            raise DatabaseError(
-                f"this SQLDatabase ({_safe_url(self._engine)}) is closed; open a new "
-                "SQLDatabase on the same URL to keep reading or writing"
-            )
-
     def _path_table(self, path: RecordPath) -> PathTable | None:
         """The shape of ``path`` as known here or stored in the catalog, or None."""
-        self._require_open()
         stored = self._paths.get(path)
         if stored is not None:
             return stored
@@ -753,10 +556,7 @@ class SQLDatabase:
         self._paths[path] = stored
         return stored
 
-    def _new_path_table(self, path: RecordPath, schema: pa.Schema) -> PathTable:
-        return PathTable.create(path, schema, self._dialect, self._metadata)
-
-    def _known_ids(self, stored: PathTable) -> set[str]:
+    def _ids_of(self, stored: PathTable) -> set[str]:
         """The ids stored or pending at ``stored``'s path, loaded from the table once."""
         if stored.known_ids is None:
             ids: set[str] = set()
@@ -878,38 +678,23 @@ class SQLDatabase:
                 "restore the database from a backup"
             ) from error
 
-    def _combine(
-        self,
-        stored: PathTable,
-        found: pa.Table | None,
-        pending: pa.Table | None,
-        record_id_column: str | None,
-    ) -> pa.Table | None:
-        """Stored and pending rows as readers get them; None when there are none."""
-        if pending is not None and found is not None:
-            # a row skipped as a duplicate may be pending here and committed by another process
-            pending = pending.filter(pc.invert(pc.is_in(pending.column(0), found.column(0))))
-        parts = [part for part in (found, pending) if part is not None and part.num_rows]
-        if not parts:
-            return None
-        table = parts[0] if len(parts) == 1 else pa.concat_tables(parts)
-        if record_id_column is None:
-            return table.remove_column(0)
-        require_str("record_id_column", record_id_column)
-        if record_id_column in stored.schema.names:
-            raise DatabaseError(
-                f"record_id_column {record_id_column!r} is also a data column at path "
-                f"{stored.path!r}; choose a name for the ids that is not one of "
-                f"{stored.schema.names}"
-            )
-        return table.rename_columns([record_id_column, *stored.schema.names])
-
 
 # -- module helpers ------------------------------------------------------------------------
 
 
 def _stored_schema(schema: pa.Schema) -> pa.Schema:
     return pa.schema([_ID_FIELD, *schema], metadata=schema.metadata)
+
+
+def _combine(found: pa.Table | None, pending: pa.Table | None) -> pa.Table | None:
+    """Stored and pending rows (ids first) as one table; None when there are none."""
+    if pending is not None and found is not None:
+        # a row skipped as a duplicate may be pending here and committed by another process
+        pending = pending.filter(pc.invert(pc.is_in(pending.column(0), found.column(0))))
+    parts = [part for part in (found, pending) if part is not None and part.num_rows]
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else pa.concat_tables(parts)
 
 
 def _safe_url(engine: sa.Engine) -> str:

@@ -52,7 +52,6 @@ __all__ = [
     "column_codec",
     "decode_text",
     "encode_text",
-    "match_value",
     "python_values",
     "text_needs_escape",
 ]
@@ -622,19 +621,3 @@ def _unsupported(arrow_type: pa.DataType) -> pa.DataType | None:
     ):
         return None
     return arrow_type
-
-
-def match_value(codec: ColumnCodec, column: str, value: Any) -> Any:
-    """``value`` as the stored column holds it, for an equality query.
-
-    Raises:
-        DatabaseError: the value does not convert to the column's type.
-    """
-    try:
-        array = pa.chunked_array([pa.array([value], codec.arrow_type)])
-    except (pa.ArrowException, TypeError, ValueError, OverflowError) as error:
-        raise DatabaseError(
-            f"cannot match column {column!r} ({codec.arrow_type}) against {value!r}: {error}; "
-            "pass a value of the column's type"
-        ) from error
-    return codec.encode(array)[0]

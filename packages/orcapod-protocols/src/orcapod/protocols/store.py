@@ -279,9 +279,10 @@ class BaseArrowDatabase:
                 if not skip_duplicates:
                     raise DuplicateRecordError(duplicates_message(path, ids, known))
                 ids = [record_id for record_id, kept in zip(ids, keep, strict=True) if kept]
-                mask = pa.array(keep, pa.bool_())
-                id_array = None if id_array is None else id_array.filter(mask)
-                data = data.filter(mask)
+                if ids:  # else nothing is kept, and filtering would be wasted
+                    mask = pa.array(keep, pa.bool_())
+                    id_array = None if id_array is None else id_array.filter(mask)
+                    data = data.filter(mask)
             if ids:
                 new = schema is None
                 records = NewRecords(

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import random
-import threading
 import time
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -16,27 +15,15 @@ from deltalake.exceptions import CommitFailedError
 
 from orcapod.db.delta._layout import find_paths, has_table, table_directory
 from orcapod.db.delta._log import added_data_files
-from orcapod.db.delta._schema import (
-    ID_COLUMN,
-    TableLayout,
-    check_schema,
-    layout_for,
-    read_layout,
-)
-from orcapod.protocols.database import validate_record_path
-from orcapod.protocols.errors import (
-    DatabaseError,
-    DuplicateRecordError,
-    RecordSchemaError,
-    StoreCorruptedError,
-    StoreNotFoundError,
-)
+from orcapod.db.delta._schema import ID_COLUMN, ID_FIELD, TableLayout, layout_for, read_layout
+from orcapod.protocols.errors import DatabaseError, StoreCorruptedError, StoreNotFoundError
+from orcapod.protocols.store import BaseArrowDatabase, check_schema
 
 if TYPE_CHECKING:
     import os
-    from collections.abc import Callable, Collection, Iterable, Mapping
-    from types import TracebackType
+    from collections.abc import Callable, Collection, Iterable, Set
 
+    from orcapod.protocols.store import NewRecords
     from orcapod.protocols.values import RecordPath
 
 __all__ = ["DeltaTableDatabase"]
@@ -58,9 +45,6 @@ FEW_IDS = 64
 
 INDEX_AFTER_SCANS = 8
 """After this many vectorised scans of a path's ids, build an id index for later lookups."""
-
-_PREVIEW = 5
-_ID_FIELD = pa.field(ID_COLUMN, pa.large_string(), nullable=False)
 
 
 def _local_file(uri: str) -> Path:
@@ -164,7 +148,7 @@ class _PathState:
         assert layout is not None
         if self._rows is None:
             ids = [self._read_file(file, [ID_COLUMN]) for file in files]
-            return self._checked(lambda: pa.concat_tables(ids).cast(pa.schema([_ID_FIELD])))
+            return self._checked(lambda: pa.concat_tables(ids).cast(pa.schema([ID_FIELD])))
         physical = [self._read_file(file) for file in files]
         return self._checked(lambda: pa.concat_tables([layout.from_physical(t) for t in physical]))
 
@@ -264,9 +248,6 @@ class _PathState:
 
     # -- what is pending -------------------------------------------------------------
 
-    def known(self, record_id: str) -> bool:
-        return record_id in self.pending_row_of or record_id in self.stored_ids()
-
     def add_pending(self, rows: pa.Table, ids: list[str]) -> None:
         start = len(self.pending_row_of)
         self.pending_row_of.update(zip(ids, range(start, start + len(ids)), strict=True))
@@ -286,7 +267,7 @@ class _PathState:
         self.pending, self.pending_row_of, self.pending_whole = [], {}, None
 
 
-class DeltaTableDatabase:
+class DeltaTableDatabase(BaseArrowDatabase):
     """An ArrowDatabase keeping each record path in its own Delta Lake table under ``root``.
 
     Added records wait in memory (and are visible to every read of this
@@ -300,6 +281,10 @@ class DeltaTableDatabase:
     processes appended since (their new files only). Stored rows are read once
     and kept in memory for lookups. Tables are compacted when small files
     pile up. Safe to share between threads. See ``docs/db-delta.md``.
+
+    :class:`~orcapod.protocols.store.BaseArrowDatabase` holds the contract's
+    rules (arguments, schemas, duplicates, the record-id column, closing);
+    this class is the engine: tables, commits, retries, compaction.
 
     Args:
         root: the directory holding the tables (created if missing).
@@ -328,10 +313,10 @@ class DeltaTableDatabase:
                 f"cannot use {str(location)!r} as a DeltaTableDatabase root: it exists and is "
                 "not a directory; choose a directory path"
             ) from error
+        super().__init__()
         self._root = location.resolve()
         self._paths: dict[RecordPath, _PathState] = {}
-        self._lock = threading.RLock()
-        self._closed = False
+        self._new_layout: TableLayout | None = None
 
     @property
     def root(self) -> Path:
@@ -353,250 +338,102 @@ class DeltaTableDatabase:
         state = "closed" if self._closed else "open"
         return f"DeltaTableDatabase({str(self._root)!r}, {state})"
 
-    def __enter__(self) -> DeltaTableDatabase:
-        return self
+    # -- the engine (BaseArrowDatabase holds the contract's rules) -------------------------
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
+    def _path_schema(self, path: RecordPath) -> pa.Schema | None:
+        """The path's schema, opening its table the first time the path is used.
 
-    # -- writes -------------------------------------------------------------------
-
-    def add_record(
-        self,
-        path: RecordPath,
-        record_id: str,
-        record: pa.Table,
-        *,
-        skip_duplicates: bool = False,
-        flush: bool = False,
-    ) -> None:
-        """Add one record (a one-row table) under ``record_id``.
-
-        Raises:
-            DuplicateRecordError: ``record_id`` is stored or pending at ``path``
-                and ``skip_duplicates`` is false.
-            RecordSchemaError: ``record`` is not one row, or does not fit the
-                schema of the records at ``path``.
+        Also opens a table another process created since, unless records are
+        pending here (then the reads open it, and the commit appends to it).
         """
-        path = validate_record_path(path)
-        _require_str("record_id", record_id)
-        _require_table("record", record)
-        if record.num_rows != 1:
-            raise RecordSchemaError(
-                f"add_record at path {path!r} takes a one-row table for record id "
-                f"{record_id!r}, got {record.num_rows} rows; use add_records for many records"
-            )
-        with self._lock:
-            state = self._state(path)
-            layout = self._layout_for(path, state, record.schema)
-            if state.known(record_id):
-                if skip_duplicates:
-                    return
-                raise DuplicateRecordError(_duplicates_message(path, [record_id], []))
-            state.layout = layout
-            ids = pa.array([record_id], pa.large_string())
-            state.add_pending(_logical_rows(layout, ids, record), [record_id])
-            if flush:
-                self._flush_path(path, state)
+        state = self._paths.get(path)
+        if state is None:
+            state = self._paths[path] = _PathState(table_directory(self._root, path))
+        if state.table is None and not state.pending_row_of and has_table(state.directory):
+            self._open_table(state)
+        if state.layout is None or not state.exists:
+            return None
+        return state.layout.data_schema
 
-    def add_records(
-        self,
-        path: RecordPath,
-        records: pa.Table,
-        record_id_column: str,
-        *,
-        skip_duplicates: bool = False,
-        flush: bool = False,
-    ) -> None:
-        """Add many records at once; their ids are taken from ``record_id_column``.
+    def _known_ids(self, path: RecordPath, ids: Set[str]) -> Set[str]:
+        state = self._paths[path]
+        stored = state.stored_ids() & ids
+        pending = state.pending_row_of
+        if not pending:
+            return stored
+        return stored.union(record_id for record_id in ids if record_id in pending)
 
-        The batch goes in whole or not at all. With ``skip_duplicates``, rows
-        whose id is stored, pending or earlier in ``records`` are dropped instead.
+    def _check_new_schema(self, path: RecordPath, schema: pa.Schema) -> None:
+        # The layout is kept for _keep, which the base calls next (under the same lock).
+        self._new_layout = layout_for(path, schema)
 
-        Raises:
-            DuplicateRecordError: an id is stored, pending or repeated and
-                ``skip_duplicates`` is false; the error lists them.
-            RecordSchemaError: ``record_id_column`` is missing, not strings or
-                has nulls, or the other columns do not fit the path's schema.
-        """
-        path = validate_record_path(path)
-        _require_table("records", records)
-        ids = _record_ids(path, records, record_id_column)
-        id_column = records.column(record_id_column).cast(pa.large_string())
-        data = records.drop_columns([record_id_column])
-        with self._lock:
-            state = self._state(path)
-            layout = self._layout_for(path, state, data.schema)
-            rows = _logical_rows(layout, id_column, data)
-            if skip_duplicates:
-                ids, rows = _first_new_occurrences(ids, rows, state)
-            else:
-                _refuse_duplicates(path, ids, state)
-            if ids:
-                state.layout = layout
-                state.add_pending(rows, ids)
-            if flush:
-                self._flush_path(path, state)
+    def _keep(self, records: NewRecords) -> None:
+        state = self._paths[records.path]
+        if records.new_path:
+            state.layout, self._new_layout = self._new_layout, None
+        layout = state.layout
+        assert layout is not None
+        columns = [records.id_array, *records.data.columns]
+        state.add_pending(pa.Table.from_arrays(columns, schema=layout.rows_schema), records.ids)
 
-    def flush(self, *, paths: Collection[RecordPath] | None = None) -> None:
-        """Commit every path's pending records, one Delta transaction per path.
+    def _read_ids(self, path: RecordPath, ids: list[str]) -> pa.Table | None:
+        state = self._readable_state(path)
+        pieces = []
+        pending_rows = sorted(
+            row for rid in ids if (row := state.pending_row_of.get(rid)) is not None
+        )
+        if len(pending_rows) < len(ids):
+            stored_rows = state.stored_positions(ids)
+            if stored_rows:
+                stored = state.stored_rows()
+                assert stored is not None
+                pieces.append(stored.take(pa.array(stored_rows, pa.int64())))
+        pending = state.pending_rows()
+        if pending_rows and pending is not None:
+            pieces.append(pending.take(pa.array(pending_rows, pa.int64())))
+        if not pieces:
+            return None
+        return pieces[0] if len(pieces) == 1 else pa.concat_tables(pieces)
+
+    def _read_all(self, path: RecordPath) -> pa.Table | None:
+        state = self._readable_state(path)
+        parts = [part for part in (state.stored_rows(), state.pending_rows()) if part is not None]
+        if not parts:
+            return None
+        return parts[0] if len(parts) == 1 else pa.concat_tables(parts)
+
+    def _list_paths(self, prefix: RecordPath) -> Iterable[RecordPath]:
+        found = find_paths(self._root, prefix)
+        return [*found, *(path for path, state in self._paths.items() if state.exists)]
+
+    def _flush(self, paths: Set[RecordPath] | None) -> None:
+        """Commit each path's pending records, one Delta transaction per path.
 
         Every path is attempted; the first failure is raised afterwards, and
         the pending records of a path that failed stay pending (and readable).
-
-        Args:
-            paths: only these paths' records (a writer flushing what it wrote,
-                see ``orcapod.protocols.database.flush_paths``); all by default.
-
-        Raises:
-            DatabaseError: a commit failed, or the database is closed.
         """
-        with self._lock:
-            self._require_open()
-            failure: BaseException | None = None
-            wanted = None if paths is None else {validate_record_path(p) for p in paths}
-            for path, state in list(self._paths.items()):
-                if wanted is not None and path not in wanted:
-                    continue
-                try:
-                    self._flush_path(path, state)
-                except Exception as error:
-                    failure = failure or error
-            if failure is not None:
-                raise failure
+        failure: BaseException | None = None
+        for path, state in list(self._paths.items()):
+            if paths is not None and path not in paths:
+                continue
+            try:
+                self._flush_path(path, state)
+            except Exception as error:
+                failure = failure or error
+        if failure is not None:
+            raise failure
 
-    def close(self) -> None:
-        """Flush, then release everything; closing twice is harmless.
+    def _close(self) -> None:
+        self._flush(None)
+        self._paths.clear()
 
-        Raises:
-            DatabaseError: the final flush failed; the database stays open, so
-                nothing pending is lost and ``close`` can be called again.
-        """
-        with self._lock:
-            if self._closed:
-                return
-            self.flush()
-            self._paths.clear()
-            self._closed = True
-
-    # -- reads --------------------------------------------------------------------
-
-    def get_record_by_id(
-        self, path: RecordPath, record_id: str, *, record_id_column: str | None = None
-    ) -> pa.Table | None:
-        """The record stored or pending under ``record_id`` as a one-row table, or None."""
-        path = validate_record_path(path)
-        _require_str("record_id", record_id)
-        with self._lock:
-            state = self._readable_state(path)
-            if state is None:
-                return None
-            return self._take(path, state, [record_id], record_id_column)
-
-    def get_records_by_ids(
-        self,
-        path: RecordPath,
-        record_ids: Collection[str],
-        *,
-        record_id_column: str | None = None,
-    ) -> pa.Table | None:
-        """The records stored or pending under any of ``record_ids``, each once, or None.
-
-        Unknown ids are left out.
-
-        Raises:
-            TypeError: ``record_ids`` is a single ``str`` rather than a collection.
-        """
-        path = validate_record_path(path)
-        if isinstance(record_ids, str | bytes):
-            raise TypeError(
-                f"record_ids must be a collection of ids, got the single id {record_ids!r}; "
-                f"pass [{record_ids!r}] or use get_record_by_id"
-            )
-        with self._lock:
-            state = self._readable_state(path)
-            if state is None:
-                return None
-            return self._take(path, state, record_ids, record_id_column)
-
-    def get_all_records(
-        self, path: RecordPath, *, record_id_column: str | None = None
-    ) -> pa.Table | None:
-        """Every record at ``path``, stored and pending, or None for an unknown path."""
-        path = validate_record_path(path)
-        with self._lock:
-            state = self._readable_state(path)
-            if state is None:
-                return None
-            return _present(path, state, self._every_row(state), record_id_column)
-
-    def get_records_with_column_value(
-        self,
-        path: RecordPath,
-        column_values: Mapping[str, Any],
-        *,
-        record_id_column: str | None = None,
-    ) -> pa.Table | None:
-        """The records whose columns equal every value in ``column_values``, or None.
-
-        A value of None matches nulls; an empty mapping matches every record.
-
-        Raises:
-            DatabaseError: a column does not exist at ``path``, a value does not
-                convert to its column's type, or the column (a map, list or
-                struct) cannot be compared.
-        """
-        path = validate_record_path(path)
-        with self._lock:
-            state = self._readable_state(path)
-            if state is None:
-                return None
-            rows = self._every_row(state)
-            mask = _matching_rows(path, rows, column_values)
-            selected = rows if mask is None else rows.filter(mask)
-            if selected.num_rows == 0:
-                return None
-            return _present(path, state, selected, record_id_column)
-
-    def list_paths(self, prefix: RecordPath = ()) -> list[RecordPath]:
-        """Every path holding stored or pending records whose first names are ``prefix``."""
-        if not (isinstance(prefix, tuple | list) and not prefix):
-            prefix = validate_record_path(prefix)
-        prefix = tuple(prefix)
-        with self._lock:
-            self._require_open()
-            found = set(find_paths(self._root, prefix))
-            found.update(
-                path
-                for path, state in self._paths.items()
-                if state.exists and path[: len(prefix)] == prefix
-            )
-            return sorted(found)
+    def _closed_message(self) -> str:
+        return (
+            f"this DeltaTableDatabase at {str(self._root)!r} is closed; open it again "
+            "(DeltaTableDatabase(root) or open_database('delta://...')) to use its records"
+        )
 
     # -- paths and their tables -----------------------------------------------------
-
-    def _require_open(self) -> None:
-        if self._closed:
-            raise DatabaseError(
-                f"this DeltaTableDatabase at {str(self._root)!r} is closed; open it again "
-                "(DeltaTableDatabase(root) or open_database('delta://...')) to use its records"
-            )
-
-    def _state(self, path: RecordPath) -> _PathState:
-        """The path's state, opening its table (schema and ids) the first time it is used."""
-        self._require_open()
-        state = self._paths.get(path)
-        if state is None:
-            state = _PathState(table_directory(self._root, path))
-            if has_table(state.directory):
-                self._open_table(state)
-            self._paths[path] = state
-        return state
 
     def _open_table(self, state: _PathState) -> DeltaTable:
         try:
@@ -611,53 +448,14 @@ class DeltaTableDatabase:
         state.files_at_compaction = len(table.file_uris())
         return table
 
-    def _layout_for(self, path: RecordPath, state: _PathState, schema: pa.Schema) -> TableLayout:
-        if state.layout is None:
-            return layout_for(path, schema)
-        check_schema(path, state.layout.data_schema, schema)
-        return state.layout
-
-    def _readable_state(self, path: RecordPath) -> _PathState | None:
-        """The path's state brought up to the table's latest version, or None if it has none."""
-        state = self._state(path)
-        if state.table is None:
-            if not has_table(state.directory):
-                return state if state.pending_row_of else None
+    def _readable_state(self, path: RecordPath) -> _PathState:
+        """The state of a path that has a schema, brought up to its table's latest version."""
+        state = self._paths[path]
+        if state.table is not None:
+            state.synced()
+        elif has_table(state.directory):  # created by another process while rows are pending
             self._open_table(state)
-            return state
-        state.synced()
         return state
-
-    def _every_row(self, state: _PathState) -> pa.Table:
-        parts = [part for part in (state.stored_rows(), state.pending_rows()) if part is not None]
-        return parts[0] if len(parts) == 1 else pa.concat_tables(parts)
-
-    def _take(
-        self,
-        path: RecordPath,
-        state: _PathState,
-        record_ids: Iterable[str],
-        record_id_column: str | None,
-    ) -> pa.Table | None:
-        """The stored and pending rows of ``record_ids`` (each once), or None."""
-        wanted = dict.fromkeys(record_ids)
-        pieces = []
-        pending_rows = sorted(
-            row for rid in wanted if (row := state.pending_row_of.get(rid)) is not None
-        )
-        if len(pending_rows) < len(wanted):
-            stored_rows = state.stored_positions(wanted.keys())
-            if stored_rows:
-                stored = state.stored_rows()
-                assert stored is not None
-                pieces.append(stored.take(pa.array(stored_rows, pa.int64())))
-        pending = state.pending_rows()
-        if pending_rows and pending is not None:
-            pieces.append(pending.take(pa.array(pending_rows, pa.int64())))
-        if not pieces:
-            return None
-        rows = pieces[0] if len(pieces) == 1 else pa.concat_tables(pieces)
-        return _present(path, state, rows, record_id_column)
 
     # -- committing -------------------------------------------------------------------
 
@@ -778,163 +576,3 @@ class DeltaTableDatabase:
         if state.version == before and table.version() == before + 1:
             state.version = before + 1  # the compaction moved rows between files, no more
         state.files_at_compaction = len(table.file_uris())
-
-
-def _require_str(name: str, value: object) -> None:
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be a str, got {type(value).__name__} {value!r}")
-
-
-def _require_table(name: str, value: object) -> None:
-    if not isinstance(value, pa.Table):
-        raise TypeError(
-            f"{name} must be a pyarrow.Table, got {type(value).__name__}; convert a record "
-            "batch with pyarrow.Table.from_batches([batch])"
-        )
-
-
-def _record_ids(path: RecordPath, records: pa.Table, record_id_column: str) -> list[str]:
-    """The ids in ``record_id_column`` of ``records``, checked to be non-null strings."""
-    _require_str("record_id_column", record_id_column)
-    found = records.schema.get_all_field_indices(record_id_column)
-    if len(found) != 1:
-        problem = "has no column" if not found else f"has {len(found)} columns"
-        raise RecordSchemaError(
-            f"records for path {path!r} {problem} named {record_id_column!r} "
-            f"(columns: {records.column_names}); pass as record_id_column the name of "
-            "the one column holding the record ids"
-        )
-    column = records.column(found[0])
-    if not (
-        pa.types.is_string(column.type)
-        or pa.types.is_large_string(column.type)
-        or pa.types.is_string_view(column.type)
-    ):
-        raise RecordSchemaError(
-            f"record id column {record_id_column!r} for path {path!r} is {column.type}, but "
-            f"record ids are strings; cast it to pyarrow.large_string() first"
-        )
-    if column.null_count:
-        raise RecordSchemaError(
-            f"record id column {record_id_column!r} for path {path!r} has "
-            f"{column.null_count} null id(s); every record needs an id"
-        )
-    ids: list[str] = column.to_pylist()
-    return ids
-
-
-def _logical_rows(layout: TableLayout, ids: pa.Array | pa.ChunkedArray, data: pa.Table) -> pa.Table:
-    """Records as reads present them: ids first, columns exactly of the path's schema."""
-    schema = pa.schema([_ID_FIELD, *layout.data_schema])
-    return pa.Table.from_arrays([ids, *data.columns], schema=schema)
-
-
-def _all_new_and_distinct(ids: list[str], state: _PathState) -> bool:
-    """The common case, settled by set operations in C rather than a loop per id."""
-    distinct = set(ids)
-    return (
-        len(distinct) == len(ids)
-        and not any(map(state.pending_row_of.__contains__, distinct))
-        and not any(map(state.stored_ids().__contains__, distinct))
-    )
-
-
-def _first_new_occurrences(
-    ids: list[str], rows: pa.Table, state: _PathState
-) -> tuple[list[str], pa.Table]:
-    """``ids`` and ``rows`` without rows whose id is known or seen earlier in ``ids``."""
-    if _all_new_and_distinct(ids, state):
-        return ids, rows
-    seen: set[str] = set()
-    keep = []
-    for record_id in ids:
-        keep.append(not state.known(record_id) and record_id not in seen)
-        seen.add(record_id)
-    if all(keep):
-        return ids, rows
-    kept = [record_id for record_id, kept in zip(ids, keep, strict=True) if kept]
-    return kept, rows.filter(pa.array(keep, pa.bool_()))
-
-
-def _refuse_duplicates(path: RecordPath, ids: list[str], state: _PathState) -> None:
-    if _all_new_and_distinct(ids, state):
-        return
-    seen: set[str] = set()
-    stored: dict[str, None] = {}
-    repeated: dict[str, None] = {}
-    for record_id in ids:
-        if state.known(record_id):
-            stored[record_id] = None
-        elif record_id in seen:
-            repeated[record_id] = None
-        seen.add(record_id)
-    if stored or repeated:
-        raise DuplicateRecordError(_duplicates_message(path, list(stored), list(repeated)))
-
-
-def _duplicates_message(path: RecordPath, stored: list[str], repeated: list[str]) -> str:
-    parts = []
-    if stored:
-        parts.append(f"record id(s) already stored or pending there: {_preview(stored)}")
-    if repeated:
-        parts.append(f"record id(s) repeated within the batch: {_preview(repeated)}")
-    return (
-        f"cannot add to path {path!r}: {'; '.join(parts)}. Nothing was added; pass "
-        "skip_duplicates=True to keep the first record of each id and drop the rest"
-    )
-
-
-def _preview(ids: list[str]) -> str:
-    shown = ", ".join(map(repr, ids[:_PREVIEW]))
-    return shown if len(ids) <= _PREVIEW else f"{shown} and {len(ids) - _PREVIEW} more"
-
-
-def _present(
-    path: RecordPath, state: _PathState, rows: pa.Table, record_id_column: str | None
-) -> pa.Table:
-    """Rows (ids first) as readers get them: ids dropped, or first under ``record_id_column``."""
-    if record_id_column is None:
-        return rows.remove_column(0)
-    _require_str("record_id_column", record_id_column)
-    names = rows.column_names[1:]
-    if record_id_column in names:
-        raise DatabaseError(
-            f"record_id_column {record_id_column!r} is also a data column at path {path!r}; "
-            f"choose a name for the ids that is not one of {names}"
-        )
-    return rows.rename_columns([record_id_column, *names])
-
-
-def _matching_rows(
-    path: RecordPath, rows: pa.Table, column_values: Mapping[str, Any]
-) -> pa.ChunkedArray | None:
-    """A mask of the rows equal to every value, or None to keep them all."""
-    names = rows.column_names[1:]
-    mask = None
-    for name, value in column_values.items():
-        if name not in names:
-            raise DatabaseError(
-                f"path {path!r} has no column {name!r} to match; its columns are {names}"
-            )
-        matches = _equal_to(path, name, rows.column(names.index(name) + 1), value)
-        mask = matches if mask is None else pc.and_(mask, matches)
-    return mask
-
-
-def _equal_to(path: RecordPath, name: str, column: pa.ChunkedArray, value: Any) -> Any:
-    if value is None:
-        return pc.is_null(column)
-    try:
-        scalar = pa.scalar(value, type=column.type)
-    except (pa.ArrowException, TypeError, ValueError, OverflowError) as error:
-        raise DatabaseError(
-            f"cannot match column {name!r} ({column.type}) at path {path!r} against "
-            f"{value!r}: {error}; pass a value of the column's type"
-        ) from error
-    try:
-        return pc.fill_null(pc.equal(column, scalar), False)
-    except pa.ArrowNotImplementedError as error:
-        raise DatabaseError(
-            f"column {name!r} at path {path!r} is {column.type}, which cannot be matched "
-            "by value; read get_all_records(path) and filter it instead"
-        ) from error

@@ -13,8 +13,8 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections import Counter
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -26,14 +26,16 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ID_COLUMN",
+    "ID_FIELD",
     "TableLayout",
-    "check_schema",
     "layout_for",
     "read_layout",
 ]
 
 ID_COLUMN = "__orcapod_record_id"
 """The Delta column holding record ids (first in every table)."""
+
+ID_FIELD = pa.field(ID_COLUMN, pa.large_string(), nullable=False)
 
 LAYOUT_FORMAT = "orcapod-arrow-schema-v1"
 """Marks a Delta description written by DeltaTableDatabase; bump it if the layout changes."""
@@ -57,12 +59,17 @@ class TableLayout:
 
     def physical_schema(self) -> pa.Schema:
         """The Arrow schema written to Delta: the id column, then the renamed data columns."""
-        fields = [pa.field(ID_COLUMN, pa.large_string(), nullable=False)]
+        fields = [ID_FIELD]
         fields += [
             field.with_name(name).with_type(storable_type(field.type))
             for field, name in zip(self.data_schema, self.physical_names, strict=True)
         ]
         return pa.schema(fields)
+
+    @cached_property
+    def rows_schema(self) -> pa.Schema:
+        """The schema of records as they are read: the id column, then the data columns."""
+        return pa.schema([ID_FIELD, *self.data_schema])
 
     def to_physical(self, rows: pa.Table) -> pa.Table:
         """Records (ids first) as they are written to Delta: Delta names, UTC timestamps."""
@@ -76,9 +83,7 @@ class TableLayout:
         types they were added with (large types, maps, time zones, nullability).
         """
         expected = [ID_COLUMN, *self.physical_names]
-        target = pa.schema(
-            [pa.field(ID_COLUMN, pa.large_string(), nullable=False), *self.data_schema]
-        )
+        target = self.rows_schema
         try:
             if table.column_names != expected:
                 table = table.select(expected)
@@ -109,16 +114,12 @@ def layout_for(path: RecordPath, data_schema: pa.Schema) -> TableLayout:
     other name (quotes, separators, NUL, unicode, very long) is stored under a
     generated name, so no name ever reaches a file name or an expression.
 
+    The column names are distinct (``BaseArrowDatabase`` checks that first).
+
     Raises:
-        RecordSchemaError: repeated column names, a nested field name Delta
-            cannot hold, or a type Delta cannot store; naming the path and column.
+        RecordSchemaError: a nested field name Delta cannot hold, or a type
+            Delta cannot store; naming the path and column.
     """
-    repeated = [name for name, count in Counter(data_schema.names).items() if count > 1]
-    if repeated:
-        raise RecordSchemaError(
-            f"records for path {path!r} have more than one column named "
-            f"{', '.join(map(repr, repeated))}; rename them so each column name is unique"
-        )
     physical: list[str] = []
     taken: set[str] = set()  # Delta compares column names ignoring case
     for index, name in enumerate(data_schema.names):
@@ -249,50 +250,3 @@ def read_layout(location: str, description: str | None) -> TableLayout:
             "directory of its own, or read the table with DeltaTableSource"
         ) from error
     return TableLayout(schema, names)
-
-
-def check_schema(path: RecordPath, stored: pa.Schema, given: pa.Schema) -> None:
-    """Refuse ``given`` unless it is ``stored`` exactly (names, order, types, nullability).
-
-    Raises:
-        RecordSchemaError: naming the path and every column that differs.
-    """
-    if given.equals(stored, check_metadata=False):
-        return
-    raise RecordSchemaError(
-        f"records for path {path!r} do not fit the schema stored there: "
-        f"{'; '.join(_differences(stored, given))}. Cast the records to the stored schema "
-        "(records.cast(schema)) or store them under another path"
-    )
-
-
-def _differences(stored: pa.Schema, given: pa.Schema) -> list[str]:
-    given_fields = {field.name: field for field in given}
-    stored_names = set(stored.names)
-    differences = []
-    for field in stored:
-        other = given_fields.get(field.name)
-        if other is None:
-            differences.append(f"column {field.name!r} ({_describe(field)}) is missing")
-        elif not other.equals(field):
-            differences.append(
-                f"column {field.name!r} is {_describe(other)} here but {_describe(field)} "
-                "in the stored records"
-            )
-    differences += [
-        f"column {field.name!r} ({_describe(field)}) is not in the stored records"
-        for field in given
-        if field.name not in stored_names
-    ]
-    if not differences and len(set(given.names)) != len(given.names):
-        differences.append(f"column names repeat: {given.names}")
-    if not differences:
-        differences.append(
-            f"the columns come in the order {given.names} but are stored in the order "
-            f"{stored.names}"
-        )
-    return differences
-
-
-def _describe(field: pa.Field) -> str:
-    return str(field.type) if field.nullable else f"{field.type} not null"

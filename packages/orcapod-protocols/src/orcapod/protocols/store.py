@@ -324,12 +324,8 @@ class BaseArrowDatabase:
         path = validate_record_path(path)
         _require_id("record_id", record_id)
         with self._lock:
-            self._require_open()
-            schema = self._path_schema(path)
-            if schema is None:
+            if self._readable_schema(path, record_id_column) is None:
                 return None
-            if record_id_column is not None:
-                _check_record_id_column(path, schema, record_id_column)
             record = self._read_record(path, record_id)
         if record is None or record.num_rows == 0:
             return None
@@ -407,18 +403,23 @@ class BaseArrowDatabase:
     ) -> pa.Table | None:
         """What ``read(path's schema)`` returns, presented as the contract says."""
         with self._lock:
-            self._require_open()
-            schema = self._path_schema(path)
+            schema = self._readable_schema(path, record_id_column)
             if schema is None:
                 return None
-            if record_id_column is not None:
-                _check_record_id_column(path, schema, record_id_column)
             rows = read(schema)
         if rows is None or rows.num_rows == 0:
             return None
         if record_id_column is None:
             return rows.remove_column(0)
         return rows.rename_columns([record_id_column, *rows.column_names[1:]])
+
+    def _readable_schema(self, path: RecordPath, record_id_column: str | None) -> pa.Schema | None:
+        """The schema of ``path`` for a read (None: no records), ``record_id_column`` checked."""
+        self._require_open()
+        schema = self._path_schema(path)
+        if schema is not None and record_id_column is not None:
+            _check_record_id_column(path, schema, record_id_column)
+        return schema
 
     def list_paths(self, prefix: RecordPath = ()) -> list[RecordPath]:
         """Every path holding stored or pending records whose first names are ``prefix``."""

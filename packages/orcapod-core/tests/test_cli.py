@@ -47,6 +47,7 @@ BUILTINS = {
     ("cli-command", "run"),
     ("cli-command", "verify"),
     ("cli-command", "explain"),
+    ("cli-command", "graph"),
 }
 
 

@@ -55,6 +55,7 @@ def test_builtins_provide_memory_local_noop_and_the_core_commands() -> None:
         (PluginKind.CLI_COMMAND, "run", "orcapod-core"),
         (PluginKind.CLI_COMMAND, "verify", "orcapod-core"),
         (PluginKind.CLI_COMMAND, "explain", "orcapod-core"),
+        (PluginKind.CLI_COMMAND, "graph", "orcapod-core"),
     }
 
 

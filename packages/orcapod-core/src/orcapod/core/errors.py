@@ -37,6 +37,7 @@ __all__ = [
     "ReturnValueError",
     "RunInterrupted",
     "FunctionDeclarationError",
+    "GraphError",
     "HashingError",
     "MissingDependencyError",
     "SchemaError",
@@ -97,6 +98,10 @@ class ReturnValueError(OrcapodError, TypeError):
 
 class ExplainError(OrcapodError, LookupError):
     """``explain`` was asked about a pipeline, node or run the store does not record."""
+
+
+class GraphError(OrcapodError, LookupError):
+    """A pipeline's graph was asked to be coloured by a run the store does not record."""
 
 
 class FileContentError(OrcapodError, OSError):

@@ -6,6 +6,7 @@
 - ``_commands``: the factories of core's own sub-commands, which the registry
   imports only when the parser is built;
 - ``_plugins``: ``orcapod plugins``; ``_run``: ``orcapod run`` and ``orcapod demo``;
+  ``_graph``: ``orcapod graph``;
 - ``demo``: the demo's pipeline; ``_output``: what ``run`` and ``demo`` print.
 
 The command line imports the registry and the pipeline; neither imports it.

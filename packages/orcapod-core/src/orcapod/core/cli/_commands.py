@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 __all__ = [
     "make_demo_command",
     "make_explain_command",
+    "make_graph_command",
     "make_plugins_command",
     "make_run_command",
     "make_verify_command",
@@ -55,6 +56,13 @@ def make_explain_command(host: CliHost) -> CliCommand:
     from orcapod.core.pipeline._explain import ExplainCommand
 
     return ExplainCommand(host)
+
+
+def make_graph_command(host: CliHost) -> CliCommand:
+    """``orcapod graph FILE.py``."""
+    from orcapod.core.cli._graph import GraphCommand
+
+    return GraphCommand(_registry_host(host, "graph"))
 
 
 def _registry_host(host: CliHost, command: str) -> RegistryHost:

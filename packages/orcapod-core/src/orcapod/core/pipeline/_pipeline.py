@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
     from orcapod.core._recording import Recorder
     from orcapod.core.pipeline._explain import Explanation
+    from orcapod.core.pipeline._graph import PipelineGraph
     from orcapod.core.pipeline._run import RunResult
     from orcapod.protocols.database import ArrowDatabase
     from orcapod.protocols.executors import PacketFunctionExecutor
@@ -331,6 +332,47 @@ class Pipeline:
         from orcapod.core.pipeline._explain import explain
 
         return explain(self.database, self.name, label, run_id)
+
+    def graph(
+        self, database: ArrowDatabase | str | None = None, run_id: str | None = None
+    ) -> PipelineGraph:
+        """The pipeline's DAG: ``.mermaid`` and ``.dot`` text, ``.svg()`` a picture.
+
+        Nodes are labelled with their kind and label; edges go from each input
+        to the node consuming it. Where the store (``database``, by default the
+        pipeline's own; a URI is opened for reading) records runs of the
+        pipeline, each function node is coloured by its state in run ``run_id``
+        (default: the latest): ``computed``, ``cached``, ``partial``,
+        ``failed``, ``empty`` or ``not_run``. Sources and operators record no
+        run, so they are not coloured.
+
+        Raises:
+            GraphError: ``run_id`` is given and the store records no such run.
+            StoreNotFoundError: ``database`` is a URI naming no store.
+        """
+        from orcapod.core.pipeline._graph import graph_of
+
+        if isinstance(database, str):
+            from orcapod.core.plugins import open_database
+
+            store = open_database(database, create=False)
+            try:
+                return graph_of(self, store, run_id)
+            finally:
+                store.close()
+        return graph_of(self, database, run_id)
+
+    def _repr_html_(self) -> str:
+        """In Jupyter: the name, the store, the nodes, and the DAG coloured by the latest run."""
+        from orcapod.core.pipeline._graph import graph_of, pipeline_graph, summary_html
+
+        note = ""
+        try:
+            graph = graph_of(self)
+        except Exception as error:  # a display shows the picture, whatever the store says
+            graph = pipeline_graph(self)
+            note = f"states not read: {type(error).__name__}: {error}"
+        return summary_html(graph, self.uri, note=note)
 
 
 def _orchestrator(orchestrator: str | Orchestrator) -> Orchestrator:

@@ -122,6 +122,6 @@ class LazyCliCommand:
 
 @hookimpl(trylast=True)
 def orcapod_cli_commands() -> Mapping[str, CliCommandFactory]:
-    """``orcapod plugins``, ``demo``, ``run``, ``verify`` and ``explain``."""
-    names = ("plugins", "demo", "run", "verify", "explain")
+    """``orcapod plugins``, ``demo``, ``run``, ``verify``, ``explain`` and ``graph``."""
+    names = ("plugins", "demo", "run", "verify", "explain", "graph")
     return {name: LazyCliCommand(f"make_{name}_command") for name in names}

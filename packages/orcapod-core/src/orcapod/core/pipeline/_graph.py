@@ -161,7 +161,7 @@ class PipelineGraph:
     def mermaid(self) -> str:
         """The graph as a Mermaid flowchart, top to bottom; states as classes."""
         ids = self._ids()
-        lines = [f"%% pipeline {self.pipeline}" + _run_note(self.run_id), "flowchart TD"]
+        lines = ["flowchart TD", f"    %% pipeline {self.pipeline}" + _run_note(self.run_id)]
         for node in self.nodes:
             text = f"{_mermaid_text(node.kind_line)}<br/>{_mermaid_text(node.label)}"
             opening, closing = _MERMAID_SHAPES.get(node.kind, ('["', '"]'))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from orcapod.core.pipeline._explain import Explanation, explain
+from orcapod.core.pipeline._graph import STATE_COLOURS, GraphNode, PipelineGraph, render_svg
 from orcapod.core.pipeline._nodes import FunctionNode, Node, OperatorNode, SourceNode
 from orcapod.core.pipeline._orchestrators import (
     AsyncPipelineOrchestrator,
@@ -16,14 +17,18 @@ __all__ = [
     "AsyncPipelineOrchestrator",
     "Explanation",
     "FunctionNode",
+    "GraphNode",
     "Node",
     "NodeCounts",
     "OperatorNode",
     "Orchestrator",
     "PacketFailure",
     "Pipeline",
+    "PipelineGraph",
     "RunResult",
+    "STATE_COLOURS",
     "SourceNode",
     "SyncPipelineOrchestrator",
     "explain",
+    "render_svg",
 ]

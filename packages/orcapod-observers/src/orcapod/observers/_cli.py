@@ -15,6 +15,7 @@ import argparse
 import base64
 import json
 import sys
+import time as clock
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -22,17 +23,19 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from orcapod.observers._follow import FollowedRows, RunFollower
 from orcapod.observers._reader import STATES, ObservabilityReader, list_pipelines
 from orcapod.protocols.errors import OrcapodError
 from orcapod.protocols.text import colour_enabled, escape_control, paint_state, print_table
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from orcapod.protocols.database import ArrowDatabase
     from orcapod.protocols.hooks import CliCommand, CliCommandFactory, CliHost
 
 __all__ = [
+    "FOLLOW_EXIT_STATUSES",
     "LogsCommand",
     "ResultsCommand",
     "RunsCommand",
@@ -55,6 +58,21 @@ RESULTS_LIMIT = 50
 
 CELL_CHARS = 60
 """Characters of each value ``orcapod results`` shows (longer ones are cut, on one line)."""
+
+FOLLOW_INTERVAL_S = 0.5
+"""Seconds between two reads of the store under ``--follow`` (without ``--interval``)."""
+
+FOLLOW_EXIT_STATUSES = {
+    "SUCCESS": 0,
+    "PARTIAL": 3,
+    "FAILED": 4,
+    "INTERRUPTED": 5,
+    "CRASHED": 6,
+}
+"""The exit status of ``orcapod logs/status --follow``: the followed run's outcome."""
+
+EXIT_STOPPED = 130
+"""``--follow`` stopped by Ctrl-C (128 + SIGINT): the run itself goes on."""
 
 _NONE = "-"
 
@@ -145,10 +163,9 @@ class _ObservabilityCommand:
     def _show_from(self, database: ArrowDatabase, args: argparse.Namespace) -> int:
         try:
             reader = ObservabilityReader(database, _choose_pipeline(database, args.pipeline))
-            self.show(reader, args)
+            return self.show(reader, args) or 0
         except (OrcapodError, _Failure) as error:
             return self._fail(str(error))
-        return 0
 
     def _close(self, database: ArrowDatabase, uri: str) -> int:
         try:
@@ -157,9 +174,36 @@ class _ObservabilityCommand:
             return self._fail(f"closing database {uri!r} failed: {error}")
         return 0
 
-    def show(self, reader: ObservabilityReader, args: argparse.Namespace) -> None:
-        """Print the sub-command's output."""
+    def show(self, reader: ObservabilityReader, args: argparse.Namespace) -> int | None:
+        """Print the sub-command's output; the exit status, where not 0."""
         raise NotImplementedError
+
+    def follow(
+        self,
+        reader: ObservabilityReader,
+        args: argparse.Namespace,
+        follower: RunFollower,
+        show_rows: Callable[[FollowedRows], None],
+    ) -> int:
+        """Poll the store for the run's new rows and print them, until the run is over.
+
+        Returns:
+            The run's outcome as FOLLOW_EXIT_STATUSES says, or EXIT_STOPPED on Ctrl-C.
+        """
+        try:
+            if not args.json:
+                print(_following_line(follower))
+            while True:
+                found = follower.poll()
+                show_rows(found)
+                if found.over:
+                    _print_end(follower, found, json_lines=args.json)
+                    sys.stdout.flush()
+                    return FOLLOW_EXIT_STATUSES.get(found.state, 1)
+                sys.stdout.flush()  # a follower in a pipe sees each poll's rows at once
+                clock.sleep(args.interval)
+        except KeyboardInterrupt:
+            return EXIT_STOPPED
 
     def _fail(self, message: str) -> int:
         one_line = " ".join(line.strip() for line in message.splitlines() if line.strip())
@@ -221,19 +265,28 @@ class StatusCommand(_ObservabilityCommand):
     help = "show the current state of every packet of a pipeline (or of one node)"
 
     def add_options(self, parser: argparse.ArgumentParser) -> None:
-        """``--node`` and ``--failed``."""
+        """``--node``, ``--run``, ``--failed`` and the ``--follow`` options."""
         parser.add_argument("--node", metavar="N", help="only the node with this label")
+        parser.add_argument(
+            "--run",
+            metavar="R",
+            help="each packet's state at the end of the run with this id (with --follow: "
+            "the run to follow)",
+        )
         parser.add_argument(
             "--failed", action="store_true", help="only packets whose current state is FAILED"
         )
+        _add_follow_options(parser, "each state change of the run's packets")
 
-    def show(self, reader: ObservabilityReader, args: argparse.Namespace) -> None:
+    def show(self, reader: ObservabilityReader, args: argparse.Namespace) -> int | None:
         """Print one line per packet, node by node, and the count of each state."""
+        if args.follow:
+            return self._follow_status(reader, args)
         rows: list[list[str]] = []
         counts: dict[str, int] = {}
         run_states: dict[str, str] | None = None  # read once, if a packet is LOST
         for node in _nodes(reader, args.node):
-            events = reader.status(node=node)
+            events = reader.status(node=node, run_id=args.run)
             if args.failed:
                 events = events.filter(pc.equal(events["__state"], "FAILED"))
             for state, count in _state_counts(events).items():
@@ -246,11 +299,11 @@ class StatusCommand(_ObservabilityCommand):
             else:
                 rows += _status_rows(events, run_states or {})
         if args.json:
-            return
+            return None
         if not rows:
             what = "failed packets" if args.failed else "status events"
             print(f"no {what} recorded for {_scope(reader, args.node)}")
-            return
+            return None
         print_table(["NODE", "STATE", "ATTEMPT", "UPDATED (UTC)", "RUN", "TAGS", "DETAIL"], rows)
         order = [state for state in STATES if state in counts] + sorted(set(counts) - set(STATES))
         colour = colour_enabled()
@@ -258,6 +311,26 @@ class StatusCommand(_ObservabilityCommand):
             f"{counts[state]} {paint_state(state, colour=colour)}" for state in order
         )
         print(f"\n{len(rows)} packet(s): {breakdown}")
+        return None
+
+    def _follow_status(self, reader: ObservabilityReader, args: argparse.Namespace) -> int:
+        """``--follow``: one line per new status event of the run, then its end."""
+        failed = _failed_events if args.failed else None
+        follower = _follower(reader, args, logs=False, status=True, status_where=failed)
+        colour = colour_enabled()
+
+        def show_rows(found: FollowedRows) -> None:
+            run_states = {follower.run_id: found.state}
+            events = found.status + (found.lost if not args.failed else [])
+            for record in (
+                _status_record(event, run_states, _tag_names_of(event)) for event in events
+            ):
+                if args.json:
+                    _print_json(record)
+                else:
+                    print(_status_line(record, colour=colour))
+
+        return self.follow(reader, args, follower, show_rows)
 
 
 class LogsCommand(_ObservabilityCommand):
@@ -286,10 +359,13 @@ class LogsCommand(_ObservabilityCommand):
             action="store_true",
             help=f"show all of every output and traceback, not {SECTION_LINES} lines of each",
         )
+        _add_follow_options(parser, "each attempt of the run as it is stored")
 
-    def show(self, reader: ObservabilityReader, args: argparse.Namespace) -> None:
+    def show(self, reader: ObservabilityReader, args: argparse.Namespace) -> int | None:
         """Print one block per log row, node by node, oldest first."""
         wanted = [_parse_tag(text) for text in args.tag]
+        if args.follow:
+            return self._follow_logs(reader, args, wanted)
         per_node = [
             (node, reader.logs(node=node, run_id=args.run, failed_only=args.failed))
             for node in _nodes(reader, args.node)
@@ -305,6 +381,31 @@ class LogsCommand(_ObservabilityCommand):
                 shown += 1
         if not shown and not args.json:
             print(f"no log rows match in {_scope(reader, args.node)}")
+        return None
+
+    def _follow_logs(
+        self, reader: ObservabilityReader, args: argparse.Namespace, wanted: list[tuple[str, str]]
+    ) -> int:
+        """``--follow``: one block per new log row of the run, then its end."""
+
+        def where(node: str, logs: pa.Table) -> pa.Table:
+            if args.failed:
+                logs = logs.filter(pc.invert(pc.fill_null(logs["__success"], True)))
+            return _filter_tags(logs, node, wanted)
+
+        follower = _follower(reader, args, logs=True, status=False, logs_where=where)
+        shown = 0
+
+        def show_rows(found: FollowedRows) -> None:
+            nonlocal shown
+            for row in found.logs:
+                if args.json:
+                    _print_json(_log_record(row))
+                    continue
+                print("\n" + _log_block(row, full=args.full))
+                shown += 1
+
+        return self.follow(reader, args, follower, show_rows)
 
 
 class ResultsCommand(_ObservabilityCommand):
@@ -397,6 +498,113 @@ def _cell(value: Any) -> str:
     escaped), cut to ``CELL_CHARS``."""
     text = escape_control(_format_value(value, none="null"))
     return text if len(text) <= CELL_CHARS else text[: CELL_CHARS - 3] + "..."
+
+
+# -- following a run ---------------------------------------------------------------------
+
+
+def _add_follow_options(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--follow``, ``--interval`` and ``--stale-after``."""
+    parser.add_argument(
+        "--follow",
+        action="store_true",
+        help=(
+            f"follow the latest run (or --run R) as it runs: print {what}, as the run's "
+            "flushes make it durable (every flush_interval), then the run's end; exit with "
+            "the run's outcome (0 SUCCESS, 3 PARTIAL, 4 FAILED, 5 INTERRUPTED, 6 CRASHED; "
+            "130 when Ctrl-C stops following)"
+        ),
+    )
+    parser.add_argument(
+        "--interval",
+        metavar="S",
+        type=_seconds,
+        default=FOLLOW_INTERVAL_S,
+        help=f"with --follow: seconds between reads of the store (default {FOLLOW_INTERVAL_S})",
+    )
+    parser.add_argument(
+        "--stale-after",
+        metavar="S",
+        type=_seconds,
+        default=None,
+        help=(
+            "with --follow: call the run CRASHED when its heartbeat is S seconds old (default: "
+            "12 of its flush intervals, at least 120 s); on the run's own host a dead process "
+            "is found at once"
+        ),
+    )
+
+
+def _seconds(text: str) -> float:
+    """A positive number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds (above 0)")
+    return value
+
+
+def _follower(reader: ObservabilityReader, args: argparse.Namespace, **what: Any) -> RunFollower:
+    return RunFollower(reader, args.run, node=args.node, stale_after_s=args.stale_after, **what)
+
+
+def _failed_events(node: str, events: pa.Table) -> pa.Table:
+    return events.filter(pc.fill_null(pc.equal(events["__state"], "FAILED"), False))
+
+
+def _following_line(follower: RunFollower) -> str:
+    start = follower.start
+    where = f"on {start.get('__host') or '?'}, pid {_format_value(start.get('__pid'))}"
+    return escape_control(
+        f"following run {follower.run_id} of pipeline {follower.pipeline!r} (started "
+        f"{_format_time(start.get('__started_at'))} UTC {where}); Ctrl-C stops following"
+    )
+
+
+def _print_end(follower: RunFollower, found: FollowedRows, *, json_lines: bool) -> None:
+    """The run's end: how it ended, its counts, and why a CRASHED run is judged so."""
+    run = found.run
+    if json_lines:
+        fields = {name: run.get(f"__{name}") for name in _RUN_FIELDS}
+        _print_json({"event": "run_end", **fields, "state": found.state})
+        return
+    colour = colour_enabled()
+    state = paint_state(found.state, colour=colour)
+    if found.state == "CRASHED":
+        lost = f"; {len(found.lost)} packet(s) it left RUNNING are LOST" if found.lost else ""
+        text = (
+            f"run {follower.run_id} CRASHED: {_first_line(run.get('__error'), 300) or '?'} "
+            f"(it wrote no end){lost}"
+        )
+        print("\n" + escape_control(text).replace("CRASHED", state, 1))
+        return
+    counts = ", ".join(
+        f"{_format_value(run.get(f'__n_{name}'))} {name}"
+        for name in ("success", "failed", "cached")
+    )
+    ended = _format_time(run.get("__ended_at"))
+    text = f"run {follower.run_id} ended {found.state} at {ended} UTC: {counts}"
+    error = _first_line(run.get("__error"), 300)
+    if error:
+        text += f"; {error}"
+    print("\n" + escape_control(text).replace(found.state, state, 1))
+
+
+def _status_line(record: dict[str, Any], *, colour: bool) -> str:
+    """One status event of a followed run on one line."""
+    parts = [
+        _format_time(record["timestamp"]),
+        escape_control(str(record["node_label"])),
+        paint_state(str(record["state"]), colour=colour),
+        f"attempt {_format_value(record['attempt'])}",
+        escape_control(_format_tags(record["tags"], list(record["tags"])) or "(no tags)"),
+    ]
+    detail = _first_line(record["detail"])
+    if detail:
+        parts.append(escape_control(detail))
+    return "  ".join(parts)
 
 
 # -- choosing what to read ---------------------------------------------------------------
@@ -527,31 +735,33 @@ def _status_rows(events: pa.Table, run_states: dict[str, str]) -> list[list[str]
 def _status_records(events: pa.Table, run_states: dict[str, str]) -> list[dict[str, Any]]:
     """One record per packet: the status table's columns, the detail complete."""
     tags = _tag_names(events)
-    records = []
-    for event in events.to_pylist():
-        state = event["__state"]
-        detail: str | None
-        if state in ("FAILED", "CANCELLED"):
-            detail = event.get("__error_summary")
-        elif state == "CACHED" and event.get("__source_run_id"):
-            detail = f"computed in run {event['__source_run_id']}"
-        elif state == "LOST":
-            run_state = run_states.get(event["__run_id"], "ended")
-            detail = f"left RUNNING: its run {run_state} before it finished"
-        else:
-            detail = None
-        records.append(
-            {
-                "node_label": event["__node_label"],
-                "state": state,
-                "attempt": event.get("__attempt"),
-                "timestamp": event["__timestamp"],
-                "run_id": event["__run_id"],
-                "tags": {name: event.get(name) for name in tags},
-                "detail": detail,
-            }
-        )
-    return records
+    return [_status_record(event, run_states, tags) for event in events.to_pylist()]
+
+
+def _status_record(
+    event: dict[str, Any], run_states: dict[str, str], tags: Sequence[str]
+) -> dict[str, Any]:
+    """A status event as a record: its columns without ``__``, the tags nested, a detail."""
+    state = event["__state"]
+    detail: str | None
+    if state in ("FAILED", "CANCELLED"):
+        detail = event.get("__error_summary")
+    elif state == "CACHED" and event.get("__source_run_id"):
+        detail = f"computed in run {event['__source_run_id']}"
+    elif state == "LOST":
+        run_state = run_states.get(event["__run_id"], "ended")
+        detail = f"left RUNNING: its run {run_state} before it finished"
+    else:
+        detail = None
+    return {
+        "node_label": event["__node_label"],
+        "state": state,
+        "attempt": event.get("__attempt"),
+        "timestamp": event["__timestamp"],
+        "run_id": event["__run_id"],
+        "tags": {name: event.get(name) for name in tags},
+        "detail": detail,
+    }
 
 
 def _log_record(row: dict[str, Any]) -> dict[str, Any]:

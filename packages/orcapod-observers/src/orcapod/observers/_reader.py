@@ -194,6 +194,12 @@ class ObservabilityReader:
     def __repr__(self) -> str:
         return f"ObservabilityReader({self._database!r}, pipeline={self._pipeline!r})"
 
+    def _repr_html_(self) -> str:
+        """A notebook's view: the runs and the latest run's packet states, bounded."""
+        from orcapod.observers._display import reader_html
+
+        return reader_html(self)
+
     @property
     def pipeline(self) -> str:
         """The name of the pipeline read."""
@@ -727,7 +733,10 @@ def _one_row_per_run(records: pa.Table) -> pa.Table:
 
 
 def _judge(
-    run: Mapping[str, Any], beat: Mapping[str, Any] | None, now: datetime
+    run: Mapping[str, Any],
+    beat: Mapping[str, Any] | None,
+    now: datetime,
+    stale_after_s: float | None = None,
 ) -> tuple[str, str | None]:
     """``RUNNING`` or ``CRASHED`` (and why) for a run without an end record.
 
@@ -735,6 +744,9 @@ def _judge(
         run: the run's start record.
         beat: its latest heartbeat, if it has any.
         now: the time of the reading.
+        stale_after_s: seconds of silence after which the heartbeat is stale;
+            by default ``STALE_AFTER_INTERVALS`` of the writer's interval, at
+            least ``STALE_AFTER_AT_LEAST_S``.
     """
     source = beat if beat is not None else run
     host, pid = source["__host"], source["__pid"]
@@ -750,7 +762,11 @@ def _judge(
     if last is None:  # nothing says when it last lived: nothing says it died
         return "RUNNING", None
     interval = (beat or {}).get("__interval_s") or DEFAULT_INTERVAL_S
-    allowed = max(STALE_AFTER_INTERVALS * interval, STALE_AFTER_AT_LEAST_S)
+    allowed = (
+        max(STALE_AFTER_INTERVALS * interval, STALE_AFTER_AT_LEAST_S)
+        if stale_after_s is None
+        else stale_after_s
+    )
     silent = now - last
     if silent <= timedelta(seconds=allowed):
         return "RUNNING", None

@@ -14,7 +14,14 @@ if TYPE_CHECKING:
 
     from orcapod.protocols.values import RecordPath
 
-__all__ = ["MAX_PATH_COMPONENT_LENGTH", "ArrowDatabase", "flush_paths", "validate_record_path"]
+__all__ = [
+    "MAX_PATH_COMPONENT_LENGTH",
+    "ArrowDatabase",
+    "RecordCursor",
+    "flush_paths",
+    "read_new_records",
+    "validate_record_path",
+]
 
 MAX_PATH_COMPONENT_LENGTH = 128
 _COMPONENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.=\-]*")
@@ -82,6 +89,15 @@ class ArrowDatabase(Protocol):
     A backend may also offer a ``uri`` attribute: the URI that opens the same
     store again through the plugin registry (without secrets). Pipelines
     record it with every run, so that a run's records say where they live.
+
+    A backend may also offer incremental reads, ``get_new_records(path,
+    cursor=None, *, record_id_column=None)`` returning ``(table or None,
+    cursor)``: the records at ``path`` that ``cursor`` has not returned yet
+    (all of them without a cursor), each once across calls, and the cursor to
+    pass next time. Readers call it through :func:`read_new_records`, which
+    reads any other backend whole and drops what it returned before. The
+    store toolkit (:class:`~orcapod.protocols.store.BaseArrowDatabase`) has it,
+    and its engines may read only what is new (``_read_new``).
     """
 
     def add_record(
@@ -226,3 +242,95 @@ def _flushes_paths(kind: type) -> bool:
         )
         _FLUSHES_PATHS[kind] = known
     return known
+
+
+class RecordCursor:
+    """Where incremental reads of one path got to: give it to the next read of that path.
+
+    A cursor belongs to one path of one open database; reads update it in
+    place and return it. ``seen`` holds the ids already returned, so no record
+    is returned twice; ``position`` is the store's own mark of what it has
+    read (a Delta table version, a SQLite rowid), None where it has none.
+    """
+
+    __slots__ = ("path", "position", "seen")
+
+    def __init__(self, path: RecordPath) -> None:
+        self.path = path
+        self.position: object = None
+        self.seen: set[str] = set()
+
+    def __repr__(self) -> str:
+        return (
+            f"RecordCursor({self.path!r}, position={self.position!r}, "
+            f"{len(self.seen)} record(s) returned)"
+        )
+
+    @classmethod
+    def checked(cls, path: RecordPath, cursor: RecordCursor | None) -> RecordCursor:
+        """``cursor``, or a new one, for ``path``; refuses a cursor of another path."""
+        if cursor is None:
+            return cls(path)
+        if not isinstance(cursor, RecordCursor):
+            raise TypeError(
+                f"cursor must be a RecordCursor returned by an earlier read, or None, got "
+                f"{type(cursor).__name__}"
+            )
+        if cursor.path != path:
+            raise ValueError(
+                f"the cursor is of path {cursor.path!r}, not {path!r}; keep one cursor per path"
+            )
+        return cursor
+
+    def keep_unseen(
+        self, rows: pa.Table | None, ids: pa.Array | pa.ChunkedArray | None
+    ) -> pa.Table | None:
+        """The ``rows`` whose ``ids`` (aligned) were not returned before; remembers them."""
+        if rows is None or ids is None or rows.num_rows == 0:
+            return None
+        seen = self.seen
+        fresh: list[bool] = []
+        for record_id in ids.to_pylist():
+            fresh.append(record_id not in seen)
+            seen.add(record_id)
+        if all(fresh):
+            return rows
+        import pyarrow as pa
+
+        kept = rows.filter(pa.array(fresh, pa.bool_()))
+        return kept if kept.num_rows else None
+
+
+def read_new_records(
+    database: ArrowDatabase,
+    path: RecordPath,
+    cursor: RecordCursor | None = None,
+    *,
+    record_id_column: str | None = None,
+) -> tuple[pa.Table | None, RecordCursor]:
+    """The records at ``path`` that ``cursor`` has not returned yet (None: none), and the
+    cursor for the next read; without a cursor, every record.
+
+    Each record is returned once across the reads of one cursor, stored or
+    pending alike. A database with ``get_new_records`` (every store built on
+    the store toolkit) answers itself, reading only what is new where its
+    engine can; any other is read whole (``get_all_records``) and what was
+    returned before is dropped, so every backend can be followed.
+
+    Raises:
+        TypeError, ValueError: ``cursor`` is not one this path's reads returned.
+    """
+    native = getattr(database, "get_new_records", None)
+    if native is not None:
+        rows, found = native(path, cursor, record_id_column=record_id_column)
+        return rows, found
+    path = validate_record_path(path)
+    cursor = RecordCursor.checked(path, cursor)
+    ids_name = record_id_column or "__read_new_records_id"
+    rows = database.get_all_records(path, record_id_column=ids_name)
+    if rows is None:
+        return None, cursor
+    fresh = cursor.keep_unseen(rows, rows.column(0))
+    if fresh is None or record_id_column is not None:
+        return fresh, cursor
+    return fresh.remove_column(0), cursor

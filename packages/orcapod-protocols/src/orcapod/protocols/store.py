@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 import pyarrow as pa
 
-from orcapod.protocols.database import validate_record_path
+from orcapod.protocols.database import RecordCursor, validate_record_path
 from orcapod.protocols.errors import DatabaseError, DuplicateRecordError, RecordSchemaError
 
 if TYPE_CHECKING:
@@ -177,6 +177,21 @@ class BaseArrowDatabase:
             matches = equal_mask(path, name, column, value)
             mask = matches if mask is None else pc.and_(mask, matches)
         return rows.filter(mask)
+
+    def _read_new(self, path: RecordPath, position: object) -> tuple[pa.Table | None, object]:
+        """The rows stored at ``path`` since ``position``, and every pending row; and the
+        position now reached (what the next call is given).
+
+        ``position`` is None at the first read of a cursor, else what this
+        method returned last time for the path. The rows may include some
+        returned before: the base class drops the ids it returned already. So
+        the default, every row (:meth:`_read_all`) and position None, is
+        correct for every engine; an engine that can tell what was stored
+        since a mark (a table version, an increasing row number) overrides
+        this to read only that. The position must be taken no later than the
+        rows are read, so that a row stored meanwhile is read next time.
+        """
+        return self._read_all(path), None
 
     def _list_paths(self, prefix: RecordPath) -> Iterable[RecordPath]:
         """The paths holding records; at least those starting with ``prefix``."""
@@ -394,6 +409,40 @@ class BaseArrowDatabase:
             return self._read_matching(path, schema, column_values)
 
         return self._read(path, record_id_column, matching)
+
+    def get_new_records(
+        self,
+        path: RecordPath,
+        cursor: RecordCursor | None = None,
+        *,
+        record_id_column: str | None = None,
+    ) -> tuple[pa.Table | None, RecordCursor]:
+        """The records at ``path`` that ``cursor`` has not returned yet, and the cursor.
+
+        Without a cursor, every record (stored and pending) and a new cursor;
+        with one, only the records added since it last read, each once
+        (updating ``cursor`` in place, and returning it). Followers of a
+        growing path (``orcapod logs --follow``) poll with it: the engine
+        reads only what was stored since its last position where it can
+        (see :meth:`_read_new`), else everything, filtered here.
+
+        Raises:
+            TypeError, ValueError: ``cursor`` was not returned by a read of ``path``.
+        """
+        path = validate_record_path(path)
+        cursor = RecordCursor.checked(path, cursor)
+        with self._lock:
+            schema = self._readable_schema(path, record_id_column)
+            if schema is None:
+                return None, cursor
+            rows, position = self._read_new(path, cursor.position)
+            fresh = cursor.keep_unseen(rows, None if rows is None else rows.column(0))
+            cursor.position = position
+        if fresh is None:
+            return None, cursor
+        if record_id_column is None:
+            return fresh.remove_column(0), cursor
+        return fresh.rename_columns([record_id_column, *fresh.column_names[1:]]), cursor
 
     def _read(
         self,

@@ -201,6 +201,34 @@ class _PathState:
         # Files written by other writers (or compaction) may use string, not large_string.
         return self._checked(lambda: pa.concat_tables(parts, promote_options="permissive"))
 
+    def rows_at_version(self) -> pa.Table | None:
+        """Every row stored at ``version`` (ids first): the kept rows, or read without
+        keeping them (a follower reading new rows only need not hold the table)."""
+        if self._rows is not None or self.table is None or self.layout is None:
+            return self._rows
+        layout, every_file = self.layout, self._read_all()
+        return self._checked(lambda: layout.from_physical(every_file))
+
+    def rows_added(self, since: int) -> pa.Table | None:
+        """The rows (ids first) appended in versions ``since + 1`` to ``version``; None
+        when the Delta log cannot say (rows rewritten or deleted, the log cleaned up)."""
+        layout = self.layout
+        if layout is None or since > self.version:
+            return None
+        if since == self.version:
+            return layout.rows_schema.empty_table()
+        files = added_data_files(self.directory, since, self.version)
+        if files is None:
+            return None
+        if not files:
+            return layout.rows_schema.empty_table()
+        parts = [self._read_file(file) for file in files]
+        return self._checked(
+            lambda: pa.concat_tables(
+                [layout.from_physical(part) for part in parts], promote_options="permissive"
+            )
+        )
+
     def stored_rows(self) -> pa.Table | None:
         """Every row stored at ``version`` (ids first), read once and then kept."""
         if self.table is None or self.layout is None:
@@ -401,6 +429,21 @@ class DeltaTableDatabase(BaseArrowDatabase):
         if not parts:
             return None
         return parts[0] if len(parts) == 1 else pa.concat_tables(parts)
+
+    def _read_new(self, path: RecordPath, position: object) -> tuple[pa.Table | None, object]:
+        """Rows of the data files the Delta log says were appended since table version
+        ``position``, and the pending rows; every row where the log cannot say."""
+        state = self._readable_state(path)
+        stored = None
+        if isinstance(position, int) and state.table is not None:
+            stored = state.rows_added(position)
+        if stored is None:
+            stored = state.rows_at_version()
+        parts = [part for part in (stored, state.pending_rows()) if part is not None]
+        version = state.version if state.table is not None else None
+        if not parts:
+            return None, version
+        return (parts[0] if len(parts) == 1 else pa.concat_tables(parts)), version
 
     def _list_paths(self, prefix: RecordPath) -> Iterable[RecordPath]:
         found = find_paths(self._root, prefix)

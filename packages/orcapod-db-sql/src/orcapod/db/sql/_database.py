@@ -469,6 +469,29 @@ class SQLDatabase(BaseArrowDatabase):
         found = self._select(stored, None) if stored.in_catalog else None
         return _combine(found, stored.pending_table())
 
+    def _read_new(self, path: RecordPath, position: object) -> tuple[pa.Table | None, object]:
+        """On SQLite, the rows whose rowid is above ``position`` (a range on the rowid
+        index), and the pending rows; elsewhere every row (the toolkit's default).
+
+        SQLite gives a new row the table's largest rowid plus one, and writers
+        take turns (one write transaction at a time), so committed rowids grow
+        in the order rows become durable, and orcapod never deletes rows. The
+        largest rowid is read first; the rows are then read up to it, so a row
+        committed in between is read next time.
+        """
+        stored = self._paths[path]
+        rowid = _rowid_name(stored) if self._dialect == SQLITE else None
+        if rowid is None or not stored.in_catalog:
+            return super()._read_new(path, position)
+        column: sa.ColumnElement[Any] = sa.literal_column(rowid)
+        with self._reading_table(stored), self._engine.connect() as conn:
+            latest = conn.execute(sa.select(sa.func.max(column)).select_from(stored.table)).scalar()
+        condition = None if latest is None else column <= latest
+        if isinstance(position, int) and condition is not None:
+            condition = sa.and_(column > position, condition)
+        found = None if latest is None or latest == position else self._select(stored, condition)
+        return _combine(found, stored.pending_table()), latest if latest is not None else position
+
     def _read_matching(
         self, path: RecordPath, schema: pa.Schema, column_values: Mapping[str, Any]
     ) -> pa.Table | None:
@@ -684,6 +707,16 @@ class SQLDatabase(BaseArrowDatabase):
 
 def _stored_schema(schema: pa.Schema) -> pa.Schema:
     return pa.schema([_ID_FIELD, *schema], metadata=schema.metadata)
+
+
+_ROWID_NAMES = ("_rowid_", "rowid", "oid")
+"""SQLite's names of a table's rowid; a column of the same name hides one."""
+
+
+def _rowid_name(stored: PathTable) -> str | None:
+    """A name of the rowid of ``stored``'s SQLite table no column hides; None if all are."""
+    taken = {name.casefold() for name in stored.sql_columns}
+    return next((name for name in _ROWID_NAMES if name not in taken), None)
 
 
 def _combine(found: pa.Table | None, pending: pa.Table | None) -> pa.Table | None:

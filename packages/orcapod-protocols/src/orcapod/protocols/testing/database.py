@@ -38,7 +38,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orcapod.protocols.database import ArrowDatabase, _flushes_paths, flush_paths
+from orcapod.protocols.database import (
+    ArrowDatabase,
+    _flushes_paths,
+    flush_paths,
+    read_new_records,
+)
 from orcapod.protocols.errors import (
     DatabaseError,
     DuplicateRecordError,
@@ -249,6 +254,17 @@ def _by_id(table: pa.Table | None) -> dict[str, dict[str, Any]]:
         assert record_id not in rows, f"record id {record_id!r} was returned twice"
         rows[record_id] = row
     return rows
+
+
+def _numbered(start: int, stop: int) -> pa.Table:
+    """Records ``n<k>`` holding ``k``, for ``k`` in ``range(start, stop)``."""
+    numbers = list(range(start, stop))
+    return pa.table({_ID: [f"n{k}" for k in numbers], "n": pa.array(numbers, pa.int64())})
+
+
+def _ids_of(table: pa.Table | None) -> list[str]:
+    """The sorted ids of ``table`` (ids in column ``_ID``); none for None."""
+    return [] if table is None else sorted(table.column(_ID).to_pylist())
 
 
 def _sorted_by_id(table: pa.Table | None) -> pa.Table:
@@ -1004,6 +1020,39 @@ class ArrowDatabaseContract:
                 assert all(row["subject"] == f"subject-{k}" for k, row in rows.items())
 
         check()
+
+    # -- incremental reads (read_new_records, get_new_records) ------------------------
+
+    def test_incremental_reads_return_each_record_once_pending_or_stored(
+        self, database: ArrowDatabase
+    ) -> None:
+        """What a follower polls with: each record comes back once, whether read while
+        pending, after its flush, or never read before; ids in the asked column."""
+        rows, cursor = read_new_records(database, _PATH, record_id_column=_ID)
+        assert rows is None  # no such path yet
+        database.add_records(_PATH, _numbered(0, 3), _ID, flush=True)
+        rows, cursor = read_new_records(database, _PATH, cursor, record_id_column=_ID)
+        assert _ids_of(rows) == ["n0", "n1", "n2"]
+        assert read_new_records(database, _PATH, cursor, record_id_column=_ID)[0] is None
+        database.add_records(_PATH, _numbered(3, 5), _ID)  # pending
+        rows, cursor = read_new_records(database, _PATH, cursor, record_id_column=_ID)
+        assert _ids_of(rows) == ["n3", "n4"]
+        database.flush()
+        assert read_new_records(database, _PATH, cursor, record_id_column=_ID)[0] is None
+        database.add_records(_PATH, _numbered(5, 6), _ID, flush=True)
+        rows, cursor = read_new_records(database, _PATH, cursor)
+        assert rows is not None
+        assert rows.column_names == ["n"]
+        assert rows.column("n").to_pylist() == [5]
+
+    def test_an_incremental_read_refuses_a_cursor_of_another_path(
+        self, database: ArrowDatabase
+    ) -> None:
+        database.add_records(_PATH, _numbered(0, 1), _ID)
+        database.add_records((*_PATH, "other"), _numbered(0, 1), _ID)
+        _, cursor = read_new_records(database, _PATH)
+        with pytest.raises(ValueError, match="cursor"):
+            read_new_records(database, (*_PATH, "other"), cursor)
 
 
 class PersistentArrowDatabaseContract(ArrowDatabaseContract):

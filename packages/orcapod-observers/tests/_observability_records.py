@@ -360,3 +360,32 @@ def demo_records(database: ArrowDatabase, pipeline: str = "demo") -> Records:
 
     records.event("when", W1, "RUNNING", run="r3", when=201, node_hash="h2")
     return records
+
+
+class KeptDatabase:
+    """A database a command may close without losing it (the test reads it afterwards)."""
+
+    def __init__(self, database: ArrowDatabase) -> None:
+        self._database = database
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._database, name)
+
+    def close(self) -> None:
+        pass
+
+
+class SameDatabaseHost:
+    """A CLI host opening every URI as the database given (``memory://`` cannot be reopened)."""
+
+    def __init__(self, database: ArrowDatabase) -> None:
+        self.database = database
+
+    def open_database(self, uri: str, *, create: bool = True) -> Any:
+        return KeptDatabase(self.database)
+
+    def get_executor(self, name: str, **options: Any) -> Any:
+        raise NotImplementedError
+
+    def get_observer(self, name: str, **options: Any) -> Any:
+        raise NotImplementedError

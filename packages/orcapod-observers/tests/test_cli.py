@@ -81,7 +81,7 @@ def _error_line(err: str) -> str:
 def test_the_plugin_provides_runs_status_and_logs(host: FakeHost) -> None:
     commands = cli_commands()
 
-    assert set(commands) == {"runs", "status", "logs", "results"}
+    assert set(commands) == {"runs", "status", "logs", "results", "report"}
     assert isinstance(host, CliHost)
     for factory in commands.values():
         command = factory(host)

@@ -35,35 +35,6 @@ def halve(x: int) -> int:
     return x // 2
 
 
-class _Kept:
-    """A database the command may close without losing it (the test reads it afterwards)."""
-
-    def __init__(self, database: InMemoryArrowDatabase) -> None:
-        self._database = database
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._database, name)
-
-    def close(self) -> None:
-        pass
-
-
-class _Host:
-    """Opens every URI as the database given (``memory://`` databases cannot be reopened)."""
-
-    def __init__(self, database: InMemoryArrowDatabase) -> None:
-        self.database = database
-
-    def open_database(self, uri: str, *, create: bool = True) -> Any:
-        return _Kept(self.database)
-
-    def get_executor(self, name: str, **options: Any) -> Any:
-        raise NotImplementedError
-
-    def get_observer(self, name: str, **options: Any) -> Any:
-        raise NotImplementedError
-
-
 _STORES: dict[str, InMemoryArrowDatabase] = {}
 
 
@@ -72,7 +43,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="orcapod")
     subparsers = parser.add_subparsers(dest="command")
     for name, factory in cli_commands().items():
-        command = factory(_Host(_STORES[argv[1]]))
+        command = factory(helper.SameDatabaseHost(_STORES[argv[1]]))
         sub = subparsers.add_parser(name, help=command.help)
         command.add_arguments(sub)
         sub.set_defaults(_command=command)

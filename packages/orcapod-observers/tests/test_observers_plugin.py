@@ -10,7 +10,7 @@ from orcapod.protocols import ExecutionObserver
 from orcapod.protocols.testing import load_distribution_plugins
 
 OBSERVERS = {"logging", "status", "composite", "progress"}
-COMMANDS = {"runs", "status", "logs", "results"}
+COMMANDS = {"runs", "status", "logs", "results", "report"}
 
 
 class _Database:

@@ -37,11 +37,13 @@ if TYPE_CHECKING:
 __all__ = [
     "FOLLOW_EXIT_STATUSES",
     "LogsCommand",
+    "ReportCommand",
     "ResultsCommand",
     "RunsCommand",
     "StatusCommand",
     "cli_commands",
     "make_logs_command",
+    "make_report_command",
     "make_results_command",
     "make_runs_command",
     "make_status_command",
@@ -452,6 +454,60 @@ class ResultsCommand(_ObservabilityCommand):
             print(f"... and {more} more row(s); --limit {table.num_rows} shows them all")
 
 
+class ReportCommand(_ObservabilityCommand):
+    """``orcapod report URI [--pipeline P] [--run R] [-o report.html]``."""
+
+    name = "report"
+    help = (
+        "write one self-contained HTML page of a run (default: the latest): the DAG coloured "
+        "by state, per node counts and durations, the runs, the failed packets, the context"
+    )
+
+    def add_options(self, parser: argparse.ArgumentParser) -> None:
+        """``--run``, ``-o`` and ``--failures``."""
+        from orcapod.observers._report import FAILURES_SHOWN
+
+        parser.add_argument("--run", metavar="R", help="the run (default: the latest one)")
+        parser.add_argument(
+            "-o",
+            "--output",
+            metavar="FILE",
+            default="report.html",
+            help="the HTML file to write (default: report.html)",
+        )
+        parser.add_argument(
+            "--failures",
+            metavar="K",
+            type=_positive,
+            default=FAILURES_SHOWN,
+            help=f"list at most K failed packets, counting the rest (default {FAILURES_SHOWN})",
+        )
+
+    def show(self, reader: ObservabilityReader, args: argparse.Namespace) -> None:
+        """Write the report; say where, for which run, and how large."""
+        from orcapod.observers._report import build_report
+        from orcapod.observers._report_html import render_report
+
+        report = build_report(
+            reader.database,
+            reader.pipeline,
+            args.run,
+            uri=args.uri,
+            failures_shown=args.failures,
+        )
+        page = render_report(report).encode("utf-8", errors="replace")
+        try:
+            with open(args.output, "wb") as file:
+                file.write(page)
+        except OSError as error:
+            raise _Failure(f"cannot write the report to {args.output!r}: {error}") from error
+        print(
+            f"wrote {args.output} ({len(page) / 1024:,.0f} KiB): run {report.run_id} "
+            f"({report.run.get('__state')}) of pipeline {reader.pipeline!r}, "
+            f"{report.n_failed:,} failed packet(s), {len(report.failures):,} listed"
+        )
+
+
 def make_runs_command(host: CliHost) -> CliCommand:
     """``orcapod runs``."""
     return RunsCommand(host)
@@ -472,6 +528,11 @@ def make_results_command(host: CliHost) -> CliCommand:
     return ResultsCommand(host)
 
 
+def make_report_command(host: CliHost) -> CliCommand:
+    """``orcapod report``."""
+    return ReportCommand(host)
+
+
 def cli_commands() -> dict[str, CliCommandFactory]:
     """The sub-commands of orcapod-observers, for the ``orcapod_cli_commands`` hook."""
     return {
@@ -479,6 +540,7 @@ def cli_commands() -> dict[str, CliCommandFactory]:
         "status": make_status_command,
         "logs": make_logs_command,
         "results": make_results_command,
+        "report": make_report_command,
     }
 
 

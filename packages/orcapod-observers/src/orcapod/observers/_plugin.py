@@ -54,7 +54,7 @@ def orcapod_observers() -> Mapping[str, ObserverFactory]:
 
 @hookimpl
 def orcapod_cli_commands() -> Mapping[str, CliCommandFactory]:
-    """``orcapod runs``, ``orcapod status`` and ``orcapod logs``."""
+    """``orcapod runs``, ``status``, ``logs``, ``results`` and ``report``."""
     from orcapod.observers._cli import cli_commands
 
     return cli_commands()

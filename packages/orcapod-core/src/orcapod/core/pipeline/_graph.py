@@ -34,22 +34,29 @@ from orcapod.core.pipeline._records import (
     STARTED_AT,
     computed_packets,
     computed_path,
+    graph_path,
+    graph_record,
+    identities_path,
     node_runs_path,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable, Mapping, Sequence
 
     from orcapod.core.pipeline._layout import Box, Route
     from orcapod.core.pipeline._pipeline import Pipeline
     from orcapod.protocols.database import ArrowDatabase
+    from orcapod.protocols.executors import PacketFunctionExecutor
 
 __all__ = [
     "STATE_COLOURS",
     "GraphNode",
     "PipelineGraph",
+    "RecordedGraph",
     "graph_of",
+    "graph_record_of",
     "pipeline_graph",
+    "recorded_graph",
     "recorded_states",
     "render_svg",
     "summary_html",
@@ -140,6 +147,30 @@ class PipelineGraph:
 
     def __str__(self) -> str:
         return self.mermaid
+
+    @classmethod
+    def from_nodes(
+        cls, pipeline: str, nodes: Iterable[tuple[GraphNode, Sequence[str]]]
+    ) -> PipelineGraph:
+        """The graph of ``nodes``, each given with the labels of its inputs (as a
+        ``_graph`` record holds them), in topological order whatever their order.
+
+        Raises:
+            ValueError: two nodes of one label, an input that is no node, or a cycle.
+        """
+        listed = list(nodes)
+        labels = [node.label for node, _ in listed]
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"the graph of {pipeline!r} names a node twice: {labels}")
+        inputs = {node.label: list(upstreams) for node, upstreams in listed}
+        for label, upstreams in inputs.items():
+            unknown = [name for name in upstreams if name not in inputs]
+            if unknown:
+                raise ValueError(f"node {label!r} of {pipeline!r} reads unknown nodes {unknown}")
+        order = _topological(labels, inputs)
+        by_label = {node.label: node for node, _ in listed}
+        edges = tuple((upstream, label) for label in order for upstream in inputs[label])
+        return cls(pipeline, tuple(by_label[label] for label in order), edges)
 
     def with_states(
         self, states: Mapping[str, str | None], run_id: str | None = None
@@ -380,6 +411,30 @@ def pipeline_graph(pipeline: Pipeline) -> PipelineGraph:
     return PipelineGraph(pipeline.name, tuple(nodes), edges)
 
 
+def _topological(labels: Sequence[str], inputs: Mapping[str, Sequence[str]]) -> list[str]:
+    """``labels`` in an order where each follows its inputs, keeping the given order
+    where it is free."""
+    order: list[str] = []
+    placed: set[str] = set()
+    visiting: set[str] = set()
+
+    def place(label: str) -> None:
+        if label in placed:
+            return
+        if label in visiting:
+            raise ValueError(f"the graph has a cycle through node {label!r}")
+        visiting.add(label)
+        for upstream in inputs[label]:
+            place(upstream)
+        visiting.discard(label)
+        placed.add(label)
+        order.append(label)
+
+    for label in labels:
+        place(label)
+    return order
+
+
 def graph_of(
     pipeline: Pipeline, database: ArrowDatabase | None = None, run_id: str | None = None
 ) -> PipelineGraph:
@@ -540,4 +595,184 @@ def summary_html(graph: PipelineGraph, uri: str, *, note: str = "") -> str:
         f'<table style="border-collapse:collapse;margin-top:6px"><tr><th {cell}>node</th>'
         f"<th {cell}>kind</th><th {cell}>state</th></tr>{rows}</table>"
         f'<div style="overflow:auto;max-width:100%">{graph.svg()}</div></div>{said}</div>'
+    )
+
+
+# -- the graph recorded in the store --------------------------------------------------
+
+
+def graph_record_of(
+    pipeline: Pipeline, run_id: str, executor: PacketFunctionExecutor | None = None
+) -> pa.Table:
+    """The ``_graph`` record of run ``run_id`` of ``pipeline``: its nodes and its context.
+
+    Args:
+        pipeline: the pipeline about to run.
+        run_id: the run.
+        executor: the executor the run gives every function node, if any.
+    """
+    from orcapod.core.pipeline._nodes import FunctionNode
+
+    graph = pipeline_graph(pipeline)
+    inputs: dict[str, list[str]] = {node.label: [] for node in graph.nodes}
+    for source, target in graph.edges:
+        inputs[target].append(source)
+    executors = {
+        label: executor or node.executor
+        for label, node in pipeline.nodes.items()
+        if isinstance(node, FunctionNode)
+    }
+    nodes = [
+        {
+            "label": node.label,
+            "kind": node.kind,
+            "detail": node.detail,
+            "executor": _executor_type(executors[node.label]) if node.label in executors else "",
+            "inputs": inputs[node.label],
+        }
+        for node in graph.nodes
+    ]
+    return graph_record(run_id, nodes, _run_context(pipeline, executors))
+
+
+def _executor_type(executor: PacketFunctionExecutor | None) -> str:
+    return "direct" if executor is None else str(executor.executor_type)
+
+
+def _run_context(
+    pipeline: Pipeline, executors: Mapping[str, PacketFunctionExecutor | None]
+) -> list[tuple[str, str, str]]:
+    """What a run's results will record of where they were computed, known at its start:
+    Python, host, platform, and each function's executor and git state (said once for the
+    run where every function shares it)."""
+    import platform
+    import socket
+
+    from orcapod.core.function_pods._execution_context import python_version
+
+    facts = [
+        ("", "python_version", python_version()),
+        ("", "host", socket.gethostname()),
+        ("", "platform", platform.platform()),
+    ]
+    shared: dict[str, str] | None = None
+    for label, executor in executors.items():
+        function = pipeline.nodes[label].function  # type: ignore[attr-defined]
+        try:
+            data = (
+                function.execution_data(executor)
+                if hasattr(function, "execution_data")
+                else function.get_execution_data()
+            )
+        except Exception:  # a context that cannot be told is left out, never a failed run
+            continue
+        for key, value in sorted((data.get("executor_info") or {}).items()):
+            facts.append((label, f"executor_info.{key}", str(value)))
+        code = {k: str(v) for k, v in (data.get("extra_info") or {}).items() if k != "host"}
+        if shared is None:
+            shared = code
+            facts += [("", key, value) for key, value in code.items()]
+        elif code != shared:
+            facts += [(label, key, value) for key, value in code.items()]
+    return facts
+
+
+@dataclass(frozen=True)
+class RecordedGraph:
+    """A pipeline's graph as its store records it, for a reader without its code.
+
+    Attributes:
+        graph: the nodes and edges (uncoloured).
+        origin: ``"run"`` (the run's own ``_graph`` record), ``"latest"`` (the
+            latest record of another run: the run asked for predates them),
+            or ``"identities"`` (a store without ``_graph`` records: only the
+            function nodes, from ``_identities``, and the inputs they name,
+            whose kind is unknown: ``"input"``).
+        recorded_run: the run whose record it is (``None`` for identities).
+        executors: function node label -> its executor's type, where recorded.
+        context: (node label or ``""`` for the whole run, name, value) facts.
+    """
+
+    graph: PipelineGraph
+    origin: str
+    recorded_run: str | None
+    executors: Mapping[str, str]
+    context: tuple[tuple[str, str, str], ...]
+
+
+def recorded_graph(
+    database: ArrowDatabase, pipeline: str, run_id: str | None = None
+) -> RecordedGraph | None:
+    """The graph of run ``run_id`` (default: the latest recorded) of ``pipeline``,
+    from its ``_graph`` records, else from its ``_identities``; ``None`` if neither.
+    """
+    path = graph_path(pipeline)
+    if database.list_paths(path):
+        row = database.get_record_by_id(path, run_id) if run_id is not None else None
+        origin = "run"
+        if row is None or row.num_rows == 0:
+            records = database.get_all_records(path)
+            if records is not None and records.num_rows:
+                newest = pc.index(records["__recorded_at"], pc.max(records["__recorded_at"]))
+                row = records.slice(newest.as_py(), 1)
+                origin = "run" if run_id is None else "latest"
+        if row is not None and row.num_rows:
+            return _from_graph_record(pipeline, row.to_pylist()[0], origin)
+    return _from_identities(database, pipeline, run_id)
+
+
+def _from_graph_record(pipeline: str, row: Mapping[str, object], origin: str) -> RecordedGraph:
+    nodes = row["__nodes"] or []
+    context = row["__context"] or []
+    assert isinstance(nodes, list)
+    assert isinstance(context, list)
+    graph = PipelineGraph.from_nodes(
+        pipeline,
+        ((GraphNode(n["label"], n["kind"], n["detail"] or ""), n["inputs"] or []) for n in nodes),
+    )
+    return RecordedGraph(
+        graph=graph,
+        origin=origin,
+        recorded_run=str(row[RUN_ID]),
+        executors={n["label"]: n["executor"] for n in nodes if n["executor"]},
+        context=tuple((c["node"] or "", c["name"], c["value"] or "") for c in context),
+    )
+
+
+def _from_identities(
+    database: ArrowDatabase, pipeline: str, run_id: str | None
+) -> RecordedGraph | None:
+    """The function nodes of run ``run_id`` (default: each label's latest version), and
+    the inputs they name, from the ``_identities`` records of a store older than ``_graph``."""
+    identities = database.get_all_records(identities_path(pipeline))
+    if identities is None or identities.num_rows == 0:
+        return None
+    rows = sorted(identities.to_pylist(), key=lambda r: r["__recorded_at"])
+    ran: set[tuple[str, str]] = set()
+    if run_id is not None and database.list_paths(node_runs_path(pipeline)):
+        found = database.get_records_with_column_value(node_runs_path(pipeline), {RUN_ID: run_id})
+        if found is not None:
+            ran = set(zip(found[NODE_LABEL].to_pylist(), found[NODE_HASH].to_pylist(), strict=True))
+    chosen: dict[str, dict[str, object]] = {}
+    for row in rows:  # the run's version of each node, else its latest
+        label = str(row[NODE_LABEL])
+        if (label, row[NODE_HASH]) in ran or not any(version[0] == label for version in ran):
+            chosen[label] = row
+    nodes: list[tuple[GraphNode, Sequence[str]]] = []
+    named: set[str] = set(chosen)
+    for row in chosen.values():
+        for upstream in row["__upstream_labels"] or []:  # type: ignore[attr-defined]
+            if upstream not in named:
+                named.add(upstream)
+                nodes.append((GraphNode(upstream, "input"), []))
+    nodes += [
+        (GraphNode(label, "function", str(row["__function"])), list(row["__upstream_labels"] or []))  # type: ignore[call-overload]
+        for label, row in chosen.items()
+    ]
+    return RecordedGraph(
+        graph=PipelineGraph.from_nodes(pipeline, nodes),
+        origin="identities",
+        recorded_run=None,
+        executors={},
+        context=(),
     )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import re
+import uuid
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +26,7 @@ from orcapod.core.pipeline._orchestrators import (
     Orchestrator,
     SyncPipelineOrchestrator,
 )
-from orcapod.protocols.database import validate_record_path
+from orcapod.protocols.database import flush_paths, validate_record_path
 
 if TYPE_CHECKING:
     import os
@@ -49,6 +51,7 @@ COLLECTOR: ContextVar[tuple[list[Pipeline], ArrowDatabase | None] | None] = Cont
 )
 """Set by ``orcapod run``: pipelines made are noted there, and stored in its database if given."""
 
+_log = logging.getLogger("orcapod.pipeline")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.=-]")
 _ORCHESTRATORS: dict[str, type[Orchestrator]] = {
     "sync": SyncPipelineOrchestrator,
@@ -289,6 +292,8 @@ class Pipeline:
         check_flush_options(flush_interval, flush_every)
         if run_id is not None:
             self._refuse_recorded_run(run_id)
+        run_id = run_id or uuid.uuid4().hex
+        self._record_graph(run_id, executor)
         with hashing_with(self.file_hasher()):
             return _orchestrator(orchestrator).run(
                 self,
@@ -298,6 +303,31 @@ class Pipeline:
                 run_id=run_id,
                 flush_interval=flush_interval,
                 flush_every=flush_every,
+            )
+
+    def _record_graph(self, run_id: str, executor: PacketFunctionExecutor | None) -> None:
+        """Store the run's ``_graph`` record, durably, before any node runs: the whole DAG
+        and the run's context, for a report read from the store alone.
+
+        It only helps a reader: a store that refuses it is logged, and the run goes on
+        (the run's own writes meet the same store, and say so in the run's record).
+        """
+        from orcapod.core.pipeline._graph import graph_record_of
+        from orcapod.core.pipeline._records import RECORD_ID, graph_path
+
+        path = graph_path(self.name)
+        try:
+            record = graph_record_of(self, run_id, executor)
+            self.database.add_records(path, record, RECORD_ID, skip_duplicates=True)
+            flush_paths(self.database, [path])
+        except Exception as error:
+            _log.warning(
+                "pipeline %r, run %s: its graph record was not stored (%s: %s); reports "
+                "of the run draw the function nodes only",
+                self.name,
+                run_id,
+                type(error).__name__,
+                error,
             )
 
     def file_hasher(self) -> FileHasher:

@@ -14,6 +14,10 @@ things are"):
   record per write (a batch, or a checkpoint's part of one) holding a list per
   column, written with the results, at the same checkpoints;
   ``computed_packets`` reads them back one row per packet.
+- ``(P, "_graph")``: one row per run, written when it starts: the pipeline's
+  nodes (kind, label, what they are, their inputs, the executor of a function
+  node) and the run's execution context (Python, host, git state), so that a
+  report draws the whole DAG from the store alone.
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ if TYPE_CHECKING:
 __all__ = [
     "COMPONENT_TYPE",
     "COMPUTED_BRANCH",
+    "GRAPH_BRANCH",
+    "GRAPH_SCHEMA",
     "IDENTITIES_BRANCH",
     "IDENTITY_SCHEMA",
     "NODE_RUNS_BRANCH",
@@ -42,6 +48,8 @@ __all__ = [
     "computed_packets",
     "computed_path",
     "computed_records",
+    "graph_path",
+    "graph_record",
     "identities_path",
     "identity_record",
     "node_run_record",
@@ -52,7 +60,8 @@ __all__ = [
 IDENTITIES_BRANCH = "_identities"
 NODE_RUNS_BRANCH = "_node_runs"
 COMPUTED_BRANCH = "_computed"
-RECORD_BRANCHES = frozenset({IDENTITIES_BRANCH, NODE_RUNS_BRANCH, COMPUTED_BRANCH})
+GRAPH_BRANCH = "_graph"
+RECORD_BRANCHES = frozenset({IDENTITIES_BRANCH, NODE_RUNS_BRANCH, COMPUTED_BRANCH, GRAPH_BRANCH})
 """Branches of a pipeline that hold these records, never a node's own."""
 
 RECORD_ID = "__record_id"
@@ -89,6 +98,27 @@ IDENTITY_SCHEMA = pa.schema(
         pa.field("__recorded_at", _TIME, False),
     ]
 )
+GRAPH_NODE_TYPE = pa.struct(
+    [
+        pa.field("label", _STR),
+        pa.field("kind", _STR),
+        pa.field("detail", _STR),
+        pa.field("executor", _STR),
+        pa.field("inputs", _STRINGS),
+    ]
+)
+"""One node of a ``_graph`` record; ``executor`` is empty but for function nodes."""
+CONTEXT_TYPE = pa.struct([pa.field(name, _STR) for name in ("node", "name", "value")])
+"""One fact of a run's execution context: ``node`` is empty for the whole run's."""
+GRAPH_SCHEMA = pa.schema(
+    [
+        pa.field(RUN_ID, _STR, False),
+        pa.field("__recorded_at", _TIME, False),
+        pa.field("__nodes", pa.list_(GRAPH_NODE_TYPE)),
+        pa.field("__context", pa.list_(CONTEXT_TYPE)),
+    ]
+)
+"""A run's ``_graph`` record: the pipeline's nodes in topological order, and its context."""
 NODE_RUN_SCHEMA = pa.schema(
     [
         pa.field(RUN_ID, _STR, False),
@@ -110,6 +140,33 @@ def node_runs_path(pipeline: str) -> RecordPath:
 def computed_path(pipeline: str, label: str, node_hash: str) -> RecordPath:
     """Where a node version's computed packets are recorded: beside its own path."""
     return (pipeline, COMPUTED_BRANCH, label, node_hash.replace(":", "-"))
+
+
+def graph_path(pipeline: str) -> RecordPath:
+    return (pipeline, GRAPH_BRANCH)
+
+
+def graph_record(
+    run_id: str,
+    nodes: Sequence[dict[str, Any]],
+    context: Sequence[tuple[str, str, str]],
+) -> pa.Table:
+    """The one-row ``_graph`` record of a run (id column included: the run id).
+
+    Args:
+        run_id: the run.
+        nodes: in topological order, each a dict of ``GRAPH_NODE_TYPE``'s fields.
+        context: (node label or ``""``, name, value) facts of the run's execution context.
+    """
+    row = {
+        RECORD_ID: run_id,
+        RUN_ID: run_id,
+        "__recorded_at": datetime.now(UTC),
+        "__nodes": list(nodes),
+        "__context": [{"node": n, "name": k, "value": v} for n, k, v in context],
+    }
+    schema = pa.schema([pa.field(RECORD_ID, _STR, False), *GRAPH_SCHEMA])
+    return pa.Table.from_pylist([row], schema=schema)
 
 
 def identity_record(

@@ -25,7 +25,7 @@ from orcapod.protocols.data import Packet as PacketProtocol
 from orcapod.protocols.data import Schema as SchemaProtocol
 from orcapod.protocols.data import Tag as TagProtocol
 from orcapod.protocols.observability import ExecutionObserver, PacketExecutionLogger
-from orcapod.protocols.testing import RecordingObserver
+from orcapod.protocols.testing import FirstReleaseObserver, RecordingObserver
 from orcapod.protocols.values import RunInfo, RunOutcome, RunState
 
 if TYPE_CHECKING:
@@ -523,3 +523,72 @@ def test_a_base_observer_subclass_hears_what_it_overrides_and_a_failing_one_is_i
         again = _joined().run(orchestrator, observer=Broken())
     assert again.nodes == result.nodes  # the run went on without the broken observer
     assert "this observer is broken" in caplog.text
+
+
+# -- input counts (the optional on_node_inputs hook) --------------------------------------
+
+
+@function_pod(output_keys="w")
+def halve(y: int) -> float:
+    return y / 2
+
+
+@pytest.mark.parametrize("orchestrator", ORCHESTRATORS)
+def test_each_node_with_inputs_is_told_its_input_count_before_its_packets(
+    orchestrator: str,
+) -> None:
+    pipeline = _joined()
+    observer = RecordingObserver()
+    pipeline.run(orchestrator, observer=observer)
+    join_rows = pipeline.nodes["join"].as_table().num_rows
+    weights = pipeline.nodes["weights"].as_table().num_rows
+    # sources read no inputs: they are not told; the rest hear the rows of their inputs
+    assert dict(observer.node_inputs) == {
+        "chatty": 2,
+        "join": 2 + weights,
+        "plus_weight": join_rows,
+    }
+    hooks = [(event[0], event[1]) for event in observer.events]
+    for label in ("chatty", "join", "plus_weight"):
+        told = hooks.index(("on_node_inputs", label))
+        assert hooks.index(("on_node_start", label)) < told
+        packets = [i for i, (hook, lb) in enumerate(hooks) if lb == label and hook in PACKET_HOOKS]
+        assert all(told < i for i in packets)
+
+
+def test_a_function_node_fed_by_another_streaming_one_is_told_unknown_under_async() -> None:
+    pipeline = Pipeline("chained", InMemoryArrowDatabase())
+    with pipeline:
+        halve.pod(chatty.pod(_source([1, 2, 3]), label="chatty"), label="halve")
+    counts = {}
+    for orchestrator in ORCHESTRATORS:
+        observer = RecordingObserver()
+        pipeline.run(orchestrator, observer=observer)
+        counts[orchestrator] = dict(observer.node_inputs)
+    assert counts["sync"] == {"chatty": 3, "halve": 3}
+    # the async run streams chatty's batches to halve: their count is not known before
+    assert counts["async"] == {"chatty": 3, "halve": None}
+
+
+class _SelfIsolatingFirstReleaseObserver(FirstReleaseObserver):
+    isolates_failures = True
+
+
+@pytest.mark.parametrize("orchestrator", ORCHESTRATORS)
+@pytest.mark.parametrize("isolates_failures", [False, True], ids=["isolated", "self-isolating"])
+def test_an_observer_written_before_input_counts_still_observes_every_run(
+    orchestrator: str, isolates_failures: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    observer = (
+        _SelfIsolatingFirstReleaseObserver()
+        if isolates_failures  # not wrapped by the run: the hook's absence is met directly
+        else FirstReleaseObserver()
+    )
+    assert isinstance(observer, ExecutionObserver)
+    assert not hasattr(observer, "on_node_inputs")
+    with caplog.at_level(logging.ERROR, logger="orcapod.observers"):
+        result = _joined().run(orchestrator, observer=observer)
+    assert result.state is RunState.SUCCESS
+    assert observer.calls["on_packet_end"] == result.n_computed == 5
+    assert observer.calls["on_node_start"] == len(_joined().nodes)
+    assert caplog.records == []  # it was never skipped as failing

@@ -18,6 +18,7 @@ from orcapod.observers import (
 )
 from orcapod.protocols import ExecutionObserver
 from orcapod.protocols.isolation import isolate
+from orcapod.protocols.testing import FirstReleaseObserver
 
 PACKETS = 8
 
@@ -328,3 +329,44 @@ def test_a_logger_failing_to_say_whether_it_keeps_records_is_its_observers_failu
         assert logs.num_rows == PACKETS
         assert status is not None
         assert status.num_rows == 2 * PACKETS
+
+
+class _CountsInputs(FirstReleaseObserver):
+    def __init__(self) -> None:
+        super().__init__()
+        self.told: list[tuple[str, int | None]] = []
+
+    def on_node_inputs(self, node_label: str, count: int | None) -> None:
+        self.told.append((node_label, count))
+
+
+@pytest.mark.parametrize("orchestrator", ["sync", "async"])
+def test_the_input_count_reaches_the_children_that_have_the_hook_only(
+    orchestrator: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    counting = _CountsInputs()
+    first_release = FirstReleaseObserver()
+    composite = CompositeObserver(first_release, counting)
+    with caplog.at_level(logging.ERROR, logger="orcapod.observers"):
+        result = _pipeline(InMemoryArrowDatabase()).run(orchestrator, observer=composite)
+    assert result.n_computed == PACKETS
+    assert [count for _, count in counting.told] == [PACKETS]
+    assert first_release.calls["on_packet_end"] == PACKETS
+    assert caplog.records == []  # the child without it is not told, and not failed
+
+
+def test_a_child_failing_in_the_input_count_hook_is_reported_and_skipped(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Failing(_CountsInputs):
+        def on_node_inputs(self, node_label: str, count: int | None) -> None:
+            raise RuntimeError("bad count")
+
+    failing, counting = Failing(), _CountsInputs()
+    with caplog.at_level(logging.ERROR, logger="orcapod.observers"):
+        result = _pipeline(InMemoryArrowDatabase()).run(
+            observer=CompositeObserver(failing, counting)
+        )
+    assert result.n_computed == PACKETS
+    assert counting.told
+    assert "on_node_inputs" in caplog.text

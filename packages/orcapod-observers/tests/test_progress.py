@@ -5,16 +5,17 @@ from __future__ import annotations
 import errno
 import io
 import logging
+import threading
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
+
+import pytest
 
 from orcapod.observers._progress import ProgressObserver
 from orcapod.protocols.observability import ExecutionObserver, PacketExecutionLogger
 from orcapod.protocols.values import RunInfo, RunOutcome, RunState
 
 if TYPE_CHECKING:
-    import pytest
-
     from orcapod.protocols.data import Packet, Schema, Tag
 
 # The observer only passes tags, packets and schemas along: any object will do.
@@ -251,3 +252,90 @@ def test_packet_logger_keeps_nothing() -> None:
     logger = ProgressObserver(io.StringIO(), force=True).create_packet_logger(TAG, PACKET)
     logger.record(stdout="x", success=True)
     assert vars(logger) == {}
+
+
+# -- totals: the node's input count ------------------------------------------------------
+
+
+def test_a_bar_told_its_node_s_input_count_shows_the_total_a_percentage_and_an_eta() -> None:
+    out = io.StringIO()
+    observer = ProgressObserver(out, force=True, min_interval=0)
+    node = observer.contextualize("pipe", "square")
+    node.on_node_start("square", "hash-square", SCHEMA)
+    node.on_node_inputs("square", 8)  # type: ignore[attr-defined]  # the optional hook
+    for _ in range(4):
+        node.on_packet_end("square", TAG, PACKET, PACKET, cached=False)
+    bar = open_bars(observer)["square"]
+    assert bar.total == 8
+    line = last_line(out.getvalue())
+    assert "50%" in line
+    assert "4/8" in line
+    assert "<" in line  # elapsed<remaining: the ETA
+    node.on_node_end("square", "hash-square")
+
+
+def test_a_bar_whose_count_is_not_known_shows_the_count_and_the_rate() -> None:
+    out = io.StringIO()
+    observer = ProgressObserver(out, force=True, min_interval=0)
+    node = observer.contextualize("pipe", "square")
+    node.on_node_start("square", "hash-square", SCHEMA)
+    node.on_node_inputs("square", None)  # type: ignore[attr-defined]
+    node.on_packet_end("square", TAG, PACKET, PACKET, cached=False)
+    assert open_bars(observer)["square"].total is None
+    line = last_line(out.getvalue())
+    assert line.startswith("square: 1pkt")
+    assert "%" not in line
+    node.on_node_end("square", "hash-square")
+
+
+def test_a_count_for_a_node_without_a_bar_is_ignored() -> None:
+    observer = ProgressObserver(io.StringIO())  # not a terminal: no bar
+    node = observer.contextualize("pipe", "square")
+    node.on_node_start("square", "hash-square", SCHEMA)
+    node.on_node_inputs("square", 3)  # type: ignore[attr-defined]
+    node.on_node_inputs("other", 3)  # type: ignore[attr-defined]
+    assert open_bars(observer) == {}
+
+
+def test_a_stream_breaking_while_a_total_is_drawn_is_logged_and_never_blocks_other_bars(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    out = BrokenTerminal()
+    observer = ProgressObserver(out, min_interval=0)
+    node = run_node(observer, "square", computed=1, end=False)
+    out.broken = True
+    with caplog.at_level(logging.WARNING, logger="orcapod.observers"):
+        node.on_node_inputs("square", 5)  # type: ignore[attr-defined]
+    assert "shows no total" in caplog.text
+    # tqdm's refresh keeps its global lock when drawing raises; the bar lets go of it,
+    # so a bar drawn from another thread is not blocked forever
+    out.broken = False
+    other = ProgressObserver(FakeTerminal(), min_interval=0)
+    worker = threading.Thread(target=run_node, args=(other, "elsewhere"), kwargs={"computed": 2})
+    worker.start()
+    worker.join(timeout=10)
+    assert not worker.is_alive(), "tqdm's lock was left held by the broken bar"
+    node.on_node_end("square", "hash-square")
+
+
+@pytest.mark.parametrize("orchestrator", ["sync", "async"])
+def test_a_pipeline_run_gives_each_function_node_s_bar_its_input_count(orchestrator: str) -> None:
+    from orcapod.core.databases import InMemoryArrowDatabase
+    from orcapod.core.function_pods import function_pod
+    from orcapod.core.pipeline import Pipeline
+    from orcapod.core.sources import DictSource
+
+    @function_pod(output_keys="y")
+    def triple(x: int) -> int:
+        return 3 * x
+
+    source = DictSource([{"id": i, "x": i} for i in range(7)], tag_columns=["id"])
+    pipeline = Pipeline("progress_totals", InMemoryArrowDatabase())
+    with pipeline:
+        triple.pod(source, label="triple")
+    out = io.StringIO()
+    pipeline.run(orchestrator, observer=ProgressObserver(out, force=True, min_interval=0))
+    lines = [line for line in out.getvalue().replace("\r", "\n").splitlines() if "triple" in line]
+    assert lines, out.getvalue()
+    assert "100%" in lines[-1]
+    assert "7/7" in lines[-1]

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from orcapod.protocols import BaseObserver, ExecutionObserver
-from orcapod.protocols.testing import ObserverContract, RecordingObserver
+from orcapod.protocols.testing import FirstReleaseObserver, ObserverContract, RecordingObserver
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -102,3 +102,50 @@ def test_the_contract_class_itself_is_not_collected() -> None:
     assert ObserverContract.__test__ is False
     with pytest.raises(NotImplementedError):
         ObserverContract().make_observer()
+
+
+class TestObserverWrittenBeforeInputCounts(ObserverContract):
+    """The contract passes an observer without the optional hook."""
+
+    __test__ = True
+
+    def make_observer(self) -> ExecutionObserver:
+        observer = FirstReleaseObserver()
+        assert isinstance(observer, ExecutionObserver)
+        assert not hasattr(observer, "on_node_inputs")
+        return observer
+
+
+class _RaisesOnInputs(BaseObserver):
+    def on_node_inputs(self, node_label: str, count: int | None) -> None:
+        raise RuntimeError("observer bug")
+
+
+class _RaisesOnInputsContract(ObserverContract):
+    def make_observer(self) -> ExecutionObserver:
+        return _RaisesOnInputs()
+
+
+def test_the_contract_drives_the_input_count_hook_with_known_and_unknown_counts() -> None:
+    observers: list[RecordingObserver] = []
+
+    class Recording(TestRecordingObserver):
+        def make_observer(self) -> ExecutionObserver:
+            observers.append(RecordingObserver())
+            return observers[-1]
+
+    Recording().test_node_input_counts_known_unknown_and_wrong()
+    Recording().test_sequential_run()
+    Recording().test_concurrent_run_interleaving_node_contexts()
+    told = [count for observer in observers for _, count in observer.node_inputs]
+    assert 3 in told
+    assert None in told
+    assert 8 in told
+
+
+def test_the_contract_fails_an_observer_raising_in_the_input_count_hook() -> None:
+    with pytest.raises((pytest.fail.Exception, AssertionError)) as failure:
+        _RaisesOnInputsContract().test_node_input_counts_known_unknown_and_wrong()
+    assert "on_node_inputs" in str(failure.value)
+    with pytest.raises((pytest.fail.Exception, AssertionError)):
+        _RaisesOnInputsContract().test_isolation_passes_every_hook_through()

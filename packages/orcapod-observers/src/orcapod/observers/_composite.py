@@ -54,6 +54,8 @@ class CompositeObserver:
         self._packet_crash = _bound(observers, isolations, "on_packet_crash")
         self._packet_logger = _bound(observers, isolations, "create_packet_logger")
         self._flush = _bound(observers, isolations, "flush")
+        # optional: a child written before it lacks it and is not told
+        self._node_inputs = _bound(observers, isolations, "on_node_inputs")
 
     def __repr__(self) -> str:
         return f"CompositeObserver({', '.join(map(repr, self.observers))})"
@@ -111,6 +113,16 @@ class CompositeObserver:
 
     def on_node_start(self, node_label: str, node_hash: str, tag_schema: Schema) -> None:
         self._each("on_node_start", node_label, node_hash, tag_schema)
+
+    def on_node_inputs(self, node_label: str, count: int | None) -> None:
+        """Tell every child that has the optional hook the node's input count."""
+        for isolation, hook in self._node_inputs:
+            if isolation.failed:
+                continue
+            try:
+                hook(node_label, count)
+            except Exception as error:
+                isolation.fail("on_node_inputs", error)
 
     def on_node_end(self, node_label: str, node_hash: str) -> None:
         self._each("on_node_end", node_label, node_hash)

@@ -23,6 +23,9 @@ class _Bar(Protocol):
     """The part of a tqdm bar this module uses."""
 
     leave: bool
+    total: float | None
+
+    def refresh(self) -> None: ...
 
     def update(self, n: float = 1) -> bool | None: ...
 
@@ -62,6 +65,7 @@ def _bar_class() -> type[Any]:
         def __init__(self, progress: _NodeProgress, **options: Any) -> None:
             # Set before tqdm's __init__, which draws the bar once.
             self._progress = progress
+            self._failure: Exception | None = None
             try:
                 super().__init__(**options)
             except BaseException:
@@ -70,6 +74,23 @@ def _bar_class() -> type[Any]:
                 # 'last_print_t'") and print that to stderr. Disabled, it closes as a no-op.
                 self.disable = True
                 raise
+
+        def display(self, *args: Any, **kwargs: Any) -> Any:
+            # tqdm's refresh holds tqdm's global lock while it draws and does not let go
+            # of it when drawing raises: every other bar, in every thread, would then wait
+            # for it forever. So the failure is kept, and raised once the lock is free.
+            try:
+                return super().display(*args, **kwargs)
+            except Exception as error:
+                self._failure = error
+                return None
+
+        def refresh(self, *args: Any, **kwargs: Any) -> Any:
+            shown = super().refresh(*args, **kwargs)
+            failure, self._failure = self._failure, None
+            if failure is not None:
+                raise failure
+            return shown
 
         @property
         def format_dict(self) -> dict[str, Any]:
@@ -122,6 +143,17 @@ class _SharedBars:
             return
         self.nodes[node_label] = node
 
+    def set_total(self, node_label: str, count: int) -> None:
+        """Give the bar of ``node_label`` its total: it then shows a percentage and an ETA."""
+        node = self.nodes.get(node_label)
+        if node is None or node.bar is None:
+            return
+        try:
+            node.bar.total = count
+            node.bar.refresh()
+        except Exception:
+            _log.warning("progress bar of node %r shows no total", node_label, exc_info=True)
+
     def close(self, node_label: str) -> None:
         """Close the bar of ``node_label``; one that counted no packet is erased, not kept."""
         node = self.nodes.pop(node_label, None)
@@ -168,9 +200,11 @@ class ProgressObserver:
 
     The bar counts every packet that got a result or failed; its postfix says how
     many of those came from the cache and how many failed (``cached=3 failed=1``).
-    The hooks do not say how many packets a node will have, so the bar shows a
-    count and a rate, not a percentage or an ETA. A node that reports no packet
-    (a source, an operator) has its bar erased when it ends.
+    When the run tells a node's input count (``on_node_inputs``) the bar shows
+    ``done/total``, a percentage and an ETA; when the count is not known (an
+    input streamed from an upstream node still running) it shows the count and
+    the rate. A node that reports no packet (a source, an operator) has its bar
+    erased when it ends.
 
     Nothing at all is written when the stream is not a terminal, unless ``force``.
     A failing bar (a broken terminal) is logged to the ``orcapod.observers``
@@ -219,6 +253,11 @@ class ProgressObserver:
     def on_node_start(self, node_label: str, node_hash: str, tag_schema: Schema) -> None:
         """Open the node's bar."""
         self._bars.open(node_label)
+
+    def on_node_inputs(self, node_label: str, count: int | None) -> None:
+        """Give the node's bar its total, when the count is known."""
+        if count is not None:
+            self._bars.set_total(node_label, count)
 
     def on_node_end(self, node_label: str, node_hash: str) -> None:
         """Close the node's bar."""

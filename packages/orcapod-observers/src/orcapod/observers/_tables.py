@@ -207,6 +207,9 @@ class QuietHooks:
     def on_node_start(self, node_label: str, node_hash: str, tag_schema: Schema) -> None:
         pass
 
+    def on_node_inputs(self, node_label: str, count: int | None) -> None:
+        pass
+
     def on_node_end(self, node_label: str, node_hash: str) -> None:
         pass
 

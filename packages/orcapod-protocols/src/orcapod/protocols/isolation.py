@@ -188,6 +188,10 @@ class IsolatedObserver:
     def on_node_start(self, node_label: str, node_hash: str, tag_schema: Schema) -> None:
         self._call("on_node_start", node_label, node_hash, tag_schema)
 
+    def on_node_inputs(self, node_label: str, count: int | None) -> None:
+        """Passed on to an observer that has the optional hook (see ``BaseObserver``)."""
+        self._call("on_node_inputs", node_label, count)
+
     def on_node_end(self, node_label: str, node_hash: str) -> None:
         self._call("on_node_end", node_label, node_hash)
 
@@ -322,6 +326,9 @@ class _Skipped:
         return self
 
     def on_node_start(self, node_label: str, node_hash: str, tag_schema: Schema) -> None:
+        pass
+
+    def on_node_inputs(self, node_label: str, count: int | None) -> None:
         pass
 
     def on_node_end(self, node_label: str, node_hash: str) -> None:

@@ -39,6 +39,7 @@ class ExecutionObserver(Protocol):
         on_run_start
           ctx = contextualize(*pipeline_path)           # per node
           ctx.on_node_start
+            ctx.on_node_inputs                          # optional hook, see below
             ctx.on_packet_end(cached=True)              # cache hit, or:
             ctx.on_packet_start; ctx.create_packet_logger
             ctx.on_packet_end(cached=False) | ctx.on_packet_crash
@@ -46,6 +47,13 @@ class ExecutionObserver(Protocol):
         on_run_end                                      # always, in finally
 
     and ``flush`` at the run's checkpoints, between any of these.
+
+    **Optional hooks.** ``on_node_inputs(node_label, count)`` (see
+    :meth:`BaseObserver.on_node_inputs`) tells a node's input count, once per
+    node with inputs, after ``on_node_start`` and before the node's first packet
+    hook. It is not a member of this protocol, so an observer written before it
+    still is an ``ExecutionObserver``: callers look it up with ``getattr`` and
+    skip an observer that lacks it.
 
     **Durability.** An observer buffers its rows and writes them durably only
     when the run calls :meth:`flush`, :meth:`on_node_end` or
@@ -178,6 +186,21 @@ class BaseObserver:
 
     def on_node_start(self, node_label: str, node_hash: str, tag_schema: Schema) -> None:
         """Nothing to do at the start of a node."""
+
+    def on_node_inputs(self, node_label: str, count: int | None) -> None:
+        """Nothing to do with a node's input count.
+
+        An optional hook (not a member of :class:`ExecutionObserver`): told once
+        per node that reads inputs, after :meth:`on_node_start` and before the
+        node's first packet hook.
+
+        Args:
+            count: the rows the node reads from its inputs (all together); a
+                function node reports one packet per row (its result, a cache
+                hit or a failure) unless the run stops first. ``None`` when the
+                count is not known before the node's rows arrive (its input is
+                streamed from an upstream node still running).
+        """
 
     def on_node_end(self, node_label: str, node_hash: str) -> None:
         """Nothing to do at the end of a node."""

@@ -188,6 +188,7 @@ class OperatorNode(Node):
         observer = self._observer(ctx)
         observer.on_node_start(self.label, self.node_hash, self.output_schema()[0])
         try:
+            tell_inputs(observer, self.label, sum(table.num_rows for table in inputs))
             schemas = [schemas_of(stream) for stream in self.stream.inputs]
             table = self.stream.operator.compute(inputs, schemas)
             ctx.counts_of(self.label).rows += table.num_rows
@@ -281,6 +282,7 @@ class FunctionNode(Node):
             return _run_coroutine(self._execute_concurrently(inputs[0], run, concurrency))
         run.start()
         try:
+            run.tell_inputs(inputs[0].num_rows)
             parts = []
             for rows in batches(inputs[0]):
                 batch = run.begin(rows)
@@ -300,6 +302,7 @@ class FunctionNode(Node):
     ) -> pa.Table:
         run.start()
         try:
+            run.tell_inputs(table.num_rows)
             with asyncio_checkpoints(run.ctx):
                 parts = []
                 for rows in batches(table):
@@ -421,6 +424,18 @@ class FunctionNode(Node):
             ),
         )
         return table.sort_by([(COMPUTED_AT, "ascending"), (INPUT_HASH, "ascending")])
+
+
+def tell_inputs(observer: ExecutionObserver, label: str, count: int | None) -> None:
+    """Call the observer's optional ``on_node_inputs`` hook, if it has one.
+
+    ``observer`` is a node's context of the run's observer, which isolates its
+    failures (see ``orcapod.protocols.isolation``); one written before the hook
+    lacks it and is not told.
+    """
+    hook = getattr(observer, "on_node_inputs", None)
+    if hook is not None:
+        hook(label, count)
 
 
 def batches(table: pa.Table) -> list[pa.Table]:
@@ -554,6 +569,11 @@ class FunctionNodeRun:
     def start(self) -> None:
         self.observer.on_node_start(self.label, self.node.node_hash, self.tag_schema)
         self.checkpoints.nodes.append(self)
+
+    def tell_inputs(self, count: int | None) -> None:
+        """Tell the observer how many input rows the node has (``None``: not known);
+        after :meth:`start`, before the first batch."""
+        tell_inputs(self.observer, self.label, count)
 
     def end(self) -> None:
         """The node's end: its results are made durable before the observer hears of it.

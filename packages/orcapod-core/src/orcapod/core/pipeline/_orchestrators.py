@@ -235,12 +235,18 @@ class AsyncPipelineOrchestrator(Orchestrator):
                 channel: asyncio.Queue[pa.Table | None] = asyncio.Queue(self.channel_size)
                 channels[upstream.label].append(channel)
                 inputs[node.label].append(channel)
+        # The row count of each node whose output is whole before its first batch is
+        # sent (a source, an operator): set before that batch, so a function node
+        # reading it knows its input count when the first batch arrives.
+        totals: dict[str, int] = {}
         try:
             with asyncio_checkpoints(ctx):
                 async with asyncio.TaskGroup() as group:
                     for node in pipeline.nodes.values():
                         group.create_task(
-                            self._run_node(node, inputs[node.label], channels[node.label], ctx)
+                            self._run_node(
+                                node, inputs[node.label], channels[node.label], ctx, totals
+                            )
                         )
         except BaseExceptionGroup as failed:
             raise first_error(failed) from None
@@ -251,13 +257,16 @@ class AsyncPipelineOrchestrator(Orchestrator):
         inputs: list[asyncio.Queue[pa.Table | None]],
         outputs: list[asyncio.Queue[pa.Table | None]],
         ctx: RunContext,
+        totals: dict[str, int],
     ) -> None:
         with carried():
             if isinstance(node, FunctionNode):
-                await self._run_function(node, inputs[0], outputs, ctx)
+                await self._run_function(node, inputs[0], outputs, ctx, totals)
             elif isinstance(node, OperatorNode | SourceNode):
                 tables = await asyncio.gather(*(_drain(channel) for channel in inputs))
-                await _emit(node.execute(list(tables), ctx), outputs)
+                table = node.execute(list(tables), ctx)
+                totals[node.label] = table.num_rows
+                await _emit(table, outputs)
             else:  # pragma: no cover - every node is one of the three
                 raise TypeError(f"cannot run node {node!r}")
 
@@ -267,12 +276,18 @@ class AsyncPipelineOrchestrator(Orchestrator):
         source: asyncio.Queue[pa.Table | None],
         outputs: list[asyncio.Queue[pa.Table | None]],
         ctx: RunContext,
+        totals: dict[str, int],
     ) -> None:
         run = FunctionNodeRun(node, ctx)
         workers = self._concurrency(node)
         run.start()
         try:
-            while (rows := await source.get()) is not None:
+            rows = await source.get()
+            # Known when the upstream's output was whole before its first batch came;
+            # an upstream function node streams its rows: not known (or none came).
+            count = totals.get(node.upstreams[0].label)
+            run.tell_inputs(0 if count is None and rows is None else count)
+            while rows is not None:
                 batch = run.begin(rows)
                 try:
                     await run.compute_pending_async(batch, workers)
@@ -282,6 +297,7 @@ class AsyncPipelineOrchestrator(Orchestrator):
                 table = run.finish(batch)
                 for queue in outputs:
                     await queue.put(table)
+                rows = await source.get()
         finally:
             run.end()
         for queue in outputs:

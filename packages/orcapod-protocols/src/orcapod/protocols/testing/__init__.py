@@ -46,6 +46,9 @@ if TYPE_CHECKING:
         ObserverContract as ObserverContract,
     )
     from orcapod.protocols.testing.observers import Event as Event
+    from orcapod.protocols.testing.observers import (
+        FirstReleaseObserver as FirstReleaseObserver,
+    )
     from orcapod.protocols.testing.observers import RecordingLogger as RecordingLogger
     from orcapod.protocols.testing.observers import RecordingObserver as RecordingObserver
     from orcapod.protocols.testing.plugins import (
@@ -65,6 +68,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "LogicalTypeContract": "orcapod.protocols.testing.logical_types",
         "ObserverContract": "orcapod.protocols.testing.observer_contract",
         "Event": "orcapod.protocols.testing.observers",
+        "FirstReleaseObserver": "orcapod.protocols.testing.observers",
         "RecordingLogger": "orcapod.protocols.testing.observers",
         "RecordingObserver": "orcapod.protocols.testing.observers",
         "load_distribution_logical_types": "orcapod.protocols.testing.plugins",

@@ -22,8 +22,10 @@ other) and of the concurrent one (several node contexts interleaved, packets
 from threads while the run flushes), with cache hits, failures, cancelled
 packets (:class:`~orcapod.protocols.errors.PacketCancelled`), retried attempts
 and flushes between hooks; two runs one after the other on the same observer;
-a run that failed. The observer must never raise from a hook. Without
-``recorded_rows`` the tests that read rows back are skipped.
+a run that failed; the optional ``on_node_inputs`` hook with known and unknown
+counts (an observer without it passes too). The observer must never raise
+from a hook. Without ``recorded_rows`` the tests that read rows back are
+skipped.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ import pytest
 from orcapod.protocols.errors import PacketCancelled
 from orcapod.protocols.isolation import isolate
 from orcapod.protocols.observability import ExecutionObserver, PacketExecutionLogger
+from orcapod.protocols.testing.observers import FirstReleaseObserver
 from orcapod.protocols.values import RunInfo, RunOutcome, RunState
 
 if TYPE_CHECKING:
@@ -227,12 +230,15 @@ class _Driver:
     def flush(self) -> None:
         self.call(self.observer, "flush")
 
-    def node(self, node: _Node) -> ExecutionObserver:
+    def node(self, node: _Node, inputs: int | None = None) -> ExecutionObserver:
+        """A node's context, started and told its input count (``None``: not known)."""
         context = self.call(self.observer, "contextualize", *node.path)
         assert isinstance(context, ExecutionObserver), (
             f"contextualize returned {context!r}, not an ExecutionObserver"
         )
         self.call(context, "on_node_start", node.label, node.hash, _TAG_SCHEMA)
+        if hasattr(context, "on_node_inputs"):  # optional: observers before it lack it
+            self.call(context, "on_node_inputs", node.label, inputs)
         return context
 
     def end_node(self, context: ExecutionObserver, node: _Node) -> None:
@@ -315,7 +321,7 @@ class _Driver:
         """Nodes one after another, as the sequential orchestrator runs them."""
         run = self.start_run(run_id, started_at)
         for node in NODES:
-            context = self.node(node)
+            context = self.node(node, inputs=8)
             self.packets(context, node, range(5))
             self.flush()
             self.packets(context, node, range(5, 8))
@@ -326,8 +332,8 @@ class _Driver:
         """Node contexts interleaved, as the concurrent orchestrator runs them."""
         run = self.start_run(run_id, started_at)
         first, second, third = NODES
-        a = self.node(first)
-        b = self.node(second)
+        a = self.node(first)  # its input streams in: the count is not known
+        b = self.node(second, inputs=2)
         self.call(a, "on_packet_start", first.label, _tag(1), _packet(1))
         self.call(b, "on_packet_start", second.label, _tag(1), _packet(1))
         logger_a = self.logger(a, 1)
@@ -337,7 +343,7 @@ class _Driver:
         self.record(logger_b, **_record_fields(1, success=False))
         self.record(logger_a, **_record_fields(1, success=True))
         self.call(b, "on_packet_crash", second.label, _tag(1), _packet(1), ValueError("bad"))
-        c = self.node(third)  # a node starting while others run
+        c = self.node(third, inputs=4)  # a node starting while others run
         self.cached(c, third, 0)
         self.call(a, "on_packet_end", first.label, _tag(1), _packet(1), _packet(2), cached=False)
         self.counts["success"] += 1
@@ -354,7 +360,7 @@ class _Driver:
     def threaded_run(self, run_id: str, started_at: datetime) -> None:
         """Packets from worker threads while the run flushes from its own."""
         run = self.start_run(run_id, started_at)
-        contexts = [(self.node(node), node) for node in NODES]
+        contexts = [(self.node(node, inputs=15), node) for node in NODES]
         with ThreadPoolExecutor(max_workers=4) as pool:
             futures = [
                 pool.submit(self.packets, context, node, range(start, start + 5))
@@ -404,6 +410,13 @@ class _SpyObserver(_Spy):
 
     def on_node_start(self, *args: Any) -> None:
         self._pass("on_node_start", *args)
+
+    def on_node_inputs(self, *args: Any) -> None:
+        # Optional: the observer under test may lack it (the call is still written down).
+        if hasattr(self.target, "on_node_inputs"):
+            self._pass("on_node_inputs", *args)
+        else:
+            self.calls.append(f"on_node_inputs {'/'.join(self.path)}")
 
     def on_node_end(self, *args: Any) -> None:
         self._pass("on_node_end", *args)
@@ -469,8 +482,25 @@ class ObserverContract:
         driver = _Driver(self.make_observer())
         run = driver.start_run("contract-empty", _START)
         node = NODES[0]
-        driver.end_node(driver.node(node), node)
+        driver.end_node(driver.node(node, inputs=0), node)
         driver.end_run(run)
+
+    def test_node_input_counts_known_unknown_and_wrong(self) -> None:
+        """The optional ``on_node_inputs`` hook (skipped for an observer without it):
+        a count, ``None`` (not known), and a count the run stops far short of."""
+        driver = _Driver(self.make_observer())
+        run = driver.start_run("contract-inputs", _START)
+        first, second, third = NODES
+        known = driver.node(first, inputs=3)
+        driver.packets(known, first, range(3))
+        driver.end_node(known, first)
+        unknown = driver.node(second, inputs=None)
+        driver.packets(unknown, second, range(4))
+        driver.end_node(unknown, second)
+        stopped = driver.node(third, inputs=1_000_000)
+        driver.computed(stopped, third, 1)  # the run stops long before the count
+        driver.end_node(stopped, third)
+        driver.end_run(run, RunState.FAILED, "RuntimeError: stopped")
 
     def test_a_run_without_nodes(self) -> None:
         driver = _Driver(self.make_observer())
@@ -571,7 +601,7 @@ class ObserverContract:
     # -- isolation -------------------------------------------------------------
 
     def test_isolation_passes_every_hook_through(self) -> None:
-        expected = _SpyObserver(_Quiet())
+        expected = _SpyObserver(FirstReleaseObserver())
         _Driver(expected).sequential_run("contract-isolated", _START)
         _Driver(expected).concurrent_run("contract-isolated-2", _START + timedelta(minutes=1))
 
@@ -590,40 +620,3 @@ class ObserverContract:
             f"expected {expected.calls[mismatch : mismatch + 1]}: the observer failed in "
             f"{last!r} (isolate() then skips it; see the ERROR logged by orcapod.observers)"
         )
-
-
-class _Quiet:
-    """An observer that does nothing and never fails: what the calls should be."""
-
-    def on_run_start(self, run: RunInfo) -> None:
-        pass
-
-    def on_run_end(self, run: RunInfo, outcome: RunOutcome) -> None:
-        pass
-
-    def flush(self) -> None:
-        pass
-
-    def contextualize(self, *pipeline_path: str) -> _Quiet:
-        return self
-
-    def on_node_start(self, *args: Any) -> None:
-        pass
-
-    def on_node_end(self, *args: Any) -> None:
-        pass
-
-    def on_packet_start(self, *args: Any) -> None:
-        pass
-
-    def on_packet_end(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    def on_packet_crash(self, *args: Any) -> None:
-        pass
-
-    def create_packet_logger(self, tag: Any, packet: Any) -> _Quiet:
-        return self
-
-    def record(self, **fields: Any) -> None:
-        pass

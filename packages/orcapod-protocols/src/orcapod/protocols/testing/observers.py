@@ -1,8 +1,11 @@
-"""RecordingObserver: an execution observer that writes down every hook call as plain values.
+"""Observers for testing what drives observers (orchestrators, nodes, executors).
 
-For testing what drives observers (orchestrators, nodes, executors): every
-hook becomes an :data:`Event` of plain values, and every packet logger keeps
-the fields it was given, so a test compares lists instead of mocking calls.
+:class:`RecordingObserver` writes down every hook call as plain values: every
+hook becomes an :data:`Event`, and every packet logger keeps the fields it was
+given, so a test compares lists instead of mocking calls.
+:class:`FirstReleaseObserver` has only the hooks of the protocol's first
+release: whatever drives observers must still serve it (optional hooks such as
+``on_node_inputs`` are looked up, never assumed).
 """
 
 from __future__ import annotations
@@ -12,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from orcapod.protocols.data import Packet, Schema, Tag
+    from orcapod.protocols.observability import PacketExecutionLogger
     from orcapod.protocols.values import RunInfo, RunOutcome
 
-__all__ = ["Event", "RecordingLogger", "RecordingObserver"]
+__all__ = ["Event", "FirstReleaseObserver", "RecordingLogger", "RecordingObserver"]
 
 Event = tuple[
     str,  # hook
@@ -52,6 +56,7 @@ class _Log:
         self.bound: list[tuple[str, str | None, tuple[str, ...]]] = []
         self.arguments: list[Any] = []  # every raw argument a hook received
         self.node_starts: list[tuple[str, str, dict[str, Any]]] = []
+        self.node_inputs: list[tuple[str, int | None]] = []
         self.loggers: list[RecordingLogger] = []
         self.runs: list[RunInfo] = []
         self.outcomes: list[RunOutcome] = []
@@ -66,6 +71,7 @@ class RecordingObserver:
         paths: the paths ``contextualize`` was called with.
         bound: (hook, label, path) for each hook called on a bound child.
         node_starts: (label, hash, tag schema as ``{name: type}``) per ``on_node_start``.
+        node_inputs: (label, count) per ``on_node_inputs`` (the optional hook).
         loggers: the packet loggers handed out, in order.
         flushes: how many times the run called ``flush``.
     """
@@ -95,6 +101,10 @@ class RecordingObserver:
     @property
     def node_starts(self) -> list[tuple[str, str, dict[str, Any]]]:
         return self._log.node_starts
+
+    @property
+    def node_inputs(self) -> list[tuple[str, int | None]]:
+        return self._log.node_inputs
 
     @property
     def loggers(self) -> list[RecordingLogger]:
@@ -173,6 +183,11 @@ class RecordingObserver:
         self._log.node_starts.append((node_label, node_hash, dict(tag_schema.items())))
         self._add("on_node_start", node_label, (node_label, node_hash, tag_schema))
 
+    def on_node_inputs(self, node_label: str, count: int | None) -> None:
+        with self._log.lock:
+            self._log.node_inputs.append((node_label, count))
+        self._add("on_node_inputs", node_label, (node_label, count))
+
     def on_node_end(self, node_label: str, node_hash: str) -> None:
         self._add("on_node_end", node_label, (node_label, node_hash))
 
@@ -219,3 +234,64 @@ class RecordingObserver:
         with self._log.lock:
             self._log.loggers.append(logger)
         return logger
+
+
+class FirstReleaseObserver:
+    """An observer written against the protocol's first release: every hook it had,
+    counting calls, and none added since (no ``on_node_inputs``).
+
+    Attributes:
+        calls: per hook name, how many times it was called (its node contexts share it).
+    """
+
+    def __init__(self) -> None:
+        self.calls: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def _count(self, hook: str) -> None:
+        with self._lock:
+            self.calls[hook] = self.calls.get(hook, 0) + 1
+
+    def on_run_start(self, run: RunInfo) -> None:
+        self._count("on_run_start")
+
+    def on_run_end(self, run: RunInfo, outcome: RunOutcome) -> None:
+        self._count("on_run_end")
+
+    def flush(self) -> None:
+        self._count("flush")
+
+    def contextualize(self, *pipeline_path: str) -> FirstReleaseObserver:
+        return self
+
+    def on_node_start(self, node_label: str, node_hash: str, tag_schema: Schema) -> None:
+        self._count("on_node_start")
+
+    def on_node_end(self, node_label: str, node_hash: str) -> None:
+        self._count("on_node_end")
+
+    def on_packet_start(self, node_label: str, tag: Tag, packet: Packet) -> None:
+        self._count("on_packet_start")
+
+    def on_packet_end(
+        self,
+        node_label: str,
+        tag: Tag,
+        input_packet: Packet,
+        output_packet: Packet | None,
+        *,
+        cached: bool,
+        source_run_id: str | None = None,
+    ) -> None:
+        self._count("on_packet_end")
+
+    def on_packet_crash(
+        self, node_label: str, tag: Tag, packet: Packet, error: BaseException
+    ) -> None:
+        self._count("on_packet_crash")
+
+    def create_packet_logger(self, tag: Tag, packet: Packet) -> PacketExecutionLogger:
+        from orcapod.protocols.observability import DiscardingPacketLogger
+
+        self._count("create_packet_logger")
+        return DiscardingPacketLogger()

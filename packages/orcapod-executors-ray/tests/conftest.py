@@ -15,6 +15,9 @@ if TYPE_CHECKING:
 # needs no token.
 os.environ["RAY_ENABLE_UV_RUN_RUNTIME_ENV"] = "0"
 os.environ["RAY_AUTH_MODE"] = "disabled"
+# A runtime_env that cannot be set up fails after one try, not Ray's three (the
+# set-up failure tests stay short); read by the cluster's runtime_env agent.
+os.environ["RUNTIME_ENV_RETRY_TIMES"] = "1"
 
 
 @pytest.fixture(scope="session")

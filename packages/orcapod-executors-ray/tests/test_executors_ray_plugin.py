@@ -47,6 +47,7 @@ def test_the_package_exports_exactly_its_public_names() -> None:
         "RayExecutorOptionError",
         "RayTaskSystemError",
         "RemoteExceptionError",
+        "TaskSetupError",
         "WorkerDiedError",
     }
     for name in package.__all__:

@@ -15,6 +15,7 @@ from orcapod.executors.ray.errors import (
     RayExecutorOptionError,
     RayTaskSystemError,
     RemoteExceptionError,
+    TaskSetupError,
     WorkerDiedError,
 )
 
@@ -24,5 +25,6 @@ __all__ = [
     "RayExecutorOptionError",
     "RayTaskSystemError",
     "RemoteExceptionError",
+    "TaskSetupError",
     "WorkerDiedError",
 ]

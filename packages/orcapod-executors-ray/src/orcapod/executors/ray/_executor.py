@@ -26,12 +26,14 @@ from orcapod.capture import (
     recover_spooled_output,
 )
 from orcapod.executors.ray._schema import StringSchema
+from orcapod.executors.ray._setup import SetupLog, setup_log_of_this_job
 from orcapod.executors.ray._worker import CaptureSettings, TaskOutcome, bound_task, run_task
 from orcapod.executors.ray.errors import (
     RayExecutorError,
     RayExecutorOptionError,
     RayTaskSystemError,
     RemoteExceptionError,
+    TaskSetupError,
     WorkerDiedError,
 )
 
@@ -185,6 +187,8 @@ class RayExecutor:
         self._data: dict[str, str] | None = None
         self._concurrency: int | None = None
         self._spools: str | None = None  # where tasks spool, when the driver can read it
+        # Ray's runtime_env set-up log, or why it cannot be read (None: no runtime_env).
+        self._setup_log: SetupLog | str | None = None
         self._gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
             weakref.WeakKeyDictionary()
         )
@@ -272,8 +276,12 @@ class RayExecutor:
             global _remote_task
             if _remote_task is None:
                 _remote_task = ray.remote(run_task)
-            self._task = _remote_task.options(**self._task_options())
+            self._task = _options_of(_remote_task, self._task_options())
             self._spools = _local_spool_directory()
+            if self.runtime_env:  # opened now, so that its set-up to come is read
+                self._setup_log = (
+                    _NOT_THIS_MACHINE if self._spools is None else setup_log_of_this_job()
+                )
 
     def teardown(self) -> None:
         """Disconnect from Ray if this executor connected (a local cluster it started
@@ -282,6 +290,7 @@ class RayExecutor:
             self._task = None
             self._tasks = weakref.WeakKeyDictionary()
             self._data = None
+            self._setup_log = None
             if not self._started_cluster:
                 return
             self._started_cluster = False
@@ -457,7 +466,7 @@ class RayExecutor:
     def _remote_of(self, fn: Callable[..., Any], settings: CaptureSettings) -> Any:
         import ray
 
-        return ray.remote(bound_task(fn, settings)).options(**self._task_options())
+        return _options_of(ray.remote(bound_task(fn, settings)), self._task_options())
 
     def _gate(self) -> asyncio.Semaphore:
         """The in-flight cap of the running event loop (a semaphore belongs to one loop)."""
@@ -523,6 +532,8 @@ class RayExecutor:
         """
         if outcome is None:
             assert failure is not None
+            if _is_setup_failure(failure):
+                return self._conclude_setup_failure(fn, failure, attempt, start, logger)
             error = _task_failure(fn, failure, attempt, self.max_retries, self.max_bytes)
             again = self._retries(error, attempt)
             # A worker that died left its spool behind (read and removed here).
@@ -530,10 +541,12 @@ class RayExecutor:
                 None if spool is None else recover_spooled_output(spool, max_bytes=self.max_bytes)
             )
             if logger is not None:
+                fields = _failure_fields(
+                    error, failure, perf_counter() - start, self.max_bytes, spooled
+                )
                 logger.record(
-                    **_failure_fields(
-                        error, failure, perf_counter() - start, self.max_bytes, spooled
-                    ),
+                    **fields,
+                    **self._setup_fields(fields["extra"]),
                     attempt=attempt,
                     retried=again,
                     executor_type="ray",
@@ -547,8 +560,61 @@ class RayExecutor:
             value, raised = None, _remote_exception(fn, outcome, self.max_bytes)
             again = self._retries(raised, attempt)
         if logger is not None and outcome.fields is not None:
-            logger.record(**outcome.fields, attempt=attempt, retried=again, executor_type="ray")
+            fields = outcome.fields
+            setup = self._setup_fields(fields.setdefault("extra", {}))
+            logger.record(**fields, **setup, attempt=attempt, retried=again, executor_type="ray")
         return value, raised, again
+
+    def _conclude_setup_failure(
+        self,
+        fn: Callable[..., Any],
+        failure: BaseException,
+        attempt: int,
+        start: float,
+        logger: PacketExecutionLogger | None,
+    ) -> tuple[Any, BaseException | None, bool]:
+        """Record an attempt whose environment Ray could not prepare: a set-up failure,
+        with Ray's output, never retried (Ray has tried the set-up again itself)."""
+        error = _setup_failure(fn, failure, sorted(self.runtime_env or {}), self.max_bytes)
+        if logger is not None:
+            extra: dict[str, Any] = {"ray_error": type(failure).__name__, "worker_died": "false"}
+            read = self._setup_fields(extra)
+            said = _ray_says(failure, self.max_bytes)
+            output = f"Ray said:\n{said}\n"
+            if read.get("setup_output"):
+                output += f"\nRay's set-up log on this machine:\n{read['setup_output']}"
+            output = bound_text(output, self.max_bytes)
+            fields = _failure_fields(error, error, perf_counter() - start, self.max_bytes)
+            fields["traceback"] = bound_text(f"{_error_line(error)}\n{output}", self.max_bytes)
+            fields["capture_error"] = (
+                "set-up failed: Ray could not prepare the task's runtime_env, so the function "
+                "did not run and printed nothing; Ray's set-up output is in the traceback"
+            )
+            fields["extra"] = extra
+            logger.record(
+                **fields,
+                setup_output=output,
+                setup_failed=True,
+                attempt=attempt,
+                retried=False,
+                executor_type="ray",
+            )
+        return None, error, False
+
+    def _setup_fields(self, extra: dict[str, Any]) -> dict[str, Any]:
+        """``setup_output`` (what Ray logged preparing runtime_envs since the previous
+        record read it; ``""``: nothing) and ``setup_failed=False`` for an executor
+        with a ``runtime_env``, else nothing. Why the output is None goes to ``extra``."""
+        log = self._setup_log
+        if log is None:
+            return {}
+        if isinstance(log, str):
+            extra["setup_output_missing"] = log
+            return {"setup_output": None, "setup_failed": False}
+        read = log.read_new(self.max_bytes)
+        if read.error is not None:
+            extra["setup_output_missing"] = read.error
+        return {"setup_output": read.output, "setup_failed": False}
 
 
 # -- the defaults, for repr --------------------------------------------------------
@@ -570,6 +636,48 @@ _DEFAULTS: dict[str, Any] = {
 
 
 # -- failures ----------------------------------------------------------------------
+
+_NOT_THIS_MACHINE = (
+    "the cluster is not only this machine: Ray's set-up log stays on the node that "
+    "prepared the environment (runtime_env_setup-<job id>.log in its session's logs)"
+)
+
+
+def _options_of(remote: Any, options: dict[str, Any]) -> Any:
+    """``remote.options(**options)``, Ray's refusal of a ``runtime_env`` said as an option error."""
+    try:
+        return remote.options(**options)
+    except ValueError as refused:
+        if "runtime_env" not in options:
+            raise
+        raise RayExecutorOptionError(
+            f"RayExecutor got runtime_env={options['runtime_env']!r}, which Ray refuses for "
+            f"a task: {refused}. A task's working_dir or py_modules must be a URI (e.g. "
+            "'file:///shared/code.zip', 's3://...', 'https://...zip'); to ship a local "
+            "directory, pass runtime_env to ray.init() before the run instead"
+        ) from refused
+
+
+def _is_setup_failure(failure: BaseException) -> bool:
+    """Whether Ray failed to prepare the task's environment (RuntimeEnvSetupError,
+    matched by class name so that a Ray release that moves it keeps working)."""
+    return any(kind.__name__ == "RuntimeEnvSetupError" for kind in type(failure).__mro__)
+
+
+def _setup_failure(
+    fn: Callable[..., Any], failure: BaseException, keys: list[str], max_bytes: int
+) -> TaskSetupError:
+    """The error of a task whose runtime_env Ray could not prepare (first line: what,
+    then Ray's message within about ``max_bytes``)."""
+    return TaskSetupError(
+        f"set-up failed: Ray could not prepare the runtime_env ({', '.join(keys)}) of the "
+        f"task running {_function_name(fn)}, so the function did not run\nRay said:\n"
+        f"{_ray_says(failure, max_bytes)}"
+    )
+
+
+def _error_line(error: BaseException) -> str:
+    return f"{type(error).__module__}.{type(error).__qualname__}: {str(error).splitlines()[0]}"
 
 
 def _local_spool_directory() -> str | None:

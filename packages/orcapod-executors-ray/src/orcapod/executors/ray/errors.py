@@ -9,6 +9,7 @@ __all__ = [
     "RayExecutorOptionError",
     "RayTaskSystemError",
     "RemoteExceptionError",
+    "TaskSetupError",
     "WorkerDiedError",
 ]
 
@@ -35,3 +36,12 @@ class WorkerDiedError(RayTaskSystemError):
 class RemoteExceptionError(RayExecutorError, RuntimeError):
     """The function raised an exception on the worker that could not be sent back as
     itself (it does not pickle); the message names its type and text."""
+
+
+class TaskSetupError(RayExecutorError, RuntimeError):
+    """Ray could not prepare the task's environment (its ``runtime_env``: a package
+    that cannot be installed, a working_dir or py_modules that cannot be fetched),
+    so the function did not run. The message starts ``set-up failed:``; the
+    attempt's record holds Ray's set-up output (``setup_output``,
+    ``setup_failed=True``, and in its traceback). Not retried by ``max_retries``:
+    Ray has already tried the set-up again (``RUNTIME_ENV_RETRY_TIMES``, 3 by default)."""

@@ -91,6 +91,8 @@ class Node(ABC):
     """
 
     kind = "node"
+    latest_run: tuple[str, NodeCounts] | None = None
+    """The id and counts of the latest run of this node in this process (``None``: none)."""
 
     def __init__(
         self,
@@ -112,6 +114,12 @@ class Node(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.label!r})"
+
+    def _repr_html_(self) -> str:
+        """A notebook's view: label, kind, counts of its latest run, its first rows."""
+        from orcapod.core.pipeline._display import node_html
+
+        return node_html(self)
 
     def written_paths(self) -> tuple[RecordPath, ...]:
         """The database paths a run of this node writes (what a run's checkpoint flushes)."""
@@ -327,14 +335,19 @@ class FunctionNode(Node):
         that is missing or altered in the file store) are left out, and so are
         rows whose input files changed since their source read them.
         """
-        table = self.upstreams[0].as_table(include_system_columns=True)
+        parts = list(self._stored_results(self.upstreams[0].as_table(include_system_columns=True)))
+        if not parts:
+            return self._select(self._empty(), include_system_columns)
+        return self._select(pa.concat_tables(parts), include_system_columns)
+
+    def _stored_results(self, table: pa.Table) -> Iterator[pa.Table]:
+        """:meth:`as_table`'s rows (with every column), one batch of ``table`` at a time."""
         tag_schema, packet_schema = schemas_of(self.stream.input_stream)
         output_types = self.function.output_schema()
         arrow = Schema.of(output_types).to_arrow()
         files = self.result_cache.file_outputs(self.function)
         present = [name for name in self.function.input_schema() if name in packet_schema]
         inputs = FileInputs.of(self.function.input_schema(), present)
-        parts = []
         for rows in batches(table):
             system = [name for name in rows.column_names if is_system_column(name)]
             packets = RowBlock(rows.select(list(packet_schema)), packet_schema)
@@ -347,10 +360,20 @@ class FunctionNode(Node):
                     found.hits[row] = False
             hits = pa.array(found.hits, pa.bool_())
             tags = rows.select([*tag_schema, *system]).filter(hits)
-            parts.append(side_by_side(tags, found.outputs.filter(hits).cast(arrow)))
-        if not parts:
-            return self._select(self._empty(), include_system_columns)
-        return self._select(pa.concat_tables(parts), include_system_columns)
+            yield side_by_side(tags, found.outputs.filter(hits).cast(arrow))
+
+    def preview(self, limit: int) -> tuple[pa.Table, int]:
+        """The first ``limit`` rows of :meth:`as_table` and the node's input row count,
+        looking up only the batches of inputs needed to find them."""
+        table = self.upstreams[0].as_table(include_system_columns=True)
+        parts, found = [], 0
+        for part in self._stored_results(table):
+            parts.append(part)
+            found += part.num_rows
+            if found >= limit:
+                break
+        rows = pa.concat_tables(parts) if parts else self._empty()
+        return self._select(rows, False).slice(0, limit), table.num_rows
 
     def history(self) -> pa.Table:
         """Every result this node has stored, in any run, for any input it was given.

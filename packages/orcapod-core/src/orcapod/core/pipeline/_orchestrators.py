@@ -100,6 +100,8 @@ class Orchestrator(ABC):
             interruption=interruption,
             executor=executor,
         )
+        for node in pipeline.nodes.values():  # what a node shows in a notebook
+            node.latest_run = (ctx.run_id, ctx.counts_of(node.label))
         started = datetime.now(UTC)
         clock = perf_counter()
         function_nodes = [n for n in pipeline.nodes.values() if isinstance(n, FunctionNode)]

@@ -90,6 +90,36 @@ class RunResult:
     def n_failed(self) -> int:
         return sum(counts.failed for counts in self.nodes.values())
 
+    def _repr_html_(self) -> str:
+        """A notebook's view: state, counts and duration, a row per node, the first failures."""
+        from orcapod.protocols.notebook import html_summary, html_table
+
+        nodes = html_table(
+            ["node", "computed", "cached", "failed", "rows"],
+            ([label, c.computed, c.cached, c.failed, c.rows] for label, c in self.nodes.items()),
+            total=len(self.nodes),
+        )
+        sections = [(f"{len(self.nodes)} nodes", nodes)]
+        if self.failures:
+            failures = html_table(
+                ["node", "tag", "error", "message"],
+                ([f.node, f.tag, f.error_type, f.message] for f in self.failures),
+                total=len(self.failures),
+            )
+            sections.append((f"{len(self.failures)} failed packets", failures))
+        return html_summary(
+            f"run {self.run_id} of pipeline {self.pipeline!r}",
+            [
+                ("state", self.state),
+                ("computed", self.n_computed),
+                ("cached", self.n_cached),
+                ("failed", self.n_failed),
+                ("started", self.started_at.isoformat(timespec="seconds")),
+                ("duration", f"{self.duration_s:.3f} s"),
+            ],
+            sections,
+        )
+
     def __str__(self) -> str:
         lines = [
             f"run {self.run_id} of pipeline {self.pipeline!r}: {self.state} in "

@@ -23,8 +23,7 @@ from pathlib import Path
 
 from _timing import best_of
 from orcapod.core import DictSource, Pipeline, function_pod, open_database
-from orcapod.observers import CompositeObserver, LoggingObserver, StatusObserver
-from orcapod.observers._report import write_report
+from orcapod.observers import CompositeObserver, LoggingObserver, StatusObserver, write_report
 
 PIPELINE = "report_benchmark"
 

@@ -57,6 +57,7 @@ def test_the_exported_names_are_what_we_mean_to_publish() -> None:
         "UnknownPipelineError",
         "UnknownRunError",
         "list_pipelines",
+        "write_report",
     }
     for name in orcapod.observers.__all__:
         assert getattr(orcapod.observers, name) is not None

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from orcapod.observers._progress import ProgressObserver as ProgressObserver
     from orcapod.observers._reader import ObservabilityReader as ObservabilityReader
     from orcapod.observers._reader import list_pipelines as list_pipelines
+    from orcapod.observers._report import write_report as write_report
     from orcapod.observers._status import StatusObserver as StatusObserver
     from orcapod.observers.errors import ObservabilityError as ObservabilityError
     from orcapod.observers.errors import TagTypeConflictError as TagTypeConflictError
@@ -38,5 +39,6 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "UnknownPipelineError": "orcapod.observers.errors",
         "UnknownRunError": "orcapod.observers.errors",
         "list_pipelines": "orcapod.observers._reader",
+        "write_report": "orcapod.observers._report",
     },
 )

@@ -10,8 +10,9 @@ packets are listed up to a bound, with the count of the rest.
 What is read: the observers' run records, status events and log rows
 (:class:`ObservabilityReader`), and the run's ``_graph`` record, which
 ``Pipeline.run`` stores at the start of every run (older stores: the function
-nodes of ``_identities``). orcapod-core draws the picture; the ``orcapod``
-command comes with it, so it is imported here, at first use only.
+nodes of ``_identities``). orcapod-core draws the picture (the ``report``
+extra; the ``orcapod`` command comes with it): imported at first use only,
+and without it the page has no picture and says so.
 """
 
 from __future__ import annotations
@@ -218,7 +219,7 @@ def build_report(
 def _recorded_graph(database: ArrowDatabase, pipeline: str, run_id: str) -> Any:
     """core's ``RecordedGraph`` of the run, or None (no record, or orcapod-core absent)."""
     try:
-        from orcapod.core.pipeline._graph import recorded_graph
+        from orcapod.core.pipeline import recorded_graph
     except ImportError:
         return None
     return recorded_graph(database, pipeline, run_id)
@@ -354,7 +355,7 @@ def _picture(
 ) -> tuple[str, str, list[tuple[str, str, str, str]]]:
     """The DAG's SVG coloured by the nodes' states, a note on where it came from, its legend."""
     try:
-        from orcapod.core.pipeline._graph import (
+        from orcapod.core.pipeline import (
             STATE_COLOURS,
             GraphNode,
             PipelineGraph,

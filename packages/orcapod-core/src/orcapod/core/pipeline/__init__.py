@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from orcapod.core.pipeline._explain import Explanation, explain
-from orcapod.core.pipeline._graph import STATE_COLOURS, GraphNode, PipelineGraph, render_svg
+from orcapod.core.pipeline._graph import (
+    STATE_COLOURS,
+    GraphNode,
+    PipelineGraph,
+    RecordedGraph,
+    recorded_graph,
+    render_svg,
+)
 from orcapod.core.pipeline._nodes import FunctionNode, Node, OperatorNode, SourceNode
 from orcapod.core.pipeline._orchestrators import (
     AsyncPipelineOrchestrator,
@@ -25,10 +32,12 @@ __all__ = [
     "PacketFailure",
     "Pipeline",
     "PipelineGraph",
+    "RecordedGraph",
     "RunResult",
     "STATE_COLOURS",
     "SourceNode",
     "SyncPipelineOrchestrator",
     "explain",
+    "recorded_graph",
     "render_svg",
 ]

@@ -321,6 +321,19 @@ def test_logs_say_when_capture_failed_even_with_no_output(
     assert lines[-1] == "(no output captured)"
 
 
+def test_logs_show_a_set_up_failure_as_such_not_as_a_capture_failure(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """An executor that could not prepare the task's environment (Ray's runtime_env) says
+    so in capture_error; the function never ran, so nothing 'may be missing'."""
+    error = "set-up failed: Ray could not prepare the runtime_env (pip) of the task"
+    _orcapod_logs(lambda db: _records(db, stdout="", __capture_error=error))
+    lines = capsys.readouterr().out.splitlines()
+    assert error in lines
+    assert not any(line.startswith("capture failed") for line in lines)
+    assert "(what the attempt printed or logged may be missing below)" not in lines
+
+
 def test_logs_of_rows_without_metadata_show_as_before(capsys: pytest.CaptureFixture[str]) -> None:
     _orcapod_logs(
         lambda db: _records(

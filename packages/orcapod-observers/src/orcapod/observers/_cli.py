@@ -876,6 +876,11 @@ def _state_counts(events: pa.Table) -> dict[str, int]:
     }
 
 
+SETUP_FAILED = "set-up failed:"
+"""How an executor's ``capture_error`` says the task's environment could not be prepared
+(orcapod-executors-ray's runtime_env): shown as it is, not as a capture failure."""
+
+
 def _log_block(row: dict[str, Any], *, full: bool) -> str:
     """One log row: a header line, its tags, whether capture failed, then each
     non-empty output section (its title saying when it was truncated at capture)."""
@@ -885,9 +890,12 @@ def _log_block(row: dict[str, Any], *, full: bool) -> str:
     ]
     capture_error = row.get("__capture_error")
     if capture_error:
-        message = escape_control(capture_error.strip())
-        lines.append(f"capture failed: {_cut_line(message, full=full)}")
-        lines.append("(what the attempt printed or logged may be missing below)")
+        message = _cut_line(escape_control(capture_error.strip()), full=full)
+        if message.startswith(SETUP_FAILED):  # the executor never started the function
+            lines.append(message)
+        else:
+            lines.append(f"capture failed: {message}")
+            lines.append("(what the attempt printed or logged may be missing below)")
     sections = [
         (_stream_title("stdout", row), row.get("__stdout")),
         (_stream_title("stderr", row), row.get("__stderr")),

@@ -126,8 +126,10 @@ def test_a_package_that_cannot_be_installed_is_a_set_up_failure_with_rays_output
         assert record["setup_output"] in record["traceback"]
         assert record["capture_error"].startswith("set-up failed:")
         assert len(record["setup_output"].encode()) <= broken.max_bytes + 200
-    both = records[0]["setup_output"] + records[1]["setup_output"]
-    assert "Ray's set-up log on this machine:" in both  # read by one of them
+    # Ray's set-up log gains lines only where pip got as far as running: in an
+    # environment without virtualenv (nox's) Ray refuses before writing any, so
+    # only Ray's own message is certain. Reading the log is tested on its own below.
+    assert all(record["setup_output"].startswith("Ray said:") for record in records)
 
 
 def test_a_working_dir_that_cannot_be_fetched_fails_fast_as_a_set_up_failure(

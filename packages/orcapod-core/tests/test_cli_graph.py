@@ -107,6 +107,14 @@ def test_a_missing_file_is_named_with_the_fix(folder: Path) -> None:
     )
 
 
+def test_an_output_path_that_cannot_be_written_is_one_line_naming_it(folder: Path) -> None:
+    """``-o`` into a missing directory: status 1 and one error line, not a traceback."""
+    done = orcapod(folder, "graph", "small.py", "-o", "nodir/g.svg")
+    assert done.returncode == 1
+    assert done.stderr.startswith("orcapod graph: error: cannot write the graph to 'nodir/g.svg'")
+    assert done.stderr.count("\n") == 1
+
+
 def test_a_file_defining_no_pipeline_is_refused_with_the_fix(folder: Path) -> None:
     """A file that builds no pipeline says how to build one."""
     (folder / "empty.py").write_text("x = 1\n")

@@ -211,7 +211,7 @@ def test_labels_are_escaped_in_every_format() -> None:
     graph = PipelineGraph(
         "esc", (GraphNode("src", "source"), GraphNode(hostile, "function")), (("src", hostile),)
     )
-    assert '("function pod<br/>a#lt;b#gt;&#quot;c#35;d")' in graph.mermaid
+    assert '("function pod<br/>a#lt;b#gt;#amp;#quot;c#35;d")' in graph.mermaid
     assert '[label="function pod\\na<b>&\\"c#d"' in graph.dot
     assert hostile in node_elements(graph.svg())
 

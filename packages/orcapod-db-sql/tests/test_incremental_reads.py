@@ -29,7 +29,7 @@ def ids(table: pa.Table | None) -> list[str]:
     return [] if table is None else sorted(table.column(ID).to_pylist())
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def open_store(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> Iterator[Callable[[], SQLDatabase]]:

@@ -205,3 +205,20 @@ def test_write_report_writes_utf8(
     database, _ = lab
     path = write_report(database, "lab", tmp_path / "r.html")
     assert path.read_bytes().decode("utf-8").count("<details ") == 3
+
+
+def test_a_failed_packet_s_summary_line_stays_short_and_its_body_keeps_the_whole_tag() -> None:
+    """A 5,000-character tag no longer stretches the page: the one-line summary is cut
+    (and wraps), while the tags table inside the collapsed body keeps every character."""
+    database = InMemoryArrowDatabase()
+    long_tag = "k" * 5000
+    source = DictSource([{"id": long_tag, "x": 1}], tag_columns=["id"])
+    pipeline = Pipeline("long", database)
+    with pipeline:
+        halve.pod(source, label="halve")
+    pipeline.run(observer=CompositeObserver(LoggingObserver(database), StatusObserver(database)))
+    page = render_report(build_report(database, "long", uri="memory://long"))
+    (summary,) = re.findall(r"<summary>(.*?)</summary>", page, flags=re.DOTALL)
+    assert len(summary) < 600
+    assert "id=" + "k" * 156 + "…" in summary
+    assert long_tag in page  # in the body's tags table

@@ -89,7 +89,7 @@ details.failure{
   padding:4px 10px;
   background:#fff;
 }
-details.failure>summary{cursor:pointer}
+details.failure>summary{cursor:pointer;overflow-wrap:anywhere}
 details.failure[hidden]{display:none}
 .tags td{border:0;padding:0 12px 0 0}
 button{font:inherit;font-size:12.5px;margin-right:6px}
@@ -138,6 +138,16 @@ SCRIPT = """
   body.setAttribute("data-orcapod-report", "ready");
 })();
 """
+
+
+SUMMARY_CHARACTERS = 160
+"""How much of a failed packet's tags or error its one-line summary shows."""
+
+
+def _shortened(value: str) -> str:
+    if len(value) <= SUMMARY_CHARACTERS:
+        return value
+    return f"{value[: SUMMARY_CHARACTERS - 1]}…"
 
 
 def text(value: Any) -> str:
@@ -330,9 +340,10 @@ def _failures_section(report: RunReport) -> str:
 def _failure(failure: FailedPacket, limit: int) -> str:
     tags = ", ".join(f"{name}={_value(value)}" for name, value in failure.tags)
     first_line = (failure.error or "").strip().splitlines()[:1]
-    summary = (
+    error = first_line[0] if first_line else "failed"
+    summary = (  # one line each: whole tags and error are in the body below
         f"<summary><code>{text(failure.node)}</code> &middot; <span class='mono'>"
-        f"{text(tags)}</span> &middot; {text(first_line[0] if first_line else 'failed')}"
+        f"{text(_shortened(tags))}</span> &middot; {text(_shortened(error))}"
         "</summary>"
     )
     tag_rows = "".join(

@@ -74,7 +74,13 @@ class GraphCommand:
         if args.output is None:
             print(text, end="")
             return 0
-        Path(args.output).write_text(text, encoding="utf-8")
+        try:
+            Path(args.output).write_text(text, encoding="utf-8")
+        except OSError as error:
+            raise OrcapodError(
+                f"cannot write the graph to {args.output!r}: {error.strerror or error}; give "
+                "a file path in a directory that exists and that you may write to"
+            ) from error
         coloured = "uncoloured" if graph.run_id is None else f"coloured by run {graph.run_id}"
         print(
             escape_control(

@@ -266,8 +266,8 @@ def _run_note(run_id: str | None) -> str:
 
 
 def _mermaid_text(text: str) -> str:
-    """Text inside a quoted Mermaid label: quotes, angle brackets, ``#`` as entity codes."""
-    codes = {"#": "#35;", '"': "#quot;", "<": "#lt;", ">": "#gt;"}
+    """Text inside a quoted Mermaid label: quotes, angle brackets, ``&``, ``#`` as entity codes."""
+    codes = {"#": "#35;", '"': "#quot;", "<": "#lt;", ">": "#gt;", "&": "#amp;"}
     return "".join(codes.get(char, char) for char in text if char.isprintable())
 
 
@@ -582,15 +582,13 @@ def summary_html(graph: PipelineGraph, uri: str, *, note: str = "") -> str:
         for node in graph.nodes
     )
     coloured = (
-        ""
-        if graph.run_id is None
-        else f" &middot; states of run <code>{escape(graph.run_id)}</code>"
+        "" if graph.run_id is None else f" &#183; states of run <code>{escape(graph.run_id)}</code>"
     )
     said = f'<div style="color:#8a5a00">{escape(note)}</div>' if note else ""
     return (
         '<div class="orcapod-pipeline" style="font-family:sans-serif;font-size:13px">'
-        f"<div><b>Pipeline</b> <code>{escape(graph.pipeline)}</code> &middot; store "
-        f"<code>{escape(uri)}</code> &middot; {len(graph.nodes)} nodes{coloured}</div>"
+        f"<div><b>Pipeline</b> <code>{escape(graph.pipeline)}</code> &#183; store "
+        f"<code>{escape(uri)}</code> &#183; {len(graph.nodes)} nodes{coloured}</div>"
         '<div style="display:flex;gap:24px;align-items:flex-start;flex-wrap:wrap">'
         f'<table style="border-collapse:collapse;margin-top:6px"><tr><th {cell}>node</th>'
         f"<th {cell}>kind</th><th {cell}>state</th></tr>{rows}</table>"

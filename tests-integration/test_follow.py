@@ -240,3 +240,50 @@ def test_ctrl_c_stops_following_quietly_with_status_130(tmp_path: Path) -> None:
     finally:
         run.kill()
         run.communicate(timeout=30)
+
+
+@pytest.mark.parametrize("store", sorted(STORES))
+def test_follow_started_before_the_store_exists_waits_for_the_run(
+    store: str, tmp_path: Path
+) -> None:
+    """A follower started before the run (and before its store exists) says what it
+    waits for, then follows the run once it starts, to its end (exit status 0)."""
+    uri = STORES[store](tmp_path)
+    follower = _follow("logs", uri, "--follow", "--interval", "0.1")
+    assert follower.stdout is not None
+    assert follower.stdout.readline().startswith(f"waiting for the store {uri!r} to be created")
+    run = _start_run(uri, packets=2, cwd=tmp_path, sleep_s=0.3)
+    lines = [text for _, text in _lines(follower)]
+    run.communicate(timeout=60)
+
+    assert follower.returncode == 0, follower.stderr.read() if follower.stderr else ""
+    following = next(i for i, text in enumerate(lines) if text.startswith("following run "))
+    assert all(text.startswith("waiting for ") for text in lines[:following])
+    assert sum(text.startswith("packet ") for text in lines) == 2
+    assert "ended SUCCESS" in lines[-1]
+
+
+def test_next_follows_the_next_run_not_the_finished_one(tmp_path: Path) -> None:
+    """--next: with a finished run stored, the follower waits for the next run to start
+    and follows that one (its run id is the new run's), not the finished run."""
+    uri = STORES["sqlite"](tmp_path)
+    first = _start_run(uri, packets=-1, cwd=tmp_path, sleep_s=0.0)
+    first.communicate(timeout=60)  # FAILED: following it would exit with 4
+    follower = _follow("status", uri, "--follow", "--next", "--json", "--interval", "0.1")
+    time.sleep(1.0)  # the follower has looked at least once and found no new run
+    assert follower.poll() is None, "--next followed a finished run"
+    second = subprocess.Popen(
+        [sys.executable, str(WORKER), uri, "2", "0.3", str(FLUSH_INTERVAL_S)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    lines = [json.loads(text) for _, text in _lines(follower)]
+    second.communicate(timeout=60)
+
+    assert follower.returncode == 0, follower.stderr.read() if follower.stderr else ""
+    runs = ObservabilityReader(open_database(uri, create=False), "lab").runs()
+    newest = runs["__run_id"][0].as_py()
+    assert {line["run_id"] for line in lines} == {newest}
+    assert lines[-1]["event"] == "run_end"
+    assert lines[-1]["state"] == "SUCCESS"

@@ -338,6 +338,33 @@ def test_logs_of_an_unknown_run_is_an_error_naming_recent_runs(
     assert "'r3', 'r2', 'r1'" in line
 
 
+@pytest.mark.parametrize(
+    "argv", [("--next",), ("--follow", "--next", "--run", "r1")], ids=["alone", "with-run"]
+)
+def test_next_goes_with_follow_and_without_run(
+    host: FakeHost, capsys: pytest.CaptureFixture[str], argv: tuple[str, ...]
+) -> None:
+    """--next (follow the next run to start) means nothing without --follow, and
+    contradicts --run: one error line, status 1, nothing followed."""
+    status = orcapod(host, "logs", "memory://", *argv)
+
+    out, err = capsys.readouterr()
+    assert (status, out) == (1, "")
+    assert _error_line(err) == ("orcapod logs: error: --next goes with --follow and without --run")
+
+
+def test_follow_of_a_named_unknown_run_does_not_wait(
+    host: FakeHost, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--follow --run R names a run that is not stored: an error naming the recent
+    runs at once (run ids are made by runs, so waiting could never find it)."""
+    status = orcapod(host, "status", "memory://", "--follow", "--run", "r9")
+
+    out, err = capsys.readouterr()
+    assert (status, out) == (1, "")
+    assert "'r9'" in _error_line(err)
+
+
 def test_logs_of_an_unknown_node_is_an_error(
     host: FakeHost, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -24,8 +24,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from orcapod.observers._follow import FollowedRows, RunFollower
-from orcapod.observers._reader import STATES, ObservabilityReader, list_pipelines
-from orcapod.protocols.errors import OrcapodError
+from orcapod.observers._reader import RUN_ID, STATES, ObservabilityReader, list_pipelines
+from orcapod.observers.errors import UnknownPipelineError
+from orcapod.protocols.errors import OrcapodError, StoreNotFoundError
 from orcapod.protocols.text import colour_enabled, escape_control, paint_state, print_table
 
 if TYPE_CHECKING:
@@ -153,21 +154,41 @@ class _ObservabilityCommand:
     def run(self, args: argparse.Namespace) -> int:
         """Open the database, print what was asked; 0 on success, 1 (and a message) if not."""
         try:
-            database = self.host.open_database(args.uri, create=False)
+            database = self._open(args)
         except (OrcapodError, ValueError, OSError, ImportError) as error:
             return self._fail(f"cannot open database {args.uri!r}: {error}")
+        except KeyboardInterrupt:  # while waiting for the store to be created
+            return EXIT_STOPPED
         try:
             status = self._show_from(database, args)
         finally:
             closed = self._close(database, args.uri)
         return status or closed
 
+    def _open(self, args: argparse.Namespace) -> ArrowDatabase:
+        """The database; under ``--follow``, once it exists (a run about to start makes it)."""
+        waiting = _Waiting(args)
+        while True:
+            try:
+                return self.host.open_database(args.uri, create=False)
+            except StoreNotFoundError:
+                if not waiting.follow:
+                    raise
+            waiting.wait(f"for the store {args.uri!r} to be created")
+
     def _show_from(self, database: ArrowDatabase, args: argparse.Namespace) -> int:
         try:
-            reader = ObservabilityReader(database, _choose_pipeline(database, args.pipeline))
+            if getattr(args, "next", False) and (not args.follow or args.run is not None):
+                raise _Failure("--next goes with --follow and without --run")
+            if getattr(args, "follow", False):
+                reader, args.run = _run_to_follow(database, args)
+            else:
+                reader = ObservabilityReader(database, _choose_pipeline(database, args.pipeline))
             return self.show(reader, args) or 0
         except (OrcapodError, _Failure) as error:
             return self._fail(str(error))
+        except KeyboardInterrupt:  # while waiting for a run to start
+            return EXIT_STOPPED
 
     def _close(self, database: ArrowDatabase, uri: str) -> int:
         try:
@@ -578,6 +599,14 @@ def _add_follow_options(parser: argparse.ArgumentParser, what: str) -> None:
         ),
     )
     parser.add_argument(
+        "--next",
+        action="store_true",
+        help=(
+            "with --follow: follow the next run to start, not the latest stored one (waits "
+            "for it; without --next, follow waits only where the pipeline has no run yet)"
+        ),
+    )
+    parser.add_argument(
         "--interval",
         metavar="S",
         type=_seconds,
@@ -606,6 +635,63 @@ def _seconds(text: str) -> float:
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds (above 0)")
     return value
+
+
+class _Waiting:
+    """Says once what ``--follow`` waits for (not under ``--json``), then sleeps between looks."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.follow = bool(getattr(args, "follow", False))
+        self._args = args
+        self._said = ""
+
+    def wait(self, what: str) -> None:
+        if what != self._said and not self._args.json:
+            print(f"waiting {what}; Ctrl-C stops waiting", flush=True)
+        self._said = what
+        clock.sleep(self._args.interval)
+
+
+def _run_to_follow(
+    database: ArrowDatabase, args: argparse.Namespace
+) -> tuple[ObservabilityReader, str | None]:
+    """The pipeline's reader and the run ``--follow`` follows, waiting until it has started.
+
+    ``--run R`` must name a stored run. Otherwise the latest run is followed
+    (``--next``: the first run to start after this was called), and where there
+    is none yet this waits for it: for the pipeline's first records, and where
+    ``--pipeline`` is left out, for the store's first pipeline.
+    """
+    waiting = _Waiting(args)
+    seen: set[str] | None = None  # under --next: the runs stored when following began
+    while True:
+        pipeline = args.pipeline if args.pipeline is not None else _only_pipeline(database)
+        reader = None if pipeline is None else ObservabilityReader(database, pipeline)
+        if reader is not None and args.run is not None:
+            return reader, args.run  # RunFollower checks it, naming the recent runs
+        runs = [] if reader is None else _run_ids(reader)  # newest first
+        if args.next:
+            seen = set(runs) if seen is None else seen
+            started = [run for run in runs if run not in seen]
+            if reader is not None and started:
+                return reader, started[-1]  # the first of them to start
+        elif reader is not None and runs:
+            return reader, None
+        name = "a pipeline" if pipeline is None else f"pipeline {pipeline!r}"
+        waiting.wait(f"for {'the next' if args.next else 'a'} run of {name} to start")
+
+
+def _run_ids(reader: ObservabilityReader) -> list[str]:
+    """The ids of the pipeline's runs, newest first; none while it has no records."""
+    try:
+        return [str(run) for run in reader.runs()[RUN_ID].to_pylist()]
+    except UnknownPipelineError:
+        return []
+
+
+def _only_pipeline(database: ArrowDatabase) -> str | None:
+    """The database's only pipeline with records; None while it has none."""
+    return _choose_pipeline(database, None) if list_pipelines(database) else None
 
 
 def _follower(reader: ObservabilityReader, args: argparse.Namespace, **what: Any) -> RunFollower:

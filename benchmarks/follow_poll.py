@@ -12,7 +12,7 @@ timed, twice:
   dropped); the store toolkit's default ``_read_new`` costs the same;
 - **native**: the store's own ``get_new_records`` (Delta: the data files its
   log says were added since the cursor's version; SQLite: rowids above the
-  cursor's; PostgreSQL: the toolkit's default, so the same as default).
+  cursor's; PostgreSQL: the rows of transactions committed since the cursor's snapshot).
 
 Each poll must return exactly the ``--new`` records; the script says so if
 not. Prints the best of the rounds per store; asserts nothing.

@@ -238,6 +238,7 @@ class SQLDatabaseChecks:
             tables = set(sa.inspect(again.engine).get_table_names(schema=again.schema))
             assert len(tables) == 3
 
+    @pytest.mark.filterwarnings("ignore:Did not recognize type .xid8.:sqlalchemy.exc.SAWarning")
     def test_long_names_map_to_identifiers_postgresql_keeps_whole(
         self, database: SQLDatabase
     ) -> None:

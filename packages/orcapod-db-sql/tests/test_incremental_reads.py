@@ -1,4 +1,5 @@
-"""SQLDatabase.get_new_records: on SQLite, a range on the rowid; elsewhere the toolkit's default."""
+"""SQLDatabase.get_new_records: on SQLite, a range on the rowid; on PostgreSQL, the rows
+committed since a snapshot."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pyarrow as pa
 import pytest
 
 from orcapod.db.sql import SQLDatabase
+from orcapod.db.sql._catalog import ID_COLUMN
 from orcapod.protocols.database import read_new_records
 from orcapod.protocols.testing.postgres import postgres_server, temporary_database
 
@@ -74,3 +76,93 @@ def test_on_sqlite_a_poll_selects_only_rows_above_the_cursors_rowid(tmp_path: Pa
     assert ids(rows) == ["n00005", "n00006"]
     assert cursor.position == 7
     database.close()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    with temporary_database(postgres_server()) as server:
+        yield server.url()
+
+
+def _selected_rows(database: SQLDatabase) -> list[int]:
+    """Spy on the store's SELECTs: the number of rows each returns, in order."""
+    counts: list[int] = []
+    select = database._select
+
+    def counting(*args: object, **kwargs: object) -> pa.Table | None:
+        found = select(*args, **kwargs)  # type: ignore[arg-type]
+        counts.append(0 if found is None else found.num_rows)
+        return found
+
+    database._select = counting  # type: ignore[method-assign]
+    return counts
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_poll_selects_only_rows_committed_since_its_snapshot(
+    postgres_url: str,
+) -> None:
+    """Native on PostgreSQL: the cursor's position is a pg_snapshot, and a poll's SELECT
+    returns only the rows committed since it (10 of 1,010), not the table."""
+    writer, follower = SQLDatabase(postgres_url), SQLDatabase(postgres_url)
+    writer.add_records(PATH, numbered(0, 1000), ID, flush=True)
+    selected = _selected_rows(follower)
+    rows, cursor = read_new_records(follower, PATH, record_id_column=ID)
+    assert isinstance(cursor.position, str)
+    assert cursor.position.count(":") == 2  # xmin:xmax:xip-list
+    writer.add_records(PATH, numbered(1000, 1010), ID, flush=True)
+    rows, cursor = read_new_records(follower, PATH, cursor, record_id_column=ID)
+    assert ids(rows) == [f"n{k:05d}" for k in range(1000, 1010)]
+    assert read_new_records(follower, PATH, cursor, record_id_column=ID)[0] is None
+    assert selected == [1000, 10, 0]
+    writer.close()
+    follower.close()
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_transaction_committing_after_a_later_one_is_not_missed(
+    postgres_url: str,
+) -> None:
+    """Two writers: the first to start commits last. A poll between the commits returns
+    the second's row; the next poll returns the first's (a sequence or a largest-id
+    mark would skip it: its number is below the mark the earlier poll reached)."""
+    store, follower = SQLDatabase(postgres_url), SQLDatabase(postgres_url)
+    store.add_records(PATH, numbered(0, 1), ID, flush=True)
+    table = store._paths[PATH].table
+    rows, cursor = read_new_records(follower, PATH, record_id_column=ID)
+    assert ids(rows) == ["n00000"]
+    with store.engine.connect() as early, store.engine.connect() as late:
+        early.begin()
+        early.execute(table.insert().values({ID_COLUMN: "early", "n": 1}))
+        with late.begin():
+            late.execute(table.insert().values({ID_COLUMN: "late", "n": 2}))
+        rows, cursor = read_new_records(follower, PATH, cursor, record_id_column=ID)
+        assert ids(rows) == ["late"]
+        early.commit()
+    rows, cursor = read_new_records(follower, PATH, cursor, record_id_column=ID)
+    assert ids(rows) == ["early"]
+    store.close()
+    follower.close()
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_table_without_the_commit_column_is_read_whole(
+    postgres_url: str,
+) -> None:
+    """A table made before the commit column (dropped here) is still followed correctly,
+    by the toolkit's default: each poll reads the table, and returns only what is new."""
+    store = SQLDatabase(postgres_url)
+    store.add_records(PATH, numbered(0, 5), ID, flush=True)
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql(
+            f'ALTER TABLE "{store._paths[PATH].table.name}" DROP COLUMN _commit_xact'
+        )
+    store.close()
+    writer, follower = SQLDatabase(postgres_url), SQLDatabase(postgres_url)
+    rows, cursor = read_new_records(follower, PATH, record_id_column=ID)
+    assert cursor.position is None
+    writer.add_records(PATH, numbered(5, 7), ID, flush=True)
+    rows, cursor = read_new_records(follower, PATH, cursor, record_id_column=ID)
+    assert ids(rows) == ["n00005", "n00006"]
+    writer.close()
+    follower.close()

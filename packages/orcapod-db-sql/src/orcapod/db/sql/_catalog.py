@@ -11,8 +11,13 @@ its columns, so reads restore every type and ``list_paths`` the exact tuples.
 
 Column names are the user's, quoted by SQLAlchemy, when they are safe everywhere:
 at most 63 bytes of UTF-8, no NUL, distinct from the others ignoring case, and
-not the id column's name or of the ``_colN`` form. Any other column is stored
-as ``_col<position>``; its real name is in the catalog.
+not the id column's name, the commit column's name or of the ``_colN`` form. Any
+other column is stored as ``_col<position>``; its real name is in the catalog.
+
+On PostgreSQL each table also has the column ``_commit_xact``: the id of the
+transaction that stored the row (``xid8``, filled by its default), indexed, so
+that what was committed since a snapshot can be selected (``get_new_records``).
+It is never read back as a record's column.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CATALOG_TABLE",
+    "COMMIT_COLUMN",
     "ID_COLUMN",
     "PathTable",
     "PendingBatch",
@@ -44,6 +50,8 @@ __all__ = [
 ]
 
 CATALOG_TABLE = "orcapod_paths"
+COMMIT_COLUMN = "_commit_xact"
+"""PostgreSQL: the column of the transaction that stored each row."""
 ID_COLUMN = "_record_id"
 MAX_IDENTIFIER_BYTES = 63
 """PostgreSQL's limit (NAMEDATALEN - 1); longer names would be silently truncated."""
@@ -72,7 +80,7 @@ def path_from_text(text: str) -> RecordPath:
 
 def column_names(names: list[str]) -> list[str]:
     """The SQL column names of data columns ``names`` (see the module docstring)."""
-    taken = {ID_COLUMN.casefold()}
+    taken = {ID_COLUMN.casefold(), COMMIT_COLUMN.casefold()}
     result = []
     for position, name in enumerate(names):
         folded = name.casefold()
@@ -123,6 +131,9 @@ class PathTable:
     codecs: list[ColumnCodec]
     table: sa.Table
     in_catalog: bool = False
+    commit_column: bool | None = None
+    """PostgreSQL: whether the table has COMMIT_COLUMN (tables made before it have not);
+    None until known."""
     known_ids: set[str] | None = None
     """Ids stored (as last loaded) and pending: loaded once, at the first add."""
     pending: list[PendingBatch] = field(default_factory=list)

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 
 from orcapod.db.sql._catalog import (
     CATALOG_TABLE,
+    COMMIT_COLUMN,
     ID_COLUMN,
     PathTable,
     catalog_table,
@@ -30,10 +31,13 @@ from orcapod.db.sql._catalog import (
     table_name,
 )
 from orcapod.db.sql._engines import (
+    PG_SNAPSHOT,
     POSTGRESQL,
     SQLITE,
     BulkWriter,
+    add_commit_column,
     advisory_lock,
+    has_commit_column,
     is_sqlite_access_error,
     open_engine,
     sqlite_cannot_open,
@@ -402,6 +406,9 @@ class SQLDatabase(BaseArrowDatabase):
                 raise _PathSchemaConflict(stored, difference)
             return
         stored.table.create(conn, checkfirst=True)
+        if self._dialect == POSTGRESQL:
+            add_commit_column(conn, stored.table)
+            stored.commit_column = True
         conn.execute(self._catalog.insert().values(**stored.catalog_row()))
 
     def _catalog_row(self, conn: sa.Connection, path: RecordPath) -> Any:
@@ -470,18 +477,29 @@ class SQLDatabase(BaseArrowDatabase):
         return _combine(found, stored.pending_table())
 
     def _read_new(self, path: RecordPath, position: object) -> tuple[pa.Table | None, object]:
-        """On SQLite, the rows whose rowid is above ``position`` (a range on the rowid
-        index), and the pending rows; elsewhere every row (the toolkit's default).
+        """The rows stored since ``position``, and the pending rows.
 
-        SQLite gives a new row the table's largest rowid plus one, and writers
-        take turns (one write transaction at a time), so committed rowids grow
-        in the order rows become durable, and orcapod never deletes rows. The
-        largest rowid is read first; the rows are then read up to it, so a row
-        committed in between is read next time.
+        On SQLite, the rows whose rowid is above ``position`` (a range on the
+        rowid index). SQLite gives a new row the table's largest rowid plus one,
+        and writers take turns (one write transaction at a time), so committed
+        rowids grow in the order rows become durable, and orcapod never deletes
+        rows. The largest rowid is read first; the rows are then read up to it,
+        so a row committed in between is read next time.
+
+        On PostgreSQL, the rows committed since the snapshot ``position``
+        (:meth:`_read_committed_since`). Elsewhere, and for tables made before
+        the commit column, every row (the toolkit's default).
         """
         stored = self._paths[path]
+        if not stored.in_catalog:
+            return super()._read_new(path, position)
+        if self._dialect == POSTGRESQL:
+            if not self._has_commit_column(stored):
+                return super()._read_new(path, position)
+            found, snapshot = self._read_committed_since(stored, position)
+            return _combine(found, stored.pending_table()), snapshot
         rowid = _rowid_name(stored) if self._dialect == SQLITE else None
-        if rowid is None or not stored.in_catalog:
+        if rowid is None:
             return super()._read_new(path, position)
         column: sa.ColumnElement[Any] = sa.literal_column(rowid)
         with self._reading_table(stored), self._engine.connect() as conn:
@@ -491,6 +509,41 @@ class SQLDatabase(BaseArrowDatabase):
             condition = sa.and_(column > position, condition)
         found = None if latest is None or latest == position else self._select(stored, condition)
         return _combine(found, stored.pending_table()), latest if latest is not None else position
+
+    def _read_committed_since(
+        self, stored: PathTable, position: object
+    ) -> tuple[pa.Table | None, str]:
+        """PostgreSQL: the rows of transactions that committed after the snapshot
+        ``position`` was taken (all rows when None), and the snapshot now.
+
+        One repeatable-read transaction takes a snapshot (``pg_current_snapshot``)
+        and reads with it: a row is new when its transaction is visible now and
+        was not in ``position``. Transactions older than that snapshot's
+        ``xmin`` were all settled by then, so the index on the commit column
+        limits the read to transactions from that ``xmin`` on. Unlike a
+        sequence, this misses no row of a transaction that started before
+        another one and committed after it.
+        """
+        committed: sa.ColumnElement[Any] = sa.literal_column(COMMIT_COLUMN)
+        condition: sa.ColumnElement[bool] | None = None
+        if isinstance(position, str):
+            mark = sa.cast(position, PG_SNAPSHOT)
+            condition = sa.and_(
+                committed >= sa.func.pg_snapshot_xmin(mark),
+                sa.not_(sa.func.pg_visible_in_snapshot(committed, mark)),
+            )
+        with self._reading_table(stored), self._engine.connect() as conn:
+            conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                snapshot = conn.execute(sa.text("SELECT pg_current_snapshot()::text")).scalar_one()
+                found = self._select(stored, condition, conn)
+        return found, str(snapshot)
+
+    def _has_commit_column(self, stored: PathTable) -> bool:
+        if stored.commit_column is None:
+            with self._reading_table(stored), self._engine.connect() as conn:
+                stored.commit_column = has_commit_column(conn, stored.table)
+        return stored.commit_column
 
     def _read_matching(
         self, path: RecordPath, schema: pa.Schema, column_values: Mapping[str, Any]
@@ -594,9 +647,13 @@ class SQLDatabase(BaseArrowDatabase):
         return stored.known_ids
 
     def _select(
-        self, stored: PathTable, condition: sa.ColumnElement[bool] | None
+        self,
+        stored: PathTable,
+        condition: sa.ColumnElement[bool] | None,
+        conn: sa.Connection | None = None,
     ) -> pa.Table | None:
-        """The stored rows matching ``condition`` (all when None), ids first."""
+        """The stored rows matching ``condition`` (all when None), ids first; read on
+        ``conn`` where given (inside its transaction), else on a connection of its own."""
         table = stored.table
         selected: list[sa.ColumnElement[Any]] = [table.c[ID_COLUMN]]
         for sql_name, codec in zip(stored.sql_columns, stored.codecs, strict=True):
@@ -611,8 +668,8 @@ class SQLDatabase(BaseArrowDatabase):
         # Where no column's type converts what the driver returns, its own tuples are
         # taken as they are (SQLAlchemy's Row objects cost a third of a large read).
         raw = all(column.type.result_processor(dialect, None) is None for column in selected)
-        with self._reading_table(stored), self._engine.connect() as conn:
-            result = conn.execute(query)
+        with self._reading_table(stored), self._connection(conn) as reading:
+            result = reading.execute(query)
             rows = result.cursor.fetchall() if raw else result.all()
         if not rows:
             return None
@@ -626,6 +683,15 @@ class SQLDatabase(BaseArrowDatabase):
             with self._decoding(stored, stored.sql_columns[index], is_json=codec.is_json):
                 arrays.append(codec.decode(list(values)))
         return pa.Table.from_arrays(arrays, schema=_stored_schema(stored.schema))
+
+    @contextmanager
+    def _connection(self, conn: sa.Connection | None) -> Iterator[sa.Connection]:
+        """``conn`` if given (left open), else a new connection closed at the end."""
+        if conn is not None:
+            yield conn
+            return
+        with self._engine.connect() as new:
+            yield new
 
     @contextmanager
     def _reading_table(self, stored: PathTable) -> Iterator[None]:

@@ -15,7 +15,7 @@ from urllib.parse import quote
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from orcapod.db.sql._catalog import CATALOG_TABLE
+from orcapod.db.sql._catalog import CATALOG_TABLE, COMMIT_COLUMN
 from orcapod.db.sql._types import POSTGRESQL, SQLITE
 from orcapod.protocols.errors import (
     DatabaseError,
@@ -31,9 +31,12 @@ __all__ = [
     "BUSY_TIMEOUT_S",
     "POSTGRESQL",
     "SQLITE",
+    "PG_SNAPSHOT",
     "BulkWriter",
     "OpenedEngine",
+    "add_commit_column",
     "advisory_lock",
+    "has_commit_column",
     "is_sqlite_access_error",
     "open_engine",
     "sqlite_cannot_open",
@@ -541,6 +544,42 @@ def write_transaction(
             if dialect == POSTGRESQL and lock_key is not None:
                 advisory_lock(conn, lock_key)
             yield conn
+
+
+class _Snapshot(sa.types.UserDefinedType[str]):
+    """PostgreSQL's ``pg_snapshot`` (given and read as its text, ``xmin:xmax:xip,...``)."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **_: Any) -> str:
+        return "pg_snapshot"
+
+
+PG_SNAPSHOT = _Snapshot()
+
+
+def add_commit_column(conn: sa.Connection, table: sa.Table) -> None:
+    """PostgreSQL: give the new ``table`` its indexed column of each row's transaction id."""
+    preparer = conn.dialect.identifier_preparer
+    target = preparer.format_table(table)
+    column = preparer.quote(COMMIT_COLUMN)
+    index = preparer.quote(f"{table.name}_x")  # table names are at most 59 bytes
+    conn.exec_driver_sql(  # one round trip
+        f"ALTER TABLE {target} ADD COLUMN {column} xid8 DEFAULT pg_current_xact_id(); "
+        f"CREATE INDEX {index} ON {target} ({column})"
+    )
+
+
+def has_commit_column(conn: sa.Connection, table: sa.Table) -> bool:
+    """PostgreSQL: whether ``table`` has the column :func:`add_commit_column` adds."""
+    query = sa.text(
+        "SELECT 1 FROM information_schema.columns WHERE table_schema = "
+        "coalesce(:schema, current_schema()) AND table_name = :table AND column_name = :column"
+    )
+    found = conn.execute(
+        query, {"schema": table.schema, "table": table.name, "column": COMMIT_COLUMN}
+    )
+    return found.first() is not None
 
 
 def advisory_lock(conn: sa.Connection, name: str) -> None:

@@ -19,6 +19,7 @@ from orcapod.core.pipeline import (
     Node,
     NodeCounts,
     Pipeline,
+    _nodes,
 )
 from orcapod.core.sources import DictSource
 from orcapod.protocols.data import Packet as PacketProtocol
@@ -556,18 +557,48 @@ def test_each_node_with_inputs_is_told_its_input_count_before_its_packets(
         assert all(told < i for i in packets)
 
 
-def test_a_function_node_fed_by_another_streaming_one_is_told_unknown_under_async() -> None:
+def _chained() -> Pipeline:
     pipeline = Pipeline("chained", InMemoryArrowDatabase())
     with pipeline:
         halve.pod(chatty.pod(_source([1, 2, 3]), label="chatty"), label="halve")
-    counts = {}
-    for orchestrator in ORCHESTRATORS:
-        observer = RecordingObserver()
-        pipeline.run(orchestrator, observer=observer)
-        counts[orchestrator] = dict(observer.node_inputs)
-    assert counts["sync"] == {"chatty": 3, "halve": 3}
-    # the async run streams chatty's batches to halve: their count is not known before
-    assert counts["async"] == {"chatty": 3, "halve": None}
+    return pipeline
+
+
+@pytest.mark.parametrize("orchestrator", ORCHESTRATORS)
+def test_a_function_node_fed_by_another_is_told_its_count_before_its_packets(
+    orchestrator: str,
+) -> None:
+    """Under async, halve reads chatty's rows as chatty sends them: it is told chatty's
+    input count (one row sent per row that does not fail), before its first packet."""
+    observer = RecordingObserver()
+    _chained().run(orchestrator, observer=observer)
+    assert observer.node_inputs == [("chatty", 3), ("halve", 3)]
+    hooks = [(event[0], event[1]) for event in observer.events]
+    told = hooks.index(("on_node_inputs", "halve"))
+    assert all(
+        told < i for i, (hook, lb) in enumerate(hooks) if lb == "halve" and hook in PACKET_HOOKS
+    )
+
+
+@pytest.mark.parametrize("orchestrator", ORCHESTRATORS)
+def test_an_upstream_failure_corrects_the_count_told_under_async(
+    orchestrator: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """chatty fails one of its 3 packets (error policy continue): halve reads 2 rows.
+    The sync run tells 2 (chatty's output is whole first). The async run, in batches
+    of one row, has halve start on chatty's first row: it is told 3, then 2 once
+    chatty has ended, so a bar ends at 2/2, not 2/3."""
+    monkeypatch.setattr(_nodes, "BATCH_ROWS", 1)
+    FAILING.add(2)
+    observer = RecordingObserver()
+    result = _chained().run(orchestrator, observer=observer, error_policy="continue")
+    assert result.n_failed == 1
+    assert result.nodes["halve"].computed == 2
+    expected = {
+        "sync": [("chatty", 3), ("halve", 2)],
+        "async": [("chatty", 3), ("halve", 3), ("halve", 2)],
+    }
+    assert observer.node_inputs == expected[orchestrator]
 
 
 class _SelfIsolatingFirstReleaseObserver(FirstReleaseObserver):

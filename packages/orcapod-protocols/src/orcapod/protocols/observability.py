@@ -49,11 +49,11 @@ class ExecutionObserver(Protocol):
     and ``flush`` at the run's checkpoints, between any of these.
 
     **Optional hooks.** ``on_node_inputs(node_label, count)`` (see
-    :meth:`BaseObserver.on_node_inputs`) tells a node's input count, once per
+    :meth:`BaseObserver.on_node_inputs`) tells a node's input count, for each
     node with inputs, after ``on_node_start`` and before the node's first packet
-    hook. It is not a member of this protocol, so an observer written before it
-    still is an ``ExecutionObserver``: callers look it up with ``getattr`` and
-    skip an observer that lacks it.
+    hook (and again if the count is corrected). It is not a member of this
+    protocol, so an observer written before it still is an ``ExecutionObserver``:
+    callers look it up with ``getattr`` and skip an observer that lacks it.
 
     **Durability.** An observer buffers its rows and writes them durably only
     when the run calls :meth:`flush`, :meth:`on_node_end` or
@@ -190,16 +190,19 @@ class BaseObserver:
     def on_node_inputs(self, node_label: str, count: int | None) -> None:
         """Nothing to do with a node's input count.
 
-        An optional hook (not a member of :class:`ExecutionObserver`): told once
-        per node that reads inputs, after :meth:`on_node_start` and before the
-        node's first packet hook.
+        An optional hook (not a member of :class:`ExecutionObserver`): told for
+        each node that reads inputs, after :meth:`on_node_start` and before the
+        node's first packet hook. It may be told again, later, with a corrected
+        count: the asynchronous orchestrator tells a node fed by a function node
+        still running that node's input count (it sends a row per input row
+        that does not fail), then the exact count once it has ended, where it
+        differs.
 
         Args:
             count: the rows the node reads from its inputs (all together); a
                 function node reports one packet per row (its result, a cache
                 hit or a failure) unless the run stops first. ``None`` when the
-                count is not known before the node's rows arrive (its input is
-                streamed from an upstream node still running).
+                count is not known before the node's rows arrive.
         """
 
     def on_node_end(self, node_label: str, node_hash: str) -> None:

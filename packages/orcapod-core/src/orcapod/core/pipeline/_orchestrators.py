@@ -6,6 +6,7 @@ import asyncio
 import signal
 import uuid
 from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from time import perf_counter
 from typing import TYPE_CHECKING
@@ -237,17 +238,14 @@ class AsyncPipelineOrchestrator(Orchestrator):
                 channel: asyncio.Queue[pa.Table | None] = asyncio.Queue(self.channel_size)
                 channels[upstream.label].append(channel)
                 inputs[node.label].append(channel)
-        # The row count of each node whose output is whole before its first batch is
-        # sent (a source, an operator): set before that batch, so a function node
-        # reading it knows its input count when the first batch arrives.
-        totals: dict[str, int] = {}
+        counts = _RowCounts()
         try:
             with asyncio_checkpoints(ctx):
                 async with asyncio.TaskGroup() as group:
                     for node in pipeline.nodes.values():
                         group.create_task(
                             self._run_node(
-                                node, inputs[node.label], channels[node.label], ctx, totals
+                                node, inputs[node.label], channels[node.label], ctx, counts
                             )
                         )
         except BaseExceptionGroup as failed:
@@ -259,15 +257,15 @@ class AsyncPipelineOrchestrator(Orchestrator):
         inputs: list[asyncio.Queue[pa.Table | None]],
         outputs: list[asyncio.Queue[pa.Table | None]],
         ctx: RunContext,
-        totals: dict[str, int],
+        counts: _RowCounts,
     ) -> None:
         with carried():
             if isinstance(node, FunctionNode):
-                await self._run_function(node, inputs[0], outputs, ctx, totals)
+                await self._run_function(node, inputs[0], outputs, ctx, counts)
             elif isinstance(node, OperatorNode | SourceNode):
                 tables = await asyncio.gather(*(_drain(channel) for channel in inputs))
                 table = node.execute(list(tables), ctx)
-                totals[node.label] = table.num_rows
+                counts.whole[node.label] = table.num_rows
                 await _emit(table, outputs)
             else:  # pragma: no cover - every node is one of the three
                 raise TypeError(f"cannot run node {node!r}")
@@ -278,18 +276,24 @@ class AsyncPipelineOrchestrator(Orchestrator):
         source: asyncio.Queue[pa.Table | None],
         outputs: list[asyncio.Queue[pa.Table | None]],
         ctx: RunContext,
-        totals: dict[str, int],
+        counts: _RowCounts,
     ) -> None:
         run = FunctionNodeRun(node, ctx)
         workers = self._concurrency(node)
+        upstream = node.upstreams[0].label
         run.start()
         try:
             rows = await source.get()
-            # Known when the upstream's output was whole before its first batch came;
-            # an upstream function node streams its rows: not known (or none came).
-            count = totals.get(node.upstreams[0].label)
-            run.tell_inputs(0 if count is None and rows is None else count)
+            told = counts.of(upstream)
+            told = 0 if told is None and rows is None else told
+            run.tell_inputs(told)
+            if told is not None:
+                counts.expected[node.label] = told
+            sent = 0
             while rows is not None:
+                if counts.whole.get(upstream, told) != told:  # the upstream's packets failed
+                    told = counts.whole[upstream]
+                    run.tell_inputs(told)
                 batch = run.begin(rows)
                 try:
                     await run.compute_pending_async(batch, workers)
@@ -297,9 +301,13 @@ class AsyncPipelineOrchestrator(Orchestrator):
                     run.finish(batch)  # keep what was computed before the failure
                     raise
                 table = run.finish(batch)
+                sent += table.num_rows
                 for queue in outputs:
                     await queue.put(table)
                 rows = await source.get()
+            if counts.whole.get(upstream, told) != told:
+                run.tell_inputs(counts.whole[upstream])
+            counts.whole[node.label] = sent
         finally:
             run.end()
         for queue in outputs:
@@ -308,6 +316,27 @@ class AsyncPipelineOrchestrator(Orchestrator):
     def _concurrency(self, node: Node) -> int:
         own = getattr(node, "max_concurrency", None)
         return own if own is not None else self.max_concurrency
+
+
+@dataclass
+class _RowCounts:
+    """What the async orchestrator knows of each node's output rows, for input counts.
+
+    A source's or an operator's output is whole before its first batch is sent,
+    so its count is set before that batch arrives anywhere. A function node
+    streams: it sends a row per input row that does not fail, so until it has
+    ended its own input count stands for its output's (exact unless packets fail,
+    and then corrected: ``on_node_inputs`` is told again).
+    """
+
+    whole: dict[str, int] = field(default_factory=dict)
+    """Output rows of the nodes that have sent all of them."""
+    expected: dict[str, int] = field(default_factory=dict)
+    """Input rows of the function nodes running: the most they will send."""
+
+    def of(self, label: str) -> int | None:
+        """The rows node ``label`` sends: exact where whole, else the most expected."""
+        return self.whole.get(label, self.expected.get(label))
 
 
 def _readers(pipeline: Pipeline) -> dict[str, int]:

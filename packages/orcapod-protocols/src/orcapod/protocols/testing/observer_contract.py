@@ -22,8 +22,8 @@ other) and of the concurrent one (several node contexts interleaved, packets
 from threads while the run flushes), with cache hits, failures, cancelled
 packets (:class:`~orcapod.protocols.errors.PacketCancelled`), retried attempts
 and flushes between hooks; two runs one after the other on the same observer;
-a run that failed; the optional ``on_node_inputs`` hook with known and unknown
-counts (an observer without it passes too). The observer must never raise
+a run that failed; the optional ``on_node_inputs`` hook with known, corrected
+and unknown counts (an observer without it passes too). The observer must never raise
 from a hook. Without ``recorded_rows`` the tests that read rows back are
 skipped.
 """
@@ -487,12 +487,16 @@ class ObserverContract:
 
     def test_node_input_counts_known_unknown_and_wrong(self) -> None:
         """The optional ``on_node_inputs`` hook (skipped for an observer without it):
-        a count, ``None`` (not known), and a count the run stops far short of."""
+        a count (told, then corrected while the node runs), ``None`` (not known),
+        and a count the run stops far short of."""
         driver = _Driver(self.make_observer())
         run = driver.start_run("contract-inputs", _START)
         first, second, third = NODES
         known = driver.node(first, inputs=3)
-        driver.packets(known, first, range(3))
+        driver.packets(known, first, range(1))
+        if hasattr(known, "on_node_inputs"):  # corrected while the node runs
+            driver.call(known, "on_node_inputs", first.label, 2)
+        driver.packets(known, first, range(1, 2))
         driver.end_node(known, first)
         unknown = driver.node(second, inputs=None)
         driver.packets(unknown, second, range(4))

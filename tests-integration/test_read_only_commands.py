@@ -1,4 +1,4 @@
-"""Read-only commands never create a store: ``orcapod runs/status/logs`` on a missing one.
+"""Read-only commands never create a store: `orcapod runs/status/logs` and `graph`.
 
 Each test runs the real ``orcapod`` command in a fresh directory and checks
 the exit status, the message, and that the directory is still empty.
@@ -111,3 +111,52 @@ def test_reading_an_existing_store_still_works_and_leaves_it_as_it_was(
     assert "does not exist" not in done.stderr
     assert "no orcapod store" not in done.stderr
     assert sorted(p.name for p in workdir.iterdir()) == before
+
+
+GRAPHED_FILE = """
+from orcapod.core import DictSource, Pipeline, function_pod
+
+
+@function_pod(output_keys="y")
+def double(x: int) -> int:
+    return 2 * x
+
+
+pipeline = Pipeline("drawn", database={uri!r})
+with pipeline:
+    double.pod(DictSource([{{"id": 1, "x": 1}}], tag_columns=["id"]), label="double")
+"""
+
+
+@pytest.mark.parametrize("scheme", ["sqlite", "delta"])
+def test_graph_of_a_file_naming_a_missing_store_draws_it_and_creates_nothing(
+    orcapod: Callable[..., subprocess.CompletedProcess[str]], workdir: Path, scheme: str
+) -> None:
+    """`orcapod graph FILE.py` runs the file, whose Pipeline names a store by URI: the
+    store does not exist, so the DAG is drawn uncoloured and no store is left behind."""
+    uri = f"sqlite:///{workdir}/new.db" if scheme == "sqlite" else f"delta://{workdir}/new-store"
+    (workdir / "drawn.py").write_text(GRAPHED_FILE.format(uri=uri))
+    done = orcapod("graph", "drawn.py", "-o", "drawn.mmd")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "wrote drawn.mmd: pipeline 'drawn', 2 nodes, uncoloured\n"
+    assert sorted(p.name for p in workdir.iterdir() if p.name != "__pycache__") == [
+        "drawn.mmd",
+        "drawn.py",
+    ]
+
+
+def test_graph_of_a_file_whose_store_exists_is_coloured_by_its_runs(
+    orcapod: Callable[..., subprocess.CompletedProcess[str]], workdir: Path
+) -> None:
+    """After `orcapod run FILE.py` made the store and a run, `orcapod graph FILE.py`
+    opens that store (creating nothing new) and colours the nodes by the run."""
+    uri = f"sqlite:///{workdir}/runs.db"
+    (workdir / "drawn.py").write_text(GRAPHED_FILE.format(uri=uri))
+    ran = orcapod("run", "drawn.py")
+    assert ran.returncode == 0, ran.stderr
+    before = sorted(p.name for p in workdir.iterdir())
+    done = orcapod("graph", "drawn.py", "-o", "drawn.mmd")
+    assert done.returncode == 0, done.stderr
+    assert "uncoloured" not in done.stdout
+    assert "class n1 computed" in (workdir / "drawn.mmd").read_text()
+    assert sorted(p.name for p in workdir.iterdir()) == sorted([*before, "drawn.mmd"])

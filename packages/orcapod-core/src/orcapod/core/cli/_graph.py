@@ -2,7 +2,9 @@
 pipeline file's DAG, coloured by the state of its latest (or a given) run.
 
 The file is loaded as ``orcapod run`` loads it (its pipelines are built, not
-run); without ``-o`` the Mermaid text goes to stdout.
+run), except that no store is created: a store the file names that does not
+exist yet is read as empty (no run states). Without ``-o`` the Mermaid text
+goes to stdout.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from orcapod.core.cli._run import _pipelines_of
 from orcapod.core.errors import OrcapodError
+from orcapod.core.plugins import creating_nothing
 from orcapod.protocols.text import escape_control
 
 if TYPE_CHECKING:
@@ -19,7 +22,7 @@ if TYPE_CHECKING:
 
     from orcapod.core.cli._host import RegistryHost
     from orcapod.core.pipeline import Pipeline
-    from orcapod.core.pipeline._graph import PipelineGraph
+    from orcapod.protocols.graph import PipelineGraph
 
 __all__ = ["FORMATS", "GraphCommand"]
 
@@ -65,7 +68,9 @@ class GraphCommand:
             )
         override = self.host.open_database(args.db, create=False) if args.db else None
         try:
-            pipeline = _chosen(_pipelines_of(file, override), args.file, args.pipeline)
+            with creating_nothing():  # drawing leaves no new store behind
+                pipelines = _pipelines_of(file, override)
+            pipeline = _chosen(pipelines, args.file, args.pipeline)
             graph = pipeline.graph(run_id=args.run)
         finally:
             if override is not None:

@@ -8,6 +8,8 @@ process; ``import orcapod.core`` does not touch them. Set
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from orcapod.core.plugins._registry import (
@@ -18,8 +20,11 @@ from orcapod.core.plugins._registry import (
     PluginProvision,
     PluginRegistry,
 )
+from orcapod.protocols.errors import StoreNotFoundError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from orcapod.protocols.database import ArrowDatabase
     from orcapod.protocols.executors import PacketFunctionExecutor
     from orcapod.protocols.observability import ExecutionObserver
@@ -31,11 +36,14 @@ __all__ = [
     "PluginFailure",
     "PluginProvision",
     "PluginRegistry",
+    "creating_nothing",
     "default_registry",
     "get_executor",
     "get_observer",
     "open_database",
 ]
+
+_CREATING_NOTHING: ContextVar[bool] = ContextVar("orcapod_creating_nothing", default=False)
 
 _default: PluginRegistry | None = None
 _default_lock = threading.Lock()
@@ -65,7 +73,30 @@ def open_database(uri: str, *, create: bool = True) -> ArrowDatabase:
         StoreNotFoundError: ``create`` is false and the store does not exist.
         PluginNotFoundError: no installed plugin handles the scheme; says what to install.
     """
+    if _CREATING_NOTHING.get():
+        try:
+            return default_registry().open_database(uri, create=False)
+        except StoreNotFoundError:
+            from orcapod.core.databases import InMemoryArrowDatabase
+
+            return InMemoryArrowDatabase()
     return default_registry().open_database(uri, create=create)
+
+
+@contextmanager
+def creating_nothing() -> Iterator[None]:
+    """Within it, :func:`open_database` creates no store, for commands that only read.
+
+    A store that exists opens as usual; one that does not (and ``memory://``)
+    opens as a new, empty in-memory store, so code that names a store it
+    would create on first use (a pipeline file drawn by ``orcapod graph``)
+    runs without leaving one behind, and reads nothing from it.
+    """
+    token = _CREATING_NOTHING.set(True)
+    try:
+        yield
+    finally:
+        _CREATING_NOTHING.reset(token)
 
 
 def get_executor(name: str, **options: Any) -> PacketFunctionExecutor:

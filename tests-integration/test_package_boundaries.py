@@ -3,8 +3,11 @@
 A distribution that imports a sibling it does not declare works in the
 workspace (where everything is installed) and breaks for a user who installs
 it alone; one that imports a sibling's private module (a ``_name`` component)
-breaks on the sibling's next internal change. Both are read from the source
-with ``ast``, so a new import is checked the day it is written.
+breaks on the sibling's next internal change. And a plugin (observers,
+executors, databases) never imports orcapod-core outside its tests, not even
+through an extra or at first use (docs/plugins.md: a plugin depends on
+orcapod-protocols only). All are read from the source with ``ast``, so a new
+import is checked the day it is written.
 """
 
 from __future__ import annotations
@@ -26,6 +29,12 @@ ROOTS = {
     "orcapod-db-delta": "orcapod.db.delta",
     "orcapod-db-sql": "orcapod.db.sql",
 }
+PLUGINS = ["orcapod-db-sql", "orcapod-executors-ray", "orcapod-observers"]
+"""Distributions that depend on orcapod-protocols (and orcapod-capture), never orcapod-core.
+
+orcapod-db-delta belongs here too; it is added with the change that takes
+orcapod-core out of its DeltaTableSource (its ``source`` extra).
+"""
 
 
 def _declared(distribution: str, packages: Path = PACKAGES) -> set[str]:
@@ -73,9 +82,25 @@ def _problems(distribution: str, packages: Path = PACKAGES) -> list[str]:
     return problems
 
 
+def _core_imports(distribution: str, packages: Path = PACKAGES) -> list[str]:
+    """Every import of orcapod.core in ``distribution``'s source, wherever it stands
+    (at the top, in a function, under ``TYPE_CHECKING``)."""
+    return [
+        f"{source.relative_to(packages)}:{line} imports {module}"
+        for source in sorted((packages / distribution / "src").rglob("*.py"))
+        for line, module in _imported_modules(source)
+        if _owner(module) == "orcapod-core"
+    ]
+
+
 @pytest.mark.parametrize("distribution", sorted(ROOTS))
 def test_imports_only_declared_siblings_and_their_public_modules(distribution: str) -> None:
     assert _problems(distribution) == []
+
+
+@pytest.mark.parametrize("distribution", PLUGINS)
+def test_a_plugin_never_imports_orcapod_core(distribution: str) -> None:
+    assert _core_imports(distribution) == []
 
 
 def test_the_check_sees_an_undeclared_and_a_private_import(tmp_path: Path) -> None:
@@ -96,4 +121,20 @@ def test_the_check_sees_an_undeclared_and_a_private_import(tmp_path: Path) -> No
         "which orcapod-db-sql does not declare",
         "orcapod-db-sql/src/example.py:2 imports orcapod.capture._spool, a private module of "
         "orcapod-capture (_spool)",
+    ]
+
+
+def test_the_check_sees_a_core_import_in_a_function_of_a_plugin(tmp_path: Path) -> None:
+    package = tmp_path / "orcapod-observers"
+    (package / "src").mkdir(parents=True)
+    (package / "src" / "example.py").write_text(
+        "from orcapod.protocols.graph import render_svg\n"
+        "def draw():\n"
+        "    try:\n"
+        "        from orcapod.core.pipeline import PipelineGraph\n"
+        "    except ImportError:\n"
+        "        return None\n"
+    )
+    assert _core_imports("orcapod-observers", tmp_path) == [
+        "orcapod-observers/src/example.py:4 imports orcapod.core.pipeline"
     ]

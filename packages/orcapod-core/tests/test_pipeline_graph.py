@@ -1,9 +1,14 @@
-"""``pipeline.graph()``: the DAG as Mermaid, DOT and SVG, coloured by the state of a run."""
+"""``pipeline.graph()``: the DAG as Mermaid, DOT and SVG, coloured by the state of a run.
+
+The picture's value types and rendering are orcapod.protocols.graph's (tested in
+orcapod-protocols on graphs built by hand); these tests draw real pipelines.
+"""
 
 from __future__ import annotations
 
 import itertools
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,7 +16,7 @@ import pytest
 from orcapod.core import DictSource, InMemoryArrowDatabase, Pipeline, function_pod
 from orcapod.core.errors import GraphError
 from orcapod.core.operators import Join
-from orcapod.core.pipeline._graph import STATE_COLOURS, GraphNode, PipelineGraph, render_svg
+from orcapod.core.pipeline import STATE_COLOURS, render_svg
 
 GOLDEN = Path(__file__).parent / "golden"
 SVG = "{http://www.w3.org/2000/svg}"
@@ -204,18 +209,6 @@ def test_render_svg_takes_states_a_report_supplies() -> None:
         render_svg(graph, {"ghost": "failed"})
 
 
-def test_labels_are_escaped_in_every_format() -> None:
-    """A label with markup characters (a graph a report builds from stored names) cannot
-    break the Mermaid, DOT or SVG around it."""
-    hostile = 'a<b>&"c#d'
-    graph = PipelineGraph(
-        "esc", (GraphNode("src", "source"), GraphNode(hostile, "function")), (("src", hostile),)
-    )
-    assert '("function pod<br/>a#lt;b#gt;#amp;#quot;c#35;d")' in graph.mermaid
-    assert '[label="function pod\\na<b>&\\"c#d"' in graph.dot
-    assert hostile in node_elements(graph.svg())
-
-
 def test_notebook_display_shows_name_store_nodes_and_the_picture() -> None:
     """``_repr_html_``: the pipeline's name, store URI, each node, and the SVG inline."""
     pipeline = Pipeline("shown", database="memory://")
@@ -232,3 +225,26 @@ def test_notebook_display_shows_name_store_nodes_and_the_picture() -> None:
     assert "states of run <code>r1</code>" in html
     svg = html[html.index("<svg") : html.index("</svg>") + len("</svg>")]
     assert node_elements(svg)["double"].attrib["data-state"] == "failed"
+
+
+def test_the_graph_record_of_a_run_reads_back_as_the_pipelines_graph() -> None:
+    """What ``Pipeline.run`` records (core) is what ``recorded_graph`` reads (protocols):
+    the same nodes, in the same order, and the same edges; core's names are the
+    protocols' own objects."""
+    import orcapod.core.pipeline as core_pipeline
+    import orcapod.protocols.graph as protocols_graph
+
+    for name in ("STATE_COLOURS", "GraphNode", "PipelineGraph", "RecordedGraph", "render_svg"):
+        assert getattr(core_pipeline, name) is getattr(protocols_graph, name)
+    database = InMemoryArrowDatabase()
+    pipeline = small_pipeline(database)
+    pipeline.run(run_id="r1")
+
+    recorded = core_pipeline.recorded_graph(database, "small", "r1")
+    assert recorded is not None
+    assert recorded.origin == "run"
+    assert recorded.recorded_run == "r1"
+    drawn = pipeline.graph()
+    assert recorded.graph.nodes == tuple(replace(n, state=None, note="") for n in drawn.nodes)
+    assert recorded.graph.edges == drawn.edges
+    assert recorded.executors == {"double": "local"}

@@ -10,9 +10,8 @@ packets are listed up to a bound, with the count of the rest.
 What is read: the observers' run records, status events and log rows
 (:class:`ObservabilityReader`), and the run's ``_graph`` record, which
 ``Pipeline.run`` stores at the start of every run (older stores: the function
-nodes of ``_identities``). orcapod-core draws the picture (the ``report``
-extra; the ``orcapod`` command comes with it): imported at first use only,
-and without it the page has no picture and says so.
+nodes of ``_identities``), read and drawn by :mod:`orcapod.protocols.graph`,
+so a report needs no orcapod-core.
 """
 
 from __future__ import annotations
@@ -27,6 +26,14 @@ import pyarrow.compute as pc
 
 from orcapod.observers._reader import ObservabilityReader
 from orcapod.observers._report_html import render_report
+from orcapod.protocols.graph import (
+    GraphNode,
+    PipelineGraph,
+    RecordedGraph,
+    legend,
+    recorded_graph,
+    render_svg,
+)
 
 if TYPE_CHECKING:
     from orcapod.protocols.database import ArrowDatabase
@@ -194,10 +201,10 @@ def build_report(
         recent = ", ".join(runs["__run_id"].to_pylist()[:5])
         raise UnknownRunError(f"pipeline {pipeline!r} has no run {run_id!r}; recent runs: {recent}")
     run = chosen.slice(0, 1).to_pylist()[0]
-    graph = _recorded_graph(database, pipeline, run["__run_id"])
+    graph = recorded_graph(database, pipeline, run["__run_id"])
     nodes, read = _node_reports(reader, run, graph)
     failures, n_failed = _failures(nodes, read, failures_shown)
-    svg, note, legend = _picture(graph, nodes, run)
+    svg, note, keys = _picture(graph, nodes, run)
     return RunReport(
         pipeline=pipeline,
         uri=uri or str(run.get("__pipeline_uri") or ""),
@@ -209,24 +216,15 @@ def build_report(
         n_failed=n_failed,
         graph_svg=svg,
         graph_note=note,
-        legend=legend,
+        legend=keys,
         context=_context(run, graph, nodes),
         generated_at=datetime.now(UTC),
         failures_shown=failures_shown,
     )
 
 
-def _recorded_graph(database: ArrowDatabase, pipeline: str, run_id: str) -> Any:
-    """core's ``RecordedGraph`` of the run, or None (no record, or orcapod-core absent)."""
-    try:
-        from orcapod.core.pipeline import recorded_graph
-    except ImportError:
-        return None
-    return recorded_graph(database, pipeline, run_id)
-
-
 def _node_reports(
-    reader: ObservabilityReader, run: dict[str, Any], graph: Any
+    reader: ObservabilityReader, run: dict[str, Any], graph: RecordedGraph | None
 ) -> tuple[list[NodeReport], dict[str, tuple[pa.Table, pa.Table]]]:
     """A report per node: the graph's nodes (in order), then any other node with records;
     and each observed node's status events and log rows of the run, as read."""
@@ -264,7 +262,7 @@ def _read_node(
 
 
 def _node_state(counts: dict[str, int], run_state: str | None, any_record: bool) -> str:
-    """The key of core's ``STATE_COLOURS`` a node is drawn with."""
+    """The key of ``orcapod.protocols.graph.STATE_COLOURS`` a node is drawn with."""
     given = counts.get("SUCCESS", 0) + counts.get("CACHED", 0)
     bad = counts.get("FAILED", 0) + counts.get("LOST", 0) + counts.get("CANCELLED", 0)
     if counts.get("RUNNING", 0) and run_state == "RUNNING":
@@ -351,18 +349,9 @@ def _attempts_of(logs: pa.Table, keys: pa.ChunkedArray) -> dict[str, list[dict[s
 
 
 def _picture(
-    graph: Any, nodes: list[NodeReport], run: dict[str, Any]
+    graph: RecordedGraph | None, nodes: list[NodeReport], run: dict[str, Any]
 ) -> tuple[str, str, list[tuple[str, str, str, str]]]:
     """The DAG's SVG coloured by the nodes' states, a note on where it came from, its legend."""
-    try:
-        from orcapod.core.pipeline import (
-            STATE_COLOURS,
-            GraphNode,
-            PipelineGraph,
-            render_svg,
-        )
-    except ImportError:
-        return "", "The picture is drawn by orcapod-core, which is not installed.", []
     states = {node.label: node.state for node in nodes if node.state is not None}
     if graph is None:
         # No graph recorded: the nodes the observers recorded, without edges.
@@ -378,16 +367,13 @@ def _picture(
         note = _graph_note(graph, run["__run_id"])
     labels = {node.label for node in drawn.nodes}
     svg = render_svg(drawn, {k: v for k, v in states.items() if k in labels})
-    shown = {state for state in states.values()}
-    legend = [
-        (state, style.fill, style.stroke, style.meaning)
-        for state, style in STATE_COLOURS.items()
-        if state in shown
+    keys = [
+        (state, style.fill, style.stroke, style.meaning) for state, style in legend(states.values())
     ]
-    return svg, note, legend
+    return svg, note, keys
 
 
-def _graph_note(graph: Any, run_id: str) -> str:
+def _graph_note(graph: RecordedGraph, run_id: str) -> str:
     if graph.origin == "run":
         return ""
     if graph.origin == "latest":
@@ -403,7 +389,7 @@ def _graph_note(graph: Any, run_id: str) -> str:
 
 
 def _context(
-    run: dict[str, Any], graph: Any, nodes: list[NodeReport]
+    run: dict[str, Any], graph: RecordedGraph | None, nodes: list[NodeReport]
 ) -> list[tuple[str, str, str]]:
     """(scope, name, value) rows of the run's execution context."""
     facts: dict[str, str] = {}
@@ -417,8 +403,8 @@ def _context(
         if run.get(column) is not None:
             facts[name] = str(run[column])
     recorded = () if graph is None else graph.context
-    for node, name, value in recorded:
-        if not node:  # the graph record's Python names its implementation too
+    for scope, name, value in recorded:
+        if not scope:  # the graph record's Python names its implementation too
             facts[_RENAMED.get(name, name)] = value
     rows = [("run", name, value) for name, value in facts.items()]
     for node in nodes:

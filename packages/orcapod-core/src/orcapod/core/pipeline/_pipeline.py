@@ -36,10 +36,10 @@ if TYPE_CHECKING:
 
     from orcapod.core._recording import Recorder
     from orcapod.core.pipeline._explain import Explanation
-    from orcapod.core.pipeline._graph import PipelineGraph
     from orcapod.core.pipeline._run import RunResult
     from orcapod.protocols.database import ArrowDatabase
     from orcapod.protocols.executors import PacketFunctionExecutor
+    from orcapod.protocols.graph import PipelineGraph
     from orcapod.protocols.observability import ExecutionObserver
     from orcapod.protocols.streams import Stream
     from orcapod.protocols.values import ErrorPolicy

@@ -18,6 +18,11 @@ things are"):
   nodes (kind, label, what they are, their inputs, the executor of a function
   node) and the run's execution context (Python, host, git state), so that a
   report draws the whole DAG from the store alone.
+
+The names a reader of the graph needs without core (the ``_graph``,
+``_identities`` and ``_node_runs`` branches, their key columns and the
+``_graph`` record's schema) are :mod:`orcapod.protocols.graph.records`'s,
+imported here.
 """
 
 from __future__ import annotations
@@ -29,6 +34,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from orcapod.core.hashing import hash_table_rows
+from orcapod.protocols.graph.records import (
+    GRAPH_BRANCH,
+    GRAPH_SCHEMA,
+    IDENTITIES_BRANCH,
+    NODE_HASH,
+    NODE_LABEL,
+    NODE_RUNS_BRANCH,
+    RUN_ID,
+    graph_path,
+    identities_path,
+    node_runs_path,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -42,9 +59,12 @@ __all__ = [
     "GRAPH_SCHEMA",
     "IDENTITIES_BRANCH",
     "IDENTITY_SCHEMA",
+    "NODE_HASH",
+    "NODE_LABEL",
     "NODE_RUNS_BRANCH",
     "NODE_RUN_SCHEMA",
     "RECORD_BRANCHES",
+    "RUN_ID",
     "computed_packets",
     "computed_path",
     "computed_records",
@@ -57,17 +77,11 @@ __all__ = [
     "node_runs_path",
 ]
 
-IDENTITIES_BRANCH = "_identities"
-NODE_RUNS_BRANCH = "_node_runs"
 COMPUTED_BRANCH = "_computed"
-GRAPH_BRANCH = "_graph"
 RECORD_BRANCHES = frozenset({IDENTITIES_BRANCH, NODE_RUNS_BRANCH, COMPUTED_BRANCH, GRAPH_BRANCH})
 """Branches of a pipeline that hold these records, never a node's own."""
 
 RECORD_ID = "__record_id"
-RUN_ID = "__run_id"
-NODE_LABEL = "__node_label"
-NODE_HASH = "__node_hash"
 STARTED_AT = "__started_at"
 INPUT_HASH = "__input_packet_hash"
 OUTCOME = "__outcome"
@@ -98,27 +112,6 @@ IDENTITY_SCHEMA = pa.schema(
         pa.field("__recorded_at", _TIME, False),
     ]
 )
-GRAPH_NODE_TYPE = pa.struct(
-    [
-        pa.field("label", _STR),
-        pa.field("kind", _STR),
-        pa.field("detail", _STR),
-        pa.field("executor", _STR),
-        pa.field("inputs", _STRINGS),
-    ]
-)
-"""One node of a ``_graph`` record; ``executor`` is empty but for function nodes."""
-CONTEXT_TYPE = pa.struct([pa.field(name, _STR) for name in ("node", "name", "value")])
-"""One fact of a run's execution context: ``node`` is empty for the whole run's."""
-GRAPH_SCHEMA = pa.schema(
-    [
-        pa.field(RUN_ID, _STR, False),
-        pa.field("__recorded_at", _TIME, False),
-        pa.field("__nodes", pa.list_(GRAPH_NODE_TYPE)),
-        pa.field("__context", pa.list_(CONTEXT_TYPE)),
-    ]
-)
-"""A run's ``_graph`` record: the pipeline's nodes in topological order, and its context."""
 NODE_RUN_SCHEMA = pa.schema(
     [
         pa.field(RUN_ID, _STR, False),
@@ -129,21 +122,9 @@ NODE_RUN_SCHEMA = pa.schema(
 )
 
 
-def identities_path(pipeline: str) -> RecordPath:
-    return (pipeline, IDENTITIES_BRANCH)
-
-
-def node_runs_path(pipeline: str) -> RecordPath:
-    return (pipeline, NODE_RUNS_BRANCH)
-
-
 def computed_path(pipeline: str, label: str, node_hash: str) -> RecordPath:
     """Where a node version's computed packets are recorded: beside its own path."""
     return (pipeline, COMPUTED_BRANCH, label, node_hash.replace(":", "-"))
-
-
-def graph_path(pipeline: str) -> RecordPath:
-    return (pipeline, GRAPH_BRANCH)
 
 
 def graph_record(
@@ -155,7 +136,8 @@ def graph_record(
 
     Args:
         run_id: the run.
-        nodes: in topological order, each a dict of ``GRAPH_NODE_TYPE``'s fields.
+        nodes: in topological order, each a dict of the fields of
+            ``orcapod.protocols.graph.records.GRAPH_NODE_TYPE``.
         context: (node label or ``""``, name, value) facts of the run's execution context.
     """
     row = {

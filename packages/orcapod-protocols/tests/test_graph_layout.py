@@ -1,4 +1,4 @@
-"""The layered layout of ``pipeline.graph().svg()`` on any DAG (hypothesis)."""
+"""The layered layout of the pipeline picture (``render_svg``) on any DAG (hypothesis)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orcapod.core.pipeline._layout import layered_layout
+from orcapod.protocols.graph._layout import layered_layout
 
 
 @st.composite

@@ -5,11 +5,11 @@ drawing package: the ones that lay out well need a system binary or a C
 library (``graphviz`` and ``pydot`` run Graphviz's ``dot``; ``pygraphviz``
 builds against libgraphviz and has no wheels), and the pure-Python or wheel
 ones either lay out no layered DAGs (``rustworkx``, ``networkx``), bring a
-large compiled library into core for one picture (``igraph``), or have had no
-release for years (``grandalf``). orcapod-core's dependencies are pinned to
-protocols, capture, pyarrow and pluggy (docs/architecture.md), and a pipeline
-has tens to a few hundred nodes, so the classic layered (Sugiyama) method,
-short and dependency-free, fits:
+large compiled library in for one picture (``igraph``), or have had no
+release for years (``grandalf``). The picture is drawn by orcapod-protocols
+(core and plugins alike draw it), whose dependencies are pyarrow and pluggy
+alone, and a pipeline has tens to a few hundred nodes, so the classic layered
+(Sugiyama) method, short and dependency-free, fits:
 
 1. **layers** by longest path: a node sits one layer below its lowest input,
    so every edge points down;

@@ -145,8 +145,10 @@ def test_record_fields_are_named_and_typed_as_the_observers_expect() -> None:
     fields: dict[str, object] = dict(record_fields)
     declared = ExecutionRecordFields.__optional_keys__ | ExecutionRecordFields.__required_keys__
 
-    # Everything but what only the executor knows (attempt, executor_type, extra).
-    assert set(fields) == declared - {"attempt", "executor_type", "extra"}
+    # Everything but what only the executor knows (attempt, executor_type, extra, and
+    # the set-up of an environment it prepares).
+    executors_own = {"attempt", "executor_type", "extra", "setup_output", "setup_failed"}
+    assert set(fields) == declared - executors_own
     expected_types: dict[str, type | tuple[type, ...]] = {
         "stdout": str,
         "stderr": str,

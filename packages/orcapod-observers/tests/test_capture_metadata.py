@@ -1,7 +1,8 @@
 """Capture metadata is stored in log rows and shown by ``orcapod logs``: byte counts,
 truncation, dropped log records and a capture error, so that an empty ``__stdout``
 says whether the call printed nothing or capture failed; log tables of an earlier
-layout keep working; a 50 MB error message stays bounded from capture to screen."""
+layout keep working; a 50 MB error message stays bounded from capture to screen; the
+set-up output of an executor that prepares an environment is stored and shown."""
 
 from __future__ import annotations
 
@@ -17,7 +18,12 @@ from orcapod.capture import capture
 from orcapod.core import DictSource, InMemoryArrowDatabase, LocalExecutor, Pipeline, function_pod
 from orcapod.observers import LoggingObserver, ObservabilityReader
 from orcapod.observers._cli import LINE_CHARS, cli_commands
-from orcapod.observers._layout import CAPTURE_METADATA_COLUMNS, LOG_COLUMNS
+from orcapod.observers._layout import (
+    CAPTURE_METADATA_COLUMNS,
+    EARLIER_LOG_LAYOUTS,
+    LOG_COLUMNS,
+    SETUP_COLUMNS,
+)
 from orcapod.protocols.errors import RecordSchemaError
 from orcapod.protocols.isolation import isolate
 
@@ -118,66 +124,98 @@ def test_a_capture_that_failed_is_told_apart_from_a_call_that_printed_nothing() 
     assert rows[0]["__capture_level"] == "sys"
 
 
+class _FieldsExecutor:
+    """A third-party executor recording only the fields it is given (and success)."""
+
+    executor_type = "terse"
+
+    def __init__(self, **fields: Any) -> None:
+        self.fields = fields
+
+    def supports(self, packet_function: Any) -> bool:
+        return True
+
+    def with_options(self, **options: Any) -> _FieldsExecutor:
+        return self
+
+    def get_executor_data(self) -> dict[str, str]:
+        return {}
+
+    def get_executor_data_schema(self) -> Any:
+        from orcapod.core.types import Schema
+
+        return Schema()
+
+    def setup(self) -> None:
+        pass
+
+    def teardown(self) -> None:
+        pass
+
+    def execute_callable(self, fn: Callable[..., Any], kwargs: Any, *, logger: Any) -> Any:
+        value = fn(**kwargs)
+        if logger is not None:
+            logger.record(success=True, executor_type="terse", **self.fields)
+        return value
+
+    async def async_execute_callable(
+        self, fn: Callable[..., Any], kwargs: Any, *, logger: Any
+    ) -> Any:
+        return self.execute_callable(fn, kwargs, logger=logger)
+
+
 def test_an_executor_that_does_not_say_leaves_the_metadata_null() -> None:
     database = InMemoryArrowDatabase()
     observer = LoggingObserver(database)
     pipeline = _pipeline(database, chatty, rows=1)
-
-    class TerseExecutor:
-        """A third-party executor recording only the fields it knows."""
-
-        executor_type = "terse"
-
-        def supports(self, packet_function: Any) -> bool:
-            return True
-
-        def with_options(self, **options: Any) -> TerseExecutor:
-            return self
-
-        def get_executor_data(self) -> dict[str, str]:
-            return {}
-
-        def get_executor_data_schema(self) -> Any:
-            from orcapod.core.types import Schema
-
-            return Schema()
-
-        def setup(self) -> None:
-            pass
-
-        def teardown(self) -> None:
-            pass
-
-        def execute_callable(self, fn: Callable[..., Any], kwargs: Any, *, logger: Any) -> Any:
-            value = fn(**kwargs)
-            if logger is not None:
-                logger.record(stdout="", stderr="", success=True, executor_type="terse")
-            return value
-
-        async def async_execute_callable(
-            self, fn: Callable[..., Any], kwargs: Any, *, logger: Any
-        ) -> Any:
-            return self.execute_callable(fn, kwargs, logger=logger)
-
-    pipeline.nodes["node"].executor = TerseExecutor()
+    pipeline.nodes["node"].executor = _FieldsExecutor(stdout="", stderr="")
     pipeline.run(observer=observer)
 
     (row,) = _log_rows(database).values()
     assert row["__executor_type"] == "terse"
-    assert {name: row[name] for name in CAPTURE_METADATA_COLUMNS} == dict.fromkeys(
-        CAPTURE_METADATA_COLUMNS
+    unsaid = (*CAPTURE_METADATA_COLUMNS, *SETUP_COLUMNS)
+    assert {name: row[name] for name in unsaid} == dict.fromkeys(unsaid)
+
+
+def _run_preparing(database: InMemoryArrowDatabase) -> None:
+    pipeline = _pipeline(database, chatty, rows=1)
+    pipeline.nodes["node"].executor = _FieldsExecutor(
+        stdout="ran\n", setup_output="Installing numpy 2.1\n", setup_failed=False
     )
+    pipeline.run(observer=LoggingObserver(database))
+
+
+def test_set_up_output_is_stored_and_shown_before_the_attempts_output(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """An executor that prepares the call's environment (Ray's runtime_env) records what
+    the set-up printed: stored as __setup_output and __setup_failed, and shown by
+    orcapod logs in a set-up section before stdout."""
+    database = InMemoryArrowDatabase()
+    _run_preparing(database)
+    (row,) = _log_rows(database).values()
+    assert (row["__setup_output"], row["__setup_failed"]) == ("Installing numpy 2.1\n", False)
+
+    _orcapod_logs(_run_preparing)
+    lines = capsys.readouterr().out.splitlines()
+    at = lines.index("--- set-up ---")
+    assert lines[at + 1 : at + 4] == ["Installing numpy 2.1", "--- stdout ---", "ran"]
 
 
 # -- log tables of the earlier layout ----------------------------------------------------
 
 
-def _earlier_layout_table(database: InMemoryArrowDatabase, pipeline: Pipeline) -> tuple[str, ...]:
-    """A ``_logs`` table for the pipeline's node, as an earlier release wrote it."""
+def _earlier_layout_table(
+    database: InMemoryArrowDatabase,
+    pipeline: Pipeline,
+    lacking: tuple[str, ...] = EARLIER_LOG_LAYOUTS[-1],
+) -> tuple[str, ...]:
+    """A ``_logs`` table for the pipeline's node, as an earlier release wrote it
+    (without the columns ``lacking``)."""
     name, label, node_hash = pipeline.nodes["node"].pipeline_path
     path = (name, "_logs", label, node_hash)
     earlier = pa.schema(
-        [field for field in LOG_COLUMNS if field.name not in CAPTURE_METADATA_COLUMNS]
+        [field for field in LOG_COLUMNS if field.name not in lacking]
         + [pa.field("k", pa.int64(), nullable=False)]
     )
     row = {field.name: None for field in earlier}
@@ -201,12 +239,17 @@ def _earlier_layout_table(database: InMemoryArrowDatabase, pipeline: Pipeline) -
     return path
 
 
-def test_a_log_table_of_the_earlier_layout_gets_new_rows_without_the_new_columns(
-    caplog: pytest.LogCaptureFixture,
+@pytest.mark.parametrize(
+    "lacking", EARLIER_LOG_LAYOUTS, ids=["before-set-up-output", "before-capture-metadata"]
+)
+def test_a_log_table_of_an_earlier_layout_gets_new_rows_without_the_new_columns(
+    caplog: pytest.LogCaptureFixture, lacking: tuple[str, ...]
 ) -> None:
+    """Each earlier layout of ``_logs`` (the first release's; the one before set-up
+    output) gets new rows without the columns it lacks, with one warning naming them."""
     database = InMemoryArrowDatabase()
     pipeline = _pipeline(database, chatty)
-    path = _earlier_layout_table(database, pipeline)
+    path = _earlier_layout_table(database, pipeline, lacking)
 
     with caplog.at_level(logging.WARNING, logger="orcapod.observers"):
         pipeline.run(observer=LoggingObserver(database))
@@ -215,10 +258,11 @@ def test_a_log_table_of_the_earlier_layout_gets_new_rows_without_the_new_columns
     stored = database.get_all_records(path)
     assert stored is not None
     assert stored.num_rows == 3  # the earlier row and this run's two
-    assert not set(CAPTURE_METADATA_COLUMNS) & set(stored.column_names)
+    assert not set(lacking) & set(stored.column_names)
+    assert set(LOG_COLUMNS.names) - {*lacking, "__log_id"} <= set(stored.column_names)
     warnings = [r for r in caplog.records if "earlier orcapod-observers" in r.getMessage()]
     assert len(warnings) == 1
-    assert "__stdout_bytes" in warnings[0].getMessage()
+    assert ", ".join(lacking) in warnings[0].getMessage()
     assert "Move the table aside" in warnings[0].getMessage()
     # The reader gives every row; the new columns read as null where not stored.
     rows = _log_rows(database)

@@ -969,7 +969,9 @@ SETUP_FAILED = "set-up failed:"
 
 def _log_block(row: dict[str, Any], *, full: bool) -> str:
     """One log row: a header line, its tags, whether capture failed, then each
-    non-empty output section (its title saying when it was truncated at capture)."""
+    non-empty output section (its title saying when it was truncated at capture):
+    the set-up of its environment (Ray's runtime_env), stdout, stderr, Python logs
+    and the traceback."""
     lines = [
         escape_control(_log_header(row)),
         escape_control(f"tags: {_format_tags(row, _tag_names_of(row)) or '(none)'}"),
@@ -983,6 +985,7 @@ def _log_block(row: dict[str, Any], *, full: bool) -> str:
             lines.append(f"capture failed: {message}")
             lines.append("(what the attempt printed or logged may be missing below)")
     sections = [
+        ("set-up", row.get("__setup_output")),
         (_stream_title("stdout", row), row.get("__stdout")),
         (_stream_title("stderr", row), row.get("__stderr")),
         (_logs_title(row), _format_python_logs(row.get("__python_logs"))),

@@ -14,6 +14,7 @@ __all__ = [
     "HEARTBEAT_SCHEMA",
     "INPUT_HASH",
     "LOGS_BRANCH",
+    "EARLIER_LOG_LAYOUTS",
     "LOG_COLUMNS",
     "OUTPUT_HASH",
     "PROVENANCE",
@@ -22,6 +23,7 @@ __all__ = [
     "RESULT_RUN_ID",
     "RUNS_BRANCH",
     "RUN_SCHEMA",
+    "SETUP_COLUMNS",
     "STATUS_BRANCH",
     "STATUS_COLUMNS",
     "UTC_TIME",
@@ -69,6 +71,8 @@ LOG_COLUMNS = pa.schema(
         ("__stderr_truncated", pa.bool_()),
         ("__python_logs_dropped", pa.int64()),
         ("__capture_error", _STR),
+        ("__setup_output", _STR),
+        ("__setup_failed", pa.bool_()),
         ("__packet_key", _STR),
     ]
 )
@@ -84,6 +88,14 @@ CAPTURE_METADATA_COLUMNS = (
 )
 """Log columns added after the first release: a ``_logs`` table written before
 them has every other column of LOG_COLUMNS, in the same order."""
+
+SETUP_COLUMNS = ("__setup_output", "__setup_failed")
+"""Log columns added after the capture metadata: what preparing an attempt's
+environment printed and whether it failed (null for executors that prepare none)."""
+
+EARLIER_LOG_LAYOUTS = (SETUP_COLUMNS, (*CAPTURE_METADATA_COLUMNS, *SETUP_COLUMNS))
+"""The columns of LOG_COLUMNS that a ``_logs`` table of each earlier layout lacks,
+newest layout first; it has the others, in the same order."""
 
 STATUS_COLUMNS = pa.schema(
     [

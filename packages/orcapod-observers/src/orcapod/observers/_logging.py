@@ -6,7 +6,7 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
-from orcapod.observers._layout import CAPTURE_METADATA_COLUMNS, LOG_COLUMNS, LOGS_BRANCH
+from orcapod.observers._layout import EARLIER_LOG_LAYOUTS, LOG_COLUMNS, LOGS_BRANCH
 from orcapod.observers._tables import NodeContext, TableObserver, now
 from orcapod.protocols.database import flush_paths
 from orcapod.protocols.errors import RecordSchemaError
@@ -103,6 +103,8 @@ class _PacketLogger:
                 get("stderr_truncated"),
                 get("python_logs_dropped"),
                 get("capture_error"),
+                get("setup_output"),
+                get("setup_failed"),
                 self.tag,
             ),
         )
@@ -128,15 +130,15 @@ _log = logging.getLogger("orcapod.observers")
 
 
 class _LogTables:
-    """The database, as the log sinks write to it: a ``_logs`` table made before the
-    capture metadata columns gets its rows without them.
+    """The database, as the log sinks write to it: a ``_logs`` table of an earlier
+    layout (made before some of LOG_COLUMNS existed) gets its rows without them.
 
     Every other method is the database's own.
     """
 
     def __init__(self, database: ArrowDatabase) -> None:
         self.database = database
-        self._earlier: set[RecordPath] = set()  # tables of the earlier layout
+        self._lacking: dict[RecordPath, tuple[str, ...]] = {}  # tables of earlier layouts
         self._lock = threading.Lock()
 
     def add_records(
@@ -148,45 +150,54 @@ class _LogTables:
         skip_duplicates: bool = False,
         flush: bool = False,
     ) -> None:
-        """Add log rows at ``path``, without the capture metadata where the table predates it.
+        """Add log rows at ``path``, without the columns its table's layout predates.
 
         Raises:
             RecordSchemaError: the table at ``path`` fits neither this layout
-                nor the earlier one; the message names the path and the columns.
+                nor an earlier one; the message names the path and the columns.
         """
         options = {"skip_duplicates": skip_duplicates, "flush": flush}
-        if path in self._earlier:
-            records = records.drop_columns(list(CAPTURE_METADATA_COLUMNS))
-            self.database.add_records(path, records, record_id_column, **options)
+        lacking = self._lacking.get(path)
+        if lacking is not None:
+            self.database.add_records(
+                path, records.drop_columns(list(lacking)), record_id_column, **options
+            )
             return
         try:
             self.database.add_records(path, records, record_id_column, **options)
+            return
         except RecordSchemaError as error:
-            # A batch that does not fit is refused whole: trying the earlier layout is safe.
-            earlier = records.drop_columns(list(CAPTURE_METADATA_COLUMNS))
+            refused = error
+        # A batch that does not fit is refused whole: trying an earlier layout is safe.
+        for lacking in EARLIER_LOG_LAYOUTS:
             try:
-                self.database.add_records(path, earlier, record_id_column, **options)
+                self.database.add_records(
+                    path, records.drop_columns(list(lacking)), record_id_column, **options
+                )
             except RecordSchemaError:
-                raise RecordSchemaError(
-                    f"the log table at {path!r} has a schema that fits neither the log "
-                    f"rows of this orcapod-observers nor those of earlier releases "
-                    f"(without {', '.join(CAPTURE_METADATA_COLUMNS)}): {error}; move it "
-                    "aside (or delete it) and the next run starts a new one"
-                ) from error
-            self._note_earlier(path)
+                continue
+            self._note_earlier(path, lacking)
+            return
+        raise RecordSchemaError(
+            f"the log table at {path!r} has a schema that fits neither the log rows of "
+            f"this orcapod-observers nor those of earlier releases (without "
+            f"{', '.join(EARLIER_LOG_LAYOUTS[-1])}): {refused}; move it aside (or delete "
+            "it) and the next run starts a new one"
+        ) from refused
 
-    def _note_earlier(self, path: RecordPath) -> None:
+    def _note_earlier(self, path: RecordPath, lacking: tuple[str, ...]) -> None:
         with self._lock:
-            if path in self._earlier:
+            if path in self._lacking:
                 return
-            self._earlier.add(path)
+            self._lacking[path] = lacking
         _log.warning(
             "the log table at %r was made by an earlier orcapod-observers, without the "
-            "columns %s; its new rows leave them out (they read as null), so an empty "
-            "__stdout there does not say whether capture failed. Move the table aside "
-            "(or delete it) to have them stored from the next run on",
+            "columns %s; its new rows leave them out (they read as null), so what they "
+            "would say (whether capture failed, an environment's set-up output) is not "
+            "stored. Move the table aside (or delete it) to have them stored from the "
+            "next run on",
             path,
-            ", ".join(CAPTURE_METADATA_COLUMNS),
+            ", ".join(lacking),
         )
 
     # -- the rest of the database, as it is ------------------------------------------

@@ -829,9 +829,13 @@ def _conflict_message(parts: Sequence[tuple[RecordPath, pa.Table]], error: Excep
 
 
 def _documented_first(table: pa.Table, schema: pa.Schema) -> pa.Table:
-    documented = [name for name in schema.names if name in table.column_names]
+    """``schema``'s columns first (null where a table of an earlier layout lacks them),
+    then the others (tags)."""
+    for field in schema:
+        if field.name not in table.column_names:
+            table = table.append_column(field, pa.nulls(table.num_rows, field.type))
     others = [name for name in table.column_names if name not in schema.names]
-    return table.select(documented + others)
+    return table.select(schema.names + others)
 
 
 def _state_rank(states: pa.ChunkedArray) -> pa.ChunkedArray:

@@ -139,4 +139,10 @@ class ExecutionRecordFields(TypedDict, total=False):
     capture_level: CaptureLevel
     capture_error: str | None
     """Set when capture itself failed; the call still ran."""
+    setup_output: str | None
+    """What preparing the call's environment printed (Ray's runtime_env set-up: packages
+    installed, a working directory fetched), for an executor that prepares one; None
+    where it could not be read (``extra`` says why)."""
+    setup_failed: bool
+    """The environment could not be prepared: the function never ran."""
     extra: dict[str, Any]

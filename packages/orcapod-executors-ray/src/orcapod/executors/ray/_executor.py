@@ -585,10 +585,10 @@ class RayExecutor:
                 output += f"\nRay's set-up log on this machine:\n{read['setup_output']}"
             output = bound_text(output, self.max_bytes)
             fields = _failure_fields(error, error, perf_counter() - start, self.max_bytes)
-            fields["traceback"] = bound_text(f"{_error_line(error)}\n{output}", self.max_bytes)
+            fields["traceback"] = _error_line(error)
             fields["capture_error"] = (
                 "set-up failed: Ray could not prepare the task's runtime_env, so the function "
-                "did not run and printed nothing; Ray's set-up output is in the traceback"
+                "did not run and printed nothing; Ray's output is the attempt's set-up output"
             )
             fields["extra"] = extra
             logger.record(

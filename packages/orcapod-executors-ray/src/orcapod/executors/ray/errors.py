@@ -42,6 +42,6 @@ class TaskSetupError(RayExecutorError, RuntimeError):
     """Ray could not prepare the task's environment (its ``runtime_env``: a package
     that cannot be installed, a working_dir or py_modules that cannot be fetched),
     so the function did not run. The message starts ``set-up failed:``; the
-    attempt's record holds Ray's set-up output (``setup_output``,
-    ``setup_failed=True``, and in its traceback). Not retried by ``max_retries``:
+    attempt's record holds Ray's set-up output (``setup_output``, with
+    ``setup_failed=True``). Not retried by ``max_retries``:
     Ray has already tried the set-up again (``RUNTIME_ENV_RETRY_TIMES``, 3 by default)."""

@@ -1,12 +1,14 @@
-"""The cost of ``orcapod report`` for a large run: seconds to write it, and its size.
+"""The cost of ``orcapod report`` for a large run: seconds to write it, its size, peak memory.
 
 Builds a run of ``--packets`` packets (a trivial function; ``--failures`` of
 them raise, each after printing a line and logging a record) with a
 LoggingObserver and a StatusObserver, in a store of ``--store`` kind in a
 temporary folder (untimed), then times ``orcapod report`` on it, as the
 command does it (read from a freshly opened store, render, write), best of
-``--rounds``. Prints seconds and bytes; asserts nothing. The target (issue 22):
-100,000 packets with 100 failures in under 5 s and under 5 MB.
+``--rounds``; then runs the ``orcapod report`` command once in a process of
+its own and reads that process's peak resident memory. Prints seconds, bytes
+and megabytes; asserts nothing. The target (issue 22): 100,000 packets with
+100 failures in under 5 s and under 5 MB.
 
     uv run python benchmarks/report_size.py [--packets 100000] [--failures 100]
         [--store sqlite|delta] [--rounds 3] [--keep report.html]
@@ -16,7 +18,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import resource
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -53,6 +58,15 @@ def build_run(uri: str, packets: int, failures: int) -> tuple[str, float]:
     return result.run_id, took
 
 
+def command_peak_mb(uri: str, run_id: str) -> float:
+    """The peak resident memory, in MB, of one ``orcapod report`` process on the run."""
+    with tempfile.TemporaryDirectory() as folder:
+        command = [sys.executable, "-m", "orcapod.core", "report", uri, "--pipeline", PIPELINE]
+        command += ["--run", run_id, "-o", str(Path(folder) / "report.html")]
+        subprocess.run(command, check=True, capture_output=True)
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # kB on Linux
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--packets", type=int, default=100_000)
@@ -84,6 +98,7 @@ def main() -> None:
         seconds = best_of(args.rounds, report)
         size = output.stat().st_size
         print(f"report: {seconds:.2f} s, {size:,} bytes ({size / 1e6:.2f} MB)")
+        print(f"peak memory of the orcapod report command: {command_peak_mb(uri, run_id):.0f} MB")
         if args.keep:
             shutil.copyfile(output, args.keep)
     finally:

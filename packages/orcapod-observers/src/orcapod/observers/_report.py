@@ -202,8 +202,8 @@ def build_report(
         raise UnknownRunError(f"pipeline {pipeline!r} has no run {run_id!r}; recent runs: {recent}")
     run = chosen.slice(0, 1).to_pylist()[0]
     graph = recorded_graph(database, pipeline, run["__run_id"])
-    nodes, read = _node_reports(reader, run, graph)
-    failures, n_failed = _failures(nodes, read, failures_shown)
+    nodes, failures = _node_reports(reader, run, graph, failures_shown)
+    n_failed = sum(node.counts.get("FAILED", 0) for node in nodes)
     svg, note, keys = _picture(graph, nodes, run)
     return RunReport(
         pipeline=pipeline,
@@ -224,10 +224,13 @@ def build_report(
 
 
 def _node_reports(
-    reader: ObservabilityReader, run: dict[str, Any], graph: RecordedGraph | None
-) -> tuple[list[NodeReport], dict[str, tuple[pa.Table, pa.Table]]]:
+    reader: ObservabilityReader, run: dict[str, Any], graph: RecordedGraph | None, limit: int
+) -> tuple[list[NodeReport], list[FailedPacket]]:
     """A report per node: the graph's nodes (in order), then any other node with records;
-    and each observed node's status events and log rows of the run, as read."""
+    and the run's failed packets, oldest first per node, up to ``limit``.
+
+    Nodes are read one at a time, and of each only its summary and the failed
+    packets listed are kept, so a report holds one node's records at most."""
     observed = reader.nodes()
     nodes: dict[str, NodeReport] = {}
     if graph is not None:
@@ -235,30 +238,45 @@ def _node_reports(
             nodes[node.label] = NodeReport(node.label, node.kind, node.detail)
     for label in observed:
         nodes.setdefault(label, NodeReport(label, "function"))
-    read = {label: _read_node(reader, run, nodes[label]) for label in observed}
-    return list(nodes.values()), read
+    failures: list[FailedPacket] = []
+    for label in observed:
+        failures += _read_node(reader, run, nodes[label], limit - len(failures))
+    return list(nodes.values()), failures
 
 
 def _read_node(
-    reader: ObservabilityReader, run: dict[str, Any], node: NodeReport
-) -> tuple[pa.Table, pa.Table]:
+    reader: ObservabilityReader, run: dict[str, Any], node: NodeReport, limit: int
+) -> list[FailedPacket]:
     """Fill ``node`` with its packets' latest states and its attempts' durations in the run;
-    return its status events (latest per packet) and log rows."""
+    return its first ``limit`` failed packets (oldest first) with their failed attempts."""
     run_id = run["__run_id"]
     status = reader.status(node=node.label, run_id=run_id)
     node.observed = True
     if status.num_rows:
         counted = pc.value_counts(status["__state"].combine_chunks()).to_pylist()
         node.counts = {str(item["values"]): int(item["counts"]) for item in counted}
+    failed = status.filter(pc.equal(status["__state"], "FAILED"))
+    failed = failed.sort_by([("__timestamp", "ascending")]).slice(0, max(limit, 0))
+    del status
     logs = reader.logs(node=node.label, run_id=run_id)
     if logs.num_rows:
         node.durations = _durations(logs["__duration_s"])
         node.executors = _distinct(logs["__executor_type"])
         node.capture_levels = _distinct(logs["__capture_level"])
-    node.state = _node_state(
-        node.counts, run.get("__state"), bool(status.num_rows or logs.num_rows)
-    )
-    return status, logs
+    node.state = _node_state(node.counts, run.get("__state"), bool(node.counts or logs.num_rows))
+    attempts = _attempts_of(logs, failed["__packet_key"])
+    tag_names = [name for name in failed.column_names if not name.startswith("__")]
+    return [
+        FailedPacket(
+            node=node.label,
+            tags=tuple((name, row[name]) for name in tag_names),
+            timestamp=row["__timestamp"],
+            attempt=row["__attempt"],
+            error=row.get("__error_summary") or "",
+            attempts=tuple(attempts.get(row["__packet_key"], ())),
+        )
+        for row in failed.to_pylist()
+    ]
 
 
 def _node_state(counts: dict[str, int], run_state: str | None, any_record: bool) -> str:
@@ -299,34 +317,6 @@ def _durations(column: pa.ChunkedArray) -> Durations | None:
         bins[0] = len(values)
     total = float(pc.sum(values).as_py() or 0.0)
     return Durations(len(values), total, low, median, p95, high, tuple(bins))
-
-
-def _failures(
-    nodes: list[NodeReport], read: dict[str, tuple[pa.Table, pa.Table]], limit: int
-) -> tuple[list[FailedPacket], int]:
-    """The run's failed packets, oldest first per node, up to ``limit``; and their number."""
-    failed_total = sum(node.counts.get("FAILED", 0) for node in nodes)
-    listed: list[FailedPacket] = []
-    for node in nodes:
-        if not node.counts.get("FAILED") or len(listed) >= limit:
-            continue
-        status, logs = read[node.label]
-        failed = status.filter(pc.equal(status["__state"], "FAILED"))
-        failed = failed.sort_by([("__timestamp", "ascending")]).slice(0, limit - len(listed))
-        attempts = _attempts_of(logs, failed["__packet_key"])
-        tag_names = [name for name in failed.column_names if not name.startswith("__")]
-        for row in failed.to_pylist():
-            listed.append(
-                FailedPacket(
-                    node=node.label,
-                    tags=tuple((name, row[name]) for name in tag_names),
-                    timestamp=row["__timestamp"],
-                    attempt=row["__attempt"],
-                    error=row.get("__error_summary") or "",
-                    attempts=tuple(attempts.get(row["__packet_key"], ())),
-                )
-            )
-    return listed, failed_total
 
 
 def _attempts_of(logs: pa.Table, keys: pa.ChunkedArray) -> dict[str, list[dict[str, Any]]]:

@@ -14,6 +14,7 @@ from orcapod.core.system_columns import (
     check_source_id,
     check_user_columns,
     concat_lists,
+    concat_new_items,
     is_system_column,
     provenance_array,
     row_numbers,
@@ -171,3 +172,58 @@ def test_concat_lists_of_many_rows_matches_python() -> None:
     )
 
     assert result.to_pylist() == [a + b for a, b in zip(first_values, second_values, strict=True)]
+
+
+# concat_new_items --------------------------------------------------------------------
+
+
+def test_concat_new_items_adds_only_what_the_row_does_not_hold() -> None:
+    first = pa.array([["a", "b"], ["c"], [], ["x"], ["b"]], PROVENANCE_TYPE)
+    second = pa.array([["b", "d"], ["c", "c", "e"], ["z"], ["y"], ["a"]], PROVENANCE_TYPE)
+
+    result = concat_new_items(first, second)
+
+    # "a" of the last row is in another row of first, not in its own: it is added.
+    assert result.to_pylist() == [["a", "b", "d"], ["c", "e"], ["z"], ["x", "y"], ["b", "a"]]
+    assert result.type == PROVENANCE_TYPE
+
+
+def test_concat_new_items_of_equal_lists_is_the_first() -> None:
+    provenance = provenance_array("trials", pa.array(range(5), pa.int64()))
+
+    assert concat_new_items(provenance, provenance).equals(provenance)
+
+
+def test_concat_new_items_of_other_sources_is_the_concatenation() -> None:
+    first = provenance_array("left", pa.array(range(4), pa.int64()))
+    second = provenance_array("right", pa.array(range(4), pa.int64()))
+
+    assert concat_new_items(first, second).equals(concat_lists(first, second))
+
+
+def test_concat_new_items_reads_list_large_list_sliced_and_chunked_arrays() -> None:
+    first = pa.array([["q"], ["a", "b"], ["c"], ["q"]], pa.list_(pa.string())).slice(1, 2)
+    second = pa.chunked_array([pa.array([["b", "x"], ["c"]], PROVENANCE_TYPE)])
+
+    result = concat_new_items(first, second)
+
+    assert result.to_pylist() == [["a", "b", "x"], ["c"]]
+    assert pa.types.is_large_list(result.type)
+
+
+def test_concat_new_items_refuses_arrays_of_different_lengths() -> None:
+    with pytest.raises(ValueError, match="2 and 1"):
+        concat_new_items(pa.array([["a"], ["b"]]), pa.array([["c"]]))
+
+
+def test_concat_new_items_of_many_rows_matches_python() -> None:
+    first_values = [[f"r{(i + k) % 7}" for k in range(i % 3)] for i in range(10_000)]
+    second_values = [[f"r{(i * k) % 5}" for k in range(i % 4)] for i in range(10_000)]
+
+    result = concat_new_items(
+        pa.array(first_values, PROVENANCE_TYPE), pa.array(second_values, PROVENANCE_TYPE)
+    )
+
+    pairs = zip(first_values, second_values, strict=True)
+    expected = [a + [x for x in b if x not in a] for a, b in pairs]
+    assert result.to_pylist() == expected

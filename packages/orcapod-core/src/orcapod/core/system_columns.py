@@ -6,8 +6,11 @@ use the prefix: sources reject such names when they are built.
 Provenance: every row of a stream has a ``__provenance`` system tag, a list of
 ``"<source_id>:<record_id>"`` strings naming the source rows it derives from.
 A source row's list holds its own reference; operators that combine rows (a
-join) concatenate their inputs' lists in input order. Two rows with equal user
-tags but different origins therefore stay distinct.
+join) concatenate their inputs' lists in input order, each input adding only
+the references an earlier input's list does not already hold (so a row whose
+inputs derive from the same source rows, as the two branches of a diamond do,
+names each of them once). Two rows with equal user tags but different origins
+therefore stay distinct.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ __all__ = [
     "check_source_id",
     "check_user_columns",
     "concat_lists",
+    "concat_new_items",
     "is_system_column",
     "provenance_array",
     "row_numbers",
@@ -138,6 +142,49 @@ def concat_lists(first: pa.Array, second: pa.Array) -> pa.Array:
         pc.add(pc.add(second_start, len(first_items)), pc.subtract(place, first_count)),
     )
     return pa.LargeListArray.from_arrays(offsets, items.take(index), type=first.type)
+
+
+def concat_new_items(first: pa.Array, second: pa.Array) -> pa.Array:
+    """Row by row, the items of ``first`` followed by those of ``second`` that the
+    row of ``first`` does not hold (two list arrays of strings).
+
+    A join's provenance: the branches of a diamond carry the same references,
+    and concatenating them all would double every row's list with each diamond.
+    Inputs whose items cannot be equal (their ranges do not overlap, as for
+    rows of different sources) are concatenated without hashing any item.
+    """
+    if len(first) != len(second):
+        raise ValueError(f"cannot concatenate lists of {len(first)} and {len(second)} rows")
+    first, second = _as_large_list(first), _as_large_list(second)
+    return concat_lists(first, _not_held(second, first))
+
+
+def _not_held(lists: pa.Array, holders: pa.Array) -> pa.Array:
+    """Row by row, the items of ``lists`` that the same row of ``holders`` does not hold."""
+    items, held = pc.list_flatten(lists), pc.list_flatten(holders)
+    if len(items) == 0 or len(held) == 0:
+        return lists
+    low, high = pc.min_max(items).values()
+    held_low, held_high = pc.min_max(held).values()
+    if (high.is_valid and held_low.is_valid and high.as_py() < held_low.as_py()) or (
+        held_high.is_valid and low.is_valid and held_high.as_py() < low.as_py()
+    ):
+        return lists  # no item of one is an item of the other: nothing is dropped
+    # Each (row, item) as one int64 key: the item's code among both arrays' items.
+    encoded = pc.dictionary_encode(pa.concat_arrays([held, items.cast(held.type)]))
+    width = len(encoded.dictionary)
+    rows = pa.concat_arrays([pc.list_parent_indices(holders), pc.list_parent_indices(lists)])
+    keys = pc.add(pc.multiply(rows.cast(pa.int64()), width), encoded.indices.cast(pa.int64()))
+    named = pc.is_in(keys.slice(len(held)), value_set=keys.slice(0, len(held)))
+    if not pc.any(named).as_py():
+        return lists
+    kept = pc.invert(named)
+    # Items kept before each position; a row's new bounds are those at its old bounds.
+    before = pa.concat_arrays([row_numbers(1), pc.cumulative_sum(kept.cast(pa.int64()))])
+    bounds = pc.subtract(lists.offsets, lists.offsets[0])
+    return pa.LargeListArray.from_arrays(
+        pc.take(before, bounds), items.filter(kept), type=lists.type
+    )
 
 
 def _starts(lengths: pa.Array) -> pa.Array:

@@ -17,7 +17,12 @@ import pyarrow.compute as pc
 from orcapod.core.errors import SchemaError
 from orcapod.core.hashing import hash_table_rows
 from orcapod.core.operators._base import Operator
-from orcapod.core.system_columns import PROVENANCE, concat_lists, is_system_column, row_numbers
+from orcapod.core.system_columns import (
+    PROVENANCE,
+    concat_new_items,
+    is_system_column,
+    row_numbers,
+)
 from orcapod.core.types import Schema, type_name
 from orcapod.core.types._annotations import is_optional, strip_optional
 
@@ -35,8 +40,10 @@ class Join(Operator):
     The output's tags are every input's tag columns (shared ones once); its
     packets are every input's packet columns, which must not repeat a name
     (rename with MapPackets first). Each row's provenance is its inputs'
-    provenance, concatenated in input order. Streams that share no tag column
-    are combined row by row (a cross product).
+    provenance, concatenated in input order, each input adding the references
+    an earlier one does not already name (two branches of one stream name its
+    rows once). Streams that share no tag column are combined row by row (a
+    cross product).
     """
 
     inputs = (2, None)
@@ -288,12 +295,13 @@ def _lists_of(parts: list[pa.ChunkedArray | pa.Array], field: pa.Field) -> pa.Ar
 def _with_system_columns(
     columns: dict[str, tuple[pa.Field, Any]], tables: Sequence[pa.Table], rows: list[pa.Array]
 ) -> pa.Table:
-    """A table of ``columns`` (name → field, values) and every input's provenance, concatenated."""
+    """A table of ``columns`` (name → field, values) and every input's provenance, concatenated,
+    each reference once per input that first names it (see ``concat_new_items``)."""
     provenance = None
     for table, taken_rows in zip(tables, rows, strict=True):
         if PROVENANCE in table.column_names:
             taken = table.column(PROVENANCE).take(taken_rows).combine_chunks()
-            provenance = taken if provenance is None else concat_lists(provenance, taken)
+            provenance = taken if provenance is None else concat_new_items(provenance, taken)
     if provenance is not None:
         columns[PROVENANCE] = (pa.field(PROVENANCE, provenance.type, False), provenance)
     fields = [field for field, _ in columns.values()]

@@ -138,7 +138,6 @@ class Node(ABC):
     def execute(self, inputs: Sequence[pa.Table], ctx: RunContext) -> pa.Table:
         """Run this node on its inputs' full tables; return its own (with system columns)."""
 
-    @abstractmethod
     def as_table(self, *, include_system_columns: bool = False) -> pa.Table:
         """What this node gives for its current inputs, read from the store, never computed.
 
@@ -147,6 +146,25 @@ class Node(ABC):
         inputs or of other code are not in it (see ``FunctionNode.history``); a
         packet not computed yet, or whose function failed, is left out.
         """
+        return self._select(self._read({}), include_system_columns)
+
+    def _read(self, read: dict[Node, pa.Table]) -> pa.Table:
+        """``as_table(include_system_columns=True)``, once per read.
+
+        ``read`` holds the tables of the nodes read so far by one outer read. A
+        node reached by several paths (a stream read by both branches of a
+        diamond) is read once, not once per path: that would double with every
+        diamond upstream.
+        """
+        table = read.get(self)
+        if table is None:
+            table = read[self] = self._current(read)
+        return table
+
+    @abstractmethod
+    def _current(self, read: dict[Node, pa.Table]) -> pa.Table:
+        """What :meth:`as_table` gives, with system columns; upstreams are read by
+        their :meth:`_read` with the same ``read``."""
 
     def _observer(self, ctx: RunContext) -> ExecutionObserver:
         return ctx.observer.contextualize(*self.pipeline_path)
@@ -182,6 +200,9 @@ class SourceNode(Node):
     def as_table(self, *, include_system_columns: bool = False) -> pa.Table:
         return self.stream.as_table(include_system_columns=include_system_columns)
 
+    def _current(self, read: dict[Node, pa.Table]) -> pa.Table:
+        return self.stream.as_table(include_system_columns=True)
+
     def written_paths(self) -> tuple[RecordPath, ...]:
         return ()  # a source is read, never stored
 
@@ -205,11 +226,11 @@ class OperatorNode(Node):
         finally:
             observer.on_node_end(self.label, self.node_hash)
 
-    def as_table(self, *, include_system_columns: bool = False) -> pa.Table:
-        inputs = [upstream.as_table(include_system_columns=True) for upstream in self.upstreams]
+    def _current(self, read: dict[Node, pa.Table]) -> pa.Table:
+        inputs = [upstream._read(read) for upstream in self.upstreams]
         schemas = [schemas_of(stream) for stream in self.stream.inputs]
         table = self.stream.operator.compute(inputs, schemas)
-        return self._select(table, include_system_columns)
+        return self._select(table, True)
 
 
 class FunctionNode(Node):
@@ -335,10 +356,11 @@ class FunctionNode(Node):
         that is missing or altered in the file store) are left out, and so are
         rows whose input files changed since their source read them.
         """
-        parts = list(self._stored_results(self.upstreams[0].as_table(include_system_columns=True)))
-        if not parts:
-            return self._select(self._empty(), include_system_columns)
-        return self._select(pa.concat_tables(parts), include_system_columns)
+        return super().as_table(include_system_columns=include_system_columns)
+
+    def _current(self, read: dict[Node, pa.Table]) -> pa.Table:
+        parts = list(self._stored_results(self.upstreams[0]._read(read)))
+        return self._select(pa.concat_tables(parts) if parts else self._empty(), True)
 
     def _stored_results(self, table: pa.Table) -> Iterator[pa.Table]:
         """:meth:`as_table`'s rows (with every column), one batch of ``table`` at a time."""
@@ -365,7 +387,7 @@ class FunctionNode(Node):
     def preview(self, limit: int) -> tuple[pa.Table, int]:
         """The first ``limit`` rows of :meth:`as_table` and the node's input row count,
         looking up only the batches of inputs needed to find them."""
-        table = self.upstreams[0].as_table(include_system_columns=True)
+        table = self.upstreams[0]._read({})
         parts, found = [], 0
         for part in self._stored_results(table):
             parts.append(part)

@@ -1,5 +1,9 @@
 """DeltaTableSource: an existing Delta table as an orcapod source, and as a pipeline's input.
 
+orcapod-db-delta makes it without orcapod-core (a ``SourceTable``); core reads it
+as an ``ArrowTableSource`` wherever it takes a stream. Reading the table itself
+is tested in ``packages/orcapod-db-delta/tests/test_delta_source.py``.
+
 The pipelines here store their results (and an observer's logs and status) in a
 DeltaTableDatabase, so the whole chain runs on real Delta tables.
 """
@@ -15,8 +19,16 @@ import pyarrow as pa
 import pytest
 from deltalake import write_deltalake
 
-from orcapod.core import ArrowTableSource, DictSource, Pipeline, function_pod, open_database
-from orcapod.core.errors import SourceError
+from orcapod.core import (
+    ArrowTableSource,
+    DictSource,
+    Join,
+    Pipeline,
+    as_stream,
+    function_pod,
+    open_database,
+)
+from orcapod.core.errors import SchemaError, SourceError
 from orcapod.db.delta import DeltaTableDatabase, DeltaTableSource
 from orcapod.observers import (
     CompositeObserver,
@@ -52,40 +64,55 @@ def _trials(rows: int, start: int = 0) -> pa.Table:
 def test_a_delta_table_reads_as_a_source_with_its_tags_and_packets(tmp_path: Path) -> None:
     table_dir = tmp_path / "trials"
     write_deltalake(str(table_dir), _trials(3))
-    source = DeltaTableSource(table_dir, tag_columns=["subject"])
+    trials = DeltaTableSource(table_dir, tag_columns=["subject"])
+    source = as_stream(trials)
     assert isinstance(source, ArrowTableSource)
+    assert as_stream(trials) is source
+    assert source.source_id == trials.source_id == "delta-trials"
     tags, packets = source.output_schema()
     assert list(tags) == ["subject"]
     assert list(packets) == ["x"]
     assert source.as_table().sort_by("subject").column("x").to_pylist() == [0, 1, 2]
-    assert source.version == 0
+    assert trials.version == 0
 
 
-def test_the_default_source_id_is_stable_and_names_the_table(tmp_path: Path) -> None:
-    table_dir = tmp_path / "trials 2024!"
-    write_deltalake(str(table_dir), _trials(2))
-    first = DeltaTableSource(table_dir, tag_columns="subject")
-    second = DeltaTableSource(str(table_dir), tag_columns="subject")
-    assert first.source_id == second.source_id == "delta-trials_2024"
-    assert first.content_hash() == second.content_hash()
-    assert DeltaTableSource(table_dir, "subject", source_id="mine").source_id == "mine"
+def test_the_hashes_of_a_delta_source_are_pinned(tmp_path: Path) -> None:
+    """Golden vectors: a Delta table's source hashes as an ArrowTableSource of its rows.
 
-
-def test_the_content_hash_changes_when_the_table_data_changes(tmp_path: Path) -> None:
+    Recorded when DeltaTableSource was itself an ArrowTableSource; reading it
+    through the SourceTable protocol must give the very same identities.
+    """
     table_dir = tmp_path / "trials"
-    write_deltalake(str(table_dir), _trials(2))
-    before = DeltaTableSource(table_dir, tag_columns="subject")
-    write_deltalake(str(table_dir), _trials(1, start=10), mode="append")
-    after = DeltaTableSource(table_dir, tag_columns="subject")
-    assert after.version == 1
-    assert before.source_id == after.source_id
-    assert before.content_hash() != after.content_hash()
-    assert before.pipeline_hash() == after.pipeline_hash()
-    old = DeltaTableSource(table_dir, tag_columns="subject", version=0)
-    assert old.content_hash() == before.content_hash()
+    write_deltalake(str(table_dir), _trials(3))
+    write_deltalake(str(table_dir), _trials(1, start=3), mode="append")
+    latest = as_stream(DeltaTableSource(table_dir, tag_columns=["subject"]))
+    assert latest.content_hash() == (
+        "orcapod-v1-sha256:f64be120d6c5d24c49a6ba9da9e468c89eb743d54a103a663fa62ee553550f61"
+    )
+    assert latest.pipeline_hash() == (
+        "orcapod-v1-sha256:011f75666bd9b6a10ccb2b8fd3a3373c500635d53892a78d372787b6e5d1f07e"
+    )
+    first = as_stream(DeltaTableSource(table_dir, tag_columns=["subject"], version=0))
+    assert first.content_hash() == (
+        "orcapod-v1-sha256:a13c84ebe76b9e3c7d330880e8e75b0ea6cbb556c85a5f36f41afe92501a26c3"
+    )
+    by_subject = DeltaTableSource(
+        table_dir, "subject", record_id_column="subject", source_id="mine"
+    )
+    assert as_stream(by_subject).content_hash() == (
+        "orcapod-v1-sha256:e8d7ae47886b5780c553d7be1fd00f03db37bef588a864d5fa0b2abc5a7b91db"
+    )
+    doubled = double.pod(DeltaTableSource(table_dir, tag_columns=["subject"]))
+    assert (doubled.content_hash(), doubled.pipeline_hash()) == (
+        "orcapod-v1-sha256:185fa0bd8df612682bb0bcc7d289a6ac8a128b413f1dc2fcaa0ecd5b7dcbc51d",
+        "orcapod-v1-sha256:cf8fc257786a24229542edfa3d51725acee8fc5bc6689d995b2e3461af9fcd89",
+    )
+    assert latest.as_table(include_system_columns=True).column("__provenance").to_pylist() == [
+        [f"delta-trials:{row}"] for row in range(4)
+    ]
 
 
-def test_a_table_written_by_the_database_comes_back_with_its_names_and_types(
+def test_a_table_written_by_the_database_keeps_its_types_and_hash_as_a_source(
     tmp_path: Path,
 ) -> None:
     records = pa.table(
@@ -99,47 +126,53 @@ def test_a_table_written_by_the_database_comes_back_with_its_names_and_types(
     )
     with DeltaTableDatabase(tmp_path / "store") as database:
         database.add_records(("lab", "trials"), records, "id")
-    source = DeltaTableSource(tmp_path / "store" / "lab" / "trials" / "@delta", "subject")
-    assert source.source_id == "delta-lab.trials"
-    table = source.as_table().sort_by("subject")
-    assert table.column_names == ["subject", "odd name; --", "at", "labels"]
-    labels = table.schema.field("labels").type
-    assert pa.types.is_map(labels)
-    assert (labels.key_type, labels.item_type) == (pa.large_string(), pa.large_string())
-    assert table.schema.field("at").type == pa.timestamp("us", "UTC")
-    assert table.column("labels").to_pylist(maps_as_pydicts="strict") == [{"k": "v"}, {}]
+    source = as_stream(
+        DeltaTableSource(tmp_path / "store" / "lab" / "trials" / "@delta", "subject")
+    )
+    assert source.content_hash() == (
+        "orcapod-v1-sha256:21cf6098eff48daf8b7a152e400cdd83bc7a3d6d5003e3d007fb2eb84b3a2228"
+    )
+    read, written = source.as_table().schema, records.drop_columns(["id"]).schema
+    assert [(f.name, str(f.type)) for f in read] == [(f.name, str(f.type)) for f in written]
 
 
-def test_a_partitioned_table_keeps_its_partition_column_and_row_positions(
-    tmp_path: Path,
-) -> None:
+def test_the_content_hash_changes_when_the_table_data_changes(tmp_path: Path) -> None:
     table_dir = tmp_path / "trials"
-    first = _trials(2).append_column("site", pa.array(["north", "south"], pa.large_string()))
-    later = _trials(1, start=2).append_column("site", pa.array(["north"], pa.large_string()))
-    write_deltalake(str(table_dir), first, partition_by=["site"])
-    tags = ["subject", "site"]
-    before = DeltaTableSource(table_dir, tag_columns=tags).as_table().select(tags).to_pylist()
-    write_deltalake(str(table_dir), later, mode="append")
-    after = DeltaTableSource(table_dir, tag_columns=tags).as_table().select(tags).to_pylist()
-    assert sorted(before, key=str) == [
-        {"subject": "s0", "site": "north"},
-        {"subject": "s1", "site": "south"},
-    ]
-    assert after == [*before, {"subject": "s2", "site": "north"}]
+    write_deltalake(str(table_dir), _trials(2))
+    before = as_stream(DeltaTableSource(table_dir, tag_columns="subject"))
+    write_deltalake(str(table_dir), _trials(1, start=10), mode="append")
+    after = as_stream(DeltaTableSource(table_dir, tag_columns="subject"))
+    assert before.source_id == after.source_id
+    assert before.content_hash() != after.content_hash()
+    assert before.pipeline_hash() == after.pipeline_hash()
+    old = as_stream(DeltaTableSource(table_dir, tag_columns="subject", version=0))
+    assert old.content_hash() == before.content_hash()
 
 
-def test_a_directory_without_a_delta_table_is_a_clear_error(tmp_path: Path) -> None:
+def test_the_tag_columns_of_a_delta_source_are_checked_where_it_is_used(tmp_path: Path) -> None:
+    write_deltalake(str(tmp_path / "trials"), _trials(2))
+    trials = DeltaTableSource(tmp_path / "trials", tag_columns="subjct")
+    with pytest.raises(SchemaError, match="DeltaTableSource 'delta-trials': tag column 'subjct'"):
+        double.pod(trials)
+
+
+def test_a_missing_delta_table_is_a_source_error_of_orcapod_core(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match="holds no Delta table"):
         DeltaTableSource(tmp_path / "nothing", tag_columns="subject")
 
 
-def test_rows_keep_their_positions_when_rows_are_appended(tmp_path: Path) -> None:
-    """Row positions are the default record ids: appends must not reorder earlier rows."""
-    table_dir = tmp_path / "trials"
-    for start in range(5):
-        write_deltalake(str(table_dir), _trials(1, start=start), mode="append")
-    source = DeltaTableSource(table_dir, tag_columns="subject")
-    assert source.as_table().column("subject").to_pylist() == ["s0", "s1", "s2", "s3", "s4"]
+def test_a_delta_source_used_twice_is_one_source_node(tmp_path: Path) -> None:
+    write_deltalake(str(tmp_path / "trials"), _trials(3))
+    trials = DeltaTableSource(tmp_path / "trials", tag_columns="subject")
+    pipeline = Pipeline("lab", "memory://")
+    with pipeline:
+        double.pod(trials, label="double")
+        Join()(trials, double.pod(trials, label="again"), label="both")
+    assert sorted(pipeline.nodes) == ["again", "both", "delta-trials", "double"]
+    result = pipeline.run("sync")
+    assert result.ok
+    joined = pipeline.nodes["both"].as_table().sort_by("subject")
+    assert joined.column("doubled").to_pylist() == [0, 2, 4]
 
 
 def test_a_delta_source_feeds_a_pipeline_whose_results_are_stored_in_delta(
@@ -209,7 +242,7 @@ from orcapod.db.delta import DeltaTableDatabase, DeltaTableSource
 source = DeltaTableSource(sys.argv[1], tag_columns=["subject"])
 database = DeltaTableDatabase(sys.argv[2])
 stored = database.get_all_records(("lab", "weights"))
-print(source.as_table().num_rows, stored.num_rows)
+print(source.as_arrow().num_rows, stored.num_rows)
 database.close()
 """
 

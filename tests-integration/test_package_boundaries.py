@@ -29,12 +29,8 @@ ROOTS = {
     "orcapod-db-delta": "orcapod.db.delta",
     "orcapod-db-sql": "orcapod.db.sql",
 }
-PLUGINS = ["orcapod-db-sql", "orcapod-executors-ray", "orcapod-observers"]
-"""Distributions that depend on orcapod-protocols (and orcapod-capture), never orcapod-core.
-
-orcapod-db-delta belongs here too; it is added with the change that takes
-orcapod-core out of its DeltaTableSource (its ``source`` extra).
-"""
+PLUGINS = ["orcapod-db-delta", "orcapod-db-sql", "orcapod-executors-ray", "orcapod-observers"]
+"""Distributions that depend on orcapod-protocols (and orcapod-capture), never orcapod-core."""
 
 
 def _declared(distribution: str, packages: Path = PACKAGES) -> set[str]:

@@ -188,9 +188,16 @@ def test_each_wheel_declares_the_metadata_pypi_shows(dist: Path, name: str) -> N
         assert f"{PACKAGES[name].leaf}/py.typed" in archive.namelist()
 
 
-def test_the_sibling_requirements_include_those_of_extras(dist: Path) -> None:
-    text = _metadata(_wheel(dist, "orcapod-db-delta"))
-    assert f"Requires-Dist: orcapod-core~={VERSION}; extra == 'source'" in text
+def test_the_requirements_include_those_of_extras(dist: Path) -> None:
+    text = _metadata(_wheel(dist, "orcapod-db-sql"))
+    assert f"Requires-Dist: {_postgres_extra()}; extra == 'postgres'" in text
+    assert "Provides-Extra: postgres\n" in text
+
+
+def _postgres_extra() -> str:
+    """orcapod-db-sql's ``postgres`` extra's requirement, as its metadata writes it."""
+    (written,) = dict(PACKAGES["orcapod-db-sql"].optional_dependencies)["postgres"]
+    return str(Requirement(written))
 
 
 # --------------------------------------------------------------------------
@@ -230,9 +237,8 @@ def test_a_missing_classifier_is_refused(copy_of_dist: Path) -> None:
     [
         (f"orcapod-protocols~={VERSION}", "orcapod-protocols"),
         (f"orcapod-protocols~={VERSION}", "orcapod-protocols>=0.1"),
-        (f"orcapod-core~={VERSION}; extra == 'source'", "orcapod-core; extra == 'source'"),
     ],
-    ids=["unbounded", "no-upper-bound", "extra-unbounded"],
+    ids=["unbounded", "no-upper-bound"],
 )
 def test_an_unbounded_sibling_requirement_is_refused(
     copy_of_dist: Path, written: str, spoiled: str
@@ -397,10 +403,10 @@ def _third_party(name: str) -> str:
             ],
         ),
         (  # an extra's requirement made unconditional
-            "orcapod-db-delta",
-            f"orcapod-core~={VERSION}; extra == 'source'",
-            f"orcapod-core~={VERSION}",
-            [f"lacks orcapod-core~={VERSION}; extra == 'source'; has orcapod-core~={VERSION},"],
+            "orcapod-db-sql",
+            f"{_postgres_extra()}; extra == 'postgres'",
+            _postgres_extra(),
+            [f"lacks {_postgres_extra()}; extra == 'postgres'; has {_postgres_extra()},"],
         ),
         (  # a third-party requirement unbounded
             "orcapod-db-sql",
@@ -447,8 +453,8 @@ def test_a_requires_dist_other_than_the_pyprojects_is_refused(
 
 def test_a_provides_extra_other_than_the_pyprojects_is_refused(copy_of_dist: Path) -> None:
     wheel = _rewrite_wheel(
-        _wheel(copy_of_dist, "orcapod-db-delta"),
-        lambda text: text.replace("Provides-Extra: source\n", "Provides-Extra: other\n", 1),
+        _wheel(copy_of_dist, "orcapod-db-sql"),
+        lambda text: text.replace("Provides-Extra: postgres\n", "Provides-Extra: other\n", 1),
     )
     problems = _problems_of(copy_of_dist, wheel.name)
     assert len(problems) == 1, problems
@@ -744,8 +750,6 @@ def test_bump_moves_every_version_and_sibling_bound(tree: Path) -> None:
         assert all(b == a.replace(VERSION, new) for a, b in changed_lines), changed_lines
         assert f'"{VERSION}"' not in text
         assert f"~={VERSION}" not in text
-    delta = tomllib.loads(bumped["orcapod-db-delta"].pyproject.read_text())
-    assert delta["project"]["optional-dependencies"]["source"] == [f"orcapod-core~={new}"]
     observers = tomllib.loads(bumped["orcapod-observers"].pyproject.read_text())
     assert observers["dependency-groups"]["test"] == [f"orcapod-core~={new}"]
 

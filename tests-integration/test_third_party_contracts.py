@@ -1,8 +1,9 @@
-"""A minimal third-party executor and observer, as a plugin author writes them.
+"""A minimal third-party executor, observer and source, as a plugin author writes them.
 
-Both depend only on orcapod-protocols (and the standard library). Each passes
-its contract from ``orcapod.protocols.testing``, and then works in a real run
-of orcapod-core: what passes the kit is what a pipeline can use.
+All three depend only on orcapod-protocols (and the standard library and
+pyarrow). The executor and the observer pass their contracts from
+``orcapod.protocols.testing``; then all three work in a real run of
+orcapod-core: what passes the kit is what a pipeline can use.
 """
 
 from __future__ import annotations
@@ -14,10 +15,16 @@ import logging
 import threading
 import traceback
 from datetime import UTC, datetime
+from pathlib import Path
 from time import perf_counter
 from typing import TYPE_CHECKING, Any, Self
 
+import pyarrow as pa
+import pyarrow.json
+import pytest
+
 from orcapod.protocols import BaseObserver
+from orcapod.protocols.errors import SourceError
 from orcapod.protocols.executors import StringSchema
 from orcapod.protocols.testing import ExecutorContract, ObserverContract
 
@@ -198,7 +205,40 @@ class TestFailureLog(ObserverContract):
         return observer.kept
 
 
-# -- both in a real run ------------------------------------------------------------
+# -- the source --------------------------------------------------------------------
+
+
+class JsonLinesSource:
+    """The rows of a JSON-lines file (one object per line) as a source: a ``SourceTable``.
+
+    The file is read once, when the source is made, so the rows stay what they
+    were; its name (``rooms.jsonl``: ``jsonl-rooms``) names the source.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        tag_columns: Sequence[str],
+        *,
+        record_id_column: str | None = None,
+    ) -> None:
+        self.path = Path(path)
+        try:
+            self._rows = pyarrow.json.read_json(self.path)
+        except (OSError, pa.ArrowInvalid) as error:
+            raise SourceError(
+                f"JsonLinesSource: {str(self.path)!r} cannot be read ({error}); pass a "
+                "file of one JSON object per line"
+            ) from None
+        self.source_id = f"jsonl-{self.path.stem}"
+        self.tag_columns = tuple(tag_columns)
+        self.record_id_column = record_id_column
+
+    def as_arrow(self) -> pa.Table:
+        return self._rows
+
+
+# -- all three in a real run -------------------------------------------------------
 
 
 def test_the_third_party_executor_and_observer_work_in_a_pipeline_run() -> None:
@@ -224,3 +264,29 @@ def test_the_third_party_executor_and_observer_work_in_a_pipeline_run() -> None:
         ({"id": 0}, "ZeroDivisionError: float division by zero")
     ] * 4
     assert len({row["run_id"] for row in failures.kept}) == 2
+
+
+def test_the_third_party_source_feeds_a_pipeline(tmp_path: Path) -> None:
+    from orcapod.core import Pipeline, function_pod
+    from orcapod.core.errors import SourceError as CoreSourceError
+
+    @function_pod(output_keys="area")
+    def area(width: float, height: float) -> float:
+        return width * height
+
+    (tmp_path / "rooms.jsonl").write_text(
+        '{"room": "kitchen", "width": 3.0, "height": 4.0}\n'
+        '{"room": "hall", "width": 1.5, "height": 6.0}\n'
+    )
+    rooms = JsonLinesSource(tmp_path / "rooms.jsonl", tag_columns=["room"])
+    pipeline = Pipeline("rooms", "memory://")
+    with pipeline:
+        area.pod(rooms, label="area")
+    assert pipeline.run().n_computed == 2
+    assert sorted(pipeline.nodes) == ["area", "jsonl-rooms"]
+    assert pipeline.nodes["area"].as_table().to_pylist() == [
+        {"room": "kitchen", "area": 12.0},
+        {"room": "hall", "area": 9.0},
+    ]
+    with pytest.raises(CoreSourceError, match=r"'.*missing\.jsonl' cannot be read"):
+        JsonLinesSource(tmp_path / "missing.jsonl", tag_columns=["room"])

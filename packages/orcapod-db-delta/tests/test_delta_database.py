@@ -547,20 +547,6 @@ def test_importing_the_package_imports_neither_deltalake_nor_orcapod_core() -> N
     assert result.stdout.strip() == "False False ['DeltaTableDatabase', 'DeltaTableSource']"
 
 
-def test_delta_table_source_without_orcapod_core_says_how_to_install_it() -> None:
-    code = (
-        "import sys; sys.modules['orcapod.core'] = None\n"
-        "try:\n"
-        "    from orcapod.db.delta import DeltaTableSource\n"
-        "except ImportError as error:\n"
-        "    print(error)\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    )
-    assert "orcapod-db-delta[source]" in result.stdout
-
-
 def test_the_uri_of_a_database_opens_the_same_store_through_the_plugin(tmp_path: Path) -> None:
     from orcapod.db.delta._plugin import open_delta_database
 

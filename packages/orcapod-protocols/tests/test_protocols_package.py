@@ -22,6 +22,7 @@ EXPECTED = {
     "PipelineIdentifiable",
     "Stream",
     "Source",
+    "SourceTable",
     "Pod",
     "FunctionPod",
     "PacketFunction",
@@ -63,6 +64,7 @@ EXPECTED = {
     "DuplicateRecordError",
     "InvalidRecordPathError",
     "RecordSchemaError",
+    "SourceError",
 }
 
 
@@ -83,6 +85,7 @@ def test_contracts_are_protocols_not_base_classes() -> None:
         "Packet",
         "Stream",
         "Source",
+        "SourceTable",
         "Pod",
         "FunctionPod",
         "PacketFunction",
@@ -111,6 +114,30 @@ def test_a_class_with_the_right_methods_satisfies_the_runtime_checkable_logger()
 
     assert isinstance(ListLogger(), protocols.PacketExecutionLogger)
     assert not isinstance(object(), protocols.PacketExecutionLogger)
+
+
+def test_a_plain_object_with_rows_and_their_identity_is_a_source_table() -> None:
+    class Rows:
+        source_id = "rows"
+        tag_columns = ("id",)
+        record_id_column = None
+
+        def as_arrow(self) -> object:
+            return {"id": [1]}
+
+    class NoRows:
+        source_id = "rows"
+        tag_columns = ("id",)
+        record_id_column = None
+
+    assert isinstance(Rows(), protocols.SourceTable)
+    assert not isinstance(NoRows(), protocols.SourceTable)
+    assert not isinstance(Rows(), protocols.Stream)
+
+
+def test_source_error_is_an_orcapod_value_error() -> None:
+    assert issubclass(protocols.SourceError, protocols.OrcapodError)
+    assert issubclass(protocols.SourceError, ValueError)
 
 
 def test_hook_markers_use_the_orcapod_project_name() -> None:

@@ -84,6 +84,9 @@ if TYPE_CHECKING:
     from orcapod.core.sources import (
         ListSource as ListSource,
     )
+    from orcapod.core.sources import (
+        as_stream as as_stream,
+    )
     from orcapod.core.types import Schema as Schema
 
 __all__, __getattr__, __dir__ = lazy_exports(
@@ -95,6 +98,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "DictSource": "orcapod.core.sources",
         "GlobSource": "orcapod.core.sources",
         "ListSource": "orcapod.core.sources",
+        "as_stream": "orcapod.core.sources",
         "Packet": "orcapod.core.datagrams",
         "Schema": "orcapod.core.types",
         "Tag": "orcapod.core.datagrams",

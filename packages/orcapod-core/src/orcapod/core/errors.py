@@ -16,6 +16,7 @@ from orcapod.protocols.errors import (
     NotAvailableError,
     OrcapodError,
     RecordSchemaError,
+    SourceError,
 )
 
 __all__ = [
@@ -74,10 +75,6 @@ class TypeMismatchError(OrcapodError, TypeError):
 
 class SchemaError(OrcapodError, ValueError):
     """Columns are malformed, missing, reserved or in conflict (names the column)."""
-
-
-class SourceError(OrcapodError, ValueError):
-    """A source cannot be built from what it was given (a file, a data frame, record ids)."""
 
 
 class HashingError(OrcapodError, ValueError):

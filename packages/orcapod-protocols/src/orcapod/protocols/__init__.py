@@ -62,6 +62,9 @@ if TYPE_CHECKING:
     from orcapod.protocols.errors import (
         RecordSchemaError as RecordSchemaError,
     )
+    from orcapod.protocols.errors import (
+        SourceError as SourceError,
+    )
     from orcapod.protocols.executors import (
         PacketFunctionExecutor as PacketFunctionExecutor,
     )
@@ -120,6 +123,7 @@ if TYPE_CHECKING:
         BaseArrowDatabase as BaseArrowDatabase,
     )
     from orcapod.protocols.streams import Source as Source
+    from orcapod.protocols.streams import SourceTable as SourceTable
     from orcapod.protocols.streams import Stream as Stream
     from orcapod.protocols.values import (
         CaptureLevel as CaptureLevel,
@@ -173,6 +177,7 @@ _EXPORTS: dict[str, str] = {
             "NotAvailableError",
             "OrcapodError",
             "RecordSchemaError",
+            "SourceError",
         ],
         "errors",
     ),
@@ -196,7 +201,7 @@ _EXPORTS: dict[str, str] = {
     ),
     **dict.fromkeys(["FunctionPod", "PacketFunction", "Pod"], "pods"),
     **dict.fromkeys(["BaseArrowDatabase"], "store"),
-    **dict.fromkeys(["Source", "Stream"], "streams"),
+    **dict.fromkeys(["Source", "SourceTable", "Stream"], "streams"),
     **dict.fromkeys(
         [
             "CaptureLevel",

@@ -14,6 +14,7 @@ __all__ = [
     "OrcapodError",
     "PacketCancelled",
     "RecordSchemaError",
+    "SourceError",
     "StoreCorruptedError",
     "StoreNotFoundError",
 ]
@@ -25,6 +26,14 @@ class OrcapodError(Exception):
 
 class NotAvailableError(OrcapodError, NotImplementedError):
     """A registered capability exists by name but cannot be used in this release."""
+
+
+class SourceError(OrcapodError, ValueError):
+    """A source cannot be made from what it was given (a file, a table, rows, record ids).
+
+    Raised by orcapod-core's sources and by plugins' ``SourceTable`` objects
+    alike, so one ``except SourceError`` catches both.
+    """
 
 
 class DatabaseError(OrcapodError):

@@ -7,13 +7,13 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from orcapod.protocols.data import ContentIdentifiable, PipelineIdentifiable
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Sequence
 
     import pyarrow as pa
 
     from orcapod.protocols.data import Packet, Schema, Tag
 
-__all__ = ["Source", "Stream"]
+__all__ = ["Source", "SourceTable", "Stream"]
 
 
 @runtime_checkable
@@ -47,4 +47,42 @@ class Source(Stream, Protocol):
     @property
     def source_id(self) -> str:
         """A name for this source, recorded in the provenance of every row it yields."""
+        ...
+
+
+@runtime_checkable
+class SourceTable(Protocol):
+    """Rows that make a source: how a plugin provides one without importing orcapod-core.
+
+    orcapod-core takes an object of this shape wherever it takes a stream (a
+    function pod's or an operator's input) and reads it as one of its own
+    sources, exactly as ``ArrowTableSource(as_arrow(), tag_columns,
+    source_id=source_id, record_id_column=record_id_column)``: the same
+    checks, the same content hash, the same record ids. It does so once per
+    object, so a table used twice in a pipeline is one source node, read and
+    hashed once. ``DeltaTableSource`` of orcapod-db-delta is one.
+
+    The object should not change once made: read the data when it is
+    created, and give back the same table every time.
+    """
+
+    @property
+    def source_id(self) -> str:
+        """Names the source in the provenance of every row: letters, digits, ``_ . -``,
+        starting with a letter or digit, and stable across runs for the same data."""
+        ...
+
+    @property
+    def tag_columns(self) -> Sequence[str]:
+        """The columns that identify a row; every other column is the packet."""
+        ...
+
+    @property
+    def record_id_column(self) -> str | None:
+        """A column of unique, non-null ``int`` or ``str`` ids of the rows, or ``None``
+        for the row positions (then the row order must be stable for the same data)."""
+        ...
+
+    def as_arrow(self) -> pa.Table:
+        """The rows: column names may not start with ``__`` (orcapod's system columns)."""
         ...

@@ -17,6 +17,7 @@ from orcapod.core.errors import (
 from orcapod.core.files import default_file_store
 from orcapod.core.function_pods._file_outputs import FileInputs, FileOutputs
 from orcapod.core.hashing import combine_hashes
+from orcapod.core.sources import as_stream
 from orcapod.core.streams import StreamBase, schemas_of, side_by_side
 from orcapod.core.system_columns import is_system_column
 from orcapod.core.types import Schema, to_arrow_table
@@ -94,10 +95,13 @@ class FunctionPod:
     def output_schema(self, *streams: Stream) -> tuple[Schema, Schema]:
         """(the input's tag schema, the function's output schema).
 
+        The input is a stream, or a plugin's ``SourceTable`` (read as its source).
+
         Raises:
             SchemaError: not exactly one input; a parameter with no column, or a column
                 of another type (naming function, column and both types); an output
                 key that is also a tag column.
+            SourceError: the input is neither a stream nor a ``SourceTable``.
         """
         stream = self._single_input(streams)
         tag_schema, packet_schema = schemas_of(stream)
@@ -117,7 +121,7 @@ class FunctionPod:
         Inside a ``with Pipeline(...)`` block the call is also recorded as a node.
 
         Raises:
-            SchemaError: as :meth:`output_schema`.
+            SchemaError, SourceError: as :meth:`output_schema`.
         """
         stream = FunctionPodStream(self, self._single_input(streams), label=label or self._label)
         record(stream)
@@ -208,12 +212,13 @@ class FunctionPod:
         return self._label or self._function.name
 
     def _single_input(self, streams: Sequence[Stream]) -> Stream:
+        where = f"function pod {self._display_name()!r}"
         if len(streams) != 1:
             raise SchemaError(
-                f"function pod {self._display_name()!r} takes exactly one input stream, got "
-                f"{len(streams)}; join streams first (Join) to feed several into one function."
+                f"{where} takes exactly one input stream, got {len(streams)}; join streams "
+                "first (Join) to feed several into one function."
             )
-        return streams[0]
+        return as_stream(streams[0], where=where)
 
     def _outputs(self, tags: RowBlock, packets: RowBlock) -> pa.Table:
         """The canonical output columns of one batch of packets, in row order."""

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from orcapod.core._recording import record
 from orcapod.core.errors import SchemaError
 from orcapod.core.hashing import combine_hashes, hash_label
+from orcapod.core.sources import as_stream
 from orcapod.core.streams import StreamBase, schemas_of
 
 if TYPE_CHECKING:
@@ -69,11 +70,13 @@ class Operator(ABC):
     def output_schema(self, *streams: Stream) -> tuple[Schema, Schema]:
         """(tag schema, packet schema) of the output for these inputs.
 
+        Each input is a stream, or a plugin's ``SourceTable`` (read as its source).
+
         Raises:
             SchemaError: the number of inputs is wrong, or their schemas do not fit.
+            SourceError: an input is neither a stream nor a ``SourceTable``.
         """
-        self._check_count(streams)
-        return self.check([schemas_of(stream) for stream in streams])
+        return self.check([schemas_of(stream) for stream in self._streams(streams)])
 
     def __call__(self, *streams: Stream, label: str | None = None) -> OperatorStream:
         """The lazy output stream of this operator on ``streams``.
@@ -81,7 +84,7 @@ class Operator(ABC):
         Inside a ``with Pipeline(...)`` block the call is also recorded as a node.
 
         Raises:
-            SchemaError: as :meth:`output_schema`.
+            SchemaError, SourceError: as :meth:`output_schema`.
         """
         stream = OperatorStream(self, streams, label=label or self._label)
         record(stream)
@@ -100,7 +103,9 @@ class Operator(ABC):
         parameters = ", ".join(f"{k}={v!r}" for k, v in self.parameters().items())
         return f"{self.kind}({parameters})"
 
-    def _check_count(self, streams: Sequence[Stream]) -> None:
+    def _streams(self, streams: Sequence[Stream]) -> tuple[Stream, ...]:
+        """``streams``, checked in number, each read as a stream (a plugin's
+        ``SourceTable`` as its source: :func:`~orcapod.core.sources.as_stream`)."""
         fewest, most = self.inputs
         if len(streams) < fewest or (most is not None and len(streams) > most):
             wanted = (
@@ -114,6 +119,10 @@ class Operator(ABC):
                 f"{self.kind} takes {wanted} input stream{'s' if most != 1 else ''}, "
                 f"got {len(streams)}"
             )
+        return tuple(
+            as_stream(stream, where=f"{self.kind} input {number}")
+            for number, stream in enumerate(streams, 1)
+        )
 
 
 class OperatorStream(StreamBase):
@@ -123,7 +132,7 @@ class OperatorStream(StreamBase):
         self, operator: Operator, inputs: Sequence[Stream], *, label: str | None = None
     ) -> None:
         self._operator = operator
-        self._inputs = tuple(inputs)
+        self._inputs = operator._streams(inputs)
         self._label = label
         self._schemas = operator.output_schema(*self._inputs)
 

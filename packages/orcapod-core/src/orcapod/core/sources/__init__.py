@@ -1,5 +1,5 @@
 """Sources: streams that originate data (rows, lists, Arrow tables, data frames, CSV files,
-the files a path pattern matches)."""
+the files a path pattern matches, a plugin's ``SourceTable``)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from orcapod.core.sources._csv import CSVSource
 from orcapod.core.sources._dataframe import DataFrameSource
 from orcapod.core.sources._glob import GlobSource
 from orcapod.core.sources._python import DictSource, ListSource
+from orcapod.core.sources._source_table import SourceTableSource, as_stream
 from orcapod.core.sources._table_source import ArrowTableSource, TableSource
 
 __all__ = [
@@ -16,5 +17,7 @@ __all__ = [
     "DictSource",
     "GlobSource",
     "ListSource",
+    "SourceTableSource",
     "TableSource",
+    "as_stream",
 ]

@@ -3,8 +3,9 @@
 ``DeltaTableDatabase(root)`` keeps each record path in its own Delta table
 under ``root``; ``open_database("delta:///abs/path")`` opens one through the
 plugin registry. ``DeltaTableSource`` reads an existing Delta table as an
-orcapod source (it needs orcapod-core). Names are imported on first use, so
-importing this package imports neither deltalake nor orcapod-core.
+orcapod source (a ``SourceTable`` of orcapod-protocols, which orcapod-core takes
+wherever it takes a stream). Names are imported on first use, so importing
+this package does not import deltalake; nothing here imports orcapod-core.
 """
 
 from __future__ import annotations

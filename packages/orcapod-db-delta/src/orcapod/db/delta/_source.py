@@ -1,8 +1,8 @@
-"""DeltaTableSource: an existing Delta table as an orcapod source (needs orcapod-core).
+"""DeltaTableSource: an existing Delta table as an orcapod source.
 
-This module imports orcapod-core's public API (the ``source`` extra of
-orcapod-db-delta declares it); ``orcapod.db.delta`` imports it only when
-``DeltaTableSource`` is first used, so the database works without core.
+It is a ``SourceTable`` (``orcapod.protocols.streams``): the table's rows and
+how to identify them. orcapod-core reads it as one of its own sources wherever
+it takes a stream, so this module needs orcapod-protocols, not orcapod-core.
 """
 
 from __future__ import annotations
@@ -11,17 +11,9 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-try:
-    from orcapod.core.errors import SourceError
-    from orcapod.core.sources import ArrowTableSource
-except ImportError as error:  # pragma: no cover - exercised in an environment without core
-    raise ImportError(
-        "DeltaTableSource is an orcapod-core source and needs orcapod-core, which is not "
-        f"installed ({error}); install it with: pip install 'orcapod-db-delta[source]'"
-    ) from error
-
 from orcapod.db.delta._layout import TABLE_DIRECTORY
 from orcapod.db.delta._schema import ID_COLUMN, LAYOUT_FORMAT, read_layout
+from orcapod.protocols.errors import SourceError
 
 if TYPE_CHECKING:
     import os
@@ -30,18 +22,26 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from deltalake import DeltaTable
 
+    from orcapod.protocols.streams import SourceTable
+
 __all__ = ["DeltaTableSource"]
 
 _NOT_IN_ID = re.compile(r"[^A-Za-z0-9_.\-]+")
 
 
-class DeltaTableSource(ArrowTableSource):
+class DeltaTableSource:
     """The rows of a Delta table (its latest version, or ``version``) as a source.
 
-    A table written by :class:`~orcapod.db.delta.DeltaTableDatabase` comes back
-    with the column names and Arrow types its records were added with, without
-    the database's record-id column. The content hash covers every row, so it
-    changes when the table's data does; :attr:`version` says which version was read.
+    Pass it wherever orcapod takes a stream (``double.pod(trials)``,
+    ``Join()(trials, other)``): orcapod-core reads it as an ``ArrowTableSource``
+    over these rows, with this source id and these tag columns
+    (``orcapod.core.as_stream(trials)`` gives that source itself).
+
+    The table is read when the source is made. A table written by
+    :class:`~orcapod.db.delta.DeltaTableDatabase` comes back with the column names
+    and Arrow types its records were added with, without the database's
+    record-id column. Its rows are in the order they were added, so the row
+    positions (the default record ids) of earlier rows stay when rows are appended.
 
     Args:
         path: the table's directory.
@@ -61,8 +61,6 @@ class DeltaTableSource(ArrowTableSource):
         version: the Delta version that was read.
     """
 
-    source_kind = "delta"
-
     def __init__(
         self,
         path: str | os.PathLike[str],
@@ -73,13 +71,35 @@ class DeltaTableSource(ArrowTableSource):
         version: int | None = None,
     ) -> None:
         location = Path(path).expanduser().resolve()
-        table, self.version = _read_table(location, version)
+        self._rows, self.version = _read_table(location, version)
         self.path = location
-        super().__init__(
-            table,
-            tag_columns,
-            source_id=source_id if source_id is not None else default_source_id(location),
-            record_id_column=record_id_column,
+        self._tag_columns = (tag_columns,) if isinstance(tag_columns, str) else tuple(tag_columns)
+        self._source_id = source_id if source_id is not None else default_source_id(location)
+        self._record_id_column = record_id_column
+
+    @property
+    def source_id(self) -> str:
+        """Names this source in the provenance of every row."""
+        return self._source_id
+
+    @property
+    def tag_columns(self) -> tuple[str, ...]:
+        """The columns that identify a row."""
+        return self._tag_columns
+
+    @property
+    def record_id_column(self) -> str | None:
+        """The column of row ids, or ``None`` for the row positions."""
+        return self._record_id_column
+
+    def as_arrow(self) -> pa.Table:
+        """The rows read (the same table every time)."""
+        return self._rows
+
+    def __repr__(self) -> str:
+        return (
+            f"DeltaTableSource({str(self.path)!r}, tag_columns={list(self._tag_columns)!r}, "
+            f"source_id={self._source_id!r}, version={self.version}, rows={self._rows.num_rows})"
         )
 
 
@@ -164,3 +184,7 @@ def _local_path(location: Path, relative: str) -> Path | None:
         if file.is_file():
             return file
     return None
+
+
+if TYPE_CHECKING:
+    _shape: SourceTable = DeltaTableSource(".", "tag")  # the protocol it fulfils

@@ -34,6 +34,8 @@ import sqlalchemy as sa
 from orcapod.db.sql._types import ColumnCodec, column_codec
 
 if TYPE_CHECKING:
+    from collections.abc import Set
+
     from orcapod.protocols.values import RecordPath
 
 __all__ = [
@@ -134,8 +136,6 @@ class PathTable:
     commit_column: bool | None = None
     """PostgreSQL: whether the table has COMMIT_COLUMN (tables made before it have not);
     None until known."""
-    known_ids: set[str] | None = None
-    """Ids stored (as last loaded) and pending: loaded once, at the first add."""
     pending: list[PendingBatch] = field(default_factory=list)
     """Batches added but not flushed, in the order added."""
     _pending_table: pa.Table | None = None
@@ -185,6 +185,11 @@ class PathTable:
         ids = batch.column(0).to_pylist()
         self._pending_by_id.update((record_id, (number, row)) for row, record_id in enumerate(ids))
         self._pending_table = None
+
+    def pending_ids_among(self, ids: Set[str]) -> set[str]:
+        """Those of ``ids`` that are pending."""
+        pending = self._pending_by_id
+        return {i for i in ids if i in pending}
 
     @property
     def pending_row_count(self) -> int:

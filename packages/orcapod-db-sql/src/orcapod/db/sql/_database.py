@@ -217,7 +217,21 @@ class SQLDatabase(BaseArrowDatabase):
         return None if stored is None else stored.schema
 
     def _known_ids(self, path: RecordPath, ids: Set[str]) -> Set[str]:
-        return self._ids_of(self._paths[path]) & ids
+        """Those of ``ids`` pending here, and those stored: one query selecting these ids
+        by the primary key (no set of every stored id is kept)."""
+        stored = self._paths[path]
+        known = stored.pending_ids_among(ids)
+        if stored.in_catalog and len(known) < len(ids):
+            asked = sorted(ids - known)
+            with self._reading_table(stored), self._engine.connect() as conn:
+                query = sa.select(stored.table.c[ID_COLUMN]).where(
+                    self._id_condition(stored, self._query_ids(asked))
+                )
+                values = conn.execute(query).scalars().all()
+            if self._dialect == POSTGRESQL:
+                values = [decode_text(v) for v in values]
+            known.update(values)
+        return known
 
     def _keep(self, records: NewRecords) -> None:
         """Encode the rows for the driver and keep them pending; flush a path with many."""
@@ -236,7 +250,6 @@ class SQLDatabase(BaseArrowDatabase):
                 f"records for path {path!r} cannot be stored: {error}; nothing was added"
             ) from error
         self._paths[path] = stored
-        self._ids_of(stored).update(records.ids)
         stored.add_pending(batch, rows, records.skip_duplicates)
         if len(stored.pending) >= AUTO_FLUSH_BATCHES or stored.pending_row_count >= AUTO_FLUSH_ROWS:
             self._flush({path})
@@ -355,9 +368,6 @@ class SQLDatabase(BaseArrowDatabase):
             taken = set(found.column(0).to_pylist())
             refused = [p for p in plain if taken.intersection(p.table.column(0).to_pylist())]
             stored.drop_pending(refused)
-            assert stored.known_ids is not None
-            for pending in refused:
-                stored.known_ids.difference_update(set(pending.table.column(0).to_pylist()) - taken)
             messages.append(
                 f"another process stored record id(s) {preview_ids(sorted(taken))} at path "
                 f"{stored.path!r} after they were added here without skip_duplicates; the "
@@ -631,20 +641,6 @@ class SQLDatabase(BaseArrowDatabase):
         stored.in_catalog = True
         self._paths[path] = stored
         return stored
-
-    def _ids_of(self, stored: PathTable) -> set[str]:
-        """The ids stored or pending at ``stored``'s path, loaded from the table once."""
-        if stored.known_ids is None:
-            ids: set[str] = set()
-            if stored.in_catalog:
-                with self._reading_table(stored), self._engine.connect() as conn:
-                    values = conn.execute(sa.select(stored.table.c[ID_COLUMN])).scalars().all()
-                if self._dialect == POSTGRESQL:
-                    ids = {decode_text(v) for v in values}
-                else:
-                    ids = set(values)
-            stored.known_ids = ids
-        return stored.known_ids
 
     def _select(
         self,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import re
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from orcapod.protocols.errors import InvalidRecordPathError
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_PATH_COMPONENT_LENGTH",
     "ArrowDatabase",
+    "Compaction",
     "RecordCursor",
     "flush_paths",
     "read_new_records",
@@ -98,6 +100,12 @@ class ArrowDatabase(Protocol):
     reads any other backend whole and drops what it returned before. The
     store toolkit (:class:`~orcapod.protocols.store.BaseArrowDatabase`) has it,
     and its engines may read only what is new (``_read_new``).
+
+    A backend whose reads slow down as small writes accumulate may also offer
+    ``compact(*, retention_hours)`` returning a list of :class:`Compaction`:
+    rewrite its tables into fewer files and delete the files no table version
+    younger than ``retention_hours`` needs (``orcapod compact URI`` calls it).
+    It must be safe while other processes read; it need not be while they write.
     """
 
     def add_record(
@@ -242,6 +250,23 @@ def _flushes_paths(kind: type) -> bool:
         )
         _FLUSHES_PATHS[kind] = known
     return known
+
+
+@dataclass(frozen=True)
+class Compaction:
+    """What compacting one table of a store did (the optional ``compact`` of a backend).
+
+    Attributes:
+        path: the record path of the table.
+        files_before: its data files in use before.
+        files_after: its data files in use after.
+        files_deleted: files removed from disk (no longer used by any version kept).
+    """
+
+    path: RecordPath
+    files_before: int
+    files_after: int
+    files_deleted: int
 
 
 class RecordCursor:

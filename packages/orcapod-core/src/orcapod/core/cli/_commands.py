@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from orcapod.protocols.hooks import CliCommand, CliHost
 
 __all__ = [
+    "make_compact_command",
     "make_demo_command",
     "make_explain_command",
     "make_graph_command",
@@ -63,6 +64,13 @@ def make_graph_command(host: CliHost) -> CliCommand:
     from orcapod.core.cli._graph import GraphCommand
 
     return GraphCommand(_registry_host(host, "graph"))
+
+
+def make_compact_command(host: CliHost) -> CliCommand:
+    """``orcapod compact URI``."""
+    from orcapod.core.cli._compact import CompactCommand
+
+    return CompactCommand(host)
 
 
 def _registry_host(host: CliHost, command: str) -> RegistryHost:

@@ -122,6 +122,7 @@ class LazyCliCommand:
 
 @hookimpl(trylast=True)
 def orcapod_cli_commands() -> Mapping[str, CliCommandFactory]:
-    """``orcapod plugins``, ``demo``, ``run``, ``verify``, ``explain`` and ``graph``."""
-    names = ("plugins", "demo", "run", "verify", "explain", "graph")
+    """``orcapod plugins``, ``demo``, ``run``, ``verify``, ``explain``, ``graph`` and
+    ``compact``."""
+    names = ("plugins", "demo", "run", "verify", "explain", "graph", "compact")
     return {name: LazyCliCommand(f"make_{name}_command") for name in names}

@@ -16,6 +16,7 @@ from deltalake.exceptions import CommitFailedError
 from orcapod.db.delta._layout import find_paths, has_table, table_directory
 from orcapod.db.delta._log import added_data_files
 from orcapod.db.delta._schema import ID_COLUMN, ID_FIELD, TableLayout, layout_for, read_layout
+from orcapod.protocols.database import Compaction
 from orcapod.protocols.errors import DatabaseError, StoreCorruptedError, StoreNotFoundError
 from orcapod.protocols.store import BaseArrowDatabase, check_schema
 
@@ -45,6 +46,10 @@ FEW_IDS = 64
 
 INDEX_AFTER_SCANS = 8
 """After this many vectorised scans of a path's ids, build an id index for later lookups."""
+
+DEFAULT_RETENTION_HOURS = 168
+"""What :meth:`DeltaTableDatabase.compact` keeps by default: files a table version of the
+last 7 days (Delta's own default) still reads."""
 
 
 def _local_file(uri: str) -> Path:
@@ -475,6 +480,62 @@ class DeltaTableDatabase(BaseArrowDatabase):
             f"this DeltaTableDatabase at {str(self._root)!r} is closed; open it again "
             "(DeltaTableDatabase(root) or open_database('delta://...')) to use its records"
         )
+
+    # -- compaction ---------------------------------------------------------------------
+
+    def compact(self, *, retention_hours: int = DEFAULT_RETENTION_HOURS) -> list[Compaction]:
+        """Compact every table of the store; what was done to each.
+
+        Pending records are committed first. Then each table's small files are
+        rewritten into few (``optimize.compact``), a checkpoint of its log is
+        written (so opening it reads one file, not every commit), and files
+        that no version younger than ``retention_hours`` uses are deleted
+        (``vacuum``). Readers, in this process or others, keep working: what
+        they read is kept for ``retention_hours``. Writers must not run
+        meanwhile: ``vacuum`` also deletes files a writer has written but not
+        yet committed, once they are older than ``retention_hours``.
+
+        Raises:
+            ValueError: ``retention_hours`` is not a whole number of hours, 0 or more.
+            DatabaseError: the store is closed, or a table could not be compacted
+                (the tables before it were; its records are intact).
+        """
+        if isinstance(retention_hours, bool) or not isinstance(retention_hours, int):
+            raise ValueError(
+                f"retention_hours must be a whole number of hours (0 or more), got "
+                f"{retention_hours!r}"
+            )
+        if retention_hours < 0:
+            raise ValueError(f"retention_hours must be 0 or more, got {retention_hours}")
+        with self._lock:
+            self._require_open()
+            self._flush(None)
+            done = []
+            for path in sorted(set(find_paths(self._root, ()))):
+                done.append(self._compact_table(path, retention_hours))
+            self._paths.clear()  # versions moved on: each path's state is read again
+        return done
+
+    def _compact_table(self, path: RecordPath, retention_hours: int) -> Compaction:
+        directory = table_directory(self._root, path)
+        try:
+            table = DeltaTable(str(directory))
+            before = len(table.file_uris())
+            on_disk = {file.name for file in directory.glob("*.parquet")}
+            table.optimize.compact()
+            table.create_checkpoint()
+            removed = table.vacuum(
+                retention_hours=retention_hours, dry_run=False, enforce_retention_duration=False
+            )
+            table.update_incremental()
+            # vacuum names every file the log's tombstones list, deleted before or now
+            deleted = [name for name in removed if name in on_disk]
+        except Exception as error:  # deltalake raises plain Exception for some failures
+            raise DatabaseError(
+                f"could not compact the Delta table of path {path!r} at {str(directory)!r}: "
+                f"{_first_line(error)}; its records are intact"
+            ) from error
+        return Compaction(path, before, len(table.file_uris()), len(deleted))
 
     # -- paths and their tables -----------------------------------------------------
 

@@ -1,0 +1,163 @@
+"""DeltaTableDatabase.compact: few files, a checkpoint, old files deleted by retention,
+every record kept, and readers in other processes reading throughout."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+import pytest
+from deltalake import DeltaTable
+
+from orcapod.db.delta import DeltaTableDatabase
+from orcapod.db.delta._layout import table_directory
+from orcapod.protocols.database import Compaction
+from orcapod.protocols.errors import DatabaseError
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+PATH = ("pipe", "results")
+OTHER = ("pipe", "_logs", "node")
+ID = "id"
+
+
+def _rows(first: int, count: int) -> pa.Table:
+    numbers = range(first, first + count)
+    return pa.table({ID: [f"r{n:06d}" for n in numbers], "x": list(numbers)})
+
+
+def _store_in_commits(root: Path, commits: int, rows_each: int = 5) -> None:
+    """``commits`` small commits at PATH, and two at OTHER."""
+    database = DeltaTableDatabase(root)
+    for commit in range(commits):
+        database.add_records(PATH, _rows(commit * rows_each, rows_each), ID, flush=True)
+    database.add_records(OTHER, _rows(0, 3), ID, flush=True)
+    database.add_records(OTHER, _rows(3, 3), ID, flush=True)
+    database.close()
+
+
+def _files_on_disk(root: Path, path: tuple[str, ...]) -> int:
+    return len(list(table_directory(root.resolve(), path).glob("*.parquet")))
+
+
+def test_compact_leaves_few_files_a_checkpoint_and_every_record(tmp_path: Path) -> None:
+    """Each table is rewritten into one file and checkpointed; reads give the same rows;
+    with the default retention (a week) no file of a recent version is deleted."""
+    _store_in_commits(tmp_path, commits=40)
+    database = DeltaTableDatabase(tmp_path)
+    before = database.get_all_records(PATH, record_id_column=ID)
+    assert before is not None
+    on_disk = _files_on_disk(tmp_path, PATH)
+
+    done = database.compact()
+
+    assert [item.path for item in done] == sorted([PATH, OTHER])
+    by_path = {item.path: item for item in done}
+    assert by_path[PATH].files_before > 1
+    assert by_path[PATH].files_after == 1
+    assert all(item.files_deleted == 0 for item in done)
+    assert _files_on_disk(tmp_path, PATH) == on_disk + 1  # the new file; the old ones kept
+    log = table_directory(tmp_path.resolve(), PATH) / "_delta_log"
+    assert (log / "_last_checkpoint").exists()
+    after = database.get_all_records(PATH, record_id_column=ID)
+    assert after is not None
+    assert after.sort_by(ID).equals(before.sort_by(ID))
+    database.add_records(PATH, _rows(10_000, 2), ID, flush=True)  # the store goes on
+    assert database.get_all_records(PATH).num_rows == before.num_rows + 2  # type: ignore[union-attr]
+    database.close()
+
+
+def test_retention_zero_deletes_the_files_no_current_version_uses(tmp_path: Path) -> None:
+    _store_in_commits(tmp_path, commits=20)
+    database = DeltaTableDatabase(tmp_path)
+    (first,) = [item for item in database.compact(retention_hours=0) if item.path == PATH]
+    assert first.files_deleted > 0
+    assert _files_on_disk(tmp_path, PATH) == first.files_after == 1
+    table = DeltaTable(str(table_directory(tmp_path.resolve(), PATH)))
+    assert table.to_pyarrow_table().num_rows == 100
+    assert database.compact(retention_hours=0)[-1] == Compaction(PATH, 1, 1, 0)  # again: nothing
+    database.close()
+
+
+def test_pending_records_are_committed_before_compacting(tmp_path: Path) -> None:
+    database = DeltaTableDatabase(tmp_path)
+    database.add_records(PATH, _rows(0, 3), ID)  # pending
+    (done,) = database.compact()
+    assert done.path == PATH
+    database.close()
+    again = DeltaTableDatabase(tmp_path)
+    assert again.get_all_records(PATH).num_rows == 3  # type: ignore[union-attr]
+    again.close()
+
+
+@pytest.mark.parametrize("hours", [-1, 1.5, "24", True])
+def test_a_retention_that_is_not_whole_hours_is_refused_naming_it(
+    tmp_path: Path, hours: object
+) -> None:
+    database = DeltaTableDatabase(tmp_path)
+    with pytest.raises(ValueError, match=repr(hours).replace("(", r"\(")):
+        database.compact(retention_hours=hours)  # type: ignore[arg-type]
+    database.close()
+
+
+def test_a_closed_store_refuses_to_compact(tmp_path: Path) -> None:
+    database = DeltaTableDatabase(tmp_path)
+    database.close()
+    with pytest.raises(DatabaseError, match="closed"):
+        database.compact()
+
+
+_READER = textwrap.dedent(
+    """
+    import sys, time
+    from orcapod.db.delta import DeltaTableDatabase
+
+    root, expected, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+    database = DeltaTableDatabase(root, create=False)
+    reads, fresh = 0, 0
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        rows = database.get_all_records(("pipe", "results"), record_id_column="id")
+        assert rows is not None and rows.num_rows == expected, rows
+        assert sorted(rows.column("id").to_pylist())[-1] == f"r{expected - 1:06d}"
+        again = DeltaTableDatabase(root, create=False)  # a new reader, from the log
+        assert again.get_all_records(("pipe", "results")).num_rows == expected
+        again.close()
+        reads, fresh = reads + 1, fresh + 1
+    print(reads)
+    """
+)
+
+
+def test_readers_in_other_processes_read_every_record_throughout(tmp_path: Path) -> None:
+    """Protects: compaction is safe while others read. Two reader processes (one
+    instance kept across reads, one new instance per read) check every read while
+    this process compacts the store again and again."""
+    _store_in_commits(tmp_path, commits=60)
+    expected = 60 * 5
+    readers = [
+        subprocess.Popen(
+            [sys.executable, "-c", _READER, str(tmp_path), str(expected), "8"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    time.sleep(1.5)  # the readers are reading
+    database = DeltaTableDatabase(tmp_path)
+    compactions = 0
+    while any(reader.poll() is None for reader in readers):
+        database.compact()
+        compactions += 1
+    database.close()
+    for reader in readers:
+        out, err = reader.communicate(timeout=60)
+        assert reader.returncode == 0, err
+        assert int(out) > 0
+    assert compactions >= 1

@@ -48,6 +48,7 @@ BUILTINS = {
     ("cli-command", "verify"),
     ("cli-command", "explain"),
     ("cli-command", "graph"),
+    ("cli-command", "compact"),
 }
 
 

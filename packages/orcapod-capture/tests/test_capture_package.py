@@ -33,6 +33,7 @@ EXPECTED = {
     "run_captured",
     "format_log_records",
     "bound_text",
+    "pickled_exception",
     "Capture",
     "CaptureResult",
     "CapturedCall",

@@ -25,6 +25,7 @@ from orcapod.capture._api import (
 )
 from orcapod.capture._buffer import bound_text
 from orcapod.capture._capture import Capture
+from orcapod.capture._portable import pickled_exception
 from orcapod.capture._records import LogStyle, format_log_records
 from orcapod.capture._result import CapturedCall, CaptureResult
 from orcapod.capture.errors import CaptureError, CaptureOptionError, CaptureWarning
@@ -42,6 +43,7 @@ __all__ = [
     "bound_text",
     "capture",
     "format_log_records",
+    "pickled_exception",
     "recover_spooled_output",
     "run_captured",
 ]

@@ -14,7 +14,7 @@ import socket
 import traceback
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from orcapod.capture import bound_text, run_captured
+from orcapod.capture import bound_text, pickled_exception, run_captured
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -79,7 +79,9 @@ def run_task(
             value = fn(**kwargs)
         except BaseException as error:
             text = bound_text("".join(traceback.format_exception(error)), settings.max_bytes)
-            return TaskOutcome(None, None, *_packed(error, settings.max_bytes), text)
+            return TaskOutcome(
+                None, None, *pickled_exception(error, settings.max_bytes, dumps=_dumps), text
+            )
         return TaskOutcome(None, value, None, None, None)
     call = run_captured(
         fn,
@@ -95,7 +97,7 @@ def run_task(
     fields["extra"] = dict(_where())
     if call.error is None:
         return TaskOutcome(fields, call.value, None, None, None)
-    packed = _packed(call.error, settings.max_bytes)
+    packed = pickled_exception(call.error, settings.max_bytes, dumps=_dumps)
     return TaskOutcome(fields, None, *packed, call.result.traceback)
 
 
@@ -118,26 +120,6 @@ def bound_task(
     return task
 
 
-def _packed(error: BaseException, max_bytes: int) -> tuple[bytes | None, str]:
-    """``error`` pickled (checked to unpickle), and its description within ``max_bytes``."""
-    kind = type(error)
-    text = bound_text(f"{kind.__module__}.{kind.__qualname__}: {_message(error)}", max_bytes)
-    try:
-        blob = _dumps(error)
-        _loads(blob)
-    except Exception as why:  # an exception that does not round-trip: send its text
-        return None, f"{text} (not sent back as itself: {type(why).__name__}: {_message(why)})"
-    return blob, text
-
-
-def _message(error: BaseException) -> str:
-    """``str(error)``, or why there is none (a ``__str__`` that raises)."""
-    try:
-        return bound_text(str(error), 4096)
-    except Exception as why:
-        return f"<str() of the exception failed: {type(why).__name__}>"
-
-
 def _dumps(obj: Any) -> bytes:
     """Pickle with Ray's cloudpickle when there is one (classes defined in
     ``__main__`` or a notebook), else the standard pickle."""
@@ -147,7 +129,3 @@ def _dumps(obj: Any) -> bytes:
         return pickle.dumps(obj)
     dumps: Callable[[Any], bytes] = cloudpickle.dumps
     return dumps(obj)
-
-
-def _loads(blob: bytes) -> Any:
-    return pickle.loads(blob)  # cloudpickle's output is standard pickle data

@@ -50,7 +50,11 @@ def test_host_registry_loads_every_plugin_without_failures() -> None:
         "postgresql": "orcapod-db-sql",
         "postgresql+psycopg": "orcapod-db-sql",
     }
-    assert by_kind[PluginKind.EXECUTOR] == {"local": "orcapod-core", "ray": "orcapod-executors-ray"}
+    assert by_kind[PluginKind.EXECUTOR] == {
+        "local": "orcapod-core",
+        "processes": "orcapod-core",
+        "ray": "orcapod-executors-ray",
+    }
     assert set(by_kind[PluginKind.OBSERVER]) == {
         "noop",
         "logging",

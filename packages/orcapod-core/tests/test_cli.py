@@ -41,6 +41,7 @@ BROKEN_PLUGIN = """
 BUILTINS = {
     ("database", "memory"),
     ("executor", "local"),
+    ("executor", "processes"),
     ("observer", "noop"),
     ("cli-command", "plugins"),
     ("cli-command", "demo"),
@@ -48,6 +49,7 @@ BUILTINS = {
     ("cli-command", "verify"),
     ("cli-command", "explain"),
     ("cli-command", "graph"),
+    ("cli-command", "compact"),
     ("cli-command", "compact"),
 }
 

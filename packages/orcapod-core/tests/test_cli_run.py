@@ -170,6 +170,18 @@ def test_orcapod_demo_with_an_unknown_executor_names_what_is_installed(
     assert "local" in err
 
 
+def test_orcapod_demo_runs_its_packets_in_worker_processes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["demo", "--db", "memory://", "--no-progress", "--executor", "processes"]
+    assert main(argv) == 0
+
+    out = capsys.readouterr().out
+    assert "executor: processes" in out
+    assert "results of node 'summary' (4 rows)" in out
+    assert "ValueError: only 0 usable samples of 200: the recording is malformed" in out
+
+
 # -- orcapod run FILE.py ------------------------------------------------------------
 
 PIPELINE_FILE = """
@@ -207,14 +219,36 @@ def test_orcapod_run_runs_the_files_pipeline_and_summarises(
     assert "computed 5, cached 0, failed 0" in out
 
 
+@pytest.mark.parametrize("executor", ["local", "processes"])
 def test_orcapod_run_with_failed_packets_exits_1_and_names_them(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], executor: str
 ) -> None:
-    assert main(["run", str(_pipeline_file(tmp_path, failing=3)), "--no-progress"]) == 1
+    """With ``processes``, the file's functions belong to no importable module: each
+    worker runs the file (not as ``__main__``) to load them."""
+    file = _pipeline_file(tmp_path, failing=3)
+    assert main(["run", str(file), "--no-progress", "--executor", executor]) == 1
 
     out = capsys.readouterr().out
+    assert f"executor: {executor}" in out
     assert "computed 4, cached 0, failed 1" in out
     assert "ValueError: 3 cannot be tripled" in out
+
+
+def test_workers_loading_a_pipeline_file_open_none_of_its_stores(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The file names a store no process can open; with --db the run uses another, and
+    the workers, which run the file for its functions, do not try the file's."""
+    file = tmp_path / "unreachable_store.py"
+    file.write_text(
+        textwrap.dedent(PIPELINE_FILE.format(failing=-1)).replace(
+            '"memory://"', '"nowhere://at/all"'
+        )
+    )
+    argv = ["run", str(file), "--db", "memory://", "--no-progress", "--executor", "processes"]
+    assert main(argv) == 0
+
+    assert "computed 5, cached 0, failed 0" in capsys.readouterr().out
 
 
 class _Keeping(InMemoryArrowDatabase):

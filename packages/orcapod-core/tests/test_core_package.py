@@ -34,6 +34,7 @@ def test_exported_names_are_what_we_mean_to_publish() -> None:
         "SyncPipelineOrchestrator",
         "AsyncPipelineOrchestrator",
         "LocalExecutor",
+        "ProcessExecutor",
         "File",
         "Directory",
         "FileStore",

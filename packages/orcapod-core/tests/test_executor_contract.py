@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from orcapod.core import LocalExecutor
+from orcapod.core import LocalExecutor, ProcessExecutor
 from orcapod.protocols.testing import ExecutorContract
 
 if TYPE_CHECKING:
@@ -28,3 +28,12 @@ class TestLocalExecutorFd(ExecutorContract):
 
     def make_executor(self) -> LocalExecutor:
         return LocalExecutor("fd", passthrough=False)
+
+
+class TestProcessExecutor(ExecutorContract):
+    """Worker processes of this machine, capturing at file-descriptor level."""
+
+    __test__ = True
+
+    def make_executor(self) -> ProcessExecutor:
+        return ProcessExecutor(max_workers=2, passthrough=False)

@@ -44,11 +44,12 @@ def builtins_only() -> PluginRegistry:
     return PluginRegistry(autoload=False)
 
 
-def test_builtins_provide_memory_local_noop_and_the_core_commands() -> None:
+def test_builtins_provide_memory_local_processes_noop_and_the_core_commands() -> None:
     names = {(p.kind, p.name, p.distribution) for p in builtins_only().provisions()}
     assert names == {
         (PluginKind.DATABASE, "memory", "orcapod-core"),
         (PluginKind.EXECUTOR, "local", "orcapod-core"),
+        (PluginKind.EXECUTOR, "processes", "orcapod-core"),
         (PluginKind.OBSERVER, "noop", "orcapod-core"),
         (PluginKind.CLI_COMMAND, "plugins", "orcapod-core"),
         (PluginKind.CLI_COMMAND, "demo", "orcapod-core"),
@@ -56,6 +57,7 @@ def test_builtins_provide_memory_local_noop_and_the_core_commands() -> None:
         (PluginKind.CLI_COMMAND, "verify", "orcapod-core"),
         (PluginKind.CLI_COMMAND, "explain", "orcapod-core"),
         (PluginKind.CLI_COMMAND, "graph", "orcapod-core"),
+        (PluginKind.CLI_COMMAND, "compact", "orcapod-core"),
     }
 
 
@@ -122,7 +124,7 @@ def test_unknown_executor_lists_installed_ones_and_suggests_checking_spelling() 
         PluginRegistry(group=GROUP).get_executor("locl")
     message = str(caught.value)
     assert "executor 'locl'" in message
-    assert "Installed executors: local." in message
+    assert "Installed executors: local, processes." in message
     assert "Check the spelling" in message
 
 
@@ -194,7 +196,7 @@ def test_plugin_that_fails_to_import_is_reported_and_the_others_still_load(
         PluginLoadWarning, match=r"'broken' from orcapod-broken 1.2.3 failed.*ImportError"
     ):
         names = {p.name for p in registry.provisions(PluginKind.EXECUTOR)}
-    assert names == {"local", "counting"}
+    assert names == {"local", "processes", "counting"}
     [failure] = registry.failures
     assert (failure.plugin, failure.distribution) == ("broken", "orcapod-broken")
     assert "this plugin is broken on purpose" in failure.error
@@ -236,7 +238,7 @@ def test_plugin_that_fails_to_register_or_answer_is_reported_and_skipped(
     registry = PluginRegistry(group=GROUP)
     with pytest.warns(PluginLoadWarning):
         names = {p.name for p in registry.provisions(PluginKind.EXECUTOR)}
-    assert names == {"local", "counting"}
+    assert names == {"local", "processes", "counting"}
     assert [f.plugin for f in registry.failures] == ["bad"]
     assert error in registry.failures[0].error
 

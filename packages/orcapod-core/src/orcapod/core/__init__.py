@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from orcapod.core.datagrams import Tag as Tag
     from orcapod.core.errors import OrcapodError as OrcapodError
     from orcapod.core.executors import LocalExecutor as LocalExecutor
+    from orcapod.core.executors import ProcessExecutor as ProcessExecutor
     from orcapod.core.files import Directory as Directory
     from orcapod.core.files import File as File
     from orcapod.core.files import FileStore as FileStore
@@ -110,6 +111,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "AsyncPipelineOrchestrator": "orcapod.core.pipeline",
         "SemiJoin": "orcapod.core.operators",
         "LocalExecutor": "orcapod.core.executors",
+        "ProcessExecutor": "orcapod.core.executors",
         "Directory": "orcapod.core.files",
         "File": "orcapod.core.files",
         "FileStore": "orcapod.core.files",

@@ -33,11 +33,13 @@ __all__ = [
     "PluginError",
     "PluginLoadWarning",
     "PluginNotFoundError",
+    "ProcessExecutorError",
     "RecordSchemaError",
     "ResultNotStoredError",
     "ReturnValueError",
     "RunInterrupted",
     "FunctionDeclarationError",
+    "FunctionNotSendableError",
     "GraphError",
     "HashingError",
     "MissingDependencyError",
@@ -46,6 +48,7 @@ __all__ = [
     "TypeInferenceError",
     "TypeMismatchError",
     "UnsupportedTypeError",
+    "WorkerDiedError",
 ]
 
 
@@ -124,6 +127,37 @@ class ResultNotStoredError(OrcapodError):
     never says ``SUCCESS`` for a result the store does not hold; the run
     itself fails with the database's error.
     """
+
+
+class ProcessExecutorError(OrcapodError):
+    """ProcessExecutor could not run a packet in a worker process, or could not bring
+    its outcome back (the message says which, and what to do)."""
+
+
+class FunctionNotSendableError(ProcessExecutorError, TypeError):
+    """A function cannot be sent to a worker process: a lambda, a function defined
+    inside another or in an interactive session, or one holding what does not pickle."""
+
+
+class WorkerDiedError(ProcessExecutorError):
+    """The worker process running a packet died before the function returned.
+
+    The message names the worker's exit: its exit code (``os._exit``, a C
+    library's ``exit``) or the signal that ended it (a segmentation fault, a
+    kill). ``pid`` and ``exitcode`` (negative: the signal's number) say the same.
+    """
+
+    def __init__(self, message: str, *, pid: int | None = None, exitcode: int | None = None):
+        super().__init__(message)
+        self.pid = pid
+        self.exitcode = exitcode
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return _worker_died, (str(self), self.pid, self.exitcode)
+
+
+def _worker_died(message: str, pid: int | None, exitcode: int | None) -> WorkerDiedError:
+    return WorkerDiedError(message, pid=pid, exitcode=exitcode)
 
 
 class RunInterrupted(BaseException):

@@ -47,7 +47,10 @@ class _Runner:
             "--executor",
             metavar="NAME",
             default="local",
-            help="where function nodes run: 'local' (default) or an installed executor, e.g. 'ray'",
+            help=(
+                "where function nodes run: 'local' (default), 'processes' (worker processes, "
+                "one per CPU) or an installed executor, e.g. 'ray'"
+            ),
         )
         parser.add_argument(
             "--observer",
@@ -61,9 +64,9 @@ class _Runner:
         parser.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
 
     def executor(self, name: str) -> PacketFunctionExecutor:
-        """The named executor; the local one keeps what functions print off the terminal
-        (it is recorded, and ``orcapod logs`` shows it)."""
-        if name == "local":
+        """The named executor; core's own (local, processes) keep what functions print off
+        the terminal (it is recorded, and ``orcapod logs`` shows it)."""
+        if name in ("local", "processes"):
             return self.host.get_executor(name, passthrough=False)
         return self.host.get_executor(name)
 

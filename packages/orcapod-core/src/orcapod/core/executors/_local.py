@@ -6,7 +6,13 @@ import os
 from functools import partial
 from typing import TYPE_CHECKING, Any, Self
 
-from orcapod.capture import DEFAULT_MAX_BYTES, DEFAULT_MAX_RECORDS, capture, run_captured
+from orcapod.capture import DEFAULT_MAX_BYTES, DEFAULT_MAX_RECORDS, run_captured
+from orcapod.core.executors._common import (
+    changed_options,
+    check_capture_options,
+    checked_capture,
+    hand_on,
+)
 from orcapod.core.executors._threads import WorkerThreads
 from orcapod.core.types import Schema
 
@@ -56,13 +62,8 @@ class LocalExecutor:
         max_records: int = DEFAULT_MAX_RECORDS,
         passthrough: bool = True,
     ) -> None:
-        if capture not in ("sys", "fd"):
-            raise ValueError(
-                f"LocalExecutor got capture={capture!r}; use capture='sys' (in-process, "
-                "concurrent) or capture='fd' (C extensions and child processes too)"
-            )
-        _check_capture_options(max_bytes, max_records)
-        self.capture: CaptureLevel = capture
+        self.capture: CaptureLevel = checked_capture("LocalExecutor", capture)
+        check_capture_options(max_bytes, max_records)
         self.max_bytes = max_bytes
         self.max_records = max_records
         self.passthrough = passthrough
@@ -89,12 +90,7 @@ class LocalExecutor:
             "max_records": self.max_records,
             "passthrough": self.passthrough,
         }
-        unknown = sorted(set(options) - set(current))
-        if unknown:
-            raise TypeError(
-                f"LocalExecutor has no option {unknown[0]!r}; its options are {sorted(current)}"
-            )
-        return type(self)(**{**current, **options})
+        return type(self)(**changed_options("LocalExecutor", current, options))
 
     def get_executor_data(self) -> dict[str, str]:
         """How calls ran: the capture level and bounds, and this process's id."""
@@ -144,13 +140,7 @@ class LocalExecutor:
         fields = call.result.as_record_fields()  # a new dict, the logger's to keep
         fields["attempt"] = 1
         fields["executor_type"] = "local"
-        # A logger taking the fields as one mapping (an observer's own, or one that
-        # fans them out or isolates them) is spared packing them into keywords.
-        take = getattr(logger, "record_fields", None)
-        if take is not None:
-            take(fields)
-        else:
-            logger.record(**fields)
+        hand_on(logger, fields)
         return call.unwrap()
 
     async def async_execute_callable(
@@ -167,11 +157,6 @@ class LocalExecutor:
         since file descriptors are shared by the whole process.
         """
         return await _WORKERS.run(partial(self.execute_callable, fn, kwargs, logger=logger))
-
-
-def _check_capture_options(max_bytes: int, max_records: int) -> None:
-    """Raise now, not at the first call, if capture would refuse these options."""
-    capture("sys", max_bytes=max_bytes, max_records=max_records)
 
 
 if TYPE_CHECKING:

@@ -51,6 +51,11 @@ class WithScratch:
         self.function = function
         self.scratch = scratch
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Only the function and the directory: the wrapped function's attributes
+        # (copied by update_wrapper, its ``pod`` among them) need not travel.
+        return WithScratch, (self.function, self.scratch)
+
     def __call__(self, **kwargs: Any) -> Any:
         if self.scratch.exists():  # what an earlier attempt left
             shutil.rmtree(self.scratch, ignore_errors=True)

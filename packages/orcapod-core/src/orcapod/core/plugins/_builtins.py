@@ -64,6 +64,13 @@ def make_local_executor(**options: Any) -> PacketFunctionExecutor:
     return LocalExecutor(**options)
 
 
+def make_process_executor(**options: Any) -> PacketFunctionExecutor:
+    """Worker processes of this machine, with capture: ``ProcessExecutor(**options)``."""
+    from orcapod.core.executors import ProcessExecutor
+
+    return ProcessExecutor(**options)
+
+
 def make_noop_observer(**options: Any) -> ExecutionObserver:
     """The observer that observes nothing."""
     from orcapod.core._noop import NoOpObserver
@@ -81,8 +88,8 @@ def orcapod_database_schemes() -> Mapping[str, DatabaseFactory]:
 
 @hookimpl(trylast=True)
 def orcapod_executors() -> Mapping[str, ExecutorFactory]:
-    """``local``."""
-    return {"local": make_local_executor}
+    """``local`` and ``processes``."""
+    return {"local": make_local_executor, "processes": make_process_executor}
 
 
 @hookimpl(trylast=True)

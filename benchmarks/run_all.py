@@ -32,6 +32,7 @@ SCRIPTS: dict[str, tuple[list[str], list[str]]] = {
     "function_pod": ([], ["--rows", "10000", "--rounds", "1"]),
     "in_memory_database": ([], ["--sizes", "10000", "--rounds", "1"]),
     "operators": ([], ["--rows", "100000", "--rounds", "1"]),
+    "diamonds": ([], ["--sizes", "5", "30", "--rounds", "1"]),
     "pipeline_overhead": ([], ["--rows", "10000", "--rounds", "1"]),
     "observer_overhead": ([], ["--rows", "10000", "--rounds", "1"]),
     "db_throughput": ([], ["--rows", "10000", "--rounds", "1"]),

@@ -428,8 +428,13 @@ class FunctionPodStream(StreamBase):
     """The lazy output of a function pod on one input stream.
 
     Nothing runs until the stream is read; then every packet is computed (or
-    found in the cache) once, and the result kept.
+    found in the cache) once, and the result kept. Its identities too are
+    computed once, at first use, and kept (see ``OperatorStream``): the pod's
+    function identity is fixed at its first use, and the input is immutable.
     """
+
+    _content_hash: str | None = None
+    _pipeline_hash: str | None = None
 
     def __init__(self, pod: FunctionPod, input_stream: Stream, *, label: str | None = None) -> None:
         self._pod = pod
@@ -459,15 +464,19 @@ class FunctionPodStream(StreamBase):
 
     def content_hash(self) -> str:
         """The pod's identity chained to the input's content."""
-        return combine_hashes(
-            "function-pod-stream", self._pod.content_hash(), self._input.content_hash()
-        )
+        if self._content_hash is None:
+            self._content_hash = combine_hashes(
+                "function-pod-stream", self._pod.content_hash(), self._input.content_hash()
+            )
+        return self._content_hash
 
     def pipeline_hash(self) -> str:
         """The pod's identity chained to the input's pipeline hash."""
-        return combine_hashes(
-            "function-pod-stream", self._pod.pipeline_hash(), self._input.pipeline_hash()
-        )
+        if self._pipeline_hash is None:
+            self._pipeline_hash = combine_hashes(
+                "function-pod-stream", self._pod.pipeline_hash(), self._input.pipeline_hash()
+            )
+        return self._pipeline_hash
 
 
 if TYPE_CHECKING:

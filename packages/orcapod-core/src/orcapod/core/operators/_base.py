@@ -126,7 +126,17 @@ class Operator(ABC):
 
 
 class OperatorStream(StreamBase):
-    """The lazy output of an operator on its input streams."""
+    """The lazy output of an operator on its input streams.
+
+    Its identities are computed once, at first use, and kept: the stream is
+    immutable (its operator is configured once, its inputs are immutable
+    streams), and recomputing them would walk everything upstream again, once
+    per path, which doubles with every diamond (a stream read by two branches
+    that are joined again).
+    """
+
+    _content_hash: str | None = None
+    _pipeline_hash: str | None = None
 
     def __init__(
         self, operator: Operator, inputs: Sequence[Stream], *, label: str | None = None
@@ -157,19 +167,23 @@ class OperatorStream(StreamBase):
 
     def content_hash(self) -> str:
         """The operator's identity chained to its inputs' contents, in input order."""
-        return combine_hashes(
-            "operator-stream",
-            self._operator.content_hash(),
-            *(stream.content_hash() for stream in self._inputs),
-        )
+        if self._content_hash is None:
+            self._content_hash = combine_hashes(
+                "operator-stream",
+                self._operator.content_hash(),
+                *(stream.content_hash() for stream in self._inputs),
+            )
+        return self._content_hash
 
     def pipeline_hash(self) -> str:
         """The operator's identity chained to its inputs' pipeline hashes, in input order."""
-        return combine_hashes(
-            "operator-stream",
-            self._operator.pipeline_hash(),
-            *(stream.pipeline_hash() for stream in self._inputs),
-        )
+        if self._pipeline_hash is None:
+            self._pipeline_hash = combine_hashes(
+                "operator-stream",
+                self._operator.pipeline_hash(),
+                *(stream.pipeline_hash() for stream in self._inputs),
+            )
+        return self._pipeline_hash
 
 
 if TYPE_CHECKING:

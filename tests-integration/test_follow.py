@@ -287,3 +287,41 @@ def test_next_follows_the_next_run_not_the_finished_one(tmp_path: Path) -> None:
     assert {line["run_id"] for line in lines} == {newest}
     assert lines[-1]["event"] == "run_end"
     assert lines[-1]["state"] == "SUCCESS"
+
+
+@pytest.mark.parametrize(
+    ("store", "expected"),
+    [
+        ("memory", "in-memory"),
+        ("sqlite-directory", "is not a file"),
+        ("postgresql-no-database", "has no database"),
+    ],
+)
+def test_follow_of_a_store_no_run_could_create_fails_at_once(
+    store: str, expected: str, tmp_path: Path
+) -> None:
+    """--follow waits for a store a run will create, never for one no run could: an
+    in-memory store (it lives in its own process), a SQLite path that is a directory,
+    a PostgreSQL database the server lacks (only createdb makes one). One error line
+    at once, status 1, no "waiting" line."""
+    if store == "memory":
+        uri = "memory://"
+    elif store == "sqlite-directory":
+        (tmp_path / "store.db").mkdir()
+        uri = STORES["sqlite"](tmp_path)
+    else:
+        from orcapod.protocols.testing.postgres import postgres_server
+
+        server = postgres_server()
+        uri = server.url().rsplit("/", 1)[0] + f"/no_such_database_{tmp_path.name[-8:]}"
+    follower = _follow("logs", uri, "--follow", "--interval", "0.1")
+    try:
+        out, err = follower.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        follower.kill()
+        out, err = follower.communicate()
+        pytest.fail(f"--follow waited for a store no run could create: {out!r}")
+    assert (follower.returncode, out) == (1, "")
+    assert err.startswith("orcapod logs: error: cannot open database ")
+    assert expected in err
+    assert len(err.strip().splitlines()) == 1

@@ -11,7 +11,11 @@ import pytest
 
 from orcapod.db.sql import SQLDatabase
 from orcapod.db.sql._plugin import open_sql_database
-from orcapod.protocols.errors import DatabaseError, StoreNotFoundError
+from orcapod.protocols.errors import (
+    DatabaseError,
+    StoreNotCreatableError,
+    StoreNotFoundError,
+)
 from orcapod.protocols.testing.postgres import postgres_server, temporary_database
 
 if TYPE_CHECKING:
@@ -42,8 +46,9 @@ def test_a_missing_sqlite_file_opened_to_read_is_an_error_and_nothing_is_created
 
 
 def test_a_sqlite_path_that_is_a_directory_is_not_a_store(tmp_path: Path) -> None:
+    """Nor could a run make one there: StoreNotCreatableError (a StoreNotFoundError)."""
     (tmp_path / "dir.db").mkdir()
-    with pytest.raises(StoreNotFoundError, match="is not a file"):
+    with pytest.raises(StoreNotCreatableError, match="is not a file"):
         SQLDatabase(f"sqlite:///{tmp_path}/dir.db", create=False)
 
 
@@ -104,7 +109,7 @@ def test_a_missing_postgres_database_is_named_without_its_password(create: bool)
     server = postgres_server()
     name = f"orcapod_missing_{uuid.uuid4().hex[:8]}"
     url = f"postgresql://{server.user}:hunter2secret@{server.host}:{server.port}/{name}"
-    with pytest.raises(StoreNotFoundError) as caught:
+    with pytest.raises(StoreNotCreatableError) as caught:  # a run does not create it either
         open_sql_database(url, create=create)
     message = str(caught.value)
     assert "hunter2secret" not in message

@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 from orcapod.observers._follow import FollowedRows, RunFollower
 from orcapod.observers._reader import RUN_ID, STATES, ObservabilityReader, list_pipelines
 from orcapod.observers.errors import UnknownPipelineError
-from orcapod.protocols.errors import OrcapodError, StoreNotFoundError
+from orcapod.protocols.errors import OrcapodError, StoreNotCreatableError, StoreNotFoundError
 from orcapod.protocols.text import colour_enabled, escape_control, paint_state, print_table
 
 if TYPE_CHECKING:
@@ -166,13 +166,19 @@ class _ObservabilityCommand:
         return status or closed
 
     def _open(self, args: argparse.Namespace) -> ArrowDatabase:
-        """The database; under ``--follow``, once it exists (a run about to start makes it)."""
+        """The database; under ``--follow``, once it exists (a run about to start makes it).
+
+        A store no run could create (``memory://``, which lives in its own process;
+        what :class:`StoreNotCreatableError` says) is an error at once, never waited for.
+        """
         waiting = _Waiting(args)
         while True:
             try:
                 return self.host.open_database(args.uri, create=False)
+            except StoreNotCreatableError:
+                raise
             except StoreNotFoundError:
-                if not waiting.follow:
+                if not waiting.follow or args.uri.lower().startswith("memory:"):
                     raise
             waiting.wait(f"for the store {args.uri!r} to be created")
 

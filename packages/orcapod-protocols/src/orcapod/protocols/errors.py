@@ -16,6 +16,7 @@ __all__ = [
     "RecordSchemaError",
     "SourceError",
     "StoreCorruptedError",
+    "StoreNotCreatableError",
     "StoreNotFoundError",
 ]
 
@@ -58,6 +59,17 @@ class StoreNotFoundError(DatabaseError):
     Raised by ``open_database(uri, create=False)`` (and so by the read-only
     commands, ``orcapod runs``, ``orcapod verify``, ...) for a missing SQLite
     file, Delta root directory or PostgreSQL database.
+    """
+
+
+class StoreNotCreatableError(StoreNotFoundError):
+    """No store exists there, and opening it to write would not make one either.
+
+    A SQLite path that is a directory, or a PostgreSQL database the server
+    lacks (a run does not create databases). A
+    :class:`StoreNotFoundError`, so code catching that catches this too; what
+    waits for a run to create the store (``orcapod logs --follow``) reports
+    it at once instead.
     """
 
 

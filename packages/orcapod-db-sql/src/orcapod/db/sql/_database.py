@@ -58,6 +58,7 @@ from orcapod.protocols.errors import (
     DuplicateRecordError,
     RecordSchemaError,
     StoreCorruptedError,
+    StoreNotCreatableError,
     StoreNotFoundError,
 )
 from orcapod.protocols.store import (
@@ -813,7 +814,7 @@ def _open_error(engine: sa.Engine, error: sa.exc.SQLAlchemyError, create: bool) 
     if engine.url.get_backend_name() == POSTGRESQL and f'database "{name}" does not exist' in str(
         cause
     ):
-        return StoreNotFoundError(
+        return StoreNotCreatableError(  # a run does not create databases either
             f"cannot open the SQL database {url}: the server has no database {name!r}; "
             f"create it first (createdb {name}, or CREATE DATABASE in psql) or correct the "
             "URL"

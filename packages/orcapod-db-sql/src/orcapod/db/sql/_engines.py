@@ -21,6 +21,7 @@ from orcapod.protocols.errors import (
     DatabaseError,
     NotAvailableError,
     StoreCorruptedError,
+    StoreNotCreatableError,
     StoreNotFoundError,
 )
 
@@ -151,8 +152,9 @@ def _sqlite_engine(parsed: sa.URL, url: str, create: bool) -> tuple[sa.Engine, s
             _require_readable(file, url)
     else:
         if not _exists(file, url) or not file.is_file():
-            problem = "is not a file" if file.exists() else "does not exist"
-            raise StoreNotFoundError(
+            taken = file.exists()  # by a directory: no run could make the store there
+            problem = "is not a file" if taken else "does not exist"
+            raise (StoreNotCreatableError if taken else StoreNotFoundError)(
                 f"there is no SQLite store at {url!r}: {str(file.absolute())!r} {problem}, and "
                 "it was opened to read, so nothing was created; check the path (three slashes "
                 "for a path relative to the working directory, four for an absolute one) or "

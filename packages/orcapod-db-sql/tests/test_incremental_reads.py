@@ -3,6 +3,7 @@ committed since a snapshot."""
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -164,5 +165,36 @@ def test_on_postgresql_a_table_without_the_commit_column_is_read_whole(
     writer.add_records(PATH, numbered(5, 7), ID, flush=True)
     rows, cursor = read_new_records(follower, PATH, cursor, record_id_column=ID)
     assert ids(rows) == ["n00005", "n00006"]
+    writer.close()
+    follower.close()
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_users_column_named_like_the_commit_column_is_not_taken_for_it(
+    postgres_url: str,
+) -> None:
+    """Before the commit column, a data column named ``_commit_xact`` was stored under
+    that name. Such a table (made here as that code made it) is followed the default
+    way: its column holds the user's values, not transaction ids."""
+    store = SQLDatabase(postgres_url)
+    store.add_records(PATH, numbered(0, 2, column="_commit_xact"), ID, flush=True)
+    stored = store._paths[PATH]
+    (user_column,) = stored.sql_columns
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql(f'ALTER TABLE "{stored.table.name}" DROP COLUMN _commit_xact')
+        conn.exec_driver_sql(
+            f'ALTER TABLE "{stored.table.name}" RENAME COLUMN "{user_column}" TO _commit_xact'
+        )
+        conn.exec_driver_sql(
+            "UPDATE orcapod_paths SET columns = %s", (json.dumps(["_commit_xact"]),)
+        )
+    store.close()
+    writer, follower = SQLDatabase(postgres_url), SQLDatabase(postgres_url)
+    rows, cursor = read_new_records(follower, PATH, record_id_column=ID)
+    assert ids(rows) == ["n00000", "n00001"]
+    writer.add_records(PATH, numbered(2, 4, column="_commit_xact"), ID, flush=True)
+    rows, cursor = read_new_records(follower, PATH, cursor, record_id_column=ID)
+    assert rows is not None
+    assert rows.sort_by(ID).column("_commit_xact").to_pylist() == [2, 3]
     writer.close()
     follower.close()

@@ -573,10 +573,15 @@ def add_commit_column(conn: sa.Connection, table: sa.Table) -> None:
 
 
 def has_commit_column(conn: sa.Connection, table: sa.Table) -> bool:
-    """PostgreSQL: whether ``table`` has the column :func:`add_commit_column` adds."""
+    """PostgreSQL: whether ``table`` has the column :func:`add_commit_column` adds.
+
+    Its type says so: before that column, a user's data column of the same name
+    was stored under it (an integer or text column, never ``xid8``).
+    """
     query = sa.text(
         "SELECT 1 FROM information_schema.columns WHERE table_schema = "
-        "coalesce(:schema, current_schema()) AND table_name = :table AND column_name = :column"
+        "coalesce(:schema, current_schema()) AND table_name = :table AND column_name = :column "
+        "AND udt_name = 'xid8'"
     )
     found = conn.execute(
         query, {"schema": table.schema, "table": table.name, "column": COMMIT_COLUMN}

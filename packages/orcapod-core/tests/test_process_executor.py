@@ -531,6 +531,87 @@ def _alive(pids: set[int]) -> set[int]:
     return {p.pid for p in multiprocessing.active_children() if p.pid in pids}
 
 
+@function_pod(output_keys="y")
+def slow_unless_two(x: int) -> int:
+    if x == 2:
+        raise ValueError("two stops the run")
+    time.sleep(30)
+    return x
+
+
+def test_fail_fast_stops_the_packets_in_flight_and_the_pool_serves_on(
+    processes: ProcessExecutor, orchestrator: str
+) -> None:
+    started = time.perf_counter()
+    with pytest.raises(ValueError, match="two stops the run"):
+        _pipeline(slow_unless_two, _rows(1, 2, 3)).run(
+            orchestrator, executor=processes, error_policy="fail_fast"
+        )
+    assert time.perf_counter() - started < 15  # the 30 s packets were stopped
+    assert processes.execute_callable(_sleepy, {"seconds": 0.0}) == 0.0
+
+
+_RUN_AND_WAIT = """
+import sys, time
+sys.path.insert(0, {here!r})
+from orcapod.core import DictSource, InMemoryArrowDatabase, Pipeline, ProcessExecutor
+from steps_for_signals import nap
+
+if __name__ == "__main__":
+    executor = ProcessExecutor(max_workers=2, passthrough=False)
+    pipeline = Pipeline("signals", InMemoryArrowDatabase())
+    with pipeline:
+        nap.pod(DictSource([{{"k": i, "x": i}} for i in range(4)], tag_columns=["k"]))
+    executor.setup()
+    while len(executor._pool.pids()) < 2:
+        time.sleep(0.05)
+    print(*executor._pool.pids(), flush=True)
+    pipeline.run(executor=executor)
+"""
+
+_NAP = """
+import time
+from orcapod.core import function_pod
+
+@function_pod(output_keys="y")
+def nap(x: int) -> int:
+    time.sleep(60)
+    return x
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_workers_end_with_the_run_s_process_even_mid_packet(tmp_path: Path, signum: int) -> None:
+    (tmp_path / "steps_for_signals.py").write_text(_NAP)
+    script = tmp_path / "run_and_wait.py"
+    script.write_text(_RUN_AND_WAIT.format(here=str(tmp_path)))
+    run = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert run.stdout is not None
+        workers = [int(pid) for pid in run.stdout.readline().split()]
+        time.sleep(1.0)  # both workers are inside a 60 s packet
+        assert all(_running(pid) for pid in workers)
+        run.send_signal(signum)
+        run.wait(timeout=20)
+        deadline = time.monotonic() + 10
+        while any(_running(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(_running(pid) for pid in workers)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (not a zombie waiting for its parent)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ", 1)[1][0] != "Z"
+    except OSError:
+        return False
+
+
 # -- options, the plugin, the demo ----------------------------------------------------------
 
 

@@ -85,7 +85,7 @@ def test_core_sub_commands_are_made_by_the_command_line_when_asked(
     from orcapod.core.cli import RegistryHost
 
     commands = registry.cli_commands()
-    assert set(commands) == {"plugins", "demo", "run", "verify", "explain", "graph"}
+    assert set(commands) == {"plugins", "demo", "run", "verify", "explain", "graph", "compact"}
     for name, factory in commands.items():
         assert isinstance(factory, LazyCliCommand), name
         command = factory(RegistryHost(registry))

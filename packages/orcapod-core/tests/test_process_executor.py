@@ -165,9 +165,12 @@ def test_results_equal_those_of_a_local_run(processes: ProcessExecutor, orchestr
     )
 
 
-def test_packets_run_in_the_workers_not_in_this_process(processes: ProcessExecutor) -> None:
+def test_a_node_given_the_executor_runs_its_packets_in_the_workers(
+    processes: ProcessExecutor,
+) -> None:
     pipeline = _pipeline(square_where, _rows(*range(8)))
-    pipeline.run(executor=processes)
+    pipeline.nodes["node"].executor = processes
+    pipeline.run()
     pids = set(pipeline.nodes["node"].as_table().column("pid").to_pylist())
     assert pids
     assert os.getpid() not in pids
@@ -649,6 +652,22 @@ def test_options_repr_data_and_concurrency() -> None:
     assert set(executor.get_executor_data()) == set(executor.get_executor_data_schema())
     assert ProcessExecutor().start_method == "forkserver"  # Linux
     assert ProcessExecutor().max_workers == len(os.sched_getaffinity(0))
+
+
+@pytest.mark.parametrize("method", ["spawn", "fork"])
+def test_other_start_methods_run_packets_too(method: str) -> None:
+    executor = ProcessExecutor(max_workers=1, start_method=method, passthrough=False)
+    try:
+        logger = RecordingLogger("t", {"k": "k1"}, {"x": 1})
+        assert (
+            executor.execute_callable(loud.pod.packet_function.function, {"x": 1}, logger=logger)
+            == 2
+        )
+        [record] = logger.records
+        assert "a child says 1" in record["stdout"]
+        assert executor.get_executor_data()["start_method"] == method
+    finally:
+        executor.teardown()
 
 
 def test_the_executor_is_the_built_in_plugin_named_processes() -> None:

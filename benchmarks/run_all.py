@@ -44,6 +44,7 @@ SCRIPTS: dict[str, tuple[list[str], list[str]]] = {
     # Each kill costs about one whole run of the worker: 3 per store here, 10 by itself.
     "crash_loss": (["--kills", "3"], ["--kills", "1", "--packets", "1000"]),
     "ray_overhead": ([], ["--rows", "200", "--rounds", "1"]),
+    "process_executor": ([], ["--packets", "40", "--short", "200", "--rounds", "1"]),
     "compare_upstream": ([], ["--sizes", "100", "--rounds", "1"]),
 }
 

@@ -418,6 +418,21 @@ def test_a_module_failing_to_import_in_a_worker_fails_its_packets_saying_so(
     assert "RuntimeError: this module imports only in the run process" in record["traceback"]
 
 
+def test_a_refused_function_raises_a_new_error_each_time(processes: ProcessExecutor) -> None:
+    """Refusals come from one check, but no traceback grows packet after packet."""
+    import traceback
+
+    fn = _closure_pod().pod.packet_function.function
+    errors = []
+    for _ in range(3):
+        with pytest.raises(FunctionNotSendableError) as refused:
+            processes.execute_callable(fn, {"x": 1})
+        errors.append(refused.value)
+    assert len({id(error) for error in errors}) == 3
+    depths = [len(traceback.extract_tb(error.__traceback__)) for error in errors]
+    assert depths[0] == depths[2]
+
+
 def test_each_function_is_checked_once_not_per_packet(processes: ProcessExecutor) -> None:
     from orcapod.core.executors import _process_pickling
 

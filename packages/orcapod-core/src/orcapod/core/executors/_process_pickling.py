@@ -33,10 +33,11 @@ _FIX = (
     "with LocalExecutor(), which calls it in this process"
 )
 
-_references: weakref.WeakKeyDictionary[Callable[..., Any], bytes | FunctionNotSendableError] = (
+_references: weakref.WeakKeyDictionary[Callable[..., Any], bytes | str] = (
     weakref.WeakKeyDictionary()
 )
-"""Each plain function's pickled reference, or why it has none: checked once."""
+"""Each plain function's pickled reference, or why it has none (the message of a
+new error each time, so that no traceback grows packet by packet): checked once."""
 
 
 def describe_function(fn: Any) -> str:
@@ -60,10 +61,10 @@ def function_reference(fn: Callable[..., Any]) -> bytes:
             try:
                 known = dumps(fn)
             except FunctionNotSendableError as refused:
-                known = refused
+                known = str(refused)
             _references[fn] = known
-        if isinstance(known, FunctionNotSendableError):
-            raise known
+        if isinstance(known, str):
+            raise FunctionNotSendableError(known)
         return known
     return dumps(fn)  # a callable object (a function wrapped): its parts by reference
 

@@ -73,7 +73,7 @@ def test_a_table_written_by_the_database_comes_back_with_its_names_and_types(
             "key": pa.array(["k1", "k2", "k3"], pa.large_string()),
             "mouse": pa.array(["m1", "m2", "m3"], pa.large_string()),
             "weight (g); --": pa.array([20.5, 21.0, None], pa.float64()),
-            "seen": pa.array([datetime(2024, 5, 1, 12, tzinfo=UTC)] * 3, pa.timestamp("ms", "UTC")),
+            "seen": pa.array([datetime(2024, 5, 1, 12, tzinfo=UTC)] * 3, pa.timestamp("us", "UTC")),
             "notes": pa.array([{"a": 1}, {}, {"b": 2}], pa.map_(pa.large_string(), pa.int64())),
         }
     )

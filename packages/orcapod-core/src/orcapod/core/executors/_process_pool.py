@@ -122,6 +122,7 @@ class WorkerPool:
         os.set_blocking(self._wake_w, False)
         self._thread: threading.Thread | None = None
         self._closing = False
+        self._released = False
         self._closed = threading.Event()
         self._warm = False
         self._start_failures = 0
@@ -211,8 +212,10 @@ class WorkerPool:
             self._thread.start()
 
     def _wake(self) -> None:
-        with contextlib.suppress(OSError):  # full (already woken) or closed
-            os.write(self._wake_w, b"w")
+        with self._lock:  # never after _release closed the pipe (its number may be reused)
+            if self._wake_w >= 0:
+                with contextlib.suppress(OSError):  # full: already woken
+                    os.write(self._wake_w, b"w")
 
     # -- the collector thread ----------------------------------------------------------
 
@@ -291,10 +294,8 @@ class WorkerPool:
             child_end.close()
             if not self._workers:
                 self._fail_queued(
-                    ProcessExecutorError(
-                        f"ProcessExecutor could not start a worker process (start method "
-                        f"{self.start_method!r}): {type(error).__name__}: {error}"
-                    )
+                    f"ProcessExecutor could not start a worker process (start method "
+                    f"{self.start_method!r}): {type(error).__name__}: {error}"
                 )
             return False
         child_end.close()
@@ -353,20 +354,24 @@ class WorkerPool:
         if task.spool is not None:
             recover_spooled_output(task.spool, max_bytes=0)
 
-    def _fail_queued(self, error: BaseException) -> None:
+    def _fail_queued(self, message: str) -> None:
+        """Fail every queued task, each with its own error (one raised many times would
+        grow its traceback at each raise)."""
         with self._lock:
             queued, self._queue = list(self._queue), deque()
         for task in queued:
             with contextlib.suppress(InvalidStateError):
-                task.future.set_exception(error)
+                task.future.set_exception(ProcessExecutorError(message))
 
     def _release(self) -> None:
-        """Fail what waits, stop every worker, free the pipes and spools (at the end)."""
+        """Fail what waits, stop every worker, free the pipes and spools (at the end, once)."""
         with self._lock:
-            self._closing = True
+            if self._released:
+                return
+            self._released = self._closing = True
             workers, self._workers = list(self._workers), []
         why = "was torn down" if self._fault is None else f"failed ({self._fault})"
-        self._fail_queued(ProcessExecutorError(f"the ProcessExecutor {why} before the packet ran"))
+        self._fail_queued(f"the ProcessExecutor {why} before the packet ran")
         for worker in workers:
             if worker.task is not None:  # abandoned: nobody waits for it past teardown
                 _kill(worker.process)
@@ -380,7 +385,9 @@ class WorkerPool:
         for worker in workers:
             worker.conn.close()
             _reap(worker.process, STOP_WAIT_S)
-        for fd in (self._wake_r, self._wake_w):
+        with self._lock:
+            fds, self._wake_r, self._wake_w = (self._wake_r, self._wake_w), -1, -1
+        for fd in fds:
             with contextlib.suppress(OSError):
                 os.close(fd)
         if self._spools is not None:
@@ -422,9 +429,9 @@ def _kill(process: BaseProcess) -> None:
         process.kill()
 
 
-def _start_failure(start_method: str, pid: int, exitcode: int | None) -> ProcessExecutorError:
+def _start_failure(start_method: str, pid: int, exitcode: int | None) -> str:
     how = describe_exit(exitcode)
-    return ProcessExecutorError(
+    return (
         f"ProcessExecutor's worker processes die while starting (the last, pid {pid}, {how}); "
         "what they printed is on this process's stderr. With the start method "
         f"{start_method!r} a worker imports the main module of this program again: guard "

@@ -669,17 +669,20 @@ def test_options_repr_data_and_concurrency() -> None:
     assert ProcessExecutor().max_workers == len(os.sched_getaffinity(0))
 
 
+def _loud_record(executor: ProcessExecutor) -> dict[str, Any]:
+    """The record of one call of ``loud`` (x=1) through ``executor``."""
+    logger = RecordingLogger("t", {"k": "k1"}, {"x": 1})
+    value = executor.execute_callable(loud.pod.packet_function.function, {"x": 1}, logger=logger)
+    assert value == 2
+    [record] = logger.records
+    return record
+
+
 @pytest.mark.parametrize("method", ["spawn", "fork"])
 def test_other_start_methods_run_packets_too(method: str) -> None:
     executor = ProcessExecutor(max_workers=1, start_method=method, passthrough=False)
     try:
-        logger = RecordingLogger("t", {"k": "k1"}, {"x": 1})
-        assert (
-            executor.execute_callable(loud.pod.packet_function.function, {"x": 1}, logger=logger)
-            == 2
-        )
-        [record] = logger.records
-        assert "a child says 1" in record["stdout"]
+        assert "a child says 1" in _loud_record(executor)["stdout"]
         assert executor.get_executor_data()["start_method"] == method
     finally:
         executor.teardown()
@@ -694,12 +697,7 @@ def test_the_executor_is_the_built_in_plugin_named_processes() -> None:
 def test_sys_capture_records_python_output_and_a_death_says_it_was_lost() -> None:
     executor = ProcessExecutor(max_workers=1, capture="sys", passthrough=False)
     try:
-        logger = RecordingLogger("t", {"k": "k1"}, {"x": 1})
-        assert (
-            executor.execute_callable(loud.pod.packet_function.function, {"x": 1}, logger=logger)
-            == 2
-        )
-        [record] = logger.records
+        record = _loud_record(executor)
         assert (record["capture_level"], record["stdout"]) == ("sys", "python says 1\n")
         logger = RecordingLogger("t", {"k": "k3"}, {"x": 3})
         with pytest.raises(WorkerDiedError):

@@ -5,24 +5,28 @@ from __future__ import annotations
 import random
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from deltalake import CommitProperties, DeltaTable, write_deltalake
+import pyarrow.parquet as pq
+from deltalake import CommitProperties, DeltaTable, WriterProperties, write_deltalake
 from deltalake.exceptions import CommitFailedError
 
+from orcapod.db.delta._index import DataFile, IdIndex, keys_of
 from orcapod.db.delta._layout import find_paths, has_table, table_directory
-from orcapod.db.delta._log import added_data_files
-from orcapod.db.delta._schema import ID_COLUMN, ID_FIELD, TableLayout, layout_for, read_layout
+from orcapod.db.delta._log import LogChanges, added_data_files, log_changes
+from orcapod.db.delta._schema import ID_COLUMN, TableLayout, layout_for, read_layout
 from orcapod.protocols.database import Compaction
 from orcapod.protocols.errors import DatabaseError, StoreCorruptedError, StoreNotFoundError
 from orcapod.protocols.store import BaseArrowDatabase, check_schema
 
 if TYPE_CHECKING:
     import os
-    from collections.abc import Callable, Collection, Iterable, Set
+    from collections.abc import Callable, Iterable, Set
 
     from orcapod.protocols.store import NewRecords
     from orcapod.protocols.values import RecordPath
@@ -38,14 +42,13 @@ COMMIT_ATTEMPTS = 64
 PENDING_BATCHES = 1024
 """Pending batches are concatenated into one at this count, so many one-row adds stay cheap."""
 
-CACHE_CHUNKS = 64
-"""The cached stored rows are made contiguous again when they reach this many chunks."""
+COMPACT_TARGET_BYTES = 32 * 1024 * 1024
+"""Automatic compaction packs small files into files of about this size, and leaves larger
+files alone: each row is rewritten a bounded number of times, however large the table."""
 
-FEW_IDS = 64
-"""Lookups of more ids than this, before any index is built, scan the ids vectorised."""
-
-INDEX_AFTER_SCANS = 8
-"""After this many vectorised scans of a path's ids, build an id index for later lookups."""
+ROW_GROUP_ROWS = 8_192
+"""Rows per Parquet row group in the files the database writes (and compacts): a lookup
+reads the row groups holding the ids it asks for, so smaller groups read less."""
 
 DEFAULT_RETENTION_HOURS = 168
 """What :meth:`DeltaTableDatabase.compact` keeps by default: files a table version of the
@@ -59,6 +62,11 @@ def _local_file(uri: str) -> Path:
 
         return Path(unquote(urlparse(uri).path))
     return Path(uri)
+
+
+def _writer_properties() -> WriterProperties:
+    """How the database writes Parquet files: row groups of :data:`ROW_GROUP_ROWS` rows."""
+    return WriterProperties(max_row_group_size=ROW_GROUP_ROWS)
 
 
 def _first_line(error: BaseException) -> str:
@@ -93,24 +101,33 @@ def _corrupted(
     )
 
 
-class _PathState:
-    """What this process knows of one path: its table, its stored ids, its pending rows.
+@dataclass
+class LookupReads:
+    """What lookups by id (``get_records_by_ids``, duplicate checks) read from data files:
+    row groups and their rows. Counted per store, for tests and benchmarks."""
 
-    Stored ids and rows are read lazily from ``table`` at the version it was
-    last brought to, ``version``: whoever moves the table to another version
-    either forgets them (:meth:`synced`) or adds what it committed itself
-    (:meth:`committed`), so both always describe that one version.
+    row_groups: int = 0
+    rows: int = 0
+
+
+class _PathState:
+    """What this process knows of one path: its table, an index of its ids, its pending rows.
+
+    The id index (:class:`~orcapod.db.delta._index.IdIndex`) is built from the
+    id column of ``table`` at the version it was last brought to,
+    ``version``, when a lookup first needs it; whoever moves the table to
+    another version brings the index along (:meth:`synced`). No stored rows
+    are kept: lookups read the row groups holding the ids asked for, and
+    other reads read the files and let them go.
     """
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, reads: LookupReads) -> None:
         self.directory = directory
         self.layout: TableLayout | None = None
         self.table: DeltaTable | None = None
         self.version = -1
-        self._ids: set[str] | None = None
-        self._rows: pa.Table | None = None
-        self._row_of: dict[str, int] | None = None
-        self._scans = 0
+        self.index: IdIndex | None = None
+        self.reads = reads
         self.pending: list[pa.Table] = []
         self.pending_row_of: dict[str, int] = {}
         self.pending_whole: pa.Table | None = None
@@ -122,71 +139,164 @@ class _PathState:
 
     # -- what is stored ------------------------------------------------------------
 
-    def synced(self) -> None:
-        """Bring the table to its latest version, and what was read of it with it.
+    def synced(self, *, refresh: bool = True) -> None:
+        """Bring the table to its latest version, and the id index with it.
 
-        Rows other writers appended are read from their new files only (found in
-        the Delta log); after any other change, what was read is forgotten and
-        read again when needed.
+        The ids of rows appended since (by this process or others) are read
+        from their new files only (found in the Delta log); a compaction keeps
+        the index's ids but not where their rows are; after any other change,
+        the index is dropped and built again when needed.
         """
         assert self.table is not None
         try:
-            self.table.update_incremental()
+            if refresh:
+                self.table.update_incremental()
         except Exception as error:  # deltalake raises plain Exception for some failures
             raise _corrupted(self.directory, error) from error
         latest = self.table.version()
         if latest == self.version:
             return
-        if self._ids is not None or self._rows is not None:
-            added = (
-                None if self.version < 0 else added_data_files(self.directory, self.version, latest)
+        if self.index is not None:
+            changes = (
+                None if self.version < 0 else log_changes(self.directory, self.version, latest)
             )
-            if added is None:
-                self._ids, self._rows, self._row_of = None, None, None
-            elif added:
-                self._extend(self._read_files(added))
+            if changes is None:
+                self.index = None
+            else:
+                try:
+                    self._follow(self.index, changes)
+                except BaseException:
+                    self.index = None
+                    raise
         self.version = latest
 
-    def _read_files(self, files: list[Path]) -> pa.Table:
-        """The rows (ids first) of some of the table's data files, or their ids only."""
-        layout = self.layout
-        assert layout is not None
-        if self._rows is None:
-            ids = [self._read_file(file, [ID_COLUMN]) for file in files]
-            return self._checked(lambda: pa.concat_tables(ids).cast(pa.schema([ID_FIELD])))
-        physical = [self._read_file(file) for file in files]
-        return self._checked(lambda: pa.concat_tables([layout.from_physical(t) for t in physical]))
+    def _follow(self, index: IdIndex, changes: LogChanges) -> None:
+        """Add to ``index`` the rows of appended files, after forgetting where rows are if
+        a compaction moved them."""
+        if changes.moved and index.positions_known:
+            index.forget_positions()
+        for file in changes.added:
+            if changes.moved and not file.exists():
+                self.index = None  # compacted and vacuumed already: read the table again
+                return
+            metadata, keys = self._file_ids(file)
+            if index.positions_known:
+                index.add_file(file, metadata, keys)
+            else:
+                index.add_unplaced(keys)
 
-    def _read_file(self, file: Path, columns: list[str] | None = None) -> pa.Table:
-        """One data file of the table, or StoreCorruptedError naming it."""
-        import pyarrow.parquet as pq
-
+    def _file_ids(self, file: Path) -> tuple[pq.FileMetaData, np.ndarray]:
+        """A data file's footer and the index keys of its ids, or StoreCorruptedError."""
         try:
-            return pq.read_table(file, columns=columns)
+            parquet = pq.ParquetFile(file)
+            ids = parquet.read(columns=[ID_COLUMN])
         except (OSError, pa.ArrowException) as error:
             raise _corrupted(self.directory, error, file) from error
+        if ids.num_columns != 1:
+            missing = KeyError(f"a data file has no {ID_COLUMN!r} column")
+            raise _corrupted(self.directory, missing, file)
+        return parquet.metadata, keys_of(ids.column(0).to_pylist())
+
+    def id_index(self, *, placed: bool) -> IdIndex:
+        """The index of the ids stored at ``version``, built (the id column only) if needed;
+        ``placed``: with the positions of their rows, rebuilt if a compaction moved them."""
+        index = self.index
+        if index is None or (placed and not index.positions_known):
+            index = IdIndex()
+            if self.table is not None:
+                for uri in self.table.file_uris():
+                    file = _local_file(uri)
+                    metadata, keys = self._file_ids(file)
+                    index.add_file(file, metadata, keys)
+            self.index = index
+        return index
+
+    def _read_groups(
+        self, data_file: DataFile, groups: list[int], columns: list[str] | None
+    ) -> pa.Table:
+        """Some row groups of one data file, or StoreCorruptedError naming it."""
+        try:
+            parquet = pq.ParquetFile(data_file.path, metadata=data_file.metadata)
+            return parquet.read_row_groups(groups, columns=columns, use_threads=False)
+        except (OSError, pa.ArrowException) as error:
+            raise _corrupted(self.directory, error, data_file.path) from error
+
+    def find(self, ids: list[str], *, whole_rows: bool) -> list[pa.Table]:
+        """The stored rows of those of ``ids`` stored at ``version``, in stored order (whole
+        rows, ids first; or the id column only), read from the row groups holding them."""
+        if self.table is None or self.layout is None or not ids:
+            return []
+        keys = keys_of(ids)
+        if not self.id_index(placed=False).contains_any(keys).any():
+            return []  # the common case for new ids: nothing read
+        index = self.id_index(placed=True)
+        candidates = index.candidates(keys)
+        found = []
+        for file_number in np.unique(candidates.files):
+            mine = candidates.files == file_number
+            found.append(
+                self._confirmed(
+                    index.files[int(file_number)],
+                    candidates.groups[mine],
+                    candidates.offsets[mine],
+                    [ids[at] for at in candidates.wanted[mine].tolist()],
+                    whole_rows=whole_rows,
+                )
+            )
+        return found
+
+    def _confirmed(
+        self,
+        data_file: DataFile,
+        groups: np.ndarray,
+        offsets: np.ndarray,
+        asked: list[str],
+        *,
+        whole_rows: bool,
+    ) -> pa.Table:
+        """The rows at ``offsets`` in row groups ``groups`` of a data file (in order), those
+        holding the ids ``asked`` for there (index keys are hashes: two ids may share one)."""
+        read_groups = np.unique(groups)
+        sizes = np.diff(data_file.group_starts)[read_groups]
+        columns = None if whole_rows else [ID_COLUMN]
+        read = self._read_groups(data_file, read_groups.tolist(), columns)
+        self.reads.row_groups += len(read_groups)
+        self.reads.rows += int(sizes.sum())
+        firsts = np.cumsum(sizes) - sizes  # where each group starts in ``read``
+        rows = pa.array(firsts[np.searchsorted(read_groups, groups)] + offsets)
+        layout = self.layout
+        assert layout is not None
+        try:
+            taken = read.take(rows)
+            if whole_rows:
+                taken = layout.from_physical(taken)
+            elif taken.num_columns != 1:
+                raise KeyError(f"a data file has no {ID_COLUMN!r} column")
+            stored = taken.column(0).cast(pa.large_string())
+        except (pa.ArrowException, KeyError, IndexError) as error:
+            raise _corrupted(self.directory, error, data_file.path) from error
+        return taken.filter(pc.equal(stored, pa.array(asked, pa.large_string())))
 
     def _checked(self, read: Callable[[], pa.Table]) -> pa.Table:
         """``read()``, whose Arrow errors mean the files do not hold what the log says."""
         try:
             return read()
-        except (pa.ArrowException, KeyError, ValueError) as error:
+        except (pa.ArrowException, KeyError, ValueError, IndexError) as error:
             raise _corrupted(self.directory, error) from error
 
-    def stored_ids(self) -> set[str]:
-        """The ids stored at ``version``, read once (the id column only, or the cached rows)."""
-        if self._ids is None:
-            if self.table is None:
-                self._ids = set()
-            elif self._rows is not None:
-                self._ids = set(self._rows.column(0).to_pylist())
-            else:
-                ids = self._read_all(columns=[ID_COLUMN])
-                if ids.num_columns != 1:
-                    error = KeyError(f"a data file has no {ID_COLUMN!r} column")
-                    raise _corrupted(self.directory, error)
-                self._ids = set(ids.column(0).to_pylist())
-        return self._ids
+    def stored_among(self, ids: list[str]) -> set[str]:
+        """Those of ``ids`` stored at ``version``."""
+        found: set[str] = set()
+        for part in self.find(ids, whole_rows=False):
+            found.update(part.column(0).to_pylist())
+        return found
+
+    def _read_file(self, file: Path, columns: list[str] | None = None) -> pa.Table:
+        """One data file of the table, or StoreCorruptedError naming it."""
+        try:
+            return pq.read_table(file, columns=columns)
+        except (OSError, pa.ArrowException) as error:
+            raise _corrupted(self.directory, error, file) from error
 
     def _read_all(self, columns: list[str] | None = None) -> pa.Table:
         """The table's current data files, read as local Parquet files.
@@ -207,10 +317,9 @@ class _PathState:
         return self._checked(lambda: pa.concat_tables(parts, promote_options="permissive"))
 
     def rows_at_version(self) -> pa.Table | None:
-        """Every row stored at ``version`` (ids first): the kept rows, or read without
-        keeping them (a follower reading new rows only need not hold the table)."""
-        if self._rows is not None or self.table is None or self.layout is None:
-            return self._rows
+        """Every row stored at ``version`` (ids first), read now and not kept."""
+        if self.table is None or self.layout is None:
+            return None
         layout, every_file = self.layout, self._read_all()
         return self._checked(lambda: layout.from_physical(every_file))
 
@@ -233,51 +342,6 @@ class _PathState:
                 [layout.from_physical(part) for part in parts], promote_options="permissive"
             )
         )
-
-    def stored_rows(self) -> pa.Table | None:
-        """Every row stored at ``version`` (ids first), read once and then kept."""
-        if self.table is None or self.layout is None:
-            return None
-        if self._rows is None:
-            layout, every_file = self.layout, self._read_all()
-            self._rows, self._row_of = self._checked(lambda: layout.from_physical(every_file)), None
-        return self._rows
-
-    def stored_positions(self, wanted: Collection[str]) -> list[int]:
-        """The sorted positions in :meth:`stored_rows` of the ``wanted`` ids stored."""
-        rows = self.stored_rows()
-        if rows is None:
-            return []
-        if self._row_of is None and len(wanted) > FEW_IDS and self._scans < INDEX_AFTER_SCANS:
-            # one vectorised pass instead of building the index for an occasional big lookup
-            self._scans += 1
-            found = pc.is_in(rows.column(0), pa.array(list(wanted), pa.large_string()))
-            return pc.indices_nonzero(found.combine_chunks()).to_pylist()  # type: ignore[no-any-return]
-        if self._row_of is None:
-            ids = rows.column(0).to_pylist()
-            self._row_of = dict(zip(ids, range(len(ids)), strict=True))
-        row_of = self._row_of
-        return sorted(row for rid in wanted if (row := row_of.get(rid)) is not None)
-
-    def committed(self, rows: pa.Table, version: int) -> None:
-        """Move committed ``rows`` from pending to stored, now at ``version``."""
-        self._extend(rows)
-        self.version = version
-        self.clear_pending()
-
-    def _extend(self, rows: pa.Table) -> None:
-        """Add newly stored ``rows`` (ids first; only ids if no rows were read) to what is known."""
-        ids = rows.column(0).to_pylist()
-        if self._ids is not None:
-            self._ids.update(ids)
-        if self._rows is not None:
-            start = self._rows.num_rows
-            stored = pa.concat_tables([self._rows, rows])
-            if stored.column(0).num_chunks > CACHE_CHUNKS:
-                stored = stored.combine_chunks()
-            self._rows = stored
-            if self._row_of is not None:
-                self._row_of.update(zip(ids, range(start, start + len(ids)), strict=True))
 
     # -- what is pending -------------------------------------------------------------
 
@@ -349,6 +413,7 @@ class DeltaTableDatabase(BaseArrowDatabase):
         super().__init__()
         self._root = location.resolve()
         self._paths: dict[RecordPath, _PathState] = {}
+        self._lookup_reads = LookupReads()
         self._new_layout: TableLayout | None = None
 
     @property
@@ -381,7 +446,9 @@ class DeltaTableDatabase(BaseArrowDatabase):
         """
         state = self._paths.get(path)
         if state is None:
-            state = self._paths[path] = _PathState(table_directory(self._root, path))
+            state = self._paths[path] = _PathState(
+                table_directory(self._root, path), self._lookup_reads
+            )
         if state.table is None and not state.pending_row_of and has_table(state.directory):
             self._open_table(state)
         if state.layout is None or not state.exists:
@@ -390,11 +457,10 @@ class DeltaTableDatabase(BaseArrowDatabase):
 
     def _known_ids(self, path: RecordPath, ids: Set[str]) -> Set[str]:
         state = self._paths[path]
-        stored = state.stored_ids() & ids
         pending = state.pending_row_of
-        if not pending:
-            return stored
-        return stored.union(record_id for record_id in ids if record_id in pending)
+        known = {record_id for record_id in ids if record_id in pending} if pending else set()
+        unknown = [record_id for record_id in ids if record_id not in known]
+        return known | state.stored_among(unknown)
 
     def _check_new_schema(self, path: RecordPath, schema: pa.Schema) -> None:
         # The layout is kept for _keep, which the base calls next (under the same lock).
@@ -411,16 +477,10 @@ class DeltaTableDatabase(BaseArrowDatabase):
 
     def _read_ids(self, path: RecordPath, ids: list[str]) -> pa.Table | None:
         state = self._readable_state(path)
-        pieces = []
-        pending_rows = sorted(
-            row for rid in ids if (row := state.pending_row_of.get(rid)) is not None
-        )
-        if len(pending_rows) < len(ids):
-            stored_rows = state.stored_positions(ids)
-            if stored_rows:
-                stored = state.stored_rows()
-                assert stored is not None
-                pieces.append(stored.take(pa.array(stored_rows, pa.int64())))
+        pending_of = state.pending_row_of
+        pending_rows = sorted(row for rid in ids if (row := pending_of.get(rid)) is not None)
+        unpending = [rid for rid in ids if rid not in pending_of] if pending_rows else ids
+        pieces = state.find(unpending, whole_rows=True)
         pending = state.pending_rows()
         if pending_rows and pending is not None:
             pieces.append(pending.take(pa.array(pending_rows, pa.int64())))
@@ -430,7 +490,9 @@ class DeltaTableDatabase(BaseArrowDatabase):
 
     def _read_all(self, path: RecordPath) -> pa.Table | None:
         state = self._readable_state(path)
-        parts = [part for part in (state.stored_rows(), state.pending_rows()) if part is not None]
+        parts = [
+            part for part in (state.rows_at_version(), state.pending_rows()) if part is not None
+        ]
         if not parts:
             return None
         return parts[0] if len(parts) == 1 else pa.concat_tables(parts)
@@ -522,7 +584,7 @@ class DeltaTableDatabase(BaseArrowDatabase):
             table = DeltaTable(str(directory))
             before = len(table.file_uris())
             on_disk = {file.name for file in directory.glob("*.parquet")}
-            table.optimize.compact()
+            table.optimize.compact(writer_properties=_writer_properties())
             table.create_checkpoint()
             removed = table.vacuum(
                 retention_hours=retention_hours, dry_run=False, enforce_retention_duration=False
@@ -597,6 +659,7 @@ class DeltaTableDatabase(BaseArrowDatabase):
                 layout.to_physical(rows),
                 mode="error",
                 description=layout.describe(),
+                writer_properties=_writer_properties(),
             )
         except Exception as error:  # deltalake raises plain Exception for some failures
             if has_table(state.directory):
@@ -617,26 +680,26 @@ class DeltaTableDatabase(BaseArrowDatabase):
     ) -> bool:
         """Append the pending rows whose ids are not stored, if no one committed meanwhile.
 
-        The commit is made at exactly the next version of the table ``stored_ids``
-        was read from (no retries inside deltalake), so it fails rather than
+        The commit is made at exactly the next version of the table whose ids
+        were checked (no retries inside deltalake), so it fails rather than
         interleave with a commit whose ids it has not checked: False then.
         """
         rows = state.pending_rows()
         assert rows is not None
-        stored = state.stored_ids()
+        stored = state.stored_among(list(state.pending_row_of))
         fresh = [rid not in stored for rid in state.pending_row_of]
         if not all(fresh):
             rows = rows.filter(pa.array(fresh, pa.bool_()))
         if rows.num_rows == 0:
             state.clear_pending()
             return True
-        version = state.version
         try:
             write_deltalake(
                 table,
                 layout.to_physical(rows),
                 mode="append",
                 commit_properties=CommitProperties(max_commit_retries=0),
+                writer_properties=_writer_properties(),
             )
         except CommitFailedError:
             return False
@@ -645,9 +708,12 @@ class DeltaTableDatabase(BaseArrowDatabase):
                 f"could not commit the pending records of path {path!r} to "
                 f"{str(state.directory)!r}: {error}; the records are still pending"
             ) from error
-        state.committed(rows, version + 1)
-        if table.version() != state.version:
-            state.version = -1  # a version we did not check: forget it at the next sync
+        state.clear_pending()
+        try:
+            # the table object is at the version just committed: the index reads its ids
+            state.synced(refresh=False)
+        except DatabaseError:
+            state.index = None  # the rows are committed: the next use meets the damage
         self._maybe_compact(path, state, table)
         return True
 
@@ -665,9 +731,10 @@ class DeltaTableDatabase(BaseArrowDatabase):
         files = len(table.file_uris())
         if files - state.files_at_compaction < COMPACT_AFTER_FILES:
             return
-        before = table.version()
         try:
-            table.optimize.compact()
+            table.optimize.compact(
+                target_size=COMPACT_TARGET_BYTES, writer_properties=_writer_properties()
+            )
         except Exception as error:  # deltalake raises plain Exception for some failures
             # The records are committed; a compaction that lost a race is retried later.
             warnings.warn(
@@ -677,6 +744,5 @@ class DeltaTableDatabase(BaseArrowDatabase):
                 stacklevel=4,
             )
             return
-        if state.version == before and table.version() == before + 1:
-            state.version = before + 1  # the compaction moved rows between files, no more
+        # the next sync finds that the compaction moved rows: the index keeps its ids
         state.files_at_compaction = len(table.file_uris())

@@ -1,0 +1,227 @@
+"""A compact index of a table's record ids: where each id's row is, in 16 bytes per row.
+
+The index holds, for every stored row, a 64-bit key (Python's ``hash`` of the
+id, valid in this process only, never written anywhere) and the row's
+position: its place in the table's data files taken in the index's own
+order. Keys are kept sorted in NumPy arrays, so finding k ids is one
+``searchsorted``, and no Python object exists per stored row. Two ids may
+share a key: a key only names a candidate row, which the caller confirms by
+reading the id stored there.
+
+Besides keys and positions, the index knows each data file's rows and
+row-group boundaries (from the Parquet footer), so a candidate position
+names one row group to read: lookups read row groups, never whole tables.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from pathlib import Path
+
+    import pyarrow.parquet as pq
+
+__all__ = ["DataFile", "IdIndex", "keys_of"]
+
+MERGE_FRACTION = 8
+"""The unsorted-on-arrival tail is merged into the main arrays when it holds more than
+1/MERGE_FRACTION of their rows (amortised: each row is merged O(log N) times)."""
+
+MIN_TAIL = 65_536
+"""...or when it holds more than this many rows, whichever is larger."""
+
+
+def keys_of(ids: Iterable[str]) -> np.ndarray:
+    """The index keys of ``ids`` (uint64), in order."""
+    return np.array(list(map(hash, ids)), np.int64).view(np.uint64)
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """One data file as the index knows it: where it is, and its row groups.
+
+    Attributes:
+        path: the local Parquet file.
+        metadata: its Parquet footer (so reading it again parses nothing).
+        start: the position of its first row in the index.
+        group_starts: the offset in the file of each row group's first row,
+            then the file's row count.
+    """
+
+    path: Path
+    metadata: pq.FileMetaData
+    start: int
+    group_starts: np.ndarray
+
+    @property
+    def num_rows(self) -> int:
+        return int(self.group_starts[-1])
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """Rows that may hold some looked-up ids: for each, the id asked for and where it is.
+
+    Attributes:
+        wanted: the index (in the looked-up ids) of the id each row may hold.
+        files: the index (in :attr:`IdIndex.files`) of each row's data file.
+        groups: the row group of each row in its file.
+        offsets: each row's offset in its row group.
+    """
+
+    wanted: np.ndarray
+    files: np.ndarray
+    groups: np.ndarray
+    offsets: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.wanted)
+
+
+class IdIndex:
+    """Sorted id keys and row positions of one table version, and its data files in order.
+
+    Positions stay valid while rows are only appended (new files go after the
+    known ones). A change that moves rows between files (a compaction) leaves
+    the keys valid (the same ids are stored) but not the positions: see
+    :meth:`forget_positions`.
+    """
+
+    def __init__(self) -> None:
+        self.files: list[DataFile] = []
+        self.file_starts = np.zeros(1, np.int64)
+        self._keys = np.zeros(0, np.uint64)
+        self._positions = np.zeros(0, np.int64)
+        self._tail_keys = np.zeros(0, np.uint64)
+        self._tail_positions = np.zeros(0, np.int64)
+        self.positions_known = True
+
+    @property
+    def num_rows(self) -> int:
+        return len(self._keys) + len(self._tail_keys)
+
+    @property
+    def nbytes(self) -> int:
+        """The bytes held by the keys and positions (16 per row)."""
+        arrays = (self._keys, self._positions, self._tail_keys, self._tail_positions)
+        return sum(array.nbytes for array in arrays)
+
+    # -- growing -------------------------------------------------------------------------
+
+    def add_file(self, path: Path, metadata: pq.FileMetaData, keys: np.ndarray) -> None:
+        """Append a data file after the known ones, with the keys of its rows in order."""
+        sizes = [metadata.row_group(group).num_rows for group in range(metadata.num_row_groups)]
+        group_starts = np.zeros(len(sizes) + 1, np.int64)
+        np.cumsum(sizes, out=group_starts[1:])
+        if int(group_starts[-1]) != len(keys):
+            raise ValueError(
+                f"{path.name} has {int(group_starts[-1])} rows in its row groups and "
+                f"{len(keys)} ids"
+            )
+        assert self.positions_known
+        start = int(self.file_starts[-1])
+        self.files.append(DataFile(path, metadata, start, group_starts))
+        self.file_starts = np.append(self.file_starts, start + len(keys))
+        self._add(keys, np.arange(start, start + len(keys), dtype=np.int64))
+
+    def forget_positions(self) -> None:
+        """Rows moved between files (the same ids are stored): keep the keys, not where
+        they are. Lookups that need a row then rebuild the index."""
+        self.positions_known = False
+        self.files = []
+        self.file_starts = np.zeros(1, np.int64)
+
+    def add_unplaced(self, keys: np.ndarray) -> None:
+        """Keys of rows stored in files the index does not know (after forget_positions)."""
+        assert not self.positions_known
+        self._add(keys, np.full(len(keys), -1, np.int64))
+
+    def _add(self, keys: np.ndarray, positions: np.ndarray) -> None:
+        order = np.argsort(keys, kind="stable")
+        keys, positions = keys[order], positions[order]
+        self._tail_keys, self._tail_positions = _merged(
+            self._tail_keys, self._tail_positions, keys, positions
+        )
+        if len(self._tail_keys) > max(MIN_TAIL, len(self._keys) // MERGE_FRACTION):
+            self._keys, self._positions = _merged(
+                self._keys, self._positions, self._tail_keys, self._tail_positions
+            )
+            self._tail_keys = np.zeros(0, np.uint64)
+            self._tail_positions = np.zeros(0, np.int64)
+
+    # -- finding -------------------------------------------------------------------------
+
+    def contains_any(self, keys: np.ndarray) -> np.ndarray:
+        """For each key, whether the index holds it (a candidate, to be confirmed)."""
+        order = np.argsort(keys)  # sorted queries search the large array cache-friendly
+        ordered = keys[order]
+        found = np.zeros(len(keys), bool)
+        for stored in (self._keys, self._tail_keys):
+            if len(stored):
+                at = np.searchsorted(stored, ordered)
+                found[order] |= stored[np.minimum(at, len(stored) - 1)] == ordered
+        return found
+
+    def candidates(self, keys: np.ndarray) -> Candidates:
+        """Every row whose key equals one of ``keys``, grouped by file and row group.
+
+        Needs known positions (see :meth:`forget_positions`).
+        """
+        assert self.positions_known
+        order = np.argsort(keys)  # sorted queries search the large array cache-friendly
+        keys = keys[order]
+        wanted_parts, position_parts = [], []
+        for stored, positions in (
+            (self._keys, self._positions),
+            (self._tail_keys, self._tail_positions),
+        ):
+            if not len(stored):
+                continue
+            left = np.searchsorted(stored, keys, side="left")
+            right = np.searchsorted(stored, keys, side="right")
+            counts = right - left
+            hit = np.nonzero(counts)[0]
+            if not len(hit):
+                continue
+            counts = counts[hit]
+            wanted = np.repeat(hit, counts)
+            # the entries left[i] .. right[i] - 1 of each hit, one after another
+            firsts = np.repeat(left[hit], counts)
+            steps = np.arange(len(wanted)) - np.repeat(np.cumsum(counts) - counts, counts)
+            wanted_parts.append(order[wanted])
+            position_parts.append(positions[firsts + steps])
+        if not wanted_parts:
+            empty = np.zeros(0, np.int64)
+            return Candidates(empty, empty, empty, empty)
+        wanted = np.concatenate(wanted_parts)
+        positions = np.concatenate(position_parts)
+        order = np.argsort(positions, kind="stable")
+        wanted, positions = wanted[order], positions[order]
+        files = np.searchsorted(self.file_starts, positions, side="right") - 1
+        local = positions - self.file_starts[files]
+        groups = np.zeros(len(positions), np.int64)
+        offsets = np.zeros(len(positions), np.int64)
+        for file in np.unique(files):
+            rows = files == file
+            starts = self.files[int(file)].group_starts
+            group = np.searchsorted(starts, local[rows], side="right") - 1
+            groups[rows] = group
+            offsets[rows] = local[rows] - starts[group]
+        return Candidates(wanted, files, groups, offsets)
+
+
+def _merged(
+    keys: np.ndarray, positions: np.ndarray, more_keys: np.ndarray, more_positions: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Two sorted key arrays (with their positions) merged into one, in one linear pass."""
+    if not len(keys):
+        return more_keys, more_positions
+    if not len(more_keys):
+        return keys, positions
+    at = np.searchsorted(keys, more_keys, side="right")
+    return np.insert(keys, at, more_keys), np.insert(positions, at, more_positions)

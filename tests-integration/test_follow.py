@@ -294,6 +294,7 @@ def test_next_follows_the_next_run_not_the_finished_one(tmp_path: Path) -> None:
     [
         ("memory", "in-memory"),
         ("sqlite-directory", "is not a file"),
+        ("delta-file", "is not a directory"),
         ("postgresql-no-database", "has no database"),
     ],
 )
@@ -302,13 +303,16 @@ def test_follow_of_a_store_no_run_could_create_fails_at_once(
 ) -> None:
     """--follow waits for a store a run will create, never for one no run could: an
     in-memory store (it lives in its own process), a SQLite path that is a directory,
-    a PostgreSQL database the server lacks (only createdb makes one). One error line
+    a Delta root that is a file, a PostgreSQL database the server lacks (only createdb makes one). One error line
     at once, status 1, no "waiting" line."""
     if store == "memory":
         uri = "memory://"
     elif store == "sqlite-directory":
         (tmp_path / "store.db").mkdir()
         uri = STORES["sqlite"](tmp_path)
+    elif store == "delta-file":
+        (tmp_path / "store").write_text("not a store")
+        uri = STORES["delta"](tmp_path)
     else:
         from orcapod.protocols.testing.postgres import postgres_server
 

@@ -178,7 +178,7 @@ class _ObservabilityCommand:
             except StoreNotCreatableError:
                 raise
             except StoreNotFoundError:
-                if not waiting.follow or args.uri.lower().startswith("memory:"):
+                if not waiting.follow:
                     raise
             waiting.wait(f"for the store {args.uri!r} to be created")
 

@@ -65,8 +65,9 @@ class StoreNotFoundError(DatabaseError):
 class StoreNotCreatableError(StoreNotFoundError):
     """No store exists there, and opening it to write would not make one either.
 
-    A SQLite path that is a directory, or a PostgreSQL database the server
-    lacks (a run does not create databases). A
+    ``memory://`` (an in-memory store lives only in its own process), a
+    SQLite path that is a directory, a Delta root that is a file, or a
+    PostgreSQL database the server lacks (a run does not create databases). A
     :class:`StoreNotFoundError`, so code catching that catches this too; what
     waits for a run to create the store (``orcapod logs --follow``) reports
     it at once instead.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from orcapod.protocols.errors import StoreNotFoundError
+from orcapod.protocols.errors import StoreNotCreatableError
 from orcapod.protocols.hooks import hookimpl
 
 if TYPE_CHECKING:
@@ -37,8 +37,9 @@ def open_memory_database(uri: str, *, create: bool = True) -> ArrowDatabase:
     """A new, empty in-process database for ``memory://``.
 
     Raises:
-        StoreNotFoundError: ``create`` is false: an in-memory store exists only
-            inside the process that made it, so there is none to open for reading.
+        StoreNotCreatableError: ``create`` is false: an in-memory store exists only
+            inside the process that made it, so there is none to open for reading
+            (nor will a run make one another process could open).
     """
     from orcapod.core.databases import InMemoryArrowDatabase
 
@@ -49,7 +50,7 @@ def open_memory_database(uri: str, *, create: bool = True) -> ArrowDatabase:
             "'delta://PATH' or 'sqlite:///PATH'"
         )
     if not create:
-        raise StoreNotFoundError(
+        raise StoreNotCreatableError(
             f"{uri!r} names no existing store: an in-memory database lives only inside the "
             "process that made it, and a new one is empty; read the store the pipeline "
             "wrote to instead, e.g. 'sqlite:///results.db' or 'delta://orcapod-data'"

@@ -21,7 +21,12 @@ from orcapod.db.delta._layout import find_paths, has_table, table_directory
 from orcapod.db.delta._log import LogChanges, added_data_files, log_changes
 from orcapod.db.delta._schema import ID_COLUMN, TableLayout, layout_for, read_layout
 from orcapod.protocols.database import Compaction
-from orcapod.protocols.errors import DatabaseError, StoreCorruptedError, StoreNotFoundError
+from orcapod.protocols.errors import (
+    DatabaseError,
+    StoreCorruptedError,
+    StoreNotCreatableError,
+    StoreNotFoundError,
+)
 from orcapod.protocols.store import BaseArrowDatabase, check_schema
 
 if TYPE_CHECKING:
@@ -397,7 +402,9 @@ class DeltaTableDatabase(BaseArrowDatabase):
         location = Path(root).expanduser()
         if not create and not location.is_dir():
             problem = "is not a directory" if location.exists() else "does not exist"
-            raise StoreNotFoundError(
+            # a run cannot create a store where a file is: say so, rather than "not yet"
+            error = StoreNotCreatableError if location.exists() else StoreNotFoundError
+            raise error(
                 f"there is no Delta store at {str(location.absolute())!r}: it {problem}, and "
                 "it was opened to read, so nothing was created; check the path "
                 "('delta:///absolute/path' or 'delta://relative/path', relative to the working "

@@ -303,8 +303,8 @@ def test_follow_of_a_store_no_run_could_create_fails_at_once(
 ) -> None:
     """--follow waits for a store a run will create, never for one no run could: an
     in-memory store (it lives in its own process), a SQLite path that is a directory,
-    a Delta root that is a file, a PostgreSQL database the server lacks (only createdb makes one). One error line
-    at once, status 1, no "waiting" line."""
+    a Delta root that is a file, a PostgreSQL database the server lacks (only createdb
+    makes one). One error line at once, status 1, no "waiting" line."""
     if store == "memory":
         uri = "memory://"
     elif store == "sqlite-directory":

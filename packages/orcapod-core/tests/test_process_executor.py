@@ -356,14 +356,113 @@ def test_a_function_of_an_interactive_session_is_refused_with_the_fix(
         processes.execute_callable(session["typed_in_a_notebook"], {"x": 1})
 
 
-def test_a_run_with_a_function_that_cannot_be_sent_fails_its_packets_without_hanging(
-    processes: ProcessExecutor, orchestrator: str
+def test_a_run_with_a_function_that_cannot_be_sent_is_refused_at_its_start(
+    orchestrator: str,
 ) -> None:
-    started = time.perf_counter()
-    result = _pipeline(_closure_pod(), _rows(1, 2, 3)).run(orchestrator, executor=processes)
-    assert time.perf_counter() - started < 5
-    assert {f.error_type for f in result.failures} == {"FunctionNotSendableError"}
-    assert len(result.failures) == 3
+    processes = ProcessExecutor(max_workers=1)
+    pipeline = _pipeline(_closure_pod(), _rows(1, 2, 3))
+    with pytest.raises(FunctionNotSendableError, match=r"shifted is defined inside another"):
+        pipeline.run(orchestrator, executor=processes)
+    assert processes._pool is None  # no worker was started for it
+
+
+_MAIN_SCRIPT = """
+import os, sys
+from orcapod.core import DictSource, Pipeline, ProcessExecutor, function_pod
+
+@function_pod(output_keys="y")
+def slow(x: int) -> int:
+    return x * 2
+
+@function_pod(output_keys="z")
+def runs_a_pipeline(y: int) -> int:  # a pipeline run at call time, in the worker
+    inner = Pipeline("inner", "memory://")
+    with inner:
+        slow.pod(DictSource([{{"i": 0, "x": y}}], tag_columns=["i"]), label="inner")
+    assert inner.run().state == "SUCCESS"
+    return inner.nodes["inner"].as_table().column("y")[0].as_py()
+
+pipeline = Pipeline("pe", {store!r})
+with pipeline:
+    doubled = slow.pod(
+        DictSource([{{"i": i, "x": i}} for i in range(4)], tag_columns=["i"]), label="slow"
+    )
+    runs_a_pipeline.pod(doubled, label="nested")
+
+def main():
+    result = pipeline.run(executor=ProcessExecutor(max_workers=2, start_method=sys.argv[1]))
+    print("STATE", result.state, result.n_failed, result.n_computed, flush=True)
+    for failure in result.failures:
+        print("FAILED", failure.message, flush=True)
+
+{call}
+"""
+
+
+@pytest.mark.parametrize("method", ["forkserver", "spawn"])
+def test_a_script_running_its_pipeline_unguarded_fails_its_packets_saying_so(
+    tmp_path: Path, method: str
+) -> None:
+    store = f"sqlite:///{tmp_path / 'store.db'}"
+    script = tmp_path / "unguarded.py"
+    script.write_text(_MAIN_SCRIPT.format(store=store, call="main()"))
+    ran = subprocess.run(
+        [sys.executable, str(script), method], capture_output=True, text=True, timeout=120
+    )
+    lines = ran.stdout.splitlines()
+    assert [line for line in lines if line.startswith("STATE")] == ["STATE PARTIAL 4 0"], ran
+    failed = [line for line in lines if line.startswith("FAILED")]
+    assert len(failed) == 4
+    for line in failed:
+        assert f"{script} runs a pipeline when it is imported" in line
+        assert "`if __name__ == '__main__':`" in line
+        assert "import your script to find `slow`" in line
+
+
+@pytest.mark.parametrize("method", ["forkserver", "spawn"])
+def test_a_guarded_script_s_functions_are_found_by_the_workers(tmp_path: Path, method: str) -> None:
+    script = tmp_path / "guarded.py"
+    call = "if __name__ == '__main__':\n    main()"
+    script.write_text(_MAIN_SCRIPT.format(store="memory://", call=call))
+    ran = subprocess.run(
+        [sys.executable, str(script), method], capture_output=True, text=True, timeout=120
+    )
+    assert "STATE SUCCESS 0 8" in ran.stdout.splitlines(), ran
+
+
+_PACKAGE_MAIN = """
+import sys
+from orcapod.core import DictSource, Pipeline, ProcessExecutor, function_pod
+from .helper import K
+
+@function_pod(output_keys="y")
+def add_k(x: int) -> int:
+    return x + K
+
+if __name__ == "__main__":
+    pipeline = Pipeline("m", "memory://")
+    with pipeline:
+        add_k.pod(DictSource([{"i": i, "x": i} for i in range(3)], tag_columns=["i"]), label="n")
+    result = pipeline.run(executor=ProcessExecutor(max_workers=2, start_method=sys.argv[1]))
+    print("STATE", result.state, [f.message for f in result.failures])
+"""
+
+
+@pytest.mark.parametrize("method", ["forkserver", "spawn"])
+def test_a_main_run_with_dash_m_is_found_in_its_package(tmp_path: Path, method: str) -> None:
+    package = tmp_path / "steps_package"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "helper.py").write_text("K = 10\n")  # imported relatively
+    (package / "script.py").write_text(_PACKAGE_MAIN)
+    ran = subprocess.run(
+        [sys.executable, "-m", "steps_package.script", method],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert "STATE SUCCESS []" in ran.stdout.splitlines(), ran
 
 
 def _import_from(directory: Path, name: str, source: str) -> Any:

@@ -28,7 +28,11 @@ from orcapod.core.executors._common import (
     checked_capture,
     hand_on,
 )
-from orcapod.core.executors._process_pickling import describe_function, function_reference
+from orcapod.core.executors._process_pickling import (
+    describe_function,
+    function_reference,
+    remember_unsendable,
+)
 from orcapod.core.executors._process_pool import (
     PoolTask,
     WorkerExit,
@@ -94,7 +98,10 @@ class ProcessExecutor:
     Functions are sent by reference (module and name): a lambda, a function
     defined inside another or in an interactive session cannot be, and is
     refused with :class:`FunctionNotSendableError` (at :meth:`supports`, when
-    a node is given this executor, else at the packet), never a hang.
+    a node or a run is given this executor, else at the packet), never a hang.
+    A script run as the main program must run its pipelines under ``if __name__
+    == '__main__':``: a worker runs the script to find its functions, and a
+    pipeline run meanwhile is refused (each packet fails saying so).
 
     The workers start at the first packet (or :meth:`setup`) and stop at
     :meth:`teardown`, when the executor is garbage-collected, or at exit.
@@ -463,6 +470,10 @@ def _unloaded(fn: Callable[..., Any], reply: Reply, pid: int) -> ProcessExecutor
             f"the {what} of {name} could not be loaded in the worker process (pid {pid}): "
             f"{said}. Run it with LocalExecutor(), which needs no pickling"
         )
+    if kind == _NOT_SENDABLE:  # the main script runs a pipeline when imported: as said
+        refused = FunctionNotSendableError(message)
+        remember_unsendable(fn, message)  # its other packets are refused here
+        return refused
     if kind in _NOT_FOUND:
         return FunctionNotSendableError(
             f"{name} could not be loaded in the worker process (pid {pid}): {said}. A worker "
@@ -475,6 +486,8 @@ def _unloaded(fn: Callable[..., Any], reply: Reply, pid: int) -> ProcessExecutor
         "import work in a new process too, or run it with LocalExecutor()"
     )
 
+
+_NOT_SENDABLE = f"{FunctionNotSendableError.__module__}.{FunctionNotSendableError.__qualname__}"
 
 _NOT_FOUND = frozenset(
     {"builtins.ImportError", "builtins.ModuleNotFoundError", "builtins.AttributeError"}

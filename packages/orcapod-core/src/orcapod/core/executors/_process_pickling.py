@@ -26,7 +26,7 @@ from orcapod.core.executors._process_worker import PICKLE_PROTOCOL, load_functio
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["describe_function", "dumps", "function_reference"]
+__all__ = ["describe_function", "dumps", "function_reference", "remember_unsendable"]
 
 _FIX = (
     "Define it with `def` at the top level of a module (a .py file you import), or run it "
@@ -69,6 +69,12 @@ def function_reference(fn: Callable[..., Any]) -> bytes:
     return dumps(fn)  # a callable object (a function wrapped): its parts by reference
 
 
+def remember_unsendable(fn: Callable[..., Any], message: str) -> None:
+    """Refuse ``fn`` from now on with ``message`` (a worker found it cannot load it)."""
+    if type(fn) is FunctionType:
+        _references[fn] = message
+
+
 def dumps(obj: Any) -> bytes:
     """``obj`` pickled with every plain function in it sent by reference.
 
@@ -101,9 +107,10 @@ class _Pickler(pickle.Pickler):
         return NotImplemented
 
 
-def _reference_of(fn: FunctionType) -> tuple[str, str, str | None, str | None]:
+def _reference_of(fn: FunctionType) -> tuple[Any, ...]:
     """``load_function``'s arguments for ``fn``: module, qualified name, the directory
-    its module was imported from and its file.
+    its module was imported from and its file (and the module name of a main script
+    run with ``python -m``).
 
     Raises:
         FunctionNotSendableError: a worker could not find ``fn`` by name.
@@ -136,7 +143,13 @@ def _reference_of(fn: FunctionType) -> tuple[str, str, str | None, str | None]:
                 ".py file beside the notebook, imported with `from mymodule import "
                 f"{qualname.split('.')[0]}`), or run it with LocalExecutor()"
             )
-        return module, qualname, None, None  # the workers load the main script themselves
+        # Workers are started without the main script (it would run in each at start):
+        # they run it themselves to find the function, with running pipelines refused.
+        name_run = getattr(main.__spec__, "name", None)  # python -m name_run
+        if name_run is None:
+            return module, qualname, None, os.path.abspath(file)
+        root = _import_root(name_run, file)
+        return module, qualname, root, os.path.abspath(file), name_run
     if not isinstance(file, str):
         present = sys.modules.get(module)
         if present is None or present.__dict__ is not namespace:

@@ -34,6 +34,7 @@ from orcapod.core.errors import ProcessExecutorError
 from orcapod.core.executors._process_worker import READY, STOP, serve
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from multiprocessing.connection import Connection
     from multiprocessing.process import BaseProcess
 
@@ -288,7 +289,8 @@ class WorkerPool:
             target=serve, args=(child_end,), name="orcapod-worker", daemon=False
         )
         try:
-            process.start()
+            with _without_main_script():
+                process.start()
         except Exception as error:
             parent_end.close()
             child_end.close()
@@ -454,14 +456,59 @@ def describe_exit(exitcode: int | None) -> str:
 
 def _preload_in_forkserver(modules: tuple[str, ...]) -> None:
     """Add ``modules`` to what the fork server imports when it starts (no effect on one
-    already running; the modules already asked for, ``__main__`` by default, are kept)."""
+    already running; the modules already asked for are kept, but not ``__main__``: the
+    main script is never run there, see :func:`_without_main_script`)."""
     from multiprocessing import forkserver
 
     server = getattr(forkserver, "_forkserver", None)
     asked = list(getattr(server, "_preload_modules", None) or ["__main__"])
-    wanted = asked + [name for name in modules if name not in asked]
+    wanted = [name for name in asked if name != "__main__"]
+    wanted += [name for name in modules if name not in wanted]
     if wanted != asked:
         forkserver.set_forkserver_preload(wanted)
+
+
+_starting = threading.local()
+
+
+@contextlib.contextmanager
+def _without_main_script() -> Iterator[None]:
+    """Processes started meanwhile by this thread do not run the main script.
+
+    ``multiprocessing`` (spawn, forkserver) has each new process run this program's
+    main script (as ``__mp_main__``) before anything else, so that what it defines
+    can be unpickled: a script that runs its pipeline outside ``if __name__ ==
+    '__main__':`` would run it again in every worker. A worker instead runs the
+    script itself when it needs a function of it, with running pipelines refused
+    (``_process_worker.load_function``).
+    """
+    _filter_preparation_data()
+    _starting.active = True
+    try:
+        yield
+    finally:
+        _starting.active = False
+
+
+def _filter_preparation_data() -> None:
+    """Wrap ``multiprocessing.spawn.get_preparation_data`` (once) to leave out the main
+    script for processes started under :func:`_without_main_script`."""
+    from multiprocessing import spawn
+
+    original = spawn.get_preparation_data
+    if getattr(original, "_orcapod_filtered", False):
+        return
+
+    def get_preparation_data(name: str) -> dict[str, Any]:
+        data: dict[str, Any] = original(name)
+        if getattr(_starting, "active", False):
+            data.pop("init_main_from_path", None)
+            data.pop("init_main_from_name", None)
+            data.pop("main_path", None)  # what a fork server started meanwhile preloads
+        return data
+
+    get_preparation_data._orcapod_filtered = True  # type: ignore[attr-defined]
+    spawn.get_preparation_data = get_preparation_data
 
 
 def _register_exit_hook() -> None:

@@ -23,6 +23,7 @@ import signal
 import sys
 import traceback
 import types
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from orcapod.capture import bound_text, pickled_exception, run_captured
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from orcapod.protocols.values import CaptureLevel
 
 __all__ = [
+    "LOADING_MAIN",
     "READY",
     "STOP",
     "CallSettings",
@@ -41,6 +43,7 @@ __all__ = [
     "load_function",
     "run_task",
     "serve",
+    "unguarded_script_message",
 ]
 
 READY = b"ready"
@@ -230,9 +233,27 @@ def _unloaded(what: str, error: BaseException) -> Reply:
 
 # -- loading the user's function by reference ---------------------------------------
 
+LOADING_MAIN: ContextVar[tuple[str, str] | None] = ContextVar("orcapod_loading_main", default=None)
+"""``(script, function)`` while a worker runs the run's main script to find a function
+in it: running a pipeline then is refused (:func:`unguarded_script_message`)."""
+
+
+def unguarded_script_message(script: str, function: str) -> str:
+    """Why a pipeline may not run while a worker imports the main script."""
+    return (
+        f"{script} runs a pipeline when it is imported. Put the code that runs pipelines "
+        f"under `if __name__ == '__main__':` — ProcessExecutor's worker processes import "
+        f"your script to find `{function}`, and would run the pipeline again in each one "
+        "(see docs/processes.md)"
+    )
+
 
 def load_function(
-    module: str, qualname: str, import_root: str | None, file: str | None
+    module: str,
+    qualname: str,
+    import_root: str | None,
+    file: str | None,
+    main_name: str | None = None,
 ) -> Callable[..., Any]:
     """The function ``module.qualname``, imported in this process.
 
@@ -242,11 +263,17 @@ def load_function(
         file: the module's file; where the module cannot be imported by name (a
             file run by ``orcapod run``, a test module imported by path), the file
             is run as that module, once per process, as an import would.
+        main_name: the module name of the run's main script (``python -m name``),
+            run by that name (its relative imports then work).
 
     Raises:
         ImportError, AttributeError: the function cannot be found here.
     """
-    found: Any = _module(module, import_root, file)
+    if main_name is not None and import_root is not None and import_root not in sys.path:
+        sys.path.append(import_root)  # where the run's process found the main's package
+    found: Any = _main_module(file, qualname, main_name) if module == "__main__" else None
+    if found is None:
+        found = _module(module, import_root, file)
     for part in qualname.split("."):
         found = getattr(found, part)
     return found  # type: ignore[no-any-return]
@@ -256,18 +283,34 @@ def _module(name: str, import_root: str | None, file: str | None) -> types.Modul
     present = sys.modules.get(name)
     if present is not None and _same_file(present, file):
         return present
-    if name != "__main__":
-        try:
-            module = _imported(name, import_root)
-        except ImportError:
-            if file is None:
-                raise
-        else:
-            if _same_file(module, file):
-                return module
+    try:
+        module = _imported(name, import_root)
+    except ImportError:
+        if file is None:
+            raise
+    else:
+        if _same_file(module, file):
+            return module
     if file is None:
         raise ImportError(f"module {name!r} here is not the one the function was defined in")
     return _run_file_as(name, file)
+
+
+def _main_module(file: str | None, function: str, main_name: str | None) -> types.ModuleType:
+    """The run's main script, as this process knows it: the very one (a forked worker),
+    or the script run here once as ``__mp_main__`` (as ``multiprocessing`` does), with
+    running a pipeline refused meanwhile (:data:`LOADING_MAIN`)."""
+    for name in ("__main__", "__mp_main__"):
+        present = sys.modules.get(name)
+        if present is not None and file is not None and _has_file(present, file):
+            return present
+    if file is None:
+        raise ImportError("the main script of the run has no file a worker can run")
+    return _run_file_as("__mp_main__", file, main=function, main_name=main_name)
+
+
+def _has_file(module: types.ModuleType, file: str) -> bool:
+    return getattr(module, "__file__", None) is not None and _same_file(module, file)
 
 
 def _imported(name: str, import_root: str | None) -> types.ModuleType:
@@ -290,22 +333,47 @@ def _same_file(module: types.ModuleType, file: str | None) -> bool:
         return os.path.realpath(here) == os.path.realpath(file)
 
 
-def _run_file_as(name: str, file: str) -> types.ModuleType:
-    """Run ``file`` as the module ``name`` (registered first, as an import does)."""
+def _run_file_as(
+    name: str, file: str, *, main: str | None = None, main_name: str | None = None
+) -> types.ModuleType:
+    """Run ``file`` as the module ``name`` (registered first, as an import does).
+
+    Args:
+        main: the run's main script is run to find this function: it is registered
+            as ``__main__`` too, and may not run pipelines meanwhile.
+        main_name: the main script's module name (``python -m``): run by that name.
+    """
+    import runpy
+
     with open(file, "rb") as source:
         code = compile(source.read(), file, "exec")
     module = types.ModuleType(name)
     module.__file__ = file
-    sys.modules[name] = module
+    names = (name, "__main__") if main is not None else (name,)
+    before = {each: sys.modules.get(each) for each in names}
+    for each in names:
+        sys.modules[each] = module
     directory = os.path.dirname(os.path.abspath(file))
     if directory not in sys.path:  # its own imports of modules beside it
         sys.path.append(directory)
+    token = LOADING_MAIN.set((file, main)) if main is not None else None
     try:
         with _stores_in_memory():
-            exec(code, module.__dict__)
+            if main_name is None:
+                exec(code, module.__dict__)
+            else:  # as multiprocessing runs a ``-m`` main: in its package
+                found = runpy.run_module(main_name, run_name=name, alter_sys=True)
+                module.__dict__.update(found)
     except BaseException:
-        del sys.modules[name]
+        for each, was in before.items():
+            if was is None:
+                sys.modules.pop(each, None)
+            else:
+                sys.modules[each] = was
         raise
+    finally:
+        if token is not None:
+            LOADING_MAIN.reset(token)
     return module
 
 

@@ -579,6 +579,12 @@ class FunctionNodeRun:
         self.retries: int = getattr(self.function, "retries", 0)
         if self.retries:
             self._check_single_retry(executor)
+        if ctx.executor is not None and executor is not None:
+            # The run's executor, never checked against this node's function: one it
+            # cannot send (a lambda to worker processes) is refused here, not per packet.
+            supports = getattr(executor, "supports", None)
+            if supports is not None:
+                supports(self.function)
         self.tag_schema, self.packet_schema = schemas_of(node.stream.input_stream)
         self.output_schema = self.function.output_schema()
         self.keys = self.function.output_keys

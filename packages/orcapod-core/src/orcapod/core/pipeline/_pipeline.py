@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from orcapod.core._noop import NoOpObserver
 from orcapod.core._recording import RECORDER
-from orcapod.core.errors import OrcapodError, SchemaError
+from orcapod.core.errors import FunctionNotSendableError, OrcapodError, SchemaError
 from orcapod.core.executors import LocalExecutor
+from orcapod.core.executors._process_worker import LOADING_MAIN, unguarded_script_message
 from orcapod.core.files import FileHasher, FileStore, hashing_with
 from orcapod.core.function_pods import FunctionPodStream, ResultCache
 from orcapod.core.operators import OperatorStream
@@ -279,9 +280,15 @@ class Pipeline:
 
         Raises:
             OrcapodError: nothing was recorded, or an argument is invalid.
+            FunctionNotSendableError: called while a ProcessExecutor worker imports the
+                program's main script to find a function in it (the script runs its
+                pipeline outside ``if __name__ == '__main__':``).
             ValueError: a bad ``flush_interval`` or ``flush_every``.
             BaseException: with ``fail_fast``, the first failed packet's error, unchanged.
         """
+        loading = LOADING_MAIN.get()
+        if loading is not None:  # it would run again in every worker
+            raise FunctionNotSendableError(unguarded_script_message(*loading))
         if not self.nodes:
             raise OrcapodError(
                 f"pipeline {self.name!r} has no nodes: call pods and operators inside "

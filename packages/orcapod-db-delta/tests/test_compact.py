@@ -161,3 +161,49 @@ def test_readers_in_other_processes_read_every_record_throughout(tmp_path: Path)
         assert reader.returncode == 0, err
         assert int(out) > 0
     assert compactions >= 1
+
+
+_COMPACTOR = textwrap.dedent(
+    """
+    import sys, time
+    from orcapod.db.delta import DeltaTableDatabase
+
+    root, start = sys.argv[1], float(sys.argv[2])
+    database = DeltaTableDatabase(root, create=False)
+    while time.time() < start:
+        pass
+    database.compact()
+    database.close()
+    """
+)
+
+
+def test_two_processes_compacting_at_once_store_each_row_once(tmp_path: Path) -> None:
+    """Protects: deltalake lets two optimize commits that read the same version both
+    succeed, each adding the rows it rewrote (every row then stored twice). Two
+    processes compacting the same store at the same instant, three times over: every
+    id is stored once."""
+    for attempt in range(3):
+        root = tmp_path / f"store{attempt}"
+        database = DeltaTableDatabase(root)
+        for commit in range(12):  # fewer than the automatic compaction's threshold
+            database.add_records(PATH, _rows(commit * 5, 5), ID, flush=True)
+        database.close()
+        start = time.time() + 1.5
+        compactors = [
+            subprocess.Popen(
+                [sys.executable, "-c", _COMPACTOR, str(root), str(start)],
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(2)
+        ]
+        for compactor in compactors:
+            _, err = compactor.communicate(timeout=120)
+            assert compactor.returncode == 0, err
+        reader = DeltaTableDatabase(root, create=False)
+        stored = reader.get_all_records(PATH, record_id_column=ID)
+        reader.close()
+        assert stored is not None
+        ids = stored.column(ID).to_pylist()
+        assert len(ids) == len(set(ids)) == 60, f"attempt {attempt}: rows stored twice"

@@ -17,7 +17,7 @@ from deltalake import CommitProperties, DeltaTable, WriterProperties, write_delt
 from deltalake.exceptions import CommitFailedError
 
 from orcapod.db.delta._index import DataFile, IdIndex, keys_of
-from orcapod.db.delta._layout import find_paths, has_table, table_directory
+from orcapod.db.delta._layout import compaction_lock, find_paths, has_table, table_directory
 from orcapod.db.delta._log import LogChanges, added_data_files, log_changes
 from orcapod.db.delta._schema import ID_COLUMN, TableLayout, layout_for, read_layout
 from orcapod.protocols.database import Compaction
@@ -588,10 +588,11 @@ class DeltaTableDatabase(BaseArrowDatabase):
     def _compact_table(self, path: RecordPath, retention_hours: int) -> Compaction:
         directory = table_directory(self._root, path)
         try:
-            table = DeltaTable(str(directory))
-            before = len(table.file_uris())
-            on_disk = {file.name for file in directory.glob("*.parquet")}
-            table.optimize.compact(writer_properties=_writer_properties())
+            with compaction_lock(directory):
+                table = DeltaTable(str(directory))  # the latest version, read under the lock
+                before = len(table.file_uris())
+                on_disk = {file.name for file in directory.glob("*.parquet")}
+                table.optimize.compact(writer_properties=_writer_properties())
             table.create_checkpoint()
             removed = table.vacuum(
                 retention_hours=retention_hours, dry_run=False, enforce_retention_duration=False
@@ -739,9 +740,11 @@ class DeltaTableDatabase(BaseArrowDatabase):
         if files - state.files_at_compaction < COMPACT_AFTER_FILES:
             return
         try:
-            table.optimize.compact(
-                target_size=COMPACT_TARGET_BYTES, writer_properties=_writer_properties()
-            )
+            with compaction_lock(state.directory):
+                table.update_incremental()  # under the lock: never files compacted meanwhile
+                table.optimize.compact(
+                    target_size=COMPACT_TARGET_BYTES, writer_properties=_writer_properties()
+                )
         except Exception as error:  # deltalake raises plain Exception for some failures
             # The records are committed; a compaction that lost a race is retried later.
             warnings.warn(

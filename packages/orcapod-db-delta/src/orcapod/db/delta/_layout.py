@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,9 +19,14 @@ from orcapod.protocols.database import validate_record_path
 from orcapod.protocols.errors import InvalidRecordPathError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from orcapod.protocols.values import RecordPath
 
-__all__ = ["TABLE_DIRECTORY", "find_paths", "has_table", "table_directory"]
+__all__ = ["TABLE_DIRECTORY", "compaction_lock", "find_paths", "has_table", "table_directory"]
+
+COMPACTION_LOCK = "_orcapod_compaction.lock"
+"""The lock file compactions of one table take (vacuum leaves ``_`` files alone)."""
 
 TABLE_DIRECTORY = "@delta"
 """The name of the directory holding a path's Delta table."""
@@ -88,3 +94,27 @@ def find_paths(root: Path, prefix: RecordPath) -> list[RecordPath]:
                 continue
             pending.append((Path(entry.path), child))
     return sorted(found)
+
+
+@contextmanager
+def compaction_lock(directory: Path) -> Iterator[None]:
+    """Hold the table's compaction lock: one compaction of it at a time, across processes.
+
+    deltalake 1.6 lets two ``optimize`` commits that read the same version both
+    succeed, each adding the rows of the files it rewrote: every row is then
+    stored twice. Holding this lock (``flock`` on a file in the table's
+    directory), a compactor reloads the table before compacting, so it never
+    rewrites files another compaction already rewrote. Appends do not take it.
+    Where ``flock`` is missing (Windows), compactions are not serialised.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    with open(directory / COMPACTION_LOCK, "a") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from orcapod.protocols.values import RecordPath
 
 __all__ = [
+    "DEFAULT_RETENTION_HOURS",
     "MAX_PATH_COMPONENT_LENGTH",
     "ArrowDatabase",
     "Compaction",
@@ -250,6 +251,11 @@ def _flushes_paths(kind: type) -> bool:
         )
         _FLUSHES_PATHS[kind] = known
     return known
+
+
+DEFAULT_RETENTION_HOURS = 168
+"""What a backend's ``compact`` keeps by default, and ``orcapod compact``: the files that
+table versions of the last 7 days (Delta's own default) read."""
 
 
 @dataclass(frozen=True)

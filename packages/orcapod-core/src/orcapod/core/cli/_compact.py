@@ -13,6 +13,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from orcapod.core.errors import OrcapodError
+from orcapod.protocols.database import DEFAULT_RETENTION_HOURS
 from orcapod.protocols.text import escape_control, print_table
 
 if TYPE_CHECKING:
@@ -20,10 +21,7 @@ if TYPE_CHECKING:
 
     from orcapod.protocols.hooks import CliHost
 
-__all__ = ["DEFAULT_RETENTION_HOURS", "CompactCommand"]
-
-DEFAULT_RETENTION_HOURS = 168
-"""Hours of table versions ``orcapod compact`` keeps readable by default (7 days)."""
+__all__ = ["CompactCommand"]
 
 
 class CompactCommand:

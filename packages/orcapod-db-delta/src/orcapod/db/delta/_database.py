@@ -20,7 +20,7 @@ from orcapod.db.delta._index import DataFile, IdIndex, keys_of
 from orcapod.db.delta._layout import compaction_lock, find_paths, has_table, table_directory
 from orcapod.db.delta._log import LogChanges, added_data_files, log_changes
 from orcapod.db.delta._schema import ID_COLUMN, TableLayout, layout_for, read_layout
-from orcapod.protocols.database import Compaction
+from orcapod.protocols.database import DEFAULT_RETENTION_HOURS, Compaction
 from orcapod.protocols.errors import (
     DatabaseError,
     StoreCorruptedError,
@@ -54,10 +54,6 @@ files alone: each row is rewritten a bounded number of times, however large the 
 ROW_GROUP_ROWS = 8_192
 """Rows per Parquet row group in the files the database writes (and compacts): a lookup
 reads the row groups holding the ids it asks for, so smaller groups read less."""
-
-DEFAULT_RETENTION_HOURS = 168
-"""What :meth:`DeltaTableDatabase.compact` keeps by default: files a table version of the
-last 7 days (Delta's own default) still reads."""
 
 
 def _local_file(uri: str) -> Path:
@@ -588,15 +584,19 @@ class DeltaTableDatabase(BaseArrowDatabase):
     def _compact_table(self, path: RecordPath, retention_hours: int) -> Compaction:
         directory = table_directory(self._root, path)
         try:
+            # vacuum too under the lock: it would delete the new, not yet committed
+            # files of another process's compaction of the table
             with compaction_lock(directory):
                 table = DeltaTable(str(directory))  # the latest version, read under the lock
                 before = len(table.file_uris())
                 on_disk = {file.name for file in directory.glob("*.parquet")}
                 table.optimize.compact(writer_properties=_writer_properties())
-            table.create_checkpoint()
-            removed = table.vacuum(
-                retention_hours=retention_hours, dry_run=False, enforce_retention_duration=False
-            )
+                table.create_checkpoint()
+                removed = table.vacuum(
+                    retention_hours=retention_hours,
+                    dry_run=False,
+                    enforce_retention_duration=False,
+                )
             table.update_incremental()
             # vacuum names every file the log's tombstones list, deleted before or now
             deleted = [name for name in removed if name in on_disk]

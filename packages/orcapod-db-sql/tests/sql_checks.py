@@ -430,3 +430,60 @@ class SQLDatabaseChecks:
             assert found[ID].to_pylist() == [f"r{n}"]
         assert counter.commits == 1, "one automatic flush, not one per record"
         assert len(stored_ids(database, PATH)) == AUTO_FLUSH_BATCHES + 10
+
+    # -- reads in batches ------------------------------------------------------------------
+
+    def test_a_read_in_batches_reads_one_page_per_batch_taken_never_the_table(
+        self, database: SQLDatabase
+    ) -> None:
+        """Each batch is one query on the primary key returning at most batch_rows rows,
+        run when the batch is asked for (counted by the store: _scan_reads)."""
+        ids = [f"r{n:05d}" for n in range(2500)]
+        database.add_records(PATH, simple(ids), ID, flush=True)
+        reads = database._scan_reads
+        batches = database.iter_all_records(PATH, batch_rows=1000, record_id_column=ID)
+        assert (reads.queries, reads.rows) == (0, 0), "nothing read at the call"
+        first = next(batches)
+        assert first.num_rows == 1000
+        assert (reads.queries, reads.rows) == (1, 1000)
+        second = next(batches)
+        assert (reads.queries, reads.rows) == (2, 2000)
+        rest = list(batches)
+        assert [b.num_rows for b in rest] == [500]
+        assert (reads.queries, reads.rows) == (3, 2500)
+        got = [i for b in (first, second, *rest) for i in b.column(ID).to_pylist()]
+        assert got == ids, "pages come in the order of the ids, each row once"
+
+    def test_a_read_in_batches_holds_no_connection_between_batches(
+        self, database: SQLDatabase
+    ) -> None:
+        database.add_records(PATH, simple([f"r{n}" for n in range(300)]), ID, flush=True)
+        batches = database.iter_all_records(PATH, batch_rows=100, record_id_column=ID)
+        first = next(batches)
+        pool = database.engine.pool
+        assert pool.checkedout() == 0, "a connection is held while the caller has a batch"
+        # another writer commits meanwhile (an id after the pages read: it is read too)
+        database.add_records(PATH, simple(["zzz", "r0-late"]), ID, flush=True)
+        rest = [i for b in batches for i in b.column(ID).to_pylist()]
+        ids = first.column(ID).to_pylist() + rest
+        assert len(ids) == len(set(ids))
+        assert {f"r{n}" for n in range(300)} | {"zzz"} <= set(ids)
+
+    def test_pending_rows_flushed_during_a_read_in_batches_come_once(
+        self, database: SQLDatabase
+    ) -> None:
+        database.add_records(PATH, simple([f"s{n:03d}" for n in range(250)]), ID, flush=True)
+        database.add_records(PATH, simple([f"p{n:03d}" for n in range(50)]), ID)  # pending
+        batches = database.iter_all_records(PATH, batch_rows=100, record_id_column=ID)
+        first = next(batches)
+        database.flush()  # "p..." sort before "s...": the pages still to read hold none
+        later = database.iter_all_records(PATH, batch_rows=100, record_id_column=ID)
+        later_first = next(later)
+        ids = first.column(ID).to_pylist() + [i for b in batches for i in b.column(ID).to_pylist()]
+        database.add_records(PATH, simple(["t000"]), ID, flush=True)  # after later's pages
+        assert sorted(ids) == sorted(
+            [f"s{n:03d}" for n in range(250)] + [f"p{n:03d}" for n in range(50)]
+        )
+        rest = [i for b in later for i in b.column(ID).to_pylist()]
+        again = later_first.column(ID).to_pylist() + rest
+        assert len(again) == len(set(again)) == 301

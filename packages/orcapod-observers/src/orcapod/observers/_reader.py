@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -39,10 +39,15 @@ from orcapod.observers.errors import (
     UnknownPipelineError,
     UnknownRunError,
 )
-from orcapod.protocols.database import validate_record_path
+from orcapod.protocols.database import (
+    DEFAULT_BATCH_ROWS,
+    check_batch_rows,
+    iter_records,
+    validate_record_path,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Iterable, Iterator, Mapping, Sequence
 
     from orcapod.protocols.database import ArrowDatabase
     from orcapod.protocols.values import RecordPath
@@ -158,6 +163,7 @@ _SEPARATOR = "\x1f"
 _PROBE = 16
 """Node records tried against every results table to find the one holding their results."""
 _SOURCE_RUN_ID = "__source_run_id"
+_PATH_NUMBER = "__reader_path_number"
 _EXPECTED_RUN = "__reader_expected_run"
 
 
@@ -307,6 +313,150 @@ class ObservabilityReader:
             filters[SUCCESS] = False
         parts = self._read(layout.logs, LOG_ID, node, filters)
         return _sort_chronologically(_combine(parts, LOG_SCHEMA))
+
+    def iter_batches(
+        self,
+        table: Literal["logs", "status"],
+        node: str | None = None,
+        run_id: str | None = None,
+        *,
+        failed_only: bool = False,
+        latest: bool = True,
+        batch_rows: int = DEFAULT_BATCH_ROWS,
+    ) -> Iterator[pa.RecordBatch]:
+        """The rows of :meth:`logs` or :meth:`status`, as record batches read from the store
+        a batch at a time, for tables larger than memory.
+
+        ``table`` names the method; the other arguments are its own. The
+        rows are the method's, in the order the store gives them (the methods
+        sort; sort batches yourself where order matters). Every batch has one
+        schema: the documented columns (LOG_SCHEMA or STATUS_SCHEMA), then the
+        tag columns of every node read, merged as the method merges them; a
+        node none of whose rows match ``run_id`` (or ``failed_only``) still
+        adds its tag columns, null, where the method leaves them out. At most
+        ``batch_rows`` rows a batch, none empty; nothing when nothing matches.
+
+        Memory holds about one batch of the store, whatever the number of
+        rows: ``logs`` and ``status(latest=False)`` filter each batch as it is
+        read. ``status`` with ``latest`` (its default) reads the store twice:
+        first the columns that decide a packet's current state (ids, run,
+        node, packet key, time, attempt, state) of every event, which it
+        keeps, then the chosen events, whole, a batch at a time.
+
+        Raises:
+            ValueError: ``table`` is not ``"logs"`` or ``"status"``, or ``batch_rows``
+                is not a whole number, 1 or more.
+            UnknownPipelineError, UnknownNodeError, UnknownRunError,
+            TagTypeConflictError: as the method raises them, at the call.
+        """
+        if table not in ("logs", "status"):
+            raise ValueError(
+                f"iter_batches reads the rows of 'logs' or 'status', got table={table!r}"
+            )
+        check_batch_rows(batch_rows)
+        layout = self._layout()
+        filters = self._filters(layout, node, run_id)
+        if table == "logs":
+            paths, id_column, schema = layout.logs, LOG_ID, LOG_SCHEMA
+            if failed_only:
+                filters[SUCCESS] = False
+        else:
+            paths, id_column, schema = layout.status, STATUS_ID, STATUS_SCHEMA
+        paths = [path for path in paths if node is None or path[2] == node]
+        merged = self._merged_schema(paths, id_column, schema)
+        if merged is None:
+            return iter(())
+        if table == "status" and latest:
+            chosen = self._chosen_events(layout, paths, filters, batch_rows, run_id is None)
+            return self._batches(paths, id_column, {}, merged, batch_rows, chosen)
+        return self._batches(paths, id_column, filters, merged, batch_rows, None)
+
+    def _merged_schema(
+        self, paths: Sequence[RecordPath], id_column: str, schema: pa.Schema
+    ) -> pa.Schema | None:
+        """The schema of the records of ``paths`` read together (as :func:`_combine` merges
+        them), from a one-row read of each; None when none holds a record."""
+        parts = []
+        for path in paths:
+            first = next(
+                iter_records(self._database, path, batch_rows=1, record_id_column=id_column), None
+            )
+            if first is not None:
+                parts.append((path, pa.Table.from_batches([first]).slice(0, 0)))
+        if not parts:
+            return None
+        return _combine(parts, schema).schema
+
+    def _batches(
+        self,
+        paths: Sequence[RecordPath],
+        id_column: str,
+        filters: Mapping[str, Any],
+        schema: pa.Schema,
+        batch_rows: int,
+        chosen: dict[RecordPath, tuple[pa.Array, pa.Array]] | None,
+    ) -> Iterator[pa.RecordBatch]:
+        """The records of ``paths`` matching ``filters`` (or, given ``chosen``, the events
+        chosen per path, with the state judged), in ``schema``, a store batch at a time."""
+        for path in paths:
+            wanted = None if chosen is None else chosen.get(path)
+            if chosen is not None and wanted is None:
+                continue
+            read = iter_records(
+                self._database, path, batch_rows=batch_rows, record_id_column=id_column
+            )
+            for batch in read:
+                rows = pa.Table.from_batches([batch])
+                if wanted is not None:
+                    at = pc.index_in(rows[id_column], value_set=wanted[0])
+                    rows = rows.filter(pc.is_valid(at))
+                    at = at.filter(pc.is_valid(at))
+                    states = wanted[1].take(at).cast(rows[STATE].type)
+                    rows = rows.set_column(rows.schema.get_field_index(STATE), STATE, states)
+                for name, value in filters.items():
+                    rows = rows.filter(_equal(rows[name], value))
+                if rows.num_rows:
+                    yield from _conformed(rows, schema).to_batches()
+
+    def _chosen_events(
+        self,
+        layout: _Layout,
+        paths: Sequence[RecordPath],
+        filters: Mapping[str, Any],
+        batch_rows: int,
+        across_runs: bool,
+    ) -> dict[RecordPath, tuple[pa.Array, pa.Array]]:
+        """Per path, the ids of the events :meth:`status` keeps (the latest of each
+        packet) and their states as it shows them, from the deciding columns only."""
+        keys = [STATUS_ID, RUN_ID, NODE_LABEL, NODE_HASH, PACKET_KEY, TIMESTAMP, ATTEMPT, STATE]
+        parts = []
+        for number, path in enumerate(paths):
+            pieces = []
+            for batch in iter_records(
+                self._database, path, batch_rows=batch_rows, record_id_column=STATUS_ID
+            ):
+                rows = pa.Table.from_batches([batch])
+                for name, value in filters.items():
+                    rows = rows.filter(_equal(rows[name], value))
+                present = [name for name in keys if name in rows.column_names]
+                pieces.append(rows.select(present))
+            if pieces:
+                events = pa.concat_tables(pieces)
+                events = events.append_column(_PATH_NUMBER, pa.repeat(number, events.num_rows))
+                parts.append((path, events))
+        if not parts:
+            return {}
+        events = _combine(parts, STATUS_SCHEMA).select([*keys, _PATH_NUMBER])
+        current = self._current(layout, events, across_runs=across_runs)
+        chosen = {}
+        for number, path in enumerate(paths):
+            mine = current.filter(pc.equal(current[_PATH_NUMBER], number))
+            if mine.num_rows:
+                chosen[path] = (
+                    mine[STATUS_ID].combine_chunks(),
+                    mine[STATE].combine_chunks(),
+                )
+        return chosen
 
     def summary(self) -> pa.Table:
         """Per node, how many packets ended in each state in the latest run (SUMMARY_SCHEMA).
@@ -800,6 +950,24 @@ def _lost_in(events: pa.Table, runs: pa.Table) -> pa.Table:
     )
     marked = pc.if_else(lost, pa.scalar("LOST", states.type), states)
     return events.set_column(events.schema.get_field_index(STATE), STATE, marked)
+
+
+def _equal(column: pa.ChunkedArray, value: Any) -> pa.ChunkedArray:
+    """Where ``column`` equals ``value`` (as a store's match by value: null never equals)."""
+    return pc.fill_null(pc.equal(column, pa.scalar(value, column.type)), False)
+
+
+def _conformed(rows: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``rows`` in ``schema``: its columns in its order and types, null where ``rows``
+    lacks one (a node without that tag, a table of an earlier layout)."""
+    columns = []
+    for field in schema:
+        if field.name in rows.column_names:
+            column = rows[field.name]
+            columns.append(column if column.type == field.type else column.cast(field.type))
+        else:
+            columns.append(pa.nulls(rows.num_rows, field.type))
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
 def _combine(parts: Sequence[tuple[RecordPath, pa.Table]], schema: pa.Schema) -> pa.Table:

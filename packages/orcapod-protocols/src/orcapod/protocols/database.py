@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -16,12 +16,15 @@ if TYPE_CHECKING:
     from orcapod.protocols.values import RecordPath
 
 __all__ = [
+    "DEFAULT_BATCH_ROWS",
     "DEFAULT_RETENTION_HOURS",
     "MAX_PATH_COMPONENT_LENGTH",
     "ArrowDatabase",
     "Compaction",
     "RecordCursor",
+    "check_batch_rows",
     "flush_paths",
+    "iter_records",
     "read_new_records",
     "validate_record_path",
 ]
@@ -101,6 +104,19 @@ class ArrowDatabase(Protocol):
     reads any other backend whole and drops what it returned before. The
     store toolkit (:class:`~orcapod.protocols.store.BaseArrowDatabase`) has it,
     and its engines may read only what is new (``_read_new``).
+
+    A backend may also offer reads in batches, for paths larger than memory:
+    ``iter_all_records(path, *, batch_rows=DEFAULT_BATCH_ROWS,
+    record_id_column=None)`` returning an iterator of ``pyarrow.RecordBatch``:
+    the rows :meth:`get_all_records` returns (stored and pending, the same
+    columns and types), in batches of at most ``batch_rows`` rows, never
+    empty, read as they are asked for, so that memory holds about one batch.
+    An unknown path yields no batch (where ``get_all_records`` returns None).
+    The path is checked, and a closed store refused, at the call; the rows are
+    those stored or pending then (rows added while iterating may or may not
+    come), each once. Callers go through :func:`iter_records`, which reads any
+    other backend whole and cuts it into batches. The store toolkit has it
+    (:meth:`~orcapod.protocols.store.BaseArrowDatabase.iter_all_records`).
 
     A backend whose reads slow down as small writes accumulate may also offer
     ``compact(*, retention_hours)`` returning a list of :class:`Compaction`:
@@ -215,6 +231,55 @@ class ArrowDatabase(Protocol):
     def close(self) -> None:
         """Flush and release resources. Closing twice is harmless."""
         ...
+
+
+DEFAULT_BATCH_ROWS = 65_536
+"""Rows per batch of reads in batches (``iter_all_records``, :func:`iter_records`) by default."""
+
+
+def check_batch_rows(batch_rows: object) -> int:
+    """``batch_rows`` checked to be a whole number of rows, 1 or more.
+
+    Raises:
+        ValueError: it is not an int (a bool is not), or less than 1.
+    """
+    if isinstance(batch_rows, bool) or not isinstance(batch_rows, int) or batch_rows < 1:
+        raise ValueError(
+            f"batch_rows must be a whole number of rows, 1 or more, got {batch_rows!r}"
+        )
+    return batch_rows
+
+
+def iter_records(
+    database: ArrowDatabase,
+    path: RecordPath,
+    *,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    record_id_column: str | None = None,
+) -> Iterator[pa.RecordBatch]:
+    """The records at ``path`` (stored and pending) as record batches of at most
+    ``batch_rows`` rows: what ``get_all_records`` returns, never a whole table at once
+    where the store can read in batches.
+
+    A database with ``iter_all_records`` (every store built on the store
+    toolkit) reads in batches itself; any other is read whole
+    (``get_all_records``) and cut into batches. An unknown path yields none;
+    no batch is empty.
+
+    Raises:
+        ValueError: ``batch_rows`` is not a whole number, 1 or more.
+    """
+    check_batch_rows(batch_rows)
+    native = getattr(database, "iter_all_records", None)
+    if native is not None:
+        batches: Iterator[pa.RecordBatch] = native(
+            path, batch_rows=batch_rows, record_id_column=record_id_column
+        )
+        return batches
+    table = database.get_all_records(path, record_id_column=record_id_column)
+    if table is None:
+        return iter(())
+    return (b for b in table.to_batches(max_chunksize=batch_rows) if b.num_rows)
 
 
 def flush_paths(database: ArrowDatabase, paths: Collection[RecordPath]) -> None:

@@ -25,11 +25,16 @@ from typing import TYPE_CHECKING, Any, Self
 
 import pyarrow as pa
 
-from orcapod.protocols.database import RecordCursor, validate_record_path
+from orcapod.protocols.database import (
+    DEFAULT_BATCH_ROWS,
+    RecordCursor,
+    check_batch_rows,
+    validate_record_path,
+)
 from orcapod.protocols.errors import DatabaseError, DuplicateRecordError, RecordSchemaError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Collection, Iterable, Set
+    from collections.abc import Callable, Collection, Iterable, Iterator, Set
     from types import TracebackType
 
     from orcapod.protocols.values import RecordPath
@@ -157,6 +162,21 @@ class BaseArrowDatabase:
     def _read_all(self, path: RecordPath) -> pa.Table | None:
         """Every row stored or pending at ``path``, or None."""
         raise NotImplementedError
+
+    def _iter_all(self, path: RecordPath, batch_rows: int) -> Iterable[pa.Table | pa.RecordBatch]:
+        """Every row stored or pending at ``path``, in pieces read as they are asked for.
+
+        Called with the lock held, which the iteration of what it returns is
+        not: take under it what the read needs (the files of the table's
+        current version, the pending rows), and read the rows lazily, a piece
+        of about ``batch_rows`` rows (or one file, one row group) at a time.
+        Pieces are tables or record batches in the rows' schema; the base
+        class cuts them into batches of at most ``batch_rows`` rows and joins
+        small ones. By default :meth:`_read_all`, read at once: correct for
+        every engine, but it holds the whole path in memory.
+        """
+        rows = self._read_all(path)
+        return () if rows is None else (rows,)
 
     def _read_matching(
         self, path: RecordPath, schema: pa.Schema, column_values: Mapping[str, Any]
@@ -375,6 +395,37 @@ class BaseArrowDatabase:
         path = validate_record_path(path)
         return self._read(path, record_id_column, lambda _: self._read_all(path))
 
+    def iter_all_records(
+        self,
+        path: RecordPath,
+        *,
+        batch_rows: int = DEFAULT_BATCH_ROWS,
+        record_id_column: str | None = None,
+    ) -> Iterator[pa.RecordBatch]:
+        """Every record at ``path``, stored and pending, as record batches read one at a time.
+
+        The rows, columns and types of :meth:`get_all_records`, in batches of
+        at most ``batch_rows`` rows, none empty; an unknown path yields none.
+        The engine reads a batch when it is asked for (see :meth:`_iter_all`),
+        so memory holds about one batch, not the path. The path and the
+        arguments are checked at the call, where a closed store is refused
+        too; the rows are those stored or pending at the call, each once
+        (rows added while iterating may or may not come). The store's lock is
+        not held between batches.
+
+        Raises:
+            ValueError: ``batch_rows`` is not a whole number, 1 or more.
+            DatabaseError: the store is closed, or ``record_id_column`` is a data column.
+        """
+        path = validate_record_path(path)
+        check_batch_rows(batch_rows)
+        with self._lock:
+            schema = self._readable_schema(path, record_id_column)
+            if schema is None:
+                return iter(())
+            pieces = self._iter_all(path, batch_rows)
+        return _presented(_rebatched(pieces, batch_rows), record_id_column)
+
     def get_records_with_column_value(
         self,
         path: RecordPath,
@@ -484,6 +535,61 @@ class BaseArrowDatabase:
     def _require_open(self) -> None:
         if self._closed:
             raise DatabaseError(self._closed_message())
+
+
+def _rebatched(
+    pieces: Iterable[pa.Table | pa.RecordBatch], batch_rows: int
+) -> Iterator[pa.RecordBatch]:
+    """``pieces`` as record batches of exactly ``batch_rows`` rows but the last (fewer),
+    none empty, all in the first piece's schema: pieces are cut where they are larger
+    and joined where smaller (a copy of at most one batch); slices otherwise copy nothing."""
+    schema: pa.Schema | None = None
+    waiting: list[pa.RecordBatch] = []
+    waiting_rows = 0
+    for piece in pieces:
+        for batch in piece.to_batches() if isinstance(piece, pa.Table) else (piece,):
+            if batch.num_rows == 0:
+                continue
+            if schema is None:
+                schema = batch.schema
+            elif not batch.schema.equals(schema, check_metadata=True):
+                batch = _in_schema(batch, schema)
+            while batch.num_rows:
+                room = batch_rows - waiting_rows
+                head = batch.slice(0, room)
+                batch = batch.slice(head.num_rows)
+                if not waiting and head.num_rows == batch_rows:
+                    yield head
+                    continue
+                waiting.append(head)
+                waiting_rows += head.num_rows
+                if waiting_rows == batch_rows:
+                    yield _joined(waiting)
+                    waiting, waiting_rows = [], 0
+    if waiting:
+        yield _joined(waiting)
+
+
+def _in_schema(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """``batch`` with ``schema``: its metadata, or its types where an engine's piece differs."""
+    if batch.schema.equals(schema, check_metadata=False):
+        return pa.RecordBatch.from_arrays(batch.columns, schema=schema)
+    return batch.rename_columns(schema.names).cast(schema)
+
+
+def _joined(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
+    return batches[0] if len(batches) == 1 else pa.concat_batches(batches)
+
+
+def _presented(
+    batches: Iterator[pa.RecordBatch], record_id_column: str | None
+) -> Iterator[pa.RecordBatch]:
+    """Engine batches (ids in column 0) with the ids dropped, or in ``record_id_column``."""
+    for batch in batches:
+        if record_id_column is None:
+            yield batch.remove_column(0)
+        else:
+            yield batch.rename_columns([record_id_column, *batch.schema.names[1:]])
 
 
 # -- the rules, for engines checking again at commit ------------------------------------

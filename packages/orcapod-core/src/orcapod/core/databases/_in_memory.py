@@ -132,6 +132,11 @@ class _PathRecords:
             self._whole = pa.concat_tables(self._segments)
         return self._whole
 
+    def segments(self) -> list[pa.Table]:
+        """Every stored row, as the segments holding them now (stored tables, ids first)."""
+        self._compact()
+        return list(self._segments)
+
     def _compact(self) -> None:
         """Concatenate the recent batches into a segment, then merge the newest segments."""
         if not self._recent:
@@ -201,6 +206,10 @@ class InMemoryArrowDatabase(BaseArrowDatabase):
 
     def _read_all(self, path: RecordPath) -> pa.Table | None:
         return self._paths[path].whole()
+
+    def _iter_all(self, path: RecordPath, batch_rows: int) -> Iterable[pa.Table]:
+        """The segments of the path as they are now: batches are slices of them (no copy)."""
+        return self._paths[path].segments()
 
     def _list_paths(self, prefix: RecordPath) -> Iterable[RecordPath]:
         return list(self._paths)

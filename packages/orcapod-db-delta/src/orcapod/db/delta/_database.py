@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 import time
 import warnings
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,7 +33,7 @@ from orcapod.protocols.store import BaseArrowDatabase, check_schema
 
 if TYPE_CHECKING:
     import os
-    from collections.abc import Callable, Iterable, Set
+    from collections.abc import Callable, Iterable, Iterator, Set
 
     from orcapod.protocols.store import NewRecords
     from orcapod.protocols.values import RecordPath
@@ -100,6 +102,16 @@ def _corrupted(
     return StoreCorruptedError(
         f"the Delta table at {str(directory)!r} is damaged: {what}; {repair}"
     )
+
+
+@dataclass
+class ScanReads:
+    """What reads in batches (``iter_all_records``) read from data files: files, row groups
+    and their rows, counted as each is read. Per store, for tests and benchmarks."""
+
+    files: int = 0
+    row_groups: int = 0
+    rows: int = 0
 
 
 @dataclass
@@ -324,6 +336,39 @@ class _PathState:
         layout, every_file = self.layout, self._read_all()
         return self._checked(lambda: layout.from_physical(every_file))
 
+    def batches_at_version(self, reads: ScanReads, batch_rows: int) -> Iterator[pa.Table]:
+        """Every row stored at ``version`` (ids first), read a row group at a time.
+
+        The files are those of the version now; they are read as the iterator
+        is advanced, each row group in pieces of at most ``batch_rows`` rows
+        (Parquet's batch reader: a large row group written by another tool is
+        not read whole either), and let go. ``reads`` counts what was read.
+        """
+        table, layout = self.table, self.layout
+        if table is None or layout is None:
+            return iter(())
+        files = [_local_file(uri) for uri in table.file_uris()]
+        return self._row_groups(files, layout, reads, batch_rows)
+
+    def _row_groups(
+        self, files: list[Path], layout: TableLayout, reads: ScanReads, batch_rows: int
+    ) -> Iterator[pa.Table]:
+        for file in files:
+            try:
+                parquet = pq.ParquetFile(file)
+                reads.files += 1
+                for group in range(parquet.num_row_groups):
+                    reads.row_groups += 1
+                    pieces = parquet.iter_batches(
+                        batch_size=batch_rows, row_groups=[group], use_threads=False
+                    )
+                    for piece in pieces:
+                        reads.rows += piece.num_rows
+                        rows = pa.Table.from_batches([piece])
+                        yield self._checked(partial(layout.from_physical, rows))
+            except (OSError, pa.ArrowException) as error:
+                raise _corrupted(self.directory, error, file) from error
+
     def rows_added(self, since: int) -> pa.Table | None:
         """The rows (ids first) appended in versions ``since + 1`` to ``version``; None
         when the Delta log cannot say (rows rewritten or deleted, the log cleaned up)."""
@@ -417,6 +462,7 @@ class DeltaTableDatabase(BaseArrowDatabase):
         self._root = location.resolve()
         self._paths: dict[RecordPath, _PathState] = {}
         self._lookup_reads = LookupReads()
+        self._scan_reads = ScanReads()
         self._new_layout: TableLayout | None = None
 
     @property
@@ -499,6 +545,14 @@ class DeltaTableDatabase(BaseArrowDatabase):
         if not parts:
             return None
         return parts[0] if len(parts) == 1 else pa.concat_tables(parts)
+
+    def _iter_all(self, path: RecordPath, batch_rows: int) -> Iterable[pa.Table]:
+        """The table's files at its latest version, read one row group at a time, then the
+        pending rows (as they are now)."""
+        state = self._readable_state(path)
+        stored = state.batches_at_version(self._scan_reads, batch_rows)
+        pending = state.pending_rows()
+        return stored if pending is None else itertools.chain(stored, (pending,))
 
     def _read_new(self, path: RecordPath, position: object) -> tuple[pa.Table | None, object]:
         """Rows of the data files the Delta log says were appended since table version

@@ -13,6 +13,7 @@ import os
 import time
 import weakref
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -88,6 +89,17 @@ class _PathSchemaConflict(Exception):
 
 
 _ID_FIELD = pa.field(ID_COLUMN, pa.large_string(), nullable=False)
+
+
+@dataclass
+class ScanReads:
+    """What reads in batches (``iter_all_records``) read: queries and the rows they
+    returned, counted as each page is read. Per store, for tests and benchmarks."""
+
+    queries: int = 0
+    rows: int = 0
+
+
 _FLUSH_ATTEMPTS = 5
 _FEW_IDS = 16
 """Lookups of at most this many ids slice pending rows out instead of concatenating them."""
@@ -124,6 +136,7 @@ class SQLDatabase(BaseArrowDatabase):
         self._metadata = sa.MetaData(schema=self._schema)
         self._catalog = catalog_table(self._metadata)
         self._paths: dict[RecordPath, PathTable] = {}
+        self._scan_reads = ScanReads()
         # A database dropped without close() still closes its pooled connections
         # (Python 3.13 warns about a garbage-collected, unclosed sqlite3 connection).
         weakref.finalize(self, self._engine.dispose)
@@ -487,6 +500,58 @@ class SQLDatabase(BaseArrowDatabase):
         found = self._select(stored, None) if stored.in_catalog else None
         return _combine(found, stored.pending_table())
 
+    def _iter_all(self, path: RecordPath, batch_rows: int) -> Iterable[pa.Table]:
+        """The stored rows a page of ``batch_rows`` at a time, then the pending rows (as
+        they are now) but those a flush meanwhile stored; see :meth:`_pages`."""
+        stored = self._paths[path]
+        pending = stored.pending_table()
+        if not stored.in_catalog:
+            return () if pending is None else (pending,)
+        return self._pages(stored, pending, batch_rows)
+
+    def _pages(
+        self, stored: PathTable, pending: pa.Table | None, batch_rows: int
+    ) -> Iterator[pa.Table]:
+        """The stored rows in pages of ``batch_rows`` rows in the order of their ids, each
+        read when asked for by one query on the primary key (``id > last ORDER BY id
+        LIMIT n``), then ``pending``.
+
+        No cursor, transaction or connection is held between pages, so a
+        caller that takes its time over each batch blocks no writer (SQLite)
+        and holds back no vacuum (PostgreSQL); a page costs the same wherever
+        it starts. Rows another process commits meanwhile are read if their
+        ids come after the page read last. ``pending`` rows stored meanwhile
+        (a flush, or another process storing the id) come once, from storage.
+        """
+        pending_ids = None if pending is None else pending.column(0).combine_chunks()
+        stored_pending: list[pa.Array] = []
+        last: str | None = None
+        while True:
+            with self._lock:
+                self._require_open()
+                after = None
+                if last is not None:
+                    after = stored.table.c[ID_COLUMN] > self._query_ids([last])[0]
+                page = self._select(stored, after, first_by_id=batch_rows)
+            if page is None:
+                break
+            self._scan_reads.queries += 1
+            self._scan_reads.rows += page.num_rows
+            ids = page.column(0)
+            if pending_ids is not None:
+                stored_pending.append(ids.filter(pc.is_in(ids, pending_ids)).combine_chunks())
+            last = ids[-1].as_py()
+            yield page
+            if page.num_rows < batch_rows:
+                break
+        if pending is None:
+            return
+        found = [ids for ids in stored_pending if len(ids)]
+        if found:
+            taken = pa.concat_arrays(found)
+            pending = pending.filter(pc.invert(pc.is_in(pending.column(0), taken)))
+        yield pending
+
     def _read_new(self, path: RecordPath, position: object) -> tuple[pa.Table | None, object]:
         """The rows stored since ``position``, and the pending rows.
 
@@ -648,9 +713,12 @@ class SQLDatabase(BaseArrowDatabase):
         stored: PathTable,
         condition: sa.ColumnElement[bool] | None,
         conn: sa.Connection | None = None,
+        *,
+        first_by_id: int | None = None,
     ) -> pa.Table | None:
         """The stored rows matching ``condition`` (all when None), ids first; read on
-        ``conn`` where given (inside its transaction), else on a connection of its own."""
+        ``conn`` where given (inside its transaction), else on a connection of its own.
+        ``first_by_id``: only that many rows, the first in the order of their ids."""
         table = stored.table
         selected: list[sa.ColumnElement[Any]] = [table.c[ID_COLUMN]]
         for sql_name, codec in zip(stored.sql_columns, stored.codecs, strict=True):
@@ -661,6 +729,8 @@ class SQLDatabase(BaseArrowDatabase):
         query = sa.select(*selected)
         if condition is not None:
             query = query.where(condition)
+        if first_by_id is not None:
+            query = query.order_by(table.c[ID_COLUMN]).limit(first_by_id)
         dialect = self._engine.dialect
         # Where no column's type converts what the driver returns, its own tuples are
         # taken as they are (SQLAlchemy's Row objects cost a third of a large read).

@@ -42,6 +42,7 @@ from orcapod.protocols.database import (
     ArrowDatabase,
     _flushes_paths,
     flush_paths,
+    iter_records,
     read_new_records,
 )
 from orcapod.protocols.errors import (
@@ -324,6 +325,7 @@ _PATH_USES: dict[str, Callable[[ArrowDatabase, Any], object]] = {
         path, {"version": 1}
     ),
     "list_paths": lambda db, path: db.list_paths(path),
+    "iter_records": lambda db, path: list(iter_records(db, path)),
 }
 
 
@@ -1020,6 +1022,85 @@ class ArrowDatabaseContract:
                 assert all(row["subject"] == f"subject-{k}" for k, row in rows.items())
 
         check()
+
+    # -- reads in batches (iter_records, iter_all_records) -----------------------------
+
+    def test_reading_in_batches_gives_what_get_all_records_gives_stored_and_pending(
+        self, database: ArrowDatabase
+    ) -> None:
+        """Every type (maps, lists, structs, time zones), stored rows and pending ones: the
+        batches joined are get_all_records' table, with the ids asked for or without."""
+        every = _with_ids(_every_type_table(), _EVERY_TYPE_IDS)
+        database.add_records(_PATH, every.slice(0, 2), _ID, flush=True)
+        database.add_records(_PATH, every.slice(2, 1), _ID)  # pending
+        database.add_record(_PATH, _EVERY_TYPE_IDS[3], every.slice(3, 1).drop_columns([_ID]))
+        whole = database.get_all_records(_PATH, record_id_column=_ID)
+        for batch_rows in (1, 3, 1000):
+            batches = list(
+                iter_records(database, _PATH, batch_rows=batch_rows, record_id_column=_ID)
+            )
+            assert all(isinstance(batch, pa.RecordBatch) for batch in batches)
+            assert all(0 < batch.num_rows <= batch_rows for batch in batches)
+            joined = pa.Table.from_batches(batches)
+            _assert_same_records(_sorted_by_id(joined), _sorted_by_id(whole))
+            _assert_same_records(_sorted_by_id(joined), _every_type_table())
+        without = list(iter_records(database, _PATH, batch_rows=2))
+        assert all(batch.schema.names == _EVERY_TYPE_SCHEMA.names for batch in without)
+        assert sum(batch.num_rows for batch in without) == len(_EVERY_TYPE_IDS)
+
+    def test_batches_never_exceed_batch_rows_and_hold_every_record_once(
+        self, database: ArrowDatabase
+    ) -> None:
+        database.add_records(_PATH, _numbered(0, 700), _ID, flush=True)
+        for start in range(700, 1000, 50):  # many small batches, half of them pending
+            database.add_records(_PATH, _numbered(start, start + 50), _ID, flush=start < 850)
+        expected = [f"n{k}" for k in range(1000)]
+        for batch_rows in (1, 7, 256, 999, 1000, 5000):
+            batches = list(
+                iter_records(database, _PATH, batch_rows=batch_rows, record_id_column=_ID)
+            )
+            sizes = [batch.num_rows for batch in batches]
+            assert all(0 < size <= batch_rows for size in sizes), (batch_rows, sizes)
+            ids = [i for batch in batches for i in batch.column(0).to_pylist()]
+            assert sorted(ids) == sorted(expected), f"batch_rows={batch_rows}"
+            if batch_rows >= 256:
+                assert len(batches) <= -(-1000 // batch_rows) + 8, (batch_rows, sizes)
+
+    def test_reading_an_unknown_path_in_batches_yields_no_batch(
+        self, database: ArrowDatabase
+    ) -> None:
+        assert list(iter_records(database, _PATH)) == []
+        database.add_records(_OTHER_PATH, _simple_records(["r1"]), _ID)
+        assert list(iter_records(database, _PATH, record_id_column=_ID)) == []
+        assert list(iter_records(database, ("contract",))) == [], "a prefix is not a path"
+        database.add_records(_PATH, _simple_records([]), _ID)  # an empty batch makes no path
+        assert list(iter_records(database, _PATH)) == []
+
+    @pytest.mark.parametrize("batch_rows", [0, -1, True, 1.5, "10"])
+    def test_batch_rows_must_be_a_whole_number_of_rows(
+        self, database: ArrowDatabase, batch_rows: Any
+    ) -> None:
+        database.add_records(_PATH, _simple_records(["r1"]), _ID)
+        with pytest.raises(ValueError, match="batch_rows"):
+            list(iter_records(database, _PATH, batch_rows=batch_rows))
+
+    def test_batches_are_read_as_they_are_asked_for_and_a_closed_store_refuses(
+        self, database: ArrowDatabase
+    ) -> None:
+        """Taking some batches and dropping the rest is fine; after close() a read in
+        batches is refused, like every other read."""
+        database.add_records(_PATH, _numbered(0, 100), _ID, flush=True)
+        batches = iter_records(database, _PATH, batch_rows=10, record_id_column=_ID)
+        first = next(iter(batches))
+        assert first.num_rows == 10
+        database.add_records(_PATH, _numbered(100, 101), _ID)  # a write while reading
+        rest = [i for batch in batches for i in batch.column(0).to_pylist()]
+        seen = first.column(0).to_pylist() + rest
+        assert len(seen) == len(set(seen)), "a record came twice"
+        assert {f"n{k}" for k in range(100)} <= set(seen)
+        database.close()
+        with pytest.raises(DatabaseError):
+            list(iter_records(database, _PATH))
 
     # -- incremental reads (read_new_records, get_new_records) ------------------------
 

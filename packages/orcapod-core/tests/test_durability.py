@@ -225,10 +225,10 @@ def test_a_failing_database_flush_is_raised_and_the_observer_writes_nothing_afte
     observer = OrderChecking(database)
     with pytest.raises(OSError, match="disk full"):
         _pipeline(database, 10).run(observer=observer, flush_every=3)
-    # No checkpoint or node end told the observer to write after a failed results flush;
-    # the run's end (always called) says the run failed, and why. (The source node's end,
-    # before any packet, is the only write.)
-    assert observer.checked == [0]
+    # No checkpoint or node end told the observer to write after a failed results flush
+    # (the source node ends after its rows went through the function node, so it is told
+    # of no end either); the run's end (always called) says the run failed, and why.
+    assert observer.checked == []
     assert observer.reported
     [outcome] = observer.outcomes
     assert outcome.state is RunState.FAILED

@@ -19,7 +19,6 @@ from orcapod.core.pipeline import (
     Node,
     NodeCounts,
     Pipeline,
-    _nodes,
 )
 from orcapod.core.sources import DictSource
 from orcapod.protocols.data import Packet as PacketProtocol
@@ -581,24 +580,17 @@ def test_a_function_node_fed_by_another_is_told_its_count_before_its_packets(
 
 
 @pytest.mark.parametrize("orchestrator", ORCHESTRATORS)
-def test_an_upstream_failure_corrects_the_count_told_under_async(
-    orchestrator: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_an_upstream_failure_corrects_the_count_told(orchestrator: str) -> None:
     """chatty fails one of its 3 packets (error policy continue): halve reads 2 rows.
-    The sync run tells 2 (chatty's output is whole first). The async run, in batches
-    of one row, has halve start on chatty's first row: it is told 3, then 2 once
-    chatty has ended, so a bar ends at 2/2, not 2/3."""
-    monkeypatch.setattr(_nodes, "BATCH_ROWS", 1)
+    In batches of one row, halve starts on chatty's first row under both orchestrators:
+    it is told 3 (chatty's input count), then 2 once chatty has ended, so a bar ends at
+    2/2, not 2/3."""
     FAILING.add(2)
     observer = RecordingObserver()
-    result = _chained().run(orchestrator, observer=observer, error_policy="continue")
+    result = _chained().run(orchestrator, observer=observer, error_policy="continue", batch_rows=1)
     assert result.n_failed == 1
     assert result.nodes["halve"].computed == 2
-    expected = {
-        "sync": [("chatty", 3), ("halve", 2)],
-        "async": [("chatty", 3), ("halve", 3), ("halve", 2)],
-    }
-    assert observer.node_inputs == expected[orchestrator]
+    assert observer.node_inputs == [("chatty", 3), ("halve", 3), ("halve", 2)]
 
 
 class _SelfIsolatingFirstReleaseObserver(FirstReleaseObserver):

@@ -37,6 +37,11 @@ class Operator(ABC):
     inputs: tuple[int, int | None] = (1, 1)
     """(fewest, most) input streams; ``None``: no upper bound."""
 
+    streams: bool = False
+    """Whether the output for a whole input is the outputs for its parts, in order (one
+    input): a pipeline then computes each batch as it arrives, and holds none of the
+    rest. An operator that needs all of its input (a join, a group-by) says ``False``."""
+
     def __init__(self, *, label: str | None = None) -> None:
         self._label = label
 

@@ -29,6 +29,7 @@ class _ColumnOperator(Operator):
 
     part: int
     part_name: str
+    streams = True  # each row's columns alone
 
     def _schema_part(self, schemas: Sequence[tuple[Schema, Schema]]) -> Schema:
         return schemas[0][self.part]

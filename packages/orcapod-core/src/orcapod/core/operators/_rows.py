@@ -41,6 +41,8 @@ class Filter(Operator):
             not giving booleans.
     """
 
+    streams = True  # each row is kept or not on its own
+
     def __init__(
         self,
         predicate: pc.Expression | Predicate,

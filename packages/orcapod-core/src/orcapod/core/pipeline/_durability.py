@@ -59,6 +59,10 @@ DEFAULT_FLUSH_INTERVAL = 2.0
 DEFAULT_FLUSH_EVERY = 8_192
 """Finished packets between checkpoints: bounds what observers hold in memory."""
 
+MAX_PENDING_BYTES = 128 * 1024 * 1024
+"""Bytes of results stored but not yet durable that make a checkpoint due: a store that
+buffers its writes until a flush (Delta) holds no more than about this many."""
+
 
 def check_flush_options(flush_interval: float, flush_every: int) -> None:
     """Refuse a ``flush_interval`` or ``flush_every`` a run cannot keep.
@@ -112,6 +116,8 @@ class Checkpoints:
         self.lock = threading.Lock()
         self.finished = 0
         self.deadline = monotonic() + self.interval
+        self.pending_bytes = 0  # results stored since the last checkpoint (Arrow's nbytes)
+        self.max_pending_bytes = MAX_PENDING_BYTES
         self.nodes: list[FunctionNodeRun] = []
         self.failure: BaseException | None = None
         self._stopped = threading.Event()
@@ -151,6 +157,7 @@ class Checkpoints:
             for node in self.nodes:
                 node.store_progress()
             flush_paths(self.database, self.paths)
+            self.pending_bytes = 0
         except BaseException as error:
             if threading.current_thread() is not self._timer:  # the observer hears it here
                 for node in self.nodes:

@@ -12,7 +12,6 @@ import asyncio
 import os
 import signal
 import warnings
-from abc import ABC, abstractmethod
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,7 +36,7 @@ from orcapod.core.function_pods import INPUT_HASH, OUTPUT_HASH, canonical_output
 from orcapod.core.function_pods._file_outputs import FileInputs
 from orcapod.core.function_pods._result_cache import COMPUTED_AT, RUN_ID
 from orcapod.core.hashing import hash_table_rows
-from orcapod.core.pipeline._durability import HeldRecords, asyncio_checkpoints
+from orcapod.core.pipeline._durability import HeldRecords
 from orcapod.core.pipeline._records import (
     computed_path,
     computed_records,
@@ -48,6 +47,7 @@ from orcapod.core.pipeline._records import (
 )
 from orcapod.core.pipeline._run import PacketFailure
 from orcapod.core.streams import schemas_of, side_by_side
+from orcapod.core.streams._batches import BATCH_BYTES, BATCH_ROWS, BatchSize
 from orcapod.core.system_columns import PROVENANCE, PROVENANCE_TYPE, is_system_column
 from orcapod.core.types import Schema, value_checker
 from orcapod.core.types._annotations import leaf_type
@@ -74,12 +74,11 @@ _FOUND = ("found", None)
 """The outcome of a row whose result was found in the cache (at its own row of the lookup)."""
 _NO_OUTCOME = ("", None)
 """A row that has no outcome: it never ran (the run stopped first), or it was cancelled."""
-BATCH_ROWS = 8192
 MAX_FAILURE_MESSAGE = 10_000
 """Characters of a failed packet's error message kept in ``RunResult.failures``."""
 
 
-class Node(ABC):
+class Node:
     """One element of a compiled pipeline.
 
     Attributes:
@@ -134,37 +133,64 @@ class Node(ABC):
         tags, packets = self.output_schema()
         return tags.keys(), packets.keys()
 
-    @abstractmethod
-    def execute(self, inputs: Sequence[pa.Table], ctx: RunContext) -> pa.Table:
-        """Run this node on its inputs' full tables; return its own (with system columns)."""
-
     def as_table(self, *, include_system_columns: bool = False) -> pa.Table:
         """What this node gives for its current inputs, read from the store, never computed.
 
         One row per row of the node's current inputs that has its result stored:
         tag columns, packet columns (then system columns). Results of earlier
         inputs or of other code are not in it (see ``FunctionNode.history``); a
-        packet not computed yet, or whose function failed, is left out.
+        packet not computed yet, or whose function failed, is left out. For
+        results larger than memory, read :meth:`iter_batches`.
         """
-        return self._select(self._read({}), include_system_columns)
 
-    def _read(self, read: dict[Node, pa.Table]) -> pa.Table:
-        """``as_table(include_system_columns=True)``, once per read.
+        tables = list(self._read_tables(BatchSize()))
+        return self._select(pa.concat_tables(tables), include_system_columns)
 
-        ``read`` holds the tables of the nodes read so far by one outer read. A
-        node reached by several paths (a stream read by both branches of a
-        diamond) is read once, not once per path: that would double with every
-        diamond upstream.
+    def iter_batches(
+        self,
+        *,
+        include_system_columns: bool = False,
+        max_rows: int = BATCH_ROWS,
+        max_bytes: int = BATCH_BYTES,
+    ) -> Iterator[pa.RecordBatch]:
+        """:meth:`as_table`'s rows as Arrow record batches, read as they are needed.
+
+        The node's inputs are read a batch at a time too (sources, stored
+        results, operators that stream), so memory holds about a batch per
+        node, not the node's results: only an operator that needs all its input
+        (a join, a group-by) holds its inputs while it computes.
+
+        Args:
+            include_system_columns: also the ``__provenance`` column.
+            max_rows: most rows per batch.
+            max_bytes: most bytes (Arrow's ``nbytes``) per batch, unless one row
+                is larger: it is a batch of its own.
+
+        Raises:
+            ValueError: a bound is not a whole number of at least 1.
         """
-        table = read.get(self)
-        if table is None:
-            table = read[self] = self._current(read)
-        return table
 
-    @abstractmethod
-    def _current(self, read: dict[Node, pa.Table]) -> pa.Table:
-        """What :meth:`as_table` gives, with system columns; upstreams are read by
-        their :meth:`_read` with the same ``read``."""
+        size = BatchSize.of(
+            max_rows, max_bytes, ("max_rows", "max_bytes")
+        )  # checked now, not at the first batch
+        return self._iter_batches(size, include_system_columns)
+
+    def _iter_batches(
+        self, size: BatchSize, include_system_columns: bool
+    ) -> Iterator[pa.RecordBatch]:
+        for table in self._read_tables(size):
+            if table.num_rows:
+                selected = self._select(table, include_system_columns)
+                yield from selected.combine_chunks().to_batches()
+
+    def _read_tables(self, size: BatchSize, limit: int | None = None) -> Iterator[pa.Table]:
+        """The node's output tables in a read of its graph (at least one, maybe empty)."""
+        from orcapod.core.pipeline._streaming import drive, read_tasks
+
+        order, tasks = read_tasks(self, size, limit=limit)
+        for node, table in drive(order, tasks):
+            if node is self:
+                yield table
 
     def _observer(self, ctx: RunContext) -> ExecutionObserver:
         return ctx.observer.contextualize(*self.pipeline_path)
@@ -187,21 +213,8 @@ class SourceNode(Node):
 
     kind = "source"
 
-    def execute(self, inputs: Sequence[pa.Table], ctx: RunContext) -> pa.Table:
-        observer = self._observer(ctx)
-        observer.on_node_start(self.label, self.node_hash, self.output_schema()[0])
-        try:
-            table = self.stream.as_table(include_system_columns=True)
-            ctx.counts_of(self.label).rows += table.num_rows
-            return table
-        finally:
-            observer.on_node_end(self.label, self.node_hash)
-
     def as_table(self, *, include_system_columns: bool = False) -> pa.Table:
         return self.stream.as_table(include_system_columns=include_system_columns)
-
-    def _current(self, read: dict[Node, pa.Table]) -> pa.Table:
-        return self.stream.as_table(include_system_columns=True)
 
     def written_paths(self) -> tuple[RecordPath, ...]:
         return ()  # a source is read, never stored
@@ -212,25 +225,6 @@ class OperatorNode(Node):
 
     kind = "operator"
     stream: OperatorStream
-
-    def execute(self, inputs: Sequence[pa.Table], ctx: RunContext) -> pa.Table:
-        observer = self._observer(ctx)
-        observer.on_node_start(self.label, self.node_hash, self.output_schema()[0])
-        try:
-            tell_inputs(observer, self.label, sum(table.num_rows for table in inputs))
-            schemas = [schemas_of(stream) for stream in self.stream.inputs]
-            table = self.stream.operator.compute(inputs, schemas)
-            ctx.counts_of(self.label).rows += table.num_rows
-            _store_rows(self.database, self.pipeline_path, table)
-            return table
-        finally:
-            observer.on_node_end(self.label, self.node_hash)
-
-    def _current(self, read: dict[Node, pa.Table]) -> pa.Table:
-        inputs = [upstream._read(read) for upstream in self.upstreams]
-        schemas = [schemas_of(stream) for stream in self.stream.inputs]
-        table = self.stream.operator.compute(inputs, schemas)
-        return self._select(table, True)
 
 
 class FunctionNode(Node):
@@ -297,55 +291,6 @@ class FunctionNode(Node):
             upstreams=[(upstream.label, upstream.node_hash) for upstream in self.upstreams],
         )
 
-    def execute(self, inputs: Sequence[pa.Table], ctx: RunContext) -> pa.Table:
-        """Run over all input rows, batch by batch.
-
-        An executor that can usefully run several calls at once (an integer
-        ``concurrency`` above 1, such as a Ray cluster's) gets up to that many
-        packets of a batch in flight through its async path; otherwise
-        packets run one after another.
-        """
-        run = FunctionNodeRun(self, ctx)
-        concurrency = getattr(run.executor, "concurrency", 1)
-        if type(concurrency) is int and concurrency > 1:
-            return _run_coroutine(self._execute_concurrently(inputs[0], run, concurrency))
-        run.start()
-        try:
-            run.tell_inputs(inputs[0].num_rows)
-            parts = []
-            for rows in batches(inputs[0]):
-                batch = run.begin(rows)
-                try:
-                    for row in batch.pending:
-                        run.compute(batch, row)
-                except BaseException:
-                    run.finish(batch)  # keep what was computed before the failure
-                    raise
-                parts.append(run.finish(batch))
-            return pa.concat_tables(parts) if parts else run.empty_output(inputs[0])
-        finally:
-            run.end()
-
-    async def _execute_concurrently(
-        self, table: pa.Table, run: FunctionNodeRun, concurrency: int
-    ) -> pa.Table:
-        run.start()
-        try:
-            run.tell_inputs(table.num_rows)
-            with asyncio_checkpoints(run.ctx):
-                parts = []
-                for rows in batches(table):
-                    batch = run.begin(rows)
-                    try:
-                        await run.compute_pending_async(batch, concurrency)
-                    except BaseException:
-                        run.finish(batch)  # keep what was computed before the failure
-                        raise
-                    parts.append(run.finish(batch))
-                return pa.concat_tables(parts) if parts else run.empty_output(table)
-        finally:
-            run.end()
-
     def as_table(self, *, include_system_columns: bool = False) -> pa.Table:
         """The stored results of the node's current input packets, one row per input row.
 
@@ -358,44 +303,38 @@ class FunctionNode(Node):
         """
         return super().as_table(include_system_columns=include_system_columns)
 
-    def _current(self, read: dict[Node, pa.Table]) -> pa.Table:
-        parts = list(self._stored_results(self.upstreams[0]._read(read)))
-        return self._select(pa.concat_tables(parts) if parts else self._empty(), True)
-
-    def _stored_results(self, table: pa.Table) -> Iterator[pa.Table]:
-        """:meth:`as_table`'s rows (with every column), one batch of ``table`` at a time."""
+    def stored_results(self, rows: pa.Table) -> pa.Table:
+        """:meth:`as_table`'s rows (with every column) for these input rows (one piece)."""
         tag_schema, packet_schema = schemas_of(self.stream.input_stream)
-        output_types = self.function.output_schema()
-        arrow = Schema.of(output_types).to_arrow()
+        arrow = Schema.of(self.function.output_schema()).to_arrow()
+        system = [name for name in rows.column_names if is_system_column(name)]
+        tags = rows.select([*tag_schema, *system])
+        if rows.num_rows == 0:
+            return side_by_side(tags, arrow.empty_table())
         files = self.result_cache.file_outputs(self.function)
         present = [name for name in self.function.input_schema() if name in packet_schema]
         inputs = FileInputs.of(self.function.input_schema(), present)
-        for rows in batches(table):
-            system = [name for name in rows.column_names if is_system_column(name)]
-            packets = RowBlock(rows.select(list(packet_schema)), packet_schema)
-            found = self.result_cache.lookup_hashes(
-                self.function, packets.content_hashes(), files=files
-            )
-            if inputs is not None:  # an input file changed since its source read it
-                columns = {name: packets.values(name) for name in inputs.columns}
-                for row in inputs.changed(columns, range(rows.num_rows)):
-                    found.hits[row] = False
-            hits = pa.array(found.hits, pa.bool_())
-            tags = rows.select([*tag_schema, *system]).filter(hits)
-            yield side_by_side(tags, found.outputs.filter(hits).cast(arrow))
+        packets = RowBlock(rows.select(list(packet_schema)), packet_schema)
+        found = self.result_cache.lookup_hashes(
+            self.function, packets.content_hashes(), files=files
+        )
+        if inputs is not None:  # an input file changed since its source read it
+            columns = {name: packets.values(name) for name in inputs.columns}
+            for row in inputs.changed(columns, range(rows.num_rows)):
+                found.hits[row] = False
+        hits = pa.array(found.hits, pa.bool_())
+        return side_by_side(tags.filter(hits), found.outputs.filter(hits).cast(arrow))
 
     def preview(self, limit: int) -> tuple[pa.Table, int]:
         """The first ``limit`` rows of :meth:`as_table` and the node's input row count,
-        looking up only the batches of inputs needed to find them."""
-        table = self.upstreams[0]._read({})
-        parts, found = [], 0
-        for part in self._stored_results(table):
-            parts.append(part)
-            found += part.num_rows
-            if found >= limit:
-                break
-        rows = pa.concat_tables(parts) if parts else self._empty()
-        return self._select(rows, False).slice(0, limit), table.num_rows
+        looking up only the pieces of input needed to find them."""
+        from orcapod.core.pipeline._streaming import _FunctionRead, drive, read_tasks
+
+        order, tasks = read_tasks(self, BatchSize(), limit=limit)
+        parts = [table for node, table in drive(order, tasks) if node is self]
+        task = tasks[self]
+        assert isinstance(task, _FunctionRead)
+        return self._select(pa.concat_tables(parts), False).slice(0, limit), task.received
 
     def history(self) -> pa.Table:
         """Every result this node has stored, in any run, for any input it was given.
@@ -483,11 +422,6 @@ def tell_inputs(observer: ExecutionObserver, label: str, count: int | None) -> N
         hook(label, count)
 
 
-def batches(table: pa.Table) -> list[pa.Table]:
-    """``table`` in tables of at most ``BATCH_ROWS`` rows (none if it is empty)."""
-    return [pa.Table.from_batches([b]) for b in table.to_batches(max_chunksize=BATCH_ROWS)]
-
-
 class _Batch:
     """One batch of a function node's input rows, and what became of each."""
 
@@ -542,6 +476,16 @@ class _Batch:
         # computed_rows and failed_rows recorded for explain (FunctionNodeRun._note_called)
         self.noted_computed = 0
         self.noted_failed = 0
+
+    def release(self) -> None:
+        """Let go of what only the calls and the output needed (the batch is finished)."""
+        self.arguments = []
+        self.columns = []
+        self.outputs = None
+        self.found = None
+        self.found_hashes = None
+        self.stored_parts = []
+        self.stored_hashes = []
 
 
 class FunctionNodeRun:
@@ -841,7 +785,15 @@ class FunctionNodeRun:
             raise first_error(failed) from None
 
     def finish(self, batch: _Batch) -> pa.Table:
-        """Settle duplicates, store new results and records; the batch's output rows."""
+        """Settle duplicates, store new results and records; the batch's output rows.
+
+        What the batch held for its calls (arguments, computed values, the
+        results found) is let go; until its results are durable it keeps only its
+        input rows, to report them should the results be lost. When what the run
+        holds until its next checkpoint (results stored, input rows of batches
+        kept) passes ``Checkpoints.max_pending_bytes`` (large values, such as
+        arrays), a checkpoint is taken now.
+        """
         self._settle_duplicates(batch)
         self._store_computed(batch)
         self._note_called(batch, final=True)
@@ -862,6 +814,14 @@ class FunctionNodeRun:
         table = side_by_side(batch.tags.table.take(pa.array(kept, pa.int64())), output_columns)
         self._record(batch, kept, table, output_hashes)
         self.counts.rows += len(kept)
+        batch.release()
+        checkpoints = self.checkpoints
+        if not batch.computed_rows and self.unflushed and self.unflushed[-1] is batch:
+            self.unflushed.pop()  # nothing of it to make durable, or to report lost
+        else:
+            checkpoints.pending_bytes += batch.rows.nbytes
+        if checkpoints.pending_bytes >= checkpoints.max_pending_bytes:
+            checkpoints.checkpoint()
         return table
 
     def store_progress(self) -> None:
@@ -925,6 +885,7 @@ class FunctionNodeRun:
         batch.stored_parts.append(part)
         batch.stored_hashes.append(hashes)
         batch.stored = end
+        self.checkpoints.pending_bytes += part.nbytes
 
     def _note_called(self, batch: _Batch, *, final: bool = False) -> None:
         """Record what became of the batch's packets since the last time, in one write,

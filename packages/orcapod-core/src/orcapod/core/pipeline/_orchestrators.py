@@ -6,12 +6,9 @@ import asyncio
 import signal
 import uuid
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from time import perf_counter
 from typing import TYPE_CHECKING
-
-import pyarrow as pa
 
 from orcapod.core.errors import OrcapodError, RunInterrupted
 from orcapod.core.pipeline._durability import (
@@ -23,21 +20,27 @@ from orcapod.core.pipeline._durability import (
 )
 from orcapod.core.pipeline._nodes import (
     FunctionNode,
-    FunctionNodeRun,
     Node,
-    OperatorNode,
-    SourceNode,
-    batches,
     carried,
     first_error,
     record_runs,
     uncarried,
 )
 from orcapod.core.pipeline._run import RunContext, RunResult
+from orcapod.core.pipeline._streaming import (
+    FunctionRunTask,
+    RowCounts,
+    Task,
+    drive,
+    run_task,
+)
+from orcapod.core.streams._batches import BATCH_BYTES, BATCH_ROWS, BatchSize
 from orcapod.protocols.isolation import isolate
 from orcapod.protocols.values import RunInfo, RunOutcome, RunState
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from orcapod.core.pipeline._pipeline import Pipeline
     from orcapod.protocols.executors import PacketFunctionExecutor
     from orcapod.protocols.observability import ExecutionObserver
@@ -59,11 +62,15 @@ class Orchestrator(ABC):
         run_id: str | None = None,
         flush_interval: float = DEFAULT_FLUSH_INTERVAL,
         flush_every: int = DEFAULT_FLUSH_EVERY,
+        batch_rows: int = BATCH_ROWS,
+        batch_bytes: int = BATCH_BYTES,
     ) -> RunResult:
         """Run every node of ``pipeline`` once and say what happened.
 
         ``observer.on_run_start`` is called before any node runs and
-        ``on_run_end`` always, however the run ends. Finished work becomes
+        ``on_run_end`` always, however the run ends. Nodes hand each other
+        tables of at most ``batch_rows`` rows and ``batch_bytes`` bytes (a row
+        larger than that travels alone). Finished work becomes
         durable at checkpoints, every ``flush_interval`` seconds and every
         ``flush_every`` finished packets, results before the observer's rows
         (see ``_durability``). SIGTERM, SIGINT and SIGHUP stop the run cleanly:
@@ -75,8 +82,10 @@ class Orchestrator(ABC):
         Raises:
             BaseException: with ``error_policy="fail_fast"``, the first packet's error,
                 unchanged; any error outside a packet.
-            ValueError: a bad ``flush_interval`` or ``flush_every``.
+            ValueError: a bad ``flush_interval``, ``flush_every``, ``batch_rows`` or
+                ``batch_bytes``.
         """
+        size = BatchSize(batch_rows, batch_bytes)
         observer = isolate(observer)  # an observer's failure never fails the run
         checkpoints = Checkpoints(
             pipeline.database,
@@ -100,6 +109,7 @@ class Orchestrator(ABC):
             checkpoints=checkpoints,
             interruption=interruption,
             executor=executor,
+            batch=size,
         )
         for node in pipeline.nodes.values():  # what a node shows in a notebook
             node.latest_run = (ctx.run_id, ctx.counts_of(node.label))
@@ -164,19 +174,19 @@ class Orchestrator(ABC):
 
 
 class SyncPipelineOrchestrator(Orchestrator):
-    """Runs the nodes one after another, in topological order, each over all its rows."""
+    """Runs the nodes in one thread, each batch through every node that reads it.
+
+    Each batch a source gives goes through the nodes downstream before the
+    next: the run holds a batch or so per node, not a node's whole output
+    (only an operator that needs all its input, such as a join, holds it).
+    """
 
     def _execute(self, pipeline: Pipeline, ctx: RunContext) -> None:
-        outputs: dict[str, pa.Table] = {}
-        readers = _readers(pipeline)
-        for node in pipeline.nodes.values():
-            ctx.interruption.check()  # a signal during the node before: stop here
-            inputs = [outputs[upstream.label] for upstream in node.upstreams]
-            outputs[node.label] = node.execute(inputs, ctx)
-            for upstream in node.upstreams:  # let go of tables nobody will read again
-                readers[upstream.label] -= 1
-                if readers[upstream.label] == 0:
-                    del outputs[upstream.label]
+        counts = RowCounts()
+        nodes = list(pipeline.nodes.values())
+        tasks = {node: run_task(node, ctx.batch, counts, ctx) for node in nodes}
+        for _ in drive(nodes, tasks):
+            pass
 
 
 class AsyncPipelineOrchestrator(Orchestrator):
@@ -186,8 +196,10 @@ class AsyncPipelineOrchestrator(Orchestrator):
     batches each; a full channel makes its producer wait (backpressure). A
     function node computes up to ``max_concurrency`` packets at a time (a
     node's own ``max_concurrency`` overrides it) through its executor's async
-    path (``LocalExecutor`` runs each call in a worker thread). Operator nodes
-    read all their inputs before they compute.
+    path (``LocalExecutor`` runs each call in a worker thread). An operator
+    that streams (column changes, a filter) computes each batch as it
+    arrives; one that needs all its input (a join, a group-by) reads all of it
+    first.
 
     Args:
         max_concurrency: packets in flight per function node.
@@ -238,129 +250,89 @@ class AsyncPipelineOrchestrator(Orchestrator):
                 channel: asyncio.Queue[pa.Table | None] = asyncio.Queue(self.channel_size)
                 channels[upstream.label].append(channel)
                 inputs[node.label].append(channel)
-        counts = _RowCounts()
+        counts = RowCounts()
         try:
             with asyncio_checkpoints(ctx):
                 async with asyncio.TaskGroup() as group:
                     for node in pipeline.nodes.values():
+                        task = self._task(node, ctx, counts)
                         group.create_task(
-                            self._run_node(
-                                node, inputs[node.label], channels[node.label], ctx, counts
-                            )
+                            self._run_node(task, inputs[node.label], channels[node.label])
                         )
         except BaseExceptionGroup as failed:
             raise first_error(failed) from None
 
+    def _task(self, node: Node, ctx: RunContext, counts: RowCounts) -> Task:
+        if isinstance(node, FunctionNode):
+            own = node.max_concurrency
+            workers = own if own is not None else self.max_concurrency
+            return FunctionRunTask(node, ctx.batch, counts, ctx, workers=workers)
+        return run_task(node, ctx.batch, counts, ctx)
+
     async def _run_node(
         self,
-        node: Node,
+        task: Task,
         inputs: list[asyncio.Queue[pa.Table | None]],
         outputs: list[asyncio.Queue[pa.Table | None]],
-        ctx: RunContext,
-        counts: _RowCounts,
     ) -> None:
         with carried():
-            if isinstance(node, FunctionNode):
-                await self._run_function(node, inputs[0], outputs, ctx, counts)
-            elif isinstance(node, OperatorNode | SourceNode):
-                tables = await asyncio.gather(*(_drain(channel) for channel in inputs))
-                table = node.execute(list(tables), ctx)
-                counts.whole[node.label] = table.num_rows
-                await _emit(table, outputs)
-            else:  # pragma: no cover - every node is one of the three
-                raise TypeError(f"cannot run node {node!r}")
-
-    async def _run_function(
-        self,
-        node: FunctionNode,
-        source: asyncio.Queue[pa.Table | None],
-        outputs: list[asyncio.Queue[pa.Table | None]],
-        ctx: RunContext,
-        counts: _RowCounts,
-    ) -> None:
-        run = FunctionNodeRun(node, ctx)
-        workers = self._concurrency(node)
-        upstream = node.upstreams[0].label
-        run.start()
-        try:
-            rows = await source.get()
-            told = counts.of(upstream)
-            told = 0 if told is None and rows is None else told
-            run.tell_inputs(told)
-            if told is not None:
-                counts.expected[node.label] = told
-            sent = 0
-            while rows is not None:
-                if counts.whole.get(upstream, told) != told:  # the upstream's packets failed
-                    told = counts.whole[upstream]
-                    run.tell_inputs(told)
-                batch = run.begin(rows)
-                try:
-                    await run.compute_pending_async(batch, workers)
-                except BaseException:
-                    run.finish(batch)  # keep what was computed before the failure
-                    raise
-                table = run.finish(batch)
-                sent += table.num_rows
-                for queue in outputs:
-                    await queue.put(table)
-                rows = await source.get()
-            if counts.whole.get(upstream, told) != told:
-                run.tell_inputs(counts.whole[upstream])
-            counts.whole[node.label] = sent
-        finally:
-            run.end()
+            try:
+                if not inputs:
+                    task.begin()
+                    for table in task.produce():
+                        await _send(table, outputs)
+                elif isinstance(task, FunctionRunTask):
+                    await self._run_function(task, inputs[0], outputs)
+                else:
+                    await asyncio.gather(
+                        *(self._take(task, n, channel, outputs) for n, channel in enumerate(inputs))
+                    )
+                    task.begin()
+                    for index in range(len(inputs)):
+                        for table in task.close(index):
+                            await _send(table, outputs)
+            finally:
+                task.end()
         for queue in outputs:
             await queue.put(None)
 
-    def _concurrency(self, node: Node) -> int:
-        own = getattr(node, "max_concurrency", None)
-        return own if own is not None else self.max_concurrency
+    @staticmethod
+    async def _take(
+        task: Task,
+        index: int,
+        channel: asyncio.Queue[pa.Table | None],
+        outputs: list[asyncio.Queue[pa.Table | None]],
+    ) -> None:
+        """Push every table of input ``index`` into ``task``; send on what it gives."""
+        while (table := await channel.get()) is not None:
+            task.begin()  # on its first table, as the sync orchestrator starts it
+            for output in list(task.push(index, table)):
+                await _send(output, outputs)
+
+    @staticmethod
+    async def _run_function(
+        task: FunctionRunTask,
+        source: asyncio.Queue[pa.Table | None],
+        outputs: list[asyncio.Queue[pa.Table | None]],
+    ) -> None:
+        """As :meth:`FunctionRunTask.push`, with its packets in flight on the event loop."""
+        while (table := await source.get()) is not None:
+            task.begin()  # on its first table, as the sync orchestrator starts it
+            task.received += table.num_rows
+            if table.num_rows == 0:
+                task.input_template = table
+                continue
+            for rows in task.pieces(table):
+                for output in list(task.emit(await task.compute_async(rows))):
+                    await _send(output, outputs)
+        task.begin()
+        for output in task.close(0):
+            await _send(output, outputs)
 
 
-@dataclass
-class _RowCounts:
-    """What the async orchestrator knows of each node's output rows, for input counts.
-
-    A source's or an operator's output is whole before its first batch is sent,
-    so its count is set before that batch arrives anywhere. A function node
-    streams: it sends a row per input row that does not fail, so until it has
-    ended its own input count stands for its output's (exact unless packets fail,
-    and then corrected: ``on_node_inputs`` is told again).
-    """
-
-    whole: dict[str, int] = field(default_factory=dict)
-    """Output rows of the nodes that have sent all of them."""
-    expected: dict[str, int] = field(default_factory=dict)
-    """Input rows of the function nodes running: the most they will send."""
-
-    def of(self, label: str) -> int | None:
-        """The rows node ``label`` sends: exact where whole, else the most expected."""
-        return self.whole.get(label, self.expected.get(label))
-
-
-def _readers(pipeline: Pipeline) -> dict[str, int]:
-    readers = dict.fromkeys(pipeline.nodes, 0)
-    for node in pipeline.nodes.values():
-        for upstream in node.upstreams:
-            readers[upstream.label] += 1
-    return readers
-
-
-async def _drain(channel: asyncio.Queue[pa.Table | None]) -> pa.Table:
-    parts = []
-    while (table := await channel.get()) is not None:
-        parts.append(table)
-    return pa.concat_tables(parts)
-
-
-async def _emit(table: pa.Table, outputs: list[asyncio.Queue[pa.Table | None]]) -> None:
-    """Send ``table`` down every channel in batches (at least one, maybe empty), then the end."""
-    parts = batches(table) or [table]
+async def _send(table: pa.Table, outputs: list[asyncio.Queue[pa.Table | None]]) -> None:
     for queue in outputs:
-        for part in parts:
-            await queue.put(part)
-        await queue.put(None)
+        await queue.put(table)
 
 
 MAX_RUN_ERROR = 10_000

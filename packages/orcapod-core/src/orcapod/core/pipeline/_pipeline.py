@@ -27,6 +27,7 @@ from orcapod.core.pipeline._orchestrators import (
     Orchestrator,
     SyncPipelineOrchestrator,
 )
+from orcapod.core.streams import BATCH_BYTES, BATCH_ROWS, BatchSize
 from orcapod.protocols.database import flush_paths, validate_record_path
 
 if TYPE_CHECKING:
@@ -253,6 +254,8 @@ class Pipeline:
         run_id: str | None = None,
         flush_interval: float = DEFAULT_FLUSH_INTERVAL,
         flush_every: int = DEFAULT_FLUSH_EVERY,
+        batch_rows: int = BATCH_ROWS,
+        batch_bytes: int = BATCH_BYTES,
     ) -> RunResult:
         """Compute every node: what is stored is read, the rest is computed and stored.
 
@@ -272,6 +275,11 @@ class Pipeline:
                 finished work.
             flush_every: finished packets between checkpoints (bounds what
                 observers buffer in memory).
+            batch_rows: most rows in a table one node hands the next.
+            batch_bytes: most bytes (Arrow's ``nbytes``) in a table one node hands
+                the next (a row larger than that travels alone): with the number
+                of nodes, what bounds the run's memory, whatever its number of
+                packets.
 
         A signal (SIGTERM, SIGINT, SIGHUP) ends the run cleanly: what finished
         is stored, the run is recorded ``INTERRUPTED``, and the signal is then
@@ -283,7 +291,8 @@ class Pipeline:
             FunctionNotSendableError: called while a ProcessExecutor worker imports the
                 program's main script to find a function in it (the script runs its
                 pipeline outside ``if __name__ == '__main__':``).
-            ValueError: a bad ``flush_interval`` or ``flush_every``.
+            ValueError: a bad ``flush_interval``, ``flush_every``, ``batch_rows`` or
+                ``batch_bytes``.
             BaseException: with ``fail_fast``, the first failed packet's error, unchanged.
         """
         loading = LOADING_MAIN.get()
@@ -297,6 +306,7 @@ class Pipeline:
         if error_policy not in ("continue", "fail_fast"):
             raise OrcapodError(f"error_policy={error_policy!r}; use 'continue' or 'fail_fast'")
         check_flush_options(flush_interval, flush_every)
+        BatchSize(batch_rows, batch_bytes)  # checked before anything is recorded
         if run_id is not None:
             self._refuse_recorded_run(run_id)
         run_id = run_id or uuid.uuid4().hex
@@ -310,6 +320,8 @@ class Pipeline:
                 run_id=run_id,
                 flush_interval=flush_interval,
                 flush_every=flush_every,
+                batch_rows=batch_rows,
+                batch_bytes=batch_bytes,
             )
 
     def _record_graph(self, run_id: str, executor: PacketFunctionExecutor | None) -> None:

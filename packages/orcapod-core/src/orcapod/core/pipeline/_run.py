@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from orcapod.core.streams._batches import BatchSize
 from orcapod.protocols.values import RunState
 
 if TYPE_CHECKING:
@@ -151,6 +152,8 @@ class RunContext:
     """The signal that stopped the run, if one did, and how to stop it."""
     executor: PacketFunctionExecutor | None = None
     """Replaces every function node's executor for this run, when set."""
+    batch: BatchSize = field(default_factory=BatchSize)
+    """How large the tables nodes hand each other may be."""
     counts: dict[str, NodeCounts] = field(default_factory=dict)
     failures: list[PacketFailure] = field(default_factory=list)
 

@@ -10,7 +10,14 @@ import pyarrow.compute as pc
 
 from orcapod.core.errors import SchemaError, SourceError, TypeMismatchError, UnsupportedTypeError
 from orcapod.core.hashing import combine_hashes, hash_label, hash_table
-from orcapod.core.streams import StreamBase, schema_pipeline_hash
+from orcapod.core.streams import (
+    BATCH_BYTES,
+    BATCH_ROWS,
+    BatchSize,
+    StreamBase,
+    schema_pipeline_hash,
+    split,
+)
 from orcapod.core.system_columns import (
     PROVENANCE,
     check_source_id,
@@ -21,7 +28,7 @@ from orcapod.core.system_columns import (
 from orcapod.core.types import Schema
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
 
 __all__ = [
     "ArrowTableSource",
@@ -98,6 +105,36 @@ class TableSource(StreamBase):
         if include_system_columns:
             return super().as_table(include_system_columns=True)
         return self._table  # zero-copy: the validated input itself
+
+    def iter_batches(
+        self,
+        *,
+        include_system_columns: bool = False,
+        max_rows: int = BATCH_ROWS,
+        max_bytes: int = BATCH_BYTES,
+    ) -> Iterator[pa.Table]:
+        """As ``StreamBase.iter_batches``; the provenance column is made a batch at a time
+        (the whole stream is never built: the source holds only its input table)."""
+        if not include_system_columns or self._table_cache is not None:
+            yield from super().iter_batches(
+                include_system_columns=include_system_columns,
+                max_rows=max_rows,
+                max_bytes=max_bytes,
+            )
+            return
+        size = BatchSize.of(max_rows, max_bytes, ("max_rows", "max_bytes"))
+        source_id = self.source_id
+        # The rows' share of the provenance column (a list of one id each) in the bound.
+        provenance_bytes = provenance_array(source_id, self._record_ids[:1]).nbytes
+        rows = size.rows_for(self._table.nbytes / max(self._table.num_rows, 1) + provenance_bytes)
+        for start in range(0, self._table.num_rows, rows):
+            part = self._table.slice(start, rows)
+            provenance = provenance_array(source_id, self._record_ids[start : start + rows])
+            table = part.append_column(pa.field(PROVENANCE, provenance.type, False), provenance)
+            yield from split(table, size)
+
+    def row_count(self) -> int:
+        return int(self._table.num_rows)
 
     def pipeline_hash(self) -> str:
         """Schemas only: sources of the same columns share a pipeline identity."""

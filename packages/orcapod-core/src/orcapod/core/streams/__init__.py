@@ -8,5 +8,15 @@ from orcapod.core.streams._base import (
     schemas_of,
     side_by_side,
 )
+from orcapod.core.streams._batches import BATCH_BYTES, BATCH_ROWS, BatchSize, split
 
-__all__ = ["StreamBase", "schema_pipeline_hash", "schemas_of", "side_by_side"]
+__all__ = [
+    "BATCH_BYTES",
+    "BATCH_ROWS",
+    "BatchSize",
+    "StreamBase",
+    "schema_pipeline_hash",
+    "schemas_of",
+    "side_by_side",
+    "split",
+]

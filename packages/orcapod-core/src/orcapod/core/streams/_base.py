@@ -11,6 +11,7 @@ import pyarrow as pa
 from orcapod.core.datagrams import Packet, RowBlock, Tag
 from orcapod.core.errors import MissingDependencyError
 from orcapod.core.hashing import combine_hashes, hash_schema
+from orcapod.core.streams._batches import BATCH_BYTES, BATCH_ROWS, BatchSize, split
 from orcapod.core.system_columns import is_system_column
 from orcapod.core.types import Schema
 
@@ -75,6 +76,27 @@ class StreamBase(ABC):
         if include_system_columns:
             names += self.system_columns()
         return self._full_table().select(names)
+
+    def iter_batches(
+        self,
+        *,
+        include_system_columns: bool = False,
+        max_rows: int = BATCH_ROWS,
+        max_bytes: int = BATCH_BYTES,
+    ) -> Iterator[pa.Table]:
+        """:meth:`as_table`'s rows in tables of at most ``max_rows`` rows and ``max_bytes``
+        bytes (a row larger than that alone), in order; none if the stream is empty.
+
+        A pipeline reads a source this way. Here the stream is computed whole and
+        sliced (nothing is copied); a source that can read its rows in parts
+        gives them a part at a time.
+        """
+        size = BatchSize.of(max_rows, max_bytes, ("max_rows", "max_bytes"))
+        yield from split(self.as_table(include_system_columns=include_system_columns), size)
+
+    def row_count(self) -> int | None:
+        """How many rows the stream has, if known without reading them (computes the stream)."""
+        return int(self._full_table().num_rows)
 
     def iter_packets(self) -> Iterator[tuple[Tag, Packet]]:
         """Each row as a (Tag, Packet) pair, in order.

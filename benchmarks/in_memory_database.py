@@ -13,14 +13,26 @@ The first three should be about equal at every size: cost per record must
 not grow with the records already stored. Prints numbers; asserts nothing.
 
     uv run python benchmarks/in_memory_database.py [--sizes 10000 1000000] [--rounds 5]
+
+``--footprint N`` instead measures memory: the RSS a database holding N
+records takes per record (filled in batches of 10,000, then read once, as a
+node stores and looks up its results), beside the bytes of its Arrow data.
+Each figure comes from a fresh process; ``--compare-with SRC`` also runs
+another orcapod-core source tree (``git worktree add /tmp/old HEAD``, then
+``--compare-with /tmp/old/packages/orcapod-core/src``), alternating the two.
+
+    uv run python benchmarks/in_memory_database.py --footprint 1000000 [--compare-with SRC]
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import os
 import random
 import statistics
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -121,13 +133,65 @@ def measure(size: int, operations: int, ids_per_lookup: int, rounds: int) -> lis
     return figures
 
 
+def rss_bytes() -> int:
+    """This process's resident set size now (Linux)."""
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def footprint(size: int) -> None:
+    """Print ``RSS-bytes-per-record arrow-bytes-per-record`` of a database of ``size`` records."""
+    records(0, 10_000)  # warm up: Arrow's pool and the imports
+    gc.collect()
+    before = rss_bytes()
+    database = InMemoryArrowDatabase()
+    for first in range(0, size, 10_000):  # made and dropped as a node's results are
+        database.add_records(PATH, records(first, min(10_000, size - first)), ID)
+    database.get_records_by_ids(PATH, [f"id-{n:09d}" for n in range(0, size, 101)])
+    gc.collect()
+    used = rss_bytes() - before
+    stored = database.get_all_records(PATH, record_id_column=ID)
+    arrow = 0 if stored is None else stored.nbytes
+    print(used / size, arrow / size)
+
+
+def compare_footprints(size: int, other: str | None, rounds: int) -> None:
+    """RSS per record of this code (and of ``other``), each a fresh process, alternating."""
+    runs = {"this tree": None} if other is None else {"compared": other, "this tree": None}
+    figures: dict[str, list[tuple[float, float]]] = {name: [] for name in runs}
+    for _ in range(rounds):
+        for name, source in runs.items():
+            environment = dict(os.environ)
+            if source is not None:
+                environment["PYTHONPATH"] = source
+            command = [sys.executable, __file__, "--footprint-child", str(size)]
+            output = subprocess.run(
+                command, env=environment, capture_output=True, text=True, check=True
+            )
+            rss, arrow = map(float, output.stdout.split())
+            figures[name].append((rss, arrow))
+    print(f"{'code':>10} | {'records':>10} | {'RSS B/record':>12} | {'Arrow B/record':>14} | rest")
+    for name, values in figures.items():
+        rss = statistics.median(v[0] for v in values)
+        arrow = statistics.median(v[1] for v in values)
+        print(f"{name:>10} | {size:>10,} | {rss:>12.0f} | {arrow:>14.0f} | {rss - arrow:.0f}")
+
+
 def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "--footprint-child":
+        footprint(int(sys.argv[2]))
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 1_000_000])
     parser.add_argument("--operations", type=int, default=2_000, help="per timed round")
     parser.add_argument("--ids", type=int, default=10_000, help="ids per batch lookup")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--footprint", type=int, help="measure RSS per record at this size")
+    parser.add_argument("--compare-with", help="another orcapod-core src tree (--footprint)")
     args = parser.parse_args()
+    if args.footprint:
+        compare_footprints(args.footprint, args.compare_with, args.rounds)
+        return
     print(
         f"{'stored records':>15} | {'add_record':>11} | {'get_by_id':>10} | "
         f"{'add+read back':>13} | {f'get_by_ids ({args.ids} ids)':>22}"

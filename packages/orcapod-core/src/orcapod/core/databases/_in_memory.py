@@ -21,12 +21,25 @@ SEGMENT_ROWS = 1 << 16
 """Segments stop merging at this many rows, so a row is copied at most ~17 times."""
 
 RECENT_BATCHES = 1024
-"""Batches added since the last read are concatenated into a segment at this count."""
+"""Batches added since the last read are concatenated into a segment at this count..."""
+
+RECENT_ROWS = SEGMENT_ROWS
+"""...or once they hold this many rows: the copy a concatenation makes while the batches
+still exist is of at most this many rows (and a bit), not of everything added in bulk."""
 
 FEW_ROWS = 16
 """Lookups of at most this many rows slice them out instead of concatenating and taking."""
 
 _ID_FIELD = pa.field("__record_id", pa.large_string(), nullable=False)
+
+_key = hash
+"""An id's key in the index: its ``hash``, a 64-bit int (computed in C, and cached by the
+``str``). Two ids may share one; the index checks the id stored in the row it finds."""
+
+
+def _keys(ids: list[str]) -> list[int]:
+    """The index keys of ``ids`` (computed in C: ``map``, no Python-level loop)."""
+    return list(map(_key, ids))
 
 
 def _concatenate(tables: list[pa.Table]) -> pa.Table:
@@ -45,9 +58,17 @@ def _should_merge(older_rows: int, newer_rows: int) -> bool:
 class _PathRecords:
     """The records at one path: an id index over appended batches merged into segments.
 
-    Batches added since the last read wait as they came, their ids in a plain
-    list. Lookups of one id, or of a few, slice rows out where they lie. The
-    next read of more (or the ``RECENT_BATCHES``-th batch) concatenates the
+    The index maps a key of each id (its ``hash``, a 64-bit int), not the id
+    itself, to its row: the id's text lives once, in the rows' id column, and
+    not also as a Python ``str`` (49 bytes and more). A key found is checked
+    against the id stored in that row, so two ids with one key are never
+    confused; the rare id whose key another id holds already is kept by its
+    text in ``collided``.
+
+    Batches added since the last read wait as they came, their ids too (as
+    Arrow text; a batch of a few, as Python strings). Lookups of one id, or of
+    a few, slice rows out where they lie. The next read of more (or the
+    ``RECENT_BATCHES``-th batch, or ``RECENT_ROWS`` rows) concatenates the
     waiting batches once into a segment: a table holding the record ids as
     column 0 and the data columns after it. The newest segments are then
     merged log-structured, so each row is copied a bounded number of times
@@ -58,26 +79,180 @@ class _PathRecords:
     def __init__(self, data_schema: pa.Schema) -> None:
         self.data_schema = data_schema
         self.stored_schema = pa.schema([_ID_FIELD, *data_schema], metadata=data_schema.metadata)
-        self.row_of: dict[str, int] = {}
+        self.row_of: dict[int, int] = {}
+        self.collided: dict[str, int] = {}
         self.row_count = 0
         self._segments: list[pa.Table] = []
         self._segment_starts: list[int] = []
+        self._id_views: dict[int, tuple[pa.Table, memoryview, memoryview]] = {}
         self._recent: list[pa.Table] = []
         self._recent_starts: list[int] = []
-        self._recent_ids: list[str] = []
+        self._recent_ids: list[list[str] | pa.Array] = []
         self._whole: pa.Table | None = None
 
-    def append(self, ids: list[str], data: pa.Table) -> None:
-        """Store ``data`` under ``ids`` (checked unique and unknown by the caller)."""
+    def append(self, ids: list[str], id_array: pa.Array | None, data: pa.Table) -> None:
+        """Store ``data`` under ``ids`` (checked unique and unknown by the caller; also
+        as ``id_array``, if given, a ``large_string`` array)."""
         start = self.row_count
-        self.row_of.update(zip(ids, range(start, start + len(ids)), strict=True))
+        row_of = self.row_of
+        if len(ids) == 1:  # one record (a node storing each result): no lists made
+            key = _key(ids[0])
+            if key in row_of:
+                self.collided[ids[0]] = start
+            else:
+                row_of[key] = start
+        else:
+            known = len(row_of)
+            row_of.update(zip(_keys(ids), range(start, start + len(ids)), strict=True))
+            if len(row_of) != known + len(ids):  # a key was taken: index every id again
+                self._reindex(ids, start)
         self._recent.append(data)
         self._recent_starts.append(start)
-        self._recent_ids += ids
+        # Many ids wait as Arrow text, not as the caller's Python strings: those die with
+        # the call, before the next batch's, so that their memory is used again.
+        few = id_array is None or len(ids) <= FEW_ROWS
+        self._recent_ids.append(ids if few else id_array)
         self.row_count += len(ids)
         self._whole = None
-        if len(self._recent) >= RECENT_BATCHES:
+        if (
+            len(self._recent) >= RECENT_BATCHES
+            or self.row_count - self._recent_starts[0] >= RECENT_ROWS
+        ):
             self._compact()
+
+    def _reindex(self, ids: list[str], start: int) -> None:
+        """Index every row again, one by one, ``ids`` (rows from ``start``) last: an id
+        whose key an earlier one holds goes to ``collided``. Only after two ids met with
+        one key (a 64-bit hash: about once in 10^10 stores of a million ids)."""
+        row_of, collided = self.row_of, self.collided
+        row_of.clear()
+        collided.clear()
+        stored = [segment.column(0).to_pylist() for segment in self._segments] + [
+            part if isinstance(part, list) else part.to_pylist() for part in self._recent_ids
+        ]
+        number = 0
+        for record_id in [*(i for part in stored for i in part), *ids]:
+            key = _key(record_id)
+            if key in row_of:
+                collided[record_id] = number
+            else:
+                row_of[key] = number
+            number += 1
+        assert number == start + len(ids)
+
+    def row(self, record_id: str) -> int | None:
+        """The row of ``record_id``, or None."""
+        if self.collided:
+            found = self.collided.get(record_id)
+            if found is not None:
+                return found
+        row = self.row_of.get(_key(record_id))
+        if row is None or self.id_at(row) != record_id:
+            return None
+        return row
+
+    def candidates(self, ids: Iterable[str]) -> dict[int, str]:
+        """The row each of ``ids`` is in if stored, by its key: to check against the id
+        stored in that row (two ids may share a key)."""
+        row_of, collided = self.row_of, self.collided
+        if not collided:  # as a rule: the rows found in C, the pairs made in one pass
+            ids = list(ids)
+            rows = list(map(row_of.get, map(_key, ids)))
+            pairs = {row: rid for row, rid in zip(rows, ids, strict=True) if row is not None}
+            if len(pairs) == len(rows) - rows.count(None):
+                return pairs  # else two ids asked for share a key: one by one, below
+        found: dict[int, str] = {}
+        for record_id in ids:
+            row = collided.get(record_id) if collided else None
+            if row is None:
+                row = row_of.get(_key(record_id))
+                if row is None:
+                    continue
+                other = found.get(row)
+                if other is not None:  # two ids asked for share a key: keep the stored one
+                    if self.id_at(row) == record_id:
+                        found[row] = record_id
+                    continue
+            found[row] = record_id
+        return found
+
+    def known(self, ids: Set[str]) -> set[str]:
+        """Those of ``ids`` stored here."""
+        if len(ids) == 1:  # adding one record: its id is new, as a rule
+            (record_id,) = ids
+            return set() if self.row(record_id) is None else {record_id}
+        collided = self.collided
+        if self.row_of.keys().isdisjoint(map(_key, ids)) and (
+            not collided or collided.keys().isdisjoint(ids)
+        ):
+            return set()  # new ids, as a rule: one lookup each, in C
+        found = self.candidates(ids)
+        if len(found) <= FEW_ROWS:
+            return {rid for row, rid in found.items() if self.id_at(row) == rid}
+        numbers = sorted(found)
+        stored = self.rows(numbers, ids_only=True).column(0).to_pylist()
+        return {rid for rid, number in zip(stored, numbers, strict=True) if found[number] == rid}
+
+    def read(self, ids: Iterable[str]) -> pa.Table | None:
+        """The stored rows of those of ``ids`` stored here, or None."""
+        import pyarrow.compute as pc
+
+        found = self.candidates(ids)
+        if len(found) <= FEW_ROWS:
+            numbers = sorted(row for row, rid in found.items() if self.id_at(row) == rid)
+            return self.rows(numbers) if numbers else None
+        numbers = sorted(found)
+        rows = self.rows(numbers)
+        asked = pa.array([found[number] for number in numbers], pa.large_string())
+        same = pc.equal(rows.column(0), asked)
+        if pc.all(same).as_py():
+            return rows
+        rows = rows.filter(same)  # a key shared by two ids: not the one asked for
+        return rows if rows.num_rows else None
+
+    def id_at(self, number: int) -> str:
+        """The id of row ``number``."""
+        if self._recent and number >= self._recent_starts[0]:
+            batch = bisect_right(self._recent_starts, number) - 1
+            found = self._recent_ids[batch][number - self._recent_starts[batch]]
+            return found if isinstance(found, str) else found.as_py()
+        index = bisect_right(self._segment_starts, number) - 1
+        offsets, text = self._segment_ids(index)
+        at = number - self._segment_starts[index]
+        return str(text[offsets[at] : offsets[at + 1]], "utf-8")
+
+    def _segment_ids(self, index: int) -> tuple[memoryview, memoryview]:
+        """The id column of segment ``index`` as its offsets and text (cached: segments
+        never change), to read one id without making Arrow scalars."""
+        cached = self._id_views.get(index)
+        segment = self._segments[index]
+        if cached is None or cached[0] is not segment:
+            ids = segment.column(0).chunk(0)
+            buffers = ids.buffers()
+            offsets = memoryview(buffers[1]).cast("q")[ids.offset : ids.offset + len(ids) + 1]
+            # bytes ("B"): a pyarrow buffer's own format compares value by value
+            text = memoryview(buffers[2] if buffers[2] is not None else b"").cast("B")
+            cached = self._id_views[index] = (segment, offsets, text)
+        return cached[1], cached[2]
+
+    def record_of(self, record_id: str) -> pa.Table | None:
+        """The data columns of ``record_id``'s row as a one-row table, or None: one
+        search for the segment, the id checked in its bytes."""
+        number = self.collided.get(record_id) if self.collided else None
+        if number is None:
+            number = self.row_of.get(_key(record_id))
+            if number is None:
+                return None
+            if not self._recent or number < self._recent_starts[0]:
+                index = bisect_right(self._segment_starts, number) - 1
+                at = number - self._segment_starts[index]
+                offsets, text = self._segment_ids(index)
+                if text[offsets[at] : offsets[at + 1]] != record_id.encode():
+                    return None
+                return self._segments[index].slice(at, 1).remove_column(0)
+            if self.id_at(number) != record_id:
+                return None
+        return self.record(number)
 
     def record(self, number: int) -> pa.Table:
         """Row ``number``'s data columns as a one-row table, without concatenating anything."""
@@ -92,14 +267,15 @@ class _PathRecords:
         segment = self._segments[index]
         return segment.slice(number - self._segment_starts[index], 1).remove_column(0)
 
-    def rows(self, numbers: list[int]) -> pa.Table:
-        """The rows ``numbers`` (sorted, unique, non-empty) as a stored table.
+    def rows(self, numbers: list[int], *, ids_only: bool = False) -> pa.Table:
+        """The rows ``numbers`` (sorted, unique, non-empty) as a stored table (``ids_only``:
+        its id column only).
 
         A few rows are sliced out where they lie, so looking up the record
         just added costs no concatenation; more are taken with one vectorised
         ``take`` per segment they fall in.
         """
-        if len(numbers) <= FEW_ROWS:
+        if len(numbers) <= FEW_ROWS and not ids_only:
             pieces = [self._stored_row(number) for number in numbers]
             return pieces[0] if len(pieces) == 1 else pa.concat_tables(pieces)
         self._compact()
@@ -111,15 +287,14 @@ class _PathRecords:
             segment = self._segments[index]
             end = bisect_left(numbers, start + segment.num_rows, first)
             offsets = pa.array([n - start for n in numbers[first:end]], pa.int64())
-            pieces.append(segment.take(offsets))
+            pieces.append((segment.select([0]) if ids_only else segment).take(offsets))
             first = end
         return pieces[0] if len(pieces) == 1 else pa.concat_tables(pieces)
 
     def _stored_row(self, number: int) -> pa.Table:
         """Row ``number`` as a one-row stored table (ids first), without concatenating."""
         if self._recent and number >= self._recent_starts[0]:
-            record_id = self._recent_ids[number - self._recent_starts[0]]
-            ids = pa.array([record_id], pa.large_string())
+            ids = pa.array([self.id_at(number)], pa.large_string())
             columns = self.record(number).columns
             return pa.Table.from_arrays([ids, *columns], schema=self.stored_schema)
         index = bisect_right(self._segment_starts, number) - 1
@@ -142,11 +317,24 @@ class _PathRecords:
         if not self._recent:
             return
         data = _concatenate(self._recent)
-        ids = pa.array(self._recent_ids, pa.large_string())
+        parts: list[pa.Array] = []
+        texts: list[str] = []  # the ids of consecutive batches of a few, made one array
+        for part in self._recent_ids:
+            if isinstance(part, list):
+                texts += part
+                continue
+            if texts:
+                parts.append(pa.array(texts, pa.large_string()))
+                texts = []
+            parts.append(part)
+        if texts:
+            parts.append(pa.array(texts, pa.large_string()))
+        ids = parts[0] if len(parts) == 1 else pa.concat_arrays(parts)
         segment = pa.Table.from_arrays([ids, *data.columns], schema=self.stored_schema)
         self._segments.append(segment)
         self._segment_starts.append(self._recent_starts[0])
         self._recent, self._recent_starts, self._recent_ids = [], [], []
+        self._id_views.clear()  # segments merge below: hold no view of a replaced one
         while len(self._segments) >= 2 and _should_merge(
             self._segments[-2].num_rows, self._segments[-1].num_rows
         ):
@@ -164,6 +352,15 @@ class InMemoryArrowDatabase(BaseArrowDatabase):
     written anywhere: every record is visible at once, :meth:`flush` has
     nothing to do, and :meth:`close` releases every record (like closing an
     SQLite ``:memory:`` connection). Safe to share between threads.
+
+    It holds everything in RAM by design. Its footprint is the records' Arrow
+    data plus about 150 bytes per record (268 bytes of RSS per record of
+    118 bytes of Arrow data, at a million records of six columns,
+    ``benchmarks/in_memory_database.py --footprint``): about 105 bytes of id
+    index (a dict entry from a 64-bit key of each id to its row; the id's
+    text lives only in the Arrow id column), and Arrow's pool keeping the
+    last concatenation's copy of at most ``RECENT_ROWS`` rows for reuse. See
+    "The in-memory store's footprint" in ``docs/architecture.md``.
     """
 
     def __init__(self) -> None:
@@ -186,23 +383,23 @@ class InMemoryArrowDatabase(BaseArrowDatabase):
         return None if stored is None else stored.data_schema
 
     def _known_ids(self, path: RecordPath, ids: Set[str]) -> Set[str]:
-        return self._paths[path].row_of.keys() & ids
+        return self._paths[path].known(ids)
 
     def _keep(self, records: NewRecords) -> None:
         if records.new_path:
             self._paths[records.path] = _PathRecords(records.data.schema)
-        self._paths[records.path].append(records.ids, records.data)
+        id_array = None
+        if len(records.ids) > FEW_ROWS:
+            id_array = records.id_array
+            if isinstance(id_array, pa.ChunkedArray):
+                id_array = id_array.combine_chunks()
+        self._paths[records.path].append(records.ids, id_array, records.data)
 
     def _read_ids(self, path: RecordPath, ids: list[str]) -> pa.Table | None:
-        stored = self._paths[path]
-        row_of = stored.row_of
-        rows = sorted(row for rid in ids if (row := row_of.get(rid)) is not None)
-        return stored.rows(rows) if rows else None
+        return self._paths[path].read(ids)
 
     def _read_record(self, path: RecordPath, record_id: str) -> pa.Table | None:
-        stored = self._paths[path]
-        row = stored.row_of.get(record_id)
-        return None if row is None else stored.record(row)
+        return self._paths[path].record_of(record_id)
 
     def _read_all(self, path: RecordPath) -> pa.Table | None:
         return self._paths[path].whole()

@@ -1,0 +1,97 @@
+"""InMemoryArrowDatabase's id index: a compact key per id, never confused by shared keys.
+
+The index maps a key of each id (its 64-bit hash) to its row, and checks the
+id stored in that row. Here keys are cut to 2 bits, so that ids share keys all
+the time: every read and duplicate check must still be exact. The footprint
+test measures the Python heap the index takes per stored row (tracemalloc;
+Arrow's buffers are not Python objects, so they are not counted).
+"""
+
+from __future__ import annotations
+
+import gc
+import tracemalloc
+
+import pyarrow as pa
+import pytest
+
+from orcapod.core.databases import InMemoryArrowDatabase, _in_memory
+from orcapod.protocols.errors import DuplicateRecordError
+
+PATH = ("p",)
+
+
+def records(ids: list[str]) -> pa.Table:
+    return pa.table({"id": ids, "n": [int(i[1:]) for i in ids]})
+
+
+@pytest.fixture
+def shared_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_in_memory, "_key", lambda record_id: hash(record_id) & 0b11)
+
+
+@pytest.mark.usefixtures("shared_keys")
+def test_ids_sharing_keys_are_stored_found_and_refused_exactly() -> None:
+    database = InMemoryArrowDatabase()
+    database.add_records(PATH, records([f"r{n}" for n in range(0, 40)]), "id")
+    for n in range(40, 60):
+        database.add_record(PATH, f"r{n}", records([f"r{n}"]).drop_columns(["id"]))
+    assert database._paths[PATH].collided, "keys of 2 bits: ids must have collided"
+    for n in range(60):
+        record = database.get_record_by_id(PATH, f"r{n}")
+        assert record is not None
+        assert record.column("n").to_pylist() == [n]
+    assert database.get_record_by_id(PATH, "r60") is None
+    asked = [f"r{n}" for n in range(0, 80, 3)]
+    found = database.get_records_by_ids(PATH, asked, record_id_column="id")
+    assert found is not None
+    assert sorted(found.column("n").to_pylist()) == list(range(0, 60, 3))
+    pairs = zip(found["n"].to_pylist(), found["id"].to_pylist(), strict=True)
+    assert all(f"r{n}" == i for n, i in pairs)
+    with pytest.raises(DuplicateRecordError, match="r7"):
+        database.add_records(PATH, records(["r7", "r100"]), "id")
+    database.add_records(PATH, records(["r7", "r100", "r101"]), "id", skip_duplicates=True)
+    everything = database.get_all_records(PATH, record_id_column="id")
+    assert everything is not None
+    assert sorted(everything.column("n").to_pylist()) == [*range(60), 100, 101]
+    few = database.get_records_by_ids(PATH, ["r101", "r3", "nope"], record_id_column="id")
+    assert few is not None
+    assert sorted(few.column("id").to_pylist()) == ["r101", "r3"]
+
+
+@pytest.mark.usefixtures("shared_keys")
+def test_ids_sharing_a_key_within_one_batch_are_each_indexed() -> None:
+    database = InMemoryArrowDatabase()
+    database.add_records(PATH, records([f"r{n}" for n in range(10)]), "id")  # 4 keys, 10 ids
+    database.get_all_records(PATH)  # into a segment: ids read from Arrow from now on
+    for n in range(10):
+        assert database.get_record_by_id(PATH, f"r{n}").column("n").to_pylist() == [n]  # type: ignore[union-attr]
+    many = database.get_records_by_ids(PATH, [f"r{n}" for n in range(20)])
+    assert many is not None
+    assert sorted(many.column("n").to_pylist()) == list(range(10))
+
+
+def test_the_index_holds_no_python_string_per_id() -> None:
+    """About 100-120 bytes of Python heap per stored row (a dict entry, a key and a row
+    number), not the ids' text as Python strings (113 bytes more for a 64-character id)."""
+    rows = 100_000
+    ids = [f"{n:064x}" for n in range(rows)]
+    batches = [records_of(ids[start : start + 10_000]) for start in range(0, rows, 10_000)]
+    del ids
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    database = InMemoryArrowDatabase()
+    for batch in batches:
+        database.add_records(PATH, batch, "id")
+    database.get_records_by_ids(PATH, [f"{n:064x}" for n in range(0, rows, 997)])  # compacts
+    del batches
+    gc.collect()
+    per_row = (tracemalloc.get_traced_memory()[0] - before) / rows
+    tracemalloc.stop()
+    assert per_row < 130, f"{per_row:.0f} bytes of Python heap per stored row"
+    assert database.get_record_by_id(PATH, f"{rows - 1:064x}") is not None
+
+
+def records_of(ids: list[str]) -> pa.Table:
+    return pa.table({"id": pa.array(ids, pa.large_string()), "n": range(len(ids))})

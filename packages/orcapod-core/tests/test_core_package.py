@@ -22,6 +22,7 @@ def test_exported_names_are_what_we_mean_to_publish() -> None:
         "DictSource",
         "GlobSource",
         "ListSource",
+        "ParquetSource",
         "as_stream",
         "Packet",
         "Schema",

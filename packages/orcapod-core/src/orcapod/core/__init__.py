@@ -86,6 +86,9 @@ if TYPE_CHECKING:
         ListSource as ListSource,
     )
     from orcapod.core.sources import (
+        ParquetSource as ParquetSource,
+    )
+    from orcapod.core.sources import (
         as_stream as as_stream,
     )
     from orcapod.core.types import Schema as Schema
@@ -99,6 +102,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "DictSource": "orcapod.core.sources",
         "GlobSource": "orcapod.core.sources",
         "ListSource": "orcapod.core.sources",
+        "ParquetSource": "orcapod.core.sources",
         "as_stream": "orcapod.core.sources",
         "Packet": "orcapod.core.datagrams",
         "Schema": "orcapod.core.types",

@@ -22,8 +22,10 @@ from orcapod.core.hashing._functions import (
 )
 from orcapod.core.hashing._plain_data import value_hash
 from orcapod.core.hashing._tables import (
+    TableHasher,
     hash_row,
     hash_table,
+    hash_table_batches,
     hash_table_rows,
     hash_table_unordered,
 )
@@ -34,6 +36,7 @@ __all__ = [
     "Dependency",
     "LOGICAL_TYPE_KEY",
     "HashingError",
+    "TableHasher",
     "class_source_hash",
     "code_dependencies",
     "code_identity_hash",
@@ -44,6 +47,7 @@ __all__ = [
     "hash_row",
     "hash_schema",
     "hash_table",
+    "hash_table_batches",
     "hash_table_rows",
     "hash_table_unordered",
     "source_code_hash",

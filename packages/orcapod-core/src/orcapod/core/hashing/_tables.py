@@ -19,9 +19,16 @@ from orcapod.core.hashing._types import row_type_digest, sorted_fields
 from orcapod.core.hashing._values import binary_scalar, encode_column, join_rows
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping, Sequence
+    from collections.abc import Iterable, Iterator, Mapping, Sequence
 
-__all__ = ["hash_row", "hash_table", "hash_table_rows", "hash_table_unordered"]
+__all__ = [
+    "TableHasher",
+    "hash_row",
+    "hash_table",
+    "hash_table_batches",
+    "hash_table_rows",
+    "hash_table_unordered",
+]
 
 _BATCH_ROWS = 65_536
 
@@ -52,8 +59,79 @@ def hash_table(table: pa.Table, columns: Sequence[str] | None = None) -> str:
     """
     digests = _row_digests(table, columns)
     return render(
-        b"".join([domain("table"), _type_digest(table, columns), u64(len(digests)), *digests])
+        b"".join(
+            [domain("table"), _type_digest(table.schema, columns), u64(len(digests)), *digests]
+        )
     )
+
+
+class TableHasher:
+    """:func:`hash_table` of a table given a batch at a time, never held whole.
+
+    The rows' count must be known first (it precedes the rows in the hashed
+    message); the digest equals ``hash_table`` of the batches' concatenation.
+
+    Args:
+        schema: the table's columns (the batches may differ in physical types, such
+            as ``string`` and ``large_string``, but not in logical ones).
+        num_rows: how many rows the batches hold together.
+        columns: hash these columns only, as ``hash_table``'s ``columns``.
+
+    Raises:
+        HashingError: as for :func:`hash_table_rows`; from :meth:`update`, a batch of
+            other columns or logical types; from :meth:`hexdigest`, another row count.
+    """
+
+    def __init__(
+        self, schema: pa.Schema, num_rows: int, columns: Sequence[str] | None = None
+    ) -> None:
+        self._columns = None if columns is None else list(columns)
+        self._type = row_type_digest(_selected_fields(schema, self._columns))
+        self._expected = num_rows
+        self._seen = 0
+        self._sha = hashlib.sha256(domain("table") + self._type + u64(num_rows))
+
+    def update(self, batch: pa.Table | pa.RecordBatch) -> None:
+        """Hash the next rows, in order."""
+        table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
+        if _type_digest(table.schema, self._columns) != self._type:
+            raise HashingError(
+                "cannot hash a table in batches of other columns or types: a batch has "
+                f"columns {table.schema}"
+            )
+        update = self._sha.update
+        sha256 = hashlib.sha256
+        for rows in _encoded_rows(table, self._columns):
+            for row in _row_bytes(rows):
+                update(sha256(row).digest())
+        self._seen += table.num_rows
+
+    def hexdigest(self) -> str:
+        """The rendered hash of every row given (``"orcapod-v1-sha256:<hex>"``)."""
+        if self._seen != self._expected:
+            raise HashingError(
+                f"cannot hash a table of {self._expected} rows from batches of {self._seen} "
+                "rows in all"
+            )
+        return f"{HASH_METHOD}:{self._sha.hexdigest()}"
+
+
+def hash_table_batches(
+    schema: pa.Schema,
+    num_rows: int,
+    batches: Iterable[pa.Table | pa.RecordBatch],
+    columns: Sequence[str] | None = None,
+) -> str:
+    """:func:`hash_table` of the concatenation of ``batches`` (of ``num_rows`` rows in all),
+    reading one batch at a time (see :class:`TableHasher`).
+
+    Raises:
+        HashingError: as for :class:`TableHasher`.
+    """
+    hasher = TableHasher(schema, num_rows, columns)
+    for batch in batches:
+        hasher.update(batch)
+    return hasher.hexdigest()
 
 
 def hash_table_unordered(table: pa.Table, columns: Sequence[str] | None = None) -> str:
@@ -65,7 +143,12 @@ def hash_table_unordered(table: pa.Table, columns: Sequence[str] | None = None) 
     digests = sorted(_row_digests(table, columns))
     return render(
         b"".join(
-            [domain("table-unordered"), _type_digest(table, columns), u64(len(digests)), *digests]
+            [
+                domain("table-unordered"),
+                _type_digest(table.schema, columns),
+                u64(len(digests)),
+                *digests,
+            ]
         )
     )
 
@@ -99,8 +182,7 @@ def _row_digests(table: pa.Table, columns: Sequence[str] | None) -> list[bytes]:
     return digests
 
 
-def _selected_fields(table: pa.Table, columns: Sequence[str] | None) -> list[pa.Field]:
-    schema = table.schema
+def _selected_fields(schema: pa.Schema, columns: Sequence[str] | None) -> list[pa.Field]:
     if columns is None:
         return sorted_fields(list(schema))  # raises on a duplicate name
     missing = [name for name in columns if name not in schema.names]
@@ -115,13 +197,13 @@ def _selected_fields(table: pa.Table, columns: Sequence[str] | None) -> list[pa.
     return sorted_fields([schema.field(name) for name in columns])
 
 
-def _type_digest(table: pa.Table, columns: Sequence[str] | None) -> bytes:
-    return row_type_digest(_selected_fields(table, columns))
+def _type_digest(schema: pa.Schema, columns: Sequence[str] | None) -> bytes:
+    return row_type_digest(_selected_fields(schema, columns))
 
 
 def _encoded_rows(table: pa.Table, columns: Sequence[str] | None) -> Iterator[pa.Array]:
     """Yield, batch by batch, one ``large_binary`` per row holding its whole hashed message."""
-    fields = _selected_fields(table, columns)
+    fields = _selected_fields(table.schema, columns)
     prefix = binary_scalar(domain("row") + row_type_digest(fields))
     if not fields:
         if table.num_rows > 0:

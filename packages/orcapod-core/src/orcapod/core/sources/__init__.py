@@ -1,11 +1,12 @@
-"""Sources: streams that originate data (rows, lists, Arrow tables, data frames, CSV files,
-the files a path pattern matches, a plugin's ``SourceTable``)."""
+"""Sources: streams that originate data (rows, lists, Arrow tables, data frames, CSV and
+Parquet files, the files a path pattern matches, a plugin's ``SourceTable``)."""
 
 from __future__ import annotations
 
 from orcapod.core.sources._csv import CSVSource
 from orcapod.core.sources._dataframe import DataFrameSource
 from orcapod.core.sources._glob import GlobSource
+from orcapod.core.sources._parquet import ParquetReads, ParquetSource
 from orcapod.core.sources._python import DictSource, ListSource
 from orcapod.core.sources._source_table import SourceTableSource, as_stream
 from orcapod.core.sources._table_source import ArrowTableSource, TableSource
@@ -17,6 +18,8 @@ __all__ = [
     "DictSource",
     "GlobSource",
     "ListSource",
+    "ParquetReads",
+    "ParquetSource",
     "SourceTableSource",
     "TableSource",
     "as_stream",

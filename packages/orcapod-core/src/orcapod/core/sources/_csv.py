@@ -16,7 +16,7 @@ from orcapod.core.types import Schema, type_name
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-__all__ = ["CSVSource"]
+__all__ = ["CSVSource", "file_source_id"]
 
 
 class CSVSource(TableSource):
@@ -57,7 +57,7 @@ class CSVSource(TableSource):
     ) -> None:
         self.path = Path(path)
         if source_id is None:
-            source_id = _default_source_id(self.path)
+            source_id = file_source_id(self.path, "csv")
         declared = Schema(schema or {})
         table = _read_csv(self.path, declared, delimiter)
         super().__init__(
@@ -69,9 +69,12 @@ class CSVSource(TableSource):
         )
 
 
-def _default_source_id(path: Path) -> str:
+def file_source_id(path: Path, kind: str) -> str:
+    """The default source id of a file: its name without its suffix, other characters than
+    letters, digits, ``_``, ``.``, ``-`` replaced by ``_``, prefixed by ``kind`` if it
+    does not start with a letter or digit."""
     name = re.sub(r"[^A-Za-z0-9_.\-]", "_", path.stem)
-    return name if name[:1].isalnum() else f"csv{name}"
+    return name if name[:1].isalnum() else f"{kind}{name}"
 
 
 def _read_csv(path: Path, declared: Schema, delimiter: str) -> pa.Table:

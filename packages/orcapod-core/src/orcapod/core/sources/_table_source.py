@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ArrowTableSource",
     "TableSource",
+    "check_record_id_column",
     "source_content_hash",
     "tag_column_list",
     "without_false_nullability",
@@ -331,23 +332,32 @@ def _tight_field(field: pa.Field, chunks: list[pa.Array]) -> pa.Field:
     return field.with_type(_tight_type(field.type, chunks)).with_nullable(nullable)
 
 
+def check_record_id_column(column: str, schema: pa.Schema, where: str) -> None:
+    """Refuse a ``record_id_column`` that is not a column of ``schema``, or not of int or str.
+
+    Raises:
+        SourceError: names the column, and the columns or its type.
+    """
+    if column not in schema.names:
+        raise SourceError(
+            f"{where}: record_id_column {column!r} is not a column; the columns are {schema.names}."
+        )
+    dtype = schema.field(column).type
+    if not (pa.types.is_integer(dtype) or pa.types.is_string(dtype)) and not (
+        pa.types.is_large_string(dtype)
+    ):
+        raise SourceError(
+            f"{where}: record_id_column {column!r} is of type {dtype}; record ids must be "
+            "int or str."
+        )
+
+
 def _record_ids(table: pa.Table, column: str | None, where: str) -> pa.Array | pa.ChunkedArray:
     """The id of every row: the values of ``column``, or the row positions."""
     if column is None:
         return row_numbers(table.num_rows)
-    if column not in table.column_names:
-        raise SourceError(
-            f"{where}: record_id_column {column!r} is not a column; the columns are "
-            f"{table.column_names}."
-        )
+    check_record_id_column(column, table.schema, where)
     ids = table.column(column)
-    if not (pa.types.is_integer(ids.type) or pa.types.is_string(ids.type)) and not (
-        pa.types.is_large_string(ids.type)
-    ):
-        raise SourceError(
-            f"{where}: record_id_column {column!r} is of type {ids.type}; record ids must be "
-            "int or str."
-        )
     if ids.null_count:
         raise SourceError(
             f"{where}: record_id_column {column!r} has {ids.null_count} null values; every "

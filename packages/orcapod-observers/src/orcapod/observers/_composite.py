@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from orcapod.observers._discard import DISCARD
-from orcapod.observers._tables import QuietHooks
+from orcapod.observers._tables import NodeContext, QuietHooks
 from orcapod.protocols.isolation import DISCARD as SKIPPED_LOGGER
 from orcapod.protocols.isolation import Isolation
 
@@ -52,7 +52,20 @@ class CompositeObserver:
         self._packet_start = _bound(observers, isolations, "on_packet_start")
         self._packet_end = _bound(observers, isolations, "on_packet_end")
         self._packet_crash = _bound(observers, isolations, "on_packet_crash")
-        self._packet_logger = _bound(observers, isolations, "create_packet_logger")
+        # This package's node contexts record by record_packet(tag, fields), called by
+        # one fan-out logger per packet; the other children make loggers of their own.
+        self._recorders: list[tuple[Isolation, Callable[..., Any], bool]] = []
+        for observer, isolation in zip(observers, isolations, strict=True):
+            record_packet = _recorder(observer)
+            if record_packet is not None:
+                keeps = bool(getattr(observer, "record_keeps", True))
+                self._recorders.append((isolation, record_packet, keeps))
+        recording = {id(observer) for observer in observers if _recorder(observer) is not None}
+        self._packet_logger = _bound(
+            [o for o in observers if id(o) not in recording],
+            [i for o, i in zip(observers, isolations, strict=True) if id(o) not in recording],
+            "create_packet_logger",
+        )
         self._flush = _bound(observers, isolations, "flush")
         # optional: a child written before it lacks it and is not told
         self._node_inputs = _bound(observers, isolations, "on_node_inputs")
@@ -175,15 +188,22 @@ class CompositeObserver:
                 isolation.fail("on_packet_crash", failure)
 
     def create_packet_logger(self, tag: Tag, packet: Packet) -> PacketExecutionLogger:
-        """A logger handing each record to every child's logger.
+        """A logger handing each record to every child.
 
-        It keeps records when one of them does. When none does, the call is
-        not captured, but a logger is still handed out when a child gave one
-        (a StatusObserver's hears of retried attempts through it, recorded by
-        the run itself); with no child logger at all, the discarding one.
+        It keeps records when one of the children does. When none does, the
+        call is not captured, but a logger is still handed out when a child
+        listens (a StatusObserver's hears of retried attempts through it,
+        recorded by the run itself); with no child listening, the discarding
+        one. This package's children are handed each record with the packet's
+        tag (``record_packet``), without a logger object each.
         """
-        loggers = []
+        alive = False
         keeps = False
+        for isolation, _, child_keeps in self._recorders:
+            if not isolation.failed:
+                alive = True
+                keeps = keeps or child_keeps
+        loggers = []
         for isolation, hook in self._packet_logger:
             if isolation.failed:
                 continue
@@ -198,32 +218,47 @@ class CompositeObserver:
                 continue
             loggers.append(entry)
             keeps = keeps or child_keeps
-        if keeps:
-            return _FanOutLogger(loggers)
-        return _QuietFanOutLogger(loggers) if loggers else DISCARD
+        if not (alive or loggers):
+            return DISCARD
+        kind = _FanOutLogger if keeps else _QuietFanOutLogger
+        return kind(loggers, tag, self._recorders)
 
 
 class _FanOutLogger:
-    """Hands each record to every child observer's logger, isolating their failures.
+    """Hands each record to every child observer, isolating their failures.
 
-    A child logger with a ``record_fields(fields)`` method (this package's own)
-    gets the fields as they came, without being unpacked and packed again.
+    This package's node contexts get it with the packet's tag
+    (``record_packet``); a child logger with a ``record_fields(fields)``
+    method gets the fields as they came, without being unpacked and packed
+    again; any other, ``record(**fields)``.
     """
 
-    __slots__ = ("loggers",)
-    keeps_records = True  # made only when at least one child's logger keeps records
+    __slots__ = ("loggers", "recorders", "tag")
+    keeps_records = True  # made only when at least one child keeps records
 
     def __init__(
         self,
         loggers: Sequence[tuple[Isolation, PacketExecutionLogger, Callable[..., Any] | None]],
+        tag: Tag | None = None,
+        recorders: Sequence[tuple[Isolation, Callable[..., Any], bool]] = (),
     ) -> None:
         self.loggers = loggers
+        self.tag = tag
+        self.recorders = recorders
 
     def record(self, **fields: Any) -> None:
         self.record_fields(fields)
 
     def record_fields(self, fields: Mapping[str, Any]) -> None:
         """:meth:`record`, given the fields as one mapping (handed on as it is)."""
+        tag = self.tag
+        for isolation, record_packet, _ in self.recorders:
+            if isolation.failed:
+                continue
+            try:
+                record_packet(tag, fields)
+            except Exception as error:
+                isolation.fail("record", error)
         for isolation, logger, take in self.loggers:
             if isolation.failed:
                 continue
@@ -237,10 +272,18 @@ class _FanOutLogger:
 
 
 class _QuietFanOutLogger(_FanOutLogger):
-    """A fan-out to child loggers none of which keeps records: nothing is captured for it."""
+    """A fan-out to children none of which keeps records: nothing is captured for it."""
 
     __slots__ = ()
     keeps_records = False
+
+
+def _recorder(observer: object) -> Callable[..., Any] | None:
+    """The ``record_packet(tag, fields)`` of one of this package's node contexts, else None."""
+    if not isinstance(observer, NodeContext):
+        return None
+    record_packet: Callable[..., Any] | None = getattr(observer, "record_packet", None)
+    return record_packet
 
 
 def _bound(

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import threading
+from time import time_ns as _time_ns
 from typing import TYPE_CHECKING, Any
 
 from orcapod.observers._layout import EARLIER_LOG_LAYOUTS, LOG_COLUMNS, LOGS_BRANCH
-from orcapod.observers._tables import NodeContext, TableObserver, now
-from orcapod.protocols.database import flush_paths
+from orcapod.observers._tables import NodeContext, PacketLogger, TableObserver
+from orcapod.protocols.database import add_new_records, flush_paths
 from orcapod.protocols.errors import RecordSchemaError
 
 if TYPE_CHECKING:
@@ -59,44 +60,31 @@ class LoggingObserver(TableObserver):
 class _LoggingContext(NodeContext):
     branch = LOGS_BRANCH
     fixed = LOG_COLUMNS
+    record_keeps = True  # a composite captures calls for record_packet
 
-    def create_packet_logger(self, tag: Tag, packet: Packet) -> _PacketLogger:
-        return _PacketLogger(self, tag)
+    def create_packet_logger(self, tag: Tag, packet: Packet) -> PacketLogger:
+        return PacketLogger(self.record_packet, tag)
 
+    def record_packet(self, tag: Tag, fields: Mapping[str, Any]) -> None:
+        """Turn one record of the packet of ``tag`` into a log row.
 
-LoggingObserver.context_class = _LoggingContext
-
-
-class _PacketLogger:
-    """Turns each ``record(**fields)`` of one packet's attempts into a log row."""
-
-    __slots__ = ("context", "tag")
-
-    def __init__(self, context: _LoggingContext, tag: Tag) -> None:
-        self.context = context
-        self.tag = tag
-
-    def record(self, **fields: Any) -> None:
-        self.record_fields(fields)
-
-    def record_fields(self, fields: Mapping[str, Any]) -> None:
-        """:meth:`record`, given the fields as one mapping (a fan-out logger's way)."""
-        context = self.context
-        get = fields.get  # bound once: sixteen lookups per row
-        context.parent.add(
-            context.sink,
+        Runs once per attempt of every packet: the row is one tuple, each field
+        read once, ``None`` (unknown) for a field an executor does not give.
+        """
+        get = fields.get
+        logs = get("python_logs")
+        self.sink.add(
             (
-                now(),
+                _time_ns() // 1000,  # a UTC timestamp, in microseconds (see now())
                 get("duration_s"),
                 get("stdout", ""),
                 get("stderr", ""),
-                _python_logs(get("python_logs", ())),
+                _python_logs(logs) if logs else [],
                 get("traceback"),
                 bool(get("success", False)),
                 int(get("attempt", 1)),
                 str(get("executor_type", "unknown")),
                 get("capture_level"),
-                # Left null (unknown) by an executor that does not say.
                 get("stdout_bytes"),
                 get("stderr_bytes"),
                 get("stdout_truncated"),
@@ -105,14 +93,15 @@ class _PacketLogger:
                 get("capture_error"),
                 get("setup_output"),
                 get("setup_failed"),
-                self.tag,
-            ),
+                tag,
+            )
         )
 
 
+LoggingObserver.context_class = _LoggingContext
+
+
 def _python_logs(records: Any) -> list[dict[str, Any]]:
-    if not records:
-        return []
     return [
         {
             "time": record.get("time"),
@@ -149,31 +138,39 @@ class _LogTables:
         *,
         skip_duplicates: bool = False,
         flush: bool = False,
+        new_ids: bool = False,
     ) -> None:
         """Add log rows at ``path``, without the columns its table's layout predates.
+
+        ``new_ids`` is handed on where the database takes it (see
+        :func:`~orcapod.protocols.database.add_new_records`).
 
         Raises:
             RecordSchemaError: the table at ``path`` fits neither this layout
                 nor an earlier one; the message names the path and the columns.
         """
-        options = {"skip_duplicates": skip_duplicates, "flush": flush}
+
+        def add(rows: pa.Table) -> None:
+            if new_ids:
+                add_new_records(self.database, path, rows, record_id_column, flush=flush)
+            else:
+                self.database.add_records(
+                    path, rows, record_id_column, skip_duplicates=skip_duplicates, flush=flush
+                )
+
         lacking = self._lacking.get(path)
         if lacking is not None:
-            self.database.add_records(
-                path, records.drop_columns(list(lacking)), record_id_column, **options
-            )
+            add(records.drop_columns(list(lacking)))
             return
         try:
-            self.database.add_records(path, records, record_id_column, **options)
+            add(records)
             return
         except RecordSchemaError as error:
             refused = error
         # A batch that does not fit is refused whole: trying an earlier layout is safe.
         for lacking in EARLIER_LOG_LAYOUTS:
             try:
-                self.database.add_records(
-                    path, records.drop_columns(list(lacking)), record_id_column, **options
-                )
+                add(records.drop_columns(list(lacking)))
             except RecordSchemaError:
                 continue
             self._note_earlier(path, lacking)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from time import time_ns as _time_ns
 from typing import TYPE_CHECKING, Any
 
 from orcapod.observers._layout import STATUS_BRANCH, STATUS_COLUMNS
-from orcapod.observers._tables import NodeContext, TableObserver, now
+from orcapod.observers._tables import NodeContext, QuietPacketLogger, TableObserver, now
 from orcapod.protocols.errors import PacketCancelled
 
 if TYPE_CHECKING:
@@ -43,10 +44,14 @@ class StatusObserver(TableObserver):
 class _StatusContext(NodeContext):
     branch = STATUS_BRANCH
     fixed = STATUS_COLUMNS
+    record_keeps = False  # nothing is captured for it: it only hears of retried attempts
 
     def __init__(self, parent: TableObserver, pipeline_path: Sequence[str]) -> None:
         super().__init__(parent, pipeline_path)
         self.attempts: dict[int, _AttemptLogger] = {}  # id(tag) -> its packet's logger
+        # id(tag) -> the attempts of a packet whose records said more than "attempt 1
+        # succeeded" (each holds its tag, so the id is not reused while it is here)
+        self.loggers: dict[int, _AttemptLogger] = {}
 
     def _event(
         self,
@@ -58,13 +63,26 @@ class _StatusContext(NodeContext):
         when: int | None = None,
     ) -> None:
         row = (state, now() if when is None else when, attempt, error, source_run_id, tag)
-        self.parent.add(self.sink, row)
+        self.sink.add(row)
+
+    # The hooks called per packet add their rows themselves: they run a hundred
+    # thousand times.
 
     def on_packet_start(self, node_label: str, tag: Tag, packet: Packet) -> None:
-        self._event(tag, "RUNNING")
+        self.sink.add(("RUNNING", _time_ns() // 1000, 1, None, None, tag))
 
-    def create_packet_logger(self, tag: Tag, packet: Packet) -> _AttemptLogger:
-        return _AttemptLogger(self, tag)
+    def create_packet_logger(self, tag: Tag, packet: Packet) -> QuietPacketLogger:
+        return QuietPacketLogger(self.record_packet, tag)
+
+    def record_packet(self, tag: Tag, fields: Mapping[str, Any]) -> None:
+        """Follow the attempts of the packet of ``tag`` through its records (see
+        :class:`_AttemptLogger`); a first attempt that succeeded says nothing new."""
+        logger = self.loggers.get(id(tag)) if self.loggers else None
+        if logger is None:
+            if fields.get("success", False) and int(fields.get("attempt", 1)) <= 1:
+                return  # the common case: the packet's end says it all
+            logger = self.loggers[id(tag)] = _AttemptLogger(self, tag)
+        logger.record_fields(fields)
 
     def on_packet_end(
         self,
@@ -77,9 +95,10 @@ class _StatusContext(NodeContext):
         source_run_id: str | None = None,
     ) -> None:
         if cached:
-            self._event(tag, "CACHED", source_run_id=source_run_id)
+            self.sink.add(("CACHED", _time_ns() // 1000, 1, None, source_run_id, tag))
         else:
-            self._event(tag, "SUCCESS", attempt=self._last_attempt(tag))
+            attempt = self._last_attempt(tag) if self.loggers or self.attempts else 1
+            self.sink.add(("SUCCESS", _time_ns() // 1000, attempt, None, None, tag))
 
     def on_packet_crash(
         self, node_label: str, tag: Tag, packet: Packet, error: BaseException
@@ -91,11 +110,19 @@ class _StatusContext(NodeContext):
             self._event(tag, "FAILED", error=summary(error), attempt=attempt)
 
     def _last_attempt(self, tag: Tag) -> int:
-        """The packet's last attempt: 1 unless its logger heard of a retry."""
+        """The packet's last attempt: 1 unless its logger heard of a retry; its logger
+        is forgotten (the packet is over)."""
+        if self.loggers:
+            self.loggers.pop(id(tag), None)
         if not self.attempts:  # the common case: nothing was retried
             return 1
         logger = self.attempts.pop(id(tag), None)
         return 1 if logger is None else logger.attempt
+
+    def on_node_end(self, node_label: str, node_hash: str) -> None:
+        self.loggers.clear()
+        self.attempts.clear()
+        super().on_node_end(node_label, node_hash)
 
 
 class _AttemptLogger:

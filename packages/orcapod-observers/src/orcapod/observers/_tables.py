@@ -9,6 +9,7 @@ import itertools
 import platform
 import threading
 import time
+import weakref
 from importlib import metadata
 from operator import itemgetter
 from pathlib import PurePath
@@ -25,10 +26,10 @@ from orcapod.observers._layout import (
     RUNS_BRANCH,
 )
 from orcapod.observers._liveness import Process, this_process
-from orcapod.protocols.database import flush_paths
+from orcapod.protocols.database import add_new_records, flush_paths
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Mapping, Sequence
     from datetime import datetime
 
     from orcapod.protocols.data import Packet, Schema, Tag
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
 __all__ = [
     "QuietHooks",
     "NodeContext",
+    "PacketLogger",
+    "QuietPacketLogger",
     "TableObserver",
     "add_heartbeat",
     "heartbeat_interval",
@@ -88,6 +91,8 @@ CONSTANT_COLUMNS = ("__run_id", "__node_label", "__node_hash")
 """Columns of a node's rows that hold one value per run: written once per flush."""
 
 
+_NOTHING = pa.scalar("", pa.large_string())
+
 CHUNK_ROWS = 1024
 """Rows a sink holds as Python tuples before it turns them into one Arrow table."""
 
@@ -109,6 +114,7 @@ class Sink:
             the varying columns in the order of each row's tuple, ``__packet_key`` last.
         tags: the tag columns, in their own Arrow types.
         constants: the value of each of ``CONSTANT_COLUMNS``.
+        lock: held while rows are converted and written (the observer's own).
     """
 
     def __init__(
@@ -118,8 +124,10 @@ class Sink:
         fixed: pa.Schema,
         tags: pa.Schema,
         constants: Sequence[Any],
+        lock: threading.RLock | None = None,
     ) -> None:
         assert tuple(fixed.names[1:4]) == CONSTANT_COLUMNS
+        self.lock = threading.RLock() if lock is None else lock
         self.database = database
         self.path = path
         own_tags = [field for field in tags if field.name not in fixed.names]
@@ -129,32 +137,55 @@ class Sink:
         self.rows: list[Sequence[Any]] = []  # the varying values, then the Tag
         self.chunks: list[pa.Table] = []  # rows turned into Arrow, not written yet
         self.numbered = 0  # rows given an id so far: the running number of the next id
+        self.new_ids = False  # whether the ids are new by construction (they hold a run id)
         self._paths = [_holds_paths(field.type, field) for field in self.schema]
+        varying = len(fixed) - 1 - len(CONSTANT_COLUMNS) - 1  # no id, constants, packet key
+        self._varying = list(fixed)[1 + len(CONSTANT_COLUMNS) :][:varying]
+        self._varying_paths = [_holds_paths(field.type, field) for field in self._varying]
+        self._id_prefix = pa.scalar(f"{self.constants[0]}:", pa.large_string())
+        self._constants = [
+            pa.scalar(value, field.type)
+            for value, field in zip(self.constants, list(fixed)[1:], strict=False)
+        ]
 
     def add(self, row: Sequence[Any]) -> None:
-        """Hold one row (the caller holds the observer's lock)."""
+        """Hold one row; any thread may call this.
+
+        The append takes no lock: ``list.append`` is atomic, and a conversion
+        (under :attr:`lock`) takes the rows held when it starts and leaves any
+        appended meanwhile in the list.
+        """
         rows = self.rows
         rows.append(row)
         if len(rows) >= CHUNK_ROWS:
-            self.convert()
+            with self.lock:
+                self.convert()
 
     def convert(self) -> None:
-        """Turn the rows held as tuples into one Arrow table, held until the flush."""
-        count = len(self.rows)
+        """Turn the rows held as tuples into one Arrow table, held until the flush (the
+        caller holds :attr:`lock`)."""
+        held = self.rows
+        count = len(held)
         if not count:
             return
-        prefix = f"{self.constants[0]}:"
-        ids = [f"{prefix}{number}" for number in range(self.numbered, self.numbered + count)]
-        columns: list[list[Any]] = [ids, *([value] * count for value in self.constants)]
-        *varying, tags = (list(column) for column in zip(*self.rows, strict=True))
-        columns += varying
+        rows = held[:count]
+        first = self.numbered
+        # the ids, "<run id>:<n>", and the constant columns, made by Arrow
+        numbers = pa.array(range(first, first + count), pa.int64()).cast(pa.large_string())
         arrays: list[pa.Array | pa.ChunkedArray] = [
+            pc.binary_join_element_wise(self._id_prefix, numbers, _NOTHING)
+        ]
+        arrays += [pa.repeat(value, count) for value in self._constants]
+        *varying, tags = (list(column) for column in zip(*rows, strict=True))
+        arrays += [
             _array(column, field, paths)
-            for column, field, paths in zip(columns, self.schema, self._paths, strict=False)
+            for column, field, paths in zip(
+                varying, self._varying, self._varying_paths, strict=True
+            )
         ]
         arrays += self._tag_arrays(tags)
         self.chunks.append(pa.Table.from_arrays(arrays, schema=self.schema))
-        self.rows = []
+        del held[:count]  # rows appended meanwhile stay held
         self.numbered += count
 
     def flush(self) -> None:
@@ -165,7 +196,13 @@ class Sink:
         """
         self.convert()
         while self.chunks:
-            self.database.add_records(self.path, self.chunks[0], self.schema.names[0])
+            chunk, id_column = self.chunks[0], self.schema.names[0]
+            if self.new_ids:
+                # the run id and a running number: new by construction, so the store
+                # looks for no duplicates (it reads no stored id)
+                add_new_records(self.database, self.path, chunk, id_column)
+            else:
+                self.database.add_records(self.path, chunk, id_column)
             del self.chunks[0]
 
     def _tag_arrays(self, tags: list[Tag]) -> list[pa.Array | pa.ChunkedArray]:
@@ -272,6 +309,7 @@ class TableObserver(QuietHooks):
         """
         with self._lock:
             self._sinks.clear()
+        _writers.release(self)
         self.run = None
         _refuse_reused_run_id(self.database, run)
         self.run = run
@@ -289,6 +327,7 @@ class TableObserver(QuietHooks):
         try:
             self.flush()
         finally:
+            _writers.release(self)
             _beats.forget(self.database, run.run_id)
             write_run_end(self.database, run, outcome)
             self.run = None
@@ -329,12 +368,25 @@ class TableObserver(QuietHooks):
     def sink(
         self, path: RecordPath, fixed: pa.Schema, tags: pa.Schema, label: str, node_hash: str
     ) -> Sink:
-        """The buffer of the table at ``path`` in this run (made on first use)."""
+        """The buffer of the table at ``path`` in this run (made on first use).
+
+        Its rows' ids, ``<run id>:<n>``, are new by construction, so the store
+        looks for no duplicates when they are added: the first observer of a
+        run to write ``path`` in a database is its only writer there.
+
+        Raises:
+            ValueError: another observer writes ``path`` of this database in this run.
+        """
         with self._lock:
             sink = self._sinks.get(path)
             if sink is None:
-                constants = (self.run_id(), label, node_hash)
-                sink = self._sinks[path] = Sink(self.database, path, fixed, tags, constants)
+                run_id = self.run_id()
+                if run_id:
+                    _writers.claim(self, path)
+                constants = (run_id, label, node_hash)
+                sink = Sink(self.database, path, fixed, tags, constants, self._lock)
+                sink.new_ids = bool(run_id)
+                self._sinks[path] = sink
             return sink
 
     def add(self, sink: Sink, row: Sequence[Any]) -> None:
@@ -344,8 +396,7 @@ class TableObserver(QuietHooks):
         it is and read at the flush: one tuple per row, few objects for the
         garbage collector to scan.
         """
-        with self._lock:
-            sink.add(row)
+        sink.add(row)
 
     def run_id(self) -> str:
         return "" if self.run is None else self.run.run_id
@@ -391,6 +442,37 @@ class NodeContext(QuietHooks):
 
     def flush(self) -> None:
         self.parent.flush()
+
+
+class PacketLogger:
+    """The logger of one packet for a node context that records by ``record_packet(tag,
+    fields)``: it hands each record on with the packet's tag.
+
+    A :class:`~orcapod.observers.CompositeObserver` of such contexts calls
+    ``record_packet`` itself, from one fan-out logger per packet, and makes
+    none of these.
+    """
+
+    __slots__ = ("recorder", "tag")
+    keeps_records = True
+
+    def __init__(self, recorder: Callable[[Tag, Mapping[str, Any]], None], tag: Tag) -> None:
+        self.recorder = recorder
+        self.tag = tag
+
+    def record(self, **fields: Any) -> None:
+        self.recorder(self.tag, fields)
+
+    def record_fields(self, fields: Mapping[str, Any]) -> None:
+        """:meth:`record`, given the fields as one mapping (a fan-out logger's way)."""
+        self.recorder(self.tag, fields)
+
+
+class QuietPacketLogger(PacketLogger):
+    """A :class:`PacketLogger` that keeps no records: nothing is captured for it."""
+
+    __slots__ = ()
+    keeps_records = False
 
 
 HEARTBEAT_SPACING = 1.0
@@ -556,6 +638,58 @@ class _Heartbeats:
 
 
 _beats = _Heartbeats()
+
+
+class _Writers:
+    """Which observer writes each table of a database in a run, process-wide.
+
+    Rows' ids are ``<run id>:<n>``, numbered by their observer: two observers
+    writing one table in one run (two LoggingObservers of one database, say)
+    would give the same ids, which the store, told they are new, would not
+    look for. So the second is refused when it would start writing. Claims
+    hold the database and the observer weakly: a claim of an observer that is
+    gone (it never saw its run's end) is taken over.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._tables: weakref.WeakKeyDictionary[
+            object, dict[tuple[str, RecordPath], weakref.ref[TableObserver]]
+        ] = weakref.WeakKeyDictionary()
+
+    def claim(self, observer: TableObserver, path: RecordPath) -> None:
+        """Make ``observer`` the writer of ``path`` in its run, or raise ValueError."""
+        run_id = observer.run_id()
+        with self._lock:
+            try:
+                claims = self._tables.setdefault(observer.database, {})
+            except TypeError:  # a database that cannot be referenced weakly: not guarded
+                return
+            owner = claims.get((run_id, path))
+            writer = None if owner is None else owner()
+            if writer is None or writer is observer:
+                claims[(run_id, path)] = weakref.ref(observer)
+                return
+        raise ValueError(
+            f"another observer of run {run_id!r} already writes the table at {path!r} of "
+            f"{observer.database!r}; its rows would have the same ids as this one's, so "
+            f"this {type(observer).__name__} writes none. Give each observer of a kind its "
+            "own database"
+        )
+
+    def release(self, observer: TableObserver) -> None:
+        """Forget the tables ``observer`` writes (its run is over)."""
+        with self._lock:
+            try:
+                claims = self._tables.get(observer.database)
+            except TypeError:
+                return
+            if claims:
+                for key in [key for key, owner in claims.items() if owner() is observer]:
+                    del claims[key]
+
+
+_writers = _Writers()
 
 
 def _add_run_record(database: ArrowDatabase, run: RunInfo, record_id: str, row: list[Any]) -> None:

@@ -22,6 +22,7 @@ __all__ = [
     "ArrowDatabase",
     "Compaction",
     "RecordCursor",
+    "add_new_records",
     "check_batch_rows",
     "flush_paths",
     "iter_records",
@@ -117,6 +118,14 @@ class ArrowDatabase(Protocol):
     come), each once. Callers go through :func:`iter_records`, which reads any
     other backend whole and cuts it into batches. The store toolkit has it
     (:meth:`~orcapod.protocols.store.BaseArrowDatabase.iter_all_records`).
+
+    A backend may also take ``new_ids`` (keyword only, default false) in
+    :meth:`add_records`: the caller vouches that every id of the batch is new
+    at the path (ids unique by construction), so the backend adds the rows
+    without looking for duplicates: it reads no stored id and builds no index
+    of them, at the add or at the commit. Writers call it through
+    :func:`add_new_records`, which adds to any other backend with its
+    duplicate check. The store toolkit has it.
 
     A backend whose reads slow down as small writes accumulate may also offer
     ``compact(*, retention_hours)`` returning a list of :class:`Compaction`:
@@ -280,6 +289,55 @@ def iter_records(
     if table is None:
         return iter(())
     return (b for b in table.to_batches(max_chunksize=batch_rows) if b.num_rows)
+
+
+def add_new_records(
+    database: ArrowDatabase,
+    path: RecordPath,
+    records: pa.Table,
+    record_id_column: str,
+    *,
+    flush: bool = False,
+) -> None:
+    """Add ``records`` whose ids the caller made new at ``path`` (unique by construction,
+    such as a run id and a running number), without the store looking for duplicates.
+
+    A database whose ``add_records`` takes ``new_ids`` (every store built on
+    the store toolkit) is given ``new_ids=True``: it reads no stored id. Any
+    other adds them as usual, its duplicate check included.
+
+    Raises:
+        DatabaseError: as ``add_records`` raises.
+    """
+    if _takes_new_ids(type(database)):
+        database.add_records(  # type: ignore[call-arg]
+            path, records, record_id_column, flush=flush, new_ids=True
+        )
+    else:
+        database.add_records(path, records, record_id_column, flush=flush)
+
+
+_TAKES_NEW_IDS: dict[type, bool] = {}
+
+
+def _takes_new_ids(kind: type) -> bool:
+    """Whether ``kind.add_records`` takes a ``new_ids`` keyword (asked once per class)."""
+    known = _TAKES_NEW_IDS.get(kind)
+    if known is None:
+        known = _TAKES_NEW_IDS[kind] = _takes_keyword(getattr(kind, "add_records", None), "new_ids")
+    return known
+
+
+def _takes_keyword(method: object, name: str) -> bool:
+    try:
+        parameters = inspect.signature(method).parameters  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+    found = parameters.get(name)
+    return found is not None and found.kind in (
+        inspect.Parameter.KEYWORD_ONLY,
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+    )
 
 
 def flush_paths(database: ArrowDatabase, paths: Collection[RecordPath]) -> None:

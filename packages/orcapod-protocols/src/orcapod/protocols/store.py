@@ -8,7 +8,9 @@ rest, the same in every store:
 - checks of every argument (paths, ids, tables, the id column, prefixes);
 - a path's schema fixed by its first records, and the message naming every
   column that differs;
-- duplicate ids, refused as a whole batch or skipped (``skip_duplicates``);
+- duplicate ids, refused as a whole batch or skipped (``skip_duplicates``), or
+  not looked for in what is stored when the caller vouches its ids are new
+  (``new_ids``);
 - the record-id column of reads, and every error message;
 - one lock per store, and refusal of every use after :meth:`close`.
 
@@ -69,33 +71,46 @@ class NewRecords:
     again), and ``data`` has exactly the path's schema (``new_path``: it fixes
     that schema now). ``skip_duplicates`` says whether the caller asked to skip
     duplicates: then a commit that finds an id stored meanwhile drops that row
-    rather than refusing the batch.
+    rather than refusing the batch. ``new_ids`` says that the caller vouched
+    for the ids being new (``add_records(..., new_ids=True)``): nothing checked
+    them against the stored ids, and a commit need not either.
     """
 
-    __slots__ = ("_id_array", "data", "ids", "new_path", "path", "skip_duplicates")
+    __slots__ = ("_id_array", "_ids", "data", "new_ids", "new_path", "path", "skip_duplicates")
 
     def __init__(
         self,
         path: RecordPath,
-        ids: list[str],
+        ids: list[str] | None,
         id_array: pa.Array | pa.ChunkedArray | None,
         data: pa.Table,
         *,
         new_path: bool,
         skip_duplicates: bool,
+        new_ids: bool = False,
     ) -> None:
+        assert ids is not None or id_array is not None
         self.path = path
-        self.ids = ids
+        self._ids = ids
         self._id_array = id_array
         self.data = data
         self.new_path = new_path
         self.skip_duplicates = skip_duplicates
+        self.new_ids = new_ids
+
+    @property
+    def ids(self) -> list[str]:
+        """The ids as Python strings (made from ``id_array`` on first use)."""
+        if self._ids is None:
+            assert self._id_array is not None
+            self._ids = self._id_array.to_pylist()
+        return self._ids
 
     @property
     def id_array(self) -> pa.Array | pa.ChunkedArray:
         """``ids`` as a ``large_string`` array."""
         if self._id_array is None:
-            self._id_array = pa.array(self.ids, pa.large_string())
+            self._id_array = pa.array(self._ids, pa.large_string())
         elif not pa.types.is_large_string(self._id_array.type):
             self._id_array = self._id_array.cast(pa.large_string())
         return self._id_array
@@ -271,33 +286,55 @@ class BaseArrowDatabase:
         *,
         skip_duplicates: bool = False,
         flush: bool = False,
+        new_ids: bool = False,
     ) -> None:
         """Add many records at once; their ids are taken from ``record_id_column``.
 
         The batch goes in whole or not at all. With ``skip_duplicates``, rows
         whose id is stored, pending or earlier in ``records`` are dropped.
 
+        With ``new_ids``, the caller vouches that every id is new at ``path``
+        (stored nowhere, pending nowhere, not repeated in ``records``: ids made
+        unique by construction, such as a run id and a running number). The
+        ids are then not looked for at all: no stored id is read, no index of
+        them is built, at the add or at the commit. Breaking that promise is the
+        caller's error: a store may then refuse the batch (a primary key) or
+        keep both records.
+
         Raises:
             DuplicateRecordError: an id is stored, pending or repeated and
-                ``skip_duplicates`` is false; the error lists them.
+                ``skip_duplicates`` is false (not looked for with ``new_ids``).
             RecordSchemaError: ``record_id_column`` is missing, not strings or
                 has nulls, or the other columns do not fit the path's schema.
+            ValueError: both ``skip_duplicates`` and ``new_ids`` are true.
         """
         path = validate_record_path(path)
         _require_table("records", records)
         id_column = _record_id_column(path, records, record_id_column)
         data = records.drop_columns([record_id_column])
+        if new_ids:
+            if skip_duplicates:
+                raise ValueError(
+                    "add_records takes skip_duplicates=True or new_ids=True, not both: new "
+                    "ids have no duplicates to skip"
+                )
+            self._add(path, None, id_column, data, False, flush, new_ids=True)
+            return
         self._add(path, id_column.to_pylist(), id_column, data, skip_duplicates, flush)
 
     def _add(
         self,
         path: RecordPath,
-        ids: list[str],
+        ids: list[str] | None,
         id_array: pa.Array | pa.ChunkedArray | None,
         data: pa.Table,
         skip_duplicates: bool,
         flush: bool,
+        *,
+        new_ids: bool = False,
     ) -> None:
+        """Add checked arguments; ``ids`` None (made from ``id_array`` if an engine needs
+        them) only with ``new_ids``, whose ids are not looked for anywhere."""
         with self._lock:
             self._require_open()
             self._check_writable(path)
@@ -307,6 +344,23 @@ class BaseArrowDatabase:
                 self._check_new_schema(path, data.schema)
             else:
                 check_schema(path, schema, data.schema)
+            if new_ids:
+                if data.num_rows:
+                    self._keep(
+                        NewRecords(
+                            path,
+                            ids,
+                            id_array,
+                            data,
+                            new_path=schema is None,
+                            skip_duplicates=False,
+                            new_ids=True,
+                        )
+                    )
+                if flush:
+                    self._flush({path})
+                return
+            assert ids is not None
             distinct = set(ids)
             known = frozenset() if schema is None else self._known_ids(path, distinct)
             if known or len(distinct) != len(ids):

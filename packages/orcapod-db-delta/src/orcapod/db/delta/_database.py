@@ -144,6 +144,9 @@ class _PathState:
         self.pending: list[pa.Table] = []
         self.pending_row_of: dict[str, int] = {}
         self.pending_whole: pa.Table | None = None
+        # the pending ids a commit checks against the stored ones: not those added
+        # with new_ids (vouched new by their writer), so their commit reads no ids
+        self.pending_to_check: list[str] = []
         self.files_at_compaction = 0
 
     @property
@@ -391,9 +394,13 @@ class _PathState:
 
     # -- what is pending -------------------------------------------------------------
 
-    def add_pending(self, rows: pa.Table, ids: list[str]) -> None:
+    def add_pending(self, rows: pa.Table, ids: list[str], *, checked: bool = True) -> None:
+        """Keep ``rows`` under ``ids``; ``checked``: their commit checks them against the
+        ids stored by then (false for ids vouched new)."""
         start = len(self.pending_row_of)
         self.pending_row_of.update(zip(ids, range(start, start + len(ids)), strict=True))
+        if checked:
+            self.pending_to_check += ids
         self.pending.append(rows)
         self.pending_whole = None
         if len(self.pending) >= PENDING_BATCHES:
@@ -408,6 +415,7 @@ class _PathState:
 
     def clear_pending(self) -> None:
         self.pending, self.pending_row_of, self.pending_whole = [], {}, None
+        self.pending_to_check = []
 
 
 class DeltaTableDatabase(BaseArrowDatabase):
@@ -522,7 +530,8 @@ class DeltaTableDatabase(BaseArrowDatabase):
         layout = state.layout
         assert layout is not None
         columns = [records.id_array, *records.data.columns]
-        state.add_pending(pa.Table.from_arrays(columns, schema=layout.rows_schema), records.ids)
+        rows = pa.Table.from_arrays(columns, schema=layout.rows_schema)
+        state.add_pending(rows, records.ids, checked=not records.new_ids)
 
     def _read_ids(self, path: RecordPath, ids: list[str]) -> pa.Table | None:
         state = self._readable_state(path)
@@ -748,9 +757,12 @@ class DeltaTableDatabase(BaseArrowDatabase):
         """
         rows = state.pending_rows()
         assert rows is not None
-        stored = state.stored_among(list(state.pending_row_of))
-        fresh = [rid not in stored for rid in state.pending_row_of]
-        if not all(fresh):
+        # ids added with new_ids are not looked for: a path holding only those
+        # commits without reading any stored id (nor building the id index)
+        to_check = state.pending_to_check
+        stored = state.stored_among(to_check) if to_check else set()
+        if stored:
+            fresh = [rid not in stored for rid in state.pending_row_of]
             rows = rows.filter(pa.array(fresh, pa.bool_()))
         if rows.num_rows == 0:
             state.clear_pending()

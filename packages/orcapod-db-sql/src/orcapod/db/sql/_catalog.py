@@ -139,8 +139,11 @@ class PathTable:
     pending: list[PendingBatch] = field(default_factory=list)
     """Batches added but not flushed, in the order added."""
     _pending_table: pa.Table | None = None
-    _pending_by_id: dict[str, tuple[int, int]] = field(default_factory=dict)
-    """Pending id to (batch, row): a lookup of a few pending ids concatenates nothing."""
+    _pending_by_id: dict[str, tuple[int, int]] | None = None
+    """Pending id to (batch, row): a lookup of a few pending ids concatenates nothing.
+    Made when first asked for (rows added with new_ids and never looked up, such as
+    log rows, are never indexed), then kept up to date until the flush."""
+    _pending_rows: int = 0
 
     @classmethod
     def create(
@@ -182,23 +185,38 @@ class PathTable:
         """Keep ``batch`` (ids first) and its encoded ``rows`` for the next flush."""
         number = len(self.pending)
         self.pending.append(PendingBatch(batch, rows, skip_duplicates))
-        ids = batch.column(0).to_pylist()
-        self._pending_by_id.update((record_id, (number, row)) for row, record_id in enumerate(ids))
+        self._pending_rows += len(rows)
+        if self._pending_by_id is not None:
+            _index_batch(self._pending_by_id, number, batch)
         self._pending_table = None
+
+    def _by_id(self) -> dict[str, tuple[int, int]]:
+        """The index of the pending ids (made now if it was not)."""
+        by_id = self._pending_by_id
+        if by_id is None:
+            by_id = self._pending_by_id = {}
+            for number, pending in enumerate(self.pending):
+                _index_batch(by_id, number, pending.table)
+        return by_id
 
     def pending_ids_among(self, ids: Set[str]) -> set[str]:
         """Those of ``ids`` that are pending."""
-        pending = self._pending_by_id
+        if not self.pending:
+            return set()
+        pending = self._by_id()
         return {i for i in ids if i in pending}
 
     @property
     def pending_row_count(self) -> int:
         """How many rows are pending (ids are unique among them)."""
-        return len(self._pending_by_id)
+        return self._pending_rows
 
     def pending_rows_of(self, ids: list[str]) -> pa.Table | None:
         """The pending rows (ids first) of ``ids``, sliced out where they lie; None if none."""
-        found = [self._pending_by_id[i] for i in ids if i in self._pending_by_id]
+        if not self.pending:
+            return None
+        by_id = self._by_id()
+        found = [by_id[i] for i in ids if i in by_id]
         if not found:
             return None
         pieces = [self.pending[number].table.slice(row, 1) for number, row in found]
@@ -219,7 +237,8 @@ class PathTable:
         """Forget the pending rows (they were committed)."""
         self.pending = []
         self._pending_table = None
-        self._pending_by_id = {}
+        self._pending_by_id = None
+        self._pending_rows = 0
 
     def drop_pending(self, refused: list[PendingBatch]) -> None:
         """Forget the ``refused`` pending batches and keep the others."""
@@ -227,6 +246,11 @@ class PathTable:
         self.clear_pending()
         for pending in kept:
             self.add_pending(pending.table, pending.rows, pending.skip_duplicates)
+
+
+def _index_batch(by_id: dict[str, tuple[int, int]], number: int, batch: pa.Table) -> None:
+    ids = batch.column(0).to_pylist()
+    by_id.update((record_id, (number, row)) for row, record_id in enumerate(ids))
 
 
 def schema_from_catalog(blob: bytes) -> pa.Schema:

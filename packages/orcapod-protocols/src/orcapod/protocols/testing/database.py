@@ -41,6 +41,8 @@ from hypothesis import strategies as st
 from orcapod.protocols.database import (
     ArrowDatabase,
     _flushes_paths,
+    _takes_new_ids,
+    add_new_records,
     flush_paths,
     iter_records,
     read_new_records,
@@ -813,6 +815,50 @@ class ArrowDatabaseContract:
         got = _by_id(database.get_all_records(_PATH, record_id_column=_ID))
         assert {k: row["version"] for k, row in got.items()} == {"r1": 1, "r2": 1}
 
+    # -- records whose ids are new by construction (add_new_records, new_ids) --------
+
+    def test_records_added_as_new_are_read_like_any_other_pending_and_stored(
+        self, database: ArrowDatabase
+    ) -> None:
+        database.add_records(_PATH, _simple_records(["old"]), _ID, flush=True)
+        add_new_records(database, _PATH, _simple_records(["r1", "r2"]), _ID)
+        add_new_records(database, _PATH, _simple_records(["r3"], version=2), _ID)
+        for _ in ("pending", "stored"):
+            got = _by_id(database.get_all_records(_PATH, record_id_column=_ID))
+            assert {k: row["version"] for k, row in got.items()} == {
+                "old": 1,
+                "r1": 1,
+                "r2": 1,
+                "r3": 2,
+            }
+            found = database.get_records_by_ids(_PATH, ["r3", "old", "r1"], record_id_column=_ID)
+            assert set(_by_id(found)) == {"r3", "old", "r1"}
+            record = database.get_record_by_id(_PATH, "r2", record_id_column=_ID)
+            assert _by_id(record) == {"r2": {"subject": "subject-r2", "version": 1, "score": 0.25}}
+            database.flush()
+
+    def test_records_added_as_new_make_a_path_and_its_schema(self, database: ArrowDatabase) -> None:
+        add_new_records(database, _PATH, _simple_records([]), _ID)
+        assert database.list_paths() == [], "an empty batch creates no path"
+        add_new_records(database, _PATH, _simple_records(["r1"]), _ID, flush=True)
+        assert database.list_paths() == [_PATH]
+        wrong = _simple_records(["r2"]).set_column(2, "version", pa.array([1.5], pa.float64()))
+        with pytest.raises(RecordSchemaError) as caught:
+            add_new_records(database, _PATH, wrong, _ID)
+        _assert_names(caught.value, "version", *_PATH)
+        assert set(_by_id(database.get_all_records(_PATH, record_id_column=_ID))) == {"r1"}
+
+    def test_a_store_taking_new_ids_refuses_them_with_skip_duplicates(
+        self, database: ArrowDatabase
+    ) -> None:
+        if not _takes_new_ids(type(database)):
+            pytest.skip("add_records takes no new_ids: add_new_records checks for duplicates")
+        with pytest.raises(ValueError, match="skip_duplicates"):
+            database.add_records(  # type: ignore[call-arg]
+                _PATH, _simple_records(["r1"]), _ID, skip_duplicates=True, new_ids=True
+            )
+        assert database.list_paths() == []
+
     def test_the_id_column_is_not_stored_as_data(self, database: ArrowDatabase) -> None:
         database.add_records(_PATH, _simple_records(["r1"]), _ID)
         stored = database.get_all_records(_PATH)
@@ -1278,6 +1324,28 @@ class PersistentArrowDatabaseContract(ArrowDatabaseContract):
             again.add_records(_PATH, wrong, _ID)
         _assert_names(caught.value, "version", *_PATH)
         assert set(_by_id(again.get_all_records(_PATH, record_id_column=_ID))) == {"r1"}
+
+    def test_records_added_as_new_after_reopening_join_the_old_ones(
+        self, database: ArrowDatabase, reopen: Callable[[], ArrowDatabase]
+    ) -> None:
+        database.add_records(_PATH, _simple_records(["r1", "r2"]), _ID)
+        database.close()
+        again = reopen()
+        add_new_records(again, _PATH, _simple_records(["r3"], version=2), _ID)
+        add_new_records(again, _PATH, _simple_records(["r4", "r5"], version=3), _ID, flush=True)
+        assert set(_by_id(again.get_all_records(_PATH, record_id_column=_ID))) == {
+            "r1",
+            "r2",
+            "r3",
+            "r4",
+            "r5",
+        }
+        again.close()
+        third = reopen()
+        got = _by_id(third.get_records_by_ids(_PATH, ["r1", "r3", "r5"], record_id_column=_ID))
+        assert {k: row["version"] for k, row in got.items()} == {"r1": 1, "r3": 2, "r5": 3}
+        with pytest.raises(DuplicateRecordError):  # plain adds still find them
+            third.add_records(_PATH, _simple_records(["r4"], version=9), _ID)
 
     def test_records_added_after_reopening_join_the_old_ones(
         self, database: ArrowDatabase, reopen: Callable[[], ArrowDatabase]

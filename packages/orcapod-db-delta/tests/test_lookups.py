@@ -157,6 +157,25 @@ def test_rows_committed_here_and_by_other_writers_are_found(tmp_path: Path) -> N
     assert numbers(everything) == list(range(ROWS + 35))
 
 
+def test_lookups_list_the_delta_log_only_when_a_commit_is_new(tmp_path: Path) -> None:
+    """Listing the log (``update_incremental``) costs more as commits accumulate; a
+    lookup first checks for the next version's log entry, and lists only if it exists:
+    a commit by another writer is still seen at the next lookup."""
+    root = stored(tmp_path)
+    database, other = DeltaTableDatabase(root), DeltaTableDatabase(root)
+    assert numbers(database.get_records_by_ids(PATH, [record_id(1)])) == [1]
+    table = database._paths[PATH].table
+    calls = []
+    original = table.update_incremental
+    table.update_incremental = lambda: calls.append(1) or original()  # type: ignore[method-assign]
+    for n in range(20):
+        assert numbers(database.get_records_by_ids(PATH, [record_id(n)])) == [n]
+    assert calls == []  # nothing committed: nothing listed
+    other.add_records(PATH, records(ROWS, ROWS + 10), "id", flush=True)
+    assert numbers(database.get_records_by_ids(PATH, [record_id(ROWS + 3)])) == [ROWS + 3]
+    assert len(calls) == 1
+
+
 @pytest.mark.parametrize("who", ["this instance", "another instance"])
 def test_lookups_after_a_compaction_read_the_compacted_files(tmp_path: Path, who: str) -> None:
     root = stored(tmp_path, flushes=8)

@@ -290,7 +290,13 @@ class FunctionRunTask(_Pieces):
     counts_rows = False  # FunctionNodeRun counts them
 
     def __init__(
-        self, node: Node, size: BatchSize, counts: RowCounts, ctx: RunContext, *, workers: int = 1
+        self,
+        node: Node,
+        size: BatchSize,
+        counts: RowCounts,
+        ctx: RunContext,
+        *,
+        workers: int | None = None,
     ) -> None:
         super().__init__(node, size, counts)
         assert isinstance(node, FunctionNode)
@@ -298,7 +304,8 @@ class FunctionRunTask(_Pieces):
         self.ctx, self.observer = ctx, self.run.observer  # the run's, contextualized once
         concurrency = getattr(self.run.executor, "concurrency", 1)
         self.concurrent = type(concurrency) is int and concurrency > 1
-        self.workers = concurrency if self.concurrent else workers
+        # Packets in flight: the async orchestrator's setting, else what the executor can run.
+        self.workers = workers if workers is not None else concurrency if self.concurrent else 1
         self.upstream = node.upstreams[0].label
         self.input_template: pa.Table | None = None
 

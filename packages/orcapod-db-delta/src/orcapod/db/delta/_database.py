@@ -165,7 +165,7 @@ class _PathState:
         """
         assert self.table is not None
         try:
-            if refresh:
+            if refresh and (self.version < 0 or self._next_commit_exists()):
                 self.table.update_incremental()
         except Exception as error:  # deltalake raises plain Exception for some failures
             raise _corrupted(self.directory, error) from error
@@ -185,6 +185,16 @@ class _PathState:
                     self.index = None
                     raise
         self.version = latest
+
+    def _next_commit_exists(self) -> bool:
+        """Whether a version after the one the index follows is committed: one ``stat``.
+
+        Delta numbers commits one by one, so none is newer unless the next
+        version's log entry exists. ``update_incremental`` would list the whole
+        log directory to find out, at a cost growing with the table's commits.
+        """
+        entry = self.directory / "_delta_log" / f"{self.version + 1:020d}.json"
+        return entry.exists() or self.table.version() != self.version  # type: ignore[union-attr]
 
     def _follow(self, index: IdIndex, changes: LogChanges) -> None:
         """Add to ``index`` the rows of appended files, after forgetting where rows are if

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import threading
+from operator import itemgetter
 from time import time_ns as _time_ns
 from typing import TYPE_CHECKING, Any
 
 from orcapod.observers._layout import EARLIER_LOG_LAYOUTS, LOG_COLUMNS, LOGS_BRANCH
-from orcapod.observers._tables import NodeContext, PacketLogger, TableObserver
+from orcapod.observers._tables import CHUNK_ROWS, NodeContext, PacketLogger, TableObserver
 from orcapod.protocols.database import add_new_records, flush_paths
 from orcapod.protocols.errors import RecordSchemaError
 
@@ -69,33 +70,82 @@ class _LoggingContext(NodeContext):
         """Turn one record of the packet of ``tag`` into a log row.
 
         Runs once per attempt of every packet: the row is one tuple, each field
-        read once, ``None`` (unknown) for a field an executor does not give.
+        read once (the fields every executor of orcapod gives, in one call),
+        ``None`` (unknown) for a field an executor does not give.
         """
-        get = fields.get
-        logs = get("python_logs")
-        self.sink.add(
+        try:
             (
-                _time_ns() // 1000,  # a UTC timestamp, in microseconds (see now())
+                duration,
+                stdout,
+                stderr,
+                logs,
+                traceback,
+                success,
+                attempt,
+                executor,
+                level,
+                *sizes,  # stdout and stderr bytes and truncated, log records dropped
+                capture_error,
+            ) = _USUAL_FIELDS(fields)
+        except KeyError:  # an executor giving fewer: the defaults of the others
+            get = fields.get
+            duration, stdout, stderr, logs, traceback = (
                 get("duration_s"),
                 get("stdout", ""),
                 get("stderr", ""),
-                _python_logs(logs) if logs else [],
+                get("python_logs"),
                 get("traceback"),
-                bool(get("success", False)),
-                int(get("attempt", 1)),
-                str(get("executor_type", "unknown")),
-                get("capture_level"),
-                get("stdout_bytes"),
-                get("stderr_bytes"),
-                get("stdout_truncated"),
-                get("stderr_truncated"),
-                get("python_logs_dropped"),
-                get("capture_error"),
-                get("setup_output"),
-                get("setup_failed"),
+            )
+            success, attempt = get("success", False), get("attempt", 1)
+            executor, level = get("executor_type", "unknown"), get("capture_level")
+            sizes = [get(name) for name in _SIZES]
+            capture_error = get("capture_error")
+        rows = self.rows
+        rows.append(
+            (
+                _time_ns() // 1000,  # a UTC timestamp, in microseconds (see now())
+                duration,
+                stdout,
+                stderr,
+                _python_logs(logs) if logs else [],
+                traceback,
+                success if success is True or success is False else bool(success),
+                attempt if type(attempt) is int else int(attempt),
+                executor if type(executor) is str else str(executor),
+                level,
+                *sizes,
+                capture_error,
+                fields.get("setup_output"),
+                fields.get("setup_failed"),
                 tag,
             )
         )
+        if len(rows) >= CHUNK_ROWS:
+            self.sink.convert_held()
+
+
+_SIZES = (
+    "stdout_bytes",
+    "stderr_bytes",
+    "stdout_truncated",
+    "stderr_truncated",
+    "python_logs_dropped",
+)
+
+_USUAL_FIELDS = itemgetter(
+    "duration_s",
+    "stdout",
+    "stderr",
+    "python_logs",
+    "traceback",
+    "success",
+    "attempt",
+    "executor_type",
+    "capture_level",
+    *_SIZES,
+    "capture_error",
+)
+"""The fields every executor of orcapod records, read in one call."""
 
 
 LoggingObserver.context_class = _LoggingContext

@@ -7,7 +7,13 @@ from time import time_ns as _time_ns
 from typing import TYPE_CHECKING, Any
 
 from orcapod.observers._layout import STATUS_BRANCH, STATUS_COLUMNS
-from orcapod.observers._tables import NodeContext, QuietPacketLogger, TableObserver, now
+from orcapod.observers._tables import (
+    CHUNK_ROWS,
+    NodeContext,
+    QuietPacketLogger,
+    TableObserver,
+    now,
+)
 from orcapod.protocols.errors import PacketCancelled
 
 if TYPE_CHECKING:
@@ -69,7 +75,10 @@ class _StatusContext(NodeContext):
     # thousand times.
 
     def on_packet_start(self, node_label: str, tag: Tag, packet: Packet) -> None:
-        self.sink.add(("RUNNING", _time_ns() // 1000, 1, None, None, tag))
+        rows = self.rows
+        rows.append(("RUNNING", _time_ns() // 1000, 1, None, None, tag))
+        if len(rows) >= CHUNK_ROWS:
+            self.sink.convert_held()
 
     def create_packet_logger(self, tag: Tag, packet: Packet) -> QuietPacketLogger:
         return QuietPacketLogger(self.record_packet, tag)
@@ -94,11 +103,14 @@ class _StatusContext(NodeContext):
         cached: bool,
         source_run_id: str | None = None,
     ) -> None:
+        rows = self.rows
         if cached:
-            self.sink.add(("CACHED", _time_ns() // 1000, 1, None, source_run_id, tag))
+            rows.append(("CACHED", _time_ns() // 1000, 1, None, source_run_id, tag))
         else:
             attempt = self._last_attempt(tag) if self.loggers or self.attempts else 1
-            self.sink.add(("SUCCESS", _time_ns() // 1000, attempt, None, None, tag))
+            rows.append(("SUCCESS", _time_ns() // 1000, attempt, None, None, tag))
+        if len(rows) >= CHUNK_ROWS:
+            self.sink.convert_held()
 
     def on_packet_crash(
         self, node_label: str, tag: Tag, packet: Packet, error: BaseException

@@ -161,6 +161,12 @@ class Sink:
             with self.lock:
                 self.convert()
 
+    def convert_held(self) -> None:
+        """:meth:`convert` under :attr:`lock`: what an appender of :attr:`rows` calls once
+        it holds ``CHUNK_ROWS`` rows (the list is never replaced, so it may be kept)."""
+        with self.lock:
+            self.convert()
+
     def convert(self) -> None:
         """Turn the rows held as tuples into one Arrow table, held until the flush (the
         caller holds :attr:`lock`)."""
@@ -435,6 +441,9 @@ class NodeContext(QuietHooks):
         self.tags = tag_schema.to_arrow()
         path = branch(self.pipeline_path, self.branch)
         self.sink = self.parent.sink(path, self.fixed, self.tags, node_label, node_hash)
+        # The hooks called per packet append to the sink's rows themselves (Sink.add,
+        # written out) and call convert_held when CHUNK_ROWS are held.
+        self.rows = self.sink.rows
 
     def on_node_end(self, node_label: str, node_hash: str) -> None:
         """Write the node's buffered rows (and every other buffered row)."""

@@ -74,28 +74,6 @@ def test_files_are_written_in_row_groups(tmp_path: Path) -> None:
         assert max(metadata.row_group(g).num_rows for g in range(metadata.num_row_groups)) == GROUP
 
 
-def test_rows_of_large_values_are_grouped_by_bytes_too(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Rows of a little over 64 KB each, a row group of at most 256 KB: 3 rows per group,
-    not GROUP (500), so a lookup of one id reads 3 rows (about 200 KB), not 40 (2.6 MB)."""
-    monkeypatch.setattr(_database, "ROW_GROUP_BYTES", 256 * 1024)
-    blob = b"x" * (64 * 1024)
-    table = pa.table({"id": [record_id(n) for n in range(40)], "blob": [blob] * 40})
-    with DeltaTableDatabase(tmp_path) as database:
-        database.add_records(PATH, table, "id", flush=True)
-    [file] = data_files(tmp_path)
-    metadata = pq.read_metadata(file)
-    sizes = [metadata.row_group(g).num_rows for g in range(metadata.num_row_groups)]
-    assert sizes == [3] * 13 + [1]
-    database = DeltaTableDatabase(tmp_path)
-    found = database.get_records_by_ids(PATH, [record_id(7)])
-    assert found is not None
-    assert found.column("blob").to_pylist() == [blob]
-    assert (database._lookup_reads.row_groups, database._lookup_reads.rows) == (1, 3)
-    database.close()
-
-
 @pytest.mark.parametrize("k", [1, 3, 10])
 def test_a_lookup_of_k_ids_reads_at_most_k_row_groups(tmp_path: Path, k: int) -> None:
     database = DeltaTableDatabase(stored(tmp_path))

@@ -57,11 +57,6 @@ ROW_GROUP_ROWS = 8_192
 """Rows per Parquet row group in the files the database writes (and compacts): a lookup
 reads the row groups holding the ids it asks for, so smaller groups read less."""
 
-ROW_GROUP_BYTES = 8 * 1024 * 1024
-"""Most bytes (Arrow's, before compression) of rows the database writes in one row group:
-rows holding large values (arrays) are grouped fewer at a time, so a lookup of a few of
-them reads about what it asked for."""
-
 
 def _local_file(uri: str) -> Path:
     """The path of a data file the table lists (as a path or a ``file://`` URI)."""
@@ -72,15 +67,9 @@ def _local_file(uri: str) -> Path:
     return Path(uri)
 
 
-def _writer_properties(rows: pa.Table | None = None) -> WriterProperties:
-    """How the database writes Parquet files: row groups of :data:`ROW_GROUP_ROWS` rows,
-    fewer where ``rows`` (those being written) average more than :data:`ROW_GROUP_BYTES`
-    per group."""
-    group = ROW_GROUP_ROWS
-    if rows is not None and rows.num_rows:
-        row_bytes = rows.nbytes / rows.num_rows
-        group = max(1, min(ROW_GROUP_ROWS, int(ROW_GROUP_BYTES // max(row_bytes, 1))))
-    return WriterProperties(max_row_group_size=group)
+def _writer_properties() -> WriterProperties:
+    """How the database writes Parquet files: row groups of :data:`ROW_GROUP_ROWS` rows."""
+    return WriterProperties(max_row_group_size=ROW_GROUP_ROWS)
 
 
 def _first_line(error: BaseException) -> str:
@@ -746,13 +735,12 @@ class DeltaTableDatabase(BaseArrowDatabase):
         rows = state.pending_rows()
         assert rows is not None
         try:
-            physical = layout.to_physical(rows)
             write_deltalake(
                 str(state.directory),
-                physical,
+                layout.to_physical(rows),
                 mode="error",
                 description=layout.describe(),
-                writer_properties=_writer_properties(physical),
+                writer_properties=_writer_properties(),
             )
         except Exception as error:  # deltalake raises plain Exception for some failures
             if has_table(state.directory):
@@ -790,13 +778,12 @@ class DeltaTableDatabase(BaseArrowDatabase):
             state.clear_pending()
             return True
         try:
-            physical = layout.to_physical(rows)
             write_deltalake(
                 table,
-                physical,
+                layout.to_physical(rows),
                 mode="append",
                 commit_properties=CommitProperties(max_commit_retries=0),
-                writer_properties=_writer_properties(physical),
+                writer_properties=_writer_properties(),
             )
         except CommitFailedError:
             return False

@@ -12,7 +12,6 @@ import asyncio
 import os
 import signal
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from time import monotonic, perf_counter
@@ -55,7 +54,7 @@ from orcapod.protocols.errors import PacketCancelled
 from orcapod.protocols.isolation import DISCARD, PacketHooks
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Coroutine, Iterator, Sequence
+    from collections.abc import Callable, Iterator, Sequence
     from datetime import datetime
 
     from orcapod.core.function_pods import FunctionPodStream, ResultCache
@@ -1333,29 +1332,6 @@ def first_error(group: BaseExceptionGroup) -> BaseException:
         if not isinstance(error, asyncio.CancelledError):
             return error
     return group.exceptions[0]
-
-
-def _run_coroutine(coroutine: Coroutine[Any, Any, pa.Table]) -> pa.Table:
-    """Run ``coroutine`` to its end from synchronous code, even inside a running event loop.
-
-    Inside one (a notebook, an async caller of the sync orchestrator) it runs
-    in an event loop of its own on a helper thread.
-    """
-    with uncarried():
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return asyncio.run(coroutine)
-        with ThreadPoolExecutor(1, thread_name_prefix="orcapod-node") as thread:
-            return thread.submit(asyncio.run, coroutine).result()
-
-
-def _store_rows(database: ArrowDatabase, path: tuple[str, ...], table: pa.Table) -> None:
-    """Store an operator's output rows, each once (its id: the hash of all its columns)."""
-    if table.num_rows == 0:
-        return
-    ids = pa.array(hash_table_rows(table), pa.large_string())
-    database.add_records(path, table.append_column(RECORD_ID, ids), RECORD_ID, skip_duplicates=True)
 
 
 def record_runs(nodes: Sequence[FunctionNode], run_id: str, started_at: datetime) -> None:

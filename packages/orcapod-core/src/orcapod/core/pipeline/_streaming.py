@@ -17,30 +17,34 @@ through channels.
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
+from orcapod.core.hashing import hash_table_rows
 from orcapod.core.pipeline._durability import asyncio_checkpoints
 from orcapod.core.pipeline._nodes import (
+    RECORD_ID,
     FunctionNode,
     FunctionNodeRun,
     Node,
     OperatorNode,
     SourceNode,
     _Batch,
-    _run_coroutine,
-    _store_rows,
     tell_inputs,
+    uncarried,
 )
-from orcapod.core.streams import schemas_of
-from orcapod.core.streams._batches import BatchSize, split
+from orcapod.core.streams import BatchSize, schemas_of, split
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Sequence
+    from collections.abc import Coroutine, Iterable, Iterator, Sequence
+    from typing import Any
 
     from orcapod.core.pipeline._run import RunContext
+    from orcapod.protocols.database import ArrowDatabase
     from orcapod.protocols.observability import ExecutionObserver
 
 __all__ = [
@@ -249,7 +253,7 @@ class _OperatorTask(Task):
     def output(self, table: pa.Table) -> Iterator[pa.Table]:
         table = self.node._select(table, True)
         if self.ctx is not None:
-            _store_rows(self.node.database, self.node.pipeline_path, table)
+            store_rows(self.node.database, self.node.pipeline_path, table)
         yield from self.emit(table)
 
 
@@ -339,7 +343,7 @@ class FunctionRunTask(_Pieces):
     def compute(self, rows: pa.Table) -> pa.Table:
         """One piece's packets, looked up or computed, stored; its output rows."""
         if self.concurrent:
-            return _run_coroutine(self._checkpointed(rows))
+            return run_coroutine(self._checkpointed(rows))
         run = self.run
         batch = self.look_up(rows)
         try:
@@ -544,3 +548,26 @@ def stream_batches(node: Node, size: BatchSize) -> Iterator[pa.Table]:
             empty = table
     if empty is not False:
         yield stream.as_table(include_system_columns=True).slice(0, 0) if empty is None else empty
+
+
+def run_coroutine(coroutine: Coroutine[Any, Any, pa.Table]) -> pa.Table:
+    """Run ``coroutine`` to its end from synchronous code, even inside a running event loop.
+
+    Inside one (a notebook, an async caller of the sync orchestrator) it runs
+    in an event loop of its own on a helper thread.
+    """
+    with uncarried():
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(coroutine)
+        with ThreadPoolExecutor(1, thread_name_prefix="orcapod-node") as thread:
+            return thread.submit(asyncio.run, coroutine).result()
+
+
+def store_rows(database: ArrowDatabase, path: tuple[str, ...], table: pa.Table) -> None:
+    """Store an operator's output rows, each once (its id: the hash of all its columns)."""
+    if table.num_rows == 0:
+        return
+    ids = pa.array(hash_table_rows(table), pa.large_string())
+    database.add_records(path, table.append_column(RECORD_ID, ids), RECORD_ID, skip_duplicates=True)

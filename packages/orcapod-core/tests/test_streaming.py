@@ -285,3 +285,58 @@ def test_iter_batches_refuses_bad_bounds_at_once() -> None:
     pipeline = _read_pipeline()
     with pytest.raises(ValueError, match=r"max_rows=0; pass a whole number >= 1"):
         pipeline.nodes["double"].iter_batches(max_rows=0)
+
+
+# -- found by hostile testing ---------------------------------------------------------
+
+
+@function_pod(output_keys="y")
+def fragile(x: int) -> int:
+    EVENTS.append(f"fragile {x}")
+    if x == 3:
+        raise ValueError("no calibration for 3")
+    return x
+
+
+@pytest.mark.parametrize("batch_rows", [8192, 16, 1])
+def test_a_packet_that_failed_is_not_called_again_in_a_later_batch(batch_rows: int) -> None:
+    """70 rows repeating 7 packets, one failing: it is called once in the run, however
+    the rows are cut, and each of its 10 rows is reported failed with its error."""
+    pipeline = Pipeline("fragile", InMemoryArrowDatabase())
+    with pipeline:
+        rows = [{"id": i, "x": i % 7} for i in range(70)]
+        fragile.pod(DictSource(rows, tag_columns=["id"], source_id="s"), label="f")
+    result = pipeline.run(batch_rows=batch_rows)
+    assert EVENTS.count("fragile 3") == 1
+    assert result.nodes["f"].failed == 10
+    assert {(f.error_type, f.message) for f in result.failures} == {
+        ("ValueError", "no calibration for 3")
+    }
+
+
+@pytest.mark.parametrize("orchestrator", ORCHESTRATORS)
+def test_a_node_after_one_that_sends_no_rows_is_told_zero_once(orchestrator: str) -> None:
+    """A filter keeping nothing: the function node after it is told 0 inputs, once,
+    under both orchestrators (not its upper bound first)."""
+    from orcapod.protocols.testing import RecordingObserver
+
+    pipeline = Pipeline("nothing", InMemoryArrowDatabase())
+    with pipeline:
+        doubled = double.pod(_source(1), label="double")
+        kept = Filter(pc.field("y") > 1000)(doubled, label="kept")
+        double.pod(MapPackets({"y": "x"})(kept, label="named"), label="after")
+    observer = RecordingObserver()
+    pipeline.run(orchestrator, observer=observer)
+    assert [n for n in observer.node_inputs if n[0] == "after"] == [("after", 0)]
+
+
+def test_bounds_beyond_any_table_and_numpy_integers_are_taken() -> None:
+    np = pytest.importorskip("numpy")
+    pipeline = Pipeline("bounds", InMemoryArrowDatabase())
+    with pipeline:
+        double.pod(_source(5), label="double")
+    result = pipeline.run(batch_rows=10**30, batch_bytes=10**30)
+    assert result.nodes["double"].computed == 5
+    assert pipeline.run(batch_rows=np.int64(2)).nodes["double"].cached == 5
+    batches = list(pipeline.nodes["double"].iter_batches(max_rows=10**30, max_bytes=10**30))
+    assert sum(batch.num_rows for batch in batches) == 5

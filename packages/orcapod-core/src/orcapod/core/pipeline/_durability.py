@@ -59,7 +59,7 @@ DEFAULT_FLUSH_INTERVAL = 2.0
 DEFAULT_FLUSH_EVERY = 8_192
 """Finished packets between checkpoints: bounds what observers hold in memory."""
 
-MAX_PENDING_BYTES = 128 * 1024 * 1024
+MAX_PENDING_BYTES = 64 * 1024 * 1024
 """Bytes of results stored but not yet durable that make a checkpoint due: a store that
 buffers its writes until a flush (Delta) holds no more than about this many."""
 

@@ -546,6 +546,9 @@ class FunctionNodeRun:
             if name not in self.packet_schema
         }
         self.calls_noted = 0  # packets recorded for explain: numbers their records' ids
+        # packets whose function failed in this run (after its attempts): a repeat in a
+        # later batch fails with the same error, not called again (as within a batch)
+        self.failed_packets: dict[str, BaseException] = {}
         # File/Directory outputs: kept in the file store, checked when found stored;
         # File/Directory inputs: checked against their digests before anything else
         self.files = node.result_cache.file_outputs(self.function)
@@ -612,6 +615,8 @@ class FunctionNodeRun:
         batch.hits = lookup.hits
         batch.found_hashes = lookup.output_hashes
         first: dict[str, int] = {}
+        repeats: list[int] = []  # rows repeating a packet that failed in an earlier batch
+        failed_packets = self.failed_packets
         # Once per row, so written with locals: a cached row is reported and marked.
         outcome, pending, waiting = batch.outcome, batch.pending, batch.waiting
         on_packet_end, label, run_ids = self.observer.on_packet_end, self.label, lookup.run_ids
@@ -630,6 +635,8 @@ class FunctionNodeRun:
                 )
             elif input_hash in first:
                 waiting[row] = first[input_hash]
+            elif failed_packets and input_hash in failed_packets:
+                repeats.append(row)
             else:
                 first[input_hash] = row
                 pending.append(row)
@@ -638,6 +645,9 @@ class FunctionNodeRun:
             self._failed(
                 batch, row, Tag(tags, row), Packet(packets, row), FileChangedError(message)
             )
+        for row in repeats:
+            error = failed_packets[batch.hashes[row]]
+            self._failed(batch, row, Tag(tags, row), Packet(packets, row), error)
         hits = lookup.hits.count(True)
         self.counts.cached += hits
         if batch.pending:  # the arguments' values, read from Arrow only when needed
@@ -645,8 +655,8 @@ class FunctionNodeRun:
             if self.path_parameters:
                 self._warn_path_names(batch)
         self.batch = batch
-        if hits or changed:
-            self.checkpoints.packets_finished(hits + len(changed))
+        if hits or changed or repeats:
+            self.checkpoints.packets_finished(hits + len(changed) + len(repeats))
         return batch
 
     def compute(self, batch: _Batch, row: int) -> None:
@@ -1201,6 +1211,7 @@ class FunctionNodeRun:
             self.observer.on_packet_crash(self.label, tag, packet, PacketCancelled(why))
             raise error
         batch.failed_rows.append(row)
+        self.failed_packets[batch.hashes[row]] = error
         self._failed(batch, row, tag, packet, error)
         self.checkpoints.packets_finished()
         if self.ctx.fail_fast:

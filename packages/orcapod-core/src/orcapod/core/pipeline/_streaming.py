@@ -152,10 +152,11 @@ class Task:
             yield from self.finish()
 
     def finish(self) -> Iterator[pa.Table]:
-        """Every input has sent everything: the last output; then ``counts`` knows the node's."""
+        """Every input has sent everything: ``counts`` knows the node's output; the last
+        output (downstream, started by it, is told the exact count)."""
+        self.counts.whole[self.label] = self.sent
         if self.sent == 0 and self._template is not None:
             yield self._template  # no rows: downstream still learns the columns
-        self.counts.whole[self.label] = self.sent
 
     def end(self) -> None:
         """The node's end: called once, after :meth:`start`, however the pass ends.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from numbers import Integral
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -16,6 +17,10 @@ BATCH_ROWS = 8192
 """Most rows in a table passed between nodes."""
 BATCH_BYTES = 32 * 1024 * 1024
 """Most bytes (Arrow's ``nbytes``) in a table passed between nodes, unless one row is larger."""
+
+
+_MOST = 2**62
+"""The largest bound kept as given: Arrow slices take 64-bit signed lengths."""
 
 
 @dataclass(frozen=True)
@@ -32,19 +37,29 @@ class BatchSize:
     bytes: int = BATCH_BYTES
 
     def __post_init__(self) -> None:
-        self.check(self.rows, self.bytes, ("batch_rows", "batch_bytes"))
+        rows, nbytes = self.check(self.rows, self.bytes, ("batch_rows", "batch_bytes"))
+        object.__setattr__(self, "rows", rows)
+        object.__setattr__(self, "bytes", nbytes)
 
     @classmethod
     def of(cls, rows: int, nbytes: int, names: tuple[str, str]) -> BatchSize:
         """The size of these bounds, checked under the caller's ``names`` for them."""
-        cls.check(rows, nbytes, names)
-        return cls(rows, nbytes)
+        return cls(*cls.check(rows, nbytes, names))
 
     @staticmethod
-    def check(rows: object, nbytes: object, names: tuple[str, str]) -> None:
+    def check(rows: object, nbytes: object, names: tuple[str, str]) -> tuple[int, int]:
+        """Both bounds as ``int`` (a NumPy integer is one); bounds above :data:`_MOST`
+        (more than any table holds) stand for no bound.
+
+        Raises:
+            ValueError: a bound is not a whole number of at least 1 (``True`` is not).
+        """
+        checked = []
         for name, value in zip(names, (rows, nbytes), strict=True):
-            if type(value) is not int or value < 1:
+            if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
                 raise ValueError(f"{name}={value!r}; pass a whole number >= 1")
+            checked.append(min(int(value), _MOST))
+        return checked[0], checked[1]
 
     def rows_for(self, bytes_per_row: float) -> int:
         """Rows of ``bytes_per_row`` bytes each that fit in a batch (at least one)."""

@@ -207,3 +207,30 @@ def test_two_processes_compacting_at_once_store_each_row_once(tmp_path: Path) ->
         assert stored is not None
         ids = stored.column(ID).to_pylist()
         assert len(ids) == len(set(ids)) == 60, f"attempt {attempt}: rows stored twice"
+
+
+def test_compaction_bins_by_rows_in_memory_not_bytes_on_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Arrays of repeated values: each flush is 10 MB of rows in memory but a few KB on
+    disk. Binned by size on disk, one compaction would merge every file, holding all
+    their rows at once; binned by rows in memory (4 MB here), no file is small enough
+    to merge. Rows that stay small in memory are still packed together."""
+    from orcapod.db.delta import _database
+
+    monkeypatch.setattr(_database, "COMPACT_AFTER_FILES", 4)
+    monkeypatch.setattr(_database, "COMPACT_TARGET_BYTES", 4 * 1024 * 1024)
+    blob = bytes(256 * 1024)
+    with DeltaTableDatabase(tmp_path) as database:
+        for flush in range(12):
+            ids = [f"{flush}-{n}" for n in range(40)]
+            database.add_records(PATH, pa.table({ID: ids, "v": [blob] * 40}), ID, flush=True)
+        small = ("pipe", "small")
+        for flush in range(12):
+            database.add_records(small, _rows(flush * 5, 5), ID, flush=True)
+        after = {done.path: done.files_after for done in database.compact()}
+    assert after == {PATH: 12, small: 1}  # each file of PATH already holds 10 MB of rows
+    stored = DeltaTableDatabase(tmp_path).get_all_records(PATH)
+    assert stored is not None
+    assert stored.num_rows == 480
+    assert len(DeltaTable(str(table_directory(tmp_path, PATH))).file_uris()) == 12

@@ -50,8 +50,9 @@ PENDING_BATCHES = 1024
 """Pending batches are concatenated into one at this count, so many one-row adds stay cheap."""
 
 COMPACT_TARGET_BYTES = 32 * 1024 * 1024
-"""Automatic compaction packs small files into files of about this size, and leaves larger
-files alone: each row is rewritten a bounded number of times, however large the table."""
+"""Compaction packs small files into files of about this many bytes of rows (uncompressed,
+what a compaction holds at once), and leaves larger ones alone: each row is rewritten a
+bounded number of times, however large the table."""
 
 ROW_GROUP_ROWS = 8_192
 """Rows per Parquet row group in the files the database writes (and compacts): a lookup
@@ -70,6 +71,28 @@ def _local_file(uri: str) -> Path:
 def _writer_properties() -> WriterProperties:
     """How the database writes Parquet files: row groups of :data:`ROW_GROUP_ROWS` rows."""
     return WriterProperties(max_row_group_size=ROW_GROUP_ROWS)
+
+
+def _compaction_target(table: DeltaTable, in_memory: int) -> int:
+    """The ``target_size`` (bytes on disk) of a compaction of ``table`` that merges files
+    into about ``in_memory`` bytes of rows (Arrow's ``nbytes``) each.
+
+    deltalake bins files by their size on disk and holds a bin's rows while it rewrites
+    them. Values that encode well (an array of repeated values: 64 MB in a file of 1 KB)
+    would make a bin of a few MB on disk many GB in memory, so the size on disk of a row
+    is scaled by its size in memory, measured on the newest file's first row group.
+    """
+    uris = table.file_uris()
+    if not uris:
+        return in_memory
+    file = _local_file(uris[-1])
+    parquet = pq.ParquetFile(file)
+    if parquet.metadata.num_rows == 0 or parquet.metadata.num_row_groups == 0:
+        return in_memory
+    group = parquet.read_row_group(0)
+    memory_per_row = group.nbytes / max(group.num_rows, 1)
+    disk_per_row = file.stat().st_size / parquet.metadata.num_rows
+    return max(1, int(in_memory * min(1.0, disk_per_row / max(memory_per_row, 1.0))))
 
 
 def _first_line(error: BaseException) -> str:
@@ -663,7 +686,10 @@ class DeltaTableDatabase(BaseArrowDatabase):
                 table = DeltaTable(str(directory))  # the latest version, read under the lock
                 before = len(table.file_uris())
                 on_disk = {file.name for file in directory.glob("*.parquet")}
-                table.optimize.compact(writer_properties=_writer_properties())
+                table.optimize.compact(
+                    target_size=_compaction_target(table, COMPACT_TARGET_BYTES),
+                    writer_properties=_writer_properties(),
+                )
                 table.create_checkpoint()
                 removed = table.vacuum(
                     retention_hours=retention_hours,
@@ -819,7 +845,8 @@ class DeltaTableDatabase(BaseArrowDatabase):
             with compaction_lock(state.directory):
                 table.update_incremental()  # under the lock: never files compacted meanwhile
                 table.optimize.compact(
-                    target_size=COMPACT_TARGET_BYTES, writer_properties=_writer_properties()
+                    target_size=_compaction_target(table, COMPACT_TARGET_BYTES),
+                    writer_properties=_writer_properties(),
                 )
         except Exception as error:  # deltalake raises plain Exception for some failures
             # The records are committed; a compaction that lost a race is retried later.

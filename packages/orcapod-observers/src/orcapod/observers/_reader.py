@@ -346,8 +346,10 @@ class ObservabilityReader:
         Raises:
             ValueError: ``table`` is not ``"logs"`` or ``"status"``, or ``batch_rows``
                 is not a whole number, 1 or more.
-            UnknownPipelineError, UnknownNodeError, UnknownRunError,
-            TagTypeConflictError: as the method raises them, at the call.
+            UnknownPipelineError: as the method raises it, at the call.
+            UnknownNodeError: as the method raises it, at the call.
+            UnknownRunError: as the method raises it, at the call.
+            TagTypeConflictError: as the method raises it, at the call.
         """
         if table not in ("logs", "status"):
             raise ValueError(

@@ -81,11 +81,6 @@ class RowCounts:
             return self.whole[label]
         return self.expected.get(label)
 
-    def total(self, labels: Iterable[str]) -> int | None:
-        """The rows these nodes send together (``None`` if one is not known)."""
-        counts = [self.of(label) for label in labels]
-        return None if None in counts else sum(counts)  # type: ignore[arg-type]
-
 
 class Task:
     """One node's part in one pass: what it does with each input table it is handed.

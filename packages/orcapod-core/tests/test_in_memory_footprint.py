@@ -71,6 +71,26 @@ def test_ids_sharing_a_key_within_one_batch_are_each_indexed() -> None:
     assert sorted(many.column("n").to_pylist()) == list(range(10))
 
 
+@pytest.mark.usefixtures("shared_keys")
+def test_many_ids_sharing_keys_are_told_stored_or_new_exactly() -> None:
+    """The vectorised check of many ids (more than FEW_ROWS) against the rows their keys
+    lead to: an id whose key another stored id holds is new, not a duplicate."""
+    database = InMemoryArrowDatabase()
+    database.add_records(PATH, records([f"r{n}" for n in range(0, 80, 2)]), "id")
+    database.add_records(PATH, records([f"r{n}" for n in range(0, 80, 2)]), "id",
+                         skip_duplicates=True)  # fmt: skip
+    assert database.get_all_records(PATH).num_rows == 40  # type: ignore[union-attr]
+    with pytest.raises(DuplicateRecordError, match=r"stored there: .r42., .*and 14 more"):
+        database.add_records(PATH, records([f"r{n}" for n in range(41, 80)]), "id")
+    database.add_records(PATH, records([f"r{n}" for n in range(40, 80)]), "id",
+                         skip_duplicates=True)  # fmt: skip
+    everything = database.get_all_records(PATH, record_id_column="id")
+    assert everything is not None
+    assert sorted(everything.column("n").to_pylist()) == [*range(0, 40, 2), *range(40, 80)]
+    pairs = zip(everything["n"].to_pylist(), everything["id"].to_pylist(), strict=True)
+    assert all(f"r{n}" == i for n, i in pairs)
+
+
 def test_the_index_holds_no_python_string_per_id() -> None:
     """About 100-120 bytes of Python heap per stored row (a dict entry, a key and a row
     number), not the ids' text as Python strings (113 bytes more for a 64-character id)."""

@@ -364,14 +364,17 @@ class BaseArrowDatabase:
             distinct = set(ids)
             known = frozenset() if schema is None else self._known_ids(path, distinct)
             if known or len(distinct) != len(ids):
-                keep = first_new_occurrences(ids, known)
                 if not skip_duplicates:
                     raise DuplicateRecordError(duplicates_message(path, ids, known))
-                ids = [record_id for record_id, kept in zip(ids, keep, strict=True) if kept]
-                if ids:  # else nothing is kept, and filtering would be wasted
-                    mask = pa.array(keep, pa.bool_())
-                    id_array = None if id_array is None else id_array.filter(mask)
-                    data = data.filter(mask)
+                if len(known) == len(distinct):  # every id stored: a re-run's records
+                    ids = []
+                else:
+                    keep = first_new_occurrences(ids, known)
+                    ids = [record_id for record_id, kept in zip(ids, keep, strict=True) if kept]
+                    if ids:  # else nothing is kept, and filtering would be wasted
+                        mask = pa.array(keep, pa.bool_())
+                        id_array = None if id_array is None else id_array.filter(mask)
+                        data = data.filter(mask)
             if ids:
                 new = schema is None
                 records = NewRecords(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
+from itertools import repeat
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -151,33 +152,34 @@ class _PathRecords:
             return None
         return row
 
-    def candidates(self, ids: Iterable[str]) -> dict[int, str]:
-        """The row each of ``ids`` is in if stored, by its key: to check against the id
-        stored in that row (two ids may share a key)."""
-        row_of, collided = self.row_of, self.collided
-        if not collided:  # as a rule: the rows found in C, the pairs made in one pass
-            ids = list(ids)
-            rows = list(map(row_of.get, map(_key, ids)))
-            pairs = {row: rid for row, rid in zip(rows, ids, strict=True) if row is not None}
-            if len(pairs) == len(rows) - rows.count(None):
-                return pairs  # else two ids asked for share a key: one by one, below
-        found: dict[int, str] = {}
-        for record_id in ids:
-            row = collided.get(record_id) if collided else None
-            if row is None:
-                row = row_of.get(_key(record_id))
-                if row is None:
-                    continue
-                other = found.get(row)
-                if other is not None:  # two ids asked for share a key: keep the stored one
-                    if self.id_at(row) == record_id:
-                        found[row] = record_id
-                    continue
-            found[row] = record_id
-        return found
+    def _candidates(self, ids: list[str]) -> tuple[pa.Array, pa.Array]:
+        """Where those of ``ids`` whose key is indexed may be: their positions in ``ids``
+        and the rows their keys lead to, ascending by row (both int64 arrays). Each row
+        is still to be checked against the id stored there (two ids may share a key)."""
+        import pyarrow.compute as pc  # not at import: it loads slowly
+
+        rows = list(map(self.row_of.get, map(_key, ids), repeat(-1)))  # in C
+        if self.collided and not self.collided.keys().isdisjoint(ids):
+            collided = self.collided
+            for position, record_id in enumerate(ids):
+                if record_id in collided:
+                    rows[position] = collided[record_id]
+        missing = rows.count(-1)
+        found = pa.array(rows, pa.int64())
+        order = pc.sort_indices(found).slice(missing)  # the -1s sort first: left out
+        return order, found.take(order)
+
+    def _matching(self, stored_ids: pa.Array, ids: list[str], positions: pa.Array) -> pa.Array:
+        """Which of ``stored_ids`` (read from the rows of candidates) equal the ids asked
+        for at ``positions``: a boolean array."""
+        import pyarrow.compute as pc  # not at import: it loads slowly
+
+        return pc.equal(stored_ids, pa.array(ids, pa.large_string()).take(positions))
 
     def known(self, ids: Set[str]) -> set[str]:
         """Those of ``ids`` stored here."""
+        import pyarrow.compute as pc  # not at import: it loads slowly
+
         if len(ids) == 1:  # adding one record: its id is new, as a rule
             (record_id,) = ids
             return set() if self.row(record_id) is None else {record_id}
@@ -186,29 +188,38 @@ class _PathRecords:
             not collided or collided.keys().isdisjoint(ids)
         ):
             return set()  # new ids, as a rule: one lookup each, in C
-        found = self.candidates(ids)
-        if len(found) <= FEW_ROWS:
-            return {rid for row, rid in found.items() if self.id_at(row) == rid}
-        numbers = sorted(found)
-        stored = self.rows(numbers, ids_only=True).column(0).to_pylist()
-        return {rid for rid, number in zip(stored, numbers, strict=True) if found[number] == rid}
+        asked = list(ids)
+        positions, rows = self._candidates(asked)
+        if len(rows) <= FEW_ROWS:
+            return {
+                asked[p]
+                for p, row in zip(positions.to_pylist(), rows.to_pylist(), strict=True)
+                if self.id_at(row) == asked[p]
+            }
+        same = self._matching(self.rows(rows, ids_only=True).column(0), asked, positions)
+        if len(rows) == len(asked) and pc.all(same).as_py():
+            return set(ids)  # every id stored, as a re-run finds them
+        return {asked[p] for p in positions.filter(same).to_pylist()}
 
     def read(self, ids: Iterable[str]) -> pa.Table | None:
-        """The stored rows of those of ``ids`` stored here, or None."""
-        import pyarrow.compute as pc
+        """The stored rows of those of ``ids`` (distinct) stored here, or None."""
+        import pyarrow.compute as pc  # not at import: it loads slowly
 
-        found = self.candidates(ids)
-        if len(found) <= FEW_ROWS:
-            numbers = sorted(row for row, rid in found.items() if self.id_at(row) == rid)
+        asked = list(ids)
+        positions, rows = self._candidates(asked)
+        if len(rows) <= FEW_ROWS:
+            numbers = [
+                row
+                for p, row in zip(positions.to_pylist(), rows.to_pylist(), strict=True)
+                if self.id_at(row) == asked[p]
+            ]
             return self.rows(numbers) if numbers else None
-        numbers = sorted(found)
-        rows = self.rows(numbers)
-        asked = pa.array([found[number] for number in numbers], pa.large_string())
-        same = pc.equal(rows.column(0), asked)
+        table = self.rows(rows)
+        same = self._matching(table.column(0), asked, positions)
         if pc.all(same).as_py():
-            return rows
-        rows = rows.filter(same)  # a key shared by two ids: not the one asked for
-        return rows if rows.num_rows else None
+            return table
+        table = table.filter(same)  # a key shared by two ids: not the one asked for
+        return table if table.num_rows else None
 
     def id_at(self, number: int) -> str:
         """The id of row ``number``."""
@@ -267,26 +278,33 @@ class _PathRecords:
         segment = self._segments[index]
         return segment.slice(number - self._segment_starts[index], 1).remove_column(0)
 
-    def rows(self, numbers: list[int], *, ids_only: bool = False) -> pa.Table:
-        """The rows ``numbers`` (sorted, unique, non-empty) as a stored table (``ids_only``:
-        its id column only).
+    def rows(self, numbers: list[int] | pa.Array, *, ids_only: bool = False) -> pa.Table:
+        """The rows ``numbers`` (ascending, non-empty; a list or an int64 array) as a
+        stored table (``ids_only``: its id column only).
 
         A few rows are sliced out where they lie, so looking up the record
         just added costs no concatenation; more are taken with one vectorised
         ``take`` per segment they fall in.
         """
+        import pyarrow.compute as pc  # not at import: it loads slowly
+
         if len(numbers) <= FEW_ROWS and not ids_only:
-            pieces = [self._stored_row(number) for number in numbers]
+            listed = numbers if isinstance(numbers, list) else numbers.to_pylist()
+            pieces = [self._stored_row(number) for number in listed]
             return pieces[0] if len(pieces) == 1 else pa.concat_tables(pieces)
         self._compact()
+        if isinstance(numbers, list):
+            listed, numbers = numbers, pa.array(numbers, pa.int64())
+        else:
+            listed = numbers.to_pylist()
         pieces = []
         first = 0
-        while first < len(numbers):
-            index = bisect_right(self._segment_starts, numbers[first]) - 1
+        while first < len(listed):
+            index = bisect_right(self._segment_starts, listed[first]) - 1
             start = self._segment_starts[index]
             segment = self._segments[index]
-            end = bisect_left(numbers, start + segment.num_rows, first)
-            offsets = pa.array([n - start for n in numbers[first:end]], pa.int64())
+            end = bisect_left(listed, start + segment.num_rows, first)
+            offsets = pc.subtract(numbers.slice(first, end - first), start)
             pieces.append((segment.select([0]) if ids_only else segment).take(offsets))
             first = end
         return pieces[0] if len(pieces) == 1 else pa.concat_tables(pieces)

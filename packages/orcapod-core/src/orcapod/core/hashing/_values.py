@@ -83,10 +83,13 @@ def _filled(array: pa.Array, value: object) -> pa.Array:
 
 
 def _fixed_bytes(array: pa.Array, width: int) -> pa.Array:
-    """Reinterpret a null-free fixed-width array's buffer as one ``width``-byte value per row."""
-    view = pa.FixedSizeBinaryArray.from_buffers(
-        pa.binary(width), len(array), [None, array.buffers()[1]], 0, array.offset
-    )
+    """Reinterpret a null-free fixed-width array's buffer as one ``width``-byte value per row.
+
+    Only the array's own bytes are viewed: the cast to binary copies everything from
+    the buffer's start, so a slice far into a large array would cost its whole prefix.
+    """
+    data = array.buffers()[1].slice(array.offset * width, len(array) * width)
+    view = pa.FixedSizeBinaryArray.from_buffers(pa.binary(width), len(array), [None, data])
     return view.cast(BYTES)
 
 

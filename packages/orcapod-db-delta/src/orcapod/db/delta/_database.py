@@ -73,6 +73,10 @@ def _writer_properties() -> WriterProperties:
     return WriterProperties(max_row_group_size=ROW_GROUP_ROWS)
 
 
+_SAMPLE_ROWS = 64
+"""Rows read to measure a table's rows' size in memory (see :func:`_compaction_target`)."""
+
+
 def _compaction_target(table: DeltaTable, in_memory: int) -> int:
     """The ``target_size`` (bytes on disk) of a compaction of ``table`` that merges files
     into about ``in_memory`` bytes of rows (Arrow's ``nbytes``) each.
@@ -80,7 +84,9 @@ def _compaction_target(table: DeltaTable, in_memory: int) -> int:
     deltalake bins files by their size on disk and holds a bin's rows while it rewrites
     them. Values that encode well (an array of repeated values: 64 MB in a file of 1 KB)
     would make a bin of a few MB on disk many GB in memory, so the size on disk of a row
-    is scaled by its size in memory, measured on the newest file's first row group.
+    is scaled by its size in memory, measured on the newest file's first rows (a few:
+    decoding a whole row group cost more than the compaction's other work, and grew
+    with the values' size).
     """
     uris = table.file_uris()
     if not uris:
@@ -89,8 +95,8 @@ def _compaction_target(table: DeltaTable, in_memory: int) -> int:
     parquet = pq.ParquetFile(file)
     if parquet.metadata.num_rows == 0 or parquet.metadata.num_row_groups == 0:
         return in_memory
-    group = parquet.read_row_group(0)
-    memory_per_row = group.nbytes / max(group.num_rows, 1)
+    first = next(parquet.iter_batches(batch_size=_SAMPLE_ROWS, use_threads=False))
+    memory_per_row = first.nbytes / max(first.num_rows, 1)
     disk_per_row = file.stat().st_size / parquet.metadata.num_rows
     return max(1, int(in_memory * min(1.0, disk_per_row / max(memory_per_row, 1.0))))
 

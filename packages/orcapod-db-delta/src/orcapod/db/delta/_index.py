@@ -3,8 +3,8 @@
 The index holds, for every stored row, a 64-bit key (Python's ``hash`` of the
 id, valid in this process only, never written anywhere) and the row's
 position: its place in the table's data files taken in the index's own
-order. Keys are kept sorted in NumPy arrays, so finding k ids is one
-``searchsorted``, and no Python object exists per stored row. Two ids may
+order. Keys are kept in a few sorted NumPy arrays (runs), so finding k ids is
+one ``searchsorted`` per run, and no Python object exists per stored row. Two ids may
 share a key: a key only names a candidate row, which the caller confirms by
 reading the id stored there.
 
@@ -28,12 +28,12 @@ if TYPE_CHECKING:
 
 __all__ = ["DataFile", "IdIndex", "keys_of"]
 
-MERGE_FRACTION = 8
-"""The unsorted-on-arrival tail is merged into the main arrays when it holds more than
-1/MERGE_FRACTION of their rows (amortised: each row is merged O(log N) times)."""
-
-MIN_TAIL = 65_536
-"""...or when it holds more than this many rows, whichever is larger."""
+MERGE_RATIO = 4
+"""Runs are merged, newest first, until each holds at least this many times the rows of
+the run after it: a row is copied about MERGE_RATIO / 2 times per level, and there are
+about log(N / batch) / log(MERGE_RATIO) runs (a batch of new keys costs the same with a
+million rows indexed or ten million; the last design kept one tail merged into on every
+batch, at a cost growing with the rows indexed)."""
 
 
 def keys_of(ids: Iterable[str]) -> np.ndarray:
@@ -95,21 +95,23 @@ class IdIndex:
     def __init__(self) -> None:
         self.files: list[DataFile] = []
         self.file_starts = np.zeros(1, np.int64)
-        self._keys = np.zeros(0, np.uint64)
-        self._positions = np.zeros(0, np.int64)
-        self._tail_keys = np.zeros(0, np.uint64)
-        self._tail_positions = np.zeros(0, np.int64)
+        # (sorted keys, their rows' positions), oldest and largest first
+        self._runs: list[tuple[np.ndarray, np.ndarray]] = []
         self.positions_known = True
 
     @property
     def num_rows(self) -> int:
-        return len(self._keys) + len(self._tail_keys)
+        return sum(len(keys) for keys, _ in self._runs)
+
+    @property
+    def runs(self) -> int:
+        """How many sorted runs a lookup searches."""
+        return len(self._runs)
 
     @property
     def nbytes(self) -> int:
         """The bytes held by the keys and positions (16 per row)."""
-        arrays = (self._keys, self._positions, self._tail_keys, self._tail_positions)
-        return sum(array.nbytes for array in arrays)
+        return sum(keys.nbytes + positions.nbytes for keys, positions in self._runs)
 
     # -- growing -------------------------------------------------------------------------
 
@@ -142,17 +144,14 @@ class IdIndex:
         self._add(keys, np.full(len(keys), -1, np.int64))
 
     def _add(self, keys: np.ndarray, positions: np.ndarray) -> None:
+        if not len(keys):
+            return
         order = np.argsort(keys, kind="stable")
-        keys, positions = keys[order], positions[order]
-        self._tail_keys, self._tail_positions = _merged(
-            self._tail_keys, self._tail_positions, keys, positions
-        )
-        if len(self._tail_keys) > max(MIN_TAIL, len(self._keys) // MERGE_FRACTION):
-            self._keys, self._positions = _merged(
-                self._keys, self._positions, self._tail_keys, self._tail_positions
-            )
-            self._tail_keys = np.zeros(0, np.uint64)
-            self._tail_positions = np.zeros(0, np.int64)
+        runs = self._runs
+        runs.append((keys[order], positions[order]))
+        while len(runs) >= 2 and len(runs[-2][0]) < MERGE_RATIO * len(runs[-1][0]):
+            newer = runs.pop()
+            runs[-1] = _merged(*runs[-1], *newer)
 
     # -- finding -------------------------------------------------------------------------
 
@@ -161,7 +160,7 @@ class IdIndex:
         order = np.argsort(keys)  # sorted queries search the large array cache-friendly
         ordered = keys[order]
         found = np.zeros(len(keys), bool)
-        for stored in (self._keys, self._tail_keys):
+        for stored, _ in self._runs:
             if len(stored):
                 at = np.searchsorted(stored, ordered)
                 found[order] |= stored[np.minimum(at, len(stored) - 1)] == ordered
@@ -176,10 +175,7 @@ class IdIndex:
         order = np.argsort(keys)  # sorted queries search the large array cache-friendly
         keys = keys[order]
         wanted_parts, position_parts = [], []
-        for stored, positions in (
-            (self._keys, self._positions),
-            (self._tail_keys, self._tail_positions),
-        ):
+        for stored, positions in self._runs:
             if not len(stored):
                 continue
             left = np.searchsorted(stored, keys, side="left")

@@ -56,8 +56,10 @@ __all__ = [
 DEFAULT_FLUSH_INTERVAL = 2.0
 """Seconds between checkpoints: a kill loses at most this much finished work."""
 
-DEFAULT_FLUSH_EVERY = 8_192
-"""Finished packets between checkpoints: bounds what observers hold in memory."""
+DEFAULT_FLUSH_EVERY = 65_536
+"""Finished packets between checkpoints: bounds what observers hold in memory. Each
+checkpoint is a commit per path written; on Delta a commit costs more as its log grows,
+so at 8,192 commits made most of a cheap packet's cost and grew with the packets run."""
 
 MAX_PENDING_BYTES = 64 * 1024 * 1024
 """Bytes of results stored but not yet durable that make a checkpoint due: a store that

@@ -95,7 +95,7 @@ def _compaction_target(table: DeltaTable, in_memory: int) -> int:
     parquet = pq.ParquetFile(file)
     if parquet.metadata.num_rows == 0 or parquet.metadata.num_row_groups == 0:
         return in_memory
-    first = next(parquet.iter_batches(batch_size=_SAMPLE_ROWS, use_threads=False))
+    first = next(parquet.iter_batches(_SAMPLE_ROWS, row_groups=[0], use_threads=False))
     memory_per_row = first.nbytes / max(first.num_rows, 1)
     disk_per_row = file.stat().st_size / parquet.metadata.num_rows
     return max(1, int(in_memory * min(1.0, disk_per_row / max(memory_per_row, 1.0))))

@@ -179,12 +179,18 @@ class IdIndex:
             if not len(stored):
                 continue
             left = np.searchsorted(stored, keys, side="left")
-            right = np.searchsorted(stored, keys, side="right")
-            counts = right - left
-            hit = np.nonzero(counts)[0]
+            hit = np.nonzero(stored[np.minimum(left, len(stored) - 1)] == keys)[0]
             if not len(hit):
                 continue
-            counts = counts[hit]
+            # a key held by several rows (ids sharing it) is rare: a second search for
+            # those only, found by their next entry holding the key too
+            counts = np.ones(len(hit), np.int64)
+            after = left[hit] + 1
+            shared = np.nonzero(stored[np.minimum(after, len(stored) - 1)] == keys[hit])[0]
+            shared = shared[after[shared] < len(stored)]
+            if len(shared):
+                right = np.searchsorted(stored, keys[hit[shared]], side="right")
+                counts[shared] = right - left[hit[shared]]
             wanted = np.repeat(hit, counts)
             # the entries left[i] .. right[i] - 1 of each hit, one after another
             firsts = np.repeat(left[hit], counts)

@@ -1,7 +1,8 @@
 """DeltaTableSource: an existing Delta table as an orcapod source, and as a pipeline's input.
 
-orcapod-db-delta makes it without orcapod-core (a ``SourceTable``); core reads it
-as an ``ArrowTableSource`` wherever it takes a stream. Reading the table itself
+orcapod-db-delta makes it without orcapod-core (a ``SourceTable`` with
+``arrow_batches``); core reads it in batches wherever it takes a stream, with the
+hashes and rows of the ``ArrowTableSource`` of its rows. Reading the table itself
 is tested in ``packages/orcapod-db-delta/tests/test_delta_source.py``.
 
 The pipelines here store their results (and an observer's logs and status) in a
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pytest
-from deltalake import write_deltalake
+from deltalake import WriterProperties, write_deltalake
 
 from orcapod.core import (
     ArrowTableSource,
@@ -29,6 +30,7 @@ from orcapod.core import (
     open_database,
 )
 from orcapod.core.errors import SchemaError, SourceError
+from orcapod.core.sources import BatchedSourceTableSource, SourceTableReads
 from orcapod.db.delta import DeltaTableDatabase, DeltaTableSource
 from orcapod.observers import (
     CompositeObserver,
@@ -66,7 +68,7 @@ def test_a_delta_table_reads_as_a_source_with_its_tags_and_packets(tmp_path: Pat
     write_deltalake(str(table_dir), _trials(3))
     trials = DeltaTableSource(table_dir, tag_columns=["subject"])
     source = as_stream(trials)
-    assert isinstance(source, ArrowTableSource)
+    assert isinstance(source, BatchedSourceTableSource)
     assert as_stream(trials) is source
     assert source.source_id == trials.source_id == "delta-trials"
     tags, packets = source.output_schema()
@@ -233,6 +235,119 @@ def test_an_observed_run_on_a_delta_store_is_found_again_after_reopening(tmp_pat
     assert (second.nodes["ratio"].cached, second.nodes["ratio"].computed) == (4, 0)
     assert again.nodes["ratio"].as_table().num_rows == 4
     reopened.close()
+
+
+class WholeOnly:
+    """The same table without ``arrow_batches``: core reads it through ``as_arrow()``."""
+
+    def __init__(self, table: DeltaTableSource) -> None:
+        self.table = table
+        self.source_id = table.source_id
+        self.tag_columns = table.tag_columns
+        self.record_id_column = table.record_id_column
+
+    def as_arrow(self) -> pa.Table:
+        return self.table.as_arrow()
+
+
+def _several_files(table_dir: Path) -> None:
+    """Four appends (four files), each in row groups of 25 rows."""
+    for start in range(0, 400, 100):
+        write_deltalake(
+            str(table_dir),
+            _trials(100, start),
+            mode="append",
+            writer_properties=WriterProperties(max_row_group_size=25),
+        )
+
+
+def _partitioned(table_dir: Path) -> None:
+    for start in range(0, 90, 30):
+        rows = _trials(30, start).append_column(
+            "site", pa.array([("north", "south", "east")[n % 3] for n in range(30)])
+        )
+        write_deltalake(str(table_dir), rows, mode="append", partition_by=["site"])
+
+
+def _from_database(table_dir: Path) -> Path:
+    records = pa.table(
+        {
+            "id": pa.array([f"r{n}" for n in range(50)], pa.large_string()),
+            "subject": pa.array([f"s{n}" for n in range(50)], pa.large_string()),
+            "x": pa.array(range(50), pa.int64()),
+            "labels": pa.array(
+                [{"k": str(n)} for n in range(50)], pa.map_(pa.large_string(), pa.large_string())
+            ),
+        }
+    )
+    with DeltaTableDatabase(table_dir) as database:
+        database.add_records(("lab", "trials"), records, "id")
+    return table_dir / "lab" / "trials" / "@delta"
+
+
+@pytest.mark.parametrize("record_id_column", [None, "x"])
+@pytest.mark.parametrize("kind", ["several files", "partitioned", "database"])
+def test_a_delta_source_read_in_batches_equals_it_read_whole(
+    tmp_path: Path, kind: str, record_id_column: str | None
+) -> None:
+    table_dir = tmp_path / "trials"
+    if kind == "several files":
+        _several_files(table_dir)
+    elif kind == "partitioned":
+        _partitioned(table_dir)
+    else:
+        table_dir = _from_database(table_dir)
+    trials = DeltaTableSource(table_dir, "subject", record_id_column=record_id_column)
+    batched, whole = as_stream(trials), as_stream(WholeOnly(trials))
+    assert isinstance(batched, BatchedSourceTableSource)
+    memory = ArrowTableSource(
+        trials.as_arrow(), "subject", source_id=trials.source_id, record_id_column=record_id_column
+    )
+    for other in (whole, memory):
+        assert batched.output_schema() == other.output_schema()
+        assert batched.content_hash() == other.content_hash()
+        assert batched.pipeline_hash() == other.pipeline_hash()
+        assert batched.as_table(include_system_columns=True).equals(
+            other.as_table(include_system_columns=True)
+        )
+    parts = list(batched.iter_batches(include_system_columns=True, max_rows=16))
+    assert max(part.num_rows for part in parts) <= 16
+    assert (
+        pa.concat_tables(parts)
+        .column("__provenance")
+        .equals(memory.as_table(include_system_columns=True).column("__provenance"))
+    )
+
+
+def test_a_pipeline_reads_a_delta_source_in_batches_never_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    table_dir = tmp_path / "trials"
+    _several_files(table_dir)
+    trials = DeltaTableSource(table_dir, tag_columns="subject")
+
+    def refused(self: DeltaTableSource) -> pa.Table:
+        raise AssertionError("as_arrow() read the whole table")
+
+    monkeypatch.setattr(DeltaTableSource, "as_arrow", refused)
+    pipeline = Pipeline("lab", "memory://")
+    with pipeline:
+        double.pod(trials, label="double")
+    source = pipeline.nodes["delta-trials"].stream
+    assert isinstance(source, BatchedSourceTableSource)
+    assert source.row_count() == 400
+    source.reads = SourceTableReads()
+    assert pipeline.run("sync", batch_rows=20).ok
+    # one pass over the table, a record batch of at most 20 rows at a time
+    assert source.reads.passes == 1
+    assert source.reads.batches >= 20
+    assert source.reads.most_rows == 20
+    doubled = pipeline.nodes["double"].as_table().column("doubled").to_pylist()
+    assert sorted(doubled) == [2 * n for n in range(400)]
+    # a source made before rows were appended keeps the rows of its version
+    write_deltalake(str(table_dir), _trials(5, 400), mode="append")
+    assert source.as_table().num_rows == 400
+    assert as_stream(trials) is source
 
 
 READ_AND_EXIT = """

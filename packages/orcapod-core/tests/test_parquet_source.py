@@ -30,7 +30,7 @@ from orcapod.core.databases import InMemoryArrowDatabase
 from orcapod.core.errors import SchemaError, SourceError, TypeMismatchError
 from orcapod.core.function_pods import function_pod
 from orcapod.core.pipeline import Pipeline
-from orcapod.core.sources import ArrowTableSource, ParquetSource, _parquet
+from orcapod.core.sources import ArrowTableSource, ParquetSource, _batched, _parquet
 from orcapod.core.system_columns import PROVENANCE
 
 PATH_FIELD = pa.field("file", pa.large_string(), metadata={b"orcapod.logical_type": b"path"})
@@ -252,7 +252,7 @@ def test_repeated_record_ids_name_the_first_repeated_value_like_the_in_memory_so
     ids: pa.Array,
     repeated: object,
 ) -> None:
-    monkeypatch.setattr(_parquet, "_IDS_PER_PASS", per_pass)  # 7: ids checked in many passes
+    monkeypatch.setattr(_batched, "_IDS_PER_PASS", per_pass)  # 7: ids checked in many passes
     table = pa.table({"n": range(len(ids)), "id": ids})
     path = _write(tmp_path / "t.parquet", table, row_group_size=3)
     with pytest.raises(SourceError, match=f"value {repeated!r} more than once") as error:
@@ -267,11 +267,11 @@ def test_unique_ids_pass_in_many_passes_and_despite_fingerprint_collisions(
 ) -> None:
     table = pa.table({"n": range(300), "id": [f"r{i * 7919 % 1000}" for i in range(300)]})
     path = _write(tmp_path / "t.parquet", table, row_group_size=50)
-    monkeypatch.setattr(_parquet, "_IDS_PER_PASS", 40)
+    monkeypatch.setattr(_batched, "_IDS_PER_PASS", 40)
     source = ParquetSource(path, "n", record_id_column="id")
     assert source.reads.column_passes == 8  # 300 ids in passes of at most 40 fingerprints
     # fingerprints that collide for every id of one length: the ids themselves decide
-    monkeypatch.setattr(_parquet, "_fingerprints", lambda ids: pc.binary_length(ids).cast("uint64"))
+    monkeypatch.setattr(_batched, "_fingerprints", lambda ids: pc.binary_length(ids).cast("uint64"))
     ParquetSource(path, "n", record_id_column="id")
     bad = pa.table({"n": range(4), "id": ["ab", "cd", "ef", "cd"]})
     with pytest.raises(SourceError, match="value 'cd' more than once"):

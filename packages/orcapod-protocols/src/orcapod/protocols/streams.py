@@ -63,7 +63,25 @@ class SourceTable(Protocol):
     hashed once. ``DeltaTableSource`` of orcapod-db-delta is one.
 
     The object should not change once made: read the data when it is
-    created, and give back the same table every time.
+    created (or pin what it reads, such as a table version), and give back
+    the same rows every time.
+
+    A table too large for memory may also offer an **optional** method,
+    not part of this protocol's checked members (so ``isinstance`` holds
+    with or without it)::
+
+        def arrow_batches(self, max_rows: int) -> pyarrow.RecordBatchReader: ...
+
+    giving the rows ``as_arrow()`` would give, in the same order, with the
+    same schema (the reader's, also when there are no rows), in record
+    batches of at most ``max_rows`` rows, read as they are asked for. Each
+    call is a new pass over the rows, and every pass must give the same
+    rows. When it is there, orcapod-core never calls ``as_arrow()``: it
+    checks, hashes and reads the table a batch at a time (a pass or two
+    when it is first used, one for its content hash, one per read), with
+    the same content hash, rows and record ids as through ``as_arrow()``.
+    ``pyarrow.RecordBatchReader.from_batches(schema, batches)`` makes a
+    reader of any iterable of batches.
     """
 
     @property

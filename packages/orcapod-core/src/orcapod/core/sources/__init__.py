@@ -8,11 +8,17 @@ from orcapod.core.sources._dataframe import DataFrameSource
 from orcapod.core.sources._glob import GlobSource
 from orcapod.core.sources._parquet import ParquetReads, ParquetSource
 from orcapod.core.sources._python import DictSource, ListSource
-from orcapod.core.sources._source_table import SourceTableSource, as_stream
+from orcapod.core.sources._source_table import (
+    BatchedSourceTableSource,
+    SourceTableReads,
+    SourceTableSource,
+    as_stream,
+)
 from orcapod.core.sources._table_source import ArrowTableSource, TableSource
 
 __all__ = [
     "ArrowTableSource",
+    "BatchedSourceTableSource",
     "CSVSource",
     "DataFrameSource",
     "DictSource",
@@ -20,6 +26,7 @@ __all__ = [
     "ListSource",
     "ParquetReads",
     "ParquetSource",
+    "SourceTableReads",
     "SourceTableSource",
     "TableSource",
     "as_stream",

@@ -21,8 +21,8 @@ import pyarrow as pa
 from orcapod.core.errors import SchemaError, SourceError, TypeMismatchError, UnsupportedTypeError
 from orcapod.core.files import Directory, File, current_hasher
 from orcapod.core.files._digests import directory_files, tree_digest
+from orcapod.core.sources._batched import SourceBase
 from orcapod.core.sources._table_source import source_content_hash
-from orcapod.core.streams import StreamBase, schema_pipeline_hash
 from orcapod.core.system_columns import (
     PROVENANCE,
     check_source_id,
@@ -57,7 +57,7 @@ class _Component:
         return re.compile(self.regex)
 
 
-class GlobSource(StreamBase):
+class GlobSource(SourceBase):
     """The files a path pattern matches, one row each: its fields as tags, the file as packet.
 
     ``GlobSource("recordings/{subject}/{session}.wav")`` has the tag columns
@@ -212,18 +212,6 @@ class GlobSource(StreamBase):
         self._content_hash: str | None = None
 
     # -- identity ----------------------------------------------------------------
-
-    @property
-    def source_id(self) -> str:
-        """The name of this source in the provenance of every row it yields."""
-        return self._source_id
-
-    def output_schema(self) -> tuple[Schema, Schema]:
-        return self._tag_schema, self._packet_schema
-
-    def pipeline_hash(self) -> str:
-        """Schemas only: sources of the same columns share a pipeline identity."""
-        return schema_pipeline_hash("source", self._tag_schema, self._packet_schema)
 
     def content_hash(self) -> str:
         """The source id, schemas, and every row (file digests, not paths) with its provenance."""

@@ -8,12 +8,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from orcapod.core.datagrams import Packet, RowBlock, Tag
-from orcapod.core.errors import SourceError, TypeMismatchError
-from orcapod.core.hashing import combine_hashes, hash_label, hash_table_batches
+from orcapod.core.errors import SourceError
+from orcapod.core.sources._batched import CHECK_ROWS, BatchedSource, ColumnScan, check_unique_ids
 from orcapod.core.sources._csv import file_source_id
 from orcapod.core.sources._table_source import (
     _check_columns,
@@ -23,34 +21,14 @@ from orcapod.core.sources._table_source import (
     check_record_id_column,
     tag_column_list,
 )
-from orcapod.core.streams import (
-    BATCH_BYTES,
-    BATCH_ROWS,
-    BatchSize,
-    StreamBase,
-    schema_pipeline_hash,
-    split,
-)
-from orcapod.core.system_columns import (
-    PROVENANCE,
-    PROVENANCE_TYPE,
-    check_source_id,
-    provenance_array,
-    row_numbers,
-)
+from orcapod.core.system_columns import check_source_id
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
-    from orcapod.core.types import Schema
+    from orcapod.core.streams import BatchSize
 
 __all__ = ["ParquetReads", "ParquetSource"]
-
-_CHECK_ROWS = 65_536
-"""Rows per batch of the passes over single columns made when the source is made."""
-_IDS_PER_PASS = 1 << 21
-"""Most record ids whose fingerprints one pass of the uniqueness check holds (8 bytes each)."""
-_MIX = 0x9E3779B97F4A7C15
 
 
 @dataclass
@@ -85,7 +63,7 @@ class _Stamp:
         return cls(status.st_size, status.st_mtime_ns, status.st_ino)
 
 
-class ParquetSource(StreamBase):
+class ParquetSource(BatchedSource):
     """A source over a Parquet file, read in batches: the file is never held whole.
 
     Its schema and row count come from the file's footer. When it is made, it
@@ -160,61 +138,19 @@ class ParquetSource(StreamBase):
             self._check_record_ids(file, record_id_column)
         self._content_hash: str | None = None
 
-    @property
-    def source_id(self) -> str:
-        """The name of this source in the provenance of every row it yields."""
-        return self._source_id
-
-    def output_schema(self) -> tuple[Schema, Schema]:
-        return self._tag_schema, self._packet_schema
-
-    def pipeline_hash(self) -> str:
-        """Schemas only: sources of the same columns share a pipeline identity."""
-        return schema_pipeline_hash("source", self._tag_schema, self._packet_schema)
-
-    def content_hash(self) -> str:
-        """The source id, schemas, and every row with its provenance, in order; read a batch
-        at a time (the digest of ``source_content_hash`` over the whole table)."""
-        if self._content_hash is None:
-            schema = self._schema.append(pa.field(PROVENANCE, PROVENANCE_TYPE, False))
-            rows = hash_table_batches(
-                schema, self.row_count(), self.iter_batches(include_system_columns=True)
-            )
-            self._content_hash = combine_hashes(
-                "source-content",
-                hash_label("source-id", self.source_id),
-                self.pipeline_hash(),
-                rows,
-            )
-        return self._content_hash
-
     def row_count(self) -> int:
         """The file's rows, from its footer."""
         return int(self._metadata.num_rows)
 
-    def system_columns(self) -> tuple[str, ...]:
-        return (PROVENANCE,)
-
-    def iter_batches(
-        self,
-        *,
-        include_system_columns: bool = False,
-        max_rows: int = BATCH_ROWS,
-        max_bytes: int = BATCH_BYTES,
-    ) -> Iterator[pa.Table]:
-        """As ``StreamBase.iter_batches``, reading the file a row group at a time and, within
-        a row group, ``max_rows`` rows at a time; each batch's provenance is made alone.
+    def _read(self, size: BatchSize, provenance: bool) -> Iterator[pa.Table]:
+        """The file a row group at a time and, within a row group, ``size.rows`` rows at a
+        time (fewer where its rows are large).
 
         Raises:
             SourceError: the file changed since the source was made.
         """
-        size = BatchSize.of(max_rows, max_bytes, ("max_rows", "max_bytes"))
-        return self._batches(size, include_system_columns)
-
-    def _batches(self, size: BatchSize, provenance: bool) -> Iterator[pa.Table]:
         file = self._open()
         extra = 8 + len(self.source_id) + 16 if provenance else 0  # a provenance entry's bytes
-        first = 0
         for group in range(self._metadata.num_row_groups):
             meta = self._metadata.row_group(group)
             rows = size.rows_for(meta.total_byte_size / max(meta.num_rows, 1) + extra)
@@ -222,12 +158,8 @@ class ParquetSource(StreamBase):
                 self._check_unchanged()
             self.reads.row_groups += 1
             for batch in self._read_group(file, group, rows):
-                table = self._conform(pa.Table.from_batches([batch]))
-                if provenance:
-                    table = self._with_provenance(table, first)
-                first += table.num_rows
                 self.reads.batches += 1
-                yield from split(table, size)
+                yield pa.Table.from_batches([batch])
         self._check_unchanged()
 
     def _read_group(self, file: pq.ParquetFile, group: int, rows: int) -> Iterator[pa.RecordBatch]:
@@ -244,8 +176,7 @@ class ParquetSource(StreamBase):
             self._check_unchanged()
             raise SourceError(f"{self._where}: cannot read row group {group}: {error}") from None
 
-    def as_table(self, *, include_system_columns: bool = False) -> pa.Table:
-        """Every row as one table (reads the whole file; :meth:`iter_batches` does not)."""
+    def _read_whole(self) -> pa.Table:
         file = self._open()
         self.reads.whole += 1
         try:
@@ -254,23 +185,7 @@ class ParquetSource(StreamBase):
             self._check_unchanged()
             raise SourceError(f"{self._where}: cannot read it: {error}") from None
         self._check_unchanged()
-        return self._with_provenance(table, 0) if include_system_columns else table
-
-    def _compute_table(self) -> pa.Table:
-        return self.as_table(include_system_columns=True)
-
-    def _full_table(self) -> pa.Table:  # read afresh: the source holds no table
-        return self._compute_table()
-
-    def iter_packets(self) -> Iterator[tuple[Tag, Packet]]:
-        """Each row as a (Tag, Packet) pair, in order, read a batch at a time."""
-        tag_names = [*self._tag_schema.keys(), PROVENANCE]
-        packet_names = list(self._packet_schema.keys())
-        for table in self.iter_batches(include_system_columns=True):
-            tags = RowBlock(table.select(tag_names), self._tag_schema)
-            packets = RowBlock(table.select(packet_names), self._packet_schema)
-            for row in range(table.num_rows):
-                yield Tag(tags, row), Packet(packets, row)
+        return table
 
     def __repr__(self) -> str:
         return (
@@ -319,28 +234,9 @@ class ParquetSource(StreamBase):
             f"ParquetSource({str(self.path)!r}, ...) to read the file as it is now."
         )
 
-    def _conform(self, table: pa.Table) -> pa.Table:
-        """``table``'s columns in the source's order, with its (checked) nullability."""
-        table = table.select(self._names)
-        if table.schema.equals(self._schema):
-            return table
-        columns = [
-            column if column.type == field.type else column.cast(field.type)
-            for column, field in zip(table.columns, self._schema, strict=True)
-        ]
-        return pa.Table.from_arrays(columns, schema=self._schema)
-
-    def _with_provenance(self, table: pa.Table, first: int) -> pa.Table:
-        if self._record_id_column is None:
-            ids: pa.Array | pa.ChunkedArray = pc.add(row_numbers(table.num_rows), first)
-        else:
-            ids = table.column(self._record_id_column)
-        provenance = provenance_array(self.source_id, ids)
-        return table.append_column(pa.field(PROVENANCE, provenance.type, False), provenance)
-
     def _column_batches(self, file: pq.ParquetFile, columns: list[str]) -> Iterator[pa.Table]:
         self.reads.column_passes += 1
-        for batch in file.iter_batches(batch_size=_CHECK_ROWS, columns=columns):
+        for batch in file.iter_batches(batch_size=CHECK_ROWS, columns=columns):
             yield pa.Table.from_batches([batch])
 
     # Checks --------------------------------------------------------------
@@ -353,71 +249,23 @@ class ParquetSource(StreamBase):
         nulls = _null_count(self._metadata, name) if field.type == _tight_type_of(field) else None
         if exact == field.type and (nulls is not None or not field.nullable):
             return field.with_nullable(field.nullable and bool(nulls))
-        tight: pa.DataType | None = None
-        nullable = False
+        scan = ColumnScan([field], self._where)
         for table in self._column_batches(file, [name]):
-            column = table.column(0)
-            if exact != field.type:
-                try:
-                    column.cast(exact, safe=True)
-                except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
-                    raise TypeMismatchError(
-                        f"{self._where}: column {name!r} of type {field.type} holds values "
-                        f"orcapod cannot read exactly as {exact} ({error}); convert the column "
-                        "first (round timestamps to microseconds, keep integers below 2**63)."
-                    ) from None
-            part = _tight_type(field.type, column.chunks)
-            tight = part if tight is None else _loosest(tight, part)
-            nullable |= column.null_count > 0
-        if tight is None:  # no rows: no nulls at any level
-            tight = _tight_type(field.type, [])
-        return pa.field(name, tight, field.nullable and nullable, field.metadata)
+            scan.update(table)
+        return scan.field(name)
 
     def _check_record_ids(self, file: pq.ParquetFile, column: str) -> None:
-        """Refuse null or repeated record ids, holding at most ``_IDS_PER_PASS`` fingerprints:
-        each pass keeps the ids of one share of the fingerprints (8 bytes each); repeated
-        fingerprints are then confirmed (or found to be a collision) on the ids themselves."""
-        where = f"{self._where}: record_id_column {column!r}"
+        """Refuse null or repeated record ids (:func:`check_unique_ids`, a column pass each)."""
         nulls = _null_count(self._metadata, column)
         if nulls is None:
             nulls = sum(
                 table.column(0).null_count for table in self._column_batches(file, [column])
             )
-        if nulls:
-            raise SourceError(f"{where} has {nulls} null values; every row needs an id.")
-        shares = 1
-        while shares * _IDS_PER_PASS < self.row_count():
-            shares *= 2
-        repeated: list[pa.Array] = []
-        for share in range(shares):
-            kept = []
-            for table in self._column_batches(file, [column]):
-                prints = _fingerprints(table.column(0).combine_chunks())
-                if shares > 1:
-                    mine = pc.equal(
-                        pc.bit_wise_and(prints, pa.scalar(shares - 1, pa.uint64())),
-                        pa.scalar(share, pa.uint64()),
-                    )
-                    prints = prints.filter(mine)
-                kept.append(prints)
-            prints = pa.concat_arrays(kept) if kept else pa.array([], pa.uint64())
-            if pc.count_distinct(prints).as_py() != len(prints):
-                counts = pc.value_counts(prints)
-                repeated.append(counts.filter(pc.greater(counts.field("counts"), 1)).field(0))
-        if not repeated:
-            return
-        suspects = pa.concat_arrays(repeated)
-        ids = [
-            table.column(0).filter(pc.is_in(_fingerprints(table.column(0)), suspects))
-            for table in self._column_batches(file, [column])
-        ]
-        counts = pc.value_counts(pa.chunked_array(ids).combine_chunks())
-        twice = counts.filter(pc.greater(counts.field("counts"), 1))
-        if len(twice):
-            raise SourceError(
-                f"{where} has the value {twice[0]['values'].as_py()!r} more than once; "
-                "record ids must be unique."
-            )
+
+        def passes() -> Iterator[pa.ChunkedArray]:
+            return (table.column(0) for table in self._column_batches(file, [column]))
+
+        check_unique_ids(column, passes, self.row_count(), nulls, self._where)
 
 
 def _null_count(metadata: pq.FileMetaData, name: str) -> int | None:
@@ -438,45 +286,3 @@ def _null_count(metadata: pq.FileMetaData, name: str) -> int | None:
 def _tight_type_of(field: pa.Field) -> pa.DataType:
     """``field``'s type as :func:`_tight_type` leaves a column of it without nested values."""
     return _tight_type(field.type, [])
-
-
-def _loosest(first: pa.DataType, second: pa.DataType) -> pa.DataType:
-    """Two tightened types of one column's parts: nullable at each level where either is."""
-    if pa.types.is_map(first):
-        item = _loosest_field(first.item_field, second.item_field)
-        return pa.map_(first.key_field, item)
-    if pa.types.is_list(first) or pa.types.is_large_list(first):
-        field = _loosest_field(first.value_field, second.value_field)
-        return pa.list_(field) if pa.types.is_list(first) else pa.large_list(field)
-    return first
-
-
-def _loosest_field(first: pa.Field, second: pa.Field) -> pa.Field:
-    return first.with_type(_loosest(first.type, second.type)).with_nullable(
-        first.nullable or second.nullable
-    )
-
-
-def _fingerprints(ids: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """A 64-bit fingerprint (``uint64``) of each record id: an int id's own bits; a str id's
-    UTF-8 bytes mixed 8 at a time (equal ids have equal fingerprints; others rarely do)."""
-    if isinstance(ids, pa.ChunkedArray):
-        ids = ids.combine_chunks()
-    if pa.types.is_integer(ids.type):
-        return ids.cast(pa.int64(), safe=False).cast(pa.uint64(), safe=False)
-    data = ids.cast(pa.large_binary()).fill_null(b"")
-    lengths = pc.binary_length(data)
-    state = lengths.cast(pa.uint64())
-    zeros = pa.scalar(b"\0" * 8, pa.large_binary())
-    empty = pa.scalar(b"", pa.large_binary())
-    mix = pa.scalar(_MIX, pa.uint64())
-    for start in range(0, pc.max(lengths).as_py() or 0, 8):
-        word = pc.binary_slice(data, start, start + 8)
-        word = pc.binary_slice(pc.binary_join_element_wise(word, zeros, empty), 0, 8)
-        fixed = word.cast(pa.binary(8))
-        words = pa.Array.from_buffers(
-            pa.uint64(), len(fixed), [None, fixed.buffers()[1]], 0, fixed.offset
-        )
-        state = pc.multiply(pc.bit_wise_xor(state, words), mix)
-    state = pc.bit_wise_xor(state, pc.shift_right(state, pa.scalar(29, pa.uint64())))
-    return pc.multiply(state, mix)

@@ -1,8 +1,9 @@
 """DeltaTableSource: an existing Delta table as an orcapod source.
 
 It is a ``SourceTable`` (``orcapod.protocols.streams``): the table's rows and
-how to identify them. orcapod-core reads it as one of its own sources wherever
-it takes a stream, so this module needs orcapod-protocols, not orcapod-core.
+how to identify them, with the optional ``arrow_batches`` (the rows in batches).
+orcapod-core reads it as one of its own sources wherever it takes a stream, so
+this module needs orcapod-protocols, not orcapod-core.
 """
 
 from __future__ import annotations
@@ -11,17 +12,20 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pyarrow as pa
+
 from orcapod.db.delta._layout import TABLE_DIRECTORY
 from orcapod.db.delta._schema import ID_COLUMN, LAYOUT_FORMAT, read_layout
 from orcapod.protocols.errors import SourceError
 
 if TYPE_CHECKING:
     import os
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
 
-    import pyarrow as pa
+    import pyarrow.dataset as ds
     from deltalake import DeltaTable
 
+    from orcapod.db.delta._schema import TableLayout
     from orcapod.protocols.streams import SourceTable
 
 __all__ = ["DeltaTableSource"]
@@ -33,11 +37,15 @@ class DeltaTableSource:
     """The rows of a Delta table (its latest version, or ``version``) as a source.
 
     Pass it wherever orcapod takes a stream (``double.pod(trials)``,
-    ``Join()(trials, other)``): orcapod-core reads it as an ``ArrowTableSource``
-    over these rows, with this source id and these tag columns
+    ``Join()(trials, other)``): orcapod-core reads it through
+    :meth:`arrow_batches`, a batch at a time, never holding the table whole,
+    with this source id and these tag columns, and the content hash and
+    record ids of an ``ArrowTableSource`` over these rows
     (``orcapod.core.as_stream(trials)`` gives that source itself).
 
-    The table is read when the source is made. A table written by
+    The version is pinned when the source is made: its files (oldest first)
+    are what every read gives, whatever is committed later; a file of it that
+    a vacuum removed is a ``SourceError`` when read. A table written by
     :class:`~orcapod.db.delta.DeltaTableDatabase` comes back with the column names
     and Arrow types its records were added with, without the database's
     record-id column. Its rows are in the order they were added, so the row
@@ -58,7 +66,7 @@ class DeltaTableSource:
 
     Attributes:
         path: the table's directory, resolved.
-        version: the Delta version that was read.
+        version: the Delta version read (pinned when the source is made).
     """
 
     def __init__(
@@ -71,7 +79,8 @@ class DeltaTableSource:
         version: int | None = None,
     ) -> None:
         location = Path(path).expanduser().resolve()
-        self._rows, self.version = _read_table(location, version)
+        self._dataset, self._layout, self.version = _pin(location, version)
+        self._rows: pa.Table | None = None
         self.path = location
         self._tag_columns = (tag_columns,) if isinstance(tag_columns, str) else tuple(tag_columns)
         self._source_id = source_id if source_id is not None else default_source_id(location)
@@ -93,13 +102,59 @@ class DeltaTableSource:
         return self._record_id_column
 
     def as_arrow(self) -> pa.Table:
-        """The rows read (the same table every time)."""
+        """The rows of the version read, as one table (read at the first call, then the same
+        table every time); orcapod-core reads :meth:`arrow_batches` instead."""
+        if self._rows is None:
+            self._rows = pa.concat_tables(
+                [
+                    pa.Table.from_batches([batch])
+                    for batch in self._batches(self._dataset.to_batches())
+                ]
+                or [self._schema().empty_table()]
+            )
         return self._rows
+
+    def arrow_batches(self, max_rows: int) -> pa.RecordBatchReader:
+        """The rows :meth:`as_arrow` gives, in its order, in record batches of at most
+        ``max_rows`` rows, read from the table's files one batch at a time (never the whole
+        table): how orcapod-core reads this source (the optional method of ``SourceTable``).
+
+        Raises:
+            SourceError: while reading, a file of the version is gone (a vacuum removed it).
+        """
+        scanner = self._dataset.scanner(
+            batch_size=max_rows, batch_readahead=1, fragment_readahead=1
+        )
+        return pa.RecordBatchReader.from_batches(
+            self._schema(), self._batches(scanner.to_batches())
+        )
+
+    def _schema(self) -> pa.Schema:
+        if self._layout is None:
+            return self._dataset.schema
+        return self._layout.data_schema
+
+    def _batches(self, read: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        """The batches read from the files, as records (for a table of a DeltaTableDatabase:
+        its column names and types, without its record-id column)."""
+        try:
+            for batch in read:
+                if self._layout is None:
+                    yield batch
+                    continue
+                records = self._layout.from_physical(pa.Table.from_batches([batch]))
+                yield from records.drop_columns([ID_COLUMN]).to_batches()
+        except (OSError, pa.ArrowInvalid) as error:
+            raise SourceError(
+                f"DeltaTableSource {str(self.path)!r}: cannot read version {self.version} of "
+                f"the table ({error}); a vacuum may have removed its files since the source "
+                "was made: make a new DeltaTableSource to read the table as it is now."
+            ) from None
 
     def __repr__(self) -> str:
         return (
             f"DeltaTableSource({str(self.path)!r}, tag_columns={list(self._tag_columns)!r}, "
-            f"source_id={self._source_id!r}, version={self.version}, rows={self._rows.num_rows})"
+            f"source_id={self._source_id!r}, version={self.version})"
         )
 
 
@@ -112,7 +167,9 @@ def default_source_id(location: Path) -> str:
     return f"delta-{name}"
 
 
-def _read_table(location: Path, version: int | None) -> tuple[pa.Table, int]:
+def _pin(location: Path, version: int | None) -> tuple[ds.Dataset, TableLayout | None, int]:
+    """The files of the table's version (oldest first), its layout if a DeltaTableDatabase
+    wrote it, and the version: what the source reads, whatever is committed later."""
     from deltalake import DeltaTable
     from deltalake.exceptions import DeltaError, TableNotFoundError
 
@@ -124,15 +181,15 @@ def _read_table(location: Path, version: int | None) -> tuple[pa.Table, int]:
             f"DeltaTableSource: {str(location)!r} holds no {wanted} ({error}); pass the "
             "directory that contains the table's _delta_log"
         ) from None
-    read = _in_commit_order(delta, location)
     description = delta.metadata().description
+    layout = None
     if description and LAYOUT_FORMAT in description:
-        read = read_layout(str(location), description).from_physical(read).drop_columns([ID_COLUMN])
-    return read, delta.version()
+        layout = read_layout(str(location), description)
+    return _in_commit_order(delta, location), layout, delta.version()
 
 
-def _in_commit_order(delta: DeltaTable, location: Path) -> pa.Table:
-    """The table's rows, its files read oldest first.
+def _in_commit_order(delta: DeltaTable, location: Path) -> ds.Dataset:
+    """The table's files as a dataset, oldest first (read in that order).
 
     Rows are identified by their position unless a ``record_id_column`` is
     given, so the order must not change when rows are appended: Delta lists
@@ -143,13 +200,12 @@ def _in_commit_order(delta: DeltaTable, location: Path) -> pa.Table:
     process as it exits ("terminate called without an active exception",
     delta-rs #2184).
     """
-    import pyarrow as pa
     import pyarrow.dataset as ds
     import pyarrow.fs as pafs
 
     dataset = delta.to_pyarrow_dataset(as_large_types=True)
     if not isinstance(dataset, ds.FileSystemDataset):
-        return dataset.to_table()
+        return dataset
     added = pa.table(delta.get_add_actions(flatten=True)).to_pylist()
     added_at = {
         str(action["path"]).rsplit("/", 1)[-1]: action["modification_time"] for action in added
@@ -168,11 +224,10 @@ def _in_commit_order(delta: DeltaTable, location: Path) -> pa.Table:
             )
             for n, file in zip(order, files, strict=True)
         ]
-        return ds.FileSystemDataset(chosen, dataset.schema, dataset.format, local).to_table()
-    ordered = ds.FileSystemDataset(
+        return ds.FileSystemDataset(chosen, dataset.schema, dataset.format, local)
+    return ds.FileSystemDataset(
         [fragments[n] for n in order], dataset.schema, dataset.format, dataset.filesystem
     )
-    return ordered.to_table()
 
 
 def _local_path(location: Path, relative: str) -> Path | None:

@@ -298,8 +298,12 @@ def check_unique_ids(
     if not repeated:
         return
     suspects = pa.concat_arrays(repeated)
-    found = [ids.filter(pc.is_in(_fingerprints(ids), suspects)) for ids in passes()]
-    counts = pc.value_counts(pa.chunked_array(found).combine_chunks())
+    found = []
+    for ids in passes():
+        if isinstance(ids, pa.ChunkedArray):  # a filtered one may have no chunk, no type
+            ids = ids.combine_chunks()
+        found.append(ids.filter(pc.is_in(_fingerprints(ids), suspects)))
+    counts = pc.value_counts(pa.concat_arrays(found))
     twice = counts.filter(pc.greater(counts.field("counts"), 1))
     if len(twice):
         raise SourceError(

@@ -366,7 +366,7 @@ class BaseArrowDatabase:
             if known or len(distinct) != len(ids):
                 if not skip_duplicates:
                     raise DuplicateRecordError(duplicates_message(path, ids, known))
-                if len(known) == len(distinct):  # every id stored: a re-run's records
+                if distinct <= known:  # every id stored: a re-run's records
                     ids = []
                 else:
                     keep = first_new_occurrences(ids, known)

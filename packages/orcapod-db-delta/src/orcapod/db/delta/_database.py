@@ -84,14 +84,14 @@ def _compaction_target(table: DeltaTable, in_memory: int) -> int:
     deltalake bins files by their size on disk and holds a bin's rows while it rewrites
     them. Values that encode well (an array of repeated values: 64 MB in a file of 1 KB)
     would make a bin of a few MB on disk many GB in memory, so the size on disk of a row
-    is scaled by its size in memory, measured on the newest file's first rows (a few:
-    decoding a whole row group cost more than the compaction's other work, and grew
-    with the values' size).
+    is scaled by its size in memory, measured on the first rows of the smallest file (a
+    file not compacted yet, as a rule): reading a few rows still reads their row group's
+    column chunks, which in a compacted file can hold hundreds of MB.
     """
     uris = table.file_uris()
     if not uris:
         return in_memory
-    file = _local_file(uris[-1])
+    file = min((_local_file(uri) for uri in uris), key=lambda path: path.stat().st_size)
     parquet = pq.ParquetFile(file)
     if parquet.metadata.num_rows == 0 or parquet.metadata.num_row_groups == 0:
         return in_memory

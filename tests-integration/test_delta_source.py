@@ -31,6 +31,7 @@ from orcapod.core import (
 )
 from orcapod.core.errors import SchemaError, SourceError
 from orcapod.core.sources import BatchedSourceTableSource, SourceTableReads
+from orcapod.core.sources._source_table import SourceTableSource
 from orcapod.db.delta import DeltaTableDatabase, DeltaTableSource
 from orcapod.observers import (
     CompositeObserver,
@@ -387,3 +388,17 @@ def test_processes_that_read_delta_tables_exit_cleanly(tmp_path: Path) -> None:
     assert [(run.returncode, run.stdout.strip()) for run in runs] == [(0, "3 1")] * 8, [
         run.stderr for run in runs if run.returncode
     ]
+
+
+def test_a_record_id_repeated_in_a_later_file_is_refused_as_by_as_arrow(tmp_path: Path) -> None:
+    """Read in batches, a record id repeated in a later file is the SourceError the
+    as_arrow path gives, not an Arrow error (found by a red-team pass)."""
+    path = tmp_path / "t"
+    for n in range(5):
+        rows = {"k": [2 * n, 2 * n + 1], "v": [f"s{n}", f"t{n}"]}
+        write_deltalake(path, pa.table(rows), mode="append")
+    write_deltalake(path, pa.table({"k": [100], "v": ["s1"]}), mode="append")
+    with pytest.raises(SourceError, match="value 's1' more than once"):
+        SourceTableSource(DeltaTableSource(path, "k", record_id_column="v"))
+    with pytest.raises(SourceError, match="value 's1' more than once"):
+        BatchedSourceTableSource(DeltaTableSource(path, "k", record_id_column="v"))

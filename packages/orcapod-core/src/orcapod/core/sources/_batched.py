@@ -12,7 +12,9 @@ in passes of bounded memory.
 
 from __future__ import annotations
 
+import os
 from abc import abstractmethod
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -39,6 +41,7 @@ from orcapod.core.system_columns import (
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
+    from pathlib import Path
 
     from orcapod.core.types import Schema
 
@@ -352,3 +355,29 @@ def _fingerprints(ids: pa.Array | pa.ChunkedArray) -> pa.Array:
         state = pc.multiply(pc.bit_wise_xor(state, words), mix)
     state = pc.bit_wise_xor(state, pc.shift_right(state, pa.scalar(29, pa.uint64())))
     return pc.multiply(state, mix)
+
+
+@dataclass(frozen=True)
+class FileStamp:
+    """What identifies a file as it was when a source over it was made."""
+
+    size: int
+    mtime_ns: int
+    inode: int
+
+    @classmethod
+    def of(cls, path: Path) -> FileStamp:
+        status = os.stat(path)
+        return cls(status.st_size, status.st_mtime_ns, status.st_ino)
+
+    def check(self, path: Path, changed: Callable[[str], SourceError]) -> None:
+        """Raise ``changed(how)`` unless ``path`` is still the file this stamp was taken of."""
+        try:
+            now = FileStamp.of(path)
+        except FileNotFoundError:
+            raise changed("it is gone") from None
+        if now != self:
+            raise changed(
+                f"size {self.size} -> {now.size} bytes, modified at "
+                f"{self.mtime_ns} -> {now.mtime_ns} ns"
+            )

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from orcapod.core.errors import SchemaError, SourceError, TypeMismatchError
-from orcapod.core.sources._batched import BatchedSource, ColumnScan, check_unique_ids
+from orcapod.core.sources._batched import BatchedSource, ColumnScan, FileStamp, check_unique_ids
 from orcapod.core.sources._table_source import (
     _check_columns,
     _schema_of,
@@ -339,26 +339,14 @@ class CSVSource(BatchedSource):
         for batch in self._blocks([name]):
             yield batch.column(0)
 
-    def _first_stamp(self) -> Any:
-        from orcapod.core.sources._parquet import _Stamp
-
+    def _first_stamp(self) -> FileStamp:
         try:
-            return _Stamp.of(self.path)
+            return FileStamp.of(self.path)
         except FileNotFoundError:
             raise SourceError(f"CSVSource: no file {self._file!r}; check the path.") from None
 
     def _check_unchanged(self) -> None:
-        from orcapod.core.sources._parquet import _Stamp
-
-        try:
-            stamp = _Stamp.of(self.path)
-        except FileNotFoundError:
-            raise self._changed("it is gone") from None
-        if stamp != self._stamp:
-            raise self._changed(
-                f"size {self._stamp.size} -> {stamp.size} bytes, modified at "
-                f"{self._stamp.mtime_ns} -> {stamp.mtime_ns} ns"
-            )
+        self._stamp.check(self.path, self._changed)
 
     def _changed(self, how: str) -> SourceError:
         return SourceError(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -11,7 +10,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from orcapod.core.errors import SourceError
-from orcapod.core.sources._batched import CHECK_ROWS, BatchedSource, ColumnScan, check_unique_ids
+from orcapod.core.sources._batched import (
+    CHECK_ROWS,
+    BatchedSource,
+    ColumnScan,
+    FileStamp,
+    check_unique_ids,
+)
 from orcapod.core.sources._csv import file_source_id
 from orcapod.core.sources._table_source import (
     _check_columns,
@@ -47,20 +52,6 @@ class ParquetReads:
     batches: int = 0
     whole: int = 0
     column_passes: int = 0
-
-
-@dataclass(frozen=True)
-class _Stamp:
-    """What identifies the file as it was when the source was made."""
-
-    size: int
-    mtime_ns: int
-    inode: int
-
-    @classmethod
-    def of(cls, path: Path) -> _Stamp:
-        status = os.stat(path)
-        return cls(status.st_size, status.st_mtime_ns, status.st_ino)
 
 
 class ParquetSource(BatchedSource):
@@ -117,7 +108,7 @@ class ParquetSource(BatchedSource):
             file_source_id(self.path, "parquet") if source_id is None else source_id
         )
         file = self._open_first()
-        self._stamp = _Stamp.of(self.path)
+        self._stamp = FileStamp.of(self.path)
         self._metadata = file.metadata
         stored = file.schema_arrow
         tags = tag_column_list(tag_columns, stored.names, where=self._where)
@@ -217,15 +208,7 @@ class ParquetSource(BatchedSource):
         return file
 
     def _check_unchanged(self) -> None:
-        try:
-            stamp = _Stamp.of(self.path)
-        except FileNotFoundError:
-            raise self._changed("it is gone") from None
-        if stamp != self._stamp:
-            raise self._changed(
-                f"size {self._stamp.size} -> {stamp.size} bytes, modified at "
-                f"{self._stamp.mtime_ns} -> {stamp.mtime_ns} ns"
-            )
+        self._stamp.check(self.path, self._changed)
 
     def _changed(self, how: str) -> SourceError:
         return SourceError(

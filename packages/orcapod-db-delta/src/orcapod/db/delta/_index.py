@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     import pyarrow.parquet as pq
 
-__all__ = ["DataFile", "IdIndex", "keys_of"]
+__all__ = ["FOOTER_KEPT_BYTES", "DataFile", "IdIndex", "keys_of"]
 
 MERGE_RATIO = 4
 """Runs are merged, newest first, until each holds at least this many times the rows of
@@ -34,6 +34,17 @@ the run after it: a row is copied about MERGE_RATIO / 2 times per level, and the
 about log(N / batch) / log(MERGE_RATIO) runs (a batch of new keys costs the same with a
 million rows indexed or ten million; the last design kept one tail merged into on every
 batch, at a cost growing with the rows indexed)."""
+
+
+FOOTER_KEPT_BYTES = 64 * 1024
+"""A data file's footer is kept in memory only up to this size (serialized).
+
+Files written with untruncated column statistics (by this package until
+statistics were truncated, or by another writer) carry each row group's
+smallest and largest value of every column in their footer: a megabyte each
+for a column of 1 MB arrays.
+Keeping those for every file would make the index grow with the data, not
+with the rows; such a footer is read again with its file instead."""
 
 
 def keys_of(ids: Iterable[str]) -> np.ndarray:
@@ -47,14 +58,16 @@ class DataFile:
 
     Attributes:
         path: the local Parquet file.
-        metadata: its Parquet footer (so reading it again parses nothing).
+        metadata: its Parquet footer (so reading it again parses nothing), or None
+            when the footer is larger than :data:`FOOTER_KEPT_BYTES`: it is then
+            read again with the file.
         start: the position of its first row in the index.
         group_starts: the offset in the file of each row group's first row,
             then the file's row count.
     """
 
     path: Path
-    metadata: pq.FileMetaData
+    metadata: pq.FileMetaData | None
     start: int
     group_starts: np.ndarray
 
@@ -127,7 +140,8 @@ class IdIndex:
             )
         assert self.positions_known
         start = int(self.file_starts[-1])
-        self.files.append(DataFile(path, metadata, start, group_starts))
+        kept = metadata if metadata.serialized_size <= FOOTER_KEPT_BYTES else None
+        self.files.append(DataFile(path, kept, start, group_starts))
         self.file_starts = np.append(self.file_starts, start + len(keys))
         self._add(keys, np.arange(start, start + len(keys), dtype=np.int64))
 

@@ -291,10 +291,15 @@ class _PathState:
         if self.table is None or self.layout is None or not ids:
             return []
         keys = keys_of(ids)
-        if not self.id_index(placed=False).contains_any(keys).any():
-            return []  # the common case for new ids: nothing read
-        index = self.id_index(placed=True)
+        index = self.id_index(placed=False)
+        if not index.positions_known:  # rebuilt (every id read) only if an id is there
+            if not index.contains_any(keys).any():
+                return []
+            index = self.id_index(placed=True)
+        # one search of the keys: over ten million of them, each search misses the cache
         candidates = index.candidates(keys)
+        if not len(candidates.files):
+            return []  # the common case for new ids: nothing read
         found = []
         for file_number in np.unique(candidates.files):
             mine = candidates.files == file_number

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pytest
 
 from orcapod.core.databases import InMemoryArrowDatabase, _in_memory
+from orcapod.protocols.database import add_new_records
 from orcapod.protocols.errors import DuplicateRecordError
 
 PATH = ("p",)
@@ -115,3 +116,41 @@ def test_the_index_holds_no_python_string_per_id() -> None:
 
 def records_of(ids: list[str]) -> pa.Table:
     return pa.table({"id": pa.array(ids, pa.large_string()), "n": range(len(ids))})
+
+
+def test_a_path_only_appended_to_keeps_no_index_until_looked_up() -> None:
+    """Rows added as new by construction (an observer's log rows) and never looked up by
+    id cost no index; the first lookup by id indexes every row, wherever it lies."""
+    database = InMemoryArrowDatabase()
+    for start in range(0, 3_000, 100):
+        add_new_records(database, PATH, records_of_numbers(start, start + 100), "id")
+    stored = database._paths[PATH]
+    assert not stored.row_of, "rows never looked up by id must not be indexed"
+    everything = database.get_all_records(PATH)  # compacted into segments
+    assert everything is not None
+    assert everything.num_rows == 3_000
+    add_new_records(database, PATH, records_of_numbers(3_000, 3_050), "id")  # one recent batch
+    assert not stored.row_of
+    found = database.get_records_by_ids(PATH, [f"r{n}" for n in range(0, 3_100, 7)])
+    assert found is not None
+    assert sorted(found.column("n").to_pylist()) == list(range(0, 3_050, 7))
+    assert len(stored.row_of) == 3_050
+    add_new_records(database, PATH, records_of_numbers(3_050, 3_060), "id")
+    assert database.get_record_by_id(PATH, "r3055") is not None  # indexed as added now
+
+
+@pytest.mark.usefixtures("shared_keys")
+def test_an_index_built_late_tells_ids_sharing_keys_apart() -> None:
+    database = InMemoryArrowDatabase()
+    add_new_records(database, PATH, records_of_numbers(0, 40), "id")
+    database.get_all_records(PATH)
+    add_new_records(database, PATH, records_of_numbers(40, 50), "id")
+    for n in range(50):
+        assert database.get_record_by_id(PATH, f"r{n}").column("n").to_pylist() == [n]  # type: ignore[union-attr]
+    assert database._paths[PATH].collided, "keys of 2 bits: ids must have collided"
+    with pytest.raises(DuplicateRecordError, match="r45"):
+        database.add_records(PATH, records(["r45", "r99"]), "id")
+
+
+def records_of_numbers(start: int, stop: int) -> pa.Table:
+    return records([f"r{n}" for n in range(start, stop)])

@@ -64,7 +64,8 @@ class _PathRecords:
     not also as a Python ``str`` (49 bytes and more). A key found is checked
     against the id stored in that row, so two ids with one key are never
     confused; the rare id whose key another id holds already is kept by its
-    text in ``collided``.
+    text in ``collided``. The index is built by the path's first lookup by id
+    (:meth:`index`), and kept up to date from then on.
 
     Batches added since the last read wait as they came, their ids too (as
     Arrow text; a batch of a few, as Python strings). Lookups of one id, or of
@@ -82,6 +83,7 @@ class _PathRecords:
         self.stored_schema = pa.schema([_ID_FIELD, *data_schema], metadata=data_schema.metadata)
         self.row_of: dict[int, int] = {}
         self.collided: dict[str, int] = {}
+        self.indexed = False  # see index()
         self.row_count = 0
         self._segments: list[pa.Table] = []
         self._segment_starts: list[int] = []
@@ -96,7 +98,9 @@ class _PathRecords:
         as ``id_array``, if given, a ``large_string`` array)."""
         start = self.row_count
         row_of = self.row_of
-        if len(ids) == 1:  # one record (a node storing each result): no lists made
+        if not self.indexed:
+            pass  # indexed by the first lookup by id, if one comes
+        elif len(ids) == 1:  # one record (a node storing each result): no lists made
             key = _key(ids[0])
             if key in row_of:
                 self.collided[ids[0]] = start
@@ -121,6 +125,29 @@ class _PathRecords:
         ):
             self._compact()
 
+    def index(self) -> None:
+        """Index every stored id, if not done yet: called by each lookup by id.
+
+        A path only ever added to and read whole (an observer's log rows and
+        status events, whose ids are new by construction) never pays for an
+        index: about 0.2 µs and 100 bytes per row.
+        """
+        if self.indexed:
+            return
+        self.indexed = True
+        stored = self._stored_ids()
+        self.row_of = dict(zip(_keys(stored), range(len(stored)), strict=True))
+        if len(self.row_of) != len(stored):  # two ids with one key: one by one
+            self._reindex([], self.row_count)
+
+    def _stored_ids(self) -> list[str]:
+        """Every stored id, in row order, as Python strings."""
+        return [
+            record_id
+            for part in [segment.column(0) for segment in self._segments] + self._recent_ids
+            for record_id in (part if isinstance(part, list) else part.to_pylist())
+        ]
+
     def _reindex(self, ids: list[str], start: int) -> None:
         """Index every row again, one by one, ``ids`` (rows from ``start``) last: an id
         whose key an earlier one holds goes to ``collided``. Only after two ids met with
@@ -128,11 +155,8 @@ class _PathRecords:
         row_of, collided = self.row_of, self.collided
         row_of.clear()
         collided.clear()
-        stored = [segment.column(0).to_pylist() for segment in self._segments] + [
-            part if isinstance(part, list) else part.to_pylist() for part in self._recent_ids
-        ]
         number = 0
-        for record_id in [*(i for part in stored for i in part), *ids]:
+        for record_id in [*self._stored_ids(), *ids]:
             key = _key(record_id)
             if key in row_of:
                 collided[record_id] = number
@@ -143,6 +167,7 @@ class _PathRecords:
 
     def row(self, record_id: str) -> int | None:
         """The row of ``record_id``, or None."""
+        self.index()
         if self.collided:
             found = self.collided.get(record_id)
             if found is not None:
@@ -158,6 +183,7 @@ class _PathRecords:
         is still to be checked against the id stored there (two ids may share a key)."""
         import pyarrow.compute as pc  # not at import: it loads slowly
 
+        self.index()
         rows = list(map(self.row_of.get, map(_key, ids), repeat(-1)))  # in C
         if self.collided and not self.collided.keys().isdisjoint(ids):
             collided = self.collided
@@ -183,6 +209,7 @@ class _PathRecords:
         if len(ids) == 1:  # adding one record: its id is new, as a rule
             (record_id,) = ids
             return set() if self.row(record_id) is None else {record_id}
+        self.index()
         collided = self.collided
         if self.row_of.keys().isdisjoint(map(_key, ids)) and (
             not collided or collided.keys().isdisjoint(ids)
@@ -249,6 +276,7 @@ class _PathRecords:
     def record_of(self, record_id: str) -> pa.Table | None:
         """The data columns of ``record_id``'s row as a one-row table, or None: one
         search for the segment, the id checked in its bytes."""
+        self.index()
         number = self.collided.get(record_id) if self.collided else None
         if number is None:
             number = self.row_of.get(_key(record_id))
@@ -376,7 +404,8 @@ class InMemoryArrowDatabase(BaseArrowDatabase):
     118 bytes of Arrow data, at a million records of six columns,
     ``benchmarks/in_memory_database.py --footprint``): about 105 bytes of id
     index (a dict entry from a 64-bit key of each id to its row; the id's
-    text lives only in the Arrow id column), and Arrow's pool keeping the
+    text lives only in the Arrow id column; none for a path never looked up
+    by id, such as an observer's log rows), and Arrow's pool keeping the
     last concatenation's copy of at most ``RECENT_ROWS`` rows for reuse. See
     "The in-memory store's footprint" in ``docs/architecture.md``.
     """

@@ -9,15 +9,15 @@ added for the next flush, and none is added twice.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import gc
+from typing import Any
 
-from orcapod.core import DictSource, InMemoryArrowDatabase, Pipeline, function_pod
+import pyarrow as pa
+
+from orcapod.core import DictSource, InMemoryArrowDatabase, Pipeline, Tag, function_pod
 from orcapod.observers import CompositeObserver, LoggingObserver, StatusObserver
 from orcapod.observers._tables import CHUNK_ROWS
 from orcapod.protocols.errors import DatabaseError
-
-if TYPE_CHECKING:
-    import pyarrow as pa
 
 PACKETS = 2 * CHUNK_ROWS + 300  # two whole chunks and part of a third
 
@@ -98,3 +98,64 @@ def test_a_failed_add_keeps_the_chunks_not_added_and_adds_none_twice() -> None:
     assert logs is not None
     ids = logs.column("id").to_pylist()
     assert len(ids) == len(set(ids)) == PACKETS
+
+
+# -- what a held row keeps of its tag ---------------------------------------------------
+
+
+class _Plain:
+    """A tag of another kind: no Arrow row to read it from (values one by one)."""
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+
+    def system_tags(self) -> dict[str, Any]:
+        return {"__provenance": [f"plain:{self.k}"]}
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"k": self.k}
+
+
+def test_held_rows_keep_arrow_rows_that_the_garbage_collector_forgets() -> None:
+    """Rows held until the next conversion end with the Arrow table and row the tag is a
+    view of, not the Tag: tuples of untracked values, which the collector stops tracking
+    at its first collection, so holding them does not make full collections frequent."""
+    database = InMemoryArrowDatabase()
+    tags = [tag for tag, _ in _source_tags(5)]
+    context = StatusObserver(database).contextualize("lab", "node", "hash")
+    context.on_node_start("node", "hash", tags[0].schema())
+    for tag in tags:
+        context.on_packet_start("node", tag, tag)
+    rows = context.rows  # type: ignore[attr-defined]
+    assert [row[-1] for row in rows] == list(range(5))
+    assert all(isinstance(row[-2], pa.Table) for row in rows)
+    gc.collect(0)  # the youngest generation only: each row's first collection
+    assert not any(gc.is_tracked(row) for row in rows)
+
+
+def test_tags_of_every_kind_in_one_chunk_are_written_with_their_keys_and_values() -> None:
+    """A chunk holding Arrow rows (pipeline tags), tags without provenance (their key is
+    their content hash) and tags of another kind is written value by value, exactly."""
+    database = InMemoryArrowDatabase()
+    status = StatusObserver(database)
+    context = status.contextualize("lab", "node", "hash")
+    pipeline_tags = [tag for tag, _ in _source_tags(3)]
+    bare = Tag.from_dict({"k": 10})  # a row of a table without provenance
+    tags: list[Any] = [*pipeline_tags, bare, _Plain(11)]
+    context.on_node_start("node", "hash", pipeline_tags[0].schema())
+    for tag in tags:
+        context.on_packet_start("node", tag, tag)
+    assert [row[-1] for row in context.rows] == [0, 1, 2, -1, -1]  # type: ignore[attr-defined]
+    context.on_node_end("node", "hash")
+    events = database.get_all_records(("lab", "_status", "node", "hash"))
+    assert events is not None
+    assert events.column("k").to_pylist() == [0, 1, 2, 10, 11]
+    keys = events.column("__packet_key").to_pylist()
+    assert keys[:3] == [";".join(tag.system_tags()["__provenance"]) for tag in pipeline_tags]
+    assert keys[3] == bare.content_hash()
+    assert keys[4] == "plain:11"
+
+
+def _source_tags(count: int) -> list[tuple[Any, Any]]:
+    source = DictSource([{"k": i, "x": i} for i in range(count)], tag_columns=["k"])
+    return list(source.iter_packets())

@@ -101,13 +101,14 @@ class _LoggingContext(NodeContext):
             sizes = [get(name) for name in _SIZES]
             capture_error = get("capture_error")
         rows = self.rows
+        table, at = self.ref(tag)
         rows.append(
             (
                 _time_ns() // 1000,  # a UTC timestamp, in microseconds (see now())
                 duration,
                 stdout,
                 stderr,
-                _python_logs(logs) if logs else [],
+                _python_logs(logs) if logs else (),  # a tuple: not tracked by the gc
                 traceback,
                 success if success is True or success is False else bool(success),
                 attempt if type(attempt) is int else int(attempt),
@@ -117,7 +118,8 @@ class _LoggingContext(NodeContext):
                 capture_error,
                 fields.get("setup_output"),
                 fields.get("setup_failed"),
-                tag,
+                table,
+                at,
             )
         )
         if len(rows) >= CHUNK_ROWS:

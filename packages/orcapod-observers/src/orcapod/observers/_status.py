@@ -68,15 +68,17 @@ class _StatusContext(NodeContext):
         attempt: int = 1,
         when: int | None = None,
     ) -> None:
-        row = (state, now() if when is None else when, attempt, error, source_run_id, tag)
-        self.sink.add(row)
+        table, at = self.ref(tag)
+        when = now() if when is None else when
+        self.sink.add((state, when, attempt, error, source_run_id, table, at))
 
     # The hooks called per packet add their rows themselves: they run a hundred
     # thousand times.
 
     def on_packet_start(self, node_label: str, tag: Tag, packet: Packet) -> None:
         rows = self.rows
-        rows.append(("RUNNING", _time_ns() // 1000, 1, None, None, tag))
+        table, at = self.ref(tag)
+        rows.append(("RUNNING", _time_ns() // 1000, 1, None, None, table, at))
         if len(rows) >= CHUNK_ROWS:
             self.sink.convert_held()
 
@@ -104,11 +106,12 @@ class _StatusContext(NodeContext):
         source_run_id: str | None = None,
     ) -> None:
         rows = self.rows
+        table, at = self.ref(tag)
         if cached:
-            rows.append(("CACHED", _time_ns() // 1000, 1, None, source_run_id, tag))
+            rows.append(("CACHED", _time_ns() // 1000, 1, None, source_run_id, table, at))
         else:
             attempt = self._last_attempt(tag) if self.loggers or self.attempts else 1
-            rows.append(("SUCCESS", _time_ns() // 1000, attempt, None, None, tag))
+            rows.append(("SUCCESS", _time_ns() // 1000, attempt, None, None, table, at))
         if len(rows) >= CHUNK_ROWS:
             self.sink.convert_held()
 

@@ -101,11 +101,11 @@ class Sink:
     """Rows bound for one node's table in one run, held until the run's next checkpoint.
 
     A row costs one append: a tuple of the varying columns' values and, last,
-    the row's Tag. Every ``CHUNK_ROWS`` rows are turned into one Arrow table
-    (the id column, the run id and a running number; the constant columns,
-    ``CONSTANT_COLUMNS``; the tag columns), so that a checkpoint's thousands of
-    rows are not thousands of Python objects for the garbage collector to
-    scan. The database sees them only at the flush.
+    the two values :meth:`ref` keeps of the row's Tag. Every ``CHUNK_ROWS`` rows are
+    turned into one Arrow table (the id column, the run id and a running
+    number; the constant columns, ``CONSTANT_COLUMNS``; the tag columns), so
+    that a checkpoint's thousands of rows are not thousands of Python objects
+    for the garbage collector to scan. The database sees them only at the flush.
 
     Args:
         database: where the rows go.
@@ -134,7 +134,7 @@ class Sink:
         self.schema = pa.schema([*fixed, *own_tags])
         self.tag_names = [field.name for field in own_tags]
         self.constants = list(constants)
-        self.rows: list[Sequence[Any]] = []  # the varying values, then the Tag
+        self.rows: list[Sequence[Any]] = []  # the varying values, then ref(tag)'s two
         self.chunks: list[pa.Table] = []  # rows turned into Arrow, not written yet
         self.numbered = 0  # rows given an id so far: the running number of the next id
         self.new_ids = False  # whether the ids are new by construction (they hold a run id)
@@ -147,6 +147,41 @@ class Sink:
             pa.scalar(value, field.type)
             for value, field in zip(self.constants, list(fixed)[1:], strict=False)
         ]
+        # the last table ref() looked at, and whether its rows can be read from it
+        self._last_table: tuple[pa.Table | None, bool] = (None, False)
+
+    def ref(self, tag: Tag) -> tuple[Any, int]:
+        """What a row keeps of its packet's ``tag``, as its last two values: the Arrow
+        table the tag is a row of, and the row, when every row of that table can be
+        read from it (each has a provenance, and the table has this sink's tag
+        columns); else the Tag itself, and -1.
+
+        Why: a tuple holding only such values (no Tag) is one the garbage
+        collector stops tracking at its first collection, so rows held until the
+        next conversion are never moved to its oldest generation. Rows holding
+        Tags were, and made full collections frequent: about 1 µs per packet with
+        a LoggingObserver and a StatusObserver. Any thread may call this.
+        """
+        try:
+            at: tuple[pa.Table, int] = tag.arrow_row()  # type: ignore[attr-defined]
+        except AttributeError:  # a tag of another kind: read value by value
+            return tag, -1
+        last, readable = self._last_table
+        if at[0] is not last:
+            readable = self._readable(at[0])
+            self._last_table = (at[0], readable)  # one assignment: atomic
+        return at if readable else (tag, -1)
+
+    def _readable(self, table: pa.Table) -> bool:
+        """Whether every row of ``table`` has its packet key and tag values in it."""
+        names = table.column_names
+        if PROVENANCE not in names or any(name not in names for name in self.tag_names):
+            return False
+        provenance = table.column(PROVENANCE)
+        kind = provenance.type
+        if provenance.null_count or not (pa.types.is_list(kind) or pa.types.is_large_list(kind)):
+            return False
+        return not len(provenance) or pc.min(pc.list_value_length(provenance)).as_py() > 0
 
     def add(self, row: Sequence[Any]) -> None:
         """Hold one row; any thread may call this.
@@ -182,14 +217,14 @@ class Sink:
             pc.binary_join_element_wise(self._id_prefix, numbers, _NOTHING)
         ]
         arrays += [pa.repeat(value, count) for value in self._constants]
-        *varying, tags = (list(column) for column in zip(*rows, strict=True))
+        *varying, owners, numbers = (list(column) for column in zip(*rows, strict=True))
         arrays += [
             _array(column, field, paths)
             for column, field, paths in zip(
                 varying, self._varying, self._varying_paths, strict=True
             )
         ]
-        arrays += self._tag_arrays(tags)
+        arrays += self._tag_arrays(owners, numbers)
         self.chunks.append(pa.Table.from_arrays(arrays, schema=self.schema))
         del held[:count]  # rows appended meanwhile stay held
         self.numbered += count
@@ -211,36 +246,33 @@ class Sink:
                 self.database.add_records(self.path, chunk, id_column)
             del self.chunks[0]
 
-    def _tag_arrays(self, tags: list[Tag]) -> list[pa.Array | pa.ChunkedArray]:
+    def _tag_arrays(self, owners: list[Any], rows: list[int]) -> list[pa.Array | pa.ChunkedArray]:
         """The ``__packet_key`` column, then the tag columns, of the buffered rows.
 
-        Tags that say which Arrow table they are a row of (``arrow_row``) are
-        read column by column from those tables; others value by value.
+        ``owners`` and ``rows`` are what :meth:`ref` kept of each row's tag.
+        Rows kept as a table and a row are read column by column from those
+        tables (every row of them has a provenance, its packet key); rows kept
+        as Tags (row -1), one by one.
         """
         fields = [self.schema.field(name) for name in self.tag_names]
-        try:
-            rows = [tag.arrow_row() for tag in tags]  # type: ignore[attr-defined]
+        if -1 not in rows:
             parts = [
                 _rows_of(table, [row for _, row in group])
-                for table, group in itertools.groupby(rows, key=itemgetter(0))
+                for table, group in itertools.groupby(
+                    zip(owners, rows, strict=True), key=itemgetter(0)
+                )
             ]
             keys = _joined([_packet_keys(part) for part in parts], pa.large_string())
             arrays: list[pa.Array | pa.ChunkedArray] = [
                 _joined([part.column(f.name) for part in parts], f.type) for f in fields
             ]
-        except (AttributeError, KeyError):  # a tag of another kind: its values one by one
-            read = [tag_values(tag) for tag in tags]
-            keys = pa.array([key for key, _ in read], pa.large_string())
-            arrays = [
-                _array([values.get(f.name) for _, values in read], f, _holds_paths(f.type, f))
-                for f in fields
-            ]
-        missing = pc.is_null(keys)
-        if pc.any(missing).as_py():  # rows without provenance: their tags' content hashes
-            keys = pa.array(
-                [key or packet_key(tag) for key, tag in zip(keys.to_pylist(), tags, strict=True)],
-                pa.large_string(),
-            )
+            return [keys, *arrays]
+        read = [_ref_values(owner, row) for owner, row in zip(owners, rows, strict=True)]
+        keys = pa.array([key for key, _ in read], pa.large_string())
+        arrays = [
+            _array([values.get(f.name) for _, values in read], f, _holds_paths(f.type, f))
+            for f in fields
+        ]
         return [keys, *arrays]
 
 
@@ -398,9 +430,9 @@ class TableObserver(QuietHooks):
     def add(self, sink: Sink, row: Sequence[Any]) -> None:
         """Buffer one row until the next flush.
 
-        ``row`` is the varying columns' values and, last, the row's Tag, kept as
-        it is and read at the flush: one tuple per row, few objects for the
-        garbage collector to scan.
+        ``row`` is the varying columns' values and, last, the two values
+        :meth:`Sink.ref` keeps of the row's Tag, read at the flush: one tuple
+        per row, which the garbage collector stops tracking.
         """
         sink.add(row)
 
@@ -444,6 +476,7 @@ class NodeContext(QuietHooks):
         # The hooks called per packet append to the sink's rows themselves (Sink.add,
         # written out) and call convert_held when CHUNK_ROWS are held.
         self.rows = self.sink.rows
+        self.ref = self.sink.ref
 
     def on_node_end(self, node_label: str, node_hash: str) -> None:
         """Write the node's buffered rows (and every other buffered row)."""
@@ -764,6 +797,14 @@ def _rows_of(table: pa.Table, rows: list[int]) -> pa.Table:
     if rows[-1] - first == len(rows) - 1 and rows == list(range(first, first + len(rows))):
         return table.slice(first, len(rows))
     return table.take(pa.array(rows, pa.int64()))
+
+
+def _ref_values(owner: Any, row: int) -> tuple[str, dict[str, Any]]:
+    """A row's packet key and tag values, from what :meth:`Sink.ref` kept of its tag."""
+    if row < 0:
+        return tag_values(owner)
+    values = owner.slice(row, 1).to_pylist()[0]
+    return ";".join(values[PROVENANCE]), values
 
 
 def _packet_keys(rows: pa.Table) -> pa.Array | pa.ChunkedArray:

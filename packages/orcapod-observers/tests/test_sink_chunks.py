@@ -159,3 +159,19 @@ def test_tags_of_every_kind_in_one_chunk_are_written_with_their_keys_and_values(
 def _source_tags(count: int) -> list[tuple[Any, Any]]:
     source = DictSource([{"k": i, "x": i} for i in range(count)], tag_columns=["k"])
     return list(source.iter_packets())
+
+
+def test_a_chunk_of_more_rows_than_usual_is_numbered_on() -> None:
+    """Rows appended by several threads while one converts can make a chunk larger than
+    CHUNK_ROWS (and than the precomputed running numbers): ids stay consecutive."""
+    database = InMemoryArrowDatabase()
+    context = StatusObserver(database).contextualize("lab", "node", "hash")
+    tags = [tag for tag, _ in _source_tags(3)]
+    context.on_node_start("node", "hash", tags[0].schema())
+    sink = context.sink  # type: ignore[attr-defined]
+    table, row = sink.ref(tags[0])
+    for count in (5, 5 * CHUNK_ROWS, 7):
+        sink.rows.extend([("RUNNING", 0, 1, None, None, table, row)] * count)
+        sink.convert()
+    ids = [i for chunk in sink.chunks for i in chunk.column(0).to_pylist()]
+    assert [int(i.rsplit(":", 1)[1]) for i in ids] == list(range(5 + 5 * CHUNK_ROWS + 7))

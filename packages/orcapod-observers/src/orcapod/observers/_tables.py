@@ -93,8 +93,12 @@ CONSTANT_COLUMNS = ("__run_id", "__node_label", "__node_hash")
 
 _NOTHING = pa.scalar("", pa.large_string())
 
+
 CHUNK_ROWS = 1024
 """Rows a sink holds as Python tuples before it turns them into one Arrow table."""
+
+_OFFSETS = pa.array(range(4 * CHUNK_ROWS), pa.int64())
+"""0, 1, 2, ...: a chunk's running numbers are these plus its first."""
 
 
 class Sink:
@@ -212,7 +216,11 @@ class Sink:
         rows = held[:count]
         first = self.numbered
         # the ids, "<run id>:<n>", and the constant columns, made by Arrow
-        numbers = pa.array(range(first, first + count), pa.int64()).cast(pa.large_string())
+        if count <= len(_OFFSETS):  # a third of the time of converting a Python range
+            numbers = pc.add(_OFFSETS.slice(0, count), pa.scalar(first, pa.int64()))
+        else:
+            numbers = pa.array(range(first, first + count), pa.int64())
+        numbers = numbers.cast(pa.large_string())
         arrays: list[pa.Array | pa.ChunkedArray] = [
             pc.binary_join_element_wise(self._id_prefix, numbers, _NOTHING)
         ]

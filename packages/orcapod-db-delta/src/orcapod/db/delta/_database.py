@@ -482,9 +482,10 @@ class DeltaTableDatabase(BaseArrowDatabase):
     commit, ids another process stored meanwhile are skipped
     (insert-if-absent), so each id is stored once however many processes
     write. Reads check the table's version first and read what other
-    processes appended since (their new files only). Stored rows are read once
-    and kept in memory for lookups. Tables are compacted when small files
-    pile up. Safe to share between threads. See ``docs/db-delta.md``.
+    processes appended since (their new files only). Lookups by id read only
+    the row groups holding the ids (an index of 16 bytes per stored row tells
+    which); no stored table is kept in memory. Tables are compacted when
+    small files pile up. Safe to share between threads. See ``docs/db-delta.md``.
 
     :class:`~orcapod.protocols.store.BaseArrowDatabase` holds the contract's
     rules (arguments, schemas, duplicates, the record-id column, closing);

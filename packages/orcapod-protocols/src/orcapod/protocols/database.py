@@ -212,11 +212,13 @@ class ArrowDatabase(Protocol):
     ) -> pa.Table | None:
         """The records whose columns equal every value in ``column_values``.
 
-        ``None`` matches nulls; an empty mapping matches every record.
+        ``None`` matches nulls, in a column of any type (maps, lists and
+        structs included); an empty mapping matches every record.
 
         Raises:
-            DatabaseError: a column that is not stored at the path, or whose
-                type cannot be compared for equality (maps, lists, structs).
+            DatabaseError: a column that is not stored at the path, or a value
+                other than ``None`` for a column whose type cannot be compared
+                for equality (maps, lists, structs).
         """
         ...
 

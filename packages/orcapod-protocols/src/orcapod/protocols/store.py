@@ -492,12 +492,14 @@ class BaseArrowDatabase:
     ) -> pa.Table | None:
         """The records whose columns equal every value in ``column_values``, or None.
 
-        A value of None matches nulls; an empty mapping matches every record.
+        A value of None matches nulls, in a column of any type; an empty mapping
+        matches every record.
 
         Raises:
             DatabaseError: a column does not exist at ``path``, a value does not
-                convert to its column's type, or the column (a map, list or
-                struct) cannot be compared.
+                convert to its column's type, or a value other than None is
+                given for a column that cannot be compared (a map, list or
+                struct).
         """
         path = validate_record_path(path)
         if not isinstance(column_values, Mapping):
@@ -846,14 +848,20 @@ def equal_mask(
 ) -> pa.Array | pa.ChunkedArray:
     """Which values of ``column`` equal ``value`` (None: which are null), never null.
 
+    None matches the nulls of a column of any type, maps, lists and structs
+    included; those types match no other value.
+
     Raises:
-        DatabaseError: ``value`` does not convert to the column's type, or the
-            type (a map, list or struct) cannot be compared.
+        DatabaseError: ``value`` is not None and the column is a map, list or
+            struct (which cannot be compared), or ``value`` does not convert
+            to the column's type; naming the column and the value.
     """
     import pyarrow.compute as pc
 
     if value is None:
         return pc.is_null(column)
+    if pa.types.is_nested(column.type):
+        raise _unmatchable(path, name, column.type, value)
     try:
         scalar = pa.scalar(value, type=column.type)
     except (pa.ArrowException, TypeError, ValueError, OverflowError) as error:
@@ -864,7 +872,12 @@ def equal_mask(
     try:
         return pc.fill_null(pc.equal(column, scalar), False)
     except pa.ArrowNotImplementedError as error:
-        raise DatabaseError(
-            f"column {name!r} at path {path!r} is {column.type}, which cannot be matched "
-            "by value; read get_all_records(path) and filter it instead"
-        ) from error
+        raise _unmatchable(path, name, column.type, value) from error
+
+
+def _unmatchable(path: RecordPath, name: str, arrow_type: pa.DataType, value: Any) -> DatabaseError:
+    return DatabaseError(
+        f"cannot match column {name!r} ({arrow_type}) at path {path!r} against {value!r:.80}: "
+        "its type cannot be matched by value; read get_all_records(path) and filter it "
+        "instead, or pass None to match the records where it is null"
+    )

@@ -624,18 +624,18 @@ class SQLDatabase(BaseArrowDatabase):
     def _read_matching(
         self, path: RecordPath, schema: pa.Schema, column_values: Mapping[str, Any]
     ) -> pa.Table | None:
-        """Stored rows selected in SQL (on scalar columns), and pending rows filtered in Arrow."""
+        """Stored rows selected in SQL, and pending rows filtered in Arrow.
+
+        None selects the SQL NULLs of a column of any type; a map, list or
+        struct (JSON, whose text is no equality) is matched against None only.
+        """
         stored = self._paths[path]
         conditions: list[sa.ColumnElement[bool]] | None = []
         for name, value in column_values.items():
             index = schema.get_field_index(name)
             codec = stored.codecs[index]
-            if not codec.comparable:
-                raise DatabaseError(
-                    f"column {name!r} at path {path!r} is {codec.arrow_type}, which cannot "
-                    "be matched by value; read get_all_records(path) and filter it instead"
-                )
-            # the value must convert to the column's type, as in every store
+            # as in every store: the value must convert to the column's type, and
+            # a map, list or struct is refused any value but None
             equal_mask(path, name, pa.array([], codec.arrow_type), value)
             column = stored.table.c[stored.sql_columns[index]]
             condition = column.is_(None) if value is None else self._equal(column, codec, value)
@@ -659,7 +659,12 @@ class SQLDatabase(BaseArrowDatabase):
     def _equal(
         self, column: sa.ColumnElement[Any], codec: ColumnCodec, value: Any
     ) -> sa.ColumnElement[bool] | None:
-        """``column = value`` as stored; None where nothing can be equal (NaN)."""
+        """``column = value`` as stored; None where nothing can be equal (NaN).
+
+        ``codec`` is a scalar one: :func:`equal_mask` refused values for JSON columns.
+        """
+        if codec.is_json:
+            raise AssertionError(f"no equality with a value in a JSON column: {codec.arrow_type}")
         encoded = codec.encode(pa.chunked_array([pa.array([value], codec.arrow_type)]))[0]
         if pa.types.is_floating(codec.arrow_type):
             number = float(value)

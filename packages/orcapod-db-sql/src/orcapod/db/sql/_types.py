@@ -77,12 +77,7 @@ class ColumnCodec:
     encode: Encoder
     decode: Decoder
     is_json: bool = False
-    """Stored as JSON text (maps, lists, structs), which cannot be matched by value."""
-
-    @property
-    def comparable(self) -> bool:
-        """Whether equality with a value can be asked in SQL."""
-        return not self.is_json
+    """Stored as JSON text (maps, lists, structs), which matches None (SQL NULL) only."""
 
 
 # -- strings ---------------------------------------------------------------------------

@@ -676,6 +676,40 @@ class ArrowDatabaseContract:
         assert database.get_records_with_column_value(_PATH, {"version": 99}) is None
         assert database.get_records_with_column_value(_PATH, {"subject": "'; --"}) is None
 
+    @pytest.mark.parametrize("flush", [False, True], ids=["pending", "stored"])
+    def test_none_matches_the_nulls_of_a_column_of_every_type(
+        self, database: ArrowDatabase, flush: bool
+    ) -> None:
+        database.add_records(_PATH, _with_ids(_every_type_table(), _EVERY_TYPE_IDS), _ID)
+        if flush:
+            database.flush()
+        null_row = _EVERY_TYPE_IDS[-1]  # the row of nulls; the others hold nested nulls at most
+        for name in _EVERY_TYPE_SCHEMA.names:
+            got = database.get_records_with_column_value(_PATH, {name: None}, record_id_column=_ID)
+            assert got is not None, f"{name!r} (a {_EVERY_TYPE_SCHEMA.field(name).type}) is null"
+            assert list(_by_id(got)) == [null_row], f"None matches the nulls of {name!r}"
+        both = database.get_records_with_column_value(
+            _PATH, {"labels": None, "sample": None, "count": None}, record_id_column=_ID
+        )
+        assert list(_by_id(both)) == [null_row]
+        assert database.get_records_with_column_value(_PATH, {"numbers": None, "count": 1}) is None
+
+    @pytest.mark.parametrize("name", ["labels", "numbers", "label_sets", "sample"])
+    def test_matching_a_map_list_or_struct_against_a_value_is_refused_naming_both(
+        self, database: ArrowDatabase, name: str
+    ) -> None:
+        database.add_records(_PATH, _with_ids(_every_type_table(), _EVERY_TYPE_IDS), _ID)
+        values: dict[str, Any] = {
+            "labels": {"lab": "north"},
+            "numbers": [1, 2, 3],
+            "label_sets": [{}],
+            "sample": {"name": "s1"},
+        }
+        value = values[name]
+        with pytest.raises(DatabaseError) as caught:
+            database.get_records_with_column_value(_PATH, {name: value})
+        _assert_names(caught.value, repr(name), repr(value), "None")
+
     def test_reads_see_records_added_after_an_earlier_read(self, database: ArrowDatabase) -> None:
         database.add_records(_PATH, _simple_records(["r1"]), _ID)
         assert set(_by_id(database.get_all_records(_PATH, record_id_column=_ID))) == {"r1"}

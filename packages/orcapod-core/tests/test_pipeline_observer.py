@@ -6,13 +6,14 @@ import logging
 import sys
 from typing import TYPE_CHECKING, Any
 
+import pyarrow.compute as pc
 import pytest
 
 from orcapod.core._noop import NoOpObserver
 from orcapod.core.databases import InMemoryArrowDatabase
 from orcapod.core.executors import LocalExecutor
 from orcapod.core.function_pods import function_pod
-from orcapod.core.operators import Join
+from orcapod.core.operators import Filter, Join
 from orcapod.core.pipeline import (
     AsyncPipelineOrchestrator,
     FunctionNode,
@@ -591,6 +592,44 @@ def test_an_upstream_failure_corrects_the_count_told(orchestrator: str) -> None:
     assert result.n_failed == 1
     assert result.nodes["halve"].computed == 2
     assert observer.node_inputs == [("chatty", 3), ("halve", 3), ("halve", 2)]
+
+
+# -- operators' progress (the optional on_node_progress hook) -----------------------------
+
+
+@pytest.mark.parametrize("orchestrator", ORCHESTRATORS)
+@pytest.mark.parametrize("batch_rows", [None, 1], ids=["one-batch", "row-batches"])
+def test_operators_tell_the_input_rows_they_are_done_with_up_to_their_input_count(
+    orchestrator: str, batch_rows: int | None
+) -> None:
+    """An operator reports no packets: it tells the input rows it is done with instead,
+    after its input count and before its end, a batch at a time where it streams (the
+    Filter), all at once where it needs all its input (the Join). Function nodes and
+    sources are never told."""
+    FAILING.add(2)
+    weights = DictSource([{"id": f"s{i}", "w": i / 2} for i in range(3)], tag_columns=["id"])
+    pipeline = Pipeline("operators", InMemoryArrowDatabase())
+    with pipeline:
+        computed = chatty.pod(_source([1, 2, 3]), label="chatty")  # 2 fails: 2 rows out
+        kept = Filter(pc.field("y") > 0)(computed, label="kept")
+        plus_weight.pod(Join()(kept, weights, label="join"), label="plus_weight")
+    observer = RecordingObserver()
+    batches: dict[str, Any] = {} if batch_rows is None else {"batch_rows": batch_rows}
+    pipeline.run(orchestrator, observer=observer, error_policy="continue", **batches)
+    done: dict[str, int] = {}
+    for label, rows in observer.node_progress:
+        assert rows > 0
+        done[label] = done.get(label, 0) + rows
+    inputs = dict(observer.node_inputs)  # the last count told to each node
+    assert done == {"kept": 2, "join": 2 + 3} == {k: inputs[k] for k in ("kept", "join")}
+    if batch_rows == 1:
+        assert ("kept", 1) in observer.node_progress
+    assert [rows for label, rows in observer.node_progress if label == "join"] == [5]
+    hooks = [(event[0], event[1]) for event in observer.events]
+    for label in ("kept", "join"):
+        told = [i for i, hook in enumerate(hooks) if hook == ("on_node_progress", label)]
+        assert hooks.index(("on_node_inputs", label)) < told[0]
+        assert told[-1] < hooks.index(("on_node_end", label))
 
 
 class _SelfIsolatingFirstReleaseObserver(FirstReleaseObserver):

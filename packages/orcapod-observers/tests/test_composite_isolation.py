@@ -370,3 +370,31 @@ def test_a_child_failing_in_the_input_count_hook_is_reported_and_skipped(
     assert result.n_computed == PACKETS
     assert counting.told
     assert "on_node_inputs" in caplog.text
+
+
+class _CountsProgress(FirstReleaseObserver):
+    def __init__(self) -> None:
+        super().__init__()
+        self.told: list[tuple[str, int]] = []
+
+    def on_node_progress(self, node_label: str, rows: int) -> None:
+        self.told.append((node_label, rows))
+
+
+def test_operator_progress_reaches_the_children_that_have_the_hook_a_failing_one_skipped(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Failing(_CountsProgress):
+        def on_node_progress(self, node_label: str, rows: int) -> None:
+            raise RuntimeError("bad progress")
+
+    first_release, failing, counting = FirstReleaseObserver(), Failing(), _CountsProgress()
+    composite = CompositeObserver(first_release, failing, counting)
+    with caplog.at_level(logging.ERROR, logger="orcapod.observers"):
+        node = composite.contextualize("pipe", "joined", "hash")
+        node.on_node_progress("joined", 4)
+        node.on_node_progress("joined", 2)
+    assert counting.told == [("joined", 4), ("joined", 2)]
+    (report,) = _errors(caplog)
+    assert "on_node_progress: RuntimeError: bad progress" in report.getMessage()
+    assert [isolation.failed for isolation in composite._isolations] == [False, True, False]

@@ -59,6 +59,14 @@ def run_node(
     return node
 
 
+def started(observer: ExecutionObserver, label: str, inputs: int | None) -> Any:
+    """A node's observer, started and told its input count (the optional hook)."""
+    node: Any = observer.contextualize("pipe", label)
+    node.on_node_start(label, "hash-" + label, SCHEMA)
+    node.on_node_inputs(label, inputs)
+    return node
+
+
 def last_line(text: str) -> str:
     """The bar as last drawn: tqdm redraws a line after each carriage return."""
     return [part for part in text.replace("\n", "\r").split("\r") if part.strip()][-1]
@@ -260,9 +268,7 @@ def test_packet_logger_keeps_nothing() -> None:
 def test_a_bar_told_its_node_s_input_count_shows_the_total_a_percentage_and_an_eta() -> None:
     out = io.StringIO()
     observer = ProgressObserver(out, force=True, min_interval=0)
-    node = observer.contextualize("pipe", "square")
-    node.on_node_start("square", "hash-square", SCHEMA)
-    node.on_node_inputs("square", 8)  # type: ignore[attr-defined]  # the optional hook
+    node = started(observer, "square", 8)
     for _ in range(4):
         node.on_packet_end("square", TAG, PACKET, PACKET, cached=False)
     bar = open_bars(observer)["square"]
@@ -277,9 +283,7 @@ def test_a_bar_told_its_node_s_input_count_shows_the_total_a_percentage_and_an_e
 def test_a_bar_whose_count_is_not_known_shows_the_count_and_the_rate() -> None:
     out = io.StringIO()
     observer = ProgressObserver(out, force=True, min_interval=0)
-    node = observer.contextualize("pipe", "square")
-    node.on_node_start("square", "hash-square", SCHEMA)
-    node.on_node_inputs("square", None)  # type: ignore[attr-defined]
+    node = started(observer, "square", None)
     node.on_packet_end("square", TAG, PACKET, PACKET, cached=False)
     assert open_bars(observer)["square"].total is None
     line = last_line(out.getvalue())
@@ -316,6 +320,103 @@ def test_a_stream_breaking_while_a_total_is_drawn_is_logged_and_never_blocks_oth
     worker.join(timeout=10)
     assert not worker.is_alive(), "tqdm's lock was left held by the broken bar"
     node.on_node_end("square", "hash-square")
+
+
+def test_an_operator_s_bar_counts_the_input_rows_it_is_done_with() -> None:
+    out = io.StringIO()
+    observer = ProgressObserver(out, force=True, min_interval=0)
+    node = started(observer, "kept", 9)
+    node.on_node_progress("kept", 4)
+    assert "4/9" in last_line(out.getvalue())
+    node.on_node_progress("kept", 5)
+    bar = open_bars(observer)["kept"]
+    assert (bar.n, bar.total, observer._bars.nodes["kept"].done) == (9, 9, 9)
+    node.on_node_end("kept", "hash-kept")
+    line = last_line(out.getvalue())
+    assert line.startswith("kept: 100%")  # kept on screen, not erased
+    assert "9/9" in line
+    node.on_node_progress("kept", 1)  # its bar is closed: ignored
+    assert last_line(out.getvalue()) == line
+
+
+def test_a_bar_failing_while_an_operator_advances_is_logged_and_dropped(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    out = BrokenTerminal()
+    observer = ProgressObserver(out, min_interval=0)
+    node = started(observer, "joined", 3)
+    out.broken = True
+    with caplog.at_level(logging.WARNING, logger="orcapod.observers"):
+        node.on_node_progress("joined", 3)
+    assert "no longer updated" in caplog.text
+    assert open_bars(observer) == {}
+    node.on_node_end("joined", "hash-joined")
+
+
+def _bars_at_close(monkeypatch: pytest.MonkeyPatch) -> dict[str, tuple[int, float, Any]]:
+    """(done, the bar's count, its total) of each bar as its node ends, by node label."""
+    from orcapod.observers._progress import _SharedBars
+
+    shown: dict[str, tuple[int, float, Any]] = {}
+    close = _SharedBars.close
+
+    def recording_close(self: _SharedBars, node_label: str) -> None:
+        node = self.nodes.get(node_label)
+        if node is not None and node.bar is not None:
+            shown[node_label] = (node.done, node.bar.n, node.bar.total)
+        close(self, node_label)
+
+    monkeypatch.setattr(_SharedBars, "close", recording_close)
+    return shown
+
+
+@pytest.mark.parametrize("orchestrator", ["sync", "async"])
+def test_every_node_s_bar_ends_full_operators_included(
+    orchestrator: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pyarrow.compute as pc
+
+    from orcapod.core.databases import InMemoryArrowDatabase
+    from orcapod.core.function_pods import function_pod
+    from orcapod.core.operators import Filter, Join
+    from orcapod.core.pipeline import Pipeline
+    from orcapod.core.sources import DictSource
+
+    @function_pod(output_keys="y")
+    def ratio(x: int, z: int) -> float:
+        return x / z  # z is 0 in one row: that packet fails
+
+    @function_pod(output_keys="w")
+    def double(y: float) -> float:
+        return 2 * y
+
+    xs = DictSource([{"id": i, "x": i} for i in range(6)], tag_columns=["id"])
+    zs = DictSource([{"id": i, "z": i % 4} for i in range(1, 6)], tag_columns=["id"])
+    pipeline = Pipeline("progress_operators", InMemoryArrowDatabase())
+    with pipeline:
+        joined = Join()(xs, zs, label="joined")  # needs all its input: 11 rows in, 5 out
+        ratios = ratio.pod(joined, label="ratio")  # id 4 fails: 4 rows out
+        kept = Filter(pc.field("y") < 2)(ratios, label="kept")  # streams: 3 rows out
+        double.pod(kept, label="double")
+    for attempt in ("computed", "cached"):
+        shown = _bars_at_close(monkeypatch)
+        out = io.StringIO()
+        pipeline.run(orchestrator, observer=ProgressObserver(out, force=True, min_interval=0))
+        totals = {label: bar for label, bar in shown.items() if bar[2] is not None}
+        assert totals == {
+            "joined": (11, 11, 11),
+            "ratio": (5, 5, 5),
+            "kept": (4, 4, 4),
+            "double": (3, 3, 3),
+        }, attempt
+        # the sources, told no count and counting nothing, have their bars erased
+        assert all(bar == (0, 0, None) for label, bar in shown.items() if label not in totals)
+        drawn = out.getvalue().replace("\r", "\n").splitlines()
+        for label, (_, _, total) in totals.items():
+            last = [line for line in drawn if line.startswith(f"{label}:")][-1]
+            assert "100%" in last, (attempt, last)
+            assert f"{total}/{total}" in last, (attempt, last)
+        monkeypatch.undo()
 
 
 @pytest.mark.parametrize("orchestrator", ["sync", "async"])

@@ -149,3 +149,30 @@ def test_the_contract_fails_an_observer_raising_in_the_input_count_hook() -> Non
     assert "on_node_inputs" in str(failure.value)
     with pytest.raises((pytest.fail.Exception, AssertionError)):
         _RaisesOnInputsContract().test_isolation_passes_every_hook_through()
+
+
+class _RaisesOnProgress(BaseObserver):
+    def on_node_progress(self, node_label: str, rows: int) -> None:
+        raise RuntimeError("observer bug")
+
+
+def test_the_contract_drives_the_progress_hook_of_operator_nodes() -> None:
+    observer = RecordingObserver()
+    contract = TestRecordingObserver()
+    contract.make_observer = lambda: observer  # type: ignore[method-assign]
+    contract.test_operator_nodes_telling_the_rows_they_are_done_with()
+    told = [("inverse", 5), ("inverse", 3), ("summary", 8), ("inverse", 4)]
+    assert observer.node_progress == told
+    hooks = [hook for hook in observer.hooks() if hook.startswith("on_node")]
+    assert hooks[3:7] == ["on_node_start", "on_node_inputs", "on_node_progress", "on_node_progress"]
+    assert not hasattr(FirstReleaseObserver(), "on_node_progress")
+
+
+def test_the_contract_fails_an_observer_raising_in_the_progress_hook() -> None:
+    contract = ObserverContract()
+    contract.make_observer = _RaisesOnProgress  # type: ignore[method-assign]
+    with pytest.raises((pytest.fail.Exception, AssertionError)) as failure:
+        contract.test_operator_nodes_telling_the_rows_they_are_done_with()
+    assert "on_node_progress" in str(failure.value)
+    with pytest.raises((pytest.fail.Exception, AssertionError)):
+        contract.test_isolation_passes_every_hook_through()

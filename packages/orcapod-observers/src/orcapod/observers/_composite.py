@@ -67,8 +67,9 @@ class CompositeObserver:
             "create_packet_logger",
         )
         self._flush = _bound(observers, isolations, "flush")
-        # optional: a child written before it lacks it and is not told
+        # optional: a child written before them lacks them and is not told
         self._node_inputs = _bound(observers, isolations, "on_node_inputs")
+        self._node_progress = _bound(observers, isolations, "on_node_progress")
 
     def __repr__(self) -> str:
         return f"CompositeObserver({', '.join(map(repr, self.observers))})"
@@ -129,13 +130,11 @@ class CompositeObserver:
 
     def on_node_inputs(self, node_label: str, count: int | None) -> None:
         """Tell every child that has the optional hook the node's input count."""
-        for isolation, hook in self._node_inputs:
-            if isolation.failed:
-                continue
-            try:
-                hook(node_label, count)
-            except Exception as error:
-                isolation.fail("on_node_inputs", error)
+        _call_each(self._node_inputs, "on_node_inputs", node_label, count)
+
+    def on_node_progress(self, node_label: str, rows: int) -> None:
+        """Tell every child that has the optional hook the input rows an operator is done with."""
+        _call_each(self._node_progress, "on_node_progress", node_label, rows)
 
     def on_node_end(self, node_label: str, node_hash: str) -> None:
         self._each("on_node_end", node_label, node_hash)
@@ -284,6 +283,17 @@ def _recorder(observer: object) -> Callable[..., Any] | None:
         return None
     record_packet: Callable[..., Any] | None = getattr(observer, "record_packet", None)
     return record_packet
+
+
+def _call_each(bound: _Bound, hook: str, *args: Any) -> None:
+    """Call each bound ``hook`` whose observer has not failed, isolating its failure."""
+    for isolation, method in bound:
+        if isolation.failed:
+            continue
+        try:
+            method(*args)
+        except Exception as error:
+            isolation.fail(hook, error)
 
 
 def _bound(

@@ -1,4 +1,5 @@
-"""A live progress bar per node: packets done, how many came from the cache, how many failed."""
+"""A live progress bar per node: packets (an operator: input rows) done, how many came from
+the cache, how many failed."""
 
 from __future__ import annotations
 
@@ -40,7 +41,8 @@ class _NodeProgress:
     def __init__(self, label: str) -> None:
         self.label = label
         self.done = 0
-        """Packets with a result or a failure: the bar's count."""
+        """Packets with a result or a failure, or an operator's input rows done: the bar's
+        count."""
         self.cached = 0
         self.failed = 0
         self.bar: _Bar | None = None
@@ -155,13 +157,13 @@ class _SharedBars:
             _log.warning("progress bar of node %r shows no total", node_label, exc_info=True)
 
     def close(self, node_label: str) -> None:
-        """Close the bar of ``node_label``; one that counted no packet is erased, not kept."""
+        """Close the bar of ``node_label``; one that counted nothing is erased, not kept."""
         node = self.nodes.pop(node_label, None)
         if node is None or node.bar is None:
             return
         try:
             if node.done == 0:
-                # Sources and operators report no packets: a "0 pkt" line is noise.
+                # Sources report no packets, nor a node without input: a "0 pkt" line is noise.
                 node.bar.leave = False
             node.bar.close()
         except Exception:
@@ -172,14 +174,14 @@ class _SharedBars:
         for label in list(self.nodes):
             self.close(label)
 
-    def advance(self, node: _NodeProgress) -> None:
-        """Count one more finished packet of ``node`` on its bar."""
-        node.done += 1
+    def advance(self, node: _NodeProgress, count: int = 1) -> None:
+        """Count ``count`` more finished packets (or input rows) of ``node`` on its bar."""
+        node.done += count
         bar = node.bar
         if bar is None:
             return
         try:
-            bar.update()
+            bar.update(count)
         except Exception:
             # Log once, then leave this bar alone: the run goes on without it.
             _log.warning(
@@ -198,13 +200,15 @@ class _SharedBars:
 class ProgressObserver:
     """Shows a live progress bar per node on stderr: packets done, cached, failed, and the rate.
 
-    The bar counts every packet that got a result or failed; its postfix says how
-    many of those came from the cache and how many failed (``cached=3 failed=1``).
-    When the run tells a node's input count (``on_node_inputs``) the bar shows
-    ``done/total``, a percentage and an ETA; when the count is not known (an
-    input streamed from an upstream node still running) it shows the count and
-    the rate. A node that reports no packet (a source, an operator) has its bar
-    erased when it ends.
+    A function node's bar counts every packet that got a result or failed; its
+    postfix says how many of those came from the cache and how many failed
+    (``cached=3 failed=1``). An operator's bar counts the input rows it is done
+    with (``on_node_progress``). When the run tells a node's input count
+    (``on_node_inputs``) the bar shows ``done/total``, a percentage and an ETA,
+    and ends full once the node has done all its input; when the count is not
+    known (an input streamed from an upstream node still running) it shows the
+    count and the rate. A node that counted nothing (a source, a node without
+    input) has its bar erased when it ends.
 
     Nothing at all is written when the stream is not a terminal, unless ``force``.
     A failing bar (a broken terminal) is logged to the ``orcapod.observers``
@@ -258,6 +262,12 @@ class ProgressObserver:
         """Give the node's bar its total, when the count is known."""
         if count is not None:
             self._bars.set_total(node_label, count)
+
+    def on_node_progress(self, node_label: str, rows: int) -> None:
+        """Count the input rows an operator is done with on its bar."""
+        node = self._bars.nodes.get(node_label)
+        if node is not None:
+            self._bars.advance(node, rows)
 
     def on_node_end(self, node_label: str, node_hash: str) -> None:
         """Close the node's bar."""

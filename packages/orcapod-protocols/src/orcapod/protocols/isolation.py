@@ -192,6 +192,10 @@ class IsolatedObserver:
         """Passed on to an observer that has the optional hook (see ``BaseObserver``)."""
         self._call("on_node_inputs", node_label, count)
 
+    def on_node_progress(self, node_label: str, rows: int) -> None:
+        """Passed on to an observer that has the optional hook (see ``BaseObserver``)."""
+        self._call("on_node_progress", node_label, rows)
+
     def on_node_end(self, node_label: str, node_hash: str) -> None:
         self._call("on_node_end", node_label, node_hash)
 
@@ -329,6 +333,9 @@ class _Skipped:
         pass
 
     def on_node_inputs(self, node_label: str, count: int | None) -> None:
+        pass
+
+    def on_node_progress(self, node_label: str, rows: int) -> None:
         pass
 
     def on_node_end(self, node_label: str, node_hash: str) -> None:

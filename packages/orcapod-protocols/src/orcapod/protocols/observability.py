@@ -43,6 +43,7 @@ class ExecutionObserver(Protocol):
             ctx.on_packet_end(cached=True)              # cache hit, or:
             ctx.on_packet_start; ctx.create_packet_logger
             ctx.on_packet_end(cached=False) | ctx.on_packet_crash
+            ctx.on_node_progress                        # optional; operators, not packets
           ctx.on_node_end
         on_run_end                                      # always, in finally
 
@@ -51,9 +52,12 @@ class ExecutionObserver(Protocol):
     **Optional hooks.** ``on_node_inputs(node_label, count)`` (see
     :meth:`BaseObserver.on_node_inputs`) tells a node's input count, for each
     node with inputs, after ``on_node_start`` and before the node's first packet
-    hook (and again if the count is corrected). It is not a member of this
-    protocol, so an observer written before it still is an ``ExecutionObserver``:
-    callers look it up with ``getattr`` and skip an observer that lacks it.
+    hook (and again if the count is corrected). ``on_node_progress(node_label,
+    rows)`` (see :meth:`BaseObserver.on_node_progress`) tells, for a node that
+    reports no packets (an operator), how many more of its input rows it is
+    done with. They are not members of this protocol, so an observer written
+    before them still is an ``ExecutionObserver``: callers look them up with
+    ``getattr`` and skip an observer that lacks them.
 
     **Durability.** An observer buffers its rows and writes them durably only
     when the run calls :meth:`flush`, :meth:`on_node_end` or
@@ -201,8 +205,21 @@ class BaseObserver:
         Args:
             count: the rows the node reads from its inputs (all together); a
                 function node reports one packet per row (its result, a cache
-                hit or a failure) unless the run stops first. ``None`` when the
-                count is not known before the node's rows arrive.
+                hit or a failure) unless the run stops first, and an operator
+                node reports them done (:meth:`on_node_progress`). ``None`` when
+                the count is not known before the node's rows arrive.
+        """
+
+    def on_node_progress(self, node_label: str, rows: int) -> None:
+        """Nothing to do with the input rows an operator node is done with.
+
+        An optional hook (not a member of :class:`ExecutionObserver`), for the
+        nodes that report no packets, operators: ``rows`` more of the node's
+        input rows are done, its output made of them and stored. Told after
+        :meth:`on_node_inputs` and before :meth:`on_node_end`, once per input
+        batch for an operator that streams, once with all its input for one
+        that needs it all (a join, a group-by); what it is told adds up to the
+        node's input count unless the run stops first.
         """
 
     def on_node_end(self, node_label: str, node_hash: str) -> None:

@@ -421,6 +421,17 @@ def tell_inputs(observer: ExecutionObserver, label: str, count: int | None) -> N
         hook(label, count)
 
 
+def tell_progress(observer: ExecutionObserver | None, label: str, rows: int) -> None:
+    """Call the observer's optional ``on_node_progress`` hook, if it has one and ``rows``.
+
+    For a node that reports no packets (an operator): ``rows`` more of its
+    input rows are done. ``observer`` is None outside a run (nobody to tell).
+    """
+    hook = None if observer is None or not rows else getattr(observer, "on_node_progress", None)
+    if hook is not None:
+        hook(label, rows)
+
+
 class _Batch:
     """One batch of a function node's input rows, and what became of each."""
 

@@ -35,6 +35,7 @@ from orcapod.core.pipeline._nodes import (
     SourceNode,
     _Batch,
     tell_inputs,
+    tell_progress,
     uncarried,
 )
 from orcapod.core.streams import BatchSize, schemas_of, split
@@ -228,7 +229,7 @@ class _OperatorTask(Task):
     def push(self, index: int, table: pa.Table) -> Iterator[pa.Table]:
         self.received += table.num_rows
         if self.streams:
-            yield from self.output(self.operator.compute([table], self.schemas))
+            yield from self.output(self.operator.compute([table], self.schemas), table.num_rows)
         else:
             self.parts[index].append(table)
 
@@ -243,13 +244,16 @@ class _OperatorTask(Task):
             output = self.operator.compute(tables, self.schemas)
             del tables
             self.counts.expected[self.label] = output.num_rows
-            yield from self.output(output)
+            yield from self.output(output, self.received)
         yield from super().finish()
 
-    def output(self, table: pa.Table) -> Iterator[pa.Table]:
+    def output(self, table: pa.Table, done: int) -> Iterator[pa.Table]:
+        """Store and send ``table``, the output of ``done`` input rows, which the
+        observer is told are done (it hears of no packets)."""
         table = self.node._select(table, True)
         if self.ctx is not None:
             store_rows(self.node.database, self.node.pipeline_path, table)
+            tell_progress(self.observer, self.label, done)
         yield from self.emit(table)
 
 

@@ -23,7 +23,8 @@ from threads while the run flushes), with cache hits, failures, cancelled
 packets (:class:`~orcapod.protocols.errors.PacketCancelled`), retried attempts
 and flushes between hooks; two runs one after the other on the same observer;
 a run that failed; the optional ``on_node_inputs`` hook with known, corrected
-and unknown counts (an observer without it passes too). The observer must never raise
+and unknown counts, and the optional ``on_node_progress`` of an operator node
+(an observer without them passes too). The observer must never raise
 from a hook. Without ``recorded_rows`` the tests that read rows back are
 skipped.
 """
@@ -357,6 +358,23 @@ class _Driver:
         self.end_node(c, third)
         self.end_run(run, RunState.FAILED, "ValueError: bad")
 
+    def operator_run(self, run_id: str, started_at: datetime) -> None:
+        """A function node, then operators reporting the input rows they are done with
+        (the optional ``on_node_progress``) instead of packets: one a batch at a time,
+        one all at once, one the run stops inside."""
+        run = self.start_run(run_id, started_at)
+        first, second, third = NODES
+        context = self.node(first, inputs=3)
+        self.packets(context, first, range(3))
+        self.end_node(context, first)
+        for node, inputs, batches in ((second, 8, (5, 3)), (third, 8, (8,)), (second, 9, (4,))):
+            context = self.node(node, inputs=inputs)
+            for rows in batches:
+                if hasattr(context, "on_node_progress"):  # optional: observers before it lack it
+                    self.call(context, "on_node_progress", node.label, rows)
+            self.end_node(context, node)
+        self.end_run(run, RunState.FAILED, "RuntimeError: stopped")
+
     def threaded_run(self, run_id: str, started_at: datetime) -> None:
         """Packets from worker threads while the run flushes from its own."""
         run = self.start_run(run_id, started_at)
@@ -418,6 +436,13 @@ class _SpyObserver(_Spy):
         else:
             self.calls.append(f"on_node_inputs {'/'.join(self.path)}")
 
+    def on_node_progress(self, *args: Any) -> None:
+        # Optional: the observer under test may lack it (the call is still written down).
+        if hasattr(self.target, "on_node_progress"):
+            self._pass("on_node_progress", *args)
+        else:
+            self.calls.append(f"on_node_progress {'/'.join(self.path)}")
+
     def on_node_end(self, *args: Any) -> None:
         self._pass("on_node_end", *args)
 
@@ -477,6 +502,9 @@ class ObserverContract:
 
     def test_packets_from_threads_while_the_run_flushes(self) -> None:
         _Driver(self.make_observer()).threaded_run("contract-threaded", _START)
+
+    def test_operator_nodes_telling_the_rows_they_are_done_with(self) -> None:
+        _Driver(self.make_observer()).operator_run("contract-operators", _START)
 
     def test_a_node_without_packets(self) -> None:
         driver = _Driver(self.make_observer())
@@ -608,12 +636,14 @@ class ObserverContract:
         expected = _SpyObserver(FirstReleaseObserver())
         _Driver(expected).sequential_run("contract-isolated", _START)
         _Driver(expected).concurrent_run("contract-isolated-2", _START + timedelta(minutes=1))
+        _Driver(expected).operator_run("contract-isolated-3", _START + timedelta(minutes=2))
 
         spy = _SpyObserver(self.make_observer())
         isolated = isolate(spy)
         assert isolated is not spy, "isolate() must wrap an observer that may fail"
         _Driver(isolated).sequential_run("contract-isolated", _START)
         _Driver(isolated).concurrent_run("contract-isolated-2", _START + timedelta(minutes=1))
+        _Driver(isolated).operator_run("contract-isolated-3", _START + timedelta(minutes=2))
         mismatch = next(
             (i for i, (a, b) in enumerate(zip(spy.calls, expected.calls, strict=False)) if a != b),
             min(len(spy.calls), len(expected.calls)),

@@ -57,6 +57,7 @@ class _Log:
         self.arguments: list[Any] = []  # every raw argument a hook received
         self.node_starts: list[tuple[str, str, dict[str, Any]]] = []
         self.node_inputs: list[tuple[str, int | None]] = []
+        self.node_progress: list[tuple[str, int]] = []
         self.loggers: list[RecordingLogger] = []
         self.runs: list[RunInfo] = []
         self.outcomes: list[RunOutcome] = []
@@ -72,6 +73,7 @@ class RecordingObserver:
         bound: (hook, label, path) for each hook called on a bound child.
         node_starts: (label, hash, tag schema as ``{name: type}``) per ``on_node_start``.
         node_inputs: (label, count) per ``on_node_inputs`` (the optional hook).
+        node_progress: (label, rows) per ``on_node_progress`` (the optional hook).
         loggers: the packet loggers handed out, in order.
         flushes: how many times the run called ``flush``.
     """
@@ -105,6 +107,10 @@ class RecordingObserver:
     @property
     def node_inputs(self) -> list[tuple[str, int | None]]:
         return self._log.node_inputs
+
+    @property
+    def node_progress(self) -> list[tuple[str, int]]:
+        return self._log.node_progress
 
     @property
     def loggers(self) -> list[RecordingLogger]:
@@ -188,6 +194,11 @@ class RecordingObserver:
             self._log.node_inputs.append((node_label, count))
         self._add("on_node_inputs", node_label, (node_label, count))
 
+    def on_node_progress(self, node_label: str, rows: int) -> None:
+        with self._log.lock:
+            self._log.node_progress.append((node_label, rows))
+        self._add("on_node_progress", node_label, (node_label, rows))
+
     def on_node_end(self, node_label: str, node_hash: str) -> None:
         self._add("on_node_end", node_label, (node_label, node_hash))
 
@@ -238,7 +249,7 @@ class RecordingObserver:
 
 class FirstReleaseObserver:
     """An observer written against the protocol's first release: every hook it had,
-    counting calls, and none added since (no ``on_node_inputs``).
+    counting calls, and none added since (no ``on_node_inputs``, no ``on_node_progress``).
 
     Attributes:
         calls: per hook name, how many times it was called (its node contexts share it).

@@ -5,7 +5,9 @@ join feeds the next diamond. Every identity (pipeline and content hash) is a
 Merkle chain over everything upstream, and every stream of a diamond is
 reached by two paths, so an identity computed by walking the graph anew at
 each stream doubles with each diamond. Each element's identity is computed
-once, so these grow linearly.
+once, so these grow linearly. No walk recurses into a stream's inputs (each
+keeps a stack of its own), so any number of diamonds works with Python's
+default recursion limit: 700 diamonds are 2,101 streams.
 
 For each number of diamonds N, prints the wall time (seconds, best of
 ``--rounds``; each round on new objects, so nothing is remembered from the
@@ -36,14 +38,19 @@ if TYPE_CHECKING:
     from orcapod.protocols.streams import Stream
 
 
+MODULUS = 1_000_003
+"""Values stay below it: a + b and a - b would double every two diamonds, and past about
+120 a packet's output would no longer fit in 64 bits (its packet would fail)."""
+
+
 @function_pod(output_keys="a")
 def left(a: int, b: int) -> int:
-    return a + b
+    return (a + b) % MODULUS
 
 
 @function_pod(output_keys="b")
 def right(a: int, b: int) -> int:
-    return a - b
+    return (a - b) % MODULUS
 
 
 def diamonds(count: int, rows: int) -> Stream:

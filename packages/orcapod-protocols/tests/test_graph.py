@@ -131,6 +131,21 @@ def test_from_nodes_orders_nodes_after_their_inputs_and_refuses_bad_graphs() -> 
         )
 
 
+def test_from_nodes_orders_a_chain_thousands_deep_listed_last_first() -> None:
+    """The ordering keeps a stack of its own: no recursion limit on a graph's depth
+    (a store may give a ``_graph`` record's nodes back in any order)."""
+    count = 3000
+    chain = [(GraphNode(f"n{i}", "function"), [f"n{i - 1}"] if i else []) for i in range(count)]
+
+    graph = PipelineGraph.from_nodes("p", reversed(chain))
+
+    assert [node.label for node in graph.nodes] == [f"n{i}" for i in range(count)]
+    assert graph.edges == tuple((f"n{i - 1}", f"n{i}") for i in range(1, count))
+    cycle = [*chain, (GraphNode("loop", "function"), [f"n{count - 1}", "loop"])]
+    with pytest.raises(ValueError, match="cycle through node 'loop'"):
+        PipelineGraph.from_nodes("p", reversed(cycle))
+
+
 def test_labels_are_escaped_in_every_format() -> None:
     """A label with markup characters (a graph a report builds from stored names) cannot
     break the Mermaid, DOT or SVG around it."""

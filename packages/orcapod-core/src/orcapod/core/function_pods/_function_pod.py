@@ -18,7 +18,7 @@ from orcapod.core.files import default_file_store
 from orcapod.core.function_pods._file_outputs import FileInputs, FileOutputs
 from orcapod.core.hashing import combine_hashes
 from orcapod.core.sources import as_stream
-from orcapod.core.streams import StreamBase, schemas_of, side_by_side
+from orcapod.core.streams import DerivedStream, schemas_of, side_by_side
 from orcapod.core.system_columns import is_system_column
 from orcapod.core.types import Schema, to_arrow_table
 
@@ -424,17 +424,14 @@ def canonical_outputs(columns: dict[str, list[Any]], schema: Schema) -> pa.Table
         return pa.concat_tables([row.cast(canonical) for row in rows])
 
 
-class FunctionPodStream(StreamBase):
+class FunctionPodStream(DerivedStream):
     """The lazy output of a function pod on one input stream.
 
     Nothing runs until the stream is read; then every packet is computed (or
     found in the cache) once, and the result kept. Its identities too are
-    computed once, at first use, and kept (see ``OperatorStream``): the pod's
+    computed once, at first use, and kept (see ``DerivedStream``): the pod's
     function identity is fixed at its first use, and the input is immutable.
     """
-
-    _content_hash: str | None = None
-    _pipeline_hash: str | None = None
 
     def __init__(self, pod: FunctionPod, input_stream: Stream, *, label: str | None = None) -> None:
         self._pod = pod
@@ -451,6 +448,10 @@ class FunctionPodStream(StreamBase):
         return self._input
 
     @property
+    def upstreams(self) -> tuple[Stream, ...]:
+        return (self._input,)
+
+    @property
     def label(self) -> str | None:
         return self._label
 
@@ -462,21 +463,17 @@ class FunctionPodStream(StreamBase):
         table = self._input.as_table(include_system_columns=True)
         return self._pod.apply(table, tag_schema, packet_schema)
 
-    def content_hash(self) -> str:
+    def _chained_content_hash(self) -> str:
         """The pod's identity chained to the input's content."""
-        if self._content_hash is None:
-            self._content_hash = combine_hashes(
-                "function-pod-stream", self._pod.content_hash(), self._input.content_hash()
-            )
-        return self._content_hash
+        return combine_hashes(
+            "function-pod-stream", self._pod.content_hash(), self._input.content_hash()
+        )
 
-    def pipeline_hash(self) -> str:
+    def _chained_pipeline_hash(self) -> str:
         """The pod's identity chained to the input's pipeline hash."""
-        if self._pipeline_hash is None:
-            self._pipeline_hash = combine_hashes(
-                "function-pod-stream", self._pod.pipeline_hash(), self._input.pipeline_hash()
-            )
-        return self._pipeline_hash
+        return combine_hashes(
+            "function-pod-stream", self._pod.pipeline_hash(), self._input.pipeline_hash()
+        )
 
 
 if TYPE_CHECKING:

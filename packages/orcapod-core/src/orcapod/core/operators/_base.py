@@ -10,7 +10,7 @@ from orcapod.core._recording import record
 from orcapod.core.errors import SchemaError
 from orcapod.core.hashing import combine_hashes, hash_label
 from orcapod.core.sources import as_stream
-from orcapod.core.streams import StreamBase, schemas_of
+from orcapod.core.streams import DerivedStream, schemas_of
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -130,18 +130,15 @@ class Operator(ABC):
         )
 
 
-class OperatorStream(StreamBase):
+class OperatorStream(DerivedStream):
     """The lazy output of an operator on its input streams.
 
-    Its identities are computed once, at first use, and kept: the stream is
-    immutable (its operator is configured once, its inputs are immutable
-    streams), and recomputing them would walk everything upstream again, once
-    per path, which doubles with every diamond (a stream read by two branches
-    that are joined again).
+    Its identities are computed once, at first use, and kept (see
+    ``DerivedStream``): the stream is immutable (its operator is configured
+    once, its inputs are immutable streams), and recomputing them would walk
+    everything upstream again, once per path, which doubles with every diamond
+    (a stream read by two branches that are joined again).
     """
-
-    _content_hash: str | None = None
-    _pipeline_hash: str | None = None
 
     def __init__(
         self, operator: Operator, inputs: Sequence[Stream], *, label: str | None = None
@@ -160,6 +157,10 @@ class OperatorStream(StreamBase):
         return self._inputs
 
     @property
+    def upstreams(self) -> tuple[Stream, ...]:
+        return self._inputs
+
+    @property
     def label(self) -> str | None:
         return self._label
 
@@ -170,25 +171,21 @@ class OperatorStream(StreamBase):
         tables = [stream.as_table(include_system_columns=True) for stream in self._inputs]
         return self._operator.compute(tables, [schemas_of(stream) for stream in self._inputs])
 
-    def content_hash(self) -> str:
+    def _chained_content_hash(self) -> str:
         """The operator's identity chained to its inputs' contents, in input order."""
-        if self._content_hash is None:
-            self._content_hash = combine_hashes(
-                "operator-stream",
-                self._operator.content_hash(),
-                *(stream.content_hash() for stream in self._inputs),
-            )
-        return self._content_hash
+        return combine_hashes(
+            "operator-stream",
+            self._operator.content_hash(),
+            *(stream.content_hash() for stream in self._inputs),
+        )
 
-    def pipeline_hash(self) -> str:
+    def _chained_pipeline_hash(self) -> str:
         """The operator's identity chained to its inputs' pipeline hashes, in input order."""
-        if self._pipeline_hash is None:
-            self._pipeline_hash = combine_hashes(
-                "operator-stream",
-                self._operator.pipeline_hash(),
-                *(stream.pipeline_hash() for stream in self._inputs),
-            )
-        return self._pipeline_hash
+        return combine_hashes(
+            "operator-stream",
+            self._operator.pipeline_hash(),
+            *(stream.pipeline_hash() for stream in self._inputs),
+        )
 
 
 if TYPE_CHECKING:

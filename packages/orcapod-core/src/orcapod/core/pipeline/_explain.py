@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from orcapod.core._walks import run_recursive
 from orcapod.core.errors import ExplainError
 from orcapod.core.hashing import LOGICAL_TYPE_KEY, hash_table_rows
 from orcapod.core.pipeline._records import (
@@ -53,7 +54,7 @@ from orcapod.protocols.errors import OrcapodError
 
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Callable, Generator, Mapping, Sequence
 
     from orcapod.protocols.database import ArrowDatabase
     from orcapod.protocols.hooks import CliHost
@@ -194,7 +195,7 @@ def explain(
     identities = _identities(database, pipeline)
     moved: tuple[str, ...] = ()
     if previous is not None and previous[1] != node_hash:
-        moved = tuple(_moved(identities, label, previous[1], node_hash, set()))
+        moved = tuple(run_recursive(_moved(identities, label, previous[1], node_hash, set())))
     run_starts = dict(zip(ids, starts, strict=True))
     # Each version by its latest run before this one: the latest states are read first.
     latest: dict[str, int] = {}
@@ -653,8 +654,12 @@ def _moved(
     then: str,
     now: str,
     seen: set[tuple[str, str]],
-) -> list[str]:
-    """Why node ``label``'s pipeline hash is ``now``, not ``then``: its function, its upstreams."""
+) -> Generator[Any, list[str], list[str]]:
+    """Why node ``label``'s pipeline hash is ``now``, not ``then``: its function, its upstreams.
+
+    Run by ``run_recursive``: it asks why each upstream moved by yielding the call
+    (when the first of a chain of function nodes thousands long changes, all move).
+    """
     earlier, current = identities.get((label, then)), identities.get((label, now))
     if earlier is None or current is None or (label, now) in seen:
         return ["its pipeline hash changed (the identities are not recorded)"]
@@ -674,7 +679,7 @@ def _moved(
             if old_hash == new_hash:
                 continue
             if (name, old_hash) in identities and (name, new_hash) in identities:
-                deeper = _moved(identities, name, old_hash, new_hash, seen)
+                deeper = yield _moved(identities, name, old_hash, new_hash, seen)
                 deeper = [line for line in deeper if line != "function changed"] or [""]
                 lines += [
                     f"upstream `{name}` changed" + (f": {line}" if line else "") for line in deeper

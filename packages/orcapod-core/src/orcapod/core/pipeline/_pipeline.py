@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from orcapod.core._noop import NoOpObserver
 from orcapod.core._recording import RECORDER
+from orcapod.core._walks import inputs_first
 from orcapod.core.errors import FunctionNotSendableError, OrcapodError, SchemaError
 from orcapod.core.executors import LocalExecutor
 from orcapod.core.executors._process_worker import LOADING_MAIN, unguarded_script_message
@@ -185,22 +186,24 @@ class Pipeline:
         recorded = {id(stream) for stream in self._recorded}
         nodes = dict(self.nodes)
 
-        def node_for(stream: Stream) -> Node:
-            known = made.get(id(stream))
-            if known is not None:
-                return known
+        def inputs(stream: Stream) -> tuple[Stream, ...]:
+            """The input streams of a call recorded in the block; none for a source node."""
             if id(stream) in recorded and isinstance(stream, FunctionPodStream | OperatorStream):
-                inputs = (
-                    [stream.input_stream]
-                    if isinstance(stream, FunctionPodStream)
-                    else list(stream.inputs)
-                )
-                upstreams = [node_for(upstream) for upstream in inputs]
-                kind: type[Node] = (
-                    FunctionNode if isinstance(stream, FunctionPodStream) else OperatorNode
-                )
-            else:
-                upstreams, kind = [], SourceNode
+                return stream.upstreams
+            return ()
+
+        def kind_of(stream: Stream) -> type[Node]:
+            if id(stream) in recorded and isinstance(stream, FunctionPodStream):
+                return FunctionNode
+            if id(stream) in recorded and isinstance(stream, OperatorStream):
+                return OperatorNode
+            return SourceNode
+
+        # Each node is made after its upstream nodes (without recursion: a pipeline
+        # may be thousands of nodes deep), in the order a depth-first walk meets them.
+        for stream in inputs_first(self._recorded, inputs, done=lambda s: id(s) in made):
+            kind = kind_of(stream)
+            upstreams = [made[id(upstream)] for upstream in inputs(stream)]
             label = self._label(stream, nodes)
             node = kind(
                 label,
@@ -213,10 +216,6 @@ class Pipeline:
             if isinstance(node, FunctionNode) and node.executor is None:
                 node.executor = LocalExecutor()
             made[id(stream)] = nodes[label] = node
-            return node
-
-        for stream in self._recorded:
-            node_for(stream)
         self.nodes = nodes
 
     def _label(self, stream: Stream, nodes: dict[str, Node]) -> str:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
+from orcapod.core._walks import inputs_first
 from orcapod.core.hashing import hash_table_rows
 from orcapod.core.pipeline._durability import asyncio_checkpoints
 from orcapod.core.pipeline._nodes import (
@@ -41,12 +42,15 @@ from orcapod.core.pipeline._nodes import (
 from orcapod.core.streams import BatchSize, schemas_of, split
 
 if TYPE_CHECKING:
-    from collections.abc import Coroutine, Iterable, Iterator, Sequence
+    from collections.abc import Coroutine, Generator, Iterable, Iterator, Sequence
     from typing import Any
 
     from orcapod.core.pipeline._run import RunContext
     from orcapod.protocols.database import ArrowDatabase
     from orcapod.protocols.observability import ExecutionObserver
+
+    # What a step of drive() yields: a node's output, or a step to run to its end first.
+    _Step = tuple[Node, pa.Table] | Generator["_Step", None, None]
 
 __all__ = [
     "RowCounts",
@@ -432,19 +436,7 @@ def read_tasks(
     """The nodes a read of ``target`` passes through (its ancestors, then it), in an order
     where each comes after its inputs, and each one's read task (``limit``: see
     :class:`_FunctionRead`, for ``target``)."""
-    order: list[Node] = []
-    seen: set[Node] = set()
-    stack: list[tuple[Node, bool]] = [(target, False)]
-    while stack:  # depth first, a node placed after its upstreams (no recursion)
-        node, placed = stack.pop()
-        if placed:
-            order.append(node)
-            continue
-        if node in seen:
-            continue
-        seen.add(node)
-        stack.append((node, True))
-        stack.extend((upstream, False) for upstream in reversed(node.upstreams))
+    order = inputs_first([target], lambda node: node.upstreams)
     counts = RowCounts()
     tasks: dict[Node, Task] = {}
     for node in order:
@@ -467,6 +459,12 @@ def drive(nodes: Sequence[Node], tasks: dict[Node, Task]) -> Iterator[tuple[Node
     started is ended, in the order they started, however the pass ends (the
     first error of an ending is raised after the others ended, unless the pass
     itself failed).
+
+    A table a node sends goes through every node downstream before the node
+    makes its next one. That is a walk as deep as the graph: its steps (``send``,
+    ``done``) hand each other on as generators run by :func:`_run_steps`, which
+    keeps them on a stack of its own, not as Python frames (a pipeline thousands
+    of nodes deep would exceed the recursion limit).
     """
     readers: dict[Node, list[tuple[Node, int]]] = {node: [] for node in nodes}
     for node in nodes:
@@ -483,36 +481,62 @@ def drive(nodes: Sequence[Node], tasks: dict[Node, Task]) -> Iterator[tuple[Node
             task.begin()
         return task
 
-    def send(node: Node, table: pa.Table) -> Iterator[tuple[Node, pa.Table]]:
+    def send(node: Node, table: pa.Table) -> Generator[_Step, None, None]:
+        """``node`` sends ``table``: its readers take it and send on what it makes."""
         yield node, table
         for reader, index in readers[node]:
             for output in begin(reader).push(index, table):
-                yield from send(reader, output)
+                yield send(reader, output)
 
-    def done(node: Node) -> Iterator[tuple[Node, pa.Table]]:
+    def done(node: Node) -> Generator[_Step, None, None]:
         """``node`` has sent everything: end it, and close its readers' inputs."""
         ended.add(node)
         tasks[node].end()
         for reader, index in readers[node]:
             for output in begin(reader).close(index):
-                yield from send(reader, output)
+                yield send(reader, output)
             waiting[reader] -= 1
             if waiting[reader] == 0:
-                yield from done(reader)
+                yield done(reader)
 
-    failed = False
-    try:
+    def sources() -> Generator[_Step, None, None]:
         for node in nodes:
             if node.upstreams:
                 continue
             for output in begin(node).produce():
-                yield from send(node, output)
-            yield from done(node)
+                yield send(node, output)
+            yield done(node)
+
+    failed = False
+    try:
+        yield from _run_steps(sources())
     except BaseException:
         failed = True
         raise
     finally:
         _end_all([t for n, t in started.items() if n not in ended], raise_first=not failed)
+
+
+def _run_steps(first: Generator[_Step, None, None]) -> Iterator[tuple[Node, pa.Table]]:
+    """Run a step: yield the (node, table) outputs it yields, and run each step it
+    yields to its end before it goes on, as ``yield from`` would, without recursion.
+
+    However the run ends (an error, or the caller closing it), the steps still
+    unfinished are closed, the innermost first.
+    """
+    stack = [first]
+    try:
+        while stack:
+            step = next(stack[-1], None)
+            if step is None:
+                stack.pop()
+            elif isinstance(step, tuple):
+                yield step
+            else:
+                stack.append(step)
+    finally:
+        while stack:
+            stack.pop().close()
 
 
 def _end_all(tasks: Sequence[Task], *, raise_first: bool) -> None:

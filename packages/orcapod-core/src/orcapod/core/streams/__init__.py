@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from orcapod.core.streams._base import (
+    DerivedStream,
     StreamBase,
     schema_pipeline_hash,
     schemas_of,
@@ -14,6 +15,7 @@ __all__ = [
     "BATCH_BYTES",
     "BATCH_ROWS",
     "BatchSize",
+    "DerivedStream",
     "StreamBase",
     "schema_pipeline_hash",
     "schemas_of",

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pyarrow as pa
 
+from orcapod.core._walks import inputs_first
 from orcapod.core.datagrams import Packet, RowBlock, Tag
 from orcapod.core.errors import MissingDependencyError
 from orcapod.core.hashing import combine_hashes, hash_schema
@@ -16,13 +17,22 @@ from orcapod.core.system_columns import is_system_column
 from orcapod.core.types import Schema
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from orcapod.protocols.streams import Stream
 
-__all__ = ["StreamBase", "schema_pipeline_hash", "schemas_of", "side_by_side"]
+__all__ = [
+    "DerivedStream",
+    "StreamBase",
+    "schema_pipeline_hash",
+    "schemas_of",
+    "side_by_side",
+    "upstream_first",
+]
 
 _ITER_BATCH_ROWS = 65_536
+
+T = TypeVar("T")
 
 
 class StreamBase(ABC):
@@ -46,7 +56,7 @@ class StreamBase(ABC):
 
     @abstractmethod
     def content_hash(self) -> str:
-        """The identity of this stream and its data, recursive to its sources."""
+        """The identity of this stream and its data, chained to its sources'."""
 
     @abstractmethod
     def pipeline_hash(self) -> str:
@@ -130,6 +140,83 @@ class StreamBase(ABC):
     def __repr__(self) -> str:
         tag_schema, packet_schema = self.output_schema()
         return f"{type(self).__name__}(tags={tag_schema!r}, packets={packet_schema!r})"
+
+
+class DerivedStream(StreamBase):
+    """A stream computed from other streams: a function pod's or an operator's output.
+
+    Its table and its identities are computed from its inputs' once, at first
+    use, and kept: the stream is immutable. Asked for recursively, each would
+    recurse as deep as the graph (Python frames per stream: a chain of a
+    thousand streams exceeds the recursion limit). So the streams upstream
+    that have not kept a value yet compute it first, in topological order
+    (:func:`upstream_first`); then each stream's own computation finds its
+    inputs' values kept, and recurses no deeper than its inputs.
+
+    A subclass says what its inputs are (:attr:`upstreams`) and how its table
+    and identities follow from theirs (``_compute_table``,
+    ``_chained_content_hash``, ``_chained_pipeline_hash``).
+    """
+
+    _content_hash: str | None = None
+    _pipeline_hash: str | None = None
+
+    @property
+    @abstractmethod
+    def upstreams(self) -> tuple[Stream, ...]:
+        """The streams this one is computed from, in input order."""
+
+    @abstractmethod
+    def _chained_content_hash(self) -> str:
+        """The content hash, from the inputs' (each kept by now, or a source's)."""
+
+    @abstractmethod
+    def _chained_pipeline_hash(self) -> str:
+        """The pipeline hash, from the inputs' (each kept by now, or a source's)."""
+
+    def content_hash(self) -> str:
+        """Its pod's or operator's identity chained to its inputs' content hashes."""
+        return self._kept("_content_hash", lambda stream: stream._chained_content_hash())
+
+    def pipeline_hash(self) -> str:
+        """Its pod's or operator's identity chained to its inputs' pipeline hashes."""
+        return self._kept("_pipeline_hash", lambda stream: stream._chained_pipeline_hash())
+
+    def _full_table(self) -> pa.Table:
+        return self._kept("_table_cache", lambda stream: stream._compute_table())
+
+    def _kept(self, attribute: str, compute: Callable[[DerivedStream], T]) -> T:
+        """The value this stream keeps at ``attribute`` (``None``: not computed yet).
+
+        Computed (``compute``) first for each stream upstream that has not kept
+        its own, inputs first, and kept there: each computation then finds its
+        inputs' values kept.
+        """
+        value: T | None = getattr(self, attribute)
+        if value is None:
+            for stream in upstream_first(self, lambda s: getattr(s, attribute) is not None):
+                value = compute(stream)  # this stream's comes last
+                setattr(stream, attribute, value)
+        assert value is not None
+        return value
+
+
+def upstream_first(
+    stream: DerivedStream, kept: Callable[[DerivedStream], bool]
+) -> list[DerivedStream]:
+    """``stream`` and the derived streams upstream of it, each after the streams it reads.
+
+    Streams for which ``kept`` is true (they hold the value being computed) are
+    left out and not walked past: their value was computed from their inputs'
+    already. Sources are left out too: theirs are computed from nothing. So
+    computing a value in this order computes it once per stream, and each
+    stream finds its inputs' values kept.
+    """
+    return inputs_first([stream], _derived_inputs, done=kept)
+
+
+def _derived_inputs(stream: DerivedStream) -> list[DerivedStream]:
+    return [upstream for upstream in stream.upstreams if isinstance(upstream, DerivedStream)]
 
 
 def schema_pipeline_hash(kind: str, tag_schema: Schema, packet_schema: Schema) -> str:

@@ -10,7 +10,7 @@ import os
 import signal
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -20,6 +20,11 @@ from orcapod.core.pipeline import Pipeline
 from orcapod.core.sources import DictSource
 from orcapod.protocols.testing import RecordingObserver
 from orcapod.protocols.values import RunState
+
+if TYPE_CHECKING:
+    from collections.abc import Collection
+
+    from orcapod.protocols.values import RecordPath
 
 ORCHESTRATORS = ["sync", "async"]
 SLOW: dict[str, Any] = {}
@@ -103,6 +108,51 @@ def test_every_checkpoint_stores_results_before_the_observer_writes(orchestrator
     _pipeline(database, 50).run(orchestrator, observer=observer, flush_every=7)
     assert len(observer.checked) >= 50 // 7  # checkpoints every 7 finished packets
     assert observer.checked[-1] == 50  # the node's end, then the run's
+
+
+class PathsNamed(DurableDatabase):
+    """Notes the paths each flush names."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.named: list[list[RecordPath]] = []
+
+    def flush(self, *, paths: Collection[RecordPath] | None = None) -> None:  # type: ignore[override]
+        assert paths is not None
+        self.named.append(list(paths))
+        super().flush()
+
+
+@function_pod(output_keys="x")
+def increment(x: int) -> int:
+    return x + 1
+
+
+@pytest.mark.parametrize("orchestrator", ORCHESTRATORS)
+def test_a_node_end_flushes_only_what_was_stored_since_the_last_flush(orchestrator: str) -> None:
+    """Every node's end makes the results stored so far durable, flushing only the paths
+    written since the last flush; none if none (naming every path the run writes, a
+    pipeline of thousands of nodes paid for all of them at each node's end)."""
+    database = PathsNamed()
+    observer = OrderChecking(database)
+    pipeline = Pipeline("chain", database)
+    with pipeline:
+        stream = DictSource([{"id": i, "x": 1000 * i} for i in range(5)], tag_columns=["id"])
+        for _ in range(20):
+            stream = increment.pod(stream)
+
+    result = pipeline.run(orchestrator, observer=observer)
+
+    assert result.state is RunState.SUCCESS
+    assert len(observer.checked) == 22  # every node's end, then the run's: all durable
+    assert observer.checked[-1] == 100
+    # The graph record's flush, then the first checkpoint: every path the run writes (44).
+    one_node = pipeline.nodes["increment"].written_paths()
+    assert [len(paths) for paths in database.named[:2]] == [1, 44]
+    if orchestrator == "sync":  # every node computed before the first end: nothing after it
+        assert len(database.named) == 2
+    else:  # each node ends once it has stored its own: its end flushes its few paths only
+        assert sum(len(paths) for paths in database.named[2:]) <= 20 * len(one_node)
 
 
 @pytest.mark.parametrize("orchestrator", ORCHESTRATORS)

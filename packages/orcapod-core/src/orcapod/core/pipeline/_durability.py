@@ -33,7 +33,7 @@ from orcapod.core.errors import RunInterrupted
 from orcapod.protocols.database import flush_paths
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Collection, Iterator, Mapping
+    from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
     from types import FrameType
 
     from orcapod.core.pipeline._nodes import FunctionNodeRun
@@ -93,10 +93,15 @@ class Checkpoints:
         finished: packets finished since the last checkpoint.
         deadline: the ``monotonic()`` time by which the next checkpoint is due.
         nodes: the function node runs whose computed results a checkpoint stores.
-        paths: where the run's nodes write (results, node records): what a
-            checkpoint flushes. Other writers of the database (observers)
+        paths: where the run's nodes write (results, node records): what
+            checkpoints flush. Other writers of the database (observers)
             flush their own, so that records one of them cannot store never
             fail the run's checkpoint.
+        written: those of :attr:`paths` the run stored records at since its
+            last flush (:meth:`wrote`): what the next checkpoint flushes, none
+            if none. Every node's end takes a checkpoint; naming every path at
+            each, a pipeline of thousands of nodes paid for all its paths at
+            each node's end.
     """
 
     def __init__(
@@ -121,6 +126,8 @@ class Checkpoints:
         self.pending_bytes = 0  # results stored since the last checkpoint (Arrow's nbytes)
         self.max_pending_bytes = MAX_PENDING_BYTES
         self.nodes: list[FunctionNodeRun] = []
+        self.written = set(self.paths)  # the run's start records which nodes it runs
+        self._order = {path: number for number, path in enumerate(self.paths)}
         self.failure: BaseException | None = None
         self._stopped = threading.Event()
         self._timer: threading.Thread | None = None
@@ -130,6 +137,11 @@ class Checkpoints:
         self.finished += count
         if self.finished >= self.every or monotonic() >= self.deadline:
             self.checkpoint()
+
+    def wrote(self, paths: Iterable[RecordPath]) -> None:
+        """Records are stored at ``paths`` now: the next checkpoint flushes them (those
+        among :attr:`paths`). Told before the write: one that fails may leave some pending."""
+        self.written.update(path for path in paths if path in self._order)
 
     def checkpoint(self) -> None:
         """Make everything finished so far durable: results first, then the observers' rows.
@@ -144,7 +156,8 @@ class Checkpoints:
         self.deadline = monotonic() + self.interval
 
     def results_durable(self) -> None:
-        """A checkpoint's first half: store every node's computed results, flush the database.
+        """A checkpoint's first half: store every node's computed results, flush the database
+        (the paths the run stored records at since its last flush).
 
         Raises:
             BaseException: the database's error (or that of the timer's
@@ -153,20 +166,26 @@ class Checkpoints:
                 (``FunctionNodeRun.results_lost``).
         """
         failure, self.failure = self.failure, None
+        written: set[RecordPath] = set()
         try:
             if failure is not None:
                 raise failure
             for node in self.nodes:
                 node.store_progress()
-            flush_paths(self.database, self.paths)
+            # What was stored before the last flush is durable already.
+            written, self.written = self.written, set()
+            if written:
+                flush_paths(self.database, sorted(written, key=self._order.__getitem__))
             self.pending_bytes = 0
         except BaseException as error:
+            self.written |= written  # what is pending stays so
             if threading.current_thread() is not self._timer:  # the observer hears it here
                 for node in self.nodes:
                     node.results_lost(error)
             raise
-        for node in self.nodes:
-            node.results_flushed()
+        if written:
+            for node in self.nodes:
+                node.results_flushed()
 
     # -- the timer, for a packet running long on the run's thread --------------
 

@@ -525,6 +525,7 @@ class FunctionNodeRun:
         self.held = HeldRecords(DISCARD, self.isolation)  # the sync path's, one packet at a time
         self.counts: NodeCounts = ctx.counts_of(node.label)
         self.checkpoints = ctx.checkpoints
+        self.written_paths = node.written_paths()  # what it writes, for checkpoints to flush
         self.interruption = ctx.interruption
         self.batch: _Batch | None = None  # the batch in progress, whose results checkpoints store
         self.unflushed: list[_Batch] = []  # batches whose computed results are not all durable
@@ -893,6 +894,7 @@ class FunctionNodeRun:
         )
         hashes = pa.array(hash_table_rows(part), pa.large_string())
         rows = batch.computed_rows[start:end]
+        self.checkpoints.wrote(self.written_paths)
         self.node.result_cache.store(
             self.function,
             [batch.hashes[row] for row in rows],
@@ -962,6 +964,7 @@ class FunctionNodeRun:
             tags, packets, hashes, counts, run_id=self.ctx.run_id, first=self.calls_noted
         )
         self.calls_noted += len(hashes)
+        self.checkpoints.wrote(self.written_paths)
         self.node.database.add_records(
             self.node.computed_path, records, RECORD_ID, skip_duplicates=True
         )
@@ -1303,6 +1306,7 @@ class FunctionNodeRun:
         records = records.append_column(INPUT_HASH, inputs)
         records = records.append_column(OUTPUT_HASH, outputs)
         records = records.append_column(RECORD_ID, ids)
+        self.checkpoints.wrote(self.written_paths)
         self.node.database.add_records(
             self.node.pipeline_path, records, RECORD_ID, skip_duplicates=True
         )

@@ -256,6 +256,7 @@ class _OperatorTask(Task):
         observer is told are done (it hears of no packets)."""
         table = self.node._select(table, True)
         if self.ctx is not None:
+            self.ctx.checkpoints.wrote(self.node.written_paths())
             store_rows(self.node.database, self.node.pipeline_path, table)
             tell_progress(self.observer, self.label, done)
         yield from self.emit(table)

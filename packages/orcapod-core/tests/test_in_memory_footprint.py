@@ -154,3 +154,25 @@ def test_an_index_built_late_tells_ids_sharing_keys_apart() -> None:
 
 def records_of_numbers(start: int, stop: int) -> pa.Table:
     return records([f"r{n}" for n in range(start, stop)])
+
+
+def test_a_re_run_s_ids_in_stored_order_are_known_and_a_new_one_among_them_is_not() -> None:
+    """Ids added again in the order they were stored are found all stored with one
+    comparison of the range between the first and the last; a new id in the middle
+    of such a range (its ends stored, its length right) is still told apart."""
+    database = InMemoryArrowDatabase()
+    for start in range(0, 70_000, 10_000):  # segments of 65,536 rows: ranges cross one
+        database.add_records(PATH, records_of_numbers(start, start + 10_000), "id")
+    for start in (0, 60_000):
+        database.add_records(PATH, records_of_numbers(start, start + 8_000), "id",
+                             skip_duplicates=True)  # fmt: skip
+    assert database.get_all_records(PATH).num_rows == 70_000  # type: ignore[union-attr]
+    ids = [f"r{n}" for n in range(60_000, 68_000)]
+    ids[4_000] = "new"
+    again = pa.table({"id": ids, "n": range(8_000)})
+    database.add_records(PATH, again, "id", skip_duplicates=True)
+    everything = database.get_all_records(PATH, record_id_column="id")
+    assert everything is not None
+    assert everything.num_rows == 70_001
+    with pytest.raises(DuplicateRecordError, match="r60000"):
+        database.add_records(PATH, records_of_numbers(60_000, 60_100), "id")

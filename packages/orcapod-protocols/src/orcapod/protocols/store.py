@@ -154,7 +154,11 @@ class BaseArrowDatabase:
         raise NotImplementedError
 
     def _known_ids(self, path: RecordPath, ids: Set[str]) -> Set[str]:
-        """Those of ``ids`` stored or pending at ``path`` (a path that has a schema)."""
+        """Those of ``ids`` stored or pending at ``path`` (a path that has a schema).
+
+        ``ids`` is a set (a ``dict`` keys view), iterated in the order the ids
+        were added: an engine may use that order (a re-run adds ids in the
+        order it stored them)."""
         raise NotImplementedError
 
     def _keep(self, records: NewRecords) -> None:
@@ -361,7 +365,7 @@ class BaseArrowDatabase:
                     self._flush({path})
                 return
             assert ids is not None
-            distinct = set(ids)
+            distinct = dict.fromkeys(ids).keys()  # a set, in the order given
             known = frozenset() if schema is None else self._known_ids(path, distinct)
             if known or len(distinct) != len(ids):
                 if not skip_duplicates:

@@ -216,6 +216,8 @@ class _PathRecords:
         ):
             return set()  # new ids, as a rule: one lookup each, in C
         asked = list(ids)
+        if self._all_in_one_range(asked):
+            return set(ids)  # every id stored, as a re-run adding what it stored finds them
         positions, rows = self._candidates(asked)
         if len(rows) <= FEW_ROWS:
             return {
@@ -227,6 +229,33 @@ class _PathRecords:
         if len(rows) == len(asked) and pc.all(same).as_py():
             return set(ids)  # every id stored, as a re-run finds them
         return {asked[p] for p in positions.filter(same).to_pylist()}
+
+    def _all_in_one_range(self, ids: list[str]) -> bool:
+        """Whether ``ids`` (distinct, in the order given) are all stored, found the cheap
+        way: when the first and last lead to the ends of a range of as many rows (a
+        re-run adds ids in the order it stored them), the range's ids are compared with
+        ``ids`` in one Arrow comparison, with no lookup per id. False when that does
+        not settle it."""
+        import pyarrow.compute as pc  # not at import: it loads slowly
+
+        if len(ids) <= FEW_ROWS:
+            return False
+        first = self.row_of.get(_key(ids[0]))
+        last = self.row_of.get(_key(ids[-1]))
+        if first is None or last is None or last - first != len(ids) - 1:
+            return False
+        self._compact()
+        pieces: list[pa.Array] = []
+        index = bisect_right(self._segment_starts, first) - 1
+        at = first
+        while at <= last:
+            start, segment = self._segment_starts[index], self._segments[index]
+            count = min(last + 1, start + segment.num_rows) - at
+            pieces += segment.column(0).slice(at - start, count).chunks
+            at += count
+            index += 1
+        stored = pa.chunked_array(pieces, pa.large_string())
+        return bool(pc.all(pc.equal(stored, pa.array(ids, pa.large_string()))).as_py())
 
     def read(self, ids: Iterable[str]) -> pa.Table | None:
         """The stored rows of those of ``ids`` (distinct) stored here, or None."""

@@ -259,22 +259,39 @@ class Sink:
 
         ``owners`` and ``rows`` are what :meth:`ref` kept of each row's tag.
         Rows kept as a table and a row are read column by column from those
-        tables (every row of them has a provenance, its packet key); rows kept
-        as Tags (row -1), one by one.
+        tables (every row of them has a provenance, its packet key). Rows kept
+        as Tags (row -1) are read from the Arrow rows they are views of too, when
+        every one is (their values in the tables' own Arrow form: a datetime or
+        an array tag column is not rebuilt from Python values), the key of a row
+        without provenance being its tag's content hash; else one by one.
         """
         fields = [self.schema.field(name) for name in self.tag_names]
-        if -1 not in rows:
+        kept = list(zip(owners, rows, strict=True))
+        located: list[tuple[Any, int]] | None = kept
+        if -1 in rows:
+            try:
+                located = [(owner, row) if row >= 0 else owner.arrow_row() for owner, row in kept]
+            except AttributeError:  # a tag of another kind: values one by one
+                located = None
+        if located is not None:
             parts = [
                 _rows_of(table, [row for _, row in group])
-                for table, group in itertools.groupby(
-                    zip(owners, rows, strict=True), key=itemgetter(0)
-                )
+                for table, group in itertools.groupby(located, key=itemgetter(0))
             ]
-            keys = _joined([_packet_keys(part) for part in parts], pa.large_string())
-            arrays: list[pa.Array | pa.ChunkedArray] = [
-                _joined([part.column(f.name) for part in parts], f.type) for f in fields
-            ]
-            return [keys, *arrays]
+            if all(name in part.column_names for part in parts for name in self.tag_names):
+                keys = _joined([_packet_keys(part) for part in parts], pa.large_string())
+                arrays: list[pa.Array | pa.ChunkedArray] = [
+                    _joined([part.column(f.name) for part in parts], f.type) for f in fields
+                ]
+                if -1 in rows and keys.null_count:  # rows without provenance: their tags'
+                    keys = pa.array(  # content hashes (only rows kept as Tags have none)
+                        [
+                            key if key is not None else packet_key(owner)
+                            for key, owner in zip(keys.to_pylist(), owners, strict=True)
+                        ],
+                        pa.large_string(),
+                    )
+                return [keys, *arrays]
         read = [_ref_values(owner, row) for owner, row in zip(owners, rows, strict=True)]
         keys = pa.array([key for key, _ in read], pa.large_string())
         arrays = [

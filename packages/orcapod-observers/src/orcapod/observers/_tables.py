@@ -11,7 +11,6 @@ import threading
 import time
 import weakref
 from importlib import metadata
-from operator import itemgetter
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
@@ -275,8 +274,11 @@ class Sink:
                 located = None
         if located is not None:
             parts = [
-                _rows_of(table, [row for _, row in group])
-                for table, group in itertools.groupby(located, key=itemgetter(0))
+                _rows_of(group[0][0], [row for _, row in group])
+                # by identity: == compares two tables' contents
+                for group in (
+                    list(run) for _, run in itertools.groupby(located, key=_table_identity)
+                )
             ]
             if all(name in part.column_names for part in parts for name in self.tag_names):
                 keys = _joined([_packet_keys(part) for part in parts], pa.large_string())
@@ -822,6 +824,10 @@ def _rows_of(table: pa.Table, rows: list[int]) -> pa.Table:
     if rows[-1] - first == len(rows) - 1 and rows == list(range(first, first + len(rows))):
         return table.slice(first, len(rows))
     return table.take(pa.array(rows, pa.int64()))
+
+
+def _table_identity(located: tuple[Any, int]) -> int:
+    return id(located[0])
 
 
 def _ref_values(owner: Any, row: int) -> tuple[str, dict[str, Any]]:

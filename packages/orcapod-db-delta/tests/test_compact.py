@@ -234,3 +234,27 @@ def test_compaction_bins_by_rows_in_memory_not_bytes_on_disk(
     assert stored is not None
     assert stored.num_rows == 480
     assert len(DeltaTable(str(table_directory(tmp_path, PATH))).file_uris()) == 12
+
+
+def test_a_store_idle_while_another_compacts_and_vacuums_checks_ids_against_the_new_files(
+    tmp_path: Path,
+) -> None:
+    """A second store object, idle (not writing) while another compacts with no retention
+    and appends, checks the ids it adds against the table as it is now: its index named
+    files the vacuum removed, and the check read them ("the table is damaged")."""
+    _store_in_commits(tmp_path, commits=3)
+    compacting, idle = DeltaTableDatabase(tmp_path), DeltaTableDatabase(tmp_path)
+    assert idle.get_record_by_id(PATH, "r000000") is not None  # its index, with positions
+    compacting.compact(retention_hours=0)
+    compacting.add_records(PATH, _rows(100, 2), ID, flush=True)
+    idle.add_records(PATH, _rows(0, 1), ID, skip_duplicates=True, flush=True)
+    idle.add_records(PATH, _rows(200, 1), ID, skip_duplicates=True, flush=True)
+    with pytest.raises(DatabaseError, match="r000100"):
+        idle.add_records(PATH, _rows(100, 1), ID, flush=True)
+    stored = DeltaTableDatabase(tmp_path).get_all_records(PATH, record_id_column=ID)
+    assert stored is not None
+    assert sorted(stored.column(ID).to_pylist()) == [
+        f"r{n:06d}" for n in [*range(15), 100, 101, 200]
+    ]
+    compacting.close()
+    idle.close()

@@ -567,7 +567,9 @@ class DeltaTableDatabase(BaseArrowDatabase):
         return state.layout.data_schema
 
     def _known_ids(self, path: RecordPath, ids: Set[str]) -> Set[str]:
-        state = self._paths[path]
+        # Brought up to date first, as a read is: another process may have compacted
+        # and vacuumed the files this store's index names (one stat when it has not).
+        state = self._readable_state(path)
         pending = state.pending_row_of
         known = {record_id for record_id in ids if record_id in pending} if pending else set()
         unknown = [record_id for record_id in ids if record_id not in known]

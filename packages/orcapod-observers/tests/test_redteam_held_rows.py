@@ -6,15 +6,21 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-import numpy as np
 import pytest
 
 from orcapod.core import DictSource, InMemoryArrowDatabase, Tag
 from orcapod.observers import StatusObserver
 
+
+def _array(i: int) -> Any:
+    # numpy is not a dependency of orcapod-observers: its own test session has none
+    np = pytest.importorskip("numpy")
+    return np.arange(i, dtype=np.int64)
+
+
 VALUES = {
     "datetime": lambda i: dt.datetime(2020, 1, 1) + dt.timedelta(seconds=i),
-    "array": lambda i: np.arange(i, dtype=np.int64),
+    "array": _array,
 }
 
 

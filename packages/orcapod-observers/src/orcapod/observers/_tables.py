@@ -92,7 +92,6 @@ CONSTANT_COLUMNS = ("__run_id", "__node_label", "__node_hash")
 
 _NOTHING = pa.scalar("", pa.large_string())
 
-
 CHUNK_ROWS = 1024
 """Rows a sink holds as Python tuples before it turns them into one Arrow table."""
 
@@ -224,14 +223,14 @@ class Sink:
             pc.binary_join_element_wise(self._id_prefix, numbers, _NOTHING)
         ]
         arrays += [pa.repeat(value, count) for value in self._constants]
-        *varying, owners, numbers = (list(column) for column in zip(*rows, strict=True))
+        *varying, owners, at_rows = (list(column) for column in zip(*rows, strict=True))
         arrays += [
             _array(column, field, paths)
             for column, field, paths in zip(
                 varying, self._varying, self._varying_paths, strict=True
             )
         ]
-        arrays += self._tag_arrays(owners, numbers)
+        arrays += self._tag_arrays(owners, at_rows)
         self.chunks.append(pa.Table.from_arrays(arrays, schema=self.schema))
         del held[:count]  # rows appended meanwhile stay held
         self.numbered += count

@@ -98,15 +98,14 @@ class _PathRecords:
         as ``id_array``, if given, a ``large_string`` array)."""
         start = self.row_count
         row_of = self.row_of
-        if not self.indexed:
-            pass  # indexed by the first lookup by id, if one comes
-        elif len(ids) == 1:  # one record (a node storing each result): no lists made
+        # Not indexed yet: the first lookup by id indexes every row, these included.
+        if self.indexed and len(ids) == 1:  # one record (a node storing each result)
             key = _key(ids[0])
             if key in row_of:
                 self.collided[ids[0]] = start
             else:
                 row_of[key] = start
-        else:
+        elif self.indexed:
             known = len(row_of)
             row_of.update(zip(_keys(ids), range(start, start + len(ids)), strict=True))
             if len(row_of) != known + len(ids):  # a key was taken: index every id again

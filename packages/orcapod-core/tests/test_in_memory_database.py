@@ -101,11 +101,19 @@ def concatenations(monkeypatch: pytest.MonkeyPatch) -> Concatenations:
 
 
 @contextmanager
-def small_segments(segment_rows: int, recent_batches: int) -> Iterator[None]:
-    """Shrink the segment sizes so a few hundred rows exercise every layout."""
+def small_segments(
+    segment_rows: int, recent_batches: int, kept_batch_rows: int | None = None
+) -> Iterator[None]:
+    """Shrink the segment sizes so a few hundred rows exercise every layout (segments
+    left in the batches' chunks too: from ``kept_batch_rows`` rows a batch, a quarter
+    of a segment unless given)."""
     with (
         mock.patch.object(_in_memory, "SEGMENT_ROWS", segment_rows),
+        mock.patch.object(_in_memory, "RECENT_ROWS", segment_rows),
         mock.patch.object(_in_memory, "RECENT_BATCHES", recent_batches),
+        mock.patch.object(
+            _in_memory, "KEPT_BATCH_ROWS", kept_batch_rows or max(1, segment_rows // 4)
+        ),
     ):
         yield
 
@@ -202,6 +210,47 @@ def test_copies_per_row_stay_bounded_once_segments_are_full(
         assert everything.column("subject").num_chunks <= 2 * rounds / 64 + math.log2(64) + 1
         wanted = [f"r{n}" for n in range(0, rounds, 7)]
         assert ids_in(database.get_records_by_ids(PATH, wanted, record_id_column=ID)) == wanted
+
+
+def test_a_segment_of_big_batches_is_copied_only_when_a_read_takes_from_it(
+    database: InMemoryArrowDatabase, concatenations: Concatenations
+) -> None:
+    with small_segments(segment_rows=256, recent_batches=64, kept_batch_rows=32):
+        for first in range(0, 320, 64):  # five batches of 64: the fourth makes a segment
+            ids = [f"r{n}" for n in range(first, first + 64)]
+            database.add_records(PATH, simple_records(ids), ID)
+            # a first run looks its new ids up before adding them: nothing found, no copy
+            assert database.get_records_by_ids(PATH, [f"new{first}", f"new{first + 1}"]) is None
+        assert concatenations.calls == 0  # a first run copies nothing
+        everything = database.get_all_records(PATH, record_id_column=ID)
+        assert ids_in(everything) == [f"r{n}" for n in range(320)]
+        assert concatenations.calls == 1  # the last batch, read with the rest (64 rows)
+        wanted = [f"r{n}" for n in range(3, 256, 5)]
+        got = database.get_records_by_ids(PATH, wanted, record_id_column=ID)
+        assert ids_in(got) == wanted
+        assert got is not None
+        assert got.column("subject").to_pylist() == [f"subject-{i}" for i in wanted]
+        assert got.column("score").to_pylist() == [int(i[1:]) % 64 / 4 for i in wanted]
+        assert (concatenations.calls, concatenations.rows) == (2, 64 + 256)  # once, then kept
+        assert database.get_records_by_ids(PATH, wanted) is not None
+        record = database.get_record_by_id(PATH, "r200", record_id_column=ID)
+        assert ids_in(record) == ["r200"]
+        assert concatenations.calls == 2
+
+
+def test_slices_of_a_much_larger_table_are_copied_so_it_can_be_freed(
+    database: InMemoryArrowDatabase, concatenations: Concatenations
+) -> None:
+    parent = simple_records([f"p{n:07d}" for n in range(100_000)])  # ~4 MB of buffers
+    with small_segments(segment_rows=256, recent_batches=64, kept_batch_rows=32):
+        for first in range(0, 256, 64):
+            database.add_records(PATH, parent.slice(first, 64), ID)
+        assert concatenations.calls == 1  # the segment was copied...
+    (segment,) = database._paths[PATH].segments()
+    del parent
+    # ...so it holds its own rows, not the parent's buffers
+    assert segment.get_total_buffer_size() < 2 * segment.nbytes
+    assert ids_in(database.get_all_records(PATH, record_id_column=ID))[-1] == "p0000255"
 
 
 # -- correctness over every storage layout -----------------------------------------------

@@ -31,6 +31,13 @@ still exist is of at most this many rows (and a bit), not of everything added in
 FEW_ROWS = 16
 """Lookups of at most this many rows slice them out instead of concatenating and taking."""
 
+KEPT_BATCH_ROWS = 1024
+"""Batches this big on average, a segment's worth of them, become a segment as they are..."""
+
+KEPT_SLACK_BYTES = 1 << 20
+"""...unless the buffers they hold exceed twice their own bytes and this: slices of tables
+much larger than what is stored, whose buffers only a copy lets go."""
+
 _ID_FIELD = pa.field("__record_id", pa.large_string(), nullable=False)
 
 _key = hash
@@ -49,6 +56,33 @@ def _concatenate(tables: list[pa.Table]) -> pa.Table:
     Every copy of stored rows goes through here, so tests can count them.
     """
     return pa.concat_tables(tables).combine_chunks()
+
+
+def _segment_of(batches: list[pa.Table]) -> pa.Table:
+    """``batches`` as one table: as their own chunks (no copy) when they are a segment's
+    worth of big batches that hold little more than their rows; else one contiguous copy.
+
+    A first run adds its results in batches of thousands and may never read them
+    back: copying them into a segment would only cost time (about 40 ms per
+    segment of a function node's results). A segment left in chunks is made
+    contiguous by the first read that takes rows from it (:meth:`_PathRecords.rows`).
+    """
+    chunks = pa.concat_tables(batches)
+    rows = chunks.num_rows
+    if (
+        rows >= SEGMENT_ROWS
+        and rows >= KEPT_BATCH_ROWS * len(batches)
+        and chunks.get_total_buffer_size() <= 2 * chunks.nbytes + KEPT_SLACK_BYTES
+    ):
+        return chunks
+    return _concatenate(batches)
+
+
+def _contiguous(segment: pa.Table) -> pa.Table:
+    """``segment`` with one chunk per column (a copy only if it was left in chunks)."""
+    if all(column.num_chunks <= 1 for column in segment.columns):
+        return segment
+    return _concatenate([segment])
 
 
 def _should_merge(older_rows: int, newer_rows: int) -> bool:
@@ -75,7 +109,9 @@ class _PathRecords:
     column 0 and the data columns after it. The newest segments are then
     merged log-structured, so each row is copied a bounded number of times
     however reads and writes interleave, and every segment is contiguous for
-    a vectorised ``take``.
+    a vectorised ``take`` by the time one takes from it. (A segment's worth
+    of big batches becomes a segment without a copy, see :func:`_segment_of`,
+    and is copied contiguous only if a read takes from it.)
     """
 
     def __init__(self, data_schema: pa.Schema) -> None:
@@ -293,6 +329,7 @@ class _PathRecords:
         cached = self._id_views.get(index)
         segment = self._segments[index]
         if cached is None or cached[0] is not segment:
+            segment = self._segments[index] = _contiguous(segment)
             ids = segment.column(0).chunk(0)
             buffers = ids.buffers()
             offsets = memoryview(buffers[1]).cast("q")[ids.offset : ids.offset + len(ids) + 1]
@@ -360,6 +397,7 @@ class _PathRecords:
             start = self._segment_starts[index]
             segment = self._segments[index]
             end = bisect_left(listed, start + segment.num_rows, first)
+            segment = self._segments[index] = _contiguous(segment)
             offsets = pc.subtract(numbers.slice(first, end - first), start)
             pieces.append((segment.select([0]) if ids_only else segment).take(offsets))
             first = end
@@ -390,7 +428,7 @@ class _PathRecords:
         """Concatenate the recent batches into a segment, then merge the newest segments."""
         if not self._recent:
             return
-        data = _concatenate(self._recent)
+        data = _segment_of(self._recent)
         parts: list[pa.Array] = []
         texts: list[str] = []  # the ids of consecutive batches of a few, made one array
         for part in self._recent_ids:
@@ -403,7 +441,12 @@ class _PathRecords:
             parts.append(part)
         if texts:
             parts.append(pa.array(texts, pa.large_string()))
-        ids = parts[0] if len(parts) == 1 else pa.concat_arrays(parts)
+        if len(parts) == 1:
+            ids: pa.Array | pa.ChunkedArray = parts[0]
+        elif any(column.num_chunks > 1 for column in data.columns):  # left in chunks: ids too
+            ids = pa.chunked_array(parts, pa.large_string())
+        else:
+            ids = pa.concat_arrays(parts)
         segment = pa.Table.from_arrays([ids, *data.columns], schema=self.stored_schema)
         self._segments.append(segment)
         self._segment_starts.append(self._recent_starts[0])

@@ -36,6 +36,7 @@ SCRIPTS: dict[str, tuple[list[str], list[str]]] = {
     "pipeline_overhead": ([], ["--rows", "10000", "--rounds", "1"]),
     "observer_overhead": ([], ["--rows", "10000", "--rounds", "1"]),
     "db_throughput": ([], ["--rows", "10000", "--rounds", "1"]),
+    "id_index": ([], ["--sizes", "100000", "--rounds", "3"]),
     "follow_poll": ([], ["--rows", "10000", "--rounds", "1"]),
     "explain": ([], ["--rows", "10000", "--rounds", "1"]),
     "file_hashing": ([], ["--files", "1", "--size", "16", "--small", "100", "--rounds", "1"]),

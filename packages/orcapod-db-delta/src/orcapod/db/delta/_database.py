@@ -22,7 +22,7 @@ from orcapod.db.delta._index import DataFile, IdIndex, keys_of
 from orcapod.db.delta._layout import compaction_lock, find_paths, has_table, table_directory
 from orcapod.db.delta._log import LogChanges, added_data_files, log_changes
 from orcapod.db.delta._schema import ID_COLUMN, TableLayout, layout_for, read_layout
-from orcapod.protocols.database import DEFAULT_RETENTION_HOURS, Compaction
+from orcapod.protocols.database import DEFAULT_RETENTION_HOURS, Compaction, may_create_stores
 from orcapod.protocols.errors import (
     DatabaseError,
     StoreCorruptedError,
@@ -483,7 +483,7 @@ class DeltaTableDatabase(BaseArrowDatabase):
     (insert-if-absent), so each id is stored once however many processes
     write. Reads check the table's version first and read what other
     processes appended since (their new files only). Lookups by id read only
-    the row groups holding the ids (an index of 16 bytes per stored row tells
+    the row groups holding the ids (an index of about 17 bytes per stored row tells
     which); no stored table is kept in memory. Tables are compacted when
     small files pile up. Safe to share between threads. See ``docs/db-delta.md``.
 
@@ -495,6 +495,9 @@ class DeltaTableDatabase(BaseArrowDatabase):
         root: the directory holding the tables (created if missing).
         create: create ``root`` if it does not exist (the default); with
             ``create=False`` it must exist already, and nothing is created.
+            Within :func:`~orcapod.protocols.database.creating_no_stores`
+            (``orcapod graph``) a missing ``root`` is not created either: the
+            store reads as empty and keeps what it is given in memory, pending.
 
     Raises:
         DatabaseError: ``root`` exists and is not a directory.
@@ -513,8 +516,11 @@ class DeltaTableDatabase(BaseArrowDatabase):
                 "('delta:///absolute/path' or 'delta://relative/path', relative to the working "
                 "directory) or run the pipeline that writes the store first"
             )
+        # A command that only reads (orcapod graph) leaves a missing root uncreated.
+        self._in_memory = not may_create_stores() and not location.exists()
         try:
-            location.mkdir(parents=True, exist_ok=True)
+            if not self._in_memory:
+                location.mkdir(parents=True, exist_ok=True)
         except (FileExistsError, NotADirectoryError) as error:
             raise DatabaseError(
                 f"cannot use {str(location)!r} as a DeltaTableDatabase root: it exists and is "
@@ -545,6 +551,8 @@ class DeltaTableDatabase(BaseArrowDatabase):
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
+        if self._in_memory and not self._closed:
+            state = "open, not created: kept in memory"
         return f"DeltaTableDatabase({str(self._root)!r}, {state})"
 
     # -- the engine (BaseArrowDatabase holds the contract's rules) -------------------------
@@ -639,15 +647,19 @@ class DeltaTableDatabase(BaseArrowDatabase):
         return [*found, *(path for path, state in self._paths.items() if state.exists)]
 
     def _flush(self, paths: Set[RecordPath] | None) -> None:
-        """Commit each path's pending records, one Delta transaction per path.
+        """Commit each path's pending records, one Delta transaction per path, in the
+        order ``paths`` gives them (a run's checkpoint names node records before the
+        results they name: a kill between two commits leaves no result unrecorded).
 
         Every path is attempted; the first failure is raised afterwards, and
         the pending records of a path that failed stay pending (and readable).
         """
         failure: BaseException | None = None
-        for path, state in list(self._paths.items()):
-            if paths is not None and path not in paths:
-                continue
+        if paths is None:
+            states = list(self._paths.items())
+        else:
+            states = [(path, self._paths[path]) for path in paths if path in self._paths]
+        for path, state in states:
             try:
                 self._flush_path(path, state)
             except Exception as error:
@@ -693,6 +705,8 @@ class DeltaTableDatabase(BaseArrowDatabase):
             raise ValueError(f"retention_hours must be 0 or more, got {retention_hours}")
         with self._lock:
             self._require_open()
+            if self._in_memory:
+                return []  # no table on disk, and the pending rows stay
             self._flush(None)
             done = []
             for path in sorted(set(find_paths(self._root, ()))):
@@ -756,8 +770,9 @@ class DeltaTableDatabase(BaseArrowDatabase):
     # -- committing -------------------------------------------------------------------
 
     def _flush_path(self, path: RecordPath, state: _PathState) -> None:
-        """Commit the path's pending rows as one transaction, retrying lost races."""
-        if not state.pending_row_of:
+        """Commit the path's pending rows as one transaction, retrying lost races (kept
+        pending, in memory, by a store whose root was not created)."""
+        if not state.pending_row_of or self._in_memory:
             return
         layout = state.layout
         assert layout is not None  # a path with pending rows has a schema

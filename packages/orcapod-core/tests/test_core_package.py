@@ -115,3 +115,24 @@ def test_noop_observer_accepts_every_hook_and_hands_out_a_logger() -> None:
     logger = node.create_packet_logger(tag=None, packet=None)  # type: ignore[arg-type]
     assert isinstance(logger, PacketExecutionLogger)
     logger.record(stdout="ignored", success=True)
+
+
+def test_every_source_s_read_counter_is_exported_beside_the_sources() -> None:
+    """The ``reads`` counters of the sources (``ParquetReads``, ``CSVReads``, ...) are
+    public names of ``orcapod.core.sources``, as the sources themselves are."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import orcapod.core.sources as sources
+
+    counters = {
+        name
+        for info in pkgutil.iter_modules(sources.__path__, sources.__name__ + ".")
+        for name, value in vars(importlib.import_module(info.name)).items()
+        if inspect.isclass(value) and name.endswith("Reads") and value.__module__ == info.name
+    }
+    assert {"CSVReads", "ParquetReads", "SourceTableReads"} <= counters
+    for name in counters:
+        assert name in sources.__all__, name
+        assert getattr(sources, name).__name__ == name

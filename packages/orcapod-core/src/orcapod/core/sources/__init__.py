@@ -3,7 +3,7 @@ Parquet files, the files a path pattern matches, a plugin's ``SourceTable``)."""
 
 from __future__ import annotations
 
-from orcapod.core.sources._csv import CSVSource
+from orcapod.core.sources._csv import CSVReads, CSVSource
 from orcapod.core.sources._dataframe import DataFrameSource
 from orcapod.core.sources._glob import GlobSource
 from orcapod.core.sources._parquet import ParquetReads, ParquetSource
@@ -19,6 +19,7 @@ from orcapod.core.sources._table_source import ArrowTableSource, TableSource
 __all__ = [
     "ArrowTableSource",
     "BatchedSourceTableSource",
+    "CSVReads",
     "CSVSource",
     "DataFrameSource",
     "DictSource",

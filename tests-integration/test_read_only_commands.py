@@ -145,6 +145,50 @@ def test_graph_of_a_file_naming_a_missing_store_draws_it_and_creates_nothing(
     ]
 
 
+CONSTRUCTED_FILE = """
+from orcapod.core import DictSource, Pipeline, function_pod
+from orcapod.db.delta import DeltaTableDatabase
+from orcapod.db.sql import SQLDatabase
+
+
+@function_pod(output_keys="y")
+def double(x: int) -> int:
+    return 2 * x
+
+
+pipeline = Pipeline("drawn", database={store})
+with pipeline:
+    double.pod(DictSource([{{"id": 1, "x": 1}}], tag_columns=["id"]), label="double")
+"""
+CONSTRUCTED_STORES = {
+    "delta": 'DeltaTableDatabase("stores/new-store")',
+    "sqlite": 'SQLDatabase("sqlite:///stores/new.db")',
+}
+
+
+@pytest.mark.parametrize("scheme", ["sqlite", "delta"])
+@pytest.mark.parametrize("runs", [False, True], ids=["built", "run-by-the-file"])
+def test_graph_of_a_file_constructing_a_missing_store_draws_it_and_creates_nothing(
+    orcapod: Callable[..., subprocess.CompletedProcess[str]],
+    workdir: Path,
+    scheme: str,
+    runs: bool,
+) -> None:
+    """The file builds its store itself (``DeltaTableDatabase(path)``, ``SQLDatabase(url)``,
+    which create a missing store): drawing leaves none behind. A file that also runs its
+    pipeline is coloured by that run, kept in memory."""
+    text = CONSTRUCTED_FILE.format(store=CONSTRUCTED_STORES[scheme])
+    (workdir / "drawn.py").write_text(text + ('pipeline.run(run_id="r1")\n' if runs else ""))
+    done = orcapod("graph", "drawn.py", "-o", "drawn.mmd")
+    assert done.returncode == 0, done.stderr
+    coloured = "coloured by run r1" if runs else "uncoloured"
+    assert done.stdout == f"wrote drawn.mmd: pipeline 'drawn', 2 nodes, {coloured}\n"
+    assert sorted(p.name for p in workdir.iterdir() if p.name != "__pycache__") == [
+        "drawn.mmd",
+        "drawn.py",
+    ]
+
+
 def test_graph_of_a_file_whose_store_exists_is_coloured_by_its_runs(
     orcapod: Callable[..., subprocess.CompletedProcess[str]], workdir: Path
 ) -> None:

@@ -11,6 +11,7 @@ import pytest
 
 from orcapod.db.sql import SQLDatabase
 from orcapod.db.sql._plugin import open_sql_database
+from orcapod.protocols.database import creating_no_stores
 from orcapod.protocols.errors import (
     DatabaseError,
     StoreNotCreatableError,
@@ -52,13 +53,19 @@ def test_a_sqlite_path_that_is_a_directory_is_not_a_store(tmp_path: Path) -> Non
         SQLDatabase(f"sqlite:///{tmp_path}/dir.db", create=False)
 
 
-def test_a_sqlite_file_without_orcapod_catalog_is_not_a_store_and_is_left_unchanged(
-    tmp_path: Path,
-) -> None:
+def _unrelated_sqlite_file(tmp_path: Path) -> Path:
+    """A SQLite file holding one table that is not orcapod's."""
     file = tmp_path / "other.db"
     with sqlite3.connect(file) as connection:
         connection.execute("CREATE TABLE unrelated (x INTEGER)")
     connection.close()
+    return file
+
+
+def test_a_sqlite_file_without_orcapod_catalog_is_not_a_store_and_is_left_unchanged(
+    tmp_path: Path,
+) -> None:
+    file = _unrelated_sqlite_file(tmp_path)
     before = file.read_bytes()
     with pytest.raises(StoreNotFoundError, match="orcapod_paths"):
         SQLDatabase(f"sqlite:///{file}", create=False)
@@ -69,16 +76,27 @@ def test_a_sqlite_file_without_orcapod_catalog_is_not_a_store_and_is_left_unchan
     assert tables == ["unrelated"]
 
 
+@pytest.mark.parametrize("opened", ["create=False", "within creating_no_stores"])
 def test_an_existing_sqlite_store_opens_to_read_and_its_records_are_there(
-    tmp_path: Path,
+    tmp_path: Path, opened: str
 ) -> None:
+    """Opened with ``create=False``, or constructed while a command creates no store
+    (then the file is left as it was: not even the write check opening to write makes)."""
     url = f"sqlite:///{tmp_path}/store.db"
     with SQLDatabase(url) as database:
         database.add_records(("a",), _RECORDS, "id")
-    with SQLDatabase(url, create=False) as again:
+    before = (tmp_path / "store.db").read_bytes()
+    if opened == "create=False":
+        again = SQLDatabase(url, create=False)
+    else:
+        with creating_no_stores():
+            again = SQLDatabase(url)
+    with again:
+        assert "kept in memory" not in repr(again)
         stored = again.get_record_by_id(("a",), "r1")
     assert stored is not None
     assert stored.to_pylist() == [{"value": 1}]
+    assert (tmp_path / "store.db").read_bytes() == before
 
 
 def test_an_empty_sqlite_store_still_opens_to_read(tmp_path: Path) -> None:
@@ -181,3 +199,44 @@ def test_opening_a_store_again_does_not_break_this_process_for_a_readers_close(
     assert found.num_rows == 2
     writer.close()
     again.close()
+
+
+# -- creating_no_stores(): a command that only reads (orcapod graph) --------------------------
+
+
+def test_a_sqlite_store_constructed_while_creating_no_stores_creates_no_file(
+    tmp_path: Path,
+) -> None:
+    """``SQLDatabase(url)`` in a pipeline file drawn by ``orcapod graph``: neither the file
+    nor its directory is made; an empty database in memory stands in, and keeps what it
+    is given."""
+    with creating_no_stores():
+        database = SQLDatabase(f"sqlite:///{tmp_path}/new/store.db")
+    assert "not created: kept in memory" in repr(database)
+    assert database.list_paths() == []
+    database.add_records(("a",), _RECORDS, "id", flush=True)
+    stored = database.get_record_by_id(("a",), "r1")
+    assert stored is not None
+    assert stored.to_pylist() == [{"value": 1}]
+    database.close()
+    assert _files_under(tmp_path) == [], "a store was created while creating no stores"
+
+
+def test_a_sqlite_file_without_catalog_constructed_while_creating_no_stores_is_left_alone(
+    tmp_path: Path,
+) -> None:
+    file = _unrelated_sqlite_file(tmp_path)
+    before = file.read_bytes()
+    with creating_no_stores():
+        database = SQLDatabase(f"sqlite:///{file}")
+    assert database.list_paths() == []
+    database.close()
+    assert file.read_bytes() == before
+
+
+def test_create_false_still_needs_the_sqlite_store_while_creating_no_stores(
+    tmp_path: Path,
+) -> None:
+    with creating_no_stores(), pytest.raises(StoreNotFoundError, match="does not exist"):
+        SQLDatabase(f"sqlite:///{tmp_path}/store.db", create=False)
+    assert _files_under(tmp_path) == []

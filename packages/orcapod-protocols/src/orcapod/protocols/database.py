@@ -5,6 +5,8 @@ from __future__ import annotations
 import inspect
 import re
 from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -24,8 +26,10 @@ __all__ = [
     "RecordCursor",
     "add_new_records",
     "check_batch_rows",
+    "creating_no_stores",
     "flush_paths",
     "iter_records",
+    "may_create_stores",
     "read_new_records",
     "validate_record_path",
 ]
@@ -490,3 +494,30 @@ def read_new_records(
     if fresh is None or record_id_column is not None:
         return fresh, cursor
     return fresh.remove_column(0), cursor
+
+
+_CREATING_NO_STORES: ContextVar[bool] = ContextVar("orcapod_creating_no_stores", default=False)
+
+
+@contextmanager
+def creating_no_stores() -> Iterator[None]:
+    """Within it, no store is created, for commands that only read (``orcapod graph``).
+
+    A store opened by URI that does not exist opens as a new, empty in-memory
+    store (``orcapod.core.plugins.open_database``). A store class that creates
+    its store when constructed (``create=True``, the default) checks
+    :func:`may_create_stores` instead: within this block it opens a store
+    that exists as with ``create=False``, and one that does not as an empty
+    store that keeps what it is given in memory and writes nothing. An
+    explicit ``create=False`` keeps its meaning: the store must exist.
+    """
+    token = _CREATING_NO_STORES.set(True)
+    try:
+        yield
+    finally:
+        _CREATING_NO_STORES.reset(token)
+
+
+def may_create_stores() -> bool:
+    """Whether a store opened now may be created: false within :func:`creating_no_stores`."""
+    return not _CREATING_NO_STORES.get()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 from contextlib import contextmanager
-from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from orcapod.core.plugins._registry import (
@@ -20,6 +19,7 @@ from orcapod.core.plugins._registry import (
     PluginProvision,
     PluginRegistry,
 )
+from orcapod.protocols.database import creating_no_stores, may_create_stores
 from orcapod.protocols.errors import StoreNotFoundError
 
 if TYPE_CHECKING:
@@ -42,8 +42,6 @@ __all__ = [
     "get_observer",
     "open_database",
 ]
-
-_CREATING_NOTHING: ContextVar[bool] = ContextVar("orcapod_creating_nothing", default=False)
 
 _default: PluginRegistry | None = None
 _default_lock = threading.Lock()
@@ -73,7 +71,7 @@ def open_database(uri: str, *, create: bool = True) -> ArrowDatabase:
         StoreNotFoundError: ``create`` is false and the store does not exist.
         PluginNotFoundError: no installed plugin handles the scheme; says what to install.
     """
-    if _CREATING_NOTHING.get():
+    if not may_create_stores():
         try:
             return default_registry().open_database(uri, create=False)
         except StoreNotFoundError:
@@ -85,18 +83,19 @@ def open_database(uri: str, *, create: bool = True) -> ArrowDatabase:
 
 @contextmanager
 def creating_nothing() -> Iterator[None]:
-    """Within it, :func:`open_database` creates no store, for commands that only read.
+    """Within it, no store is created, for commands that only read.
 
-    A store that exists opens as usual; one that does not (and ``memory://``)
-    opens as a new, empty in-memory store, so code that names a store it
-    would create on first use (a pipeline file drawn by ``orcapod graph``)
-    runs without leaving one behind, and reads nothing from it.
+    :func:`open_database` opens a store that exists as usual; one that does
+    not (and ``memory://``) opens as a new, empty in-memory store. Store
+    classes constructed meanwhile (``DeltaTableDatabase(path)``,
+    ``SQLDatabase(url)``) create nothing either
+    (:func:`orcapod.protocols.database.creating_no_stores`). So code that
+    names a store it would create on first use (a pipeline file drawn by
+    ``orcapod graph``) runs without leaving one behind, and reads nothing
+    from it.
     """
-    token = _CREATING_NOTHING.set(True)
-    try:
+    with creating_no_stores():
         yield
-    finally:
-        _CREATING_NOTHING.reset(token)
 
 
 def get_executor(name: str, **options: Any) -> PacketFunctionExecutor:

@@ -40,6 +40,7 @@ from orcapod.db.sql._engines import (
     advisory_lock,
     has_commit_column,
     is_sqlite_access_error,
+    memory_engine,
     open_engine,
     sqlite_cannot_open,
     sqlite_cannot_write,
@@ -54,6 +55,7 @@ from orcapod.db.sql._types import (
     encode_text,
     text_needs_escape,
 )
+from orcapod.protocols.database import may_create_stores
 from orcapod.protocols.errors import (
     DatabaseError,
     DuplicateRecordError,
@@ -73,6 +75,7 @@ from orcapod.protocols.store import (
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping, Set
 
+    from orcapod.db.sql._engines import OpenedEngine
     from orcapod.protocols.store import NewRecords
     from orcapod.protocols.values import RecordPath
 
@@ -126,11 +129,32 @@ class SQLDatabase(BaseArrowDatabase):
     inserted only if absent, so ids another process committed meanwhile are
     skipped at commit time. Safe to share between threads; several processes
     may write to one database at once.
+
+    Within :func:`~orcapod.protocols.database.creating_no_stores` (``orcapod
+    graph``) a store that exists is opened as with ``create=False``, and one
+    that does not (no SQLite file, no catalog) is not created: an empty SQLite
+    database in memory stands in for it.
     """
 
     def __init__(self, url: str, *, schema: str | None = None, create: bool = True) -> None:
         super().__init__()
-        opened = open_engine(url, schema, create=create)
+        self._in_memory = False
+        if create and not may_create_stores():
+            try:
+                self._open(open_engine(url, schema, create=False), create=False)
+            except StoreNotFoundError:
+                self._in_memory = True
+                self._open(memory_engine(), create=True)
+        else:
+            self._open(open_engine(url, schema, create=create), create=create)
+
+    def _open(self, opened: OpenedEngine, create: bool) -> None:
+        """Use the engine ``opened``, making its catalog if ``create`` and it has none.
+
+        Raises:
+            StoreNotFoundError: ``create`` is false and there is no catalog.
+            DatabaseError: the catalog cannot be read or made.
+        """
         self._engine, self._dialect, self._schema = opened.engine, opened.dialect, opened.schema
         self._read_only = opened.read_only
         self._metadata = sa.MetaData(schema=self._schema)
@@ -209,6 +233,8 @@ class SQLDatabase(BaseArrowDatabase):
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"{len(self._paths)} paths open"
+        if self._in_memory:
+            state += ", not created: kept in memory"
         return f"SQLDatabase({_safe_url(self._engine)!r}, {state})"
 
     # -- the engine under BaseArrowDatabase: writes ---------------------------------------

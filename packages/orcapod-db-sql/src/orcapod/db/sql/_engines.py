@@ -39,6 +39,7 @@ __all__ = [
     "advisory_lock",
     "has_commit_column",
     "is_sqlite_access_error",
+    "memory_engine",
     "open_engine",
     "sqlite_cannot_open",
     "sqlite_cannot_write",
@@ -117,6 +118,21 @@ def open_engine(url: str, schema: str | None, *, create: bool = True) -> OpenedE
         f"{url!r} is a {backend} URL; SQLDatabase supports 'sqlite:///path.db' and "
         "'postgresql://user@host/dbname' (or 'postgresql+psycopg://...')"
     )
+
+
+def memory_engine() -> OpenedEngine:
+    """An empty SQLite database in memory, one connection shared by every thread (the
+    store's lock keeps their transactions apart): a store that must not be created
+    (``orcapod graph``) keeps what it is given there."""
+    engine = sa.create_engine(
+        "sqlite://",
+        poolclass=sa.pool.StaticPool,
+        connect_args={"check_same_thread": False},
+        hide_parameters=True,
+    )
+    event.listen(engine, "connect", _configure_sqlite)
+    event.listen(engine, "begin", _begin_sqlite)
+    return OpenedEngine(engine, SQLITE, None, None)
 
 
 def sqlite_file(url: sa.URL) -> Path:

@@ -233,6 +233,55 @@ def test_a_pipeline_reads_the_file_in_batches_never_whole_with_the_in_memory_res
     assert parquet.column("y").to_pylist() == [2 * i for i in range(600)]
 
 
+# Files of no rows --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("row_groups", [0, 1])
+@pytest.mark.parametrize("orchestrator", ["sync", "async"])
+def test_a_file_of_no_rows_is_an_empty_source_of_its_schema_and_no_row_is_read(
+    tmp_path: Path, row_groups: int, orchestrator: str
+) -> None:
+    """The footer gives the schema and says there are no rows: the source is the empty
+    in-memory source of that schema (a CSV file of no rows is too, where its columns'
+    types are declared), and neither its checks, its reads, its hash nor a run reads a
+    row group or a column."""
+    path = tmp_path / "cells.parquet"
+    if row_groups:
+        _write(path, _table(0))  # one row group of no rows
+    else:
+        pq.ParquetWriter(path, _table(0).schema).close()
+    assert pq.ParquetFile(path).metadata.num_row_groups == row_groups
+    parquet, memory = _pair(path, ["id"], "id")
+    assert parquet.row_count() == 0
+    assert parquet.output_schema() == memory.output_schema()
+    assert parquet.as_table(include_system_columns=True).equals(
+        memory.as_table(include_system_columns=True)
+    )
+    assert list(parquet.iter_batches()) == []
+    assert _rows(parquet) == []
+    assert parquet.content_hash() == memory.content_hash()
+    pipeline = Pipeline("empty", InMemoryArrowDatabase())
+    with pipeline:
+        double.pod(parquet, label="double")
+    result = pipeline.run(orchestrator)
+    assert result.ok, result
+    assert pipeline.nodes["double"].as_table().num_rows == 0
+    assert parquet.reads == _parquet.ParquetReads()
+
+
+def test_row_groups_of_no_rows_are_skipped(tmp_path: Path) -> None:
+    table = _table(20)
+    path = tmp_path / "cells.parquet"
+    with pq.ParquetWriter(path, table.schema) as writer:
+        for part in (table.slice(0, 10), table.slice(0, 0), table.slice(10)):
+            writer.write_table(part)
+    assert pq.ParquetFile(path).metadata.num_row_groups == 3
+    parquet, memory = _pair(path, ["id"], "id")
+    batches = list(parquet.iter_batches(include_system_columns=True))
+    assert pa.concat_tables(batches).equals(memory.as_table(include_system_columns=True))
+    assert parquet.reads.row_groups == 2
+
+
 # Record ids -------------------------------------------------------------------
 
 
@@ -300,7 +349,7 @@ def test_a_missing_or_unreadable_file_is_named(tmp_path: Path) -> None:
     text.write_text("a,b\n1,2\n")
     with pytest.raises(SourceError, match=r"text\.parquet': cannot read it as Parquet"):
         ParquetSource(text, "a")
-    with pytest.raises(SourceError, match="cannot read it as Parquet"):
+    with pytest.raises(SourceError, match="is a directory; a ParquetSource reads one Parquet file"):
         ParquetSource(tmp_path, "a")
 
 

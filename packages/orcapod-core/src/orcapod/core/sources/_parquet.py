@@ -67,7 +67,9 @@ class ParquetSource(BatchedSource):
     reads it a row group at a time, in batches within its bounds, each with
     its provenance; ``content_hash()`` is computed the same way, and equals
     that of ``ArrowTableSource(pyarrow.parquet.read_table(path), ...)`` with
-    the same source id. ``as_table()`` reads the whole file.
+    the same source id. ``as_table()`` reads the whole file. Row groups of no
+    rows are never read, so a file of no rows is an empty source of the
+    footer's schema, of which nothing but the footer is read.
 
     A file changed after the source was made (its size, modification time or
     footer) is an error when the source reads it.
@@ -86,7 +88,7 @@ class ParquetSource(BatchedSource):
         reads: counts of what the source has read (:class:`ParquetReads`).
 
     Raises:
-        SourceError: the file is missing or not Parquet (names it and Arrow's reason),
+        SourceError: the file is missing, a directory or not Parquet (names it and why),
             ``source_id`` is invalid, or the record ids are null or repeated.
         SchemaError: a tag column is missing, a column name is reserved or repeated.
         UnsupportedTypeError: a column's type has no orcapod equivalent; names it.
@@ -144,7 +146,9 @@ class ParquetSource(BatchedSource):
         extra = 8 + len(self.source_id) + 16 if provenance else 0  # a provenance entry's bytes
         for group in range(self._metadata.num_row_groups):
             meta = self._metadata.row_group(group)
-            rows = size.rows_for(meta.total_byte_size / max(meta.num_rows, 1) + extra)
+            if meta.num_rows == 0:  # the footer says so: nothing to read
+                continue
+            rows = size.rows_for(meta.total_byte_size / meta.num_rows + extra)
             if group:
                 self._check_unchanged()
             self.reads.row_groups += 1
@@ -169,6 +173,8 @@ class ParquetSource(BatchedSource):
 
     def _read_whole(self) -> pa.Table:
         file = self._open()
+        if self.row_count() == 0:  # the footer's schema is the whole table
+            return self._schema.empty_table()
         self.reads.whole += 1
         try:
             table = self._conform(file.read(columns=self._names, use_threads=True))
@@ -193,6 +199,11 @@ class ParquetSource(BatchedSource):
         except FileNotFoundError:
             raise SourceError(f"{self._where}: no such file; check the path.") from None
         except (pa.ArrowInvalid, OSError) as error:
+            if self.path.is_dir():
+                raise SourceError(
+                    f"{self._where}: is a directory; a ParquetSource reads one Parquet file: "
+                    "give the path of a file in it."
+                ) from None
             raise SourceError(f"{self._where}: cannot read it as Parquet: {error}") from None
 
     def _open(self) -> pq.ParquetFile:
@@ -233,12 +244,15 @@ class ParquetSource(BatchedSource):
         if exact == field.type and (nulls is not None or not field.nullable):
             return field.with_nullable(field.nullable and bool(nulls))
         scan = ColumnScan([field], self._where)
-        for table in self._column_batches(file, [name]):
-            scan.update(table)
+        if self.row_count():  # no rows: no values to check, no nulls
+            for table in self._column_batches(file, [name]):
+                scan.update(table)
         return scan.field(name)
 
     def _check_record_ids(self, file: pq.ParquetFile, column: str) -> None:
         """Refuse null or repeated record ids (:func:`check_unique_ids`, a column pass each)."""
+        if self.row_count() == 0:
+            return
         nulls = _null_count(self._metadata, column)
         if nulls is None:
             nulls = sum(

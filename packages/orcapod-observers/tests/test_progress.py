@@ -328,6 +328,7 @@ def test_an_operator_s_bar_counts_the_input_rows_it_is_done_with() -> None:
     node = started(observer, "kept", 9)
     node.on_node_progress("kept", 4)
     assert "4/9" in last_line(out.getvalue())
+    assert_counts_rows(last_line(out.getvalue()))
     node.on_node_progress("kept", 5)
     bar = open_bars(observer)["kept"]
     assert (bar.n, bar.total, observer._bars.nodes["kept"].done) == (9, 9, 9)
@@ -335,8 +336,34 @@ def test_an_operator_s_bar_counts_the_input_rows_it_is_done_with() -> None:
     line = last_line(out.getvalue())
     assert line.startswith("kept: 100%")  # kept on screen, not erased
     assert "9/9" in line
+    assert_counts_rows(line)
     node.on_node_progress("kept", 1)  # its bar is closed: ignored
     assert last_line(out.getvalue()) == line
+
+
+def assert_counts_rows(line: str) -> None:
+    """An operator's bar: rows and their rate, no packets, no cached or failed count."""
+    assert "row/s" in line, line
+    assert "pkt" not in line, line
+    assert "cached" not in line, line
+    assert "failed" not in line, line
+
+
+def test_a_bar_that_counts_rows_keeps_them_without_a_count_of_packets() -> None:
+    """Told its rows while its count is not known, an operator's bar shows them with the
+    unit ``row``; a function node's bar beside it keeps its packets and their counts."""
+    out = io.StringIO()
+    observer = ProgressObserver(out, force=True, min_interval=0)
+    node = started(observer, "joined", None)
+    node.on_node_progress("joined", 7)
+    line = last_line(out.getvalue())
+    assert line.startswith("joined: 7row")
+    assert_counts_rows(line)
+    node.on_node_end("joined", "hash-joined")
+    run_node(observer, "square", computed=2, cached=1)
+    line = last_line(out.getvalue())
+    assert line.startswith("square: 3pkt")
+    assert "cached=1 failed=0" in line
 
 
 def test_a_bar_failing_while_an_operator_advances_is_logged_and_dropped(
@@ -416,6 +443,12 @@ def test_every_node_s_bar_ends_full_operators_included(
             last = [line for line in drawn if line.startswith(f"{label}:")][-1]
             assert "100%" in last, (attempt, last)
             assert f"{total}/{total}" in last, (attempt, last)
+            if label in ("joined", "kept"):  # operators: rows, nothing cached
+                assert_counts_rows(last)
+            else:  # function nodes: packets, cached and failed
+                assert "pkt/s" in last, (attempt, last)
+                assert "cached=" in last, (attempt, last)
+                assert "failed=" in last, (attempt, last)
         monkeypatch.undo()
 
 

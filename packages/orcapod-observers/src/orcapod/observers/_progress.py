@@ -1,5 +1,5 @@
-"""A live progress bar per node: packets (an operator: input rows) done, how many came from
-the cache, how many failed."""
+"""A live progress bar per node: a function node's packets done, how many came from the
+cache, how many failed; an operator's input rows done."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ class _Bar(Protocol):
 
     leave: bool
     total: float | None
+    unit: str
 
     def refresh(self) -> None: ...
 
@@ -36,7 +37,7 @@ class _Bar(Protocol):
 class _NodeProgress:
     """The counts and the bar of one running node."""
 
-    __slots__ = ("bar", "cached", "done", "failed", "label")
+    __slots__ = ("bar", "cached", "done", "failed", "label", "rows")
 
     def __init__(self, label: str) -> None:
         self.label = label
@@ -45,11 +46,15 @@ class _NodeProgress:
         count."""
         self.cached = 0
         self.failed = 0
+        self.rows = False
+        """Whether the node counts input rows (an operator, told by ``on_node_progress``),
+        not packets."""
         self.bar: _Bar | None = None
 
     def postfix(self) -> str:
-        """What the bar shows after its rate: ``cached=3 failed=1``."""
-        return f"cached={self.cached} failed={self.failed}"
+        """What the bar shows after its rate: ``cached=3 failed=1`` for packets; nothing for
+        rows (an operator caches nothing, and has no packets to fail)."""
+        return "" if self.rows else f"cached={self.cached} failed={self.failed}"
 
 
 @functools.cache
@@ -174,6 +179,13 @@ class _SharedBars:
         for label in list(self.nodes):
             self.close(label)
 
+    @staticmethod
+    def count_rows(node: _NodeProgress) -> None:
+        """From now on ``node``'s bar counts input rows: in ``row``, without a postfix."""
+        node.rows = True
+        if node.bar is not None:
+            node.bar.unit = "row"
+
     def advance(self, node: _NodeProgress, count: int = 1) -> None:
         """Count ``count`` more finished packets (or input rows) of ``node`` on its bar."""
         node.done += count
@@ -200,10 +212,13 @@ class _SharedBars:
 class ProgressObserver:
     """Shows a live progress bar per node on stderr: packets done, cached, failed, and the rate.
 
-    A function node's bar counts every packet that got a result or failed; its
-    postfix says how many of those came from the cache and how many failed
-    (``cached=3 failed=1``). An operator's bar counts the input rows it is done
-    with (``on_node_progress``). When the run tells a node's input count
+    A function node's bar counts every packet that got a result or failed
+    (``pkt``); its postfix says how many of those came from the cache and how
+    many failed (``cached=3 failed=1``). An operator's bar counts the input
+    rows it is done with (``on_node_progress``), in ``row``, without that
+    postfix: an operator caches nothing, and has no packets to fail. Until
+    its first rows are told it cannot be told from a function node's bar, and
+    shows ``pkt``. When the run tells a node's input count
     (``on_node_inputs``) the bar shows ``done/total``, a percentage and an ETA,
     and ends full once the node has done all its input; when the count is not
     known (an input streamed from an upstream node still running) it shows the
@@ -264,9 +279,11 @@ class ProgressObserver:
             self._bars.set_total(node_label, count)
 
     def on_node_progress(self, node_label: str, rows: int) -> None:
-        """Count the input rows an operator is done with on its bar."""
+        """Count the input rows an operator is done with on its bar, which counts rows."""
         node = self._bars.nodes.get(node_label)
         if node is not None:
+            if not node.rows:
+                self._bars.count_rows(node)
             self._bars.advance(node, rows)
 
     def on_node_end(self, node_label: str, node_hash: str) -> None:

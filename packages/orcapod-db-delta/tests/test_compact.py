@@ -258,3 +258,34 @@ def test_a_store_idle_while_another_compacts_and_vacuums_checks_ids_against_the_
     ]
     compacting.close()
     idle.close()
+
+
+def test_flushes_compact_small_files_and_leave_a_checkpoints_worth_of_rows_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run's checkpoint writes tens of thousands of rows per table (18-45 MB in memory):
+    rewriting those buys nothing and cost a rewrite of every status event and record. Only
+    files under AUTO_COMPACT_TARGET_BYTES of rows are packed after flushes; `compact`
+    still packs files up to COMPACT_TARGET_BYTES."""
+    from orcapod.db.delta import _database
+
+    monkeypatch.setattr(_database, "COMPACT_AFTER_FILES", 4)
+    text = "x" * 1000  # about 9 MB of rows in memory per flush of 9,000
+    with DeltaTableDatabase(tmp_path) as database:
+        for flush in range(8):
+            ids = [f"{flush}-{n}" for n in range(9000)]
+            database.add_records(PATH, pa.table({ID: ids, "v": [text] * 9000}), ID, flush=True)
+        small = ("pipe", "small")
+        for flush in range(8):
+            database.add_records(small, _rows(flush * 5, 5), ID, flush=True)
+        for path in (PATH, small):
+            state = database._paths[path]
+            assert state.table is not None
+            state.table.update_incremental()
+        assert len(database._paths[PATH].table.file_uris()) == 8  # never rewritten
+        assert len(database._paths[small].table.file_uris()) <= 2  # packed at the 4th, 8th
+        after = {done.path: done.files_after for done in database.compact()}
+    assert after == {PATH: 3, small: 1}  # by hand, into files of about 32 MB
+    stored = DeltaTableDatabase(tmp_path).get_all_records(PATH)
+    assert stored is not None
+    assert stored.num_rows == 72_000

@@ -341,11 +341,13 @@ class _PathState:
         self.reads.row_groups += len(read_groups)
         self.reads.rows += int(sizes.sum())
         firsts = np.cumsum(sizes) - sizes  # where each group starts in ``read``
-        rows = pa.array(firsts[np.searchsorted(read_groups, groups)] + offsets)
+        rows = firsts[np.searchsorted(read_groups, groups)] + offsets
         layout = self.layout
         assert layout is not None
         try:
-            taken = read.take(rows)
+            # every row read, in order (a re-run's batch is its row groups): no copy
+            every = len(rows) == read.num_rows and bool(np.all(rows[1:] > rows[:-1]))
+            taken = read if every else read.take(pa.array(rows))
             if whole_rows:
                 taken = layout.from_physical(taken)
             elif taken.num_columns != 1:
@@ -353,7 +355,8 @@ class _PathState:
             stored = taken.column(0).cast(pa.large_string())
         except (pa.ArrowException, KeyError, IndexError) as error:
             raise _corrupted(self.directory, error, data_file.path) from error
-        return taken.filter(pc.equal(stored, pa.array(asked, pa.large_string())))
+        same = pc.equal(stored, pa.array(asked, pa.large_string()))
+        return taken if pc.all(same).as_py() else taken.filter(same)
 
     def _checked(self, read: Callable[[], pa.Table]) -> pa.Table:
         """``read()``, whose Arrow errors mean the files do not hold what the log says."""

@@ -253,6 +253,43 @@ def test_slices_of_a_much_larger_table_are_copied_so_it_can_be_freed(
     assert ids_in(database.get_all_records(PATH, record_id_column=ID))[-1] == "p0000255"
 
 
+def test_a_batch_of_many_small_chunks_is_copied_not_kept_as_its_chunks(
+    database: InMemoryArrowDatabase, concatenations: Concatenations
+) -> None:
+    """A big batch built by concatenating one-row tables is a segment's worth of rows in
+    thousands of chunks: kept as they are, each chunk's buffers and Arrow objects
+    would stay allocated (4 times the rows' bytes at one row a chunk), so it is copied."""
+    ids = [f"r{n}" for n in range(256)]
+    batch = pa.concat_tables([simple_records([record_id]) for record_id in ids])
+    with small_segments(segment_rows=256, recent_batches=64, kept_batch_rows=32):
+        database.add_records(PATH, batch, ID)
+        (segment,) = database._paths[PATH].segments()
+    assert concatenations.calls == 1
+    assert max(column.num_chunks for column in segment.columns) == 1
+    assert ids_in(database.get_all_records(PATH, record_id_column=ID)) == ids
+
+
+def test_a_segment_made_contiguous_is_not_held_also_in_its_chunks(
+    database: InMemoryArrowDatabase,
+) -> None:
+    """get_all_records keeps the whole table until the next write; a lookup that then
+    copies a segment left in chunks must not leave the chunks held by it beside the copy."""
+    text = "x" * 2000
+    with small_segments(segment_rows=256, recent_batches=64, kept_batch_rows=32):
+        baseline = pa.total_allocated_bytes()
+        for first in range(0, 256, 64):
+            ids = [f"r{n}" for n in range(first, first + 64)]
+            batch = simple_records(ids).append_column("text", pa.array([text] * 64))
+            database.add_records(PATH, batch, ID)
+        del batch
+        stored_bytes = pa.total_allocated_bytes() - baseline  # the batches' own buffers
+        assert database.get_all_records(PATH) is not None  # kept until the next write
+        wanted = [f"r{n}" for n in range(0, 256, 3)]
+        assert ids_in(database.get_records_by_ids(PATH, wanted, record_id_column=ID)) == wanted
+    held = pa.total_allocated_bytes() - baseline
+    assert held < 1.5 * stored_bytes  # the copy, not the copy and the chunks
+
+
 # -- correctness over every storage layout -----------------------------------------------
 
 _OPERATIONS = st.lists(

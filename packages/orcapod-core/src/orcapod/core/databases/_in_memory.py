@@ -32,7 +32,8 @@ FEW_ROWS = 16
 """Lookups of at most this many rows slice them out instead of concatenating and taking."""
 
 KEPT_BATCH_ROWS = 1024
-"""Batches this big on average, a segment's worth of them, become a segment as they are..."""
+"""Batches this big on average, their chunks too, a segment's worth of them, become a
+segment as they are..."""
 
 KEPT_SLACK_BYTES = 1 << 20
 """...unless the buffers they hold exceed twice their own bytes and this: slices of tables
@@ -60,7 +61,8 @@ def _concatenate(tables: list[pa.Table]) -> pa.Table:
 
 def _segment_of(batches: list[pa.Table]) -> pa.Table:
     """``batches`` as one table: as their own chunks (no copy) when they are a segment's
-    worth of big batches that hold little more than their rows; else one contiguous copy.
+    worth of big batches, in big chunks, that hold little more than their rows; else one
+    contiguous copy.
 
     A first run adds its results in batches of thousands and may never read them
     back: copying them into a segment would only cost time (about 40 ms per
@@ -69,9 +71,12 @@ def _segment_of(batches: list[pa.Table]) -> pa.Table:
     """
     chunks = pa.concat_tables(batches)
     rows = chunks.num_rows
+    # big chunks, not just big batches: a batch concatenated from one-row tables holds
+    # a chunk per row, whose buffers and Arrow objects only a copy lets go
+    most_chunks = max((column.num_chunks for column in chunks.columns), default=len(batches))
     if (
         rows >= SEGMENT_ROWS
-        and rows >= KEPT_BATCH_ROWS * len(batches)
+        and rows >= KEPT_BATCH_ROWS * max(len(batches), most_chunks)
         and chunks.get_total_buffer_size() <= 2 * chunks.nbytes + KEPT_SLACK_BYTES
     ):
         return chunks
@@ -329,7 +334,7 @@ class _PathRecords:
         cached = self._id_views.get(index)
         segment = self._segments[index]
         if cached is None or cached[0] is not segment:
-            segment = self._segments[index] = _contiguous(segment)
+            segment = self._contiguous(index)
             ids = segment.column(0).chunk(0)
             buffers = ids.buffers()
             offsets = memoryview(buffers[1]).cast("q")[ids.offset : ids.offset + len(ids) + 1]
@@ -397,11 +402,21 @@ class _PathRecords:
             start = self._segment_starts[index]
             segment = self._segments[index]
             end = bisect_left(listed, start + segment.num_rows, first)
-            segment = self._segments[index] = _contiguous(segment)
+            segment = self._contiguous(index)
             offsets = pc.subtract(numbers.slice(first, end - first), start)
             pieces.append((segment.select([0]) if ids_only else segment).take(offsets))
             first = end
         return pieces[0] if len(pieces) == 1 else pa.concat_tables(pieces)
+
+    def _contiguous(self, index: int) -> pa.Table:
+        """Segment ``index``, made contiguous (once) if it was left in chunks."""
+        segment = self._segments[index]
+        copy = _contiguous(segment)
+        if copy is not segment:
+            self._segments[index] = copy
+            # the whole table read last holds the chunks: let them go with the segment
+            self._whole = None
+        return copy
 
     def _stored_row(self, number: int) -> pa.Table:
         """Row ``number`` as a one-row stored table (ids first), without concatenating."""

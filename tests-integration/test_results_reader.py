@@ -215,11 +215,14 @@ def test_a_killed_run_is_skipped_for_the_latest_finished_one(lab: Lab) -> None:
             {"id": 2, "y": 6},
         ]
         assert reader.runs().to_pylist()[0]["__state"] == "CRASHED"
-        # Named, the killed run is refused: it stored id 0's result (SUCCESS) but was killed
-        # before recording which tag had it (a node records its rows at a batch's end).
-        with pytest.raises(ObservabilityError, match=r"the run has no end") as caught:
-            reader.results("double", run_id=killed)
-        assert killed in str(caught.value)
+        # Named, the killed run gives what it stored before the kill: id 0's result
+        # (SUCCESS) and id 2's (CACHED). Its batch never ended, but each checkpoint records
+        # the rows of the results it stores (the kill waited for id 0's SUCCESS, written
+        # after them); id 1 was in flight.
+        assert _rows(reader.results("double", run_id=killed)) == [
+            {"id": 0, "y": 14},
+            {"id": 2, "y": 6},
+        ]
     finally:
         reader.database.close()
 

@@ -24,6 +24,8 @@ from orcapod.protocols.values import RunState
 if TYPE_CHECKING:
     from collections.abc import Collection
 
+    import pyarrow as pa
+
     from orcapod.protocols.values import RecordPath
 
 ORCHESTRATORS = ["sync", "async"]
@@ -153,6 +155,78 @@ def test_a_node_end_flushes_only_what_was_stored_since_the_last_flush(orchestrat
         assert len(database.named) == 2
     else:  # each node ends once it has stored its own: its end flushes its few paths only
         assert sum(len(paths) for paths in database.named[2:]) <= 20 * len(one_node)
+
+
+class CrashImages(InMemoryArrowDatabase):
+    """What a fresh process would read after a kill at any moment: at each flush, after
+    each path it commits (one by one, in the order named, as Delta does), the records
+    durable so far."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.durable: dict[RecordPath, pa.Table] = {}
+        self.images: list[dict[RecordPath, pa.Table]] = []
+
+    def flush(self, *, paths: Collection[RecordPath] | None = None) -> None:  # type: ignore[override]
+        super().flush()
+        for path in self.list_paths() if paths is None else paths:
+            table = self.get_all_records(path, record_id_column="__image_id")
+            if table is not None and table.num_rows != len(self.durable.get(path, ())):
+                self.durable[path] = table
+                self.images.append(dict(self.durable))
+
+    def reopened(self, image: dict[RecordPath, pa.Table]) -> InMemoryArrowDatabase:
+        fresh = InMemoryArrowDatabase()
+        for path, table in image.items():
+            fresh.add_records(path, table, "__image_id")
+        return fresh
+
+
+@function_pod(output_keys="y")
+def double(x: int) -> int:
+    return 2 * x
+
+
+def _two_users(database: Any) -> Pipeline:
+    """Two nodes of one function (one results table): ``second``'s inputs repeat those of
+    ``first``, whose packets each come twice."""
+    pipeline = Pipeline("shared", database)
+    with pipeline:
+        rows = [{"id": i, "x": i // 2} for i in range(40)]
+        double.pod(DictSource(rows, tag_columns=["id"]), label="first")
+        rows = [{"id": i, "x": i} for i in range(30)]
+        double.pod(DictSource(rows, tag_columns=["id"]), label="second")
+    return pipeline
+
+
+@pytest.mark.parametrize("orchestrator", ORCHESTRATORS)
+def test_a_kill_at_any_commit_leaves_history_and_as_table_agreeing(orchestrator: str) -> None:
+    """Killed after any path a checkpoint commits, a fresh process's ``history()`` holds
+    the rows ``as_table()`` shows: all of them, but for results the other node stored
+    (``as_table()`` finds a result by its packet, whoever stored it; ``history()`` is
+    what this node recorded). Checkpoints fall in the middle of batches (every 3
+    packets): they stored results without the node records ``history()`` reads, and
+    committed the shared results table before the second node's records."""
+    database = CrashImages()
+    assert _two_users(database).run(orchestrator, flush_every=3).state is RunState.SUCCESS
+    assert len(database.images) > 20
+    for number, image in enumerate(database.images):
+        pipeline = _two_users(database.reopened(image))
+        shown = {}  # per node, the x of the rows of its history() and of its as_table()
+        for label, x_of in (("first", lambda i: i // 2), ("second", lambda i: i)):
+            node = pipeline.nodes[label]
+            history = node.history().column("id").to_pylist()
+            current = node.as_table().column("id").to_pylist()
+            assert len(set(history)) == len(history)
+            assert set(history) <= set(current), (number, label)
+            extra = {x_of(i) for i in set(current) - set(history)}
+            shown[label] = ({x_of(i) for i in history}, extra)
+        for label, other in (("first", "second"), ("second", "first")):
+            extra, stored_by_other = shown[label][1], shown[other][0]
+            assert extra <= stored_by_other, (number, label, sorted(extra - stored_by_other))
+    last = _two_users(database.reopened(database.images[-1]))
+    for label, count in (("first", 40), ("second", 30)):
+        assert sorted(last.nodes[label].history().column("id").to_pylist()) == list(range(count))
 
 
 @pytest.mark.parametrize("orchestrator", ORCHESTRATORS)

@@ -98,6 +98,28 @@ def test_each_flush_is_one_commit_per_path(tmp_path: Path) -> None:
     database.close()
 
 
+def test_a_flush_naming_paths_commits_them_in_the_order_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run's checkpoint names its node records before the results they name, so that a
+    kill between two commits never leaves a result its records lack; the paths were
+    committed in the order they were first written to (the results first)."""
+    database = DeltaTableDatabase(tmp_path)
+    for path in [("results",), ("records",), ("explains",)]:
+        database.add_records(path, _records([path[0]]), "id")
+    committed: list[tuple[str, ...]] = []
+    commit = database._flush_path
+
+    def noted(path: tuple[str, ...], state: Any) -> None:
+        committed.append(path)
+        commit(path, state)
+
+    monkeypatch.setattr(database, "_flush_path", noted)
+    database.flush(paths=[("records",), ("explains",), ("results",)])
+    assert committed == [("records",), ("explains",), ("results",)]
+    database.close()
+
+
 def test_many_small_flushes_are_compacted_into_few_files(tmp_path: Path) -> None:
     database = DeltaTableDatabase(tmp_path)
     for flush in range(COMPACT_AFTER_FILES + 2):

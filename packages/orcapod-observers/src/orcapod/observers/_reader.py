@@ -1230,8 +1230,9 @@ class _RunRead:
         )
         if not self.ended:
             return (
-                f"{found}: the run has no end (it crashed, or is running), and a node records "
-                "its rows at the end of each batch, so its rows cannot be told; read a finished "
+                f"{found}: the run has no end (it crashed, or is running); a run records a "
+                "node's rows with the results it stores, but one of an earlier orcapod recorded "
+                "them at the end of each batch, so its rows cannot be told; read a finished "
                 "run (the default), or run the pipeline again: what this run computed is stored "
                 "and will be reused"
             )

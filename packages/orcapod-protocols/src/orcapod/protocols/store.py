@@ -237,7 +237,13 @@ class BaseArrowDatabase:
         raise NotImplementedError
 
     def _flush(self, paths: Set[RecordPath] | None) -> None:
-        """Make the pending records of ``paths`` (None: all) durable, or raise."""
+        """Make the pending records of ``paths`` (None: all) durable, or raise.
+
+        ``paths`` iterates in the order the caller of :meth:`flush` named them:
+        an engine committing path by path commits them in that order (a run
+        names its node records before the results they name, so that a kill
+        between two commits never leaves a result without its record).
+        """
 
     def _close(self) -> None:
         """Flush and release resources. If it raises, the store stays open."""
@@ -389,13 +395,15 @@ class BaseArrowDatabase:
                 self._flush({path})
 
     def flush(self, *, paths: Collection[RecordPath] | None = None) -> None:
-        """Make pending records durable: of ``paths`` only, or of every path.
+        """Make pending records durable: of ``paths`` only (committed in the order
+        given, where the engine commits path by path), or of every path.
 
         Raises:
             DatabaseError: the store is closed, or the flush failed (nothing
                 pending is lost; flush again to retry).
         """
-        wanted = None if paths is None else {validate_record_path(path) for path in paths}
+        # Ordered (a dict's keys: still a set), so that _flush may keep the caller's order.
+        wanted = None if paths is None else dict.fromkeys(map(validate_record_path, paths)).keys()
         with self._lock:
             self._require_open()
             self._flush(wanted)

@@ -10,6 +10,13 @@ Two promises rest on this module (docs/pipelines.md, "Durability"):
 - **Status is never ahead of the data.** A checkpoint stores the results
   computed so far, flushes the pipeline's database, and only then asks the
   observer to flush: a ``SUCCESS`` row is never durable before its result.
+- **Records before results.** A checkpoint stores the node records of every
+  result it stores (those of a batch still in progress too), and flushes every
+  node's records before the results tables they name (:func:`flush_order`): a
+  kill between two paths' commits leaves records whose results are missing
+  (read as absent, computed again by the next run), never a stored result its
+  node's records lack, so a fresh process's ``node.history()`` holds every row
+  ``node.as_table()`` shows.
 
 The clock is checked at every finished packet on the thread that runs the
 nodes. A packet that runs longer than ``flush_interval`` on that thread (the
@@ -36,7 +43,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
     from types import FrameType
 
-    from orcapod.core.pipeline._nodes import FunctionNodeRun
+    from orcapod.core.pipeline._nodes import FunctionNodeRun, Node
     from orcapod.core.pipeline._run import RunContext
     from orcapod.protocols.database import ArrowDatabase
     from orcapod.protocols.isolation import Isolation
@@ -51,6 +58,7 @@ __all__ = [
     "Interruption",
     "asyncio_checkpoints",
     "check_flush_options",
+    "flush_order",
 ]
 
 DEFAULT_FLUSH_INTERVAL = 2.0
@@ -84,6 +92,24 @@ def check_flush_options(flush_interval: float, flush_every: int) -> None:
         raise ValueError(f"flush_every={flush_every!r}: pass a whole number of packets >= 1")
 
 
+def flush_order(nodes: Iterable[Node]) -> list[RecordPath]:
+    """Every path the nodes write, each once, in the order a checkpoint flushes them:
+    every node's records (node rows, ``_computed``, ``_node_runs``, ``_identities``)
+    first, then the results tables they name (``Node.results_paths``).
+
+    A store committing path by path (Delta) may be killed between two commits.
+    Results first, a node sharing a results table with an earlier node (the same
+    function) could have results durable whose records are not: ``as_table()``
+    would show rows ``history()`` lacks. Records first, a kill leaves records
+    naming results not stored, which every reader skips and the next run computes.
+    """
+    nodes = list(nodes)
+    results = {path for node in nodes for path in node.results_paths()}
+    # Each once: the function nodes share their pipeline's _identities and _node_runs.
+    paths = dict.fromkeys(path for node in nodes for path in node.written_paths())
+    return [path for path in paths if path not in results] + [p for p in paths if p in results]
+
+
 class Checkpoints:
     """The run's clock of checkpoints, and the checkpoint itself.
 
@@ -94,7 +120,8 @@ class Checkpoints:
         deadline: the ``monotonic()`` time by which the next checkpoint is due.
         nodes: the function node runs whose computed results a checkpoint stores.
         paths: where the run's nodes write (results, node records): what
-            checkpoints flush. Other writers of the database (observers)
+            checkpoints flush, in this order (:func:`flush_order`: records
+            before results). Other writers of the database (observers)
             flush their own, so that records one of them cannot store never
             fail the run's checkpoint.
         written: those of :attr:`paths` the run stored records at since its

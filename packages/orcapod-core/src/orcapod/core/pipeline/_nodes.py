@@ -123,6 +123,11 @@ class Node:
         """The database paths a run of this node writes (what a run's checkpoint flushes)."""
         return (self.pipeline_path,)
 
+    def results_paths(self) -> tuple[RecordPath, ...]:
+        """Those of :meth:`written_paths` holding results that the node's records name
+        (a checkpoint flushes them after every node's records)."""
+        return ()
+
     def output_schema(self) -> tuple[Schema, Schema]:
         """(tag schema, packet schema) of this node's output."""
         tags, packets = self.stream.output_schema()
@@ -275,6 +280,12 @@ class FunctionNode(Node):
             self.computed_path,
             self.node_runs_path,
             self.identities_path,
+            *self.results_paths(),
+        )
+
+    def results_paths(self) -> tuple[RecordPath, ...]:
+        """The results tables its records name: the function's repairs and results."""
+        return (
             self.result_cache.repairs_path_for(self.function),
             self.result_cache.path_for(self.function),
         )
@@ -343,7 +354,10 @@ class FunctionNode(Node):
         (``__run_id``) and when (``__computed_at``), oldest first. Unlike
         :meth:`as_table`, rows of inputs the node no longer has (a source row
         since edited or removed) are kept; results of an earlier version of the
-        function live in another table and are not in it.
+        function live in another table and are not in it. A run records its rows
+        with the results it stores, before them, so after a crash this holds
+        every row :meth:`as_table` shows but those whose result another node
+        stored for a packet this node's runs have not reached.
         """
         tags, outputs = self.keys()
         records = self.database.get_all_records(self.pipeline_path)
@@ -451,7 +465,11 @@ class _Batch:
         "outputs",
         "packets",
         "pending",
+        "recorded",
+        "recorded_computed",
+        "recorded_parts",
         "repairs",
+        "repeats",
         "rows",
         "stored",
         "stored_hashes",
@@ -483,6 +501,13 @@ class _Batch:
         self.pending: list[int] = []  # rows to compute: the first of each distinct packet
         self.waiting: dict[int, int] = {}  # a duplicate row -> the row computing its packet
         self.repairs: dict[int, str] = {}  # a row whose stored result is damaged -> its hash
+        # rows whose node records a checkpoint wrote before the batch finished (with their
+        # results), how many computed rows those include, and the rows waiting for each
+        # computed row (built at the first such checkpoint): FunctionNodeRun._record_progress
+        self.recorded: set[int] = set()
+        self.recorded_computed = 0
+        self.recorded_parts = 0  # of stored_hashes
+        self.repeats: dict[int, list[int]] | None = None
         # computed_rows and failed_rows recorded for explain (FunctionNodeRun._note_called)
         self.noted_computed = 0
         self.noted_failed = 0
@@ -833,7 +858,13 @@ class FunctionNodeRun:
         ]
         output_columns, output_hashes = self._outputs(batch, kept, computed, computed_hashes)
         table = side_by_side(batch.tags.table.take(pa.array(kept, pa.int64())), output_columns)
-        self._record(batch, kept, table, output_hashes)
+        if batch.recorded:  # a checkpoint recorded some already, with their results
+            fresh = [at for at, row in enumerate(kept) if row not in batch.recorded]
+            taken = pa.array(fresh, pa.int64())
+            rows = [kept[at] for at in fresh]
+            self._record(batch, rows, table.take(taken), output_hashes.take(taken))
+        else:
+            self._record(batch, kept, table, output_hashes)
         self.counts.rows += len(kept)
         batch.release()
         checkpoints = self.checkpoints
@@ -846,10 +877,12 @@ class FunctionNodeRun:
         return table
 
     def store_progress(self) -> None:
-        """Store the results computed so far in the batch in progress (a checkpoint's start)."""
+        """Store the results computed so far in the batch in progress, and the node
+        records of its rows that have one (a checkpoint's start)."""
         if self.batch is not None:
             self._store_computed(self.batch)
             self._note_called(self.batch)
+            self._record_progress(self.batch)
 
     def results_flushed(self) -> None:
         """A checkpoint made the results stored so far durable."""
@@ -1285,11 +1318,55 @@ class FunctionNodeRun:
         hashes = pa.concat_arrays([found_hashes, computed_hashes]).take(rows)
         return combined.take(rows).cast(self.output_schema.to_arrow()), hashes
 
+    def _record_progress(self, batch: _Batch) -> None:
+        """Record the rows of the batch in progress that have a result now and no record
+        yet: those found stored (at the batch's first checkpoint), and each computed
+        row whose result is stored, with the rows repeating its packet.
+
+        A checkpoint in the middle of a batch makes the results computed so far
+        durable; their rows are recorded in the same checkpoint (whose flush
+        writes records before results), so that after a kill ``history()`` holds
+        every row ``as_table()`` shows. :meth:`finish` records the others. Only
+        the rows new since the last checkpoint are looked at (the found ones and
+        the repeats once per batch).
+        """
+        found_hashes = batch.found_hashes
+        assert found_hashes is not None
+        rows: list[int] = []
+        hashes: list[pa.Array] = []
+        if batch.repeats is None:  # the batch's first checkpoint
+            batch.repeats = {}
+            for row, first in batch.waiting.items():
+                batch.repeats.setdefault(first, []).append(row)
+            rows = [row for row, outcome in batch.outcome.items() if outcome is _FOUND]
+            hashes.append(found_hashes.take(pa.array(rows, pa.int64())))
+        computed = batch.computed_rows[batch.recorded_computed : batch.stored]
+        if computed:
+            # The output hashes stored since the last time: of computed rows
+            # recorded_computed..stored, in the order they were computed.
+            stored = pa.concat_arrays(batch.stored_hashes[batch.recorded_parts :])
+            positions: list[int] = []
+            start, outcome, repeats = batch.recorded_computed, batch.outcome, batch.repeats
+            for row in computed:
+                position = outcome[row][1] - start
+                for each in (row, *repeats.get(row, ())):
+                    rows.append(each)
+                    positions.append(position)
+            hashes.append(stored.take(pa.array(positions, pa.int64())))
+            batch.recorded_computed = batch.stored
+            batch.recorded_parts = len(batch.stored_hashes)
+        if not rows:
+            return
+        batch.recorded.update(rows)
+        tags = batch.tags.table.take(pa.array(rows, pa.int64()))
+        self._record(batch, rows, tags, pa.concat_arrays(hashes))
+
     def _record(self, batch: _Batch, kept: list[int], table: pa.Table, outputs: pa.Array) -> None:
         """Store a pipeline record per kept row: tags, provenance, input and output hashes.
 
-        A record's id is its provenance and input hash, so a row recorded by an
-        earlier run is not recorded again.
+        ``table`` holds the kept rows' tag (and system) columns, ``outputs`` their
+        output packets' hashes. A record's id is its provenance and input hash,
+        so a row recorded by an earlier run is not recorded again.
         """
         if not kept:
             return

@@ -17,6 +17,7 @@ from orcapod.core.pipeline._durability import (
     Checkpoints,
     Interruption,
     asyncio_checkpoints,
+    flush_order,
 )
 from orcapod.core.pipeline._nodes import (
     FunctionNode,
@@ -90,12 +91,7 @@ class Orchestrator(ABC):
         checkpoints = Checkpoints(
             pipeline.database,
             observer,
-            # Each once: the function nodes share their pipeline's _identities and _node_runs.
-            paths=list(
-                dict.fromkeys(
-                    path for node in pipeline.nodes.values() for path in node.written_paths()
-                )
-            ),
+            paths=flush_order(pipeline.nodes.values()),
             flush_interval=flush_interval,
             flush_every=flush_every,
         )

@@ -231,6 +231,9 @@ class _PathRecords:
                 if record_id in collided:
                     rows[position] = collided[record_id]
         missing = rows.count(-1)
+        if missing == len(rows):  # none stored, as a first run's lookups find
+            nothing = pa.array([], pa.int64())
+            return nothing, nothing
         found = pa.array(rows, pa.int64())
         order = pc.sort_indices(found).slice(missing)  # the -1s sort first: left out
         return order, found.take(order)

@@ -41,6 +41,20 @@ def _store_in_commits(root: Path, commits: int, rows_each: int = 5) -> None:
     database.close()
 
 
+def _flush_wide_and_narrow(
+    database: DeltaTableDatabase, flushes: int, rows: int, value: object
+) -> tuple[str, ...]:
+    """``flushes`` flushes of ``rows`` rows of ``value`` at PATH, then as many flushes of 5
+    narrow rows at another path: that path."""
+    for flush in range(flushes):
+        ids = [f"{flush}-{n}" for n in range(rows)]
+        database.add_records(PATH, pa.table({ID: ids, "v": [value] * rows}), ID, flush=True)
+    narrow = ("pipe", "small")
+    for flush in range(flushes):
+        database.add_records(narrow, _rows(flush * 5, 5), ID, flush=True)
+    return narrow
+
+
 def _files_on_disk(root: Path, path: tuple[str, ...]) -> int:
     return len(list(table_directory(root.resolve(), path).glob("*.parquet")))
 
@@ -220,14 +234,8 @@ def test_compaction_bins_by_rows_in_memory_not_bytes_on_disk(
 
     monkeypatch.setattr(_database, "COMPACT_AFTER_FILES", 4)
     monkeypatch.setattr(_database, "COMPACT_TARGET_BYTES", 4 * 1024 * 1024)
-    blob = bytes(256 * 1024)
     with DeltaTableDatabase(tmp_path) as database:
-        for flush in range(12):
-            ids = [f"{flush}-{n}" for n in range(40)]
-            database.add_records(PATH, pa.table({ID: ids, "v": [blob] * 40}), ID, flush=True)
-        small = ("pipe", "small")
-        for flush in range(12):
-            database.add_records(small, _rows(flush * 5, 5), ID, flush=True)
+        small = _flush_wide_and_narrow(database, 12, 40, bytes(256 * 1024))
         after = {done.path: done.files_after for done in database.compact()}
     assert after == {PATH: 12, small: 1}  # each file of PATH already holds 10 MB of rows
     stored = DeltaTableDatabase(tmp_path).get_all_records(PATH)
@@ -270,14 +278,9 @@ def test_flushes_compact_small_files_and_leave_a_checkpoints_worth_of_rows_alone
     from orcapod.db.delta import _database
 
     monkeypatch.setattr(_database, "COMPACT_AFTER_FILES", 4)
-    text = "x" * 1000  # about 9 MB of rows in memory per flush of 9,000
     with DeltaTableDatabase(tmp_path) as database:
-        for flush in range(8):
-            ids = [f"{flush}-{n}" for n in range(9000)]
-            database.add_records(PATH, pa.table({ID: ids, "v": [text] * 9000}), ID, flush=True)
-        small = ("pipe", "small")
-        for flush in range(8):
-            database.add_records(small, _rows(flush * 5, 5), ID, flush=True)
+        # about 9 MB of rows in memory per flush of 9,000
+        small = _flush_wide_and_narrow(database, 8, 9000, "x" * 1000)
         for path in (PATH, small):
             state = database._paths[path]
             assert state.table is not None

@@ -83,11 +83,14 @@ def _segment_of(batches: list[pa.Table]) -> pa.Table:
     return _concatenate(batches)
 
 
+def _chunked(table: pa.Table) -> bool:
+    """Whether a column of ``table`` has more than one chunk."""
+    return any(column.num_chunks > 1 for column in table.columns)
+
+
 def _contiguous(segment: pa.Table) -> pa.Table:
     """``segment`` with one chunk per column (a copy only if it was left in chunks)."""
-    if all(column.num_chunks <= 1 for column in segment.columns):
-        return segment
-    return _concatenate([segment])
+    return _concatenate([segment]) if _chunked(segment) else segment
 
 
 def _should_merge(older_rows: int, newer_rows: int) -> bool:
@@ -403,9 +406,8 @@ class _PathRecords:
         while first < len(listed):
             index = bisect_right(self._segment_starts, listed[first]) - 1
             start = self._segment_starts[index]
-            segment = self._segments[index]
-            end = bisect_left(listed, start + segment.num_rows, first)
             segment = self._contiguous(index)
+            end = bisect_left(listed, start + segment.num_rows, first)
             offsets = pc.subtract(numbers.slice(first, end - first), start)
             pieces.append((segment.select([0]) if ids_only else segment).take(offsets))
             first = end
@@ -461,7 +463,7 @@ class _PathRecords:
             parts.append(pa.array(texts, pa.large_string()))
         if len(parts) == 1:
             ids: pa.Array | pa.ChunkedArray = parts[0]
-        elif any(column.num_chunks > 1 for column in data.columns):  # left in chunks: ids too
+        elif _chunked(data):  # left in chunks: the ids too
             ids = pa.chunked_array(parts, pa.large_string())
         else:
             ids = pa.concat_arrays(parts)

@@ -12,7 +12,7 @@ Keys are hashes, spread evenly over 64 bits, so a large run is searched
 through its buckets (:class:`_Buckets`): the key's top bits name the few keys
 that can match, which one cache line or two hold. A plain binary search of
 ten million keys touches about 20 lines far apart, most of them out of the
-CPU's caches: 0.29 µs a key against 0.08 (measured side by side).
+CPU's caches: about twice as fast at ten million keys (``benchmarks/id_index.py``).
 
 Besides keys and positions, the index knows each data file's rows and
 row-group boundaries (from the Parquet footer), so a candidate position
@@ -173,13 +173,14 @@ class IdIndex:
     """
 
     def __init__(self) -> None:
-        self.files: list[DataFile] = []
-        self.file_starts = np.zeros(1, np.int64)
-        self._init_groups()
+        self._no_files()
         self._runs: list[_Run] = []  # oldest and largest first
         self.positions_known = True
 
-    def _init_groups(self) -> None:
+    def _no_files(self) -> None:
+        """Know no data file (where rows are): at first, and once rows moved."""
+        self.files: list[DataFile] = []
+        self.file_starts = np.zeros(1, np.int64)
         # every file's row groups, in order: the position of each one's first row, and
         # for each file the number of its first group in that list
         self._group_starts = np.zeros(0, np.int64)
@@ -224,9 +225,7 @@ class IdIndex:
         """Rows moved between files (the same ids are stored): keep the keys, not where
         they are. Lookups that need a row then rebuild the index."""
         self.positions_known = False
-        self.files = []
-        self.file_starts = np.zeros(1, np.int64)
-        self._init_groups()
+        self._no_files()
 
     def add_unplaced(self, keys: np.ndarray) -> None:
         """Keys of rows stored in files the index does not know (after forget_positions)."""

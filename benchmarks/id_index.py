@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from orcapod.db.delta import _index
+from orcapod.protocols import keyindex
 
 BATCH = 8_192
 
@@ -59,8 +60,8 @@ def main() -> None:
                 ]
                 figures = []
                 for bucketed in (True, False):
-                    limit = _index.BUCKETED_ROWS if bucketed else 1 << 62
-                    with mock.patch.object(_index, "BUCKETED_ROWS", limit):
+                    limit = keyindex.BUCKETED_ROWS if bucketed else 1 << 62
+                    with mock.patch.object(keyindex, "BUCKETED_ROWS", limit):
                         index.candidates(batches[0])  # builds the buckets
                         start = time.perf_counter()
                         for batch in batches:

@@ -1,18 +1,11 @@
 """A compact index of a table's record ids: where each id's row is, in about 17 bytes per row.
 
-The index holds, for every stored row, a 64-bit key (Python's ``hash`` of the
-id, valid in this process only, never written anywhere) and the row's
-position: its place in the table's data files taken in the index's own
-order. Keys are kept in a few sorted NumPy arrays (runs), so finding k ids is
-one vectorised search per run, and no Python object exists per stored row. Two ids may
-share a key: a key only names a candidate row, which the caller confirms by
-reading the id stored there.
-
-Keys are hashes, spread evenly over 64 bits, so a large run is searched
-through its buckets (:class:`_Buckets`): the key's top bits name the few keys
-that can match, which one cache line or two hold. A plain binary search of
-ten million keys touches about 20 lines far apart, most of them out of the
-CPU's caches: about twice as fast at ten million keys (``benchmarks/id_index.py``).
+The keys and positions are a :class:`~orcapod.protocols.keyindex.KeyIndex`:
+for every stored row, a 64-bit key (Python's ``hash`` of the id, valid in this
+process only, never written anywhere) and the row's position: its place in
+the table's data files taken in the index's own order. Two ids may share a
+key: a key only names a candidate row, which the caller confirms by reading
+the id stored there.
 
 Besides keys and positions, the index knows each data file's rows and
 row-group boundaries (from the Parquet footer), so a candidate position
@@ -26,30 +19,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from orcapod.protocols.keyindex import KeyIndex, keys_of
+
 if TYPE_CHECKING:
-    from collections.abc import Iterable
     from pathlib import Path
 
     import pyarrow.parquet as pq
 
 __all__ = ["FOOTER_KEPT_BYTES", "DataFile", "IdIndex", "keys_of"]
-
-MERGE_RATIO = 4
-"""Runs are merged, newest first, until each holds at least this many times the rows of
-the run after it: a row is copied about MERGE_RATIO / 2 times per level, and there are
-about log(N / batch) / log(MERGE_RATIO) runs (a batch of new keys costs the same with a
-million rows indexed or ten million; the last design kept one tail merged into on every
-batch, at a cost growing with the rows indexed)."""
-
-
-BUCKETED_ROWS = 1 << 21
-"""Runs of at least this many keys are searched through buckets (:class:`_Buckets`);
-smaller ones fit in the CPU's caches, where ``np.searchsorted`` is as fast or faster
-(``benchmarks/id_index.py``: about even at 3M keys, 1.8 times faster at 10M)."""
-
-BUCKET_KEYS = 8
-"""Keys per bucket on average (about one byte of bucket starts per key)."""
-
 
 FOOTER_KEPT_BYTES = 64 * 1024
 """A data file's footer is kept in memory only up to this size (serialized).
@@ -60,63 +37,6 @@ smallest and largest value of every column in their footer: a megabyte each
 for a column of 1 MB arrays.
 Keeping those for every file would make the index grow with the data, not
 with the rows; such a footer is read again with its file instead."""
-
-
-def keys_of(ids: Iterable[str]) -> np.ndarray:
-    """The index keys of ``ids`` (uint64), in order."""
-    return np.array(list(map(hash, ids)), np.int64).view(np.uint64)
-
-
-class _Buckets:
-    """Where the keys of a large sorted run start, by their top bits: ``starts[j]`` is
-    the first key whose top bits are ``j``. A key's search is then a binary search
-    of its bucket alone, a handful of keys next to each other, done for all queries
-    at once with NumPy (one step per bit of the largest bucket's size)."""
-
-    def __init__(self, keys: np.ndarray) -> None:
-        bits = max(1, (len(keys) // BUCKET_KEYS).bit_length() - 1)
-        self.shift = np.uint64(64 - bits)
-        counts = np.bincount((keys >> self.shift).astype(np.intp), minlength=1 << bits)
-        self.starts = np.zeros((1 << bits) + 1, np.int64)
-        np.cumsum(counts, out=self.starts[1:])
-        self.steps = int(counts.max()).bit_length()
-
-    def left(self, keys: np.ndarray, queries: np.ndarray) -> np.ndarray:
-        """``np.searchsorted(keys, queries, side="left")``, for the ``keys`` built from."""
-        bucket = (queries >> self.shift).astype(np.intp)
-        low, high = self.starts[bucket], self.starts[bucket + 1]
-        last = len(keys) - 1
-        for _ in range(self.steps):
-            middle = (low + high) >> 1
-            searching = low < high
-            below = keys[np.minimum(middle, last)] < queries
-            low = np.where(searching & below, middle + 1, low)
-            high = np.where(searching & ~below, middle, high)
-        return low
-
-
-class _Run:
-    """Sorted keys and their rows' positions (one of :class:`IdIndex`'s runs)."""
-
-    __slots__ = ("_buckets", "keys", "positions")
-
-    def __init__(self, keys: np.ndarray, positions: np.ndarray) -> None:
-        self.keys = keys
-        self.positions = positions
-        self._buckets: _Buckets | None = None
-
-    @property
-    def nbytes(self) -> int:
-        buckets = 0 if self._buckets is None else self._buckets.starts.nbytes
-        return self.keys.nbytes + self.positions.nbytes + buckets
-
-    def left(self, queries: np.ndarray) -> np.ndarray:
-        """Where each of ``queries`` (sorted) is, or would go: the first key not below it."""
-        if len(self.keys) < BUCKETED_ROWS:
-            return np.searchsorted(self.keys, queries, side="left")
-        if self._buckets is None:  # built at the first search: a run merged on is not
-            self._buckets = _Buckets(self.keys)
-        return self._buckets.left(self.keys, queries)
 
 
 @dataclass(frozen=True)
@@ -164,7 +84,7 @@ class Candidates:
 
 
 class IdIndex:
-    """Sorted id keys and row positions of one table version, and its data files in order.
+    """Id keys and row positions of one table version, and its data files in order.
 
     Positions stay valid while rows are only appended (new files go after the
     known ones). A change that moves rows between files (a compaction) leaves
@@ -174,7 +94,7 @@ class IdIndex:
 
     def __init__(self) -> None:
         self._no_files()
-        self._runs: list[_Run] = []  # oldest and largest first
+        self._keys = KeyIndex()
         self.positions_known = True
 
     def _no_files(self) -> None:
@@ -188,17 +108,17 @@ class IdIndex:
 
     @property
     def num_rows(self) -> int:
-        return sum(len(run.keys) for run in self._runs)
+        return self._keys.num_rows
 
     @property
     def runs(self) -> int:
         """How many sorted runs a lookup searches."""
-        return len(self._runs)
+        return self._keys.runs
 
     @property
     def nbytes(self) -> int:
         """The bytes held by the keys, positions and buckets (about 17 per row)."""
-        return sum(run.nbytes for run in self._runs)
+        return self._keys.nbytes
 
     # -- growing -------------------------------------------------------------------------
 
@@ -219,7 +139,7 @@ class IdIndex:
         self.file_starts = np.append(self.file_starts, start + len(keys))
         self._first_groups = np.append(self._first_groups, len(self._group_starts))
         self._group_starts = np.append(self._group_starts, start + group_starts[:-1])
-        self._add(keys, np.arange(start, start + len(keys), dtype=np.int64))
+        self._keys.add(keys, np.arange(start, start + len(keys), dtype=np.int64))
 
     def forget_positions(self) -> None:
         """Rows moved between files (the same ids are stored): keep the keys, not where
@@ -230,31 +150,13 @@ class IdIndex:
     def add_unplaced(self, keys: np.ndarray) -> None:
         """Keys of rows stored in files the index does not know (after forget_positions)."""
         assert not self.positions_known
-        self._add(keys, np.full(len(keys), -1, np.int64))
-
-    def _add(self, keys: np.ndarray, positions: np.ndarray) -> None:
-        if not len(keys):
-            return
-        order = np.argsort(keys, kind="stable")
-        runs = self._runs
-        runs.append(_Run(keys[order], positions[order]))
-        while len(runs) >= 2 and len(runs[-2].keys) < MERGE_RATIO * len(runs[-1].keys):
-            newer = runs.pop()
-            runs[-1] = _merged(runs[-1], newer)
+        self._keys.add(keys, np.full(len(keys), -1, np.int64))
 
     # -- finding -------------------------------------------------------------------------
 
     def contains_any(self, keys: np.ndarray) -> np.ndarray:
         """For each key, whether the index holds it (a candidate, to be confirmed)."""
-        order = np.argsort(keys)  # sorted queries search the large array cache-friendly
-        ordered = keys[order]
-        found = np.zeros(len(keys), bool)
-        for run in self._runs:
-            stored = run.keys
-            if len(stored):
-                at = run.left(ordered)
-                found[order] |= stored[np.minimum(at, len(stored) - 1)] == ordered
-        return found
+        return self._keys.contains_any(keys)
 
     def candidates(self, keys: np.ndarray) -> Candidates:
         """Every row whose key equals one of ``keys``, grouped by file and row group.
@@ -262,39 +164,10 @@ class IdIndex:
         Needs known positions (see :meth:`forget_positions`).
         """
         assert self.positions_known
-        order = np.argsort(keys)  # sorted queries search the large array cache-friendly
-        keys = keys[order]
-        wanted_parts, position_parts = [], []
-        for run in self._runs:
-            stored, positions = run.keys, run.positions
-            if not len(stored):
-                continue
-            left = run.left(keys)
-            hit = np.nonzero(stored[np.minimum(left, len(stored) - 1)] == keys)[0]
-            if not len(hit):
-                continue
-            # a key held by several rows (ids sharing it) is rare: a second search for
-            # those only, found by their next entry holding the key too
-            counts = np.ones(len(hit), np.int64)
-            after = left[hit] + 1
-            shared = np.nonzero(stored[np.minimum(after, len(stored) - 1)] == keys[hit])[0]
-            shared = shared[after[shared] < len(stored)]
-            if len(shared):
-                right = np.searchsorted(stored, keys[hit[shared]], side="right")
-                counts[shared] = right - left[hit[shared]]
-            wanted = np.repeat(hit, counts)
-            # the entries left[i] .. right[i] - 1 of each hit, one after another
-            firsts = np.repeat(left[hit], counts)
-            steps = np.arange(len(wanted)) - np.repeat(np.cumsum(counts) - counts, counts)
-            wanted_parts.append(order[wanted])
-            position_parts.append(positions[firsts + steps])
-        if not wanted_parts:
+        wanted, positions = self._keys.find(keys)
+        if not len(wanted):
             empty = np.zeros(0, np.int64)
             return Candidates(empty, empty, empty, empty)
-        wanted = np.concatenate(wanted_parts)
-        positions = np.concatenate(position_parts)
-        order = np.argsort(positions, kind="stable")
-        wanted, positions = wanted[order], positions[order]
         # one search each, for all rows at once (a file or row group of no rows starts
         # where the next one does: side="right" skips it)
         files = np.searchsorted(self.file_starts, positions, side="right") - 1
@@ -302,13 +175,3 @@ class IdIndex:
         groups = group_numbers - self._first_groups[files]
         offsets = positions - self._group_starts[group_numbers]
         return Candidates(wanted, files, groups, offsets)
-
-
-def _merged(run: _Run, newer: _Run) -> _Run:
-    """Two runs merged into one, in one linear pass."""
-    if not len(run.keys):
-        return newer
-    if not len(newer.keys):
-        return run
-    at = np.searchsorted(run.keys, newer.keys, side="right")
-    return _Run(np.insert(run.keys, at, newer.keys), np.insert(run.positions, at, newer.positions))

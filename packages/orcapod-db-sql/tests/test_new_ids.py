@@ -1,8 +1,10 @@
 """Records added with ``new_ids=True`` are appended without a SELECT of their ids.
 
 On SQLite and PostgreSQL, adding rows as new to a table holding rows from
-before sends no SELECT naming the table (a plain add sends one per batch),
-and the primary key still refuses, at the flush, an id that was not new.
+before sends no SELECT naming the table (a plain add sends at least one), and
+on PostgreSQL the primary key still refuses, at the flush, an id that was not
+new. SQLite tables have no primary key (see ``orcapod.db.sql._ids``): there,
+as on Delta, rows added as new are taken at their writer's word.
 Counts of statements, never times.
 """
 
@@ -67,14 +69,20 @@ def test_rows_added_as_new_send_no_select_and_a_plain_add_does(url: str) -> None
     database.flush()
     assert selects == Counter()
     database.add_records(PATH, _rows(400, 100), "id")
-    assert selects["select"] == 1, "a plain add looks its ids up: the counter sees it"
+    assert selects["select"] >= 1, "a plain add looks its ids up: the counter sees it"
     stored = database.get_all_records(PATH, record_id_column="id")
     assert stored is not None
     assert sorted(stored.column("value").to_pylist()) == list(range(500))
     database.close()
 
 
-def test_an_id_added_as_new_that_was_stored_is_refused_by_the_primary_key(url: str) -> None:
+@pytest.mark.postgres
+def test_an_id_added_as_new_that_was_stored_is_refused_by_the_primary_key() -> None:
+    with temporary_database(postgres_server()) as server:
+        _refused_by_the_primary_key(server.url())
+
+
+def _refused_by_the_primary_key(url: str) -> None:
     database = SQLDatabase(url)
     database.add_records(PATH, _rows(0, 10), "id", flush=True)
     database.add_records(PATH, _rows(5, 10), "id", new_ids=True)  # a broken promise

@@ -31,11 +31,12 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import sqlalchemy as sa
 
-from orcapod.db.sql._types import ColumnCodec, column_codec
+from orcapod.db.sql._types import SQLITE, ColumnCodec, column_codec
 
 if TYPE_CHECKING:
     from collections.abc import Set
 
+    from orcapod.db.sql._ids import StoredIds
     from orcapod.protocols.values import RecordPath
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "column_names",
     "path_from_text",
     "path_to_text",
+    "rowid_name",
     "table_name",
 ]
 
@@ -57,6 +59,9 @@ COMMIT_COLUMN = "_commit_xact"
 ID_COLUMN = "_record_id"
 MAX_IDENTIFIER_BYTES = 63
 """PostgreSQL's limit (NAMEDATALEN - 1); longer names would be silently truncated."""
+
+ROWID_NAMES = ("_rowid_", "rowid", "oid")
+"""SQLite's names of a table's rowid; a column of the same name hides one."""
 
 _READABLE_CHARS = 40
 _UNSAFE = re.compile(r"[^a-z0-9_]+")
@@ -68,6 +73,12 @@ def table_name(path: RecordPath) -> str:
     readable = _UNSAFE.sub("_", "__".join(path).lower())[:_READABLE_CHARS]
     digest = hashlib.sha256("/".join(path).encode()).hexdigest()[:16]
     return f"t_{readable}_{digest}"
+
+
+def rowid_name(sql_columns: list[str]) -> str | None:
+    """A name of a SQLite table's rowid that none of ``sql_columns`` hides; None if all are."""
+    taken = {name.casefold() for name in sql_columns}
+    return next((name for name in ROWID_NAMES if name not in taken), None)
 
 
 def path_to_text(path: RecordPath) -> str:
@@ -120,6 +131,8 @@ class PendingBatch:
     rows: list[tuple[Any, ...]]
     """The same records encoded for the driver: what the flush writes."""
     skip_duplicates: bool
+    new_ids: bool = False
+    """Added with ``new_ids``: their writer vouched that no other row holds these ids."""
 
 
 @dataclass
@@ -138,6 +151,8 @@ class PathTable:
     None until known."""
     pending: list[PendingBatch] = field(default_factory=list)
     """Batches added but not flushed, in the order added."""
+    ids: StoredIds | None = None
+    """SQLite: the stored ids' keys and rowids, read when first looked up (see ``_ids``)."""
     _pending_table: pa.Table | None = None
     _pending_by_id: dict[str, tuple[int, int]] | None = None
     """Pending id to (batch, row): a lookup of a few pending ids concatenates nothing.
@@ -154,14 +169,20 @@ class PathTable:
         metadata: sa.MetaData,
         sql_columns: list[str] | None = None,
     ) -> PathTable:
-        """The shape of ``path`` holding records of ``schema`` (codecs checked now)."""
+        """The shape of ``path`` holding records of ``schema`` (codecs checked now).
+
+        On SQLite the id column is no primary key (see ``_ids``): its table, when
+        made, keeps rows in rowid order only. Elsewhere, and in the odd table whose
+        columns hide every name of the rowid, the ids are the primary key.
+        """
         codecs = [column_codec(f.name, f.type, dialect) for f in schema]
         sql_columns = sql_columns or column_names(schema.names)
         name = table_name(path)
+        keyed = dialect != SQLITE or rowid_name(sql_columns) is None
         table = sa.Table(
             name,
             metadata,
-            sa.Column(ID_COLUMN, sa.Text(), primary_key=True),
+            sa.Column(ID_COLUMN, sa.Text(), primary_key=keyed, nullable=False),
             *(
                 sa.Column(sql_name, codec.sql_type, nullable=True)
                 for sql_name, codec in zip(sql_columns, codecs, strict=True)
@@ -179,12 +200,21 @@ class PathTable:
             "columns": json.dumps(self.sql_columns),
         }
 
+    @property
+    def rowid(self) -> str | None:
+        """A name of the table's rowid no column hides (SQLite); None if all are."""
+        return rowid_name(self.sql_columns)
+
     def add_pending(
-        self, batch: pa.Table, rows: list[tuple[Any, ...]], skip_duplicates: bool
+        self,
+        batch: pa.Table,
+        rows: list[tuple[Any, ...]],
+        skip_duplicates: bool,
+        new_ids: bool = False,
     ) -> None:
         """Keep ``batch`` (ids first) and its encoded ``rows`` for the next flush."""
         number = len(self.pending)
-        self.pending.append(PendingBatch(batch, rows, skip_duplicates))
+        self.pending.append(PendingBatch(batch, rows, skip_duplicates, new_ids))
         self._pending_rows += len(rows)
         if self._pending_by_id is not None:
             _index_batch(self._pending_by_id, number, batch)
@@ -245,7 +275,7 @@ class PathTable:
         kept = [pending for pending in self.pending if pending not in refused]
         self.clear_pending()
         for pending in kept:
-            self.add_pending(pending.table, pending.rows, pending.skip_duplicates)
+            self.add_pending(pending.table, pending.rows, pending.skip_duplicates, pending.new_ids)
 
 
 def _index_batch(by_id: dict[str, tuple[int, int]], number: int, batch: pa.Table) -> None:

@@ -12,10 +12,11 @@ import json
 import os
 import time
 import weakref
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
@@ -25,6 +26,7 @@ from orcapod.db.sql._catalog import (
     COMMIT_COLUMN,
     ID_COLUMN,
     PathTable,
+    PendingBatch,
     catalog_table,
     path_from_text,
     path_to_text,
@@ -47,6 +49,7 @@ from orcapod.db.sql._engines import (
     sqlite_file,
     write_transaction,
 )
+from orcapod.db.sql._ids import LOAD_ROWS, IdReads, StoredIds
 from orcapod.db.sql._types import (
     SQLITE_NEGATIVE_ZERO,
     ColumnCodec,
@@ -80,6 +83,15 @@ if TYPE_CHECKING:
     from orcapod.protocols.values import RecordPath
 
 __all__ = ["SQLDatabase"]
+
+
+class _StoredMeanwhile(Exception):
+    """Raised inside a flush: ids pending here without skip_duplicates were stored by
+    another process meanwhile (their batches were dropped from the pending rows)."""
+
+    def __init__(self, refusal: DuplicateRecordError) -> None:
+        super().__init__(str(refusal))
+        self.refusal = refusal
 
 
 class _PathSchemaConflict(Exception):
@@ -124,11 +136,13 @@ class SQLDatabase(BaseArrowDatabase):
     :meth:`close`, or the add that brings a path's pending records to
     ``AUTO_FLUSH_BATCHES`` batches or ``AUTO_FLUSH_ROWS`` rows), which writes
     every pending row in one transaction, with bulk inserts (``COPY`` on
-    PostgreSQL). Reads see pending rows. Ids are checked against an in-memory
-    set per path, loaded once; rows added with ``skip_duplicates=True`` are
-    inserted only if absent, so ids another process committed meanwhile are
-    skipped at commit time. Safe to share between threads; several processes
-    may write to one database at once.
+    PostgreSQL). Reads see pending rows. On SQLite, ids are found through an
+    index of their keys and rowids held in memory per table, read when first
+    needed and then kept up to date (see ``_ids``); on PostgreSQL, through the
+    primary key. A flush checks the ids again against what other processes
+    committed meanwhile: rows added with ``skip_duplicates=True`` are
+    inserted only if absent, others refuse their batch. Safe to share between
+    threads; several processes may write to one database at once.
 
     Within :func:`~orcapod.protocols.database.creating_no_stores` (``orcapod
     graph``) a store that exists is opened as with ``create=False``, and one
@@ -161,6 +175,7 @@ class SQLDatabase(BaseArrowDatabase):
         self._catalog = catalog_table(self._metadata)
         self._paths: dict[RecordPath, PathTable] = {}
         self._scan_reads = ScanReads()
+        self._id_reads = IdReads()
         # A database dropped without close() still closes its pooled connections
         # (Python 3.13 warns about a garbage-collected, unclosed sqlite3 connection).
         weakref.finalize(self, self._engine.dispose)
@@ -257,11 +272,18 @@ class SQLDatabase(BaseArrowDatabase):
         return None if stored is None else stored.schema
 
     def _known_ids(self, path: RecordPath, ids: Set[str]) -> Set[str]:
-        """Those of ``ids`` pending here, and those stored: one query selecting these ids
-        by the primary key (no set of every stored id is kept)."""
+        """Those of ``ids`` pending here, and those stored: on SQLite the rows the id
+        index names (none in a first run: no query), elsewhere one query selecting
+        these ids by the primary key."""
         stored = self._paths[path]
         known = stored.pending_ids_among(ids)
         if stored.in_catalog and len(known) < len(ids):
+            if self._indexed(stored):
+                asked = [i for i in ids if i not in known]
+                found = self._select_indexed(stored, asked, ids_only=True)
+                if found is not None:
+                    known.update(found.column(0).to_pylist())
+                return known
             asked = sorted(ids - known)
             with self._reading_table(stored), self._engine.connect() as conn:
                 query = sa.select(stored.table.c[ID_COLUMN]).where(
@@ -290,7 +312,7 @@ class SQLDatabase(BaseArrowDatabase):
                 f"records for path {path!r} cannot be stored: {error}; nothing was added"
             ) from error
         self._paths[path] = stored
-        stored.add_pending(batch, rows, records.skip_duplicates)
+        stored.add_pending(batch, rows, records.skip_duplicates, records.new_ids)
         if len(stored.pending) >= AUTO_FLUSH_BATCHES or stored.pending_row_count >= AUTO_FLUSH_ROWS:
             self._flush({path})
 
@@ -326,9 +348,12 @@ class SQLDatabase(BaseArrowDatabase):
             if not dirty:
                 break
             try:
-                self._write(dirty)
+                inserted = self._write(dirty)
             except _PathSchemaConflict as conflict:
                 refusals.append(self._refuse_path(conflict))
+                continue
+            except _StoredMeanwhile as meanwhile:
+                refusals.append(meanwhile.refusal)
                 continue
             except sa.exc.IntegrityError as error:
                 refusal = self._refuse_stored_duplicates(dirty)
@@ -350,6 +375,10 @@ class SQLDatabase(BaseArrowDatabase):
             for stored in dirty:
                 stored.clear_pending()
                 stored.in_catalog = True
+            for stored, first_rowid, ids in inserted:
+                assert stored.ids is not None
+                stored.ids.add_own(first_rowid, ids)
+                stored.ids.foreign = False
             break
         if refusals:
             kind = (
@@ -406,14 +435,9 @@ class SQLDatabase(BaseArrowDatabase):
             if found is None:
                 continue
             taken = set(found.column(0).to_pylist())
-            refused = [p for p in plain if taken.intersection(p.table.column(0).to_pylist())]
+            refused = _holding(plain, taken)
             stored.drop_pending(refused)
-            messages.append(
-                f"another process stored record id(s) {preview_ids(sorted(taken))} at path "
-                f"{stored.path!r} after they were added here without skip_duplicates; the "
-                f"{len(refused)} batch(es) holding them ("
-                f"{sum(len(p.rows) for p in refused)} record(s)) were not stored, the rest was."
-            )
+            messages.append(_stored_meanwhile(stored, taken, refused))
         return DuplicateRecordError(" ".join(messages)) if messages else None
 
     def _path_table_in_db(self, stored: PathTable) -> bool:
@@ -426,19 +450,79 @@ class SQLDatabase(BaseArrowDatabase):
             return [encode_text(i) for i in ids]
         return ids
 
-    def _write(self, dirty: list[PathTable]) -> None:
-        """One transaction: create missing tables, then bulk-insert each path's rows."""
+    def _write(self, dirty: list[PathTable]) -> list[tuple[PathTable, int, list[str]]]:
+        """One transaction: create missing tables, then bulk-insert each path's rows.
+
+        Returns, for each table whose ids are indexed here (SQLite), the rowid of
+        its first inserted row and the ids inserted, to index once committed.
+
+        Raises:
+            _StoredMeanwhile: a table indexed here holds ids pending here without
+                skip_duplicates; their batches were dropped, nothing was written.
+        """
+        inserted = []
         with write_transaction(self._engine, self._dialect) as conn:
             writer = BulkWriter(conn, self._dialect)
             for stored in dirty:
                 if not stored.in_catalog:
                     self._register(conn, stored)
+                if self._indexed(stored):
+                    rows, first_rowid = self._insert_indexed(conn, writer, stored)
+                    if rows:
+                        inserted.append((stored, first_rowid, [row[0] for row in rows]))
+                    continue
                 plain = [r for p in stored.pending if not p.skip_duplicates for r in p.rows]
                 skipping = [r for p in stored.pending if p.skip_duplicates for r in p.rows]
                 if plain:
                     writer.insert(stored.table, plain, skip_duplicates=False)
                 if skipping:
                     writer.insert(stored.table, skipping, skip_duplicates=True)
+        return inserted
+
+    def _insert_indexed(
+        self, conn: sa.Connection, writer: BulkWriter, stored: PathTable
+    ) -> tuple[list[tuple[Any, ...]], int]:
+        """Insert ``stored``'s pending rows into its SQLite table (inside the write
+        transaction, so no other writer commits meanwhile), but those whose ids
+        another process stored since they were checked; the rows inserted and the
+        rowid of the first.
+
+        Rows that all came with ``new_ids`` are inserted as they are, unchecked (their
+        writer vouched for them): an index of the table reads them back when next
+        caught up.
+
+        Raises:
+            _StoredMeanwhile: ids added without skip_duplicates are stored.
+        """
+        checked = [p for p in stored.pending if not p.new_ids]
+        if not checked:
+            rows = [row for pending in stored.pending for row in pending.rows]
+            writer.insert(stored.table, rows, skip_duplicates=False)
+            return [], 0
+        ids = self._catch_up(stored, conn)
+        taken: set[str] = set()
+        if ids.foreign and checked:
+            asked = [row[0] for pending in checked for row in pending.rows]
+            found = self._select_indexed(stored, asked, ids_only=True, conn=conn)
+            if found is not None:
+                taken = set(found.column(0).to_pylist())
+        refused = _holding([p for p in checked if not p.skip_duplicates], taken)
+        if refused:
+            stored.drop_pending(refused)
+            raise _StoredMeanwhile(DuplicateRecordError(_stored_meanwhile(stored, taken, refused)))
+        rows = [
+            row
+            for pending in stored.pending
+            for row in pending.rows
+            if not (pending.skip_duplicates and row[0] in taken)
+        ]
+        if rows:
+            writer.insert(stored.table, rows, skip_duplicates=False)
+            rowid = _rowid(stored)
+            latest = conn.execute(sa.select(sa.func.max(rowid)).select_from(stored.table)).scalar()
+            if latest != ids.last + len(rows):
+                return [], 0  # not numbered as SQLite usually does: read them back instead
+        return rows, ids.last + 1
 
     def _register(self, conn: sa.Connection, stored: PathTable) -> None:
         """Create ``stored``'s table and catalog row unless another process already did.
@@ -485,7 +569,9 @@ class SQLDatabase(BaseArrowDatabase):
             return None
         stored = self._paths[path]
         found = None
-        if stored.in_catalog:
+        if stored.in_catalog and self._indexed(stored):
+            found = self._select_indexed(stored, ids)
+        elif stored.in_catalog:
             found = self._select(stored, self._id_condition(stored, self._query_ids(ids)))
         if len(ids) <= _FEW_IDS:
             pending = stored.pending_rows_of(ids)
@@ -495,6 +581,77 @@ class SQLDatabase(BaseArrowDatabase):
                 wanted = pa.array(ids, pa.large_string())
                 pending = pending.filter(pc.is_in(pending.column(0), wanted))
         return _combine(found, pending)
+
+    def _indexed(self, stored: PathTable) -> bool:
+        """Whether ids at ``stored`` are found through the index of their rowids (SQLite)."""
+        return self._dialect == SQLITE and stored.rowid is not None
+
+    def _catch_up(self, stored: PathTable, conn: sa.Connection) -> StoredIds:
+        """``stored``'s id index with every row committed so far (read on ``conn``):
+        read whole at first, then only the rows after the last rowid it holds.
+        Driver errors are the caller's to word (a flush keeps its rows pending)."""
+        ids = stored.ids
+        if ids is None:
+            ids = stored.ids = StoredIds()
+        rowid = _rowid(stored)
+        id_column = stored.table.c[ID_COLUMN]
+        latest = conn.execute(sa.select(sa.func.max(rowid)).select_from(stored.table)).scalar()
+        if (latest or 0) < ids.last:
+            # rows were deleted behind this store's back: read the ids again
+            ids = stored.ids = StoredIds()
+        while latest is not None and ids.last < latest:
+            query = (
+                sa.select(rowid, id_column)
+                .select_from(stored.table)
+                .where(rowid > ids.last, rowid <= latest)
+                .order_by(rowid)
+                .limit(LOAD_ROWS)
+            )
+            rows = conn.execute(query).all()
+            if not rows:
+                ids.last = latest
+                break
+            rowids = np.fromiter((row[0] for row in rows), np.int64, len(rows))
+            ids.add(rowids, [row[1] for row in rows], own=False)
+            self._id_reads.indexed += len(rows)
+        return ids
+
+    def _select_indexed(
+        self,
+        stored: PathTable,
+        ids: list[str],
+        *,
+        ids_only: bool = False,
+        conn: sa.Connection | None = None,
+    ) -> pa.Table | None:
+        """The stored rows of ``ids`` (ids first; only the ids if ``ids_only``), read at
+        the rowids the index names (:meth:`_catch_up` first), on ``conn`` if given
+        (whose caller words driver errors), else on a connection of its own."""
+        wording = self._reading_table(stored) if conn is None else nullcontext()
+        with wording, self._connection(conn) as reading:
+            rowids = self._catch_up(stored, reading).candidates(ids)
+            if not rowids:
+                return None
+            rowid = _rowid(stored)
+            if len(rowids) == 1:
+                condition = rowid == rowids[0]
+            else:
+                each = sa.func.json_each(
+                    sa.bindparam("rowids", json.dumps(rowids), type_=sa.Text())
+                )
+                condition = rowid.in_(sa.select(each.table_valued("value").c.value))
+            if ids_only:
+                id_column = stored.table.c[ID_COLUMN]
+                values = reading.execute(sa.select(id_column).where(condition)).scalars().all()
+                found = pa.table({ID_COLUMN: pa.array(values, pa.large_string())})
+            else:
+                found = self._select(stored, condition, reading)
+        if found is None:
+            return None
+        self._id_reads.candidates += found.num_rows
+        # a row the index names may hold another id of the same key
+        found = found.filter(pc.is_in(found.column(0), pa.array(ids, pa.large_string())))
+        return found if found.num_rows else None
 
     def _id_condition(self, stored: PathTable, ids: list[str]) -> sa.ColumnElement[bool]:
         id_column = stored.table.c[ID_COLUMN]
@@ -538,27 +695,24 @@ class SQLDatabase(BaseArrowDatabase):
     def _pages(
         self, stored: PathTable, pending: pa.Table | None, batch_rows: int
     ) -> Iterator[pa.Table]:
-        """The stored rows in pages of ``batch_rows`` rows in the order of their ids, each
-        read when asked for by one query on the primary key (``id > last ORDER BY id
-        LIMIT n``), then ``pending``.
+        """The stored rows in pages of ``batch_rows`` rows, each read when asked for
+        (:meth:`_page`), then ``pending``.
 
         No cursor, transaction or connection is held between pages, so a
         caller that takes its time over each batch blocks no writer (SQLite)
         and holds back no vacuum (PostgreSQL); a page costs the same wherever
-        it starts. Rows another process commits meanwhile are read if their
-        ids come after the page read last. ``pending`` rows stored meanwhile
-        (a flush, or another process storing the id) come once, from storage.
+        it starts. Rows another process commits meanwhile are read if they
+        come after the page read last (on SQLite they always do). ``pending``
+        rows stored meanwhile (a flush, or another process storing the id) come
+        once, from storage.
         """
         pending_ids = None if pending is None else pending.column(0).combine_chunks()
         stored_pending: list[pa.Array] = []
-        last: str | None = None
+        last: Any = None
         while True:
             with self._lock:
                 self._require_open()
-                after = None
-                if last is not None:
-                    after = stored.table.c[ID_COLUMN] > self._query_ids([last])[0]
-                page = self._select(stored, after, first_by_id=batch_rows)
+                page, last = self._page(stored, last, batch_rows)
             if page is None:
                 break
             self._scan_reads.queries += 1
@@ -566,9 +720,8 @@ class SQLDatabase(BaseArrowDatabase):
             ids = page.column(0)
             if pending_ids is not None:
                 stored_pending.append(ids.filter(pc.is_in(ids, pending_ids)).combine_chunks())
-            last = ids[-1].as_py()
             yield page
-            if page.num_rows < batch_rows:
+            if last is None:
                 break
         if pending is None:
             return
@@ -577,6 +730,38 @@ class SQLDatabase(BaseArrowDatabase):
             taken = pa.concat_arrays(found)
             pending = pending.filter(pc.invert(pc.is_in(pending.column(0), taken)))
         yield pending
+
+    def _page(self, stored: PathTable, last: Any, batch_rows: int) -> tuple[pa.Table | None, Any]:
+        """The ``batch_rows`` stored rows after ``last`` (None: from the first), and what
+        the next page starts after (None: this page was the last one).
+
+        On SQLite, in rowid order: ``rowid > last``, up to the ``batch_rows``-th such
+        rowid (found in the rowid B-tree). Elsewhere, in the order of the ids, by
+        the primary key: ``id > last ORDER BY id LIMIT n``.
+        """
+        if self._indexed(stored):
+            rowid = _rowid(stored)
+            after = rowid > (last or 0)
+            bound_query = (
+                sa.select(rowid)
+                .select_from(stored.table)
+                .where(after)
+                .order_by(rowid)
+                .limit(1)
+                .offset(batch_rows - 1)
+            )
+            with self._reading_table(stored), self._engine.connect() as conn:
+                bound = conn.execute(bound_query).scalar()
+                condition = after if bound is None else sa.and_(after, rowid <= bound)
+                page = self._select(stored, condition, conn)
+            return page, bound
+        by_id = None
+        if last is not None:
+            by_id = stored.table.c[ID_COLUMN] > self._query_ids([last])[0]
+        page = self._select(stored, by_id, first_by_id=batch_rows)
+        if page is None or page.num_rows < batch_rows:
+            return page, None
+        return page, page.column(0)[-1].as_py()
 
     def _read_new(self, path: RecordPath, position: object) -> tuple[pa.Table | None, object]:
         """The rows stored since ``position``, and the pending rows.
@@ -600,7 +785,7 @@ class SQLDatabase(BaseArrowDatabase):
                 return super()._read_new(path, position)
             found, snapshot = self._read_committed_since(stored, position)
             return _combine(found, stored.pending_table()), snapshot
-        rowid = _rowid_name(stored) if self._dialect == SQLITE else None
+        rowid = stored.rowid if self._dialect == SQLITE else None
         if rowid is None:
             return super()._read_new(path, position)
         column: sa.ColumnElement[Any] = sa.literal_column(rowid)
@@ -873,16 +1058,6 @@ def _stored_schema(schema: pa.Schema) -> pa.Schema:
     return pa.schema([_ID_FIELD, *schema], metadata=schema.metadata)
 
 
-_ROWID_NAMES = ("_rowid_", "rowid", "oid")
-"""SQLite's names of a table's rowid; a column of the same name hides one."""
-
-
-def _rowid_name(stored: PathTable) -> str | None:
-    """A name of the rowid of ``stored``'s SQLite table no column hides; None if all are."""
-    taken = {name.casefold() for name in stored.sql_columns}
-    return next((name for name in _ROWID_NAMES if name not in taken), None)
-
-
 def _combine(found: pa.Table | None, pending: pa.Table | None) -> pa.Table | None:
     """Stored and pending rows (ids first) as one table; None when there are none."""
     if pending is not None and found is not None:
@@ -972,6 +1147,28 @@ def _is_conflict(error: sa.exc.OperationalError) -> bool:
     """A deadlock or serialization failure: retrying the transaction may succeed."""
     code = getattr(error.orig, "sqlstate", None)
     return code in {"40001", "40P01"}
+
+
+def _rowid(stored: PathTable) -> sa.ColumnClause[int]:
+    """The rowid of ``stored``'s SQLite table, by a name no column hides."""
+    return sa.literal_column(stored.rowid or "rowid", sa.Integer())
+
+
+def _holding(batches: list[PendingBatch], taken: Set[str]) -> list[PendingBatch]:
+    """Those of ``batches`` holding some of the ids ``taken``."""
+    if not taken:
+        return []
+    return [p for p in batches if not taken.isdisjoint(p.table.column(0).to_pylist())]
+
+
+def _stored_meanwhile(stored: PathTable, taken: Set[str], refused: list[PendingBatch]) -> str:
+    """What a flush says of the batches ``refused``: ``taken`` ids were stored meanwhile."""
+    return (
+        f"another process stored record id(s) {preview_ids(sorted(taken))} at path "
+        f"{stored.path!r} after they were added here without skip_duplicates; the "
+        f"{len(refused)} batch(es) holding them ("
+        f"{sum(len(p.rows) for p in refused)} record(s)) were not stored, the rest was."
+    )
 
 
 def _describe_pending(dirty: list[PathTable]) -> str:

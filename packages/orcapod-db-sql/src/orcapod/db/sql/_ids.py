@@ -1,0 +1,85 @@
+"""Where a SQLite table's record ids are: their keys and rowids, held in memory.
+
+A SQLite table this package makes has no primary key: its rows are kept in
+rowid order only, so a flush appends them at the end of one B-tree. A
+primary key on the ids (hashes, in no order) is a second B-tree, into which
+each new row goes at a random place: once that tree has more leaf pages than
+a flush has rows, every row dirties a page of its own, and a flush at ten
+million rows cost about twice what it did at 100,000 (``benchmarks/scale.py``).
+
+Instead, a process that looks ids up reads each table's ``(rowid, id)``
+once, and from then on only the rows added after the last rowid it read
+(:class:`StoredIds`). The ids' keys and rowids are kept in a
+:class:`~orcapod.protocols.keyindex.KeyIndex` (about 17 bytes per row); a
+lookup reads the rows at the candidate rowids (neighbouring pages, for ids
+added together) and keeps those whose id is the one asked for. Tables only
+ever written (log and status rows, added with ``new_ids``) are never read
+this way.
+
+Duplicates: SQLite lets one writer at a time into a write transaction. A
+flush catches its index up inside that transaction, so the rows every other
+writer committed are known, checks the pending ids against it, and inserts
+only ids absent from it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from orcapod.protocols.keyindex import KeyIndex, keys_of
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+__all__ = ["LOAD_ROWS", "IdReads", "StoredIds"]
+
+LOAD_ROWS = 262_144
+"""Rows read per query while catching an index up (bounds the Python objects made at once)."""
+
+
+@dataclass
+class IdReads:
+    """What finding ids read, per store (for tests and benchmarks): rows read into an
+    index (``indexed``), and rows read at the rowids an index named (``candidates``)."""
+
+    indexed: int = 0
+    candidates: int = 0
+
+
+class StoredIds:
+    """The keys and rowids of one table's stored ids, up to rowid :attr:`last`.
+
+    Attributes:
+        last: every row with a rowid up to this one is in the index (0: none read yet).
+        foreign: rows this process did not write were read since the last flush, so
+            ids pending here were checked against fewer rows than are stored.
+    """
+
+    def __init__(self) -> None:
+        self.keys = KeyIndex()
+        self.last = 0
+        self.foreign = False
+
+    def add(self, rowids: np.ndarray, ids: Sequence[str], *, own: bool) -> None:
+        """Index the rows ``rowids`` (ascending, all above :attr:`last`) holding ``ids``."""
+        if not len(ids):
+            return
+        self.keys.add(keys_of(ids), rowids)
+        self.last = int(rowids[-1])
+        if not own:
+            self.foreign = True
+
+    def add_own(self, first_rowid: int, ids: Sequence[str]) -> None:
+        """Index rows this process just inserted, at rowids from ``first_rowid`` on."""
+        rowids = np.arange(first_rowid, first_rowid + len(ids), dtype=np.int64)
+        self.add(rowids, ids, own=True)
+
+    def candidates(self, ids: Sequence[str]) -> list[int]:
+        """The rowids (ascending, distinct) of the rows that may hold some of ``ids``."""
+        if not len(ids) or not self.keys.num_rows:
+            return []
+        _, rowids = self.keys.find(keys_of(ids))
+        return np.unique(rowids).tolist()  # type: ignore[no-any-return]

@@ -1,0 +1,208 @@
+"""SQLite tables have no primary key: ids are found through an index of their keys and
+rowids held per table (``orcapod.db.sql._ids``), caught up with what other writers
+committed.
+
+What reads cost is asserted on the store's counters (``_id_reads``: rows read into
+an index, rows read at the rowids it named), never on times.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import sqlite3
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from orcapod.db.sql import SQLDatabase
+from orcapod.db.sql._catalog import table_name
+from orcapod.protocols.errors import DuplicateRecordError
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+PATH = ("lab", "results")
+
+
+def _rows(ids: list[str], version: int = 1) -> pa.Table:
+    return pa.table(
+        {
+            "id": pa.array(ids, pa.large_string()),
+            "version": pa.array([version] * len(ids), pa.int64()),
+        }
+    )
+
+
+def _ids(first: int, count: int) -> list[str]:
+    return [f"r{n}" for n in range(first, first + count)]
+
+
+def _versions(database: SQLDatabase) -> dict[str, int]:
+    table = database.get_all_records(PATH, record_id_column="id")
+    assert table is not None
+    ids, versions = table["id"].to_pylist(), table["version"].to_pylist()
+    assert len(ids) == len(set(ids)), "an id is stored twice"
+    return dict(zip(ids, versions, strict=True))
+
+
+def _url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'store.db'}"
+
+
+def _table_sql(tmp_path: Path) -> str:
+    with sqlite3.connect(tmp_path / "store.db") as raw:
+        query = "SELECT sql FROM sqlite_master WHERE name = ?"
+        (sql,) = raw.execute(query, (table_name(PATH),)).fetchone()
+    return str(sql)
+
+
+def test_new_tables_keep_rows_in_rowid_order_with_no_primary_key(tmp_path: Path) -> None:
+    with SQLDatabase(_url(tmp_path)) as database:
+        database.add_records(PATH, _rows(["a"]), "id", flush=True)
+        assert "PRIMARY KEY" not in _table_sql(tmp_path).upper()
+
+
+def test_a_lookup_reads_the_ids_once_then_only_the_rows_added_since(tmp_path: Path) -> None:
+    with SQLDatabase(_url(tmp_path)) as writer:
+        writer.add_records(PATH, _rows(_ids(0, 1000)), "id", flush=True)
+        with SQLDatabase(_url(tmp_path)) as reader:
+            reads = reader._id_reads
+            found = reader.get_records_by_ids(PATH, _ids(0, 10), record_id_column="id")
+            assert found is not None
+            assert found.num_rows == 10
+            assert (reads.indexed, reads.candidates) == (1000, 10)
+
+            writer.add_records(PATH, _rows(_ids(1000, 5)), "id", flush=True)
+            found = reader.get_records_by_ids(PATH, ["r1003", "r7"], record_id_column="id")
+            assert found is not None
+            assert sorted(found["id"].to_pylist()) == ["r1003", "r7"]
+            assert (reads.indexed, reads.candidates) == (1005, 12), "only the 5 new rows"
+
+            assert reader.get_records_by_ids(PATH, ["nowhere", "r-1"]) is None
+            assert (reads.indexed, reads.candidates) == (1005, 12), "no row holds their keys"
+
+
+def test_a_first_run_adds_without_reading_a_row(tmp_path: Path) -> None:
+    """Ids none of which is stored name no candidate: an add reads no stored row."""
+    with SQLDatabase(_url(tmp_path)) as database:
+        database.add_records(PATH, _rows(_ids(0, 100)), "id", flush=True)
+        for first in range(100, 1000, 100):
+            database.add_records(PATH, _rows(_ids(first, 100)), "id", flush=True)
+        assert database._id_reads.candidates == 0
+        assert len(_versions(database)) == 1000
+
+
+def test_ids_sharing_one_key_are_told_apart_by_the_stored_id(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every id given the same key: lookups still return exactly the ids asked for, and
+    duplicates are still found."""
+    import orcapod.db.sql._ids as ids_module
+
+    monkeypatch.setattr(ids_module, "keys_of", lambda ids: np.zeros(len(ids), np.uint64))
+    with SQLDatabase(_url(tmp_path)) as database:
+        database.add_records(PATH, _rows(_ids(0, 50)), "id", flush=True)
+        found = database.get_records_by_ids(PATH, ["r3", "r40", "absent"], record_id_column="id")
+        assert found is not None
+        assert sorted(found["id"].to_pylist()) == ["r3", "r40"]
+        with pytest.raises(DuplicateRecordError):
+            database.add_records(PATH, _rows(["r10", "new"]), "id")
+        database.add_records(PATH, _rows(["r10", "new"], version=2), "id", skip_duplicates=True)
+        database.flush()
+        versions = _versions(database)
+        assert len(versions) == 51
+        assert versions["r10"] == 1
+        assert versions["new"] == 2
+
+
+def test_a_flush_skips_or_refuses_ids_another_store_committed_after_the_add(
+    tmp_path: Path,
+) -> None:
+    """The ids were checked at the add, when nothing held them; another store commits
+    them before the flush: the flush sees them (its index catches up inside the write
+    transaction)."""
+    with SQLDatabase(_url(tmp_path)) as mine, SQLDatabase(_url(tmp_path)) as other:
+        mine.add_records(PATH, _rows(["a"]), "id", flush=True)
+        other.add_records(PATH, _rows(["seen"]), "id", flush=True)
+        mine.add_records(PATH, _rows(["b", "c"], version=2), "id", skip_duplicates=True)
+        mine.add_records(PATH, _rows(["d"], version=2), "id")
+        assert mine.get_records_by_ids(PATH, ["seen"]) is not None  # mine catches up now
+        other.add_records(PATH, _rows(["b", "d"], version=3), "id", flush=True)
+        with pytest.raises(DuplicateRecordError, match="'d'"):
+            mine.flush()
+        assert _versions(mine) == {"a": 1, "seen": 1, "b": 3, "c": 2, "d": 3}
+        mine.add_records(PATH, _rows(["e"], version=4), "id", flush=True)
+        assert _versions(other)["e"] == 4
+
+
+def test_rows_deleted_behind_the_store_are_forgotten(tmp_path: Path) -> None:
+    with SQLDatabase(_url(tmp_path)) as database:
+        database.add_records(PATH, _rows(_ids(0, 10)), "id", flush=True)
+        assert database.get_records_by_ids(PATH, ["r9"]) is not None
+        table = database._paths[PATH].name
+        with sqlite3.connect(tmp_path / "store.db") as raw:
+            raw.execute(f"DELETE FROM {table} WHERE _record_id IN ('r8', 'r9')")
+        assert database.get_records_by_ids(PATH, ["r9"]) is None
+        database.add_records(PATH, _rows(["r9"], version=2), "id", flush=True)
+        assert _versions(database)["r9"] == 2
+
+
+def test_a_table_made_with_a_primary_key_by_an_earlier_version_still_works(
+    tmp_path: Path,
+) -> None:
+    with SQLDatabase(_url(tmp_path)) as database:
+        database.add_records(PATH, _rows(_ids(0, 20)), "id", flush=True)
+    table = table_name(PATH)
+    with sqlite3.connect(tmp_path / "store.db") as raw:  # as versions before did
+        raw.executescript(
+            f"""
+            CREATE TABLE old ("_record_id" TEXT NOT NULL, version BIGINT,
+                              PRIMARY KEY ("_record_id"));
+            INSERT INTO old SELECT "_record_id", version FROM {table};
+            DROP TABLE {table};
+            ALTER TABLE old RENAME TO {table};
+            """
+        )
+    with SQLDatabase(_url(tmp_path)) as database:
+        assert "PRIMARY KEY" in _table_sql(tmp_path).upper()
+        found = database.get_records_by_ids(PATH, ["r1", "r19", "r20"], record_id_column="id")
+        assert found is not None
+        assert sorted(found["id"].to_pylist()) == ["r1", "r19"]
+        with pytest.raises(DuplicateRecordError):
+            database.add_records(PATH, _rows(["r5"]), "id")
+        database.add_records(PATH, _rows(["r5", "r20"], version=2), "id", skip_duplicates=True)
+        database.flush()
+        versions = _versions(database)
+        assert len(versions) == 21
+        assert versions["r5"] == 1
+        assert versions["r20"] == 2
+
+
+def _write_overlapping(url: str, worker: int, start: multiprocessing.synchronize.Event) -> None:
+    start.wait()
+    with SQLDatabase(url) as database:
+        for batch in range(20):
+            # each batch shares half its ids with the other worker's batch of that number
+            ids = _ids(batch * 100, 100) if worker == 0 else _ids(batch * 100 + 50, 100)
+            database.add_records(PATH, _rows(ids, version=worker), "id", skip_duplicates=True)
+            database.flush()
+
+
+def test_two_processes_writing_overlapping_ids_store_each_id_once(tmp_path: Path) -> None:
+    url = _url(tmp_path)
+    with SQLDatabase(url) as database:
+        database.add_records(PATH, _rows(["seed"]), "id", flush=True)
+    context = multiprocessing.get_context("spawn")
+    start = context.Event()
+    workers = [context.Process(target=_write_overlapping, args=(url, n, start)) for n in (0, 1)]
+    for process in workers:
+        process.start()
+    start.set()
+    for process in workers:
+        process.join(timeout=120)
+        assert process.exitcode == 0
+    with SQLDatabase(url) as database:
+        versions = _versions(database)  # asserts no id twice
+    assert set(versions) == {"seed", *_ids(0, 2050)}

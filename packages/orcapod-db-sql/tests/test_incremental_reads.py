@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 
 from orcapod.db.sql import SQLDatabase
-from orcapod.db.sql._catalog import ID_COLUMN
+from orcapod.db.sql._catalog import ID_COLUMN, SEQ_COLUMN
 from orcapod.protocols.database import read_new_records
 from orcapod.protocols.testing.postgres import postgres_server, temporary_database
 
@@ -129,14 +129,17 @@ def test_on_postgresql_a_transaction_committing_after_a_later_one_is_not_missed(
     mark would skip it: its number is below the mark the earlier poll reached)."""
     store, follower = SQLDatabase(postgres_url), SQLDatabase(postgres_url)
     store.add_records(PATH, numbered(0, 1), ID, flush=True)
-    table = store._paths[PATH].table
+    table = store._paths[PATH].table.name
     rows, cursor = read_new_records(follower, PATH, record_id_column=ID)
     assert ids(rows) == ["n00000"]
+    # two writers that do not take turns (orcapod's own take turns per table, but
+    # a follower must not depend on that)
+    insert = f'INSERT INTO "{table}" ({ID_COLUMN}, n, {SEQ_COLUMN}) VALUES (%s, %s, %s)'
     with store.engine.connect() as early, store.engine.connect() as late:
         early.begin()
-        early.execute(table.insert().values({ID_COLUMN: "early", "n": 1}))
+        early.exec_driver_sql(insert, ("early", 1, 2))
         with late.begin():
-            late.execute(table.insert().values({ID_COLUMN: "late", "n": 2}))
+            late.exec_driver_sql(insert, ("late", 2, 3))
         rows, cursor = read_new_records(follower, PATH, cursor, record_id_column=ID)
         assert ids(rows) == ["late"]
         early.commit()

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, ClassVar
 import pyarrow as pa
 import pytest
 
-from orcapod.protocols.errors import DatabaseError, DuplicateRecordError
+from orcapod.protocols.errors import DatabaseError
 from orcapod.protocols.testing.database import DurableArrowDatabaseContract
 from orcapod.protocols.testing.postgres import postgres_server, temporary_database
 
@@ -47,7 +47,6 @@ def _load_checks() -> ModuleType:
 
 
 checks = _load_checks()
-PATH, ID, simple, stored_ids = checks.PATH, checks.ID, checks.simple, checks.stored_ids
 
 
 @pytest.fixture(scope="module")
@@ -104,42 +103,6 @@ class TestPostgresDatabase(PostgresStores, checks.SQLDatabaseChecks):  # type: i
         from orcapod.db.sql import SQLDatabase
 
         return SQLDatabase(self.url(tmp_path))
-
-    def test_known_ids_are_looked_up_by_id_never_loaded_whole(
-        self, database: SQLDatabase, tmp_path: Path
-    ) -> None:
-        """Duplicate detection asks the table for the ids being added (one statement per
-        add, selecting by the primary key; SQLite holds an index of keys instead:
-        test_sqlite_id_index.py), never for every stored id: memory does not
-        grow with the table, and the cost of an add not with what is stored."""
-        database.add_records(PATH, simple([f"r{i}" for i in range(1000)]), ID, flush=True)
-        with self.open_store(tmp_path) as again:
-            counter = checks.StatementCounter(again.engine)
-            again.add_records(
-                PATH,
-                simple([f"r{i}" for i in range(990, 1010)]),
-                ID,
-                skip_duplicates=True,
-            )
-            with pytest.raises(DuplicateRecordError):
-                again.add_record(PATH, "r5", simple(["x"]).drop_columns([ID]))
-            again.add_record(PATH, "r2000", simple(["x"]).drop_columns([ID]))
-            # the path's catalog row, then one lookup of the asked ids per add
-            lookups = [s for s in counter.statements if "orcapod_paths" not in s]
-            assert len(counter.statements) == 4, counter.statements
-            assert len(lookups) == 3, lookups
-            assert all("WHERE" in statement.upper() for statement in lookups), lookups
-            again.flush()
-            assert len(stored_ids(again, PATH)) == 1011  # r1000-r1009 and r2000 added
-
-    def test_many_ids_are_looked_up_in_one_statement(self, database: SQLDatabase) -> None:
-        ids = [f"r{i:05d}" for i in range(10_000)]
-        database.add_records(PATH, simple(ids), ID, flush=True)
-        counter = checks.StatementCounter(database.engine)
-        found = database.get_records_by_ids(PATH, [*ids[::2], "unknown"], record_id_column=ID)
-        assert found is not None
-        assert set(found[ID].to_pylist()) == set(ids[::2])
-        assert len(counter.statements) == 1
 
 
 def test_strings_with_nul_are_stored_escaped_and_others_as_they_are(

@@ -11,13 +11,16 @@ its columns, so reads restore every type and ``list_paths`` the exact tuples.
 
 Column names are the user's, quoted by SQLAlchemy, when they are safe everywhere:
 at most 63 bytes of UTF-8, no NUL, distinct from the others ignoring case, and
-not the id column's name, the commit column's name or of the ``_colN`` form. Any
-other column is stored as ``_col<position>``; its real name is in the catalog.
+not the id column's name, the commit or seq column's name or of the ``_colN``
+form. Any other column is stored as ``_col<position>``; its real name is in the
+catalog.
 
 On PostgreSQL each table also has the column ``_commit_xact``: the id of the
 transaction that stored the row (``xid8``, filled by its default), indexed, so
-that what was committed since a snapshot can be selected (``get_new_records``).
-It is never read back as a record's column.
+that what was committed since a snapshot can be selected (``get_new_records``);
+and ``_record_seq``: the row's place, in the order rows were stored (``bigint``,
+unique), by which ids are found (see ``_ids``). Neither is read back as a
+record's column.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ __all__ = [
     "CATALOG_TABLE",
     "COMMIT_COLUMN",
     "ID_COLUMN",
+    "SEQ_COLUMN",
     "PathTable",
     "PendingBatch",
     "catalog_table",
@@ -57,6 +61,9 @@ CATALOG_TABLE = "orcapod_paths"
 COMMIT_COLUMN = "_commit_xact"
 """PostgreSQL: the column of the transaction that stored each row."""
 ID_COLUMN = "_record_id"
+SEQ_COLUMN = "_record_seq"
+"""PostgreSQL: each row's place in its table, in the order rows were stored (the
+SQLite rowid's counterpart; see ``_ids``)."""
 MAX_IDENTIFIER_BYTES = 63
 """PostgreSQL's limit (NAMEDATALEN - 1); longer names would be silently truncated."""
 
@@ -93,7 +100,7 @@ def path_from_text(text: str) -> RecordPath:
 
 def column_names(names: list[str]) -> list[str]:
     """The SQL column names of data columns ``names`` (see the module docstring)."""
-    taken = {ID_COLUMN.casefold(), COMMIT_COLUMN.casefold()}
+    taken = {ID_COLUMN.casefold(), COMMIT_COLUMN.casefold(), SEQ_COLUMN.casefold()}
     result = []
     for position, name in enumerate(names):
         folded = name.casefold()
@@ -149,6 +156,9 @@ class PathTable:
     commit_column: bool | None = None
     """PostgreSQL: whether the table has COMMIT_COLUMN (tables made before it have not);
     None until known."""
+    seq_column: bool | None = None
+    """PostgreSQL: whether the table has SEQ_COLUMN (tables made before it have not, and
+    keep their primary key on the ids); None until known."""
     pending: list[PendingBatch] = field(default_factory=list)
     """Batches added but not flushed, in the order added."""
     ids: StoredIds | None = None
@@ -171,14 +181,14 @@ class PathTable:
     ) -> PathTable:
         """The shape of ``path`` holding records of ``schema`` (codecs checked now).
 
-        On SQLite the id column is no primary key (see ``_ids``): its table, when
-        made, keeps rows in rowid order only. Elsewhere, and in the odd table whose
-        columns hide every name of the rowid, the ids are the primary key.
+        The id column is no primary key (see ``_ids``): a table made now keeps rows
+        in the order stored only (SQLite's rowid, PostgreSQL's SEQ_COLUMN), but
+        for the odd SQLite table whose columns hide every name of the rowid.
         """
         codecs = [column_codec(f.name, f.type, dialect) for f in schema]
         sql_columns = sql_columns or column_names(schema.names)
         name = table_name(path)
-        keyed = dialect != SQLITE or rowid_name(sql_columns) is None
+        keyed = dialect == SQLITE and rowid_name(sql_columns) is None
         table = sa.Table(
             name,
             metadata,

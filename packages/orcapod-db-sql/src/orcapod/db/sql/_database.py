@@ -25,6 +25,7 @@ from orcapod.db.sql._catalog import (
     CATALOG_TABLE,
     COMMIT_COLUMN,
     ID_COLUMN,
+    SEQ_COLUMN,
     PathTable,
     PendingBatch,
     catalog_table,
@@ -38,9 +39,9 @@ from orcapod.db.sql._engines import (
     POSTGRESQL,
     SQLITE,
     BulkWriter,
-    add_commit_column,
+    add_postgres_columns,
     advisory_lock,
-    has_commit_column,
+    has_column,
     is_sqlite_access_error,
     memory_engine,
     open_engine,
@@ -375,10 +376,11 @@ class SQLDatabase(BaseArrowDatabase):
             for stored in dirty:
                 stored.clear_pending()
                 stored.in_catalog = True
-            for stored, first_rowid, ids in inserted:
+                if stored.ids is not None:
+                    stored.ids.foreign = False  # every id pending was checked, and is stored
+            for stored, first_place, ids in inserted:
                 assert stored.ids is not None
-                stored.ids.add_own(first_rowid, ids)
-                stored.ids.foreign = False
+                stored.ids.add_own(first_place, ids)
             break
         if refusals:
             kind = (
@@ -463,13 +465,18 @@ class SQLDatabase(BaseArrowDatabase):
         inserted = []
         with write_transaction(self._engine, self._dialect) as conn:
             writer = BulkWriter(conn, self._dialect)
+            if self._dialect == POSTGRESQL:
+                # Writers take turns at each table (in one order: no deadlock), so rows
+                # are numbered (SEQ_COLUMN) in the order they commit; see _ids.
+                for name in sorted(stored.name for stored in dirty):
+                    advisory_lock(conn, name)
             for stored in dirty:
                 if not stored.in_catalog:
                     self._register(conn, stored)
                 if self._indexed(stored):
-                    rows, first_rowid = self._insert_indexed(conn, writer, stored)
-                    if rows:
-                        inserted.append((stored, first_rowid, [row[0] for row in rows]))
+                    ids, first_place = self._insert_indexed(conn, writer, stored)
+                    if ids:
+                        inserted.append((stored, first_place, ids))
                     continue
                 plain = [r for p in stored.pending if not p.skip_duplicates for r in p.rows]
                 skipping = [r for p in stored.pending if p.skip_duplicates for r in p.rows]
@@ -481,11 +488,11 @@ class SQLDatabase(BaseArrowDatabase):
 
     def _insert_indexed(
         self, conn: sa.Connection, writer: BulkWriter, stored: PathTable
-    ) -> tuple[list[tuple[Any, ...]], int]:
-        """Insert ``stored``'s pending rows into its SQLite table (inside the write
-        transaction, so no other writer commits meanwhile), but those whose ids
-        another process stored since they were checked; the rows inserted and the
-        rowid of the first.
+    ) -> tuple[list[str], int]:
+        """Insert ``stored``'s pending rows (inside the write transaction, where no
+        other writer of the table commits meanwhile), but those whose ids another
+        process stored since they were checked; the ids inserted and the place
+        (rowid, SEQ_COLUMN) of the first.
 
         Rows that all came with ``new_ids`` are inserted as they are, unchecked (their
         writer vouched for them): an index of the table reads them back when next
@@ -497,12 +504,12 @@ class SQLDatabase(BaseArrowDatabase):
         checked = [p for p in stored.pending if not p.new_ids]
         if not checked:
             rows = [row for pending in stored.pending for row in pending.rows]
-            writer.insert(stored.table, rows, skip_duplicates=False)
+            self._insert_placed(conn, writer, stored, rows)
             return [], 0
         ids = self._catch_up(stored, conn)
         taken: set[str] = set()
-        if ids.foreign and checked:
-            asked = [row[0] for pending in checked for row in pending.rows]
+        if ids.foreign:
+            asked = [i for pending in checked for i in pending.table.column(0).to_pylist()]
             found = self._select_indexed(stored, asked, ids_only=True, conn=conn)
             if found is not None:
                 taken = set(found.column(0).to_pylist())
@@ -510,19 +517,45 @@ class SQLDatabase(BaseArrowDatabase):
         if refused:
             stored.drop_pending(refused)
             raise _StoredMeanwhile(DuplicateRecordError(_stored_meanwhile(stored, taken, refused)))
-        rows = [
-            row
-            for pending in stored.pending
-            for row in pending.rows
-            if not (pending.skip_duplicates and row[0] in taken)
-        ]
+        rows, inserted = [], []  # the rows as the driver takes them (ids encoded), the ids
+        for pending in stored.pending:
+            pending_ids = pending.table.column(0).to_pylist()
+            if pending.skip_duplicates and not taken.isdisjoint(pending_ids):
+                kept = [n for n, i in enumerate(pending_ids) if i not in taken]
+                rows += [pending.rows[n] for n in kept]
+                inserted += [pending_ids[n] for n in kept]
+            else:
+                rows += pending.rows
+                inserted += pending_ids
         if rows:
-            writer.insert(stored.table, rows, skip_duplicates=False)
-            rowid = _rowid(stored)
-            latest = conn.execute(sa.select(sa.func.max(rowid)).select_from(stored.table)).scalar()
-            if latest != ids.last + len(rows):
+            self._insert_placed(conn, writer, stored, rows, ids.last + 1)
+            if self._last_place(conn, stored) != ids.last + len(rows):
                 return [], 0  # not numbered as SQLite usually does: read them back instead
-        return rows, ids.last + 1
+        return inserted, ids.last + 1
+
+    def _insert_placed(
+        self,
+        conn: sa.Connection,
+        writer: BulkWriter,
+        stored: PathTable,
+        rows: list[tuple[Any, ...]],
+        first: int | None = None,
+    ) -> None:
+        """Insert ``rows`` at the places from ``first`` on (None: after the last row).
+        SQLite numbers them so itself (rowids); PostgreSQL is given them (SEQ_COLUMN)."""
+        if self._dialect == SQLITE:
+            writer.insert(stored.table, rows, skip_duplicates=False)
+            return
+        if first is None:
+            first = self._last_place(conn, stored) + 1
+        placed = [(*row, place) for place, row in enumerate(rows, first)]
+        writer.insert(stored.table, placed, skip_duplicates=False, extra_columns=(SEQ_COLUMN,))
+
+    def _last_place(self, conn: sa.Connection, stored: PathTable) -> int:
+        """The place (rowid, SEQ_COLUMN) of the table's last row; 0 when it has none."""
+        place = self._position(stored)
+        query = sa.select(sa.func.max(place)).select_from(stored.table)
+        return int(conn.execute(query).scalar() or 0)
 
     def _register(self, conn: sa.Connection, stored: PathTable) -> None:
         """Create ``stored``'s table and catalog row unless another process already did.
@@ -538,11 +571,13 @@ class SQLDatabase(BaseArrowDatabase):
             if not schema.equals(stored.schema, check_metadata=False):
                 difference = "; ".join(schema_differences(schema, stored.schema))
                 raise _PathSchemaConflict(stored, difference)
+            if self._dialect == POSTGRESQL:  # made elsewhere, maybe by an earlier version
+                stored.seq_column = has_column(conn, stored.table, SEQ_COLUMN, "int8")
             return
         stored.table.create(conn, checkfirst=True)
         if self._dialect == POSTGRESQL:
-            add_commit_column(conn, stored.table)
-            stored.commit_column = True
+            add_postgres_columns(conn, stored.table)
+            stored.commit_column = stored.seq_column = True
         conn.execute(self._catalog.insert().values(**stored.catalog_row()))
 
     def _catalog_row(self, conn: sa.Connection, path: RecordPath) -> Any:
@@ -583,8 +618,22 @@ class SQLDatabase(BaseArrowDatabase):
         return _combine(found, pending)
 
     def _indexed(self, stored: PathTable) -> bool:
-        """Whether ids at ``stored`` are found through the index of their rowids (SQLite)."""
-        return self._dialect == SQLITE and stored.rowid is not None
+        """Whether ids at ``stored`` are found through an index of their places (SQLite's
+        rowid, PostgreSQL's SEQ_COLUMN), not the primary key of a table made before."""
+        if self._dialect == SQLITE:
+            return stored.rowid is not None
+        if stored.seq_column is None:
+            if not stored.in_catalog:
+                return True  # made by the next flush, with the column
+            with self._reading_table(stored), self._engine.connect() as conn:
+                stored.seq_column = has_column(conn, stored.table, SEQ_COLUMN, "int8")
+        return stored.seq_column
+
+    def _position(self, stored: PathTable) -> sa.ColumnClause[int]:
+        """The column of each row's place in ``stored``'s table: SQLite's rowid (by a name
+        no column hides), PostgreSQL's SEQ_COLUMN."""
+        name = SEQ_COLUMN if self._dialect == POSTGRESQL else stored.rowid or "rowid"
+        return sa.literal_column(name, sa.BigInteger())
 
     def _catch_up(self, stored: PathTable, conn: sa.Connection) -> StoredIds:
         """``stored``'s id index with every row committed so far (read on ``conn``):
@@ -593,13 +642,13 @@ class SQLDatabase(BaseArrowDatabase):
         ids = stored.ids
         if ids is None:
             ids = stored.ids = StoredIds()
-        rowid = _rowid(stored)
+        rowid = self._position(stored)
         id_column = stored.table.c[ID_COLUMN]
-        latest = conn.execute(sa.select(sa.func.max(rowid)).select_from(stored.table)).scalar()
-        if (latest or 0) < ids.last:
+        latest = self._last_place(conn, stored)
+        if latest < ids.last:
             # rows were deleted behind this store's back: read the ids again
             ids = stored.ids = StoredIds()
-        while latest is not None and ids.last < latest:
+        while ids.last < latest:
             query = (
                 sa.select(rowid, id_column)
                 .select_from(stored.table)
@@ -612,7 +661,10 @@ class SQLDatabase(BaseArrowDatabase):
                 ids.last = latest
                 break
             rowids = np.fromiter((row[0] for row in rows), np.int64, len(rows))
-            ids.add(rowids, [row[1] for row in rows], own=False)
+            texts = [row[1] for row in rows]
+            if self._dialect == POSTGRESQL:
+                texts = [decode_text(text) for text in texts]
+            ids.add(rowids, texts, own=False)
             self._id_reads.indexed += len(rows)
         return ids
 
@@ -632,17 +684,13 @@ class SQLDatabase(BaseArrowDatabase):
             rowids = self._catch_up(stored, reading).candidates(ids)
             if not rowids:
                 return None
-            rowid = _rowid(stored)
-            if len(rowids) == 1:
-                condition = rowid == rowids[0]
-            else:
-                each = sa.func.json_each(
-                    sa.bindparam("rowids", json.dumps(rowids), type_=sa.Text())
-                )
-                condition = rowid.in_(sa.select(each.table_valued("value").c.value))
+            rowid = self._position(stored)
+            condition = rowid == rowids[0] if len(rowids) == 1 else self._among(rowid, rowids)
             if ids_only:
                 id_column = stored.table.c[ID_COLUMN]
                 values = reading.execute(sa.select(id_column).where(condition)).scalars().all()
+                if self._dialect == POSTGRESQL:
+                    values = [decode_text(value) for value in values]
                 found = pa.table({ID_COLUMN: pa.array(values, pa.large_string())})
             else:
                 found = self._select(stored, condition, reading)
@@ -652,6 +700,16 @@ class SQLDatabase(BaseArrowDatabase):
         # a row the index names may hold another id of the same key
         found = found.filter(pc.is_in(found.column(0), pa.array(ids, pa.large_string())))
         return found if found.num_rows else None
+
+    def _among(self, place: sa.ColumnClause[int], places: list[int]) -> sa.ColumnElement[bool]:
+        """``place IN places``, the places sent as one JSON text parameter."""
+        values = sa.bindparam("places", json.dumps(places), type_=sa.Text())
+        if self._dialect == POSTGRESQL:
+            each = sa.func.json_array_elements_text(sa.cast(values, sa.JSON()))
+            return place.in_(
+                sa.select(sa.cast(each.table_valued("value").c.value, sa.BigInteger()))
+            )
+        return place.in_(sa.select(sa.func.json_each(values).table_valued("value").c.value))
 
     def _id_condition(self, stored: PathTable, ids: list[str]) -> sa.ColumnElement[bool]:
         id_column = stored.table.c[ID_COLUMN]
@@ -740,7 +798,7 @@ class SQLDatabase(BaseArrowDatabase):
         the primary key: ``id > last ORDER BY id LIMIT n``.
         """
         if self._indexed(stored):
-            rowid = _rowid(stored)
+            rowid = self._position(stored)
             after = rowid > (last or 0)
             bound_query = (
                 sa.select(rowid)
@@ -829,7 +887,7 @@ class SQLDatabase(BaseArrowDatabase):
     def _has_commit_column(self, stored: PathTable) -> bool:
         if stored.commit_column is None:
             with self._reading_table(stored), self._engine.connect() as conn:
-                stored.commit_column = has_commit_column(conn, stored.table)
+                stored.commit_column = has_column(conn, stored.table, COMMIT_COLUMN, "xid8")
         return stored.commit_column
 
     def _read_matching(
@@ -1147,11 +1205,6 @@ def _is_conflict(error: sa.exc.OperationalError) -> bool:
     """A deadlock or serialization failure: retrying the transaction may succeed."""
     code = getattr(error.orig, "sqlstate", None)
     return code in {"40001", "40P01"}
-
-
-def _rowid(stored: PathTable) -> sa.ColumnClause[int]:
-    """The rowid of ``stored``'s SQLite table, by a name no column hides."""
-    return sa.literal_column(stored.rowid or "rowid", sa.Integer())
 
 
 def _holding(batches: list[PendingBatch], taken: Set[str]) -> list[PendingBatch]:

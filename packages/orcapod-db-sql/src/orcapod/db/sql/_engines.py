@@ -15,7 +15,7 @@ from urllib.parse import quote
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from orcapod.db.sql._catalog import CATALOG_TABLE, COMMIT_COLUMN
+from orcapod.db.sql._catalog import CATALOG_TABLE, COMMIT_COLUMN, ID_COLUMN, SEQ_COLUMN
 from orcapod.db.sql._types import POSTGRESQL, SQLITE
 from orcapod.protocols.errors import (
     DatabaseError,
@@ -35,9 +35,9 @@ __all__ = [
     "PG_SNAPSHOT",
     "BulkWriter",
     "OpenedEngine",
-    "add_commit_column",
+    "add_postgres_columns",
     "advisory_lock",
-    "has_commit_column",
+    "has_column",
     "is_sqlite_access_error",
     "memory_engine",
     "open_engine",
@@ -576,31 +576,37 @@ class _Snapshot(sa.types.UserDefinedType[str]):
 PG_SNAPSHOT = _Snapshot()
 
 
-def add_commit_column(conn: sa.Connection, table: sa.Table) -> None:
-    """PostgreSQL: give the new ``table`` its indexed column of each row's transaction id."""
+def add_postgres_columns(conn: sa.Connection, table: sa.Table) -> None:
+    """PostgreSQL: give the new ``table`` its indexed column of each row's transaction
+    id (:data:`COMMIT_COLUMN`) and of each row's place (:data:`SEQ_COLUMN`)."""
     preparer = conn.dialect.identifier_preparer
     target = preparer.format_table(table)
     column = preparer.quote(COMMIT_COLUMN)
-    index = preparer.quote(f"{table.name}_x")  # table names are at most 59 bytes
+    seq = preparer.quote(SEQ_COLUMN)
+    # table names are at most 59 bytes
+    index, seq_index = preparer.quote(f"{table.name}_x"), preparer.quote(f"{table.name}_s")
     conn.exec_driver_sql(  # one round trip
-        f"ALTER TABLE {target} ADD COLUMN {column} xid8 DEFAULT pg_current_xact_id(); "
-        f"CREATE INDEX {index} ON {target} ({column})"
+        f"ALTER TABLE {target} ADD COLUMN {column} xid8 DEFAULT pg_current_xact_id(), "
+        f"ADD COLUMN {seq} bigint NOT NULL; "
+        f"CREATE INDEX {index} ON {target} ({column}); "
+        f"CREATE UNIQUE INDEX {seq_index} ON {target} ({seq})"
     )
 
 
-def has_commit_column(conn: sa.Connection, table: sa.Table) -> bool:
-    """PostgreSQL: whether ``table`` has the column :func:`add_commit_column` adds.
+def has_column(conn: sa.Connection, table: sa.Table, column: str, type_name: str) -> bool:
+    """PostgreSQL: whether ``table`` has :func:`add_postgres_columns`'s ``column``,
+    of type ``type_name``.
 
-    Its type says so: before that column, a user's data column of the same name
-    was stored under it (an integer or text column, never ``xid8``).
+    Tables made before that column may hold a user's data column of the same
+    name: never of type ``xid8``, and always nullable (``_record_seq`` is not).
     """
     query = sa.text(
         "SELECT 1 FROM information_schema.columns WHERE table_schema = "
         "coalesce(:schema, current_schema()) AND table_name = :table AND column_name = :column "
-        "AND udt_name = 'xid8'"
+        "AND udt_name = :type AND (:type = 'xid8' OR is_nullable = 'NO')"
     )
     found = conn.execute(
-        query, {"schema": table.schema, "table": table.name, "column": COMMIT_COLUMN}
+        query, {"schema": table.schema, "table": table.name, "column": column, "type": type_name}
     )
     return found.first() is not None
 
@@ -622,15 +628,25 @@ class BulkWriter:
         self._stages = itertools.count()
 
     def insert(
-        self, table: sa.Table, rows: list[tuple[Any, ...]], *, skip_duplicates: bool
+        self,
+        table: sa.Table,
+        rows: list[tuple[Any, ...]],
+        *,
+        skip_duplicates: bool,
+        extra_columns: tuple[str, ...] = (),
     ) -> None:
-        """Insert ``rows`` (values in ``table``'s column order) into ``table``.
+        """Insert ``rows`` (values in ``table``'s column order, then ``extra_columns``',
+        PostgreSQL only) into ``table``.
 
         With ``skip_duplicates``, rows whose primary key is already stored
         (including by another process, committed meanwhile) are left out;
         without it, such a row fails the transaction with an IntegrityError.
         """
-        if self._dialect == SQLITE:
+        if extra_columns:
+            assert self._dialect == POSTGRESQL
+            assert not skip_duplicates
+            self._copy(self._quoted(table), table, rows, extra_columns)
+        elif self._dialect == SQLITE:
             statement = sa.insert(table)
             if skip_duplicates:
                 statement = statement.prefix_with("OR IGNORE")
@@ -644,16 +660,22 @@ class BulkWriter:
     def _quoted(self, table: sa.Table) -> str:
         return self._conn.dialect.identifier_preparer.format_table(table)
 
-    def _column_list(self, table: sa.Table) -> str:
+    def _column_list(self, table: sa.Table, extra_columns: tuple[str, ...] = ()) -> str:
         quote = self._conn.dialect.identifier_preparer.quote
-        return ", ".join(quote(column.name) for column in table.c)
+        return ", ".join(quote(name) for name in [*(c.name for c in table.c), *extra_columns])
 
-    def _copy(self, target: str, table: sa.Table, rows: list[tuple[Any, ...]]) -> None:
+    def _copy(
+        self,
+        target: str,
+        table: sa.Table,
+        rows: list[tuple[Any, ...]],
+        extra_columns: tuple[str, ...] = (),
+    ) -> None:
         import psycopg
 
         raw = self._conn.connection.driver_connection
         assert raw is not None
-        statement = f"COPY {target} ({self._column_list(table)}) FROM STDIN"
+        statement = f"COPY {target} ({self._column_list(table, extra_columns)}) FROM STDIN"
         try:
             with raw.cursor() as cursor, cursor.copy(statement) as copy:
                 for row in rows:
@@ -669,7 +691,7 @@ class BulkWriter:
         preparer = self._conn.dialect.identifier_preparer
         stage = preparer.quote(f"orcapod_stage_{next(self._stages)}")
         target = self._quoted(table)
-        key = preparer.quote(next(iter(table.primary_key.columns)).name)
+        key = preparer.quote(ID_COLUMN)  # the primary key of tables made before _record_seq
         columns = self._column_list(table)
         self._conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {stage} (LIKE {target}) ON COMMIT DROP")
         self._copy(stage, table, rows)

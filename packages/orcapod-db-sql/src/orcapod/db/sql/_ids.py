@@ -1,25 +1,28 @@
-"""Where a SQLite table's record ids are: their keys and rowids, held in memory.
+"""Where a table's record ids are: their keys and places, held in memory.
 
-A SQLite table this package makes has no primary key: its rows are kept in
-rowid order only, so a flush appends them at the end of one B-tree. A
-primary key on the ids (hashes, in no order) is a second B-tree, into which
-each new row goes at a random place: once that tree has more leaf pages than
-a flush has rows, every row dirties a page of its own, and a flush at ten
-million rows cost about twice what it did at 100,000 (``benchmarks/scale.py``).
+A table this package makes has no primary key on its ids: its rows are kept
+in the order stored, by their place (SQLite's rowid; PostgreSQL's
+``_record_seq``, numbered by the flush), so a flush appends them at the end
+of a B-tree. A primary key on the ids (hashes, in no order) is a second
+B-tree, into which each new row goes at a random place: once that tree has
+more leaf pages than a flush has rows, every row dirties a page of its own,
+and a first run of ten million packets cost 1.6 to 1.7 times what it did at
+100,000 per packet (``benchmarks/scale.py``).
 
-Instead, a process that looks ids up reads each table's ``(rowid, id)``
-once, and from then on only the rows added after the last rowid it read
-(:class:`StoredIds`). The ids' keys and rowids are kept in a
+Instead, a process that looks ids up reads each table's places and ids
+once, and from then on only the rows after the last place it read
+(:class:`StoredIds`). The ids' keys and places are kept in a
 :class:`~orcapod.protocols.keyindex.KeyIndex` (about 17 bytes per row); a
-lookup reads the rows at the candidate rowids (neighbouring pages, for ids
-added together) and keeps those whose id is the one asked for. Tables only
+lookup reads the rows at the candidate places (neighbouring pages, for ids
+stored together) and keeps those whose id is the one asked for. Tables only
 ever written (log and status rows, added with ``new_ids``) are never read
 this way.
 
-Duplicates: SQLite lets one writer at a time into a write transaction. A
-flush catches its index up inside that transaction, so the rows every other
-writer committed are known, checks the pending ids against it, and inserts
-only ids absent from it.
+Duplicates: one writer at a time writes a table (SQLite's write lock; on
+PostgreSQL a transaction-scoped advisory lock per table, which also makes
+places grow in the order rows commit). A flush catches its index up inside
+that transaction, so the rows every other writer committed are known,
+checks the pending ids against it, and inserts only ids absent from it.
 """
 
 from __future__ import annotations
@@ -72,9 +75,9 @@ class StoredIds:
         if not own:
             self.foreign = True
 
-    def add_own(self, first_rowid: int, ids: Sequence[str]) -> None:
-        """Index rows this process just inserted, at rowids from ``first_rowid`` on."""
-        rowids = np.arange(first_rowid, first_rowid + len(ids), dtype=np.int64)
+    def add_own(self, first_place: int, ids: Sequence[str]) -> None:
+        """Index rows this process just inserted, at places from ``first_place`` on."""
+        rowids = np.arange(first_place, first_place + len(ids), dtype=np.int64)
         self.add(rowids, ids, own=True)
 
     def candidates(self, ids: Sequence[str]) -> list[int]:

@@ -1,6 +1,6 @@
-"""SQLite tables have no primary key: ids are found through an index of their keys and
-rowids held per table (``orcapod.db.sql._ids``), caught up with what other writers
-committed.
+"""Tables have no primary key on the ids: ids are found through an index of their keys
+and places (SQLite's rowid, PostgreSQL's ``_record_seq``) held per table
+(``orcapod.db.sql._ids``), caught up with what other writers committed.
 
 What reads cost is asserted on the store's counters (``_id_reads``: rows read into
 an index, rows read at the rowids it named), never on times.
@@ -9,19 +9,15 @@ an index, rows read at the rowids it named), never on times.
 from __future__ import annotations
 
 import multiprocessing
-import sqlite3
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 import pytest
+import sqlalchemy as sa
 
 from orcapod.db.sql import SQLDatabase
 from orcapod.db.sql._catalog import table_name
 from orcapod.protocols.errors import DuplicateRecordError
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 PATH = ("lab", "results")
 
@@ -47,27 +43,42 @@ def _versions(database: SQLDatabase) -> dict[str, int]:
     return dict(zip(ids, versions, strict=True))
 
 
-def _url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'store.db'}"
+def _primary_key(database: SQLDatabase) -> list[str]:
+    return list(
+        sa.inspect(database.engine).get_pk_constraint(table_name(PATH))["constrained_columns"]
+    )
 
 
-def _table_sql(tmp_path: Path) -> str:
-    with sqlite3.connect(tmp_path / "store.db") as raw:
-        query = "SELECT sql FROM sqlite_master WHERE name = ?"
-        (sql,) = raw.execute(query, (table_name(PATH),)).fetchone()
-    return str(sql)
+def _sql(database: SQLDatabase, statement: str) -> None:
+    with database.engine.begin() as conn:
+        for part in statement.split(";"):
+            if part.strip():
+                conn.exec_driver_sql(part)
 
 
-def test_new_tables_keep_rows_in_rowid_order_with_no_primary_key(tmp_path: Path) -> None:
-    with SQLDatabase(_url(tmp_path)) as database:
+def _refuses_then_skips(database: SQLDatabase, stored_id: str, total: int) -> None:
+    """``stored_id`` (stored, version 1) refuses a plain add, and is skipped beside a new
+    id by an add skipping duplicates: ``total`` ids stored after."""
+    with pytest.raises(DuplicateRecordError):
+        database.add_records(PATH, _rows([stored_id, "new"]), "id")
+    database.add_records(PATH, _rows([stored_id, "new"], version=2), "id", skip_duplicates=True)
+    database.flush()
+    versions = _versions(database)
+    assert len(versions) == total
+    assert versions[stored_id] == 1
+    assert versions["new"] == 2
+
+
+def test_new_tables_have_no_primary_key(url: str) -> None:
+    with SQLDatabase(url) as database:
         database.add_records(PATH, _rows(["a"]), "id", flush=True)
-        assert "PRIMARY KEY" not in _table_sql(tmp_path).upper()
+        assert _primary_key(database) == []
 
 
-def test_a_lookup_reads_the_ids_once_then_only_the_rows_added_since(tmp_path: Path) -> None:
-    with SQLDatabase(_url(tmp_path)) as writer:
+def test_a_lookup_reads_the_ids_once_then_only_the_rows_added_since(url: str) -> None:
+    with SQLDatabase(url) as writer:
         writer.add_records(PATH, _rows(_ids(0, 1000)), "id", flush=True)
-        with SQLDatabase(_url(tmp_path)) as reader:
+        with SQLDatabase(url) as reader:
             reads = reader._id_reads
             found = reader.get_records_by_ids(PATH, _ids(0, 10), record_id_column="id")
             assert found is not None
@@ -84,9 +95,9 @@ def test_a_lookup_reads_the_ids_once_then_only_the_rows_added_since(tmp_path: Pa
             assert (reads.indexed, reads.candidates) == (1005, 12), "no row holds their keys"
 
 
-def test_a_first_run_adds_without_reading_a_row(tmp_path: Path) -> None:
+def test_a_first_run_adds_without_reading_a_row(url: str) -> None:
     """Ids none of which is stored name no candidate: an add reads no stored row."""
-    with SQLDatabase(_url(tmp_path)) as database:
+    with SQLDatabase(url) as database:
         database.add_records(PATH, _rows(_ids(0, 100)), "id", flush=True)
         for first in range(100, 1000, 100):
             database.add_records(PATH, _rows(_ids(first, 100)), "id", flush=True)
@@ -95,35 +106,28 @@ def test_a_first_run_adds_without_reading_a_row(tmp_path: Path) -> None:
 
 
 def test_ids_sharing_one_key_are_told_apart_by_the_stored_id(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Every id given the same key: lookups still return exactly the ids asked for, and
     duplicates are still found."""
     import orcapod.db.sql._ids as ids_module
 
     monkeypatch.setattr(ids_module, "keys_of", lambda ids: np.zeros(len(ids), np.uint64))
-    with SQLDatabase(_url(tmp_path)) as database:
+    with SQLDatabase(url) as database:
         database.add_records(PATH, _rows(_ids(0, 50)), "id", flush=True)
         found = database.get_records_by_ids(PATH, ["r3", "r40", "absent"], record_id_column="id")
         assert found is not None
         assert sorted(found["id"].to_pylist()) == ["r3", "r40"]
-        with pytest.raises(DuplicateRecordError):
-            database.add_records(PATH, _rows(["r10", "new"]), "id")
-        database.add_records(PATH, _rows(["r10", "new"], version=2), "id", skip_duplicates=True)
-        database.flush()
-        versions = _versions(database)
-        assert len(versions) == 51
-        assert versions["r10"] == 1
-        assert versions["new"] == 2
+        _refuses_then_skips(database, "r10", total=51)
 
 
 def test_a_flush_skips_or_refuses_ids_another_store_committed_after_the_add(
-    tmp_path: Path,
+    url: str,
 ) -> None:
     """The ids were checked at the add, when nothing held them; another store commits
     them before the flush: the flush sees them (its index catches up inside the write
     transaction)."""
-    with SQLDatabase(_url(tmp_path)) as mine, SQLDatabase(_url(tmp_path)) as other:
+    with SQLDatabase(url) as mine, SQLDatabase(url) as other:
         mine.add_records(PATH, _rows(["a"]), "id", flush=True)
         other.add_records(PATH, _rows(["seen"]), "id", flush=True)
         mine.add_records(PATH, _rows(["b", "c"], version=2), "id", skip_duplicates=True)
@@ -137,47 +141,38 @@ def test_a_flush_skips_or_refuses_ids_another_store_committed_after_the_add(
         assert _versions(other)["e"] == 4
 
 
-def test_rows_deleted_behind_the_store_are_forgotten(tmp_path: Path) -> None:
-    with SQLDatabase(_url(tmp_path)) as database:
+def test_rows_deleted_behind_the_store_are_forgotten(url: str) -> None:
+    with SQLDatabase(url) as database:
         database.add_records(PATH, _rows(_ids(0, 10)), "id", flush=True)
         assert database.get_records_by_ids(PATH, ["r9"]) is not None
-        table = database._paths[PATH].name
-        with sqlite3.connect(tmp_path / "store.db") as raw:
-            raw.execute(f"DELETE FROM {table} WHERE _record_id IN ('r8', 'r9')")
+        _sql(database, f"DELETE FROM {table_name(PATH)} WHERE _record_id IN ('r8', 'r9')")
         assert database.get_records_by_ids(PATH, ["r9"]) is None
         database.add_records(PATH, _rows(["r9"], version=2), "id", flush=True)
         assert _versions(database)["r9"] == 2
 
 
 def test_a_table_made_with_a_primary_key_by_an_earlier_version_still_works(
-    tmp_path: Path,
+    url: str,
 ) -> None:
-    with SQLDatabase(_url(tmp_path)) as database:
+    with SQLDatabase(url) as database:
         database.add_records(PATH, _rows(_ids(0, 20)), "id", flush=True)
-    table = table_name(PATH)
-    with sqlite3.connect(tmp_path / "store.db") as raw:  # as versions before did
-        raw.executescript(
+        table = table_name(PATH)
+        _sql(  # as versions before made it
+            database,
             f"""
             CREATE TABLE old ("_record_id" TEXT NOT NULL, version BIGINT,
                               PRIMARY KEY ("_record_id"));
             INSERT INTO old SELECT "_record_id", version FROM {table};
             DROP TABLE {table};
-            ALTER TABLE old RENAME TO {table};
-            """
+            ALTER TABLE old RENAME TO {table}
+            """,
         )
-    with SQLDatabase(_url(tmp_path)) as database:
-        assert "PRIMARY KEY" in _table_sql(tmp_path).upper()
+    with SQLDatabase(url) as database:
+        assert _primary_key(database) == ["_record_id"]
         found = database.get_records_by_ids(PATH, ["r1", "r19", "r20"], record_id_column="id")
         assert found is not None
         assert sorted(found["id"].to_pylist()) == ["r1", "r19"]
-        with pytest.raises(DuplicateRecordError):
-            database.add_records(PATH, _rows(["r5"]), "id")
-        database.add_records(PATH, _rows(["r5", "r20"], version=2), "id", skip_duplicates=True)
-        database.flush()
-        versions = _versions(database)
-        assert len(versions) == 21
-        assert versions["r5"] == 1
-        assert versions["r20"] == 2
+        _refuses_then_skips(database, "r5", total=21)
 
 
 def _write_overlapping(url: str, worker: int, start: multiprocessing.synchronize.Event) -> None:
@@ -190,8 +185,7 @@ def _write_overlapping(url: str, worker: int, start: multiprocessing.synchronize
             database.flush()
 
 
-def test_two_processes_writing_overlapping_ids_store_each_id_once(tmp_path: Path) -> None:
-    url = _url(tmp_path)
+def test_two_processes_writing_overlapping_ids_store_each_id_once(url: str) -> None:
     with SQLDatabase(url) as database:
         database.add_records(PATH, _rows(["seed"]), "id", flush=True)
     context = multiprocessing.get_context("spawn")

@@ -656,14 +656,14 @@ class SQLDatabase(BaseArrowDatabase):
                 .order_by(rowid)
                 .limit(LOAD_ROWS)
             )
-            rows = conn.execute(query).all()
+            # the driver's own tuples (SQLAlchemy's Row objects would double the cost)
+            rows = conn.execute(query).cursor.fetchall()
             if not rows:
                 ids.last = latest
                 break
             rowids = np.fromiter((row[0] for row in rows), np.int64, len(rows))
-            texts = [row[1] for row in rows]
-            if self._dialect == POSTGRESQL:
-                texts = [decode_text(text) for text in texts]
+            decode = decode_text if self._dialect == POSTGRESQL else str
+            texts = [decode(row[1]) for row in rows]
             ids.add(rowids, texts, own=False)
             self._id_reads.indexed += len(rows)
         return ids

@@ -151,6 +151,25 @@ def test_rows_deleted_behind_the_store_are_forgotten(url: str) -> None:
         assert _versions(database)["r9"] == 2
 
 
+def test_places_freed_at_the_end_and_taken_again_by_another_writer_are_read(url: str) -> None:
+    """Rows deleted at the end of a table free their places for the next rows another
+    writer stores: a store whose index had reached those places notices (the row at
+    its last place holds another id) and reads the ids again."""
+    with SQLDatabase(url) as database:
+        database.add_records(PATH, _rows(_ids(0, 10)), "id", flush=True)
+        assert database.get_records_by_ids(PATH, ["r9"]) is not None
+        _sql(database, f"DELETE FROM {table_name(PATH)} WHERE _record_id IN ('r8', 'r9')")
+        with SQLDatabase(url) as other:
+            other.add_records(PATH, _rows(["n1", "n2"], version=2), "id", flush=True)
+        found = database.get_records_by_ids(PATH, ["n1", "n2"], record_id_column="id")
+        assert found is not None
+        assert sorted(found["id"].to_pylist()) == ["n1", "n2"]
+        database.add_records(PATH, _rows(["n2", "n3"], version=3), "id", skip_duplicates=True)
+        database.flush()
+        versions = _versions(database)  # asserts no id twice
+        assert (versions["n2"], versions["n3"]) == (2, 3)
+
+
 def test_a_table_made_with_a_primary_key_by_an_earlier_version_still_works(
     url: str,
 ) -> None:

@@ -637,15 +637,22 @@ class SQLDatabase(BaseArrowDatabase):
 
     def _catch_up(self, stored: PathTable, conn: sa.Connection) -> StoredIds:
         """``stored``'s id index with every row committed so far (read on ``conn``):
-        read whole at first, then only the rows after the last rowid it holds.
+        read whole at first, then only the rows after the last place it holds.
         Driver errors are the caller's to word (a flush keeps its rows pending)."""
         ids = stored.ids
         if ids is None:
             ids = stored.ids = StoredIds()
         rowid = self._position(stored)
         id_column = stored.table.c[ID_COLUMN]
-        latest = self._last_place(conn, stored)
-        if latest < ids.last:
+        # one round trip: the last place, and the id at the last place indexed
+        # (two scalar subqueries: each is one search of its B-tree)
+        last_place = sa.select(sa.func.max(rowid)).select_from(stored.table).scalar_subquery()
+        fence = sa.select(id_column).where(rowid == ids.last).scalar_subquery()
+        latest, fenced = conn.execute(sa.select(last_place, fence)).one()
+        latest = int(latest or 0)
+        if fenced is not None and self._dialect == POSTGRESQL:
+            fenced = decode_text(fenced)
+        if latest < ids.last or fenced != ids.fence:
             # rows were deleted behind this store's back: read the ids again
             ids = stored.ids = StoredIds()
         while ids.last < latest:
@@ -658,8 +665,7 @@ class SQLDatabase(BaseArrowDatabase):
             )
             # the driver's own tuples (SQLAlchemy's Row objects would double the cost)
             rows = conn.execute(query).cursor.fetchall()
-            if not rows:
-                ids.last = latest
+            if not rows:  # deleted meanwhile: read again next time
                 break
             rowids = np.fromiter((row[0] for row in rows), np.int64, len(rows))
             decode = decode_text if self._dialect == POSTGRESQL else str

@@ -53,10 +53,15 @@ class IdReads:
 
 
 class StoredIds:
-    """The keys and rowids of one table's stored ids, up to rowid :attr:`last`.
+    """The keys and places of one table's stored ids, up to the place :attr:`last`.
 
     Attributes:
-        last: every row with a rowid up to this one is in the index (0: none read yet).
+        last: every row with a place up to this one is in the index (0: none read yet).
+        fence: the id of the row at :attr:`last`. Places are numbered from the last
+            row's on, so rows deleted at the end of the table (behind orcapod's
+            back) free their places for the next rows: if the row at ``last``
+            no longer holds ``fence``, the index may name the wrong rows, and is
+            read again.
         foreign: rows this process did not write were read since the last flush, so
             ids pending here were checked against fewer rows than are stored.
     """
@@ -64,6 +69,7 @@ class StoredIds:
     def __init__(self) -> None:
         self.keys = KeyIndex()
         self.last = 0
+        self.fence: str | None = None
         self.foreign = False
 
     def add(self, rowids: np.ndarray, ids: Sequence[str], *, own: bool) -> None:
@@ -72,6 +78,7 @@ class StoredIds:
             return
         self.keys.add(keys_of(ids), rowids)
         self.last = int(rowids[-1])
+        self.fence = ids[-1]
         if not own:
             self.foreign = True
 

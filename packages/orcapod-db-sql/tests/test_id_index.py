@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from orcapod.db.sql import SQLDatabase
 from orcapod.db.sql._catalog import table_name
 from orcapod.protocols.errors import DuplicateRecordError
+from orcapod.protocols.testing.postgres import postgres_server, temporary_database
 
 PATH = ("lab", "results")
 
@@ -134,8 +135,9 @@ def test_a_flush_skips_or_refuses_ids_another_store_committed_after_the_add(
         mine.add_records(PATH, _rows(["d"], version=2), "id")
         assert mine.get_records_by_ids(PATH, ["seen"]) is not None  # mine catches up now
         other.add_records(PATH, _rows(["b", "d"], version=3), "id", flush=True)
-        with pytest.raises(DuplicateRecordError, match="'d'"):
+        with pytest.raises(DuplicateRecordError, match="'d'") as refusal:
             mine.flush()
+        assert "'b'" not in str(refusal.value), "b was skipped, not refused"
         assert _versions(mine) == {"a": 1, "seen": 1, "b": 3, "c": 2, "d": 3}
         mine.add_records(PATH, _rows(["e"], version=4), "id", flush=True)
         assert _versions(other)["e"] == 4
@@ -219,3 +221,53 @@ def test_two_processes_writing_overlapping_ids_store_each_id_once(url: str) -> N
     with SQLDatabase(url) as database:
         versions = _versions(database)  # asserts no id twice
     assert set(versions) == {"seed", *_ids(0, 2050)}
+
+
+@pytest.mark.postgres
+def test_a_flush_waiting_for_another_writer_reads_its_rows_at_any_default_isolation() -> None:
+    """With the server's default isolation at REPEATABLE READ, a flush's snapshot would be
+    taken by its first statement, the lock it then waits for: it would not see the rows
+    of the writer holding the lock, and number its own rows with places already taken.
+    Flushes write at READ COMMITTED."""
+    import threading
+    import time
+
+    import psycopg
+    from psycopg import sql
+
+    from orcapod.db.sql._engines import advisory_lock
+
+    with temporary_database(postgres_server()) as server:
+        with psycopg.connect(**server.connect_kwargs(), autocommit=True) as admin:
+            admin.execute(
+                sql.SQL("ALTER DATABASE {} SET default_transaction_isolation = {}").format(
+                    sql.Identifier(server.dbname), sql.Literal("repeatable read")
+                )
+            )
+        url = server.url()
+        with SQLDatabase(url) as setup:
+            setup.add_records(PATH, _rows(["a"]), "id", flush=True)
+        with SQLDatabase(url) as first, SQLDatabase(url) as second:
+            second.add_records(PATH, _rows(["c"]), "id", skip_duplicates=True)
+            with first.engine.connect() as holder:  # a flush of "first", under way
+                transaction = holder.begin()
+                advisory_lock(holder, table_name(PATH))
+                errors: list[Exception] = []
+
+                def flush_second() -> None:
+                    try:
+                        second.flush()
+                    except Exception as error:  # reported below
+                        errors.append(error)
+
+                waiting = threading.Thread(target=flush_second)
+                waiting.start()
+                time.sleep(1.0)  # second waits for the table's lock
+                holder.exec_driver_sql(
+                    f"INSERT INTO {table_name(PATH)} (_record_id, version, _record_seq) "
+                    f"SELECT 'b', 1, max(_record_seq) + 1 FROM {table_name(PATH)}"
+                )
+                transaction.commit()
+            waiting.join(timeout=60)
+            assert not errors, errors
+            assert sorted(_versions(second)) == ["a", "b", "c"]

@@ -516,7 +516,8 @@ class SQLDatabase(BaseArrowDatabase):
         refused = _holding([p for p in checked if not p.skip_duplicates], taken)
         if refused:
             stored.drop_pending(refused)
-            raise _StoredMeanwhile(DuplicateRecordError(_stored_meanwhile(stored, taken, refused)))
+            named = taken.intersection(i for p in refused for i in p.table.column(0).to_pylist())
+            raise _StoredMeanwhile(DuplicateRecordError(_stored_meanwhile(stored, named, refused)))
         rows, inserted = [], []  # the rows as the driver takes them (ids encoded), the ids
         for pending in stored.pending:
             pending_ids = pending.table.column(0).to_pylist()

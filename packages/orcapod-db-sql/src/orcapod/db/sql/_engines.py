@@ -553,11 +553,17 @@ def write_transaction(
 
     SQLite takes its write lock at the start; PostgreSQL, given ``lock_key``,
     first takes that transaction-scoped advisory lock (for DDL two processes
-    might run at once).
+    might run at once). PostgreSQL writes at READ COMMITTED whatever the
+    server's default: each statement then sees what committed before it, so
+    a flush that waited for another's lock on a table reads that writer's
+    rows (at REPEATABLE READ its snapshot would be taken by the lock's
+    statement, before the wait).
     """
     with engine.connect() as conn:
         if dialect == SQLITE:
             conn.execution_options(**{_WRITE_OPTION: True})
+        else:
+            conn.execution_options(isolation_level="READ COMMITTED")
         with conn.begin():
             if dialect == POSTGRESQL and lock_key is not None:
                 advisory_lock(conn, lock_key)

@@ -9,6 +9,8 @@ an index, rows read at the rowids it named), never on times.
 from __future__ import annotations
 
 import multiprocessing
+import sqlite3
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -19,6 +21,9 @@ from orcapod.db.sql import SQLDatabase
 from orcapod.db.sql._catalog import table_name
 from orcapod.protocols.errors import DuplicateRecordError
 from orcapod.protocols.testing.postgres import postgres_server, temporary_database
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 PATH = ("lab", "results")
 
@@ -170,6 +175,36 @@ def test_places_freed_at_the_end_and_taken_again_by_another_writer_are_read(url:
         database.flush()
         versions = _versions(database)  # asserts no id twice
         assert (versions["n2"], versions["n3"]) == (2, 3)
+
+
+def test_vacuum_after_a_delete_moves_no_place(tmp_path: Path) -> None:
+    """SQLite's VACUUM renumbers rowids after a delete: places are a column of their own,
+    so a running store's index still names the right rows (it stored r5 twice when
+    places were rowids)."""
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    with SQLDatabase(url) as database:
+        database.add_records(PATH, _rows(_ids(0, 10)), "id", flush=True)
+        assert database.get_record_by_id(PATH, "r9") is not None
+        _sql(database, f"DELETE FROM {table_name(PATH)} WHERE _record_id IN ('r3', 'r9')")
+        other = sqlite3.connect(tmp_path / "store.db", isolation_level=None)  # a program
+        other.execute("VACUUM")
+        other.close()
+        with SQLDatabase(url) as rerun:
+            rerun.add_records(PATH, _rows(["r3", "r9"], version=2), "id", flush=True)
+        database.add_records(PATH, _rows(["r5"], version=3), "id", skip_duplicates=True)
+        database.flush()
+        versions = _versions(database)  # asserts no id twice
+        assert (versions["r5"], versions["r9"]) == (1, 2)
+
+
+def test_a_writer_that_does_not_number_its_rows_is_refused(url: str) -> None:
+    """A program (or an earlier orcapod) inserting rows without their place fails, rather
+    than storing rows no index reads."""
+    with SQLDatabase(url) as database:
+        database.add_records(PATH, _rows(["a"]), "id", flush=True)
+        with pytest.raises(sa.exc.IntegrityError):
+            _sql(database, f"INSERT INTO {table_name(PATH)} (_record_id, version) VALUES ('b', 1)")
+        assert _versions(database) == {"a": 1}
 
 
 def test_a_table_made_with_a_primary_key_by_an_earlier_version_still_works(

@@ -15,12 +15,12 @@ not the id column's name, the commit or seq column's name or of the ``_colN``
 form. Any other column is stored as ``_col<position>``; its real name is in the
 catalog.
 
-On PostgreSQL each table also has the column ``_commit_xact``: the id of the
-transaction that stored the row (``xid8``, filled by its default), indexed, so
-that what was committed since a snapshot can be selected (``get_new_records``);
-and ``_record_seq``: the row's place, in the order rows were stored (``bigint``,
-unique), by which ids are found (see ``_ids``). Neither is read back as a
-record's column.
+Each table also has the column ``_record_seq``: the row's place, in the order
+rows were stored (a 64-bit integer, not null, uniquely indexed), by which ids
+are found (see ``_ids``). On PostgreSQL each table also has ``_commit_xact``:
+the id of the transaction that stored the row (``xid8``, filled by its
+default), indexed, so that what was committed since a snapshot can be selected
+(``get_new_records``). Neither is read back as a record's column.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import sqlalchemy as sa
 
-from orcapod.db.sql._types import SQLITE, ColumnCodec, column_codec
+from orcapod.db.sql._types import ColumnCodec, column_codec
 
 if TYPE_CHECKING:
     from collections.abc import Set
@@ -62,8 +62,7 @@ COMMIT_COLUMN = "_commit_xact"
 """PostgreSQL: the column of the transaction that stored each row."""
 ID_COLUMN = "_record_id"
 SEQ_COLUMN = "_record_seq"
-"""PostgreSQL: each row's place in its table, in the order rows were stored (the
-SQLite rowid's counterpart; see ``_ids``)."""
+"""Each row's place in its table, in the order rows were stored (see ``_ids``)."""
 MAX_IDENTIFIER_BYTES = 63
 """PostgreSQL's limit (NAMEDATALEN - 1); longer names would be silently truncated."""
 
@@ -157,12 +156,12 @@ class PathTable:
     """PostgreSQL: whether the table has COMMIT_COLUMN (tables made before it have not);
     None until known."""
     seq_column: bool | None = None
-    """PostgreSQL: whether the table has SEQ_COLUMN (tables made before it have not, and
-    keep their primary key on the ids); None until known."""
+    """Whether the table has SEQ_COLUMN (tables made before it have not, and keep their
+    primary key on the ids); None until known."""
     pending: list[PendingBatch] = field(default_factory=list)
     """Batches added but not flushed, in the order added."""
     ids: StoredIds | None = None
-    """SQLite: the stored ids' keys and rowids, read when first looked up (see ``_ids``)."""
+    """The stored ids' keys and places, read when first looked up (see ``_ids``)."""
     _pending_table: pa.Table | None = None
     _pending_by_id: dict[str, tuple[int, int]] | None = None
     """Pending id to (batch, row): a lookup of a few pending ids concatenates nothing.
@@ -181,18 +180,17 @@ class PathTable:
     ) -> PathTable:
         """The shape of ``path`` holding records of ``schema`` (codecs checked now).
 
-        The id column is no primary key (see ``_ids``): a table made now keeps rows
-        in the order stored only (SQLite's rowid, PostgreSQL's SEQ_COLUMN), but
-        for the odd SQLite table whose columns hide every name of the rowid.
+        ``table`` is the columns orcapod reads and writes by name: the id column,
+        then the data columns. A table made now has SEQ_COLUMN too (see
+        :meth:`new_table`), and its id column is no primary key.
         """
         codecs = [column_codec(f.name, f.type, dialect) for f in schema]
         sql_columns = sql_columns or column_names(schema.names)
         name = table_name(path)
-        keyed = dialect == SQLITE and rowid_name(sql_columns) is None
         table = sa.Table(
             name,
             metadata,
-            sa.Column(ID_COLUMN, sa.Text(), primary_key=keyed, nullable=False),
+            sa.Column(ID_COLUMN, sa.Text(), nullable=False),
             *(
                 sa.Column(sql_name, codec.sql_type, nullable=True)
                 for sql_name, codec in zip(sql_columns, codecs, strict=True)
@@ -209,6 +207,18 @@ class PathTable:
             "arrow_schema": self.schema.serialize().to_pybytes(),
             "columns": json.dumps(self.sql_columns),
         }
+
+    def new_table(self) -> sa.Table:
+        """The table to create: :attr:`table`'s columns, then SEQ_COLUMN (64-bit, not
+        null, no default: a writer that does not number its rows is refused)."""
+        columns = [sa.Column(c.name, c.type, nullable=c.nullable) for c in self.table.c]
+        return sa.Table(
+            self.name,
+            sa.MetaData(schema=self.table.schema),
+            *columns,
+            sa.Column(SEQ_COLUMN, sa.BigInteger(), nullable=False),
+            sa.Index(f"{self.name}_s", SEQ_COLUMN, unique=True),
+        )
 
     @property
     def rowid(self) -> str | None:

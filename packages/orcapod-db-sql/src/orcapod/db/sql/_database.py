@@ -39,7 +39,7 @@ from orcapod.db.sql._engines import (
     POSTGRESQL,
     SQLITE,
     BulkWriter,
-    add_postgres_columns,
+    add_commit_column,
     advisory_lock,
     has_column,
     is_sqlite_access_error,
@@ -137,11 +137,11 @@ class SQLDatabase(BaseArrowDatabase):
     :meth:`close`, or the add that brings a path's pending records to
     ``AUTO_FLUSH_BATCHES`` batches or ``AUTO_FLUSH_ROWS`` rows), which writes
     every pending row in one transaction, with bulk inserts (``COPY`` on
-    PostgreSQL). Reads see pending rows. On SQLite, ids are found through an
-    index of their keys and rowids held in memory per table, read when first
-    needed and then kept up to date (see ``_ids``); on PostgreSQL, through the
-    primary key. A flush checks the ids again against what other processes
-    committed meanwhile: rows added with ``skip_duplicates=True`` are
+    PostgreSQL). Reads see pending rows. Ids are found through an index of
+    their keys and places held in memory per table, read when first needed and
+    then kept up to date (see ``_ids``); in tables made by earlier versions,
+    through their primary key. A flush checks the ids again against what other
+    processes committed meanwhile: rows added with ``skip_duplicates=True`` are
     inserted only if absent, others refuse their batch. Safe to share between
     threads; several processes may write to one database at once.
 
@@ -455,8 +455,8 @@ class SQLDatabase(BaseArrowDatabase):
     def _write(self, dirty: list[PathTable]) -> list[tuple[PathTable, int, list[str]]]:
         """One transaction: create missing tables, then bulk-insert each path's rows.
 
-        Returns, for each table whose ids are indexed here (SQLite), the rowid of
-        its first inserted row and the ids inserted, to index once committed.
+        Returns, for each table whose ids are indexed here, the place of its first
+        inserted row and the ids inserted, to index once committed.
 
         Raises:
             _StoredMeanwhile: a table indexed here holds ids pending here without
@@ -471,10 +471,9 @@ class SQLDatabase(BaseArrowDatabase):
                 for name in sorted(stored.name for stored in dirty):
                     advisory_lock(conn, name)
             for stored in dirty:
-                if not stored.in_catalog:
-                    self._register(conn, stored)
+                created = not stored.in_catalog and self._register(conn, stored)
                 if self._indexed(stored):
-                    ids, first_place = self._insert_indexed(conn, writer, stored)
+                    ids, first_place = self._insert_indexed(conn, writer, stored, created)
                     if ids:
                         inserted.append((stored, first_place, ids))
                     continue
@@ -487,7 +486,7 @@ class SQLDatabase(BaseArrowDatabase):
         return inserted
 
     def _insert_indexed(
-        self, conn: sa.Connection, writer: BulkWriter, stored: PathTable
+        self, conn: sa.Connection, writer: BulkWriter, stored: PathTable, created: bool
     ) -> tuple[list[str], int]:
         """Insert ``stored``'s pending rows (inside the write transaction, where no
         other writer of the table commits meanwhile), but those whose ids another
@@ -496,7 +495,7 @@ class SQLDatabase(BaseArrowDatabase):
 
         Rows that all came with ``new_ids`` are inserted as they are, unchecked (their
         writer vouched for them): an index of the table reads them back when next
-        caught up.
+        caught up. A table ``created`` in this transaction holds nothing to check.
 
         Raises:
             _StoredMeanwhile: ids added without skip_duplicates are stored.
@@ -504,9 +503,12 @@ class SQLDatabase(BaseArrowDatabase):
         checked = [p for p in stored.pending if not p.new_ids]
         if not checked:
             rows = [row for pending in stored.pending for row in pending.rows]
-            self._insert_placed(conn, writer, stored, rows)
+            self._insert_placed(conn, writer, stored, rows, 1 if created else None)
             return [], 0
-        ids = self._catch_up(stored, conn)
+        if created:
+            stored.ids = StoredIds()
+        ids = stored.ids if created else self._catch_up(stored, conn)
+        assert ids is not None
         taken: set[str] = set()
         if ids.foreign:
             asked = [i for pending in checked for i in pending.table.column(0).to_pylist()]
@@ -530,8 +532,6 @@ class SQLDatabase(BaseArrowDatabase):
                 inserted += pending_ids
         if rows:
             self._insert_placed(conn, writer, stored, rows, ids.last + 1)
-            if self._last_place(conn, stored) != ids.last + len(rows):
-                return [], 0  # not numbered as SQLite usually does: read them back instead
         return inserted, ids.last + 1
 
     def _insert_placed(
@@ -542,44 +542,42 @@ class SQLDatabase(BaseArrowDatabase):
         rows: list[tuple[Any, ...]],
         first: int | None = None,
     ) -> None:
-        """Insert ``rows`` at the places from ``first`` on (None: after the last row).
-        SQLite numbers them so itself (rowids); PostgreSQL is given them (SEQ_COLUMN)."""
-        if self._dialect == SQLITE:
-            writer.insert(stored.table, rows, skip_duplicates=False)
-            return
+        """Insert ``rows`` at the places (SEQ_COLUMN) from ``first`` on (None: after the
+        last row); the caller holds the table's write lock."""
         if first is None:
             first = self._last_place(conn, stored) + 1
         placed = [(*row, place) for place, row in enumerate(rows, first)]
         writer.insert(stored.table, placed, skip_duplicates=False, extra_columns=(SEQ_COLUMN,))
 
     def _last_place(self, conn: sa.Connection, stored: PathTable) -> int:
-        """The place (rowid, SEQ_COLUMN) of the table's last row; 0 when it has none."""
+        """The place (SEQ_COLUMN) of the table's last row; 0 when it has none."""
         place = self._position(stored)
         query = sa.select(sa.func.max(place)).select_from(stored.table)
         return int(conn.execute(query).scalar() or 0)
 
-    def _register(self, conn: sa.Connection, stored: PathTable) -> None:
-        """Create ``stored``'s table and catalog row unless another process already did.
+    def _register(self, conn: sa.Connection, stored: PathTable) -> bool:
+        """Create ``stored``'s table and catalog row unless another process already did
+        (the caller holds the table's write lock); whether it created them.
 
         Raises:
             _PathSchemaConflict: the catalog holds the path with another schema.
         """
-        if self._dialect == POSTGRESQL:
-            advisory_lock(conn, stored.name)
         row = self._catalog_row(conn, stored.path)
         if row is not None:
             schema = schema_from_catalog(row.arrow_schema)
             if not schema.equals(stored.schema, check_metadata=False):
                 difference = "; ".join(schema_differences(schema, stored.schema))
                 raise _PathSchemaConflict(stored, difference)
-            if self._dialect == POSTGRESQL:  # made elsewhere, maybe by an earlier version
-                stored.seq_column = has_column(conn, stored.table, SEQ_COLUMN, "int8")
-            return
-        stored.table.create(conn, checkfirst=True)
+            # made elsewhere, maybe by an earlier version
+            stored.seq_column = has_column(conn, stored.table, SEQ_COLUMN, "int8")
+            return False
+        stored.new_table().create(conn, checkfirst=True)
+        stored.seq_column = True
         if self._dialect == POSTGRESQL:
-            add_postgres_columns(conn, stored.table)
-            stored.commit_column = stored.seq_column = True
+            add_commit_column(conn, stored.table)
+            stored.commit_column = True
         conn.execute(self._catalog.insert().values(**stored.catalog_row()))
+        return True
 
     def _catalog_row(self, conn: sa.Connection, path: RecordPath) -> Any:
         query = sa.select(self._catalog).where(self._catalog.c.path == path_to_text(path))
@@ -619,10 +617,8 @@ class SQLDatabase(BaseArrowDatabase):
         return _combine(found, pending)
 
     def _indexed(self, stored: PathTable) -> bool:
-        """Whether ids at ``stored`` are found through an index of their places (SQLite's
-        rowid, PostgreSQL's SEQ_COLUMN), not the primary key of a table made before."""
-        if self._dialect == SQLITE:
-            return stored.rowid is not None
+        """Whether ids at ``stored`` are found through an index of their places
+        (SEQ_COLUMN), not the primary key of a table made before."""
         if stored.seq_column is None:
             if not stored.in_catalog:
                 return True  # made by the next flush, with the column
@@ -631,10 +627,8 @@ class SQLDatabase(BaseArrowDatabase):
         return stored.seq_column
 
     def _position(self, stored: PathTable) -> sa.ColumnClause[int]:
-        """The column of each row's place in ``stored``'s table: SQLite's rowid (by a name
-        no column hides), PostgreSQL's SEQ_COLUMN."""
-        name = SEQ_COLUMN if self._dialect == POSTGRESQL else stored.rowid or "rowid"
-        return sa.literal_column(name, sa.BigInteger())
+        """The column of each row's place in ``stored``'s table."""
+        return sa.literal_column(SEQ_COLUMN, sa.BigInteger())
 
     def _catch_up(self, stored: PathTable, conn: sa.Connection) -> StoredIds:
         """``stored``'s id index with every row committed so far (read on ``conn``):
@@ -800,9 +794,10 @@ class SQLDatabase(BaseArrowDatabase):
         """The ``batch_rows`` stored rows after ``last`` (None: from the first), and what
         the next page starts after (None: this page was the last one).
 
-        On SQLite, in rowid order: ``rowid > last``, up to the ``batch_rows``-th such
-        rowid (found in the rowid B-tree). Elsewhere, in the order of the ids, by
-        the primary key: ``id > last ORDER BY id LIMIT n``.
+        In the order rows were stored: ``place > last``, up to the ``batch_rows``-th
+        such place (found in the places' index). In a table made by an earlier
+        version, in the order of the ids, by the primary key: ``id > last ORDER
+        BY id LIMIT n``.
         """
         if self._indexed(stored):
             rowid = self._position(stored)
@@ -831,12 +826,12 @@ class SQLDatabase(BaseArrowDatabase):
     def _read_new(self, path: RecordPath, position: object) -> tuple[pa.Table | None, object]:
         """The rows stored since ``position``, and the pending rows.
 
-        On SQLite, the rows whose rowid is above ``position`` (a range on the
-        rowid index). SQLite gives a new row the table's largest rowid plus one,
-        and writers take turns (one write transaction at a time), so committed
-        rowids grow in the order rows become durable, and orcapod never deletes
-        rows. The largest rowid is read first; the rows are then read up to it,
-        so a row committed in between is read next time.
+        On SQLite, the rows whose place (SEQ_COLUMN; the rowid in a table made
+        by an earlier version) is above ``position``. A flush numbers its rows
+        from the table's last place on, and writers take turns (one write
+        transaction at a time), so committed places grow in the order rows
+        become durable. The largest place is read first; the rows are then read
+        up to it, so a row committed in between is read next time.
 
         On PostgreSQL, the rows committed since the snapshot ``position``
         (:meth:`_read_committed_since`). Elsewhere, and for tables made before
@@ -850,10 +845,10 @@ class SQLDatabase(BaseArrowDatabase):
                 return super()._read_new(path, position)
             found, snapshot = self._read_committed_since(stored, position)
             return _combine(found, stored.pending_table()), snapshot
-        rowid = stored.rowid if self._dialect == SQLITE else None
-        if rowid is None:
+        place = SEQ_COLUMN if self._indexed(stored) else stored.rowid
+        if place is None:
             return super()._read_new(path, position)
-        column: sa.ColumnElement[Any] = sa.literal_column(rowid)
+        column: sa.ColumnElement[Any] = sa.literal_column(place)
         with self._reading_table(stored), self._engine.connect() as conn:
             latest = conn.execute(sa.select(sa.func.max(column)).select_from(stored.table)).scalar()
         condition = None if latest is None else column <= latest

@@ -15,7 +15,7 @@ from urllib.parse import quote
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from orcapod.db.sql._catalog import CATALOG_TABLE, COMMIT_COLUMN, ID_COLUMN, SEQ_COLUMN
+from orcapod.db.sql._catalog import CATALOG_TABLE, COMMIT_COLUMN, ID_COLUMN
 from orcapod.db.sql._types import POSTGRESQL, SQLITE
 from orcapod.protocols.errors import (
     DatabaseError,
@@ -35,7 +35,7 @@ __all__ = [
     "PG_SNAPSHOT",
     "BulkWriter",
     "OpenedEngine",
-    "add_postgres_columns",
+    "add_commit_column",
     "advisory_lock",
     "has_column",
     "is_sqlite_access_error",
@@ -582,30 +582,30 @@ class _Snapshot(sa.types.UserDefinedType[str]):
 PG_SNAPSHOT = _Snapshot()
 
 
-def add_postgres_columns(conn: sa.Connection, table: sa.Table) -> None:
-    """PostgreSQL: give the new ``table`` its indexed column of each row's transaction
-    id (:data:`COMMIT_COLUMN`) and of each row's place (:data:`SEQ_COLUMN`)."""
+def add_commit_column(conn: sa.Connection, table: sa.Table) -> None:
+    """PostgreSQL: give the new ``table`` its indexed column of each row's transaction id."""
     preparer = conn.dialect.identifier_preparer
     target = preparer.format_table(table)
     column = preparer.quote(COMMIT_COLUMN)
-    seq = preparer.quote(SEQ_COLUMN)
-    # table names are at most 59 bytes
-    index, seq_index = preparer.quote(f"{table.name}_x"), preparer.quote(f"{table.name}_s")
+    index = preparer.quote(f"{table.name}_x")  # table names are at most 59 bytes
     conn.exec_driver_sql(  # one round trip
-        f"ALTER TABLE {target} ADD COLUMN {column} xid8 DEFAULT pg_current_xact_id(), "
-        f"ADD COLUMN {seq} bigint NOT NULL; "
-        f"CREATE INDEX {index} ON {target} ({column}); "
-        f"CREATE UNIQUE INDEX {seq_index} ON {target} ({seq})"
+        f"ALTER TABLE {target} ADD COLUMN {column} xid8 DEFAULT pg_current_xact_id(); "
+        f"CREATE INDEX {index} ON {target} ({column})"
     )
 
 
 def has_column(conn: sa.Connection, table: sa.Table, column: str, type_name: str) -> bool:
-    """PostgreSQL: whether ``table`` has :func:`add_postgres_columns`'s ``column``,
-    of type ``type_name``.
+    """Whether ``table`` has orcapod's own ``column``, of type ``type_name`` (PostgreSQL's
+    name of it; SQLite: any type), not null where it is SEQ_COLUMN.
 
-    Tables made before that column may hold a user's data column of the same
-    name: never of type ``xid8``, and always nullable (``_record_seq`` is not).
+    Tables made before such a column may hold a user's data column of the same
+    name: never of type ``xid8``, and always nullable (SEQ_COLUMN is not).
     """
+    if conn.dialect.name == SQLITE:
+        pragma = sa.text(
+            'SELECT 1 FROM pragma_table_info(:table) WHERE name = :column AND "notnull" = 1'
+        )
+        return conn.execute(pragma, {"table": table.name, "column": column}).first() is not None
     query = sa.text(
         "SELECT 1 FROM information_schema.columns WHERE table_schema = "
         "coalesce(:schema, current_schema()) AND table_name = :table AND column_name = :column "
@@ -641,17 +641,21 @@ class BulkWriter:
         skip_duplicates: bool,
         extra_columns: tuple[str, ...] = (),
     ) -> None:
-        """Insert ``rows`` (values in ``table``'s column order, then ``extra_columns``',
-        PostgreSQL only) into ``table``.
+        """Insert ``rows`` (values in ``table``'s column order, then ``extra_columns``')
+        into ``table``.
 
         With ``skip_duplicates``, rows whose primary key is already stored
         (including by another process, committed meanwhile) are left out;
         without it, such a row fails the transaction with an IntegrityError.
         """
-        if extra_columns:
-            assert self._dialect == POSTGRESQL
+        if extra_columns and self._dialect == POSTGRESQL:
             assert not skip_duplicates
             self._copy(self._quoted(table), table, rows, extra_columns)
+        elif extra_columns:
+            assert not skip_duplicates
+            marks = ", ".join("?" * (len(table.c) + len(extra_columns)))
+            sql = f"INSERT INTO {self._quoted(table)} ({self._column_list(table, extra_columns)}) "
+            self._conn.exec_driver_sql(sql + f"VALUES ({marks})", rows)
         elif self._dialect == SQLITE:
             statement = sa.insert(table)
             if skip_duplicates:

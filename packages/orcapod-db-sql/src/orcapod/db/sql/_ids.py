@@ -1,13 +1,14 @@
 """Where a table's record ids are: their keys and places, held in memory.
 
 A table this package makes has no primary key on its ids: its rows are kept
-in the order stored, by their place (SQLite's rowid; PostgreSQL's
-``_record_seq``, numbered by the flush), so a flush appends them at the end
-of a B-tree. A primary key on the ids (hashes, in no order) is a second
-B-tree, into which each new row goes at a random place: once that tree has
-more leaf pages than a flush has rows, every row dirties a page of its own,
-and a first run of ten million packets cost 1.6 to 1.7 times what it did at
-100,000 per packet (``benchmarks/scale.py``).
+in the order stored, numbered by the flush (their place, ``_record_seq``:
+not null, uniquely indexed; SQLite's rowid would not do, ``VACUUM``
+renumbers it), so a flush appends them at the end of B-trees. A primary key
+on the ids (hashes, in no order) is another B-tree, into which each new row
+goes at a random place: once that tree has more leaf pages than a flush has
+rows, every row dirties a page of its own, and a first run of ten million
+packets cost 1.6 to 1.7 times what it did at 100,000 per packet
+(``benchmarks/scale.py``).
 
 Instead, a process that looks ids up reads each table's places and ids
 once, and from then on only the rows after the last place it read
@@ -46,7 +47,7 @@ LOAD_ROWS = 262_144
 @dataclass
 class IdReads:
     """What finding ids read, per store (for tests and benchmarks): rows read into an
-    index (``indexed``), and rows read at the rowids an index named (``candidates``)."""
+    index (``indexed``), and rows read at the places an index named (``candidates``)."""
 
     indexed: int = 0
     candidates: int = 0
@@ -72,24 +73,24 @@ class StoredIds:
         self.fence: str | None = None
         self.foreign = False
 
-    def add(self, rowids: np.ndarray, ids: Sequence[str], *, own: bool) -> None:
-        """Index the rows ``rowids`` (ascending, all above :attr:`last`) holding ``ids``."""
+    def add(self, places: np.ndarray, ids: Sequence[str], *, own: bool) -> None:
+        """Index the rows at ``places`` (ascending, all above :attr:`last`) holding ``ids``."""
         if not len(ids):
             return
-        self.keys.add(keys_of(ids), rowids)
-        self.last = int(rowids[-1])
+        self.keys.add(keys_of(ids), places)
+        self.last = int(places[-1])
         self.fence = ids[-1]
         if not own:
             self.foreign = True
 
     def add_own(self, first_place: int, ids: Sequence[str]) -> None:
         """Index rows this process just inserted, at places from ``first_place`` on."""
-        rowids = np.arange(first_place, first_place + len(ids), dtype=np.int64)
-        self.add(rowids, ids, own=True)
+        places = np.arange(first_place, first_place + len(ids), dtype=np.int64)
+        self.add(places, ids, own=True)
 
     def candidates(self, ids: Sequence[str]) -> list[int]:
-        """The rowids (ascending, distinct) of the rows that may hold some of ``ids``."""
+        """The places (ascending, distinct) of the rows that may hold some of ``ids``."""
         if not len(ids) or not self.keys.num_rows:
             return []
-        _, rowids = self.keys.find(keys_of(ids))
-        return np.unique(rowids).tolist()  # type: ignore[no-any-return]
+        _, places = self.keys.find(keys_of(ids))
+        return np.unique(places).tolist()  # type: ignore[no-any-return]

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import sqlalchemy as sa
 
-from orcapod.db.sql._types import ColumnCodec, column_codec
+from orcapod.db.sql._types import SQLITE, ColumnCodec, column_codec
 
 if TYPE_CHECKING:
     from collections.abc import Set
@@ -208,10 +208,20 @@ class PathTable:
             "columns": json.dumps(self.sql_columns),
         }
 
-    def new_table(self) -> sa.Table:
-        """The table to create: :attr:`table`'s columns, then SEQ_COLUMN (64-bit, not
-        null, no default: a writer that does not number its rows is refused)."""
+    def new_table(self, dialect: str) -> sa.Table:
+        """The table to create: :attr:`table`'s columns, then SEQ_COLUMN.
+
+        On PostgreSQL a 64-bit integer, not null, with no default (a writer that
+        does not number its rows is refused), uniquely indexed. On SQLite the
+        table's ``INTEGER PRIMARY KEY``: the rowid itself, so rows are found by
+        place in one B-tree search, and named, so ``VACUUM`` keeps it (it
+        renumbers an unnamed rowid); a row inserted without it is numbered
+        after the last, as a flush numbers its own.
+        """
         columns = [sa.Column(c.name, c.type, nullable=c.nullable) for c in self.table.c]
+        if dialect == SQLITE:
+            place = sa.Column(SEQ_COLUMN, sa.Integer(), primary_key=True, autoincrement=False)
+            return sa.Table(self.name, sa.MetaData(), *columns, place)
         return sa.Table(
             self.name,
             sa.MetaData(schema=self.table.schema),

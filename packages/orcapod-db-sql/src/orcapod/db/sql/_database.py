@@ -571,7 +571,7 @@ class SQLDatabase(BaseArrowDatabase):
             # made elsewhere, maybe by an earlier version
             stored.seq_column = has_column(conn, stored.table, SEQ_COLUMN, "int8")
             return False
-        stored.new_table().create(conn, checkfirst=True)
+        stored.new_table(self._dialect).create(conn, checkfirst=True)
         stored.seq_column = True
         if self._dialect == POSTGRESQL:
             add_commit_column(conn, stored.table)

@@ -596,15 +596,14 @@ def add_commit_column(conn: sa.Connection, table: sa.Table) -> None:
 
 def has_column(conn: sa.Connection, table: sa.Table, column: str, type_name: str) -> bool:
     """Whether ``table`` has orcapod's own ``column``, of type ``type_name`` (PostgreSQL's
-    name of it; SQLite: any type), not null where it is SEQ_COLUMN.
+    name of it; on SQLite, SEQ_COLUMN as the table's primary key).
 
     Tables made before such a column may hold a user's data column of the same
     name: never of type ``xid8``, and always nullable (SEQ_COLUMN is not).
     """
     if conn.dialect.name == SQLITE:
-        pragma = sa.text(
-            'SELECT 1 FROM pragma_table_info(:table) WHERE name = :column AND "notnull" = 1'
-        )
+        # SEQ_COLUMN is the INTEGER PRIMARY KEY (a user's column never is: pk = 0)
+        pragma = sa.text("SELECT 1 FROM pragma_table_info(:table) WHERE name = :column AND pk = 1")
         return conn.execute(pragma, {"table": table.name, "column": column}).first() is not None
     query = sa.text(
         "SELECT 1 FROM information_schema.columns WHERE table_schema = "

@@ -2,8 +2,9 @@
 
 A table this package makes has no primary key on its ids: its rows are kept
 in the order stored, numbered by the flush (their place, ``_record_seq``:
-not null, uniquely indexed; SQLite's rowid would not do, ``VACUUM``
-renumbers it), so a flush appends them at the end of B-trees. A primary key
+on SQLite the table's ``INTEGER PRIMARY KEY``, a named rowid, which
+``VACUUM`` keeps; on PostgreSQL not null and uniquely indexed), so a flush
+appends them at the end of B-trees. A primary key
 on the ids (hashes, in no order) is another B-tree, into which each new row
 goes at a random place: once that tree has more leaf pages than a flush has
 rows, every row dirties a page of its own, and a first run of ten million

@@ -491,7 +491,7 @@ class SQLDatabase(BaseArrowDatabase):
         """Insert ``stored``'s pending rows (inside the write transaction, where no
         other writer of the table commits meanwhile), but those whose ids another
         process stored since they were checked; the ids inserted and the place
-        (rowid, SEQ_COLUMN) of the first.
+        (SEQ_COLUMN) of the first.
 
         Rows that all came with ``new_ids`` are inserted as they are, unchecked (their
         writer vouched for them): an index of the table reads them back when next
@@ -637,12 +637,12 @@ class SQLDatabase(BaseArrowDatabase):
         ids = stored.ids
         if ids is None:
             ids = stored.ids = StoredIds()
-        rowid = self._position(stored)
+        place = self._position(stored)
         id_column = stored.table.c[ID_COLUMN]
         # one round trip: the last place, and the id at the last place indexed
         # (two scalar subqueries: each is one search of its B-tree)
-        last_place = sa.select(sa.func.max(rowid)).select_from(stored.table).scalar_subquery()
-        fence = sa.select(id_column).where(rowid == ids.last).scalar_subquery()
+        last_place = sa.select(sa.func.max(place)).select_from(stored.table).scalar_subquery()
+        fence = sa.select(id_column).where(place == ids.last).scalar_subquery()
         latest, fenced = conn.execute(sa.select(last_place, fence)).one()
         latest = int(latest or 0)
         if fenced is not None and self._dialect == POSTGRESQL:
@@ -652,20 +652,20 @@ class SQLDatabase(BaseArrowDatabase):
             ids = stored.ids = StoredIds()
         while ids.last < latest:
             query = (
-                sa.select(rowid, id_column)
+                sa.select(place, id_column)
                 .select_from(stored.table)
-                .where(rowid > ids.last, rowid <= latest)
-                .order_by(rowid)
+                .where(place > ids.last, place <= latest)
+                .order_by(place)
                 .limit(LOAD_ROWS)
             )
             # the driver's own tuples (SQLAlchemy's Row objects would double the cost)
             rows = conn.execute(query).cursor.fetchall()
             if not rows:  # deleted meanwhile: read again next time
                 break
-            rowids = np.fromiter((row[0] for row in rows), np.int64, len(rows))
+            places = np.fromiter((row[0] for row in rows), np.int64, len(rows))
             decode = decode_text if self._dialect == POSTGRESQL else str
             texts = [decode(row[1]) for row in rows]
-            ids.add(rowids, texts, own=False)
+            ids.add(places, texts, own=False)
             self._id_reads.indexed += len(rows)
         return ids
 
@@ -678,15 +678,15 @@ class SQLDatabase(BaseArrowDatabase):
         conn: sa.Connection | None = None,
     ) -> pa.Table | None:
         """The stored rows of ``ids`` (ids first; only the ids if ``ids_only``), read at
-        the rowids the index names (:meth:`_catch_up` first), on ``conn`` if given
+        the places the index names (:meth:`_catch_up` first), on ``conn`` if given
         (whose caller words driver errors), else on a connection of its own."""
         wording = self._reading_table(stored) if conn is None else nullcontext()
         with wording, self._connection(conn) as reading:
-            rowids = self._catch_up(stored, reading).candidates(ids)
-            if not rowids:
+            places = self._catch_up(stored, reading).candidates(ids)
+            if not places:
                 return None
-            rowid = self._position(stored)
-            condition = rowid == rowids[0] if len(rowids) == 1 else self._among(rowid, rowids)
+            place = self._position(stored)
+            condition = place == places[0] if len(places) == 1 else self._among(place, places)
             if ids_only:
                 id_column = stored.table.c[ID_COLUMN]
                 values = reading.execute(sa.select(id_column).where(condition)).scalars().all()
@@ -800,19 +800,19 @@ class SQLDatabase(BaseArrowDatabase):
         BY id LIMIT n``.
         """
         if self._indexed(stored):
-            rowid = self._position(stored)
-            after = rowid > (last or 0)
+            place = self._position(stored)
+            after = place > (last or 0)
             bound_query = (
-                sa.select(rowid)
+                sa.select(place)
                 .select_from(stored.table)
                 .where(after)
-                .order_by(rowid)
+                .order_by(place)
                 .limit(1)
                 .offset(batch_rows - 1)
             )
             with self._reading_table(stored), self._engine.connect() as conn:
                 bound = conn.execute(bound_query).scalar()
-                condition = after if bound is None else sa.and_(after, rowid <= bound)
+                condition = after if bound is None else sa.and_(after, place <= bound)
                 page = self._select(stored, condition, conn)
             return page, bound
         by_id = None

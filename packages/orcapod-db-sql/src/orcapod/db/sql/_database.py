@@ -543,7 +543,11 @@ class SQLDatabase(BaseArrowDatabase):
         first: int | None = None,
     ) -> None:
         """Insert ``rows`` at the places (SEQ_COLUMN) from ``first`` on (None: after the
-        last row); the caller holds the table's write lock."""
+        last row); the caller holds the table's write lock. SQLite numbers rows given
+        no place after the last itself (SEQ_COLUMN is its rowid): nothing is read."""
+        if first is None and self._dialect == SQLITE:
+            writer.insert(stored.table, rows, skip_duplicates=False)
+            return
         if first is None:
             first = self._last_place(conn, stored) + 1
         placed = [(*row, place) for place, row in enumerate(rows, first)]

@@ -506,9 +506,9 @@ class SQLDatabase(BaseArrowDatabase):
             self._insert_placed(conn, writer, stored, rows, 1 if created else None)
             return [], 0
         if created:
-            stored.ids = StoredIds()
-        ids = stored.ids if created else self._catch_up(stored, conn)
-        assert ids is not None
+            ids = stored.ids = StoredIds()
+        else:
+            ids = self._catch_up(stored, conn)
         taken: set[str] = set()
         if ids.foreign:
             asked = [i for pending in checked for i in pending.table.column(0).to_pylist()]
@@ -555,9 +555,11 @@ class SQLDatabase(BaseArrowDatabase):
 
     def _last_place(self, conn: sa.Connection, stored: PathTable) -> int:
         """The place (SEQ_COLUMN) of the table's last row; 0 when it has none."""
-        place = self._position(stored)
-        query = sa.select(sa.func.max(place)).select_from(stored.table)
-        return int(conn.execute(query).scalar() or 0)
+        return int(conn.execute(self._last_place_query(stored)).scalar() or 0)
+
+    def _last_place_query(self, stored: PathTable) -> sa.Select[int]:
+        """``SELECT max(place)``: one search of the places' B-tree."""
+        return sa.select(sa.func.max(self._position(stored))).select_from(stored.table)
 
     def _register(self, conn: sa.Connection, stored: PathTable) -> bool:
         """Create ``stored``'s table and catalog row unless another process already did
@@ -645,7 +647,7 @@ class SQLDatabase(BaseArrowDatabase):
         id_column = stored.table.c[ID_COLUMN]
         # one round trip: the last place, and the id at the last place indexed
         # (two scalar subqueries: each is one search of its B-tree)
-        last_place = sa.select(sa.func.max(place)).select_from(stored.table).scalar_subquery()
+        last_place = self._last_place_query(stored).scalar_subquery()
         fence = sa.select(id_column).where(place == ids.last).scalar_subquery()
         latest, fenced = conn.execute(sa.select(last_place, fence)).one()
         latest = int(latest or 0)

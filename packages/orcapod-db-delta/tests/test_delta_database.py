@@ -10,12 +10,14 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable, write_deltalake
 
 from orcapod.db.delta import DeltaTableDatabase
 from orcapod.db.delta._database import COMPACT_AFTER_FILES
 from orcapod.db.delta._layout import TABLE_DIRECTORY
+from orcapod.protocols.database import add_new_records
 from orcapod.protocols.errors import (
     DatabaseError,
     DuplicateRecordError,
@@ -269,6 +271,78 @@ def test_ids_another_instance_committed_first_are_skipped_at_commit(tmp_path: Pa
     assert values["second-only"] == 2
     for database in (first, second, third):
         database.close()
+
+
+def test_rows_added_as_new_are_indexed_only_when_read_and_then_at_their_own_rows(
+    tmp_path: Path,
+) -> None:
+    """Rows vouched new are kept without indexing their ids (a log's rows are committed
+    unread); the first read that needs them finds each at its own row, batches of
+    either kind interleaved, and a checked add sees them."""
+    database = DeltaTableDatabase(tmp_path)
+    add_new_records(database, _PATH, _records(["n0", "n1"], version=0), "id")
+    state = database._paths[_PATH]
+    assert state._unindexed, "the ids are kept unindexed"
+    assert not state._row_of, "nothing indexed before a read"
+    database.add_records(_PATH, _records(["c2"], version=2), "id")
+    add_new_records(database, _PATH, _records(["n3", "n4", "n5"], version=3), "id")
+    with pytest.raises(DuplicateRecordError, match="n4"):
+        database.add_records(_PATH, _records(["n4", "c6"]), "id")
+    database.add_records(_PATH, _records(["n1", "c6"], version=6), "id", skip_duplicates=True)
+    found = database.get_records_by_ids(
+        _PATH, ["c6", "n5", "n0", "c2", "n3"], record_id_column="id"
+    )
+    assert found is not None
+    assert dict(
+        zip(found.column("id").to_pylist(), found.column("value").to_pylist(), strict=True)
+    ) == {"c6": 6, "n5": 3, "n0": 0, "c2": 2, "n3": 3}
+    database.close()
+    stored = DeltaTableDatabase(tmp_path).get_all_records(_PATH, record_id_column="id")
+    assert stored is not None
+    assert sorted(stored.column("id").to_pylist()) == ["c2", "c6", "n0", "n1", "n3", "n4", "n5"]
+
+
+def test_columns_of_empty_strings_are_stored_as_empty_strings_without_statistics(
+    tmp_path: Path,
+) -> None:
+    """Columns whose values are all "" (a log's stdout when nothing printed) are written
+    plain and without statistics (deltalake writes them six times slower otherwise):
+    they read back as "" (not null), nulls stay null, and other columns keep theirs."""
+    rows = pa.table(
+        {
+            "id": pa.array(["a", "b", "c"], pa.large_string()),
+            "stdout": pa.array(["", "", ""], pa.large_string()),
+            "stderr": pa.array(["", None, ""], pa.string()),
+            "blob": pa.array([b"", b"", b""], pa.binary()),
+            "said": pa.array(["", "hello", ""], pa.large_string()),
+        }
+    )
+    database = DeltaTableDatabase(tmp_path)
+    database.add_records(_PATH, rows, "id", flush=True)
+    later = rows.set_column(0, "id", pa.array(["d", "e", "f"], pa.large_string()))
+    database.add_records(
+        _PATH, later.set_column(1, "stdout", pa.array(["x", "", ""], pa.large_string())), "id"
+    )
+    database.close()
+    stored = DeltaTableDatabase(tmp_path).get_all_records(_PATH, record_id_column="id")
+    assert stored is not None
+    got = {row["id"]: row for row in stored.to_pylist()}
+    assert [got[i]["stdout"] for i in "abcdef"] == ["", "", "", "x", "", ""]
+    assert [got[i]["stderr"] for i in "abc"] == ["", None, ""]
+    assert [got[i]["blob"] for i in "abc"] == [b"", b"", b""]
+    assert [got[i]["said"] for i in "abc"] == ["", "hello", ""]
+    (first,) = [
+        file
+        for file in tmp_path.rglob("*.parquet")
+        if pq.read_table(file).column(0).to_pylist() == ["a", "b", "c"]
+    ]
+    columns = pq.ParquetFile(first).metadata.row_group(0)
+    statistics = {
+        columns.column(k).path_in_schema: columns.column(k).is_stats_set
+        for k in range(columns.num_columns)
+    }
+    kept = [name for name, kept in statistics.items() if kept]
+    assert len(kept) == 2, f"statistics of the ids and of 'said' only: {statistics}"
 
 
 def test_two_instances_creating_the_same_table_store_each_id_once(tmp_path: Path) -> None:

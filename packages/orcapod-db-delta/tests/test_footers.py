@@ -63,7 +63,7 @@ def test_large_footers_of_files_written_before_are_not_kept(
         before.setattr(
             _database,
             "_writer_properties",
-            lambda: WriterProperties(max_row_group_size=_database.ROW_GROUP_ROWS),
+            lambda rows=None: WriterProperties(max_row_group_size=_database.ROW_GROUP_ROWS),
         )
         with DeltaTableDatabase(tmp_path) as database:
             for start in range(0, 12, 4):

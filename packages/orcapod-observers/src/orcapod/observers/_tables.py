@@ -264,35 +264,46 @@ class Sink:
         without provenance being its tag's content hash; else one by one.
         """
         fields = [self.schema.field(name) for name in self.tag_names]
-        kept = list(zip(owners, rows, strict=True))
-        located: list[tuple[Any, int]] | None = kept
-        if -1 in rows:
-            try:
-                located = [(owner, row) if row >= 0 else owner.arrow_row() for owner, row in kept]
-            except AttributeError:  # a tag of another kind: values one by one
-                located = None
-        if located is not None:
-            parts = [
-                _rows_of(group[0][0], [row for _, row in group])
-                # by identity: == compares two tables' contents
-                for group in (
-                    list(run) for _, run in itertools.groupby(located, key=_table_identity)
-                )
-            ]
-            if all(name in part.column_names for part in parts for name in self.tag_names):
-                keys = _joined([_packet_keys(part) for part in parts], pa.large_string())
-                arrays: list[pa.Array | pa.ChunkedArray] = [
-                    _joined([part.column(f.name) for part in parts], f.type) for f in fields
-                ]
-                if -1 in rows and keys.null_count:  # rows without provenance: their tags'
-                    keys = pa.array(  # content hashes (only rows kept as Tags have none)
-                        [
-                            key if key is not None else packet_key(owner)
-                            for key, owner in zip(keys.to_pylist(), owners, strict=True)
-                        ],
-                        pa.large_string(),
+        parts: list[pa.Table] | None = None
+        if -1 not in rows:
+            # the usual case: every row of one table (compared by identity: == compares
+            # two tables' contents), read as one slice or take
+            identities = list(map(id, owners))
+            if identities.count(identities[0]) == len(identities):
+                parts = [_rows_of(owners[0], rows)]
+        if parts is None:
+            kept = list(zip(owners, rows, strict=True))
+            located: list[tuple[Any, int]] | None = kept
+            if -1 in rows:
+                try:
+                    located = [
+                        (owner, row) if row >= 0 else owner.arrow_row() for owner, row in kept
+                    ]
+                except AttributeError:  # a tag of another kind: values one by one
+                    located = None
+            if located is not None:
+                parts = [
+                    _rows_of(group[0][0], [row for _, row in group])
+                    for group in (
+                        list(run) for _, run in itertools.groupby(located, key=_table_identity)
                     )
-                return [keys, *arrays]
+                ]
+        if parts is not None and all(
+            name in part.column_names for part in parts for name in self.tag_names
+        ):
+            keys = _joined([_packet_keys(part) for part in parts], pa.large_string())
+            arrays: list[pa.Array | pa.ChunkedArray] = [
+                _joined([part.column(f.name) for part in parts], f.type) for f in fields
+            ]
+            if -1 in rows and keys.null_count:  # rows without provenance: their tags'
+                keys = pa.array(  # content hashes (only rows kept as Tags have none)
+                    [
+                        key if key is not None else packet_key(owner)
+                        for key, owner in zip(keys.to_pylist(), owners, strict=True)
+                    ],
+                    pa.large_string(),
+                )
+            return [keys, *arrays]
         read = [_ref_values(owner, row) for owner, row in zip(owners, rows, strict=True)]
         keys = pa.array([key for key, _ in read], pa.large_string())
         arrays = [

@@ -15,7 +15,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from deltalake import CommitProperties, DeltaTable, WriterProperties, write_deltalake
+from deltalake import (
+    ColumnProperties,
+    CommitProperties,
+    DeltaTable,
+    WriterProperties,
+    write_deltalake,
+)
 from deltalake.exceptions import CommitFailedError
 
 from orcapod.db.delta._index import DataFile, IdIndex, keys_of
@@ -83,12 +89,41 @@ bytes of a value: untruncated, a column of 1 MB arrays puts 2 MB in every row gr
 footer, which every reader parses. Record ids (under 100 bytes) keep exact bounds."""
 
 
-def _writer_properties() -> WriterProperties:
+def _writer_properties(rows: pa.Table | None = None) -> WriterProperties:
     """How the database writes Parquet files: row groups of :data:`ROW_GROUP_ROWS` rows,
-    statistics truncated to :data:`STATISTICS_BYTES`."""
+    statistics truncated to :data:`STATISTICS_BYTES`.
+
+    Given the ``rows`` to write (as written: the ids first), their string and binary
+    columns holding only empty values (and nulls) are written plain and without
+    statistics: deltalake's writer takes about six times as long per row for such a
+    column (a log's stdout and stderr when nothing printed) as for one holding any
+    other value, and its statistics would only say that every value is empty.
+    """
+    plain = ColumnProperties(dictionary_enabled=False, statistics_enabled="NONE")
+    empty = {} if rows is None else dict.fromkeys(_empty_byte_columns(rows), plain)
     return WriterProperties(
-        max_row_group_size=ROW_GROUP_ROWS, statistics_truncate_length=STATISTICS_BYTES
+        max_row_group_size=ROW_GROUP_ROWS,
+        statistics_truncate_length=STATISTICS_BYTES,
+        column_properties=empty or None,
     )
+
+
+def _empty_byte_columns(rows: pa.Table) -> list[str]:
+    """The string and binary columns of ``rows`` but the first (the ids) whose values are
+    all empty strings (or null), at least one of them not null."""
+    names = []
+    for field, column in zip(list(rows.schema)[1:], rows.columns[1:], strict=True):
+        kind = field.type
+        if not (
+            pa.types.is_string(kind)
+            or pa.types.is_large_string(kind)
+            or pa.types.is_binary(kind)
+            or pa.types.is_large_binary(kind)
+        ):
+            continue
+        if column.null_count < len(column) and pc.max(pc.binary_length(column)).as_py() == 0:
+            names.append(field.name)
+    return names
 
 
 _SAMPLE_ROWS = 64
@@ -189,7 +224,11 @@ class _PathState:
         self.index: IdIndex | None = None
         self.reads = reads
         self.pending: list[pa.Table] = []
-        self.pending_row_of: dict[str, int] = {}
+        self.pending_count = 0  # rows pending
+        # the pending rows' ids, and their row numbers: indexed at the first read of
+        # them (rows added with new_ids are mostly committed unread: never indexed)
+        self._row_of: dict[str, int] = {}
+        self._unindexed: list[tuple[int, list[str] | pa.Array | pa.ChunkedArray]] = []
         self.pending_whole: pa.Table | None = None
         # the pending ids a commit checks against the stored ones: not those added
         # with new_ids (vouched new by their writer), so their commit reads no ids
@@ -198,7 +237,7 @@ class _PathState:
 
     @property
     def exists(self) -> bool:
-        return self.table is not None or bool(self.pending_row_of)
+        return self.table is not None or bool(self.pending)
 
     # -- what is stored ------------------------------------------------------------
 
@@ -459,17 +498,34 @@ class _PathState:
 
     # -- what is pending -------------------------------------------------------------
 
-    def add_pending(self, rows: pa.Table, ids: list[str], *, checked: bool = True) -> None:
+    def add_pending(
+        self,
+        rows: pa.Table,
+        ids: list[str] | pa.Array | pa.ChunkedArray,
+        *,
+        checked: bool = True,
+    ) -> None:
         """Keep ``rows`` under ``ids``; ``checked``: their commit checks them against the
-        ids stored by then (false for ids vouched new)."""
-        start = len(self.pending_row_of)
-        self.pending_row_of.update(zip(ids, range(start, start + len(ids)), strict=True))
+        ids stored by then (false for ids vouched new, which may be given as Arrow)."""
+        self._unindexed.append((self.pending_count, ids))
+        self.pending_count += len(ids)
         if checked:
+            assert isinstance(ids, list)
             self.pending_to_check += ids
         self.pending.append(rows)
         self.pending_whole = None
         if len(self.pending) >= PENDING_BATCHES:
             self.pending = [pa.concat_tables(self.pending).combine_chunks()]
+
+    @property
+    def pending_row_of(self) -> dict[str, int]:
+        """Each pending id's row in :meth:`pending_rows` (indexed on first use)."""
+        row_of = self._row_of
+        for start, ids in self._unindexed:
+            names = ids if isinstance(ids, list) else ids.to_pylist()
+            row_of.update(zip(names, range(start, start + len(names)), strict=True))
+        self._unindexed.clear()
+        return row_of
 
     def pending_rows(self) -> pa.Table | None:
         if not self.pending:
@@ -479,8 +535,8 @@ class _PathState:
         return self.pending_whole
 
     def clear_pending(self) -> None:
-        self.pending, self.pending_row_of, self.pending_whole = [], {}, None
-        self.pending_to_check = []
+        self.pending, self.pending_whole, self.pending_count = [], None, 0
+        self._row_of, self._unindexed, self.pending_to_check = {}, [], []
 
 
 class DeltaTableDatabase(BaseArrowDatabase):
@@ -580,7 +636,7 @@ class DeltaTableDatabase(BaseArrowDatabase):
             state = self._paths[path] = _PathState(
                 table_directory(self._root, path), self._lookup_reads
             )
-        if state.table is None and not state.pending_row_of and has_table(state.directory):
+        if state.table is None and not state.pending and has_table(state.directory):
             self._open_table(state)
         if state.layout is None or not state.exists:
             return None
@@ -590,7 +646,7 @@ class DeltaTableDatabase(BaseArrowDatabase):
         # Brought up to date first, as a read is: another process may have compacted
         # and vacuumed the files this store's index names (one stat when it has not).
         state = self._readable_state(path)
-        pending = state.pending_row_of
+        pending = state.pending_row_of if state.pending else None
         known = {record_id for record_id in ids if record_id in pending} if pending else set()
         unknown = [record_id for record_id in ids if record_id not in known]
         return known | state.stored_among(unknown)
@@ -607,7 +663,9 @@ class DeltaTableDatabase(BaseArrowDatabase):
         assert layout is not None
         columns = [records.id_array, *records.data.columns]
         rows = pa.Table.from_arrays(columns, schema=layout.rows_schema)
-        state.add_pending(rows, records.ids, checked=not records.new_ids)
+        # ids vouched new stay Arrow until a read of pending rows needs them
+        ids = records.id_array if records.new_ids else records.ids
+        state.add_pending(rows, ids, checked=not records.new_ids)
 
     def _read_ids(self, path: RecordPath, ids: list[str]) -> pa.Table | None:
         state = self._readable_state(path)
@@ -784,7 +842,7 @@ class DeltaTableDatabase(BaseArrowDatabase):
     def _flush_path(self, path: RecordPath, state: _PathState) -> None:
         """Commit the path's pending rows as one transaction, retrying lost races (kept
         pending, in memory, by a store whose root was not created)."""
-        if not state.pending_row_of or self._in_memory:
+        if not state.pending or self._in_memory:
             return
         layout = state.layout
         assert layout is not None  # a path with pending rows has a schema
@@ -811,12 +869,13 @@ class DeltaTableDatabase(BaseArrowDatabase):
         rows = state.pending_rows()
         assert rows is not None
         try:
+            physical = layout.to_physical(rows)
             write_deltalake(
                 str(state.directory),
-                layout.to_physical(rows),
+                physical,
                 mode="error",
                 description=layout.describe(),
-                writer_properties=_writer_properties(),
+                writer_properties=_writer_properties(physical),
             )
         except Exception as error:  # deltalake raises plain Exception for some failures
             if has_table(state.directory):
@@ -848,18 +907,19 @@ class DeltaTableDatabase(BaseArrowDatabase):
         to_check = state.pending_to_check
         stored = state.stored_among(to_check) if to_check else set()
         if stored:
-            fresh = [rid not in stored for rid in state.pending_row_of]
-            rows = rows.filter(pa.array(fresh, pa.bool_()))
+            ids = rows.column(0)
+            rows = rows.filter(pc.invert(pc.is_in(ids, pa.array(list(stored), ids.type))))
         if rows.num_rows == 0:
             state.clear_pending()
             return True
         try:
+            physical = layout.to_physical(rows)
             write_deltalake(
                 table,
-                layout.to_physical(rows),
+                physical,
                 mode="append",
                 commit_properties=CommitProperties(max_commit_retries=0),
-                writer_properties=_writer_properties(),
+                writer_properties=_writer_properties(physical),
             )
         except CommitFailedError:
             return False

@@ -93,18 +93,23 @@ def _writer_properties(rows: pa.Table | None = None) -> WriterProperties:
     """How the database writes Parquet files: row groups of :data:`ROW_GROUP_ROWS` rows,
     statistics truncated to :data:`STATISTICS_BYTES`.
 
-    Given the ``rows`` to write (as written: the ids first), their string and binary
-    columns holding only empty values (and nulls) are written plain and without
-    statistics: deltalake's writer takes about six times as long per row for such a
-    column (a log's stdout and stderr when nothing printed) as for one holding any
-    other value, and its statistics would only say that every value is empty.
+    Given the ``rows`` to write (as written: the ids first), the ids are written
+    without a dictionary (they are distinct: building one is wasted work), and
+    string and binary columns holding only empty values (and nulls) plain and
+    without statistics: deltalake's writer takes about six times as long per row
+    for such a column (a log's stdout and stderr when nothing printed) as for one
+    holding any other value, and its statistics would only say that every value
+    is empty.
     """
-    plain = ColumnProperties(dictionary_enabled=False, statistics_enabled="NONE")
-    empty = {} if rows is None else dict.fromkeys(_empty_byte_columns(rows), plain)
+    columns = None
+    if rows is not None:
+        plain = ColumnProperties(dictionary_enabled=False, statistics_enabled="NONE")
+        columns = dict.fromkeys(_empty_byte_columns(rows), plain)
+        columns[rows.column_names[0]] = ColumnProperties(dictionary_enabled=False)
     return WriterProperties(
         max_row_group_size=ROW_GROUP_ROWS,
         statistics_truncate_length=STATISTICS_BYTES,
-        column_properties=empty or None,
+        column_properties=columns,
     )
 
 

@@ -19,6 +19,7 @@ from orcapod.core.pipeline._durability import (
     asyncio_checkpoints,
     flush_order,
 )
+from orcapod.core.pipeline._memory import prefer_jemalloc
 from orcapod.core.pipeline._nodes import (
     FunctionNode,
     Node,
@@ -87,6 +88,7 @@ class Orchestrator(ABC):
                 ``batch_bytes``.
         """
         size = BatchSize(batch_rows, batch_bytes)
+        prefer_jemalloc()
         observer = isolate(observer)  # an observer's failure never fails the run
         checkpoints = Checkpoints(
             pipeline.database,

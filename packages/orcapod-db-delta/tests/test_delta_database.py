@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import pyarrow as pa
+import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable, write_deltalake
@@ -302,12 +303,14 @@ def test_rows_added_as_new_are_indexed_only_when_read_and_then_at_their_own_rows
     assert sorted(stored.column("id").to_pylist()) == ["c2", "c6", "n0", "n1", "n3", "n4", "n5"]
 
 
-def test_columns_of_empty_strings_are_stored_as_empty_strings_without_statistics(
+def test_columns_of_empty_strings_are_written_plain_and_still_found_by_filters(
     tmp_path: Path,
 ) -> None:
     """Columns whose values are all "" (a log's stdout when nothing printed) are written
-    plain and without statistics (deltalake writes them six times slower otherwise):
-    they read back as "" (not null), nulls stay null, and other columns keep theirs."""
+    without a dictionary (deltalake writes them six times slower otherwise): they read
+    back as "" (not null), nulls stay null, and their statistics are kept, so an outside
+    reader's filter on them finds their rows (without statistics, deltalake's pyarrow
+    dataset skipped every such file)."""
     rows = pa.table(
         {
             "id": pa.array(["a", "b", "c"], pa.large_string()),
@@ -320,9 +323,8 @@ def test_columns_of_empty_strings_are_stored_as_empty_strings_without_statistics
     database = DeltaTableDatabase(tmp_path)
     database.add_records(_PATH, rows, "id", flush=True)
     later = rows.set_column(0, "id", pa.array(["d", "e", "f"], pa.large_string()))
-    database.add_records(
-        _PATH, later.set_column(1, "stdout", pa.array(["x", "", ""], pa.large_string())), "id"
-    )
+    stdout = pa.array(["x", "", ""], pa.large_string())
+    database.add_records(_PATH, later.set_column(1, "stdout", stdout), "id")
     database.close()
     stored = DeltaTableDatabase(tmp_path).get_all_records(_PATH, record_id_column="id")
     assert stored is not None
@@ -336,13 +338,20 @@ def test_columns_of_empty_strings_are_stored_as_empty_strings_without_statistics
         for file in tmp_path.rglob("*.parquet")
         if pq.read_table(file).column(0).to_pylist() == ["a", "b", "c"]
     ]
-    columns = pq.ParquetFile(first).metadata.row_group(0)
-    statistics = {
-        columns.column(k).path_in_schema: columns.column(k).is_stats_set
-        for k in range(columns.num_columns)
+    chunks = pq.ParquetFile(first).metadata.row_group(0)
+    dictionary = {
+        chunks.column(k).path_in_schema: any("DICTIONARY" in e for e in chunks.column(k).encodings)
+        for k in range(chunks.num_columns)
     }
-    kept = [name for name, kept in statistics.items() if kept]
-    assert len(kept) == 2, f"statistics of the ids and of 'said' only: {statistics}"
+    assert sum(dictionary.values()) == 1, f"a dictionary for 'said' only: {dictionary}"
+    assert all(chunks.column(k).is_stats_set for k in range(chunks.num_columns))
+    (table_directory,) = {file.parent for file in tmp_path.rglob("*.parquet")}
+    dataset = DeltaTable(str(table_directory)).to_pyarrow_dataset()
+    names = dataset.schema.names  # the physical names, in the order added
+    found = dataset.to_table(filter=pads.field(names[1]) == "").column(0).to_pylist()
+    assert sorted(found) == ["a", "b", "c", "e", "f"]
+    nulls = dataset.to_table(filter=pads.field(names[2]).is_null()).column(0).to_pylist()
+    assert sorted(nulls) == ["b", "e"]
 
 
 def test_two_instances_creating_the_same_table_store_each_id_once(tmp_path: Path) -> None:

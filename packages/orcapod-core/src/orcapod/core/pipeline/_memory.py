@@ -22,10 +22,13 @@ def prefer_jemalloc() -> None:
     15 to 20 % faster on every store, with and without observers, and its peak
     memory lower (see docs/performance.md).
 
-    Left alone: a pool chosen by the user, either by ``ARROW_DEFAULT_MEMORY_POOL``
-    (read by pyarrow at import) or by ``pyarrow.set_memory_pool`` (the default is
-    then not mimalloc); a pyarrow built without jemalloc (Windows wheels).
-    Buffers allocated before the switch are freed by the pool that made them.
+    Left alone: a pool named by ``ARROW_DEFAULT_MEMORY_POOL`` (read by pyarrow at
+    import; ``ARROW_DEFAULT_MEMORY_POOL=mimalloc`` keeps mimalloc); a pool other
+    than mimalloc set with ``pyarrow.set_memory_pool``; a pyarrow built without
+    jemalloc (Windows wheels). A mimalloc pool the program set itself, or a
+    proxy over one, cannot be told from pyarrow's default and is replaced: name
+    it in the environment to keep it. Buffers allocated before the switch are
+    freed by the pool that made them.
     """
     global _asked
     if _asked:

@@ -265,7 +265,8 @@ class Sink:
         """
         fields = [self.schema.field(name) for name in self.tag_names]
         parts: list[pa.Table] | None = None
-        if -1 not in rows:
+        as_tags = -1 in rows  # some rows kept as Tags
+        if not as_tags:
             # the usual case: every row of one table (compared by identity: == compares
             # two tables' contents), read as one slice or take
             identities = list(map(id, owners))
@@ -274,7 +275,7 @@ class Sink:
         if parts is None:
             kept = list(zip(owners, rows, strict=True))
             located: list[tuple[Any, int]] | None = kept
-            if -1 in rows:
+            if as_tags:
                 try:
                     located = [
                         (owner, row) if row >= 0 else owner.arrow_row() for owner, row in kept
@@ -295,7 +296,7 @@ class Sink:
             arrays: list[pa.Array | pa.ChunkedArray] = [
                 _joined([part.column(f.name) for part in parts], f.type) for f in fields
             ]
-            if -1 in rows and keys.null_count:  # rows without provenance: their tags'
+            if as_tags and keys.null_count:  # rows without provenance: their tags'
                 keys = pa.array(  # content hashes (only rows kept as Tags have none)
                     [
                         key if key is not None else packet_key(owner)

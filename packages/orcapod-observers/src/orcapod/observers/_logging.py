@@ -9,7 +9,7 @@ from time import time_ns as _time_ns
 from typing import TYPE_CHECKING, Any
 
 from orcapod.observers._layout import EARLIER_LOG_LAYOUTS, LOG_COLUMNS, LOGS_BRANCH
-from orcapod.observers._tables import CHUNK_ROWS, NodeContext, PacketLogger, TableObserver
+from orcapod.observers._tables import NodeContext, PacketLogger, TableObserver
 from orcapod.protocols.database import add_new_records, flush_paths
 from orcapod.protocols.errors import RecordSchemaError
 
@@ -49,81 +49,19 @@ class LoggingObserver(TableObserver):
     context_class: type[NodeContext]
 
     def sink(
-        self, path: RecordPath, fixed: pa.Schema, tags: pa.Schema, label: str, node_hash: str
+        self,
+        path: RecordPath,
+        fixed: pa.Schema,
+        tags: pa.Schema,
+        label: str,
+        node_hash: str,
+        tail: int = 0,
     ) -> Sink:
         """The buffer of the log table at ``path``, writing through :class:`_LogTables`."""
-        sink = super().sink(path, fixed, tags, label, node_hash)
+        sink = super().sink(path, fixed, tags, label, node_hash, tail)
         if not isinstance(sink.database, _LogTables):
             sink.database = _LogTables(sink.database)
         return sink
-
-
-class _LoggingContext(NodeContext):
-    branch = LOGS_BRANCH
-    fixed = LOG_COLUMNS
-    record_keeps = True  # a composite captures calls for record_packet
-
-    def create_packet_logger(self, tag: Tag, packet: Packet) -> PacketLogger:
-        return PacketLogger(self.record_packet, tag)
-
-    def record_packet(self, tag: Tag, fields: Mapping[str, Any]) -> None:
-        """Turn one record of the packet of ``tag`` into a log row.
-
-        Runs once per attempt of every packet: the row is one tuple, each field
-        read once (the fields every executor of orcapod gives, in one call),
-        ``None`` (unknown) for a field an executor does not give.
-        """
-        try:
-            (
-                duration,
-                stdout,
-                stderr,
-                logs,
-                traceback,
-                success,
-                attempt,
-                executor,
-                level,
-                *sizes,  # stdout and stderr bytes and truncated, log records dropped
-                capture_error,
-            ) = _USUAL_FIELDS(fields)
-        except KeyError:  # an executor giving fewer: the defaults of the others
-            get = fields.get
-            duration, stdout, stderr, logs, traceback = (
-                get("duration_s"),
-                get("stdout", ""),
-                get("stderr", ""),
-                get("python_logs"),
-                get("traceback"),
-            )
-            success, attempt = get("success", False), get("attempt", 1)
-            executor, level = get("executor_type", "unknown"), get("capture_level")
-            sizes = [get(name) for name in _SIZES]
-            capture_error = get("capture_error")
-        rows = self.rows
-        table, at = self.ref(tag)
-        rows.append(
-            (
-                _time_ns() // 1000,  # a UTC timestamp, in microseconds (see now())
-                duration,
-                stdout,
-                stderr,
-                _python_logs(logs) if logs else (),  # a tuple: not tracked by the gc
-                traceback,
-                success if success is True or success is False else bool(success),
-                attempt if type(attempt) is int else int(attempt),
-                executor if type(executor) is str else str(executor),
-                level,
-                *sizes,
-                capture_error,
-                fields.get("setup_output"),
-                fields.get("setup_failed"),
-                table,
-                at,
-            )
-        )
-        if len(rows) >= CHUNK_ROWS:
-            self.sink.convert_held()
 
 
 _SIZES = (
@@ -134,20 +72,90 @@ _SIZES = (
     "python_logs_dropped",
 )
 
-_USUAL_FIELDS = itemgetter(
-    "duration_s",
-    "stdout",
-    "stderr",
-    "python_logs",
-    "traceback",
-    "success",
-    "attempt",
-    "executor_type",
-    "capture_level",
-    *_SIZES,
-    "capture_error",
+_DEFAULTS: tuple[tuple[str, Any], ...] = (
+    ("stdout", ""),
+    ("stderr", ""),
+    ("python_logs", None),
+    ("traceback", None),
+    ("success", False),
+    ("attempt", 1),
+    ("executor_type", "unknown"),
+    ("capture_level", None),
+    *((name, None) for name in _SIZES),
+    ("capture_error", None),
 )
-"""The fields every executor of orcapod records, read in one call."""
+"""The fields of a log row's tail that a record gives, and the value of one it lacks."""
+
+_READ_TAIL = itemgetter(*(name for name, _ in _DEFAULTS))
+"""The fields every executor of orcapod records, but the duration, read in one call."""
+
+
+def _tail(read: tuple[Any, ...], setup_output: Any, setup_failed: Any) -> tuple[Any, ...]:
+    """A log row's tail: the values of ``_DEFAULTS``' fields (``read``) in their
+    columns' types, then the set-up fields."""
+    stdout, stderr, logs, traceback, success, attempt, executor, level, *rest = read
+    return (
+        stdout,
+        stderr,
+        _python_logs(logs) if logs else (),  # none: a tuple, which the gc does not track
+        traceback,
+        success if success is True or success is False else bool(success),
+        attempt if type(attempt) is int else int(attempt),
+        executor if type(executor) is str else str(executor),
+        level,
+        *rest,  # stdout and stderr bytes and truncated, log records dropped, capture error
+        setup_output,
+        setup_failed,
+    )
+
+
+_TAIL_FIELDS = (*(name for name, _ in _DEFAULTS), "setup_output", "setup_failed")
+"""The fields a log row holds in its tail, in their columns' order."""
+
+
+class _LoggingContext(NodeContext):
+    branch = LOGS_BRANCH
+    fixed = LOG_COLUMNS
+    tail = len(_TAIL_FIELDS)  # a row: (time, duration, (stdout, ...), *ref(tag))
+    record_keeps = True  # a composite captures calls for record_packet
+
+    # what the last record that gave no setup fields read, and the tail made of it
+    usual: tuple[tuple[Any, ...], tuple[Any, ...]] = ((), ())
+
+    def create_packet_logger(self, tag: Tag, packet: Packet) -> PacketLogger:
+        return PacketLogger(self.record_packet, tag)
+
+    def record_packet(self, tag: Tag, fields: Mapping[str, Any]) -> None:
+        """Turn one record of the packet of ``tag`` into a log row.
+
+        Runs once per attempt of every packet: the row is five values (its
+        time, its duration, its tail, its tag's reference; see ``Sink``). The fields every
+        executor of orcapod gives are read in one call; when they equal those
+        of the last record (nothing printed, logged or raised, as a rule), the
+        row holds the tail made for that record, so every such row of a run
+        shares one tail object.
+        """
+        get = fields.get
+        setup_output, setup_failed = get("setup_output"), get("setup_failed")
+        try:
+            read = _READ_TAIL(fields)
+            duration = fields["duration_s"]
+        except KeyError:  # an executor giving fewer: the defaults of the others
+            read = tuple(get(name, default) for name, default in _DEFAULTS)
+            duration = get("duration_s")
+        usual = self.usual  # one read: another thread may replace it
+        if read == usual[0] and setup_output is None and setup_failed is None:
+            tail = usual[1]
+        else:
+            tail = _tail(read, setup_output, setup_failed)
+            if setup_output is None and setup_failed is None:
+                self.usual = (read, tail)  # one assignment: atomic
+        values = self.values
+        table, at = self.ref(tag)
+        # the time: a UTC timestamp, in microseconds (see now())
+        values += (_time_ns() // 1000, duration, tail, table, at)
+        if len(values) >= self.full:
+            self.sink.convert_held()
 
 
 LoggingObserver.context_class = _LoggingContext

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 from orcapod.observers._layout import STATUS_BRANCH, STATUS_COLUMNS
 from orcapod.observers._tables import (
-    CHUNK_ROWS,
     NodeContext,
     QuietPacketLogger,
     TableObserver,
@@ -25,6 +24,9 @@ if TYPE_CHECKING:
 __all__ = ["StatusObserver"]
 
 _MAX_SUMMARY = 500
+
+_FIRST = (1, None, None)
+"""The tail of a row of a first attempt: attempt 1, no error summary, no source run."""
 
 
 class StatusObserver(TableObserver):
@@ -50,6 +52,7 @@ class StatusObserver(TableObserver):
 class _StatusContext(NodeContext):
     branch = STATUS_BRANCH
     fixed = STATUS_COLUMNS
+    tail = 3  # a row: (state, time, (attempt, error summary, source run id), *ref(tag))
     record_keeps = False  # nothing is captured for it: it only hears of retried attempts
 
     def __init__(self, parent: TableObserver, pipeline_path: Sequence[str]) -> None:
@@ -58,6 +61,7 @@ class _StatusContext(NodeContext):
         # id(tag) -> the attempts of a packet whose records said more than "attempt 1
         # succeeded" (each holds its tag, so the id is not reused while it is here)
         self.loggers: dict[int, _AttemptLogger] = {}
+        self.cached_tail: tuple[int, None, str | None] = _FIRST
 
     def _event(
         self,
@@ -70,16 +74,16 @@ class _StatusContext(NodeContext):
     ) -> None:
         table, at = self.ref(tag)
         when = now() if when is None else when
-        self.sink.add((state, when, attempt, error, source_run_id, table, at))
+        self.sink.add((state, when, (attempt, error, source_run_id), table, at))
 
     # The hooks called per packet add their rows themselves: they run a hundred
     # thousand times.
 
     def on_packet_start(self, node_label: str, tag: Tag, packet: Packet) -> None:
-        rows = self.rows
+        values = self.values
         table, at = self.ref(tag)
-        rows.append(("RUNNING", _time_ns() // 1000, 1, None, None, table, at))
-        if len(rows) >= CHUNK_ROWS:
+        values += ("RUNNING", _time_ns() // 1000, _FIRST, table, at)
+        if len(values) >= self.full:
             self.sink.convert_held()
 
     def create_packet_logger(self, tag: Tag, packet: Packet) -> QuietPacketLogger:
@@ -105,14 +109,18 @@ class _StatusContext(NodeContext):
         cached: bool,
         source_run_id: str | None = None,
     ) -> None:
-        rows = self.rows
+        values = self.values
         table, at = self.ref(tag)
         if cached:
-            rows.append(("CACHED", _time_ns() // 1000, 1, None, source_run_id, table, at))
+            tail = self.cached_tail
+            if tail[2] != source_run_id:  # a run's cached rows share one tail
+                tail = self.cached_tail = (1, None, source_run_id)
+            values += ("CACHED", _time_ns() // 1000, tail, table, at)
         else:
             attempt = self._last_attempt(tag) if self.loggers or self.attempts else 1
-            rows.append(("SUCCESS", _time_ns() // 1000, attempt, None, None, table, at))
-        if len(rows) >= CHUNK_ROWS:
+            tail = _FIRST if attempt == 1 else (attempt, None, None)
+            values += ("SUCCESS", _time_ns() // 1000, tail, table, at)
+        if len(values) >= self.full:
             self.sink.convert_held()
 
     def on_packet_crash(

@@ -10,6 +10,7 @@ import platform
 import threading
 import time
 import weakref
+from functools import partial
 from importlib import metadata
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
@@ -93,7 +94,7 @@ CONSTANT_COLUMNS = ("__run_id", "__node_label", "__node_hash")
 _NOTHING = pa.scalar("", pa.large_string())
 
 CHUNK_ROWS = 1024
-"""Rows a sink holds as Python tuples before it turns them into one Arrow table."""
+"""Rows a sink holds as Python values before it turns them into one Arrow table."""
 
 _OFFSETS = pa.array(range(4 * CHUNK_ROWS), pa.int64())
 """0, 1, 2, ...: a chunk's running numbers are these plus its first."""
@@ -102,21 +103,31 @@ _OFFSETS = pa.array(range(4 * CHUNK_ROWS), pa.int64())
 class Sink:
     """Rows bound for one node's table in one run, held until the run's next checkpoint.
 
-    A row costs one append: a tuple of the varying columns' values and, last,
-    the two values :meth:`ref` keeps of the row's Tag. Every ``CHUNK_ROWS`` rows are
-    turned into one Arrow table (the id column, the run id and a running
-    number; the constant columns, ``CONSTANT_COLUMNS``; the tag columns), so
-    that a checkpoint's thousands of rows are not thousands of Python objects
-    for the garbage collector to scan. The database sees them only at the flush.
+    A row is a few values held one after another in one flat list,
+    :attr:`values`: those of the varying columns that differ from row to row
+    (a time, a state), then one tuple of the rest of them (the row's *tail*:
+    what it printed, its attempt...), then the two values :meth:`ref` keeps
+    of the row's Tag. An appender adds a row's values with one
+    ``values += (...)``: atomic, and no object per row is left for the
+    garbage collector to track (a held tuple per row made a young-generation
+    collection every few hundred packets). Most rows of a run share one tail
+    object (nothing printed, first attempt), so a chunk whose rows share one
+    tail turns it into repeated Arrow values with no per-row work. Every
+    ``CHUNK_ROWS`` rows are turned into one Arrow table (the id column, the
+    run id and a running number; the constant columns, ``CONSTANT_COLUMNS``;
+    the tag columns), so that a checkpoint's thousands of rows are not
+    thousands of Python objects. The database sees them only at the flush.
 
     Args:
         database: where the rows go.
         path: the table's path.
         fixed: the observer's own columns: the id column, ``CONSTANT_COLUMNS``,
-            the varying columns in the order of each row's tuple, ``__packet_key`` last.
+            the varying columns in the order of each row's values (its tail's
+            after its own), ``__packet_key`` last.
         tags: the tag columns, in their own Arrow types.
         constants: the value of each of ``CONSTANT_COLUMNS``.
         lock: held while rows are converted and written (the observer's own).
+        tail: how many of the varying columns, the last ones, each row holds in its tail.
     """
 
     def __init__(
@@ -127,6 +138,7 @@ class Sink:
         tags: pa.Schema,
         constants: Sequence[Any],
         lock: threading.RLock | None = None,
+        tail: int = 0,
     ) -> None:
         assert tuple(fixed.names[1:4]) == CONSTANT_COLUMNS
         self.lock = threading.RLock() if lock is None else lock
@@ -136,14 +148,22 @@ class Sink:
         self.schema = pa.schema([*fixed, *own_tags])
         self.tag_names = [field.name for field in own_tags]
         self.constants = list(constants)
-        self.rows: list[Sequence[Any]] = []  # the varying values, then ref(tag)'s two
+        # each row's own values, its tail, then ref(tag)'s two, one row after another
+        self.values: list[Any] = []
         self.chunks: list[pa.Table] = []  # rows turned into Arrow, not written yet
         self.numbered = 0  # rows given an id so far: the running number of the next id
         self.new_ids = False  # whether the ids are new by construction (they hold a run id)
         self._paths = [_holds_paths(field.type, field) for field in self.schema]
         varying = len(fixed) - 1 - len(CONSTANT_COLUMNS) - 1  # no id, constants, packet key
-        self._varying = list(fixed)[1 + len(CONSTANT_COLUMNS) :][:varying]
-        self._varying_paths = [_holds_paths(field.type, field) for field in self._varying]
+        fields = list(fixed)[1 + len(CONSTANT_COLUMNS) :][:varying]
+        self._own = fields[: varying - tail]
+        self.stride = len(self._own) + 3  # values per row
+        self.full = CHUNK_ROWS * self.stride  # values held when a chunk is due
+        self._own_paths = [_holds_paths(field.type, field) for field in self._own]
+        self._tail = fields[varying - tail :]
+        self._tail_paths = [_holds_paths(field.type, field) for field in self._tail]
+        # the arrays of the last tail that a whole chunk shared: (tail, rows, arrays)
+        self._repeated: tuple[Any, int, list[pa.Array]] = ((), 0, [])
         self._id_prefix = pa.scalar(f"{self.constants[0]}:", pa.large_string())
         self._constants = [
             pa.scalar(value, field.type)
@@ -158,11 +178,11 @@ class Sink:
         read from it (each has a provenance, and the table has this sink's tag
         columns); else the Tag itself, and -1.
 
-        Why: a tuple holding only such values (no Tag) is one the garbage
-        collector stops tracking at its first collection, so rows held until the
-        next conversion are never moved to its oldest generation. Rows holding
-        Tags were, and made full collections frequent: about 1 µs per packet with
-        a LoggingObserver and a StatusObserver. Any thread may call this.
+        Why: rows held until the next conversion then keep no Tag (a tracked
+        object, with its own references) alive for the garbage collector to
+        move to its oldest generation. Held Tags made full collections
+        frequent: about 1 µs per packet with a LoggingObserver and a
+        StatusObserver. Any thread may call this.
         """
         try:
             at: tuple[pa.Table, int] = tag.arrow_row()  # type: ignore[attr-defined]
@@ -185,33 +205,33 @@ class Sink:
             return False
         return not len(provenance) or pc.min(pc.list_value_length(provenance)).as_py() > 0
 
-    def add(self, row: Sequence[Any]) -> None:
-        """Hold one row; any thread may call this.
+    def add(self, row: tuple[Any, ...]) -> None:
+        """Hold one row, given as its :attr:`stride` values; any thread may call this.
 
-        The append takes no lock: ``list.append`` is atomic, and a conversion
+        The extend takes no lock: ``list += tuple`` is atomic, and a conversion
         (under :attr:`lock`) takes the rows held when it starts and leaves any
-        appended meanwhile in the list.
+        added meanwhile in the list.
         """
-        rows = self.rows
-        rows.append(row)
-        if len(rows) >= CHUNK_ROWS:
+        values = self.values
+        values += row
+        if len(values) >= self.full:
             with self.lock:
                 self.convert()
 
     def convert_held(self) -> None:
-        """:meth:`convert` under :attr:`lock`: what an appender of :attr:`rows` calls once
-        it holds ``CHUNK_ROWS`` rows (the list is never replaced, so it may be kept)."""
+        """:meth:`convert` under :attr:`lock`: what an appender of :attr:`values` calls once
+        it holds :attr:`full` values (the list is never replaced, so it may be kept)."""
         with self.lock:
             self.convert()
 
     def convert(self) -> None:
-        """Turn the rows held as tuples into one Arrow table, held until the flush (the
-        caller holds :attr:`lock`)."""
-        held = self.rows
-        count = len(held)
+        """Turn the rows held into one Arrow table, held until the flush (the caller
+        holds :attr:`lock`)."""
+        held, stride = self.values, self.stride
+        taken = len(held)  # whole rows: each was added in one extend
+        count = taken // stride
         if not count:
             return
-        rows = held[:count]
         first = self.numbered
         # the ids, "<run id>:<n>", and the constant columns, made by Arrow
         if count <= len(_OFFSETS):  # a third of the time of converting a Python range
@@ -223,16 +243,16 @@ class Sink:
             pc.binary_join_element_wise(self._id_prefix, numbers, _NOTHING)
         ]
         arrays += [pa.repeat(value, count) for value in self._constants]
-        *varying, owners, at_rows = (list(column) for column in zip(*rows, strict=True))
+        # each column's values: every stride-th one, sliced in C
+        *own, tails, owners, at_rows = (held[at:taken:stride] for at in range(stride))
         arrays += [
             _array(column, field, paths)
-            for column, field, paths in zip(
-                varying, self._varying, self._varying_paths, strict=True
-            )
+            for column, field, paths in zip(own, self._own, self._own_paths, strict=True)
         ]
+        arrays += self._tail_arrays(tails)
         arrays += self._tag_arrays(owners, at_rows)
         self.chunks.append(pa.Table.from_arrays(arrays, schema=self.schema))
-        del held[:count]  # rows appended meanwhile stay held
+        del held[:taken]  # rows added meanwhile stay held
         self.numbered += count
 
     def flush(self) -> None:
@@ -251,6 +271,47 @@ class Sink:
             else:
                 self.database.add_records(self.path, chunk, id_column)
             del self.chunks[0]
+
+    def _tail_arrays(self, tails: list[tuple[Any, ...]]) -> list[pa.Array]:
+        """The columns of the rows' ``tails``: repeated values when every row holds one
+        tail (compared by identity first, in C; the arrays are kept for the next chunk
+        of that tail), else converted column by column."""
+        count = len(tails)
+        first = tails[0]
+        if tails.count(first) != count:
+            return [
+                _array(list(column), field, paths)
+                for column, field, paths in zip(
+                    zip(*tails, strict=True), self._tail, self._tail_paths, strict=True
+                )
+            ]
+        tail, rows, arrays = self._repeated
+        if tail is not first or rows != count:
+            arrays = [
+                _repeated(value, count, field, paths)
+                for value, field, paths in zip(first, self._tail, self._tail_paths, strict=True)
+            ]
+            self._repeated = (first, count, arrays)
+        return arrays
+
+    def _rows_of_one(
+        self, owner: pa.Table, rows: list[int], fields: list[pa.Field]
+    ) -> list[pa.Array | pa.ChunkedArray]:
+        """The ``__packet_key`` column, then the tag columns, of ``rows`` of ``owner``:
+        the keys taken from those of every row of ``owner`` (:func:`_keys_of`, made
+        once for all the sinks whose rows it holds), a slice when ``rows`` are
+        consecutive."""
+        columns = [_keys_of(owner), *(owner.column(field.name) for field in fields)]
+        first, count = rows[0], len(rows)
+        if rows[-1] - first == count - 1 and rows == list(range(first, first + count)):
+            columns = [column.slice(first, count) for column in columns]
+        else:
+            at = pa.array(rows, pa.int64())
+            columns = [column.take(at) for column in columns]
+        return [
+            column if column.type == field.type else column.cast(field.type)
+            for column, field in zip(columns, [_PACKET_KEY, *fields], strict=True)
+        ]
 
     def _tag_arrays(self, owners: list[Any], rows: list[int]) -> list[pa.Array | pa.ChunkedArray]:
         """The ``__packet_key`` column, then the tag columns, of the buffered rows.
@@ -271,7 +332,10 @@ class Sink:
             # two tables' contents), read as one slice or take
             identities = list(map(id, owners))
             if identities.count(identities[0]) == len(identities):
-                parts = [_rows_of(owners[0], rows)]
+                owner = owners[0]
+                if owner.num_rows <= KEYED_ROWS:
+                    return self._rows_of_one(owner, rows, fields)
+                parts = [_rows_of(owner, rows)]
         if parts is None:
             kept = list(zip(owners, rows, strict=True))
             located: list[tuple[Any, int]] | None = kept
@@ -442,9 +506,16 @@ class TableObserver(QuietHooks):
     # -- rows ------------------------------------------------------------------
 
     def sink(
-        self, path: RecordPath, fixed: pa.Schema, tags: pa.Schema, label: str, node_hash: str
+        self,
+        path: RecordPath,
+        fixed: pa.Schema,
+        tags: pa.Schema,
+        label: str,
+        node_hash: str,
+        tail: int = 0,
     ) -> Sink:
-        """The buffer of the table at ``path`` in this run (made on first use).
+        """The buffer of the table at ``path`` in this run (made on first use; ``tail``
+        as :class:`Sink` takes it).
 
         Its rows' ids, ``<run id>:<n>``, are new by construction, so the store
         looks for no duplicates when they are added: the first observer of a
@@ -460,19 +531,10 @@ class TableObserver(QuietHooks):
                 if run_id:
                     _writers.claim(self, path)
                 constants = (run_id, label, node_hash)
-                sink = Sink(self.database, path, fixed, tags, constants, self._lock)
+                sink = Sink(self.database, path, fixed, tags, constants, self._lock, tail)
                 sink.new_ids = bool(run_id)
                 self._sinks[path] = sink
             return sink
-
-    def add(self, sink: Sink, row: Sequence[Any]) -> None:
-        """Buffer one row until the next flush.
-
-        ``row`` is the varying columns' values and, last, the two values
-        :meth:`Sink.ref` keeps of the row's Tag, read at the flush: one tuple
-        per row, which the garbage collector stops tracking.
-        """
-        sink.add(row)
 
     def run_id(self) -> str:
         return "" if self.run is None else self.run.run_id
@@ -481,9 +543,10 @@ class TableObserver(QuietHooks):
 class NodeContext(QuietHooks):
     """The observer of one node: what its hooks turn into rows.
 
-    Subclasses set :attr:`branch` (``_logs``, ``_status``) and :attr:`fixed`, the
-    observer's own columns of each row (the id column first), and override the
-    hooks that make rows.
+    Subclasses set :attr:`branch` (``_logs``, ``_status``), :attr:`fixed`, the
+    observer's own columns of each row (the id column first), and :attr:`tail`,
+    how many of them a row holds in its tail (see :class:`Sink`), and override
+    the hooks that make rows.
 
     Args:
         parent: the observer this context belongs to.
@@ -497,6 +560,7 @@ class NodeContext(QuietHooks):
 
     branch: str
     fixed: pa.Schema
+    tail: int
 
     def contextualize(self, *pipeline_path: str) -> NodeContext:
         return self.parent.contextualize(*pipeline_path)
@@ -510,10 +574,11 @@ class NodeContext(QuietHooks):
     def on_node_start(self, node_label: str, node_hash: str, tag_schema: Schema) -> None:
         self.tags = tag_schema.to_arrow()
         path = branch(self.pipeline_path, self.branch)
-        self.sink = self.parent.sink(path, self.fixed, self.tags, node_label, node_hash)
-        # The hooks called per packet append to the sink's rows themselves (Sink.add,
-        # written out) and call convert_held when CHUNK_ROWS are held.
-        self.rows = self.sink.rows
+        self.sink = self.parent.sink(path, self.fixed, self.tags, node_label, node_hash, self.tail)
+        # The hooks called per packet add to the sink's values themselves (Sink.add,
+        # written out) and call convert_held when a chunk's worth is held.
+        self.values = self.sink.values
+        self.full = self.sink.full
         self.ref = self.sink.ref
 
     def on_node_end(self, node_label: str, node_hash: str) -> None:
@@ -849,6 +914,39 @@ def _ref_values(owner: Any, row: int) -> tuple[str, dict[str, Any]]:
     return ";".join(values[PROVENANCE]), values
 
 
+KEYED_ROWS = 1 << 16
+"""Tables of at most this many rows (a batch) have the packet keys of all their rows
+made at once, for every chunk of held rows of theirs; the rows of a larger one have
+theirs made chunk by chunk (never all of a source's rows at once)."""
+
+_PACKET_KEY = pa.field("__packet_key", pa.large_string())
+
+_KEYS: dict[int, tuple[weakref.ref[pa.Table], pa.Array | pa.ChunkedArray]] = {}
+"""id(table) -> the table, weakly, and its rows' packet keys (see _keys_of)."""
+
+
+def _keys_of(table: pa.Table) -> pa.Array | pa.ChunkedArray:
+    """:func:`_packet_keys` of every row of ``table``, made once while it lives.
+
+    A log row and two status rows hold each packet's tag, a row of its batch's
+    table, and each of their sinks reads its chunk's keys from here: the keys of
+    a batch are joined once, not three times. An entry goes with its table.
+    Any thread may call this (two making one table's keys at once both store them).
+    """
+    key = id(table)
+    found = _KEYS.get(key)
+    if found is not None and found[0]() is table:
+        return found[1]
+    keys = _packet_keys(table)
+    _KEYS[key] = (weakref.ref(table, partial(_forget_keys, key)), keys)
+    return keys
+
+
+def _forget_keys(key: int, _: weakref.ref[pa.Table]) -> None:
+    """Drop the entry of a table that is gone (a weakref's callback)."""
+    _KEYS.pop(key, None)
+
+
 def _packet_keys(rows: pa.Table) -> pa.Array | pa.ChunkedArray:
     """Each row's :func:`packet_key` from its provenance; null where it has none."""
     if PROVENANCE not in rows.column_names:
@@ -873,14 +971,19 @@ def _array(values: list[Any], field: pa.Field, paths: bool) -> pa.Array:
     """
     first = values[0]
     if values.count(first) == len(values):
-        if first is None:
-            return pa.nulls(len(values), field.type)
-        if paths:
-            return pa.array([_plain(first)] * len(values), type=field.type)
-        return pa.repeat(pa.scalar(first, type=field.type), len(values))
+        return _repeated(first, len(values), field, paths)
     if pa.types.is_timestamp(field.type):
         return pa.array(values, pa.int64()).cast(field.type)
     return pa.array(_without_paths(values) if paths else values, type=field.type)
+
+
+def _repeated(value: Any, count: int, field: pa.Field, paths: bool) -> pa.Array:
+    """``value`` ``count`` times, as a column of ``field``."""
+    if value is None:
+        return pa.nulls(count, field.type)
+    if paths:
+        return pa.array([_plain(value)] * count, type=field.type)
+    return pa.repeat(pa.scalar(value, type=field.type), count)
 
 
 def _holds_paths(arrow: pa.DataType, field: pa.Field) -> bool:

@@ -137,30 +137,38 @@ class _PathRecords:
         self._recent_ids: list[list[str] | pa.Array] = []
         self._whole: pa.Table | None = None
 
-    def append(self, ids: list[str], id_array: pa.Array | None, data: pa.Table) -> None:
+    def append(self, ids: list[str] | None, id_array: pa.Array | None, data: pa.Table) -> None:
         """Store ``data`` under ``ids`` (checked unique and unknown by the caller; also
-        as ``id_array``, if given, a ``large_string`` array)."""
+        as ``id_array``, if given, a ``large_string`` array). ``ids`` may be None
+        (then ``id_array`` is given) while the path is not indexed and more than
+        ``FEW_ROWS`` are added: they would only be made to be let go."""
         start = self.row_count
         row_of = self.row_of
+        if ids is None:
+            assert id_array is not None
+            assert not self.indexed
+            count = len(id_array)
+        else:
+            count = len(ids)
         # Not indexed yet: the first lookup by id indexes every row, these included.
-        if self.indexed and len(ids) == 1:  # one record (a node storing each result)
+        if self.indexed and ids is not None and count == 1:  # a node storing each result
             key = _key(ids[0])
             if key in row_of:
                 self.collided[ids[0]] = start
             else:
                 row_of[key] = start
-        elif self.indexed:
+        elif self.indexed and ids is not None:
             known = len(row_of)
-            row_of.update(zip(_keys(ids), range(start, start + len(ids)), strict=True))
-            if len(row_of) != known + len(ids):  # a key was taken: index every id again
+            row_of.update(zip(_keys(ids), range(start, start + count), strict=True))
+            if len(row_of) != known + count:  # a key was taken: index every id again
                 self._reindex(ids, start)
         self._recent.append(data)
         self._recent_starts.append(start)
         # Many ids wait as Arrow text, not as the caller's Python strings: those die with
         # the call, before the next batch's, so that their memory is used again.
-        few = id_array is None or len(ids) <= FEW_ROWS
+        few = ids is not None and (id_array is None or count <= FEW_ROWS)
         self._recent_ids.append(ids if few else id_array)
-        self.row_count += len(ids)
+        self.row_count += count
         self._whole = None
         if (
             len(self._recent) >= RECENT_BATCHES
@@ -526,12 +534,16 @@ class InMemoryArrowDatabase(BaseArrowDatabase):
     def _keep(self, records: NewRecords) -> None:
         if records.new_path:
             self._paths[records.path] = _PathRecords(records.data.schema)
+        stored = self._paths[records.path]
         id_array = None
-        if len(records.ids) > FEW_ROWS:
+        if records.data.num_rows > FEW_ROWS:
             id_array = records.id_array
             if isinstance(id_array, pa.ChunkedArray):
                 id_array = id_array.combine_chunks()
-        self._paths[records.path].append(records.ids, id_array, records.data)
+            if not stored.indexed:  # as Python strings only to index them (see append)
+                stored.append(None, id_array, records.data)
+                return
+        stored.append(records.ids, id_array, records.data)
 
     def _read_ids(self, path: RecordPath, ids: list[str]) -> pa.Table | None:
         return self._paths[path].read(ids)

@@ -10,12 +10,15 @@ the source's rows. Asserts nothing.
 
 With ``--observers`` the runs have a LoggingObserver and a StatusObserver.
 ``--json FILE`` also writes the figures, for ``benchmarks/scale_plot.py``.
+``--pairs K`` measures each store and size K times without and with observers,
+alternating (this machine's speed drifts: a ratio is only fair within a pair),
+and prints each pair's ratios, with observers ÷ without, and their median.
 Targets (issue 24): per-packet cost at 10M within 1.25x of 100k, for both
 runs, with and without observers, on Delta, SQLite and PostgreSQL; peak RSS
 of a 10M-packet run at most 1.5 GiB on each persistent store.
 
     uv run python benchmarks/scale.py [--stores memory,delta,sqlite,postgres]
-        [--sizes 100000,1000000] [--observers both|on|off] [--json FILE]
+        [--sizes 100000,1000000] [--observers both|on|off] [--json FILE] [--pairs K]
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -93,6 +97,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="100000,1000000")
     parser.add_argument("--observers", choices=("both", "on", "off"), default="off")
     parser.add_argument("--json", metavar="FILE", help="also write the figures here")
+    parser.add_argument("--pairs", type=int, default=0, metavar="K")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -104,6 +109,9 @@ def main() -> None:
     if unknown:
         sys.exit(f"unknown store {unknown[0]!r}; choose among {', '.join(STORE_NAMES)}")
     sizes = [int(size) for size in args.sizes.split(",")]
+    if args.pairs:
+        pairs(stores, sizes, args.pairs)
+        return
     settings = {"both": (False, True), "on": (True,), "off": (False,)}[args.observers]
     rows = []
     header = ("store", "observers", "packets", "first µs", "cached µs", "peak MB")
@@ -121,6 +129,29 @@ def main() -> None:
                 )
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1) + "\n")
+
+
+def pairs(stores: list[str], sizes: list[int], count: int) -> None:
+    """Each store and size ``count`` times without, then with, observers; the ratios."""
+    print(f"{'store':10} {'packets':>11} {'off µs':>15} {'on µs':>15} {'on ÷ off':>15}")
+    print(f"{'':10} {'':>11} {'first, cached':>15} {'first, cached':>15} {'first, cached':>15}")
+    for store in stores:
+        for packets in sizes:
+            ratios: list[tuple[float, float]] = []
+            for _ in range(count):
+                off, on = measure(store, packets, False), measure(store, packets, True)
+                ratio = (on["first_us"] / off["first_us"], on["cached_us"] / off["cached_us"])
+                ratios.append(ratio)
+                print(
+                    f"{store:10} {packets:>11,} "
+                    f"{off['first_us']:>7.1f} {off['cached_us']:>7.1f} "
+                    f"{on['first_us']:>7.1f} {on['cached_us']:>7.1f} "
+                    f"{ratio[0]:>7.2f} {ratio[1]:>7.2f}",
+                    flush=True,
+                )
+            first = statistics.median(ratio[0] for ratio in ratios)
+            cached = statistics.median(ratio[1] for ratio in ratios)
+            print(f"{store:10} {packets:>11,} {'median':>31} {first:>7.2f} {cached:>7.2f}")
 
 
 if __name__ == "__main__":

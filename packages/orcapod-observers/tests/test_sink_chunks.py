@@ -186,3 +186,37 @@ def test_a_chunk_of_more_rows_than_usual_is_numbered_on() -> None:
         sink.convert()
     ids = [i for chunk in sink.chunks for i in chunk.column(0).to_pylist()]
     assert [int(i.rsplit(":", 1)[1]) for i in ids] == list(range(5 + 5 * CHUNK_ROWS + 7))
+
+
+def test_a_chunk_of_rows_of_several_tables_reads_each_rows_tag_and_key() -> None:
+    """Held rows whose tags are rows of several tables (batches), in runs, repeated and
+    out of order, are written with each row's own tag values and packet key."""
+    database = InMemoryArrowDatabase()
+    context = StatusObserver(database).contextualize("lab", "node", "hash")
+    sources = [
+        DictSource([{"k": 100 * n + i, "x": i} for i in range(4)], tag_columns=["k"])
+        for n in range(3)
+    ]
+    batches = [[tag for tag, _ in source.iter_packets()] for source in sources]
+    assert len({id(tags[0].arrow_row()[0]) for tags in batches}) == 3  # three tables
+    held = [
+        batches[0][0],
+        batches[0][1],
+        batches[1][3],
+        batches[1][3],
+        batches[1][0],
+        batches[2][2],
+        batches[0][3],
+        batches[2][2],
+    ]
+    context.on_node_start("node", "hash", held[0].schema())
+    for tag in held:
+        context.on_packet_start("node", tag, tag)
+    context.on_node_end("node", "hash")
+
+    events = database.get_all_records(("lab", "_status", "node", "hash"))
+    assert events is not None
+    assert events.column("k").to_pylist() == [tag.as_dict()["k"] for tag in held]
+    assert events.column("__packet_key").to_pylist() == [
+        ";".join(tag.system_tags()["__provenance"]) for tag in held
+    ]

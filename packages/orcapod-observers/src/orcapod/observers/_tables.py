@@ -328,14 +328,25 @@ class Sink:
         parts: list[pa.Table] | None = None
         as_tags = -1 in rows  # some rows kept as Tags
         if not as_tags:
-            # the usual case: every row of one table (compared by identity: == compares
-            # two tables' contents), read as one slice or take
+            # the usual case: runs of rows of one table each (a chunk's rows come from
+            # one batch, or two; tables compared by identity: == compares contents),
+            # each read as one slice or take
             identities = list(map(id, owners))
-            if identities.count(identities[0]) == len(identities):
-                owner = owners[0]
-                if owner.num_rows <= KEYED_ROWS:
-                    return self._rows_of_one(owner, rows, fields)
-                parts = [_rows_of(owner, rows)]
+            runs = [len(list(run)) for _, run in itertools.groupby(identities)]
+            starts = list(itertools.accumulate(runs, initial=0))
+            if all(owners[start].num_rows <= KEYED_ROWS for start in starts[:-1]):
+                pieces = [
+                    self._rows_of_one(owners[start], rows[start : start + count], fields)
+                    for start, count in zip(starts, runs, strict=False)
+                ]
+                if len(pieces) == 1:
+                    return pieces[0]
+                return [
+                    _joined([piece[column] for piece in pieces], field.type)
+                    for column, field in enumerate([_PACKET_KEY, *fields])
+                ]
+            if len(runs) == 1:
+                parts = [_rows_of(owners[0], rows)]
         if parts is None:
             kept = list(zip(owners, rows, strict=True))
             located: list[tuple[Any, int]] | None = kept

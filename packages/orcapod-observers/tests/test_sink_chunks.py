@@ -10,9 +10,12 @@ added for the next flush, and none is added twice.
 from __future__ import annotations
 
 import gc
+import sys
 from typing import Any
 
 import pyarrow as pa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from orcapod.core import DictSource, InMemoryArrowDatabase, Pipeline, Tag, function_pod
 from orcapod.observers import CompositeObserver, LoggingObserver, StatusObserver
@@ -220,3 +223,92 @@ def test_a_chunk_of_rows_of_several_tables_reads_each_rows_tag_and_key() -> None
     assert events.column("__packet_key").to_pylist() == [
         ";".join(tag.system_tags()["__provenance"]) for tag in held
     ]
+
+
+def test_a_flushed_sink_keeps_no_tag_alive() -> None:
+    """What a sink remembers of the last tag (its start and end ask for it twice) goes
+    with the checkpoint that writes its rows: a node's last tag, and its batch, are not
+    kept alive by the observer after the node ends."""
+    database = InMemoryArrowDatabase()
+    context = StatusObserver(database).contextualize("lab", "node", "hash")
+    tag = _source_tags(1)[0][0]
+    context.on_node_start("node", "hash", tag.schema())
+    before = sys.getrefcount(tag)
+    context.on_packet_start("node", tag, tag)
+    assert sys.getrefcount(tag) > before  # remembered while the packet may still end
+    context.on_node_end("node", "hash")
+    assert sys.getrefcount(tag) == before
+
+
+_QUIET_LOCAL = {
+    "stdout": "",
+    "stderr": "",
+    "python_logs": [],
+    "traceback": None,
+    "success": True,
+    "attempt": 1,
+    "executor_type": "local",
+    "capture_level": "sys",
+    "stdout_bytes": 0,
+    "stderr_bytes": 0,
+    "stdout_truncated": False,
+    "stderr_truncated": False,
+    "python_logs_dropped": 0,
+    "capture_error": None,
+}
+
+_RECORDS = st.builds(
+    lambda base, setup: {**base, **setup},
+    # few kinds, so that a record often equals the last one but for its set-up fields
+    st.sampled_from(
+        [
+            _QUIET_LOCAL,
+            {**_QUIET_LOCAL, "stdout": "out\n", "stdout_bytes": 4},
+            {**_QUIET_LOCAL, "python_logs": [{"level": "WARNING", "message": "w"}]},
+            {**_QUIET_LOCAL, "success": 1, "attempt": 2.0, "executor_type": "ray"},
+            {"stderr": "err\n", "success": False},  # an executor giving fewer fields
+            {},
+        ]
+    ),
+    st.sampled_from(
+        [
+            {},
+            {"setup_output": None, "setup_failed": False},
+            {"setup_output": "Installing numpy\n", "setup_failed": False},
+            {"setup_output": "", "setup_failed": True},
+        ]
+    ),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(_RECORDS, min_size=1, max_size=40))
+def test_log_rows_sharing_tails_hold_each_records_own_fields(
+    records: list[dict[str, Any]],
+) -> None:
+    """Rows of records equal to the last one share its tail; whatever the sequence of
+    records (quiet, noisy, of fewer fields, with set-up output or not), each stored
+    row holds its own record's fields."""
+    database = InMemoryArrowDatabase()
+    context = LoggingObserver(database).contextualize("lab", "node", "hash")
+    tags = [tag for tag, _ in _source_tags(len(records))]
+    context.on_node_start("node", "hash", tags[0].schema())
+    for tag, fields in zip(tags, records, strict=True):
+        context.record_packet(tag, {"duration_s": 0.5, **fields})  # type: ignore[attr-defined]
+    context.on_node_end("node", "hash")
+
+    logs = database.get_all_records(("lab", "_logs", "node", "hash"))
+    assert logs is not None
+    for row, fields in zip(logs.to_pylist(), records, strict=True):
+        assert row["__stdout"] == fields.get("stdout", "")
+        assert row["__stderr"] == fields.get("stderr", "")
+        assert row["__success"] is bool(fields.get("success", False))
+        assert row["__attempt"] == int(fields.get("attempt", 1))
+        assert row["__executor_type"] == fields.get("executor_type", "unknown")
+        assert row["__stdout_bytes"] == fields.get("stdout_bytes")
+        assert [r["message"] for r in row["__python_logs"]] == [
+            r["message"] for r in fields.get("python_logs", [])
+        ]
+        assert row["__setup_output"] == fields.get("setup_output")
+        assert row["__setup_failed"] == fields.get("setup_failed")
+        assert row["__duration_s"] == 0.5

@@ -119,8 +119,9 @@ class _LoggingContext(NodeContext):
     tail = len(_TAIL_FIELDS)  # a row: (time, duration, (stdout, ...), *ref(tag))
     record_keeps = True  # a composite captures calls for record_packet
 
-    # what the last record that gave no setup fields read, and the tail made of it
-    usual: tuple[tuple[Any, ...], tuple[Any, ...]] = ((), ())
+    # what the last record read (the usual fields, then the set-up's two), and the
+    # tail made of it
+    usual: tuple[tuple[Any, ...], Any, Any, tuple[Any, ...]] = ((), None, None, ())
 
     def create_packet_logger(self, tag: Tag, packet: Packet) -> PacketLogger:
         return PacketLogger(self.record_packet, tag)
@@ -144,12 +145,11 @@ class _LoggingContext(NodeContext):
             read = tuple(get(name, default) for name, default in _DEFAULTS)
             duration = get("duration_s")
         usual = self.usual  # one read: another thread may replace it
-        if read == usual[0] and setup_output is None and setup_failed is None:
-            tail = usual[1]
+        if read == usual[0] and setup_output == usual[1] and setup_failed == usual[2]:
+            tail = usual[3]
         else:
             tail = _tail(read, setup_output, setup_failed)
-            if setup_output is None and setup_failed is None:
-                self.usual = (read, tail)  # one assignment: atomic
+            self.usual = (read, setup_output, setup_failed, tail)  # one assignment: atomic
         values = self.values
         table, at = self.ref(tag)
         # the time: a UTC timestamp, in microseconds (see now())

@@ -94,7 +94,8 @@ class _StatusContext(NodeContext):
         :class:`_AttemptLogger`); a first attempt that succeeded says nothing new."""
         logger = self.loggers.get(id(tag)) if self.loggers else None
         if logger is None:
-            if fields.get("success", False) and int(fields.get("attempt", 1)) <= 1:
+            attempt = fields.get("attempt", 1)
+            if fields.get("success", False) and (attempt == 1 or int(attempt) <= 1):
                 return  # the common case: the packet's end says it all
             logger = self.loggers[id(tag)] = _AttemptLogger(self, tag)
         logger.record_fields(fields)

@@ -100,6 +100,10 @@ _OFFSETS = pa.array(range(4 * CHUNK_ROWS), pa.int64())
 """0, 1, 2, ...: a chunk's running numbers are these plus its first."""
 
 
+_NO_TABLE: tuple[pa.Table | None, bool] = (None, False)
+_NO_REF: tuple[Any, tuple[Any, int]] = (None, (None, -1))
+
+
 class Sink:
     """Rows bound for one node's table in one run, held until the run's next checkpoint.
 
@@ -170,7 +174,9 @@ class Sink:
             for value, field in zip(self.constants, list(fixed)[1:], strict=False)
         ]
         # the last table ref() looked at, and whether its rows can be read from it
-        self._last_table: tuple[pa.Table | None, bool] = (None, False)
+        self._last_table: tuple[pa.Table | None, bool] = _NO_TABLE
+        # the last tag ref() was asked about, and its answer
+        self._last_ref: tuple[Any, tuple[Any, int]] = _NO_REF
 
     def ref(self, tag: Tag) -> tuple[Any, int]:
         """What a row keeps of its packet's ``tag``, as its last two values: the Arrow
@@ -184,6 +190,9 @@ class Sink:
         frequent: about 1 µs per packet with a LoggingObserver and a
         StatusObserver. Any thread may call this.
         """
+        last_tag, kept = self._last_ref  # a packet's start and end ask for its tag twice
+        if last_tag is tag:
+            return kept
         try:
             at: tuple[pa.Table, int] = tag.arrow_row()  # type: ignore[attr-defined]
         except AttributeError:  # a tag of another kind: read value by value
@@ -192,7 +201,9 @@ class Sink:
         if at[0] is not last:
             readable = self._readable(at[0])
             self._last_table = (at[0], readable)  # one assignment: atomic
-        return at if readable else (tag, -1)
+        kept = at if readable else (tag, -1)
+        self._last_ref = (tag, kept)  # one assignment: atomic
+        return kept
 
     def _readable(self, table: pa.Table) -> bool:
         """Whether every row of ``table`` has its packet key and tag values in it."""
@@ -261,6 +272,10 @@ class Sink:
         Raises:
             Exception: whatever the database raised; the rows not added stay held.
         """
+        # what ref() remembers of the last tag and table is not kept past a checkpoint
+        # (nor past the run: its end flushes)
+        self._last_ref = _NO_REF
+        self._last_table = _NO_TABLE
         self.convert()
         while self.chunks:
             chunk, id_column = self.chunks[0], self.schema.names[0]

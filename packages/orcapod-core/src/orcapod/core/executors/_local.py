@@ -137,11 +137,14 @@ class LocalExecutor:
             max_records=self.max_records,
             passthrough=self.passthrough,
         )
-        fields = call.result.as_record_fields()  # a new dict, the logger's to keep
+        result, value, error = call
+        fields = result.as_record_fields()  # a new dict, the logger's to keep
         fields["attempt"] = 1
         fields["executor_type"] = "local"
         hand_on(logger, fields)
-        return call.unwrap()
+        if error is not None:  # call.unwrap(), without the call
+            raise error
+        return value
 
     async def async_execute_callable(
         self,

@@ -29,6 +29,7 @@ from orcapod.protocols.values import ExecutionRecordFields, PythonLogRecord
 
 EXPECTED = {
     "capture",
+    "record_call",
     "recover_spooled_output",
     "run_captured",
     "format_log_records",

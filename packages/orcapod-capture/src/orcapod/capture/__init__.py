@@ -20,6 +20,7 @@ from orcapod.capture._api import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_RECORDS,
     capture,
+    record_call,
     recover_spooled_output,
     run_captured,
 )
@@ -44,6 +45,7 @@ __all__ = [
     "capture",
     "format_log_records",
     "pickled_exception",
+    "record_call",
     "recover_spooled_output",
     "run_captured",
 ]

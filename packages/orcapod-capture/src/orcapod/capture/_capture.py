@@ -8,7 +8,7 @@ import traceback
 import warnings
 from abc import ABC, abstractmethod
 from time import perf_counter
-from typing import TYPE_CHECKING, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from orcapod.capture._buffer import BoundedBuffer, bound_text, render
 from orcapod.capture._records import RecordBuffer, to_python_log_record
@@ -96,6 +96,10 @@ class Capture(ABC):
 
     level: ClassVar[CaptureLevel]
     """How this kind of capture works; a result may say ``sys`` if ``fd`` failed."""
+
+    _warn_depth: ClassVar[int] = 4
+    """Frames from warnings.warn in :meth:`_warn` up to the ``with`` block's code:
+    ``_warn``, ``_finish``, ``__exit__``, then the block's."""
 
     __slots__ = (
         "_closed",
@@ -271,7 +275,7 @@ class Capture(ABC):
                 f"orcapod.capture: {message}; the call ran, but what it printed or "
                 "logged may be missing from its record",
                 CaptureWarning,
-                stacklevel=4 + self._skip_frames,
+                stacklevel=self._warn_depth + self._skip_frames,
             )
 
 
@@ -285,6 +289,7 @@ class SysCapture(Capture):
     """
 
     level: ClassVar[CaptureLevel] = "sys"
+    _warn_depth: ClassVar[int] = 5  # _finish is called from _stop
 
     __slots__ = ()
 
@@ -310,6 +315,28 @@ class SysCapture(Capture):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        duration_s = self._stop(exc, tb)
+        if duration_s is not None:  # quiet
+            self._result = result = _new(CaptureResult)  # _quiet_result("sys", ...)
+            fields = result.__dict__
+            fields.update(_QUIET)
+            fields["duration_s"] = duration_s
+
+    def _record(self, exc: BaseException | None, tb: TracebackType | None) -> dict[str, Any]:
+        """:meth:`__exit__` for :func:`~orcapod.capture.record_call`: the record fields
+        (``CaptureResult.as_record_fields``), with no result object made for a quiet call."""
+        duration_s = self._stop(exc, tb)
+        if duration_s is None:
+            return self.result.as_record_fields()  # type: ignore[return-value]
+        fields = _QUIET.copy()
+        fields["python_logs"] = []
+        fields["duration_s"] = duration_s
+        return fields
+
+    def _stop(self, exc: BaseException | None, tb: TracebackType | None) -> float | None:
+        """Stop capturing. A quiet call (nothing printed, logged or raised, and capture
+        itself sound) gives its duration, for the caller to record; any other has its
+        result built, and gives None."""
         duration_s = perf_counter() - self._start
         self._closed = True
         try:
@@ -323,9 +350,6 @@ class SysCapture(Capture):
             and self._logs is None
             and self._error is None
         ):
-            self._result = result = _new(CaptureResult)  # _quiet_result("sys", ...)
-            fields = result.__dict__
-            fields.update(_QUIET)
-            fields["duration_s"] = duration_s
-            return
+            return duration_s
         self._finish("sys", duration_s, exc, tb)
+        return None

@@ -6,7 +6,7 @@ import os
 from functools import partial
 from typing import TYPE_CHECKING, Any, Self
 
-from orcapod.capture import DEFAULT_MAX_BYTES, DEFAULT_MAX_RECORDS, run_captured
+from orcapod.capture import DEFAULT_MAX_BYTES, DEFAULT_MAX_RECORDS, record_call
 from orcapod.core.executors._common import (
     changed_options,
     check_capture_options,
@@ -128,21 +128,18 @@ class LocalExecutor:
         """
         if logger is None:
             return fn(**kwargs)
-        call = run_captured(
+        fields, value, error = record_call(
             fn,
-            (),
             kwargs,
             level=self.capture,
             max_bytes=self.max_bytes,
             max_records=self.max_records,
             passthrough=self.passthrough,
         )
-        result, value, error = call
-        fields = result.as_record_fields()  # a new dict, the logger's to keep
-        fields["attempt"] = 1
+        fields["attempt"] = 1  # a new dict, the logger's to keep
         fields["executor_type"] = "local"
         hand_on(logger, fields)
-        if error is not None:  # call.unwrap(), without the call
+        if error is not None:
             raise error
         return value
 

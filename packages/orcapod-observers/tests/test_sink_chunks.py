@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from orcapod.core import DictSource, InMemoryArrowDatabase, Pipeline, Tag, function_pod
 from orcapod.observers import CompositeObserver, LoggingObserver, StatusObserver
-from orcapod.observers._tables import CHUNK_ROWS
+from orcapod.observers._tables import CHUNK_ROWS, CONSTANT_COLUMNS
 from orcapod.protocols.errors import DatabaseError
 
 PACKETS = 2 * CHUNK_ROWS + 300  # two whole chunks and part of a third
@@ -312,3 +312,23 @@ def test_log_rows_sharing_tails_hold_each_records_own_fields(
         assert row["__setup_output"] == fields.get("setup_output")
         assert row["__setup_failed"] == fields.get("setup_failed")
         assert row["__duration_s"] == 0.5
+
+
+def test_chunks_of_one_length_share_their_constant_columns() -> None:
+    """The run id, node label and node hash of every row are the same: chunks of as
+    many rows hold one set of their arrays (no copy per chunk), with the right values."""
+    database = InMemoryArrowDatabase()
+    context = StatusObserver(database).contextualize("lab", "node", "hash")
+    tag = _source_tags(1)[0][0]
+    context.on_node_start("node", "hash", tag.schema())
+    sink = context.sink  # type: ignore[attr-defined]
+    table, row = sink.ref(tag)
+    for count in (CHUNK_ROWS, CHUNK_ROWS, 3):
+        sink.values.extend(("RUNNING", 0, (1, None, None), table, row) * count)
+        sink.convert()
+    first, second, short = sink.chunks
+    for name, value in zip(CONSTANT_COLUMNS, sink.constants, strict=True):
+        text = [chunk.column(name).chunk(0).buffers()[2].address for chunk in (first, second)]
+        assert text[0] == text[1]  # one buffer of the values
+        for chunk in (first, second, short):
+            assert chunk.column(name).to_pylist() == [value] * chunk.num_rows

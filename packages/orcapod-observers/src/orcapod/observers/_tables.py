@@ -173,6 +173,10 @@ class Sink:
             pa.scalar(value, field.type)
             for value, field in zip(self.constants, list(fixed)[1:], strict=False)
         ]
+        # the constant columns of the last chunk converted: Arrow arrays never change, so
+        # every chunk of as many rows holds these (no new buffers: a run's id, node
+        # label and node hash are not copied into memory again for every 1,024 rows)
+        self._constant_arrays: list[pa.Array] = []
         # the last table ref() looked at, and whether its rows can be read from it
         self._last_table: tuple[pa.Table | None, bool] = _NO_TABLE
         # the last tag ref() was asked about, and its answer
@@ -253,7 +257,12 @@ class Sink:
         arrays: list[pa.Array | pa.ChunkedArray] = [
             pc.binary_join_element_wise(self._id_prefix, numbers, _NOTHING)
         ]
-        arrays += [pa.repeat(value, count) for value in self._constants]
+        repeated = self._constant_arrays  # one chunk's; chunks of its length share them
+        if not repeated or len(repeated[0]) != count:
+            repeated = self._constant_arrays = [
+                pa.repeat(value, count) for value in self._constants
+            ]
+        arrays += repeated
         # each column's values: every stride-th one, sliced in C
         *own, tails, owners, at_rows = (held[at:taken:stride] for at in range(stride))
         arrays += [

@@ -7,13 +7,15 @@ the call raised, and check its options before the call runs.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
+import warnings
 from typing import Any
 
 import pytest
 
-from orcapod.capture import CaptureOptionError, record_call, run_captured
+from orcapod.capture import CaptureOptionError, _buffer, capture, record_call, run_captured
 
 
 def quiet(x: int) -> int:
@@ -104,3 +106,28 @@ def test_bad_options_are_refused_before_the_call_runs() -> None:
     with pytest.raises(CaptureOptionError, match="level"):
         record_call(work, {}, level="both")  # type: ignore[arg-type]
     assert called == []
+
+
+def _prints() -> None:
+    print("out")
+
+
+@pytest.mark.parametrize("level", ["sys", "fd"])
+def test_a_capture_warning_points_at_the_caller_of_record_call(
+    level: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A capture that fails (sys: its buffer refuses a write; fd: it is nested in another
+    fd capture) warns at the line that called record_call, as run_captured does, not
+    inside orcapod.capture."""
+
+    def refuse(self: object, data: bytes) -> None:
+        raise RuntimeError("the buffer refused")
+
+    monkeypatch.setattr(_buffer.BoundedBuffer, "write", refuse)
+    outer = capture("fd", passthrough=False) if level == "fd" else contextlib.nullcontext()
+    with warnings.catch_warnings(record=True) as caught, outer:
+        warnings.simplefilter("always")
+        fields, _, _ = record_call(_prints, {}, level=level)  # type: ignore[arg-type]
+        line = sys._getframe().f_lineno - 1
+    assert fields["capture_error"]
+    assert [(w.filename, w.lineno) for w in caught] == [(__file__, line)]

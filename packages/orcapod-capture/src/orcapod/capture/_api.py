@@ -172,17 +172,24 @@ def record_call(
     Raises:
         CaptureOptionError: an option is out of range (before ``fn`` is called).
     """
-    if level != "sys":
-        result, value, error = run_captured(
-            fn,
-            (),
-            kwargs,
-            level=level,
-            max_bytes=max_bytes,
-            max_records=max_records,
-            passthrough=passthrough,
-        )
-        return result.as_record_fields(), value, error
+    if level != "sys":  # run_captured's steps, in this frame (a warning names the caller)
+        cap = capture(level, max_bytes=max_bytes, max_records=max_records, passthrough=passthrough)
+        cap._skip_frames = 1
+        cap.__enter__()  # if interrupted while setting up, fn never runs
+        raised: BaseException | None = None
+        try:
+            try:
+                value = fn(**kwargs)
+            except BaseException as error:
+                raised, value = error, None
+                cap.__exit__(type(error), error, error.__traceback__)
+            else:
+                cap.__exit__(None, None, None)
+        except BaseException as error:
+            if cap._result is None:  # interrupted before the result was recorded
+                raise
+            raised, value = error, None
+        return cap.result.as_record_fields(), value, raised
     if max_bytes is not DEFAULT_MAX_BYTES or max_records is not DEFAULT_MAX_RECORDS:
         capture("sys", max_bytes=max_bytes, max_records=max_records)  # checks them
     cap = SysCapture(max_bytes, max_records, passthrough)

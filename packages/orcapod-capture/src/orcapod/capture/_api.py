@@ -112,21 +112,13 @@ def run_captured(
     Raises:
         CaptureOptionError: an option is out of range (before ``fn`` is called).
     """
-    if (
-        level == "sys"
-        and spool_to is None
-        and max_bytes is DEFAULT_MAX_BYTES
-        and max_records is DEFAULT_MAX_RECORDS
-    ):  # the usual call: capture()'s own branch for it, without the call
-        cap: Capture = SysCapture(max_bytes, max_records, passthrough)
-    else:
-        cap = capture(
-            level,
-            max_bytes=max_bytes,
-            max_records=max_records,
-            passthrough=passthrough,
-            spool_to=spool_to,
-        )
+    cap = capture(
+        level,
+        max_bytes=max_bytes,
+        max_records=max_records,
+        passthrough=passthrough,
+        spool_to=spool_to,
+    )
     cap._skip_frames = 1
     # `with cap:` spelled out: CPython 3.11 inlines these calls of __enter__ and
     # __exit__, but not the with statement's (about 0.1 µs per call).

@@ -150,18 +150,20 @@ class _PathRecords:
             count = len(id_array)
         else:
             count = len(ids)
-        # Not indexed yet: the first lookup by id indexes every row, these included.
-        if self.indexed and ids is not None and count == 1:  # a node storing each result
-            key = _key(ids[0])
-            if key in row_of:
-                self.collided[ids[0]] = start
+        # Not indexed yet (ids may then be None): the first lookup by id indexes every
+        # row, these included.
+        if ids is not None and self.indexed:
+            if count == 1:  # one record (a node storing each result)
+                key = _key(ids[0])
+                if key in row_of:
+                    self.collided[ids[0]] = start
+                else:
+                    row_of[key] = start
             else:
-                row_of[key] = start
-        elif self.indexed and ids is not None:
-            known = len(row_of)
-            row_of.update(zip(_keys(ids), range(start, start + count), strict=True))
-            if len(row_of) != known + count:  # a key was taken: index every id again
-                self._reindex(ids, start)
+                known = len(row_of)
+                row_of.update(zip(_keys(ids), range(start, start + count), strict=True))
+                if len(row_of) != known + count:  # a key was taken: index every id again
+                    self._reindex(ids, start)
         self._recent.append(data)
         self._recent_starts.append(start)
         # Many ids wait as Arrow text, not as the caller's Python strings: those die with
